@@ -1,0 +1,114 @@
+"""The two records the loader hands on: a `SeriesRef` (found, not decoded) and a `Series`
+(decoded HU volume with geometry and the metadata a report needs)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: Offset between COVID-CTset raw values and Hounsfield units: raw = HU + 1024.
+RAW_OFFSET_HU = 1024
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """One series found by `discover`, without decoded pixels.
+
+    `frames` pairs each slice with its file and, for multi-frame files, the frame index
+    (None for single-frame files and TIFF). The order is discovery order; `load` sorts.
+    `problems` lists why the series cannot be analysed (empty: analysable); `warnings`
+    are things the reader should know that do not stop the analysis.
+    """
+
+    key: str
+    """SeriesInstanceUID (plus a split suffix) for DICOM, the folder path for TIFF."""
+    source_format: str
+    """"dicom" or "tiff"."""
+    frames: tuple[tuple[Path, int | None], ...]
+    modality: str
+    orientation: str
+    """"axial", "coronal", "sagittal", "oblique" or "unknown"."""
+    rows: int
+    columns: int
+    pixel_spacing_mm: tuple[float, float] | None
+    """(row spacing, column spacing) in mm, None when the files do not say."""
+    slice_thickness_mm: float | None
+    description: str
+    series_number: int | None = None
+    warnings: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def n_slices(self) -> int:
+        return len(self.frames)
+
+    @property
+    def analysable(self) -> bool:
+        return not self.problems
+
+    @property
+    def folder(self) -> Path:
+        """The folder holding the first file of the series."""
+        return self.frames[0][0].parent
+
+    def summary(self) -> str:
+        """One line for listings: description, slice count, size, spacing, orientation."""
+        spacing = f"{self.pixel_spacing_mm[0]:.3f} mm" if self.pixel_spacing_mm else "? mm"
+        thick = f"{self.slice_thickness_mm:g} mm" if self.slice_thickness_mm else "? mm"
+        desc = self.description or "(no description)"
+        return (
+            f"{self.modality or '?'} {desc!r}: {self.n_slices} slices {self.columns}x{self.rows}, "
+            f"pixel {spacing}, thickness {thick}, {self.orientation}"
+        )
+
+
+@dataclass(frozen=True)
+class SeriesMetadata:
+    """What a report or the viewer's header shows. Empty strings where the files say nothing."""
+
+    patient_name: str = ""
+    patient_id: str = ""
+    patient_sex: str = ""
+    patient_age: str = ""
+    patient_birth_date: str = ""
+    study_date: str = ""
+    study_description: str = ""
+    accession_number: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+    series_description: str = ""
+    series_number: int | None = None
+    institution: str = ""
+    manufacturer: str = ""
+    scanner_model: str = ""
+    kernel: str = ""
+    window_center_hu: float | None = None
+    window_width_hu: float | None = None
+    """The file's own display window, taken from the middle slice (HU)."""
+
+
+@dataclass
+class Series:
+    """A decoded series. `hu` is int16 (z, y, x) in Hounsfield units; index 0 is the most
+    superior slice. `positions_mm[i]` is slice i's position along the patient's
+    head-foot axis in mm (larger = more superior); for TIFF folders it is synthesised
+    from the slice thickness and says so in `warnings`."""
+
+    ref: SeriesRef
+    hu: np.ndarray
+    positions_mm: np.ndarray
+    pixel_spacing_mm: tuple[float, float]
+    slice_spacing_mm: float
+    metadata: SeriesMetadata
+    source_paths: tuple[Path, ...]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_slices(self) -> int:
+        return int(self.hu.shape[0])
+
+    def raw(self) -> np.ndarray:
+        """The volume on the COVID-CTset raw scale: clip(HU + 1024, 0, 65535), uint16."""
+        return np.clip(self.hu.astype(np.int32) + RAW_OFFSET_HU, 0, 65535).astype(np.uint16)
