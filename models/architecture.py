@@ -52,15 +52,36 @@ def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
 
 
-def conv_same_stride2(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """Keras/TF padding="same" for a stride-2 conv: the total padding max(k - s, k - H % s) is split with
-    the smaller half on top/left and the larger on bottom/right (PyTorch's symmetric padding differs)."""
-    k, s = conv.kernel_size[0], conv.stride[0]
-    pads = []
-    for size in (x.shape[-1], x.shape[-2]):  # F.pad order: last dimension (W) first
-        total = max((-(-size // s) - 1) * s + k - size, 0)
-        pads += [total // 2, total - total // 2]
-    return conv(F.pad(x, pads))
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding of Keras/TF padding="same" along one axis of `size` pixels: the total
+    max((ceil(size / stride) - 1) * stride + kernel - size, 0) is split with the larger half after
+    (bottom/right). PyTorch's symmetric padding differs for stride 2."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+class GridSizes(NamedTuple):
+    """Side lengths (pixels of the feature grid) of the square maps for one input size."""
+
+    c3: int
+    c4: int
+    p6: int
+    p7: int
+
+    @classmethod
+    def for_input(cls, input_size: int) -> GridSizes:
+        """512 -> c3 32, c4 16 (= C5, P5), p6 8, p7 4; P3 = c3 - 2 and P4 = c4 - 2 (valid 3x3 convs)."""
+        half = lambda n: (n + 1) // 2  # noqa: E731 - a stride-2 layer with "same"-like output size
+        s = (input_size + 6 - 7) // 2 + 1  # conv1: ZeroPadding 3, 7x7/2 valid
+        s = (s + 2 - 3) // 2 + 1  # pool1: ZeroPadding 1, 3x3/2 valid
+        c3 = half(half(s))  # strided last blocks of conv2 and conv3
+        c4 = half(c3)
+        p6 = half(c4)
+        return cls(c3, c4, p6, half(p6))
+
+    def level_sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of P3..P7."""
+        return [(self.c3 - 2,) * 2, (self.c4 - 2,) * 2, (self.c4,) * 2, (self.p6,) * 2, (self.p7,) * 2]
 
 
 class PreactBlock(nn.Module):
@@ -79,7 +100,9 @@ class PreactBlock(nn.Module):
         self.conv0 = nn.Conv2d(in_channels, 4 * filters, 1, stride=stride) if conv_shortcut else None
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = _bn(filters)
-        self.conv2 = nn.Conv2d(filters, filters, 3, stride=stride, bias=False)
+        self.conv2 = nn.Conv2d(
+            filters, filters, 3, stride=stride, padding=1, bias=False
+        )  # ZeroPadding 1 + valid
         self.bn2 = _bn(filters)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
 
@@ -89,11 +112,11 @@ class PreactBlock(nn.Module):
         if self.conv0 is not None:
             shortcut = self.conv0(preact)
         elif self.stride > 1:
-            shortcut = x[:, :, :: self.stride, :: self.stride]  # MaxPooling2D(1, strides=stride)
+            shortcut = F.max_pool2d(x, 1, stride=self.stride)  # Keras: MaxPooling2D(1, strides=stride)
         else:
             shortcut = x
         r = F.relu(self.bn1(self.conv1(preact)))
-        r = F.relu(self.bn2(self.conv2(F.pad(r, (1, 1, 1, 1)))))
+        r = F.relu(self.bn2(self.conv2(r)))
         return shortcut + self.conv3(r), preact
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -138,7 +161,10 @@ class ResNet50V2FPN(nn.Module):
         super().__init__()
         self.width = width
         self.input_size = input_size
-        self.conv1_conv = nn.Conv2d(1, scaled(64, width), 7, stride=2)
+        self.grid = GridSizes.for_input(input_size)
+        self.conv1_conv = nn.Conv2d(
+            1, scaled(64, width), 7, stride=2, padding=3
+        )  # = ZeroPadding2D(3) + valid
         stages = []
         in_ch = scaled(64, width)
         for _name, filters, blocks, last_stride in STAGES:
@@ -161,27 +187,16 @@ class ResNet50V2FPN(nn.Module):
         self.P6 = nn.Conv2d(c5, fs, 3, stride=2)
         self.P7 = nn.Conv2d(fs, fs, 3, stride=2)
         self.dropout = nn.Dropout(0.5)
-        sizes = self.level_sizes(input_size)
-        self.heads = nn.ModuleList(nn.Linear(fs * h * w, 2) for h, w in sizes)
+        self.heads = nn.ModuleList(nn.Linear(fs * h * w, 2) for h, w in self.grid.level_sizes())
         self.final = nn.Linear(2 * len(LEVEL_NAMES), 2)
-
-    @staticmethod
-    def level_sizes(input_size: int) -> list[tuple[int, int]]:
-        """(H, W) of P3..P7 for a square input of `input_size` pixels (512 -> 30, 14, 16, 8, 4)."""
-        s = input_size
-        s = (s + 6 - 7) // 2 + 1  # conv1
-        s = (s + 2 - 3) // 2 + 1  # pool1
-        for _ in range(2):  # conv2, conv3 strided blocks
-            s = -(-s // 2)
-        c3 = s
-        c4 = -(-c3 // 2)
-        p6 = -(-c4 // 2)
-        p7 = -(-p6 // 2)
-        return [(c3 - 2,) * 2, (c4 - 2,) * 2, (c4,) * 2, (p6,) * 2, (p7,) * 2]
+        (top6, bottom6), (top7, bottom7) = (same_padding(g, 3, 2) for g in (self.grid.c4, self.grid.p6))
+        self.p6_padding = (top6, bottom6, top6, bottom6)
+        """F.pad (left, right, top, bottom) of Keras's padding="same" for the 3x3/2 P6 conv on C5."""
+        self.p7_padding = (top7, bottom7, top7, bottom7)
 
     def backbone(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """image [N, 1, S, S] -> (C3, C4, C5) as in the module docstring."""
-        x = self.conv1_conv(F.pad(image, (3, 3, 3, 3)))
+        x = self.conv1_conv(image)
         x = F.max_pool2d(F.pad(x, (1, 1, 1, 1)), 3, stride=2)  # Keras pads with zeros, not -inf
         c3 = c4 = x
         for s, stage in enumerate(self.stages):
@@ -196,14 +211,14 @@ class ResNet50V2FPN(nn.Module):
     def pyramid(self, c3: torch.Tensor, c4: torch.Tensor, c5: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The concatenation FPN of the authors: (C3, C4, C5) -> (P3, P4, P5, P6, P7)."""
         p5 = self.C5_reduced(c5)
-        p5_up = F.interpolate(p5, size=c4.shape[-2:], mode="nearest")
+        p5_up = F.interpolate(p5, size=(self.grid.c4,) * 2, mode="nearest")  # UpsampleLike C4
         p5 = self.P5(p5)
         p4 = torch.cat([p5_up, self.C4_reduced(c4)], dim=1)
-        p4_up = F.interpolate(p4, size=c3.shape[-2:], mode="nearest")
+        p4_up = F.interpolate(p4, size=(self.grid.c3,) * 2, mode="nearest")  # UpsampleLike C3
         p4 = self.P4(p4)
         p3 = self.P3(torch.cat([p4_up, self.C3_reduced(c3)], dim=1))
-        p6 = conv_same_stride2(c5, self.P6)
-        p7 = conv_same_stride2(F.relu(p6), self.P7)  # C6_relu
+        p6 = self.P6(F.pad(c5, self.p6_padding))
+        p7 = self.P7(F.pad(F.relu(p6), self.p7_padding))  # C6_relu
         return p3, p4, p5, p6, p7
 
     def heads_preact(self, levels: tuple[torch.Tensor, ...]) -> torch.Tensor:
