@@ -1,0 +1,19 @@
+"""Folder → series: DICOM and TIFF discovery, sorting by geometry, decoding to HU (no Qt)."""
+
+from lunglens.io.discover import Discovery, FolderError, SkippedFile, discover
+from lunglens.io.load import LoadError, load, load_slice
+from lunglens.io.series import RAW_OFFSET_HU, Series, SeriesMetadata, SeriesRef
+
+__all__ = [
+    "RAW_OFFSET_HU",
+    "Discovery",
+    "FolderError",
+    "LoadError",
+    "Series",
+    "SeriesMetadata",
+    "SeriesRef",
+    "SkippedFile",
+    "discover",
+    "load",
+    "load_slice",
+]

@@ -1,0 +1,63 @@
+"""The patient-level decision rule (DESIGN.md section 1): a kept slice is positive when
+P(COVID) >= the slice cut-off; the patient is COVID-positive when the number of positive
+slices k is more than f x n (n = kept slices). f = 0 means "at least one positive slice"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: The paper's thresholds: f = 0 ("at least one slice", recommended for accurate models) and
+#: f = 0.1 (used in its tables).
+PAPER_FRACTIONS = (0.0, 0.1)
+
+
+@dataclass(frozen=True)
+class DecisionParams:
+    """The operating point: slice cut-off on P(COVID) (0.5 = arg-max, the paper's rule) and the
+    patient fraction f."""
+
+    slice_cutoff: float = 0.5
+    patient_fraction: float = 0.1
+
+    def __post_init__(self):
+        if not 0.0 <= self.slice_cutoff <= 1.0:
+            raise ValueError(f"slice cut-off must be within [0, 1], got {self.slice_cutoff}")
+        if not 0.0 <= self.patient_fraction <= 1.0:
+            raise ValueError(f"patient fraction must be within [0, 1], got {self.patient_fraction}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict for one series: k positive of n kept slices at the given operating point;
+    `positive` flags every slice of the series (False for discarded slices)."""
+
+    params: DecisionParams
+    k_positive: int
+    n_kept: int
+    covid: bool
+    positive: np.ndarray
+
+    @property
+    def verdict(self) -> str:
+        return "COVID-19" if self.covid else "normal"
+
+    def summary(self) -> str:
+        f = self.params.patient_fraction
+        rule = "at least one slice" if f == 0 else f"k > {f:g} x n = {f * self.n_kept:.1f}"
+        return f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({rule})"
+
+
+def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = DecisionParams()) -> Decision:
+    """Decide from per-slice P(COVID) (NaN allowed for slices not classified) and the selector's
+    kept mask. Pure and instant: the UI calls it on every slider move."""
+    p_covid = np.asarray(p_covid, dtype=float)
+    kept = np.asarray(kept, dtype=bool)
+    if p_covid.shape != kept.shape:
+        raise ValueError(f"P(COVID) has shape {p_covid.shape}, the kept mask {kept.shape}")
+    with np.errstate(invalid="ignore"):
+        positive = kept & (p_covid >= params.slice_cutoff)
+    k, n = int(positive.sum()), int(kept.sum())
+    covid = n > 0 and k > params.patient_fraction * n
+    return Decision(params=params, k_positive=k, n_kept=n, covid=covid, positive=positive)

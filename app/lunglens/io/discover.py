@@ -1,0 +1,233 @@
+"""Walk a patient folder and list the series in it, without decoding pixels.
+
+DICOM files are recognised by content (any name or extension), grouped by SeriesInstanceUID and
+split when orientation, image size, pixel spacing or the scanner pass differ inside one UID
+(a pass: two slices at one position belong to different passes). TIFF slices are grouped by
+folder (COVID-CTset: `<patient>/SR_2/IM00001.tif`, one series per folder). Every file that is
+not used is reported with its reason."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom
+from lunglens.io.geometry import orientation_name, spacing_report, superior_positions_mm
+from lunglens.io.series import SeriesRef
+from lunglens.io.tiff import TIFF_SUFFIXES, TiffFileError, natural_key, tiff_shape
+
+#: Fewer slices than this cannot be analysed (the selector's threshold needs a series).
+MIN_SLICES = 3
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file that is not part of any series, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What `discover` found in a folder."""
+
+    folder: Path
+    series: tuple[SeriesRef, ...]
+    skipped: tuple[SkippedFile, ...]
+
+    @property
+    def analysable(self) -> tuple[SeriesRef, ...]:
+        return tuple(s for s in self.series if s.analysable)
+
+    def problem(self) -> str | None:
+        """A sentence for the user when the folder holds no series at all, else None."""
+        if self.series:
+            return None
+        if not self.skipped:
+            return f"{self.folder}: the folder holds no files"
+        reasons = sorted({s.reason for s in self.skipped})
+        shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
+        return f"{self.folder}: no readable CT images among {len(self.skipped)} file(s) ({shown})"
+
+
+class FolderError(Exception):
+    """The folder itself cannot be read."""
+
+
+def _walk(folder: Path) -> list[Path]:
+    """All files under `folder`, hidden ones excluded, in a stable order."""
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files.extend(
+            Path(root) / n for n in sorted(names, key=lambda n: natural_key(Path(n))) if not n.startswith(".")
+        )
+    return files
+
+
+def discover(folder: str | os.PathLike) -> Discovery:
+    """List the series under `folder` (recursively). Never decodes pixels, never writes."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise FolderError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise FolderError(f"{folder}: not a folder")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise FolderError(f"{folder}: permission denied")
+
+    skipped: list[SkippedFile] = []
+    dicom_frames: list[FrameHeader] = []
+    tiff_folders: dict[Path, list[Path]] = defaultdict(list)
+    for path in _walk(folder):
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            tiff_folders[path.parent].append(path)
+        elif looks_like_dicom(path):
+            try:
+                dicom_frames.extend(frame_headers(path))
+            except DicomFileError as exc:
+                skipped.append(SkippedFile(path, str(exc)))
+        else:
+            skipped.append(SkippedFile(path, "not a DICOM or TIFF image"))
+
+    series = _dicom_series(dicom_frames, skipped)
+    for tiff_folder, paths in tiff_folders.items():
+        ref = _tiff_series(tiff_folder, paths, skipped)
+        if ref is not None:
+            series.append(ref)
+    return Discovery(folder, tuple(series), tuple(skipped))
+
+
+def _dicom_series(frames: list[FrameHeader], skipped: list[SkippedFile]) -> list[SeriesRef]:
+    seen: dict[tuple[str, int | None], Path] = {}
+    groups: dict[tuple, list[FrameHeader]] = defaultdict(list)
+    for header in frames:
+        identity = (header.sop_instance_uid, header.frame)
+        if header.sop_instance_uid and identity in seen:
+            skipped.append(
+                SkippedFile(header.path, f"duplicate of {seen[identity].name} (same SOP Instance UID)")
+            )
+            continue
+        seen[identity] = header.path
+        orientation = tuple(np.round(header.orientation, 3)) if header.orientation else None
+        spacing = tuple(np.round(header.pixel_spacing_mm, 3)) if header.pixel_spacing_mm else None
+        key = (header.series_uid, orientation, header.rows, header.columns, spacing, header.samples_per_pixel)
+        groups[key].append(header)
+
+    refs = []
+    split_count: dict[str, int] = defaultdict(int)
+    for key, members in groups.items():
+        for part in _split_passes(members):
+            uid = key[0]
+            split_count[uid] += 1
+            suffix = "" if split_count[uid] == 1 else f"#{split_count[uid]}"
+            refs.append(_dicom_ref(uid + suffix, part))
+    parts_per_uid = {k: v for k, v in split_count.items() if v > 1}
+    return [
+        _with_warning(
+            r, f"SeriesInstanceUID shared by {parts_per_uid[r.key.split('#')[0]]} series; split here"
+        )
+        if r.key.split("#")[0] in parts_per_uid
+        else r
+        for r in refs
+    ]
+
+
+def _with_warning(ref: SeriesRef, warning: str) -> SeriesRef:
+    return replace(ref, warnings=(warning, *ref.warnings))
+
+
+def _split_passes(members: list[FrameHeader]) -> list[list[FrameHeader]]:
+    """Split frames into passes so that no two frames of one pass share a position."""
+    passes: list[tuple[set, list[FrameHeader]]] = []
+    for header in members:
+        where = None if header.position is None else tuple(np.round(header.position, 2))
+        for taken, part in passes:
+            if where is None or where not in taken:
+                taken.add(where)
+                part.append(header)
+                break
+        else:
+            passes.append(({where}, [header]))
+    return [part for _, part in passes]
+
+
+def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
+    first = members[0]
+    orientation = orientation_name(first.orientation)
+    warnings: list[str] = []
+    if all(m.position is not None for m in members) and first.orientation is not None:
+        positions = superior_positions_mm(np.array([m.position for m in members]), first.orientation)
+        order = np.argsort(-positions, kind="stable")
+        _, spacing_warnings = spacing_report(positions[order])
+        warnings.extend(spacing_warnings)
+    else:
+        numbers = [m.instance_number if m.instance_number is not None else 0 for m in members]
+        order = np.argsort(numbers, kind="stable")
+        if len(members) > 1:
+            warnings.append("no slice positions: ordered by InstanceNumber")
+    ordered = [members[i] for i in order]
+
+    problems = []
+    if first.modality != "CT":
+        problems.append(f"not CT (modality {first.modality or 'missing'})")
+    if first.samples_per_pixel != 1:
+        problems.append("colour images, not CT slices")
+    if orientation != "axial":
+        problems.append(f"not axial ({orientation})")
+    if len(members) < MIN_SLICES:
+        problems.append(f"only {len(members)} slice(s); at least {MIN_SLICES} are needed")
+    return SeriesRef(
+        key=key,
+        source_format="dicom",
+        frames=tuple((m.path, m.frame) for m in ordered),
+        modality=first.modality,
+        orientation=orientation,
+        rows=first.rows,
+        columns=first.columns,
+        pixel_spacing_mm=first.pixel_spacing_mm,
+        slice_thickness_mm=first.slice_thickness_mm,
+        description=first.description,
+        series_number=first.series_number,
+        warnings=tuple(warnings),
+        problems=tuple(problems),
+    )
+
+
+def _tiff_series(folder: Path, paths: list[Path], skipped: list[SkippedFile]) -> SeriesRef | None:
+    shapes: dict[Path, tuple[int, int]] = {}
+    for path in sorted(paths, key=natural_key):
+        try:
+            shapes[path] = tiff_shape(path)
+        except TiffFileError as exc:
+            skipped.append(SkippedFile(path, str(exc)))
+    if not shapes:
+        return None
+    sizes = sorted(set(shapes.values()))
+    problems = []
+    if len(sizes) > 1:
+        listed = ", ".join(f"{c}x{r}" for r, c in sizes)
+        problems.append(f"mixed slice sizes ({listed})")
+    if len(shapes) < MIN_SLICES:
+        problems.append(f"only {len(shapes)} slice(s); at least {MIN_SLICES} are needed")
+    rows, columns = sizes[0]
+    return SeriesRef(
+        key=str(folder),
+        source_format="tiff",
+        frames=tuple((p, None) for p in shapes),
+        modality="CT",
+        orientation="axial",
+        rows=rows,
+        columns=columns,
+        pixel_spacing_mm=None,
+        slice_thickness_mm=None,
+        description=f"{folder.parent.name}/{folder.name}",
+        warnings=(
+            "TIFF slices carry no geometry: assumed axial, first file most superior, value = HU + 1024",
+        ),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,72 @@
+"""Slice geometry from DICOM's patient coordinate system (LPS, mm): orientation class, the slice
+normal and each slice's position along it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: A slice counts as axial/coronal/sagittal when its normal is within this angle of the axis
+#: (degrees). 30 degrees admits tilted-gantry acquisitions, which are still read as axial.
+ORIENTATION_TOLERANCE_DEG = 30.0
+
+_AXIS_NAMES = ("sagittal", "coronal", "axial")
+
+
+def slice_normal(orientation: Sequence[float]) -> np.ndarray:
+    """Unit normal (row direction x column direction) of an ImageOrientationPatient value."""
+    row = np.asarray(orientation[:3], dtype=float)
+    col = np.asarray(orientation[3:6], dtype=float)
+    normal = np.cross(row, col)
+    length = np.linalg.norm(normal)
+    if length < 1e-6:
+        raise ValueError(f"degenerate ImageOrientationPatient {list(orientation)}")
+    return normal / length
+
+
+def orientation_name(orientation: Sequence[float] | None) -> str:
+    """ "axial", "coronal", "sagittal", "oblique" or "unknown" (no or malformed orientation)."""
+    if orientation is None or len(orientation) != 6:
+        return "unknown"
+    try:
+        normal = slice_normal(orientation)
+    except ValueError:
+        return "unknown"
+    axis = int(np.argmax(np.abs(normal)))
+    if np.abs(normal[axis]) >= np.cos(np.radians(ORIENTATION_TOLERANCE_DEG)):
+        return _AXIS_NAMES[axis]
+    return "oblique"
+
+
+def superior_positions_mm(positions: np.ndarray, orientation: Sequence[float]) -> np.ndarray:
+    """Position of each slice along the slice normal (mm), signed so that larger = more superior
+    (patient +z is head in DICOM's LPS). `positions` is (n, 3) ImagePositionPatient."""
+    normal = slice_normal(orientation)
+    if normal[2] < 0:
+        normal = -normal
+    return np.asarray(positions, dtype=float) @ normal
+
+
+def spacing_report(positions_mm: np.ndarray, tolerance_mm: float = 0.1) -> tuple[float, list[str]]:
+    """Median slice spacing (mm) of positions sorted superior→inferior, and warnings about
+    duplicates, gaps and uneven spacing (steps differing from the median by > `tolerance_mm`)."""
+    if len(positions_mm) < 2:
+        return 0.0, []
+    steps = -np.diff(positions_mm)
+    spacing = float(np.median(steps))
+    warnings = []
+    duplicates = int(np.sum(np.abs(steps) < 1e-3))
+    if duplicates:
+        warnings.append(f"{duplicates} slice(s) share a position with their neighbour")
+    if spacing > 0:
+        uneven = np.abs(steps - spacing) > tolerance_mm
+        gaps = steps > 1.5 * spacing
+        if gaps.any():
+            where = ", ".join(f"after slice {i + 1} ({steps[i]:.1f} mm)" for i in np.flatnonzero(gaps)[:5])
+            warnings.append(f"{int(gaps.sum())} gap(s) in the series: {where}")
+        elif uneven.any():
+            warnings.append(
+                f"uneven slice spacing: steps {steps.min():.2f}-{steps.max():.2f} mm (median {spacing:.2f})"
+            )
+    return spacing, warnings

@@ -1,0 +1,168 @@
+"""Decode a discovered series into a `Series`: an int16 HU volume, index 0 the most superior
+slice, with positions (mm), spacing, metadata and warnings. Files are decoded in parallel
+threads (the JPEG decoders release the GIL); a slice that fails is skipped with its reason."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from lunglens.io.dicom import (
+    DicomFileError,
+    frame_hu,
+    frame_position,
+    image_orientation,
+    read_dataset,
+    series_metadata,
+)
+from lunglens.io.geometry import spacing_report, superior_positions_mm
+from lunglens.io.series import RAW_OFFSET_HU, Series, SeriesMetadata, SeriesRef
+from lunglens.io.tiff import TiffFileError, tiff_hu
+
+#: Spacing assumed where the files state none (TIFF, incomplete DICOM), in mm.
+NOMINAL_SPACING_MM = 1.0
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (slices done, slices total)."""
+
+
+class LoadError(Exception):
+    """A series that cannot be loaded; the message names the series and the reason."""
+
+
+def _workers() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def load(
+    ref: SeriesRef,
+    *,
+    tiff_offset_hu: int = RAW_OFFSET_HU,
+    progress: ProgressCallback | None = None,
+) -> Series:
+    """Decode every slice of `ref`. TIFF values become HU = value - `tiff_offset_hu`.
+    Raises LoadError when the series is not CT or no slice can be decoded."""
+    if ref.modality != "CT":
+        raise LoadError(f"{ref.description or ref.key}: not CT (modality {ref.modality or 'missing'})")
+    if ref.source_format == "tiff":
+        return _load_tiff(ref, tiff_offset_hu, progress)
+    return _load_dicom(ref, progress)
+
+
+def load_slice(ref: SeriesRef, index: int, *, tiff_offset_hu: int = RAW_OFFSET_HU) -> np.ndarray:
+    """One slice of `ref` in HU (int16), e.g. to show the middle slice before the rest loads."""
+    path, frame = ref.frames[index]
+    try:
+        if ref.source_format == "tiff":
+            return tiff_hu(path, tiff_offset_hu)
+        return frame_hu(read_dataset(path, pixels=True), frame)
+    except (DicomFileError, TiffFileError) as exc:
+        raise LoadError(f"{path}: {exc}") from exc
+
+
+def _decode_parallel(
+    ref: SeriesRef, task: Callable[[Path, list[int | None]], list], progress: ProgressCallback | None
+) -> tuple[dict[tuple[Path, int | None], object], list[str]]:
+    """Run `task(path, frames)` for every file of `ref` on a thread pool; returns the results by
+    (path, frame) and a warning for every file that failed."""
+    frames_by_file: dict[Path, list[int | None]] = defaultdict(list)
+    for path, frame in ref.frames:
+        frames_by_file[path].append(frame)
+    results: dict[tuple[Path, int | None], object] = {}
+    warnings: list[str] = []
+    done = 0
+    with ThreadPoolExecutor(_workers()) as pool:
+        futures = {path: pool.submit(task, path, frames) for path, frames in frames_by_file.items()}
+        for path, future in futures.items():
+            frames = frames_by_file[path]
+            try:
+                for frame, value in zip(frames, future.result(), strict=True):
+                    results[(path, frame)] = value
+            except (DicomFileError, TiffFileError) as exc:
+                warnings.append(f"skipped {path.name}: {exc}")
+            done += len(frames)
+            if progress is not None:
+                progress(done, ref.n_slices)
+    return results, warnings
+
+
+def _dicom_file(path: Path, frames: list[int | None]) -> list[tuple[np.ndarray, tuple | None]]:
+    ds = read_dataset(path, pixels=True)
+    out = []
+    for frame in frames:
+        hu = frame_hu(ds, frame)
+        position = frame_position(ds, frame)
+        out.append((hu, position))
+    return out
+
+
+def _check_sizes(ref: SeriesRef, slices: list[np.ndarray]) -> None:
+    shapes = {s.shape for s in slices}
+    if len(shapes) > 1:
+        raise LoadError(f"{ref.description or ref.key}: slices of different sizes {sorted(shapes)}")
+
+
+def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None) -> Series:
+    results, warnings = _decode_parallel(ref, _dicom_file, progress)
+    kept = [(path, frame) for path, frame in ref.frames if (path, frame) in results]
+    if not kept:
+        raise LoadError(
+            f"{ref.description or ref.key}: no slice could be decoded ({'; '.join(warnings[:3])})"
+        )
+    slices = [results[k][0] for k in kept]
+    _check_sizes(ref, slices)
+    positions = [results[k][1] for k in kept]
+
+    middle = read_dataset(kept[len(kept) // 2][0], pixels=False)
+    orientation = image_orientation(middle)
+    if orientation is not None and all(p is not None for p in positions):
+        along = superior_positions_mm(np.array(positions), orientation)
+        order = np.argsort(-along, kind="stable")
+    else:
+        thickness = ref.slice_thickness_mm or NOMINAL_SPACING_MM
+        along = -np.arange(len(kept)) * thickness
+        order = np.arange(len(kept))
+        warnings.append(f"no slice positions: positions assumed {thickness:g} mm apart in file order")
+    positions_mm = along[order]
+    slice_spacing, spacing_warnings = spacing_report(positions_mm)
+    pixel_spacing = ref.pixel_spacing_mm
+    if pixel_spacing is None:
+        pixel_spacing = (NOMINAL_SPACING_MM, NOMINAL_SPACING_MM)
+        warnings.append(f"no PixelSpacing: {NOMINAL_SPACING_MM:g} mm assumed")
+    return Series(
+        ref=ref,
+        hu=np.stack([slices[i] for i in order]),
+        positions_mm=positions_mm,
+        pixel_spacing_mm=tuple(pixel_spacing),
+        slice_spacing_mm=slice_spacing or (ref.slice_thickness_mm or NOMINAL_SPACING_MM),
+        metadata=series_metadata(middle),
+        source_paths=tuple(kept[i][0] for i in order),
+        warnings=[*ref.warnings, *warnings, *spacing_warnings],
+    )
+
+
+def _load_tiff(ref: SeriesRef, offset_hu: int, progress: ProgressCallback | None) -> Series:
+    def task(path: Path, frames: list[int | None]) -> list[np.ndarray]:
+        return [tiff_hu(path, offset_hu)]
+
+    results, warnings = _decode_parallel(ref, task, progress)
+    kept = [path for path, _ in ref.frames if (path, None) in results]
+    if not kept:
+        raise LoadError(f"{ref.description}: no slice could be decoded ({'; '.join(warnings[:3])})")
+    slices = [results[(p, None)] for p in kept]
+    _check_sizes(ref, slices)
+    return Series(
+        ref=ref,
+        hu=np.stack(slices),
+        positions_mm=-np.arange(len(kept)) * NOMINAL_SPACING_MM,
+        pixel_spacing_mm=(NOMINAL_SPACING_MM, NOMINAL_SPACING_MM),
+        slice_spacing_mm=NOMINAL_SPACING_MM,
+        metadata=SeriesMetadata(series_description=ref.description),
+        source_paths=tuple(kept),
+        warnings=[*ref.warnings, *warnings, "positions are slice numbers (1 mm nominal spacing)"],
+    )

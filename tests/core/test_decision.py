@@ -1,0 +1,53 @@
+"""The decision rule: positive slice when P >= cut-off, COVID when k > f x n."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lunglens.core.decision import DecisionParams, decide
+
+
+def test_one_positive_slice_is_enough_at_f_zero():
+    p = np.array([0.1, 0.2, 0.7, 0.1])
+    kept = np.ones(4, bool)
+    decision = decide(p, kept, DecisionParams(patient_fraction=0.0))
+    assert decision.covid and decision.k_positive == 1 and decision.n_kept == 4
+    assert decision.positive.tolist() == [False, False, True, False]
+
+
+def test_k_must_exceed_f_times_n_strictly():
+    p = np.array([0.9] + [0.1] * 9)  # k = 1, n = 10, f n = 1.0
+    kept = np.ones(10, bool)
+    assert not decide(p, kept, DecisionParams(patient_fraction=0.1)).covid  # 1 > 1 is false
+    p[1] = 0.9  # k = 2
+    assert decide(p, kept, DecisionParams(patient_fraction=0.1)).covid
+
+
+def test_discarded_slices_never_count():
+    p = np.array([0.99, 0.99, 0.1, np.nan])
+    kept = np.array([False, False, True, False])
+    decision = decide(p, kept, DecisionParams(patient_fraction=0.0))
+    assert not decision.covid and decision.k_positive == 0 and decision.n_kept == 1
+
+
+def test_cutoff_is_inclusive_and_adjustable():
+    p = np.array([0.5, 0.6, 0.3])
+    kept = np.ones(3, bool)
+    assert decide(p, kept, DecisionParams(0.5, 0.0)).k_positive == 2
+    assert decide(p, kept, DecisionParams(0.61, 0.0)).k_positive == 0
+
+
+def test_no_kept_slices_is_not_covid():
+    assert not decide(np.array([0.9]), np.array([False]), DecisionParams(0.5, 0.0)).covid
+
+
+@pytest.mark.parametrize("bad", [dict(slice_cutoff=1.5), dict(patient_fraction=-0.1)])
+def test_parameters_are_validated(bad):
+    with pytest.raises(ValueError):
+        DecisionParams(**bad)
+
+
+def test_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="shape"):
+        decide(np.zeros(3), np.zeros(4, bool))

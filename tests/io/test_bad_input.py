@@ -1,0 +1,58 @@
+"""Folders that hold nothing usable get a clear message naming the folder and the reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from lunglens.io import FolderError, LoadError, discover, load
+
+
+def test_missing_folder(tmp_path):
+    with pytest.raises(FolderError, match="no such folder"):
+        discover(tmp_path / "absent")
+
+
+def test_a_file_is_not_a_folder(tmp_path):
+    (tmp_path / "f.dcm").write_bytes(b"x")
+    with pytest.raises(FolderError, match="not a folder"):
+        discover(tmp_path / "f.dcm")
+
+
+def test_empty_folder(tmp_path):
+    found = discover(tmp_path)
+    assert found.series == () and "holds no files" in found.problem()
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "scan.csv").write_text("a,b\n1,2\n")
+    found = discover(tmp_path)
+    assert "no readable CT images among 2 file(s)" in found.problem()
+    assert {s.reason for s in found.skipped} == {"not a DICOM or TIFF image"}
+
+
+def test_folder_of_broken_files(tmp_path):
+    (tmp_path / "a.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")  # truncated meta
+    (tmp_path / "b.tif").write_bytes(b"II*\0garbage")
+    found = discover(tmp_path)
+    assert found.series == ()
+    reasons = {s.path.name: s.reason for s in found.skipped}
+    assert set(reasons) == {"a.dcm", "b.tif"}
+    assert "TIFF" in reasons["b.tif"]
+    assert found.problem().startswith(str(tmp_path))
+
+
+def test_eight_bit_tiff_is_refused_with_reason(tmp_path):
+    tifffile.imwrite(tmp_path / "IM00001.tif", np.zeros((8, 8), np.uint8))
+    (skipped,) = discover(tmp_path).skipped
+    assert "uint8 TIFF, expected 16-bit" in skipped.reason
+
+
+def test_loading_a_non_ct_series_is_refused(tmp_path):
+    from tests.factory import write_series
+
+    write_series(tmp_path, np.zeros((3, 8, 8), np.uint16), [0, 1, 2], modality="MR")
+    with pytest.raises(LoadError, match="not CT"):
+        load(discover(tmp_path).series[0])
