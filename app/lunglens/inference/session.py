@@ -1,0 +1,196 @@
+"""Loading an ONNX model with its card and running it on the best execution provider.
+
+Providers are tried in order TensorRT (only when asked for), CUDA, CPU. When a GPU provider
+cannot start (no GPU, missing CUDA/cuDNN libraries) the session runs on the CPU and keeps the
+reason, so the viewer and the report can say which provider ran and why."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from lunglens.inference.card import ModelCard, sha256_of
+
+PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
+CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
+
+#: Slices per `run` call by provider: small on the CPU (cache-friendly, frequent progress),
+#: larger on a GPU.
+BATCH_SIZE = {CPU: 4, CUDA: 16, TENSORRT: 16}
+
+_LABELS = {CPU: "CPU", CUDA: "GPU (CUDA)", TENSORRT: "GPU (TensorRT)"}
+
+
+class ModelError(Exception):
+    """A model that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class ProviderChoice:
+    """Which execution provider runs the model, and why (empty `reason` when it is the one asked)."""
+
+    requested: str
+    used: str
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return _LABELS.get(self.used, self.used)
+
+    def describe(self) -> str:
+        return self.label + (f" — {self.reason}" if self.reason else "")
+
+
+def bundled_model_card() -> Path:
+    """The card of the demonstration model shipped with LungLens."""
+    here = Path(__file__).resolve()
+    for folder in (here.parents[1] / "_models", here.parents[3] / "models"):
+        card = folder / "lunglens-demo.json"
+        if card.exists():
+            return card
+    raise ModelError("the bundled demonstration model is missing from this installation")
+
+
+def card_path_for(path: Path) -> Path:
+    """A model is named by its .onnx or its .json card; the two sit side by side."""
+    path = Path(path)
+    return path.with_suffix(".json") if path.suffix.lower() == ".onnx" else path
+
+
+def _wanted_providers(requested: str, available: list[str]) -> list[str]:
+    if requested not in PROVIDER_CHOICES:
+        raise ModelError(f"unknown provider {requested!r}; choose one of {', '.join(PROVIDER_CHOICES)}")
+    wanted = {"tensorrt": [TENSORRT, CUDA], "cuda": [CUDA], "auto": [CUDA], "cpu": []}[requested]
+    return [p for p in wanted if p in available] + [CPU]
+
+
+def _preload_gpu_libraries() -> None:
+    """Load CUDA/cuDNN from the NVIDIA wheels (the `gpu` extra) when they are installed."""
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia") is not None:
+        with _quiet():
+            try:
+                ort.preload_dlls()
+            except Exception:  # noqa: BLE001 - absent libraries are reported by the provider check
+                pass
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence onnxruntime while providers are tried: its C++ logger (severity) and the Python
+    messages it prints on a provider that cannot start. The outcome is reported by us."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(4)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        ort.set_default_logger_severity(3)
+
+
+def _session(onnx_path: Path, providers: list[str]):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # fatal only: a failed GPU provider is reported by us, not spammed
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    threads = int(os.environ.get("LUNGLENS_THREADS", "0"))
+    if threads:
+        options.intra_op_num_threads = threads
+    with _quiet():
+        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+
+
+class Model:
+    """An ONNX model honouring the contract (DESIGN.md section 2), checked against its card."""
+
+    def __init__(self, card: ModelCard, onnx_path: Path, session, provider: ProviderChoice):
+        self.card = card
+        self.onnx_path = onnx_path
+        self.session = session
+        self.provider = provider
+        self.batch_size = BATCH_SIZE.get(provider.used, 4)
+
+    def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float32 [n, 1, 512, 512] raw → (probabilities [n, 2], cam [n, 1, h, w])."""
+        probabilities, cam = self.session.run(["probabilities", "cam"], {"image": image})
+        return probabilities, cam
+
+
+def load_model(path: Path | None = None, provider: str = "auto") -> Model:
+    """Load a model by its card or .onnx path (default: the bundled demonstration model),
+    verify its sha256 and input/output shapes, and start it on the best provider."""
+    card_path = card_path_for(path) if path is not None else bundled_model_card()
+    if not card_path.exists():
+        raise ModelError(f"{card_path}: model card not found (every model needs its .json card beside it)")
+    try:
+        card = ModelCard.load(card_path)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
+    onnx_path = card_path.parent / card.onnx_file
+    if not onnx_path.exists():
+        raise ModelError(f"{onnx_path}: model file named by {card_path.name} not found")
+    digest = sha256_of(onnx_path)
+    if digest != card.sha256:
+        raise ModelError(
+            f"{onnx_path}: sha256 {digest[:12]}… does not match its card ({card.sha256[:12]}…): "
+            "the file is corrupted or not the model the card describes"
+        )
+    if len(card.class_names) != 2 or not 0 <= card.covid_index < 2:
+        raise ModelError(f"{card_path}: the card must name two classes and the COVID index")
+
+    import onnxruntime as ort
+
+    if provider != "cpu":
+        _preload_gpu_libraries()
+    wanted = _wanted_providers(provider, ort.get_available_providers())
+    try:
+        session = _session(onnx_path, wanted)
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        if wanted == [CPU]:
+            raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from exc
+        session, wanted = _session(onnx_path, [CPU]), [CPU]
+    used = session.get_providers()[0]
+    choice = ProviderChoice(
+        provider, used, _fallback_reason(provider, wanted, used, ort.get_available_providers())
+    )
+    _check_signature(session, card, onnx_path)
+    return Model(card, onnx_path, session, choice)
+
+
+def _fallback_reason(requested: str, wanted: list[str], used: str, available: list[str]) -> str:
+    if used == CPU and requested == "cpu":
+        return ""
+    if used == CPU:
+        if requested == "tensorrt":
+            return "neither TensorRT nor CUDA could start (no NVIDIA GPU, or their libraries missing)"
+        if CUDA not in available:
+            return "no GPU build of onnxruntime here (CUDA provider not available)"
+        return "the CUDA provider could not start (no NVIDIA GPU, or CUDA/cuDNN libraries missing)"
+    if requested == "tensorrt" and used != TENSORRT:
+        return "TensorRT could not start; running on CUDA"
+    return ""
+
+
+def _check_signature(session, card: ModelCard, onnx_path: Path) -> None:
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    size = card.input_size
+    problems = []
+    if list(inputs) != ["image"] or list(inputs["image"][1:]) != [1, size, size]:
+        problems.append(f"input must be image [N, 1, {size}, {size}], found {inputs}")
+    if "probabilities" not in outputs or outputs["probabilities"][1:] != [2]:
+        problems.append(f"output probabilities must be [N, 2], found {outputs.get('probabilities')}")
+    cam = outputs.get("cam")
+    if cam is None or cam[1:] != [1, *card.cam_size]:
+        problems.append(f"output cam must be [N, 1, {card.cam_size[0]}, {card.cam_size[1]}], found {cam}")
+    if problems:
+        raise ModelError(f"{onnx_path}: does not honour the model contract: " + "; ".join(problems))

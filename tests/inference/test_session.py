@@ -1,0 +1,113 @@
+"""Loading models: hash and shape checks, provider choice and fallback, batched prediction."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from lunglens.inference import Cancelled, ModelError, classify, load_model
+from lunglens.inference.card import ModelCard
+from lunglens.inference.postprocess import cam_for_display
+from lunglens.inference.preprocess import to_model_input
+from tests.tiny_model import tiny_p_covid, write_tiny_model
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    return write_tiny_model(tmp_path / "models")
+
+
+def _volume(n=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(-1024, 400, (n, 512, 512)).astype(np.int16) + (np.arange(n) * 20)[
+        :, None, None
+    ].astype(np.int16)
+
+
+def test_tiny_model_loads_on_cpu_and_predicts(tiny):
+    model = load_model(tiny, provider="cpu")
+    assert model.provider.used == "CPUExecutionProvider" and model.provider.reason == ""
+    hu = _volume()
+    p, cams = classify(model, hu, np.arange(6))
+    assert np.allclose(p, tiny_p_covid(hu), atol=1e-5)
+    assert cams.dtype == np.float16 and cams.shape == (6, 32, 32) and (cams >= 0).all()
+
+
+def test_auto_falls_back_to_cpu_and_says_why(tiny):
+    model = load_model(tiny, provider="auto")
+    assert model.provider.used == "CPUExecutionProvider"
+    assert model.provider.reason  # no GPU on this machine: the reason is kept
+    assert "CPU" in model.provider.describe()
+
+
+def test_onnx_path_finds_its_card(tiny):
+    assert load_model(tiny.with_suffix(".onnx"), provider="cpu").card.name == "tiny"
+
+
+def test_corrupted_model_is_refused(tiny):
+    onnx_path = tiny.with_suffix(".onnx")
+    data = bytearray(onnx_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="sha256 .* does not match"):
+        load_model(tiny, provider="cpu")
+
+
+def test_model_whose_shapes_break_the_contract_is_refused(tiny):
+    card = ModelCard.load(tiny)
+    ModelCard(**{**card.__dict__, "cam_size": (16, 16)}).save(tiny)
+    with pytest.raises(ModelError, match="does not honour the model contract"):
+        load_model(tiny, provider="cpu")
+
+
+def test_missing_and_invalid_cards(tmp_path, tiny):
+    with pytest.raises(ModelError, match="model card not found"):
+        load_model(tmp_path / "nothing.onnx")
+    tiny.write_text("{not json")
+    with pytest.raises(ModelError, match="not a valid model card"):
+        load_model(tiny)
+
+
+def test_unknown_provider(tiny):
+    with pytest.raises(ModelError, match="unknown provider"):
+        load_model(tiny, provider="quantum")
+
+
+def test_progress_per_batch_and_cancel_within_one_batch(tiny):
+    model = load_model(tiny, provider="cpu")
+    model.batch_size = 2
+    hu = _volume(7)
+    calls = []
+    classify(model, hu, np.arange(7), progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(2, 7), (4, 7), (6, 7), (7, 7)]
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        cancel.set()  # asked during the first batch
+
+    with pytest.raises(Cancelled):
+        classify(model, hu, np.arange(7), progress=progress, cancel=cancel)
+    assert seen == [2]  # stopped before the second batch
+
+
+def test_preprocess_raw_scale_and_area_resize():
+    hu = np.full((2, 256, 256), -1024, np.int16)
+    hu[:, :128] = 976  # raw 2000
+    x = to_model_input(hu)
+    assert x.shape == (2, 1, 512, 512) and x.dtype == np.float32
+    assert x[0, 0, 0, 0] == 2000 and x[0, 0, -1, 0] == 0
+    assert np.isclose(x.mean(), 1000)
+    assert to_model_input(np.full((1, 512, 512), -3000, np.int16)).min() == 0  # clipped at raw 0
+
+
+def test_cam_for_display_is_normalised_and_resized():
+    cam = np.zeros((32, 32), np.float16)
+    cam[4, 4] = 3
+    shown = cam_for_display(cam, (512, 512))
+    assert shown.shape == (512, 512) and 0.9 < shown.max() <= 1.0
+    assert cam_for_display(np.zeros((32, 32), np.float16), (64, 64)).max() == 0

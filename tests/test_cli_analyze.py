@@ -1,0 +1,55 @@
+"""`lunglens analyze` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.tiny_model import write_tiny_model
+
+
+def run(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "lunglens", "analyze", *args], capture_output=True, text=True
+    )
+
+
+def test_analyze_real_series_writes_json(covid_ct_md, tmp_path):
+    card = write_tiny_model(tmp_path / "m")
+    out = tmp_path / "p001.json"
+    result = run(str(covid_ct_md / "P001"), "--model", str(card), "--json", str(out), "--fraction", "0")
+    assert result.returncode == 0, result.stderr
+    assert "kept 90 of 148 slices" in result.stdout
+    assert "verdict:" in result.stdout and "on CPU" in result.stdout
+    data = json.loads(out.read_text())
+    assert len(data["slices"]) == 148 and data["decision"]["n_kept"] == 90
+    assert data["decision"]["params"]["patient_fraction"] == 0.0
+    assert not list(tmp_path.glob(".*part"))  # the temporary file was renamed
+
+
+def test_folder_with_several_series_asks_for_a_choice(covid_ct_md, tmp_path):
+    card = write_tiny_model(tmp_path / "m")
+    result = run(str(covid_ct_md), "--model", str(card))
+    assert result.returncode == 2 and "choose one with --series" in result.stderr
+    chosen = run(str(covid_ct_md), "--model", str(card), "--series", "3")
+    assert chosen.returncode == 0, chosen.stderr and "normal001" in chosen.stdout
+
+
+def test_bad_inputs_exit_2_with_a_message(tmp_path):
+    card = write_tiny_model(tmp_path / "m")
+    missing = run(str(tmp_path / "absent"), "--model", str(card))
+    assert missing.returncode == 2 and "no such folder" in missing.stderr
+    bad_model = run(str(tmp_path), "--model", str(tmp_path / "nope.onnx"))
+    assert bad_model.returncode == 2
+    bad_fraction = run(str(tmp_path), "--model", str(card), "--fraction", "2")
+    assert bad_fraction.returncode == 2 and "patient fraction" in bad_fraction.stderr
+    assert all("Traceback" not in r.stderr for r in (missing, bad_model, bad_fraction))
+
+
+def test_unwritable_json_destination_is_bad_input(covid_ct_md, tmp_path):
+    card = write_tiny_model(tmp_path / "m")
+    result = run(
+        str(covid_ct_md / "P001"), "--model", str(card), "--json", str(tmp_path / "no" / "dir" / "x.json")
+    )
+    assert result.returncode == 2 and "cannot write there" in result.stderr
