@@ -75,11 +75,9 @@ def _preload_gpu_libraries() -> None:
     import onnxruntime as ort
 
     if hasattr(ort, "preload_dlls") and importlib.util.find_spec("nvidia") is not None:
-        with _quiet():
-            try:
-                ort.preload_dlls()
-            except Exception:  # noqa: BLE001 - absent libraries are reported by the provider check
-                pass
+        # absent libraries are reported by the provider check, not here
+        with _quiet(), contextlib.suppress(Exception):
+            ort.preload_dlls()
 
 
 @contextlib.contextmanager

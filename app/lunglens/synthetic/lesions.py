@@ -205,6 +205,46 @@ def insert_lesions(
     if severity == 0.0 or not lung.any():
         return hu.astype(np.int16, copy=True), np.zeros(hu.shape, bool)
 
+    scale = max(hu.shape) / 512.0
+    layers = []
+    for lesion in _plan_lesions(lung, rng, severity, tuple(patterns), params):
+        lesion_rng = np.random.default_rng(lesion.seed)
+        soft, box = _lesion_soft_mask(lesion, hu.shape, lesion_rng, params.edge_sigma_px * scale)
+        haze = params.internal_variation_hu * _smooth_noise(
+            soft.shape, lesion_rng, max(lesion.radii_px[1] / 3.0, 1.0)
+        )
+        septal = None
+        if lesion.pattern == "crazy_paving":
+            septa = _septal_lines(soft.shape, lesion_rng, cell_px=12.0 * scale)
+            septal = lesion_rng.uniform(*params.septal_thickening_hu) * septa
+        layers.append(LesionLayer(box, soft, lesion.target_hu + haze, septal))
+    return apply_lesion_layers(hu, lung, layers, params)
+
+
+@dataclass(frozen=True)
+class LesionLayer:
+    """One lesion's contribution to a slice, inside the bounding box `box` (row, column slices):
+    soft weight (0..1), target HU where the weight is 1, and optional extra HU (septal lines of
+    crazy paving) added on top of the target."""
+
+    box: tuple[slice, slice]
+    weight: np.ndarray
+    target_hu: np.ndarray | float
+    extra_hu: np.ndarray | None = None
+
+
+def apply_lesion_layers(
+    hu_slice: np.ndarray, lung_mask: np.ndarray, layers: list[LesionLayer], params: LesionParams | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add lesions to a slice as one smooth HU shift field: per layer, weight x (target minus
+    the smooth parenchyma background), the largest where layers overlap; vessels and other dense
+    pixels get a damped shift. The slice's own pixel noise is kept. Returns int16 HU and the
+    lesion mask (weight >= 0.5, inside the lung mask)."""
+    params = params or LesionParams()
+    hu = np.asarray(hu_slice)
+    lung = np.asarray(lung_mask, dtype=bool)
+    if not layers:
+        return hu.astype(np.int16, copy=True), np.zeros(hu.shape, bool)
     hu_f = hu.astype(np.float32)
     scale = max(hu.shape) / 512.0
     background = _smooth_background_hu(hu_f, lung, params, scale)
@@ -212,20 +252,14 @@ def insert_lesions(
     soft_lung = _gaussian(lung.astype(np.float32), 1.5 * scale) * lung
     shift = np.zeros(hu.shape, np.float32)
     weight = np.zeros(hu.shape, np.float32)
-    for lesion in _plan_lesions(lung, rng, severity, tuple(patterns), params):
-        lesion_rng = np.random.default_rng(lesion.seed)
-        soft, box = _lesion_soft_mask(lesion, hu.shape, lesion_rng, params.edge_sigma_px * scale)
-        soft *= soft_lung[box]
-        haze = params.internal_variation_hu * _smooth_noise(
-            soft.shape, lesion_rng, max(lesion.radii_px[1] / 3.0, 1.0)
-        )
-        target = np.maximum(lesion.target_hu + haze - background[box], 0.0)
-        if lesion.pattern == "crazy_paving":
-            septa = _septal_lines(soft.shape, lesion_rng, cell_px=12.0 * scale)
-            target = target + lesion_rng.uniform(*params.septal_thickening_hu) * septa
+    for layer in layers:
+        box = layer.box
+        soft = layer.weight * soft_lung[box]
+        target = np.maximum(layer.target_hu - background[box], 0.0)
+        if layer.extra_hu is not None:
+            target = target + layer.extra_hu
         shift[box] = np.maximum(shift[box], soft * target)
         weight[box] = np.maximum(weight[box], soft)
-
     low, high = params.dense_damping_hu
     gain = np.clip((high - hu_f) / (high - low), params.dense_min_gain, 1.0)
     new_hu = hu_f + shift * gain * lung
