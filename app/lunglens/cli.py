@@ -182,7 +182,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.report:
         from lunglens.report import write_report
 
-        write_report(result, series, Path(args.report), anonymise=args.anonymise)
+        try:
+            write_report(result, series, Path(args.report), anonymise=args.anonymise)
+        except WriteError as exc:
+            raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
     return EXIT_OK
 

@@ -1,0 +1,109 @@
+"""The report as PDF bytes: an A4 document of the sections, with the patient line, the page
+number ("page x of y") and the research-use note on every page. Deterministic: the same
+analysis and series give the same bytes (reportlab's invariant mode; the PDF's creation date is
+the analysis date)."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from functools import partial
+
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import SimpleDocTemplate
+
+from lunglens import __version__
+from lunglens.core.analysis import Analysis
+from lunglens.io.series import Series
+from lunglens.report import sections
+from lunglens.report.identity import identity
+from lunglens.report.images import key_images
+
+MARGIN = 16 * mm
+TOP_MARGIN = 20 * mm
+BOTTOM_MARGIN = 17 * mm
+
+
+def pdf_date(created: str) -> str:
+    """An ISO 8601 date-time ("2024-05-01T10:00:00+00:00") → a PDF date string
+    ("D:20240501100000+00'00'"); a naive time is taken as UTC."""
+    moment = datetime.fromisoformat(created)
+    offset = moment.utcoffset()
+    minutes = 0 if offset is None else int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hours, rest = divmod(abs(minutes), 60)
+    return f"D:{moment:%Y%m%d%H%M%S}{sign}{hours:02d}'{rest:02d}'"
+
+
+class _PagedCanvas(Canvas):
+    """A canvas that holds its pages until the end, then draws on each the patient line (top),
+    the research-use note and "page x of y" (bottom). The PDF's dates are `created`."""
+
+    def __init__(self, *args, patient_line: str, created: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._patient_line = patient_line
+        self._pages: list[dict] = []
+        date = pdf_date(created)
+        self.setDateFormatter(lambda *_: date)
+
+    def showPage(self):
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self):
+        total = len(self._pages)
+        for number, state in enumerate(self._pages, start=1):
+            self.__dict__.update(state)
+            self._decorate(number, total)
+            super().showPage()
+        super().save()
+
+    def _decorate(self, number: int, total: int) -> None:
+        width, height = self._pagesize
+        self.saveState()
+        self.setFont("Helvetica", 8)
+        self.drawString(MARGIN, height - 11 * mm, f"LungLens report  |  {self._patient_line}")
+        self.setLineWidth(0.4)
+        self.line(MARGIN, height - 12.5 * mm, width - MARGIN, height - 12.5 * mm)
+        self.line(MARGIN, 12 * mm, width - MARGIN, 12 * mm)
+        self.drawString(MARGIN, 8.5 * mm, "Research use only - not for diagnostic use")
+        self.drawRightString(width - MARGIN, 8.5 * mm, f"Page {number} of {total}")
+        self.restoreState()
+
+
+def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False) -> bytes:
+    """The PDF report of `analysis` of `series` (whose `hu` gives the key images). With
+    `anonymise`, no patient identifier appears (a pseudonym and "anonymised report" instead)."""
+    who = identity(series, analysis, anonymise)
+    buffer = io.BytesIO()
+    document = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=TOP_MARGIN,
+        bottomMargin=BOTTOM_MARGIN,
+        title=f"LungLens report: {who.line}",
+        author="LungLens",
+        subject="Chest CT COVID-19 pattern classification (research use only)",
+        creator=f"LungLens {__version__}",
+        invariant=1,
+        pageCompression=1,
+    )
+    width = document.width
+    story = [
+        *sections.title_and_banner(width),
+        *sections.header(who, width),
+        *sections.decision(analysis, width),
+        *sections.selector(analysis, width),
+        *sections.probabilities(analysis, width),
+        *sections.key_images(key_images(analysis, series.hu), analysis.n_slices, width),
+        *sections.slice_table(analysis, width),
+        *sections.method(analysis, width),
+        *sections.limitations(analysis),
+        *sections.signature(width),
+    ]
+    document.build(story, canvasmaker=partial(_PagedCanvas, patient_line=who.line, created=analysis.created))
+    return buffer.getvalue()

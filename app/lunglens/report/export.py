@@ -1,0 +1,16 @@
+"""Writing the report file: render, then write atomically (temporary file, then rename)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lunglens.atomic import write_atomically
+from lunglens.core.analysis import Analysis
+from lunglens.io.series import Series
+from lunglens.report.document import render_report
+
+
+def write_report(analysis: Analysis, series: Series, path: Path, *, anonymise: bool = False) -> None:
+    """Write the PDF report of `analysis` of `series` to `path`; a reader never sees a partial
+    file. Raises `lunglens.atomic.WriteError` (naming `path`) when it cannot be written."""
+    write_atomically(Path(path), render_report(analysis, series, anonymise=anonymise))

@@ -1,0 +1,90 @@
+"""Who and what the report is about: the header fields and the patient line printed on every
+page, with the patient's identifiers or, anonymised, a pseudonym that cannot be read back."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from lunglens.core.analysis import Analysis
+from lunglens.io.series import Series
+
+ANONYMISED = "anonymised report"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The patient line (one line, every page) and the header as (label, value) rows."""
+
+    line: str
+    rows: tuple[tuple[str, str], ...]
+    anonymised: bool
+
+
+def dicom_date(value: str) -> str:
+    """DICOM DA "YYYYMMDD" → "YYYY-MM-DD"; anything else unchanged."""
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+def dicom_age(value: str) -> str:
+    """DICOM AS "039Y" → "39 years" (D, W, M, Y units); anything else unchanged."""
+    units = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+    if len(value) == 4 and value[:3].isdigit() and value[3] in units:
+        return f"{int(value[:3])} {units[value[3]]}"
+    return value
+
+
+def pseudonym(series: Series) -> str:
+    """A stable pseudonym for the series: the first 8 hex digits of a SHA-256 over its study and
+    series UIDs (or its key), so two reports of one series agree and no identifier shows."""
+    meta = series.metadata
+    source = "|".join((meta.study_uid, meta.series_uid, series.ref.key))
+    return "ANON-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:8].upper()
+
+
+def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str]]:
+    """Rows that describe the scan, not the patient: slices, thickness, spacing, scanner."""
+    meta = series.metadata
+    thickness = analysis.series.get("slice_thickness_mm")
+    spacing = analysis.series.get("pixel_spacing_mm") or [0.0, 0.0]
+    slices = (
+        f"{series.n_slices} slices, {analysis.series.get('columns')} x {analysis.series.get('rows')} pixels, "
+        f"thickness {f'{thickness:g} mm' if thickness else 'not stated'}, "
+        f"spacing {series.slice_spacing_mm:g} mm, pixel {spacing[0]:.3f} mm"
+    )
+    scanner = " ".join(part for part in (meta.manufacturer, meta.scanner_model) if part) or "not stated"
+    if meta.kernel:
+        scanner += f", kernel {meta.kernel}"
+    return [("Slices", slices), ("Scanner", scanner)]
+
+
+def identity(series: Series, analysis: Analysis, anonymise: bool) -> Identity:
+    """The report's header for `series`; with `anonymise`, only the pseudonym, the words
+    "anonymised report" and the acquisition (no name, ID, dates, UIDs, descriptions, places)."""
+    meta = series.metadata
+    if anonymise:
+        name = pseudonym(series)
+        rows = [("Patient", f"{name} ({ANONYMISED})"), *_acquisition_rows(series, analysis)]
+        return Identity(line=f"{name}: {ANONYMISED}", rows=tuple(rows), anonymised=True)
+    name = meta.patient_name.replace("^", " ").strip() or "(no name in the files)"
+    patient_id = meta.patient_id or "(no ID)"
+    study_date = dicom_date(meta.study_date) or "(no date)"
+    series_text = meta.series_description or analysis.series.get("description") or "(no description)"
+    if meta.series_number is not None:
+        series_text += f" (series {meta.series_number})"
+    rows = [
+        ("Patient", name),
+        ("Patient ID", patient_id),
+        ("Sex, age", f"{meta.patient_sex or '?'}, {dicom_age(meta.patient_age) or '?'}"),
+        ("Birth date", dicom_date(meta.patient_birth_date) or "not stated"),
+        ("Study date", study_date),
+        ("Accession number", meta.accession_number or "not stated"),
+        ("Study", meta.study_description or "not stated"),
+        ("Series", series_text),
+        *_acquisition_rows(series, analysis),
+        ("Institution", meta.institution or "not stated"),
+        ("Folder", analysis.series.get("folder", "")),
+    ]
+    return Identity(line=f"{name}, ID {patient_id}, study {study_date}", rows=tuple(rows), anonymised=False)

@@ -1,0 +1,358 @@
+"""The report's content as reportlab flowables, one function per section in reading order:
+banner, header, decision, selector, P(COVID) chart, key images, kept-slice table, method and
+reproducibility, limitations and signature. Text uses only the standard PDF fonts' characters."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image
+from reportlab.lib import colors
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
+
+from lunglens.core.analysis import Analysis
+from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams
+from lunglens.core.selector import REFERENCE_SIZE
+from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.report.charts import colour_bar, probability_chart, selector_chart
+from lunglens.report.identity import Identity
+from lunglens.report.images import CAM_VISIBLE_FROM, LUNG_WINDOW, KeyImage
+
+METHOD_REFERENCE = (
+    "Rahimzadeh M, Attar A, Sakhaei SM. A fully automated deep learning-based network for detecting "
+    "COVID-19 from a new and large lung CT scan dataset. Preprint, doi:10.1101/2020.06.08.20121541."
+)
+BANNER = (
+    "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE. This result comes from an automated method and "
+    "must be confirmed by a radiologist."
+)
+RED = colors.Color(0.75, 0.05, 0.05)
+GREEN = colors.Color(0.05, 0.45, 0.15)
+GRID = colors.Color(0.75, 0.75, 0.75)
+
+_BASE = getSampleStyleSheet()
+STYLES = {
+    "title": ParagraphStyle("title", parent=_BASE["Title"], fontSize=15, leading=18, spaceAfter=4),
+    "h": ParagraphStyle(
+        "h", parent=_BASE["Heading2"], fontSize=11.5, leading=14, spaceBefore=8, spaceAfter=3
+    ),
+    "body": ParagraphStyle("body", parent=_BASE["BodyText"], fontSize=8.5, leading=10.5, spaceAfter=3),
+    "cell": ParagraphStyle("cell", parent=_BASE["BodyText"], fontSize=8, leading=9.5),
+    "mono": ParagraphStyle("mono", parent=_BASE["BodyText"], fontName="Courier", fontSize=7.5, leading=9.5),
+    "banner": ParagraphStyle(
+        "banner", parent=_BASE["BodyText"], fontName="Helvetica-Bold", fontSize=9, leading=11, textColor=RED
+    ),
+    "verdict": ParagraphStyle(
+        "verdict", parent=_BASE["BodyText"], fontName="Helvetica-Bold", fontSize=14, leading=18
+    ),
+    "caption": ParagraphStyle("caption", parent=_BASE["BodyText"], fontSize=8.5, leading=10.5, spaceBefore=4),
+}
+
+
+def probability_text(p: float) -> str:
+    """P(COVID) for reading: 3 decimals, or 2 significant digits below 0.001 (so a slice positive
+    at a small cut-off never reads 0.000)."""
+    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
+
+
+def _p(text: str, style: str = "body") -> Paragraph:
+    """A paragraph of plain `text` (escaped; no markup)."""
+    return Paragraph(escape(text), STYLES[style])
+
+
+def _field_table(rows, width: float, mono: tuple[str, ...] = (), label_width: float = 34 * mm) -> Table:
+    """Two columns: bold label, wrapped value (in a fixed-width font for the labels in `mono`)."""
+    data = [
+        [Paragraph(f"<b>{escape(label)}</b>", STYLES["cell"]), _p(value, "mono" if label in mono else "cell")]
+        for label, value in rows
+    ]
+    table = Table(data, colWidths=[label_width, width - label_width], hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+                ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+            ]
+        )
+    )
+    return table
+
+
+class Picture(Flowable):
+    """A uint8 image (grey rows x columns, or RGB rows x columns x 3) drawn `width` x `height`
+    points, with a thin frame."""
+
+    def __init__(self, pixels: np.ndarray, width: float, height: float):
+        super().__init__()
+        self.pixels, self.width, self.height = pixels, width, height
+
+    def wrap(self, available_width, available_height):
+        return self.width, self.height
+
+    def draw(self):
+        self.canv.drawImage(ImageReader(Image.fromarray(self.pixels)), 0, 0, self.width, self.height)
+        self.canv.setLineWidth(0.4)
+        self.canv.rect(0, 0, self.width, self.height)
+
+
+def title_and_banner(width: float) -> list[Flowable]:
+    banner = Table([[_p(BANNER, "banner")]], colWidths=[width])
+    banner.setStyle(
+        TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 1.2, RED),
+                ("BACKGROUND", (0, 0), (-1, -1), colors.Color(1.0, 0.93, 0.93)),
+                ("TOPPADDING", (0, 0), (-1, -1), 4),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
+            ]
+        )
+    )
+    return [_p("LungLens chest CT report: COVID-19 pattern classification", "title"), banner, Spacer(1, 4)]
+
+
+def header(who: Identity, width: float) -> list[Flowable]:
+    return [_p("Patient and series", "h"), _field_table(who.rows, width)]
+
+
+def _rule(params: DecisionParams) -> str:
+    f = params.patient_fraction
+    return "k >= 1 (at least one slice)" if f == 0 else f"k > {f:g} x n"
+
+
+def decision(analysis: Analysis, width: float) -> list[Flowable]:
+    """The verdict, its operating point and the verdict at the paper's two fractions."""
+    d = analysis.decision
+    params = d.params
+    colour = RED if d.covid else GREEN
+    verdict = Paragraph(
+        f'Verdict: <font color="{colour.hexval()}">{escape(d.verdict)}</font>', STYLES["verdict"]
+    )
+    explained = _p(
+        f"{d.k_positive} of {d.n_kept} kept slices positive (k of n; a slice is positive when "
+        f"P(COVID) >= the slice cut-off {params.slice_cutoff:g}). Patient fraction f = "
+        f"{params.patient_fraction:g}: the patient reads COVID-19 when {_rule(params)}"
+        + ("." if params.patient_fraction == 0 else f" = {params.patient_fraction * d.n_kept:.1f}.")
+    )
+    rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
+    points = [("this report", params)]
+    points += [(f"paper, f = {f:g}", DecisionParams(params.slice_cutoff, f)) for f in PAPER_FRACTIONS]
+    for name, point in points:
+        other = analysis.redecide(point).decision
+        rows.append(
+            [
+                name,
+                f"{point.slice_cutoff:g}",
+                f"{point.patient_fraction:g}",
+                _rule(point),
+                f"{other.k_positive} of {other.n_kept}",
+                other.verdict,
+            ]
+        )
+    table = Table(rows, colWidths=[w * width for w in (0.17, 0.13, 0.16, 0.26, 0.12, 0.16)], hAlign="LEFT")
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 8),
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 8),
+                ("FONT", (0, 1), (-1, 1), "Helvetica-Bold", 8),
+                ("GRID", (0, 0), (-1, -1), 0.25, GRID),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.93, 0.93, 0.93)),
+            ]
+        )
+    )
+    return [_p("Decision", "h"), verdict, explained, table]
+
+
+def selector(analysis: Analysis, width: float) -> list[Flowable]:
+    """What the selector kept, its rule with this series' numbers, and its figure."""
+    s = analysis.selector
+    rows, columns = analysis.series.get("rows"), analysis.series.get("columns")
+    region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a 512 x 512 image"
+    if (rows, columns) != (REFERENCE_SIZE, REFERENCE_SIZE):
+        region += f" (scaled to this series' {columns} x {rows} pixels)"
+    text = (
+        f"The lung-open selector kept {analysis.decision.n_kept} of {analysis.n_slices} slices. It counts dark "
+        f"pixels (raw < {s.dark_below_raw}, i.e. HU < {s.dark_below_raw - RAW_OFFSET_HU}) in {region}; threshold "
+        f"= (max - min) / {s.divisor:g} = {analysis.selector_threshold:.0f} dark pixels; slices above it are kept, "
+        "the others (neck, shoulders, upper abdomen) are not classified."
+    )
+    return [
+        KeepTogether([_p("Slice selection", "h"), _p(text), selector_chart(analysis, width, 150)]),
+    ]
+
+
+def probabilities(analysis: Analysis, width: float) -> list[Flowable]:
+    text = (
+        "P(COVID) of each classified slice along the series; the dashed line is the slice cut-off "
+        f"{analysis.decision.params.slice_cutoff:g}; positive slices are marked red; grey bands are slices "
+        "the selector discarded."
+    )
+    return [KeepTogether([_p("P(COVID) per slice", "h"), _p(text), probability_chart(analysis, width, 170)])]
+
+
+def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flowable]:
+    """Each key slice without and with its Grad-CAM overlay, side by side, with the colour bar."""
+    window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
+    intro = (
+        f"The most suspicious kept slices, shown in the lung window ({window}). Left: the slice; right: "
+        f"the same slice with the Grad-CAM of the COVID-19 class where it reaches {CAM_VISIBLE_FROM:g} of "
+        "the slice's own maximum (red: most influential)."
+    )
+    if not any(image.positive for image in images):
+        intro += " No slice is positive: the most suspicious kept slice is shown."
+    story: list[Flowable] = [_p("Key images", "h"), _p(intro)]
+    if not images:
+        return story + [_p("No slice was kept by the selector, so none was classified.")]
+    side = (width - 8) / 2
+    for image in images:
+        caption = _p(
+            f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
+            f"P(COVID) = {probability_text(image.p_covid)} ({'positive' if image.positive else 'not positive'}); {window}",
+            "caption",
+        )
+        pair = Table(
+            [
+                [Picture(image.plain, side, side), Picture(image.overlay, side, side)],
+                ["", colour_bar(side * 0.8)],
+            ],
+            colWidths=[side + 4, side + 4],
+            hAlign="LEFT",
+        )
+        pair.setStyle(
+            TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+        )
+        story.append(KeepTogether([caption, pair]))
+    return story
+
+
+def slice_table(analysis: Analysis, width: float) -> list[Flowable]:
+    """Every kept slice: number, position (mm), dark pixels, P(COVID), positive; runs over pages."""
+    header_row = ["Slice", "Position (mm)", "Dark pixels", "P(COVID)", "Positive"]
+    rows = [header_row]
+    positive_rows = []
+    for record in analysis.records():
+        if not record.kept:
+            continue
+        p = "not classified" if record.p_covid is None else probability_text(record.p_covid)
+        rows.append(
+            [
+                str(record.index + 1),
+                f"{record.position_mm:.1f}",
+                str(record.dark_pixel_count),
+                p,
+                "yes" if record.positive else "no",
+            ]
+        )
+        if record.positive:
+            positive_rows.append(len(rows) - 1)
+    style = [
+        ("FONT", (0, 0), (-1, -1), "Helvetica", 7.5),
+        ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7.5),
+        ("ALIGN", (0, 0), (-1, -1), "RIGHT"),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.93, 0.93, 0.93)),
+        ("TOPPADDING", (0, 0), (-1, -1), 0.8),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.8),
+    ]
+    style += [("TEXTCOLOR", (0, r), (-1, r), RED) for r in positive_rows]
+    table = Table(rows, colWidths=[0.55 * width / 5] * 5, repeatRows=1, hAlign="LEFT")
+    table.setStyle(TableStyle(style))
+    intro = (
+        f"All {analysis.decision.n_kept} kept slices (slice 1 is the most superior); positive slices in red."
+    )
+    return [_p("Kept slices", "h"), _p(intro), table]
+
+
+def _flatten(value, prefix: str = "") -> list[str]:
+    """A card's nested provenance as "key: value" strings (nested keys joined by dots)."""
+    if isinstance(value, dict):
+        return [line for key, item in value.items() for line in _flatten(item, f"{prefix}{key}.")]
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(item) for item in value)
+    return [f"{prefix[:-1]}: {value}"]
+
+
+def method(analysis: Analysis, width: float) -> list[Flowable]:
+    """Model card, provider, versions, date and duration, the method and its reference."""
+    model, provider = analysis.model, analysis.provider
+    timings = analysis.timings_s
+    duration = (
+        f"{sum(timings.values()):.2f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) + ")"
+    )
+    provider_text = provider.get("label", "") + (f" ({provider['reason']})" if provider.get("reason") else "")
+    rows = [
+        ("Model", f"{model.get('name', '?')} version {model.get('version', '?')}"),
+        ("Model SHA-256", model.get("sha256", "?")),
+        ("Provenance", "; ".join(_flatten(model.get("provenance", {})))),
+        ("Intended use", model.get("intended_use", "")),
+        ("Execution provider", provider_text or "?"),
+        ("Software", ", ".join(f"{k} {v}" for k, v in analysis.versions.items())),
+        ("Analysis date", analysis.created),
+        ("Analysis duration", duration),
+        (
+            "Method",
+            "Lung-open slice selector, ResNet50V2 + feature pyramid classifier on each kept slice, patient "
+            "decision k > f x n, closed-form Grad-CAM; " + METHOD_REFERENCE,
+        ),
+    ]
+    return [_p("Method and reproducibility", "h"), _field_table(rows, width, mono=("Model SHA-256",))]
+
+
+def _training_data(model: dict) -> str:
+    provenance = model.get("provenance", {})
+    kind = provenance.get("kind", "")
+    if kind == "trained":
+        data = provenance.get("data", {})
+        source = data.get("source", "data named on its card") if isinstance(data, dict) else str(data)
+        return f"The model was trained on {source}"
+    if kind == "converted":
+        return "The model's weights are the method's published ones, trained on the authors' COVID-CTset"
+    return f"The model's card gives its origin as '{kind or 'not stated'}'"
+
+
+def limitations(analysis: Analysis) -> list[Flowable]:
+    """What the result cannot say: training data, the selector's fixed region, this series' issues."""
+    items = [
+        f"{_training_data(analysis.model)}; how it performs on other scanners, protocols and patient "
+        "populations is not known. Intended use stated by the model card: "
+        f"{analysis.model.get('intended_use') or 'not stated'}.",
+        "The selector counts dark pixels in a fixed central region designed for 512 x 512 axial chest CT of "
+        "adults centred in the field of view; other sizes are scaled proportionally, and unusual fields of "
+        "view, positioning or anatomy can keep or drop the wrong slices.",
+        "Grad-CAM shows where the model looked, not a segmentation of lesions.",
+    ]
+    orientation = analysis.series.get("orientation", "axial")
+    if orientation != "axial":
+        items.append(f"This series is not axial ({orientation}); the method expects axial slices.")
+    items += [f"This series: {warning}" for warning in analysis.series.get("warnings", [])]
+    if not analysis.series.get("warnings") and orientation == "axial":
+        items.append("This series raised no warnings when loaded (axial, no gaps in slice positions found).")
+    return [_p("Limitations", "h")] + [Paragraph("- " + escape(item), STYLES["body"]) for item in items]
+
+
+def signature(width: float) -> list[Flowable]:
+    line = "_" * 34
+    rows = [
+        [f"Reporting radiologist: {line}", f"Date: {'_' * 18}"],
+        [f"Signature: {line}", ""],
+    ]
+    table = Table(rows, colWidths=[0.65 * width, 0.35 * width], hAlign="LEFT")
+    table.setStyle(
+        TableStyle([("FONT", (0, 0), (-1, -1), "Helvetica", 9), ("TOPPADDING", (0, 0), (-1, -1), 12)])
+    )
+    return [
+        KeepTogether(
+            [
+                _p("Reading", "h"),
+                _p("Findings and conclusion of the reporting radiologist:"),
+                Spacer(1, 40),
+                table,
+            ]
+        )
+    ]
