@@ -1,0 +1,239 @@
+"""The PDF report on a real series (COVID-CT-MD P001, tiny contract model): its extracted text
+says the decision, the operating point, the model hash and the research-use banner; an
+anonymised report holds none of the patient's DICOM identifiers; the bytes are reproducible;
+writing is atomic. Text comes from poppler's pdftotext."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+
+from lunglens.atomic import WriteError
+from lunglens.core.analysis import analyze
+from lunglens.core.decision import DecisionParams
+from lunglens.inference import load_model
+from lunglens.io import discover, load
+from lunglens.report import render_report, write_report
+from lunglens.report.images import key_slices
+from tests.tiny_model import write_tiny_model
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs pdftotext (poppler-utils)")
+
+#: DICOM attributes that identify the patient, the study or the place (PS3.15 basic profile).
+IDENTIFIERS = (
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "OtherPatientNames",
+    "PatientBirthDate",
+    "PatientAddress",
+    "PatientAge",
+    "AccessionNumber",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StationName",
+    "DeviceSerialNumber",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "StudyDate",
+    "SeriesDate",
+    "AcquisitionDate",
+    "StudyTime",
+    "StudyDescription",
+    "SeriesDescription",
+    "ProtocolName",
+    "RequestedProcedureDescription",
+)
+
+
+def pdf_text(data: bytes, tmp_path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(data)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+@pytest.fixture(scope="module")
+def p001(covid_ct_md, tmp_path_factory):
+    """(analysis, series, folder) of P001 with the tiny model, loaded once for the module."""
+    folder = covid_ct_md / "P001"
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    model = load_model(write_tiny_model(tmp_path_factory.mktemp("model")), provider="cpu")
+    analysis = dataclasses.replace(analyze(series, model), created="2024-05-01T10:00:00+00:00")
+    return analysis, series, folder
+
+
+@pytest.fixture(scope="module")
+def plain_pdf(p001):
+    analysis, series, _ = p001
+    return render_report(analysis, series)
+
+
+@pytest.fixture(scope="module")
+def anonymised_pdf(p001):
+    analysis, series, _ = p001
+    return render_report(analysis, series, anonymise=True)
+
+
+def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pdf, tmp_path):
+    analysis, _, _ = p001
+    d = analysis.decision
+    text = squeeze(pdf_text(plain_pdf, tmp_path))
+    assert f"Verdict: {d.verdict}" in text
+    assert f"{d.k_positive} of {d.n_kept} kept slices positive" in text
+    assert f"Patient fraction f = {d.params.patient_fraction:g}" in text
+    assert f"slice cut-off {d.params.slice_cutoff:g}" in text
+    assert "paper, f = 0 " in text and "paper, f = 0.1 " in text
+    assert analysis.model["sha256"] in text
+    assert "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE" in text
+    assert "must be confirmed by a radiologist" in text
+    assert "doi:10.1101/2020.06.08.20121541" in text
+    assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text
+
+
+def test_verdicts_at_the_paper_fractions_follow_redecide(p001, tmp_path):
+    """At cut-off 0.0002 a few P001 slices are positive: f = 0 reads COVID-19, f = 0.1 normal."""
+    analysis, series, _ = p001
+    analysis = analysis.redecide(DecisionParams(0.0002, 0.1))
+    at_zero = analysis.redecide(DecisionParams(0.0002, 0.0)).decision
+    assert 0 < analysis.decision.k_positive <= 0.1 * analysis.decision.n_kept and at_zero.covid
+    text = squeeze(pdf_text(render_report(analysis, series), tmp_path))
+    k, n = at_zero.k_positive, at_zero.n_kept
+    assert f"paper, f = 0 0.0002 0 k >= 1 (at least one slice) {k} of {n} COVID-19" in text
+    assert f"paper, f = 0.1 0.0002 0.1 k > 0.1 x n {k} of {n} normal" in text
+    assert text.count("Grad-CAM / its slice maximum") == min(k, 4)
+
+
+def test_every_page_has_the_patient_line_and_its_number(p001, plain_pdf, tmp_path):
+    _, series, _ = p001
+    pages = pdf_text(plain_pdf, tmp_path).split("\f")[:-1]
+    assert len(pages) >= 3
+    for number, page in enumerate(pages, start=1):
+        assert f"ID {series.metadata.patient_id}" in page
+        assert f"Page {number} of {len(pages)}" in page
+
+
+def identifier_values(folder) -> dict[str, str]:
+    """The non-trivial identifier values of the series' first file (4 characters or more)."""
+    dataset = pydicom.dcmread(sorted(folder.glob("*.dcm"))[0], stop_before_pixels=True)
+    values = {}
+    for keyword in IDENTIFIERS:
+        value = str(dataset.get(keyword, "") or "").strip()
+        if len(value) >= 4:
+            values[keyword] = value
+    return values
+
+
+def test_anonymised_report_holds_no_identifier(p001, plain_pdf, anonymised_pdf, tmp_path):
+    _, _, folder = p001
+    values = identifier_values(folder)
+    assert {"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyDate"} <= set(values)
+    anonymised = pdf_text(anonymised_pdf, tmp_path)
+    plain = pdf_text(plain_pdf, tmp_path)
+    spaced, flat = squeeze(anonymised), re.sub(r"\s+", "", anonymised)
+    assert "anonymised report" in spaced and "ANON-" in spaced
+    assert values["PatientID"] in plain  # the check below would see an identifier
+    for keyword, value in values.items():
+        forms = {squeeze(value), value.replace("^", " ")}
+        if keyword.endswith("Date") and len(value) == 8:
+            forms.add(f"{value[:4]}-{value[4:6]}-{value[6:]}")
+        if keyword == "PatientAge":
+            forms.add(f"{int(value[:3])} years")
+        for form in forms:
+            assert form not in spaced, f"{keyword} {form!r} is in the anonymised report"
+            if len(form) >= 10:
+                assert re.sub(r"\s+", "", form) not in flat, f"{keyword} {form!r} is in the anonymised report"
+    assert str(folder) not in spaced
+    for page in anonymised.split("\f")[:-1]:
+        assert "anonymised report" in page
+
+
+def test_same_input_same_bytes_apart_from_the_date(p001, plain_pdf, tmp_path):
+    analysis, series, _ = p001
+    assert render_report(analysis, series) == plain_pdf
+    later = dataclasses.replace(analysis, created="2025-01-02T03:04:05+00:00")
+    other = render_report(later, series)
+    assert other != plain_pdf
+    assert b"/CreationDate (D:20250102030405+00'00')" in other
+    text, other_text = pdf_text(plain_pdf, tmp_path), pdf_text(other, tmp_path)
+    assert other_text == text.replace("2024-05-01T10:00:00+00:00", "2025-01-02T03:04:05+00:00")
+
+
+def test_a_slice_is_shown_when_none_is_positive(p001):
+    analysis, _, _ = p001
+    assert analysis.decision.k_positive == 0
+    (index,) = key_slices(analysis)
+    kept = np.flatnonzero(analysis.kept)
+    assert index == kept[np.argmax(analysis.p_covid[kept])]
+
+
+def test_write_report_is_atomic(p001, tmp_path, monkeypatch):
+    analysis, series, _ = p001
+    target = tmp_path / "p001.pdf"
+    write_report(analysis, series, target)
+    assert target.read_bytes().startswith(b"%PDF") and not list(tmp_path.glob(".*part"))
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("rendering failed")
+
+    monkeypatch.setattr("lunglens.report.export.render_report", failing)
+    with pytest.raises(RuntimeError):
+        write_report(analysis, series, tmp_path / "other.pdf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p001.pdf"]
+
+
+def test_unwritable_destination_names_the_file(p001, tmp_path):
+    """A folder in the way of the file (any user, root included): a WriteError naming it, and
+    no temporary file left behind."""
+    analysis, series, _ = p001
+    target = tmp_path / "in-the-way.pdf"
+    target.mkdir()
+    with pytest.raises(WriteError, match=re.escape(str(target))):
+        write_report(analysis, series, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["in-the-way.pdf"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
+def test_read_only_folder_gives_a_clear_error(p001, tmp_path):
+    analysis, series, _ = p001
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(WriteError, match=re.escape(str(folder / "p001.pdf")) + ".*cannot write there"):
+            write_report(analysis, series, folder / "p001.pdf")
+        assert not list(folder.iterdir())
+    finally:
+        folder.chmod(0o755)
+
+
+def test_cli_writes_the_report_and_reports_an_unwritable_one(covid_ct_md, tmp_path):
+    card = write_tiny_model(tmp_path / "m")
+    out = tmp_path / "p001.pdf"
+    command = [sys.executable, "-m", "lunglens", "analyze", str(covid_ct_md / "P001"), "--model", str(card)]
+    result = subprocess.run([*command, "--report", str(out), "--anonymise"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "anonymised report" in squeeze(pdf_text(out.read_bytes(), tmp_path))
+    (tmp_path / "dir.pdf").mkdir()
+    result = subprocess.run([*command, "--report", str(tmp_path / "dir.pdf")], capture_output=True, text=True)
+    assert result.returncode != 0 and "dir.pdf: cannot write there" in result.stderr
+    assert "Traceback" not in result.stderr
