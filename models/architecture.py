@@ -48,6 +48,11 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
+def _half(size: int) -> int:
+    """Output side of a stride-2 layer whose output is ceil(size / 2) (strided blocks, "same" convs)."""
+    return (size + 1) // 2
+
+
 def _bn(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=BN_EPSILON, momentum=BN_MOMENTUM)
 
@@ -71,13 +76,12 @@ class GridSizes(NamedTuple):
     @classmethod
     def for_input(cls, input_size: int) -> GridSizes:
         """512 -> c3 32, c4 16 (= C5, P5), p6 8, p7 4; P3 = c3 - 2 and P4 = c4 - 2 (valid 3x3 convs)."""
-        half = lambda n: (n + 1) // 2  # noqa: E731 - a stride-2 layer with "same"-like output size
         s = (input_size + 6 - 7) // 2 + 1  # conv1: ZeroPadding 3, 7x7/2 valid
         s = (s + 2 - 3) // 2 + 1  # pool1: ZeroPadding 1, 3x3/2 valid
-        c3 = half(half(s))  # strided last blocks of conv2 and conv3
-        c4 = half(c3)
-        p6 = half(c4)
-        return cls(c3, c4, p6, half(p6))
+        c3 = _half(_half(s))  # strided last blocks of conv2 and conv3
+        c4 = _half(c3)
+        p6 = _half(c4)
+        return cls(c3, c4, p6, _half(p6))
 
     def level_sizes(self) -> list[tuple[int, int]]:
         """(H, W) of P3..P7."""
@@ -100,9 +104,8 @@ class PreactBlock(nn.Module):
         self.conv0 = nn.Conv2d(in_channels, 4 * filters, 1, stride=stride) if conv_shortcut else None
         self.conv1 = nn.Conv2d(in_channels, filters, 1, bias=False)
         self.bn1 = _bn(filters)
-        self.conv2 = nn.Conv2d(
-            filters, filters, 3, stride=stride, padding=1, bias=False
-        )  # ZeroPadding 1 + valid
+        # Keras's ZeroPadding2D(1) + valid 3x3 conv = a PyTorch conv with padding 1
+        self.conv2 = nn.Conv2d(filters, filters, 3, stride=stride, padding=1, bias=False)
         self.bn2 = _bn(filters)
         self.conv3 = nn.Conv2d(filters, 4 * filters, 1)
 
@@ -162,9 +165,8 @@ class ResNet50V2FPN(nn.Module):
         self.width = width
         self.input_size = input_size
         self.grid = GridSizes.for_input(input_size)
-        self.conv1_conv = nn.Conv2d(
-            1, scaled(64, width), 7, stride=2, padding=3
-        )  # = ZeroPadding2D(3) + valid
+        # Keras's conv1_pad ZeroPadding2D(3) + valid 7x7/2 conv = a PyTorch conv with padding 3
+        self.conv1_conv = nn.Conv2d(1, scaled(64, width), 7, stride=2, padding=3)
         stages = []
         in_ch = scaled(64, width)
         for _name, filters, blocks, last_stride in STAGES:

@@ -36,22 +36,24 @@ class ConversionError(ValueError):
 
 def read_keras_weights(path: Path) -> dict[str, dict[str, np.ndarray]]:
     """Layer name -> {weight name ("kernel", "bias", "gamma", ...): array} for every layer with weights,
-    in the file's layer order."""
+    in the file's layer order. The layer is the path segment before the weight's own name
+    ("conv1_conv/kernel:0"), so a backbone saved as one nested model layer is read the same way."""
     with h5py.File(path, "r") as fh:
         root = fh.get("model_weights", fh)
         if "layer_names" not in root.attrs:
             raise ConversionError(f"{path}: not a Keras HDF5 model (no layer_names attribute)")
         layers: dict[str, dict[str, np.ndarray]] = {}
         for raw in root.attrs["layer_names"]:
-            name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            group = root[name]
-            weights = {}
+            group_name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            group = root[group_name]
             for raw_w in group.attrs.get("weight_names", []):
                 wname = raw_w.decode() if isinstance(raw_w, bytes) else str(raw_w)
-                key = re.sub(r":\d+$", "", wname.rsplit("/", 1)[-1])
-                weights[key] = np.asarray(group[wname], dtype=np.float32)
-            if weights:
-                layers[name] = weights
+                *prefix, last = wname.split("/")
+                layer = prefix[-1] if prefix else group_name
+                key = re.sub(r":\d+$", "", last)
+                if key in layers.setdefault(layer, {}):
+                    raise ConversionError(f"{path}: weight {layer}/{key} appears twice")
+                layers[layer][key] = np.asarray(group[wname], dtype=np.float32)
     return layers
 
 

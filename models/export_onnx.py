@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,13 +76,13 @@ def grad_cam_map(feature: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
 
 
 class ClassifierWithCAM(nn.Module):
-    """The exported graph: image [N, 1, S, S] -> (probabilities [N, 2], cam [N, 1, *cam_size])."""
+    """The exported graph: image [N, 1, S, S] -> (probabilities [N, 2], cam [N, 1, *CAM_SIZE]), the CAM
+    of class `target_index`. `model` must be in eval mode (dropout off)."""
 
-    def __init__(self, model: ResNet50V2FPN, target_index: int = COVID_INDEX, cam_size=CAM_SIZE) -> None:
+    def __init__(self, model: ResNet50V2FPN, target_index: int = COVID_INDEX) -> None:
         super().__init__()
         self.model = model
         self.target_index = target_index
-        self.cam_size = tuple(cam_size)
         self.level_shapes = [
             (h, w, head.in_features // (h * w))
             for (h, w), head in zip(model.grid.level_sizes(), model.heads, strict=True)
@@ -108,7 +109,7 @@ class ClassifierWithCAM(nn.Module):
         feats = self.model.forward_features(image)
         grads = self.level_gradients(feats.levels, feats.head_preact)
         maps = [grad_cam_map(p, g) for p, g in zip(feats.levels, grads, strict=True)]
-        return feats.probabilities, fuse_level_maps(maps, self.cam_size)
+        return feats.probabilities, fuse_level_maps(maps)
 
 
 def ct_like_inputs(n: int, seed: int = 0) -> np.ndarray:
@@ -133,10 +134,11 @@ def assert_input_dependent(predict, min_log_difference: float = 1e-3, seed: int 
     probs = np.asarray(predict(ct_like_inputs(2, seed)), dtype=np.float64)
     logp = np.log(np.clip(probs, 1e-30, None))
     difference = float(np.abs(logp[0] - logp[1]).max())
-    assert difference > min_log_difference, (
-        f"model output does not depend on its input: log-probabilities of two different CT-like slices "
-        f"differ by {difference:.3g} (<= {min_log_difference:g}); dead heads or constant output"
-    )
+    if difference <= min_log_difference:
+        raise AssertionError(
+            f"model output does not depend on its input: log-probabilities of two different CT-like slices "
+            f"differ by {difference:.3g} (<= {min_log_difference:g}); dead heads or constant output"
+        )
 
 
 def onnx_predict(session):
@@ -144,9 +146,10 @@ def onnx_predict(session):
     return lambda images: session.run(["probabilities"], {"image": images})[0]
 
 
-def to_onnx_bytes(model: ResNet50V2FPN, cam_size=CAM_SIZE) -> bytes:
-    """The ONNX graph (opset 17, TorchScript exporter, constants folded) of `model` with in-graph CAM."""
-    wrapper = ClassifierWithCAM(model.eval(), cam_size=cam_size).eval()
+def to_onnx_bytes(model: ResNet50V2FPN) -> bytes:
+    """The ONNX graph (opset 17, TorchScript exporter, constants folded) of `model` with in-graph CAM at
+    CAM_SIZE. Puts `model` in eval mode. The same weights give the same bytes."""
+    wrapper = ClassifierWithCAM(model.eval()).eval()
     example = torch.zeros(1, 1, model.input_size, model.input_size)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
@@ -161,7 +164,7 @@ def to_onnx_bytes(model: ResNet50V2FPN, cam_size=CAM_SIZE) -> bytes:
         )  # fmt: skip
     proto = onnx.load_from_string(buffer.getvalue())
     cam_dims = proto.graph.output[1].type.tensor_type.shape.dim  # the exporter leaves them symbolic
-    for dim, value in zip(cam_dims[1:], (1, *cam_size), strict=True):
+    for dim, value in zip(cam_dims[1:], (1, *CAM_SIZE), strict=True):
         dim.dim_value = value
     onnx.checker.check_model(proto)
     return proto.SerializeToString()
@@ -170,8 +173,6 @@ def to_onnx_bytes(model: ResNet50V2FPN, cam_size=CAM_SIZE) -> bytes:
 def check_contract(onnx_bytes: bytes) -> None:
     """Run the graph with onnxruntime (CPU) on two CT-like slices; raise AssertionError unless the outputs
     have the contract's shapes and depend on the input (see `assert_input_dependent`)."""
-    import onnxruntime as ort
-
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     probs, cam = session.run(["probabilities", "cam"], {"image": ct_like_inputs(2, seed=3)})
     if probs.shape != (2, 2) or cam.shape != (2, 1, *CAM_SIZE):

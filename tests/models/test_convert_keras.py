@@ -38,9 +38,12 @@ SHARED_DATA = Path(
 TOOLS = SHARED_DATA.parent / "tools"
 
 
-def write_keras_layout(model: ResNet50V2FPN, path: Path, dense_names: list[str], drop: str = "") -> None:
+def write_keras_layout(
+    model: ResNet50V2FPN, path: Path, dense_names: list[str], drop: str = "", nested: bool = False
+) -> None:
     """Save `model` as Keras-2 HDF5 weights (model_weights/<layer>/<layer>/<w>:0), HWIO conv kernels,
-    [in, out] Dense kernels, Dense layers named `dense_names` (heads P3..P7, then the final layer)."""
+    [in, out] Dense kernels, Dense layers named `dense_names` (heads P3..P7, then the final layer).
+    `nested`: the backbone's layers inside one group, as when ResNet50V2 is a nested model layer."""
     layers: list[tuple[str, dict[str, np.ndarray]]] = [("input_1", {})]
     for name, module in model.keras_layers().items():
         if isinstance(module, torch.nn.BatchNorm2d):
@@ -56,12 +59,16 @@ def write_keras_layout(model: ResNet50V2FPN, path: Path, dense_names: list[str],
     with h5py.File(path, "w") as fh:
         root = fh.create_group("model_weights")
         kept = [(n, w) for n, w in layers if n != drop]
-        root.attrs["layer_names"] = [n.encode() for n, _ in kept]
+        groups = {n: "resnet50v2" if nested and n.startswith(("conv", "post")) else n for n, _ in kept}
+        root.attrs["layer_names"] = [g.encode() for g in dict.fromkeys(groups.values())]
+        weight_names: dict[str, list[bytes]] = {g: [] for g in groups.values()}
         for name, weights in kept:
-            group = root.create_group(name)
-            group.attrs["weight_names"] = [f"{name}/{k}:0".encode() for k in weights]
+            group = root.require_group(groups[name])
             for key, value in weights.items():
                 group.create_dataset(f"{name}/{key}:0", data=value.detach().numpy())
+                weight_names[groups[name]].append(f"{name}/{key}:0".encode())
+        for group_name, names in weight_names.items():
+            root[group_name].attrs["weight_names"] = names
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +86,10 @@ def small_model() -> ResNet50V2FPN:
 SHUFFLED_DENSE_NAMES = ["dense_12", "dense_7", "dense_8", "dense_9", "dense_10", "dense_11"]
 
 
-def test_reads_keras_layout_with_any_dense_names(small_model, tmp_path):
+@pytest.mark.parametrize("nested", [False, True])
+def test_reads_keras_layout_with_any_dense_names(small_model, tmp_path, nested):
     path = tmp_path / "small.hdf5"
-    write_keras_layout(small_model, path, SHUFFLED_DENSE_NAMES)
+    write_keras_layout(small_model, path, SHUFFLED_DENSE_NAMES, nested=nested)
     loaded = load_keras_hdf5(path)
     assert loaded.width == 0.125
     x = torch.rand(2, 1, 512, 512) * 1500
