@@ -6,9 +6,12 @@ the analysis date)."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
 
+from reportlab import rl_config
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
@@ -35,6 +38,18 @@ def pdf_date(created: str) -> str:
     sign = "+" if minutes >= 0 else "-"
     hours, rest = divmod(abs(minutes), 60)
     return f"D:{moment:%Y%m%d%H%M%S}{sign}{hours:02d}'{rest:02d}'"
+
+
+@contextmanager
+def _binary_streams() -> Iterator[None]:
+    """Turn off reportlab's ASCII85 encoding of streams while a report is built: reportlab does
+    it in pure Python (about 0.4 s per key image) and it makes the file a quarter larger."""
+    saved = rl_config.useA85
+    rl_config.useA85 = 0
+    try:
+        yield
+    finally:
+        rl_config.useA85 = saved
 
 
 class _PagedCanvas(Canvas):
@@ -105,5 +120,8 @@ def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False
         *sections.limitations(analysis),
         *sections.signature(width),
     ]
-    document.build(story, canvasmaker=partial(_PagedCanvas, patient_line=who.line, created=analysis.created))
+    with _binary_streams():
+        document.build(
+            story, canvasmaker=partial(_PagedCanvas, patient_line=who.line, created=analysis.created)
+        )
     return buffer.getvalue()
