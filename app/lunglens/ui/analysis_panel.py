@@ -1,0 +1,102 @@
+"""Run/cancel with a progress bar, and the Grad-CAM overlay controls (toggle, opacity, colour
+bar). Buttons only emit; the controller starts and stops the work."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lunglens.ui.render import overlay_lut
+from lunglens.ui.state import ViewerState
+
+
+def colour_bar(width: int = 200, height: int = 12) -> QPixmap:
+    """The overlay colour map from low (left) to high (right) Grad-CAM activation."""
+    lut = overlay_lut()
+    row = lut[np.linspace(0, 255, width).astype(int)]
+    rgb = np.ascontiguousarray(np.repeat(row[None], height, axis=0))
+    image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return QPixmap.fromImage(image.copy())
+
+
+class AnalysisPanel(QGroupBox):
+    runRequested = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None):
+        super().__init__("Analysis", parent)
+        self.state = state
+        self.run_button = QPushButton("Run analysis")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("%v / %m slices")
+        self.progress.hide()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.overlay = QCheckBox("Grad-CAM overlay (H)")
+        self.overlay.setChecked(state.overlay_visible)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(round(state.overlay_opacity * 100))
+        bar = QLabel()
+        bar.setPixmap(colour_bar())
+        bar.setScaledContents(True)
+        bar.setFixedHeight(12)
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel("low"))
+        ends.addStretch()
+        ends.addWidget(QLabel("high activation"))
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.message)
+        layout.addWidget(self.overlay)
+        opacity_row = QHBoxLayout()
+        opacity_row.addWidget(QLabel("Opacity"))
+        opacity_row.addWidget(self.opacity)
+        layout.addLayout(opacity_row)
+        layout.addWidget(bar)
+        layout.addLayout(ends)
+        self.run_button.clicked.connect(self.runRequested)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        self.overlay.toggled.connect(lambda on: state.set_overlay(visible=on))
+        self.opacity.valueChanged.connect(lambda value: state.set_overlay(opacity=value / 100))
+        state.overlayChanged.connect(self._show_overlay_state)
+
+    def _show_overlay_state(self) -> None:
+        for widget, value in (
+            (self.overlay, self.state.overlay_visible),
+            (self.opacity, round(self.state.overlay_opacity * 100)),
+        ):
+            widget.blockSignals(True)
+            widget.setChecked(value) if widget is self.overlay else widget.setValue(value)
+            widget.blockSignals(False)
+
+    def set_running(self, running: bool) -> None:
+        self.run_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        self.progress.setVisible(running)
+        if running:
+            self.progress.setRange(0, 0)
+            self.message.setText("Analysing…")
+
+    def set_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)

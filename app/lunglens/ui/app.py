@@ -1,0 +1,59 @@
+"""`lunglens [PATH] [--demo] [--model PATH] [--provider ...]`: start the viewer."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from lunglens import __version__
+from lunglens.inference.session import PROVIDER_CHOICES
+from lunglens.ui.main_window import MainWindow
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lunglens",
+        description="LungLens viewer. Subcommands info, analyze, demo-data run the command line instead.",
+    )
+    parser.add_argument("path", nargs="?", help="patient folder to open")
+    parser.add_argument("--demo", action="store_true", help="open a synthetic COVID-19 demo patient")
+    parser.add_argument("--model", help="model .json card or .onnx file (default: the bundled demo model)")
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    return parser
+
+
+def open_demo(window: MainWindow) -> None:
+    """Make the synthetic demo patient in a temporary folder (in the background) and open it."""
+    try:
+        from lunglens.synthetic.demo import make_demo_patient
+    except ImportError as exc:
+        window.show_message("No demo patient", f"The demo patient generator is not available yet ({exc}).")
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
+    QApplication.instance().aboutToQuit.connect(lambda: shutil.rmtree(folder, ignore_errors=True))
+    window.statusBar().showMessage("Making the demo patient…")
+    signals = window.jobs["demo"].start(lambda _progress, _cancel: make_demo_patient(folder, covid=True))
+    signals.finished.connect(window.open_folder)
+    signals.failed.connect(lambda message: window.show_message("Cannot make the demo patient", message))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (without the program name), show the window, run the event loop."""
+    args = build_parser().parse_args(argv)
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName("LungLens")
+    app.setApplicationName("LungLens")
+    app.setApplicationVersion(__version__)
+    window = MainWindow(model_path=args.model, provider=args.provider)
+    window.show()
+    if args.demo:
+        open_demo(window)
+    elif args.path:
+        window.open_folder(args.path)
+    return app.exec()

@@ -1,0 +1,99 @@
+"""The About dialog (the model card and its intended use) and the DICOM tag viewer."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtGui import QFontDatabase
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lunglens import __version__
+
+
+def about_html(card, provider: str) -> str:
+    """Rich text for the About dialog; `card` is a ModelCard or None when no model loaded."""
+    parts = [
+        f"<h2>LungLens {__version__}</h2>",
+        "<p>Chest CT viewer with a COVID-19 slice classifier (Rahimzadeh et al.). "
+        "<b>Research use only; not a medical device.</b></p>",
+    ]
+    if card is None:
+        parts.append(f"<p><b>No model loaded.</b> {html.escape(provider)}</p>")
+        return "".join(parts)
+    rows = [
+        ("Model", f"{card.name} {card.version}"),
+        ("Intended use", card.intended_use),
+        ("Classes", ", ".join(card.class_names)),
+        ("Grad-CAM size", f"{card.cam_size[0]} × {card.cam_size[1]}"),
+        ("Provenance", ", ".join(f"{k}: {v}" for k, v in card.provenance.items())),
+        ("Metrics", ", ".join(f"{k}: {v}" for k, v in card.metrics.items()) or "not stated"),
+        ("Licence", card.licence),
+        ("SHA-256", card.sha256[:16] + "…"),
+        ("Runs on", provider),
+    ]
+    table = "".join(
+        f"<tr><td valign='top'><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
+    )
+    parts.append(f"<table cellspacing='4'>{table}</table>")
+    return "".join(parts)
+
+
+class AboutDialog(QDialog):
+    def __init__(self, card, provider: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("About LungLens")
+        self.text = QLabel(about_html(card, provider))
+        self.text.setWordWrap(True)
+        self.text.setMinimumWidth(480)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)
+
+
+def dicom_tags(path: Path) -> str:
+    """The header of one DICOM file as text (pixel data not read)."""
+    import pydicom
+
+    try:
+        return str(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
+        return f"{path}: cannot read the header ({exc})"
+
+
+class TagDialog(QDialog):
+    """The DICOM header of the current slice, with a filter (tag, name or value)."""
+
+    def __init__(self, path: Path, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"DICOM tags — {path.name}")
+        self.resize(760, 620)
+        self.lines = dicom_tags(path).splitlines()
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter (e.g. Window, 0028, Kernel)")
+        self.text = QPlainTextEdit("\n".join(self.lines))
+        self.text.setReadOnly(True)
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(str(path)))
+        layout.addWidget(self.filter)
+        layout.addWidget(self.text)
+        layout.addWidget(buttons)
+        self.filter.textChanged.connect(self._filter)
+
+    def _filter(self, text: str) -> None:
+        needle = text.lower()
+        self.text.setPlainText("\n".join(line for line in self.lines if needle in line.lower()))

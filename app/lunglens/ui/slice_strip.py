@@ -1,0 +1,113 @@
+"""The slice strip beside the image: one row per slice (top = most superior), showing which
+slices the selector kept, each slice's P(COVID) as a bar, positive slices and slices that
+flipped at the last operating-point move. Hover for the numbers; click or drag to jump."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QToolTip, QWidget
+
+from lunglens.ui.state import ViewerState
+
+KEPT = QColor("#2f6f8f")
+DISCARDED = QColor("#3a3a3a")
+LOADING = QColor("#262626")
+BAR = QColor("#c8c8c8")
+POSITIVE = QColor("#ff4040")
+FLIPPED = QColor("#ffd700")
+CURRENT = QColor("#ffffff")
+
+
+class SliceStrip(QWidget):
+    """Reads everything from `state`; emits `sliceClicked(index)`."""
+
+    sliceClicked = Signal(int)
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.setMouseTracking(True)
+        self.setMinimumWidth(70)
+        self.setToolTip("")
+        for signal in (state.seriesChanged, state.sliceChanged, state.analysisChanged, state.decisionChanged):
+            signal.connect(self.update)
+
+    def sizeHint(self) -> QSize:
+        return QSize(90, 400)
+
+    # --- geometry --------------------------------------------------------------------------
+    def _row_height(self) -> float:
+        return self.height() / max(self.state.n_slices, 1)
+
+    def index_at(self, y: float) -> int:
+        return int(np.clip(y / self._row_height(), 0, max(self.state.n_slices - 1, 0)))
+
+    # --- painting --------------------------------------------------------------------------
+    def paintEvent(self, event):
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#111111"))
+        n = self.state.n_slices
+        if not n:
+            return
+        h, w = self._row_height(), float(self.width())
+        kept = self.state.kept_mask()
+        analysis = self.state.analysis
+        gap = 1.0 if h >= 3 else 0.0
+        for i in range(n):
+            y = i * h
+            colour = LOADING if kept is None else (KEPT if kept[i] else DISCARDED)
+            painter.fillRect(QRectF(8, y, w - 16, max(h - gap, 1.0)), colour)
+            if analysis is not None and not np.isnan(analysis.p_covid[i]):
+                p = float(analysis.p_covid[i])
+                positive = bool(analysis.decision.positive[i])
+                painter.fillRect(QRectF(8, y, (w - 16) * p, max(h - gap, 1.0)), POSITIVE if positive else BAR)
+                if positive:
+                    painter.fillRect(QRectF(0, y, 6, max(h - gap, 1.0)), POSITIVE)
+        for i in self.state.flips.now_positive + self.state.flips.now_negative:
+            painter.fillRect(QRectF(w - 6, i * h, 6, max(h - gap, 1.0)), FLIPPED)
+        if analysis is not None:
+            x = 8 + (w - 16) * analysis.decision.params.slice_cutoff
+            painter.setPen(QPen(QColor("#80ffffff"), 1, Qt.PenStyle.DashLine))
+            painter.drawLine(int(x), 0, int(x), self.height())
+        painter.setPen(QPen(CURRENT, 2))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        y = self.state.index * h
+        painter.drawRect(QRectF(1, y - 1, w - 2, max(h, 2.0) + 2))
+
+    # --- mouse -----------------------------------------------------------------------------
+    def describe(self, i: int) -> str:
+        """The hover text for slice `i`: kept or not, dark-pixel count against the threshold,
+        P(COVID) and the call."""
+        state = self.state
+        lines = [f"Slice {i + 1} of {state.n_slices}"]
+        source = state.analysis if state.analysis is not None else state.selection
+        if source is None:
+            return lines[0] + "\n(loading)"
+        counts = source.dark_pixel_counts
+        threshold = source.selector_threshold if state.analysis is not None else source.threshold
+        kept = bool(state.kept_mask()[i])
+        relation = ">" if kept else "<="
+        lines.append(("kept" if kept else "discarded") + " by the selector")
+        lines.append(f"dark pixels {int(counts[i])} {relation} threshold {threshold:.0f}")
+        if state.analysis is not None:
+            p = state.analysis.p_covid[i]
+            if np.isnan(p):
+                lines.append("not classified")
+            else:
+                call = "positive" if state.analysis.decision.positive[i] else "negative"
+                lines.append(f"P(COVID) {p:.3f} — {call}")
+        return "\n".join(lines)
+
+    def mouseMoveEvent(self, event):
+        if not self.state.n_slices:
+            return
+        i = self.index_at(event.position().y())
+        QToolTip.showText(event.globalPosition().toPoint(), self.describe(i), self)
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self.sliceClicked.emit(i)
+
+    def mousePressEvent(self, event):
+        if self.state.n_slices and event.button() == Qt.MouseButton.LeftButton:
+            self.sliceClicked.emit(self.index_at(event.position().y()))

@@ -1,0 +1,96 @@
+"""Background work: plain functions run in the global QThreadPool and report through signals.
+
+A worker never touches a widget. Every job carries a generation number from its `JobSlot`;
+when a newer job of the same kind has started, the older one's results are dropped, so a slow
+load of a folder the reader has already left never lands on screen."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from lunglens.inference import Cancelled
+
+
+class WorkerSignals(QObject):
+    """What a job reports: `progress(done, total)`, then exactly one of `finished(result)`,
+    `failed(message)` or `cancelled()`."""
+
+    progress = Signal(int, int)
+    finished = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+
+
+class _Runnable(QRunnable):
+    def __init__(self, function: Callable, signals: WorkerSignals, cancel: threading.Event):
+        super().__init__()
+        self.function, self.signals, self.cancel = function, signals, cancel
+
+    def run(self) -> None:
+        try:
+            result = self.function(self.signals.progress.emit, self.cancel)
+        except Cancelled:
+            self.signals.cancelled.emit()
+        except Exception as exc:  # noqa: BLE001 - a worker reports every failure as a message
+            self.signals.failed.emit(str(exc) or type(exc).__name__)
+        else:
+            self.signals.finished.emit(result)
+
+
+class JobSlot:
+    """One kind of background job (loading a series, analysing it, ...) of which only the
+    newest counts. `start(function)` runs `function(progress, cancel)` in the thread pool and
+    returns the signals to connect to. Results arrive in the GUI thread and are relayed only
+    while their job is still the newest."""
+
+    def __init__(self, pool: QThreadPool | None = None):
+        self.pool = pool or QThreadPool.globalInstance()
+        self.generation = 0
+        self.running = False
+        self._cancel = threading.Event()
+        self._alive: set[tuple] = set()
+        """Python references to jobs still in the pool (PySide must not collect them early)."""
+
+    def start(
+        self, function: Callable[[Callable[[int, int], None], threading.Event], object]
+    ) -> WorkerSignals:
+        self.drop()
+        generation = self.generation
+        self._cancel = threading.Event()
+        inner, outer = WorkerSignals(), WorkerSignals()
+
+        def relay(signal, finishing: bool):
+            def forward(*args) -> None:
+                if generation != self.generation:
+                    return
+                if finishing:
+                    self.running = False
+                signal.emit(*args)
+
+            return forward
+
+        inner.progress.connect(relay(outer.progress, False))
+        inner.finished.connect(relay(outer.finished, True))
+        inner.failed.connect(relay(outer.failed, True))
+        inner.cancelled.connect(relay(outer.cancelled, True))
+        runnable = _Runnable(function, inner, self._cancel)
+        job = (inner, outer, runnable)
+        self._alive.add(job)
+        for signal in (inner.finished, inner.failed, inner.cancelled):
+            signal.connect(lambda *_args, job=job: self._alive.discard(job))
+        self.running = True
+        self.pool.start(runnable)
+        return outer
+
+    def cancel(self) -> None:
+        """Ask the running job to stop (it raises Cancelled at its next check)."""
+        self._cancel.set()
+
+    def drop(self) -> None:
+        """Forget the running job: cancel it and never deliver its results."""
+        self.cancel()
+        self.generation += 1
+        self.running = False

@@ -1,0 +1,148 @@
+"""The viewer's real workflows on P001 with the tiny model (offscreen)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from lunglens.core.decision import DecisionParams
+from lunglens.core.windowing import PRESETS
+
+
+def test_open_p001_shows_middle_slice_then_loads(qtbot, window, covid_ct_md):
+    with qtbot.waitSignal(window.firstSliceShown, timeout=30000):
+        window.open_folder(covid_ct_md / "P001")
+    assert window.state.index == 148 // 2
+    assert window.view.image.image is not None
+    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+        pass
+    assert window.state.series.hu.shape == (148, 512, 512)
+    assert window.browser.count() == 1
+    assert window.slider.isEnabled()
+    assert str(covid_ct_md / "P001") in window.recent_folders()
+
+
+def test_scroll_with_keys_wheel_slider_and_strip(qtbot, p001_window):
+    window, state = p001_window, p001_window.state
+    window.activateWindow()
+    start = state.index
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert state.index == start + 1
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert state.index == start - 9
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    assert state.index == 0
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert state.index == 147
+    window.view.sliceSteps.emit(-3)
+    assert state.index == 144
+    window.slider.setValue(10)
+    assert state.index == 10
+    window.strip.sliceClicked.emit(20)
+    assert state.index == 20 and window.slider.value() == 20
+    assert window.view.bottom_left.text().startswith("Slice 21 / 148")
+    assert "mm" in window.view.bottom_left.text()
+
+
+def test_window_presets_and_drag(qtbot, p001_window):
+    window, state = p001_window, p001_window.state
+    window.preset_actions[1].trigger()
+    assert (state.window.width, state.window.level) == (400, 40)
+    grey = window.view.image.image
+    expected = np.clip((state.series.hu[state.index].astype(float) + 160) * 255 / 400, 0, 255).astype(
+        np.uint8
+    )
+    assert np.abs(grey.astype(int) - expected).max() <= 1
+    window.view.windowDrag.emit(10.0, -5.0)
+    assert (state.window.width, state.window.level) == (440, 30)
+    assert "W 440 / L 30" in window.view.top_right.text()
+    window.reset_view()
+    assert state.window == PRESETS[0]
+
+
+def test_selector_shown_on_strip_and_image(qtbot, p001_window):
+    window, state = p001_window, p001_window.state
+    kept = state.kept_mask()
+    assert kept is not None and 0 < kept.sum() < len(kept)
+    discarded = int(np.flatnonzero(~kept)[0])
+    state.set_index(discarded)
+    assert window.view.banner.isVisibleTo(window.view)
+    assert "Discarded by the selector" in window.view.banner.text()
+    assert "discarded" in window.strip.describe(discarded)
+    assert "threshold" in window.strip.describe(discarded)
+    state.set_index(int(np.flatnonzero(kept)[0]))
+    assert not window.view.banner.isVisibleTo(window.view)
+
+
+def _analyse(qtbot, window):
+    with qtbot.waitSignal(window.analysisDone, timeout=60000):
+        window.run_analysis()
+    return window.state.analysis
+
+
+def test_analysis_overlay_and_threshold(qtbot, p001_window):
+    window, state = p001_window, p001_window.state
+    analysis = _analyse(qtbot, window)
+    assert analysis.classified.sum() == analysis.kept.sum()
+    assert "tiny" in window.model_label.text()
+    kept_index = int(np.flatnonzero(analysis.kept)[0])
+    state.set_index(kept_index)
+    assert window.view.overlay.isVisible()
+    window.overlay_action.trigger()
+    assert not state.overlay_visible and not window.view.overlay.isVisible()
+    window.overlay_action.trigger()
+    assert window.view.overlay.isVisible()
+    window.analysis_panel.opacity.setValue(20)
+    assert window.view.overlay.opacity() == 0.2
+    assert "P(COVID)" in window.strip.describe(kept_index)
+
+    # Move the operating point both ways until the verdict changes.
+    panel = window.decision_panel
+    verdicts = set()
+    for cutoff in (0, 99):
+        panel.cutoff.setValue(cutoff)
+        verdicts.add(state.analysis.decision.verdict)
+        assert panel.verdict.text() == state.analysis.decision.verdict
+    assert verdicts == {"COVID-19", "normal"}
+    assert "now" in panel.flips.text()
+    panel.fraction.setValue(0)
+    assert "at least one slice" in panel.fraction_label.text()
+    assert state.analysis.decision.params == DecisionParams(slice_cutoff=0.99, patient_fraction=0.0)
+
+
+def test_next_positive_jumps(qtbot, p001_window):
+    window, state = p001_window, p001_window.state
+    _analyse(qtbot, window)
+    window.decision_panel.cutoff.setValue(0)
+    positives = state.positives()
+    assert positives.size
+    state.set_index(0)
+    window.next_positive()
+    assert state.index == positives[0]
+
+
+def test_cancel_running_analysis(qtbot, p001_window):
+    window = p001_window
+    window.run_analysis()
+    with qtbot.waitSignal(
+        window.jobs["analysis"]._alive and window.analysis_panel.cancel_button.clicked, timeout=1
+    ):
+        window.analysis_panel.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.jobs["analysis"].running, timeout=30000)
+    assert window.state.analysis is None
+    assert window.analysis_panel.message.text() == "Analysis cancelled."
+    assert window.analysis_panel.run_button.isEnabled()
+
+
+def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "slice1.dcm").write_bytes(b"not a dicom file at all")
+    with qtbot.waitSignal(window.messageShown, timeout=30000) as blocker:
+        window.open_folder(broken)
+    assert "no readable CT images" in blocker.args[0]
+    with qtbot.waitSignal(window.messageShown, timeout=30000) as blocker:
+        window.open_folder(tmp_path / "missing")
+    assert "no such folder" in blocker.args[0]
+    assert window.message_box is not None
+    window.message_box.close()
