@@ -204,12 +204,13 @@ def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flow
         f"the same slice with the Grad-CAM of the COVID-19 class where it reaches {CAM_VISIBLE_FROM:g} of "
         "the slice's own maximum (red: most influential)."
     )
-    if not any(image.positive for image in images):
+    if images and not any(image.positive for image in images):
         intro += " No slice is positive: the most suspicious kept slice is shown."
-    story: list[Flowable] = [_p("Key images", "h"), _p(intro)]
+    opening: list[Flowable] = [_p("Key images", "h"), _p(intro)]
     if not images:
-        return story + [_p("No slice was kept by the selector, so none was classified.")]
+        return opening + [_p("No slice was kept by the selector, so none was classified.")]
     side = (width - 8) / 2
+    story: list[Flowable] = []
     for image in images:
         caption = _p(
             f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
@@ -227,7 +228,7 @@ def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flow
         pair.setStyle(
             TableStyle([("ALIGN", (0, 0), (-1, -1), "CENTER"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
         )
-        story.append(KeepTogether([caption, pair]))
+        story.append(KeepTogether([*opening, caption, pair] if not story else [caption, pair]))
     return story
 
 
