@@ -286,13 +286,14 @@ def method(analysis: Analysis, width: float) -> list[Flowable]:
     duration = (
         f"{sum(timings.values()):.2f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) + ")"
     )
-    provider_text = provider.get("label", "") + (f" ({provider['reason']})" if provider.get("reason") else "")
+    why = provider.get("reason") or f"as requested ({provider.get('requested', '?')})"
+    provider_text = f"{provider.get('label', '?')}, {provider.get('used', '?')}: {why}"
     rows = [
         ("Model", f"{model.get('name', '?')} version {model.get('version', '?')}"),
         ("Model SHA-256", model.get("sha256", "?")),
         ("Provenance", "; ".join(_flatten(model.get("provenance", {})))),
         ("Intended use", model.get("intended_use", "")),
-        ("Execution provider", provider_text or "?"),
+        ("Execution provider", provider_text),
         ("Software", ", ".join(f"{k} {v}" for k, v in analysis.versions.items())),
         ("Analysis date", analysis.created),
         ("Analysis duration", duration),
