@@ -177,15 +177,28 @@ class Section:
     trachea_y: float
 
 
+def _body_half_axes(depth_mm):
+    half_width = profile(depth_mm, {0: 128, 30: 150, 70: 160, 140: 164, 220: 163, 280: 158, 320: 154})
+    half_depth = profile(depth_mm, {0: 95, 30: 108, 70: 120, 140: 127, 220: 129, 280: 130, 320: 128})
+    return half_width, half_depth
+
+
+def cavity_half_axes(depth_mm):
+    """Half-width and half-depth (mm) of the chest cavity (inside the ribs) at depth(s) in mm."""
+    half_width, half_depth = _body_half_axes(depth_mm)
+    return (
+        half_width - profile(depth_mm, {0: 62, 40: 48, 90: 45, 320: 45}),
+        half_depth - profile(depth_mm, {0: 50, 40: 46, 90: 45, 320: 44}),
+    )
+
+
 def section(depth_mm: float) -> Section:
     """Body outline and wall sizes at one canonical depth (mm)."""
     d = depth_mm
-    half_width = profile(d, {0: 128, 30: 150, 70: 160, 140: 164, 220: 163, 280: 158, 320: 154})
-    half_depth = profile(d, {0: 95, 30: 108, 70: 120, 140: 127, 220: 129, 280: 130, 320: 128})
+    half_width, half_depth = _body_half_axes(d)
     fat = profile(d, {0: 12, 60: 20, 160: 24, 260: 28, 320: 30})
     muscle = profile(d, {0: 16, 60: 14, 160: 10, 260: 9, 320: 9})
-    cavity_half_width = half_width - profile(d, {0: 62, 40: 48, 90: 45, 320: 45})
-    cavity_half_depth = half_depth - profile(d, {0: 50, 40: 46, 90: 45, 320: 44})
+    cavity_half_width, cavity_half_depth = cavity_half_axes(d)
     return Section(
         depth_mm=d,
         body_half_width=float(half_width),

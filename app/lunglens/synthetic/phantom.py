@@ -125,8 +125,7 @@ def _plan_lesions(
         return []
     params = LesionParams()
     n_lesions = max(2, int(round(severity * 28 * rng.uniform(0.7, 1.0))))
-    sec_depth = np.array([section(d).cavity_half_depth for d in points[:, 2]])
-    sec_width = np.array([section(d).cavity_half_width for d in points[:, 2]])
+    sec_width, sec_depth = anatomy.cavity_half_axes(points[:, 2])
     radial = np.sqrt((points[:, 0] / sec_width) ** 2 + (points[:, 1] / sec_depth) ** 2)
     peripheral = np.exp((np.minimum(radial, 1.0) - 1.0) / 0.15)
     dorsal = np.clip((points[:, 1] + sec_depth) / (2 * sec_depth), 0, 1) ** 2 + 0.05
