@@ -14,6 +14,7 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.core.selector import SelectorParams, select_slices
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover, load
+from lunglens.synthetic.demo import add_demo_data_parser
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--select", action="store_true", help="also run the lung-open selector per series")
     info.add_argument("--skipped", action="store_true", help="list every skipped file with its reason")
     info.set_defaults(handler=cmd_info)
+
+    add_demo_data_parser(commands)
 
     analyze = commands.add_parser("analyze", help="select, classify and decide for one series")
     analyze.add_argument("path", nargs="?", help="patient folder (omit with --demo)")

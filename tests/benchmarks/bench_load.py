@@ -20,7 +20,9 @@ import pydicom
 
 from lunglens.io import discover, load
 
-DEFAULT = Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DEFAULT = Path(
+    os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
+)
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -65,11 +67,17 @@ def main() -> None:
         "slices": int(hu.shape[0]),
         "repeats": args.repeats,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "median_s": {"lunglens": round(ours, 4), "simpleitk": round(sitk_s, 4), "pydicom_loop": round(loop_s, 4)},
+        "median_s": {
+            "lunglens": round(ours, 4),
+            "simpleitk": round(sitk_s, 4),
+            "pydicom_loop": round(loop_s, 4),
+        },
         "ratio_lunglens_to_simpleitk": round(ours / sitk_s, 3),
         "ratio_lunglens_to_pydicom_loop": round(ours / loop_s, 3),
         "same_volume_as_pydicom_loop": bool(np.array_equal(hu, loop_hu)),
-        "same_volume_as_simpleitk_reversed": bool(np.array_equal(hu, np.asarray(sitk_hu)[::-1].astype(np.int16)))
+        "same_volume_as_simpleitk_reversed": bool(
+            np.array_equal(hu, np.asarray(sitk_hu)[::-1].astype(np.int16))
+        )
         or bool(np.array_equal(hu, np.asarray(sitk_hu).astype(np.int16))),
     }
     print(json.dumps(result, indent=2))
