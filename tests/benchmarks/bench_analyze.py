@@ -182,9 +182,8 @@ def _child_peak_mb(command: list[str]) -> float:
 
 
 def part_memory(args) -> dict:
-    from lunglens.synthetic.writers import write_dicom_series
-
     from lunglens.synthetic.phantom import make_phantom
+    from lunglens.synthetic.writers import write_dicom_series
 
     with tempfile.TemporaryDirectory() as tmp:
         phantom = make_phantom(n_slices=args.slices, seed=1, covid_severity=0.5)

@@ -26,10 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
 from models.architecture import ResNet50V2FPN  # noqa: E402
 from models.convert_keras import ConversionError, load_keras_hdf5, main  # noqa: E402
-
-from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
 
 KERAS_PARITY_ATOL = 1e-4
 SHARED_DATA = Path(

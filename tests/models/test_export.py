@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
 from models.architecture import ResNet50V2FPN  # noqa: E402
 from models.export_onnx import (  # noqa: E402
     CAM_SIZE,
@@ -35,8 +36,6 @@ from models.export_onnx import (  # noqa: E402
     onnx_predict,
     to_onnx_bytes,
 )
-
-from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
 
 WIDTH = 0.125
 PROB_ATOL = 1e-4
