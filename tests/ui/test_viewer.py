@@ -48,7 +48,7 @@ def test_window_presets_and_drag(qtbot, p001_window):
     window, state = p001_window, p001_window.state
     window.preset_actions[1].trigger()
     assert (state.window.width, state.window.level) == (400, 40)
-    grey = window.view.image.image
+    grey = window.view.image.image[..., 0]
     expected = np.clip((state.series.hu[state.index].astype(float) + 160) * 255 / 400, 0, 255).astype(
         np.uint8
     )
@@ -87,13 +87,18 @@ def test_analysis_overlay_and_threshold(qtbot, p001_window):
     assert "tiny" in window.model_label.text()
     kept_index = int(np.flatnonzero(analysis.kept)[0])
     state.set_index(kept_index)
-    assert window.view.overlay.isVisible()
+    assert window.view.overlay_shown
+    with_overlay = window.view.image.image.copy()
     window.overlay_action.trigger()
-    assert not state.overlay_visible and not window.view.overlay.isVisible()
+    assert not state.overlay_visible and not window.view.overlay_shown
+    plain = window.view.image.image
+    assert (plain[..., 0] == plain[..., 2]).all() and not np.array_equal(plain, with_overlay)
     window.overlay_action.trigger()
-    assert window.view.overlay.isVisible()
+    assert window.view.overlay_shown
     window.analysis_panel.opacity.setValue(20)
-    assert window.view.overlay.opacity() == 0.2
+    assert state.overlay_opacity == 0.2
+    faint = window.view.image.image
+    assert np.abs(faint.astype(int) - plain).sum() < np.abs(with_overlay.astype(int) - plain).sum()
     assert "P(COVID)" in window.strip.describe(kept_index)
 
     # Move the operating point both ways until the verdict changes.

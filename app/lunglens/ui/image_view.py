@@ -1,5 +1,5 @@
-"""The slice view: a pyqtgraph ImageItem for the grey slice, a second one for the Grad-CAM
-overlay, corner readouts and the mouse conventions of DESIGN.md section 5 (wheel = slice,
+"""The slice view: one pyqtgraph ImageItem showing the slice with its Grad-CAM blended in,
+corner readouts and the mouse conventions of DESIGN.md section 5 (wheel = slice,
 left-drag = window/level or pan, middle-drag = pan, right-drag = zoom)."""
 
 from __future__ import annotations
@@ -65,10 +65,8 @@ class SliceView(QWidget):
         self.box = _SliceViewBox()
         self.graphics.setCentralItem(self.box)
         self.image = pg.ImageItem()
-        self.overlay = pg.ImageItem()
-        self.overlay.setZValue(10)
         self.box.addItem(self.image)
-        self.box.addItem(self.overlay)
+        self.overlay_shown = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics)
@@ -89,29 +87,23 @@ class SliceView(QWidget):
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
 
     # --- showing ---------------------------------------------------------------------------
-    def show_slice(self, hu: np.ndarray, grey: np.ndarray, overlay: np.ndarray | None) -> None:
-        """Show grey uint8 (y, x) and, if given, the RGBA overlay; `hu` feeds the HU readout."""
+    def show_slice(self, hu: np.ndarray, frame: np.ndarray, overlay_shown: bool) -> None:
+        """Show the RGBA uint8 (y, x, 4) `frame` (`DisplayCache.frame`); `hu` feeds the HU
+        readout, `overlay_shown` says whether the Grad-CAM is blended in."""
         self._hu = hu
-        self.image.setImage(grey, autoLevels=False, levels=(0, 255))
-        if overlay is None:
-            self.overlay.hide()
-        else:
-            self.overlay.setImage(overlay, autoLevels=False)
-            self.overlay.show()
-        if self._shape != grey.shape:
-            self._shape = grey.shape
+        self.overlay_shown = overlay_shown
+        self.image.setImage(frame, autoLevels=False, levels=None)
+        if self._shape != frame.shape[:2]:
+            self._shape = frame.shape[:2]
             self.reset_view()
 
     def clear(self) -> None:
         self._hu, self._shape = None, None
         self.image.clear()
-        self.overlay.clear()
+        self.overlay_shown = False
         self.banner.hide()
         for label in (self.top_left, self.top_right, self.bottom_left, self.bottom_right):
             label.clear()
-
-    def set_overlay_opacity(self, opacity: float) -> None:
-        self.overlay.setOpacity(opacity)
 
     def set_banner(self, text: str) -> None:
         """A warning across the top of the image (e.g. a slice the selector discarded)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -75,6 +75,9 @@ class MainWindow(QMainWindow):
             name: JobSlot() for name in ("discover", "load", "thumbnails", "analysis", "model", "demo")
         }
         self.message_box: QMessageBox | None = None
+        self._prefetch = QTimer(self)
+        self._prefetch.setSingleShot(True)
+        self._prefetch.timeout.connect(self._prefetch_neighbours)
         self._opened_at = 0.0
         self.open_seconds: float | None = None
         """Seconds from `open_folder` to the first slice on screen (for the benchmark)."""
@@ -453,18 +456,32 @@ class MainWindow(QMainWindow):
         hu = state.slice_hu(i)
         if hu is None:
             return
-        analysis = state.analysis
-        overlay = None
-        if analysis is not None and state.overlay_visible and analysis.classified[i]:
-            overlay = self.cache.overlay(i, analysis.cams[i], hu.shape)
-        self.view.show_slice(hu, self.cache.grey(i, hu, state.window), overlay)
-        self.view.set_overlay_opacity(state.overlay_opacity)
+        frame, overlay_shown = self._frame(i, hu)
+        self.view.show_slice(hu, frame, overlay_shown)
+        self._prefetch.start(0)
         if self.slider.value() != i:
             self.slider.blockSignals(True)
             self.slider.setValue(i)
             self.slider.blockSignals(False)
         self.view.set_readouts(self._header(), self._window_text(), self._slice_text(i))
         self.view.set_banner(self._banner(i))
+
+    def _frame(self, i: int, hu):
+        """(RGBA frame, whether the Grad-CAM is in it) of slice `i` as the state asks."""
+        state, analysis, cam = self.state, self.state.analysis, None
+        if analysis is not None and state.overlay_visible and analysis.classified[i]:
+            cam = analysis.cams[i]
+        return self.cache.frame(i, hu, state.window, cam, state.overlay_opacity), (
+            cam is not None and state.overlay_opacity > 0
+        )
+
+    def _prefetch_neighbours(self) -> None:
+        """When the event loop is idle, prepare the slices either side of the current one, so the
+        next wheel step or key press only has to paint."""
+        for i in (self.state.index + 1, self.state.index - 1):
+            hu = self.state.slice_hu(i) if 0 <= i < self.state.n_slices else None
+            if hu is not None:
+                self._frame(i, hu)
 
     def _header(self) -> str:
         ref, series = self.state.ref, self.state.series

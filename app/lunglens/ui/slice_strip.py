@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from lunglens.ui.state import ViewerState
@@ -30,9 +30,11 @@ class SliceStrip(QWidget):
         self.state = state
         self.setMouseTracking(True)
         self.setMinimumWidth(70)
-        self.setToolTip("")
-        for signal in (state.seriesChanged, state.sliceChanged, state.analysisChanged, state.decisionChanged):
-            signal.connect(self.update)
+        self._background: QPixmap | None = None
+        """The rows as last drawn; redrawn only when the series, analysis or decision change."""
+        for signal in (state.seriesChanged, state.analysisChanged, state.decisionChanged):
+            signal.connect(self._invalidate)
+        state.sliceChanged.connect(self.update)
 
     def sizeHint(self) -> QSize:
         return QSize(90, 400)
@@ -45,11 +47,31 @@ class SliceStrip(QWidget):
         return int(np.clip(y / self._row_height(), 0, max(self.state.n_slices - 1, 0)))
 
     # --- painting --------------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self._background = None
+        self.update()
+
+    def resizeEvent(self, event):
+        self._background = None
+        super().resizeEvent(event)
+
     def paintEvent(self, event):
+        if self._background is None or self._background.size() != self.size():
+            self._background = QPixmap(self.size())
+            self._paint_rows(QPainter(self._background))
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._background)
+        if self.state.n_slices:
+            h = self._row_height()
+            painter.setPen(QPen(CURRENT, 2))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(1, self.state.index * h - 1, self.width() - 2, max(h, 2.0) + 2))
+
+    def _paint_rows(self, painter: QPainter) -> None:
         painter.fillRect(self.rect(), QColor("#111111"))
         n = self.state.n_slices
         if not n:
+            painter.end()
             return
         h, w = self._row_height(), float(self.width())
         kept = self.state.kept_mask()
@@ -71,10 +93,7 @@ class SliceStrip(QWidget):
             x = 8 + (w - 16) * analysis.decision.params.slice_cutoff
             painter.setPen(QPen(QColor("#80ffffff"), 1, Qt.PenStyle.DashLine))
             painter.drawLine(int(x), 0, int(x), self.height())
-        painter.setPen(QPen(CURRENT, 2))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        y = self.state.index * h
-        painter.drawRect(QRectF(1, y - 1, w - 2, max(h, 2.0) + 2))
+        painter.end()
 
     # --- mouse -----------------------------------------------------------------------------
     def describe(self, i: int) -> str:

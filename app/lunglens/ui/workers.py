@@ -28,6 +28,7 @@ class _Runnable(QRunnable):
     def __init__(self, function: Callable, signals: WorkerSignals, cancel: threading.Event):
         super().__init__()
         self.function, self.signals, self.cancel = function, signals, cancel
+        self.setAutoDelete(False)  # Python owns it (JobSlot._alive); Qt deleting it corrupts refcounts
 
     def run(self) -> None:
         try:
