@@ -14,7 +14,7 @@ from lunglens.synthetic.phantom import make_phantom
         (35, 0.0, 512),
         (35, 1.0, 512),
         (150, 0.6, 256),
-        (600, 0.0, 256),
+        (600, 0.0, 128),
     ],
 )
 def test_selector_agrees_with_true_lung_open_range(n_slices, severity, size):

@@ -23,17 +23,19 @@ LUNG_APEX_DEPTH_MM = 24.0
 LUNG_OPEN_DEPTH_MM = 78.0
 """Depth where the apical lung has grown to fill the upper thorax (mm)."""
 CARINA_DEPTH_MM = 100.0
-RIGHT_DOME_DEPTH_MM = 190.0
+RIGHT_DOME_DEPTH_MM = 168.0
 """Top of the right diaphragm dome (liver below), mm."""
-LEFT_DOME_DEPTH_MM = 204.0
-DOME_FLOOR_DEPTH_MM = 288.0
+LEFT_DOME_DEPTH_MM = 182.0
+DOME_FLOOR_DEPTH_MM = 296.0
 """Depth where the domes fill the whole cavity: the posterior costophrenic recesses end (mm)."""
 
 CAVITY_EXPONENT = 2.3
 """Superellipse exponent of the chest cavity's cross-section (2 would be an ellipse)."""
 
 RADIUS_EXPONENT = 0.46
-VESSEL_TARGET_SHARE = 0.05
+VESSEL_TARGET_SHARE = 0.04
+HILAR_BRANCH_FRACTION = 0.6
+"""Radius of the tree's first branches at the hilum, as a fraction of the root's radius."""
 """Share of the sampled lung points each vessel tree grows towards (sets vessel density)."""
 AIRWAY_TARGET_SHARE = 0.06
 """Branch radius scaling: child radius = parent radius x (share of the targets) ** this."""
@@ -187,7 +189,7 @@ def cavity_half_axes(depth_mm):
     """Half-width and half-depth (mm) of the chest cavity (inside the ribs) at depth(s) in mm."""
     half_width, half_depth = _body_half_axes(depth_mm)
     return (
-        half_width - profile(depth_mm, {0: 62, 40: 48, 90: 45, 320: 45}),
+        half_width - profile(depth_mm, {0: 62, 40: 52, 90: 52, 320: 50}),
         half_depth - profile(depth_mm, {0: 50, 40: 46, 90: 45, 320: 44}),
     )
 
@@ -196,7 +198,7 @@ def section(depth_mm: float) -> Section:
     """Body outline and wall sizes at one canonical depth (mm)."""
     d = depth_mm
     half_width, half_depth = _body_half_axes(d)
-    fat = profile(d, {0: 12, 60: 20, 160: 24, 260: 28, 320: 30})
+    fat = profile(d, {0: 14, 60: 25, 160: 29, 260: 33, 320: 35})
     muscle = profile(d, {0: 16, 60: 14, 160: 10, 260: 9, 320: 9})
     cavity_half_width, cavity_half_depth = cavity_half_axes(d)
     return Section(
@@ -227,18 +229,18 @@ def dome_half_axes(depth_mm: float, top_depth_mm: float, cavity: tuple[float, fl
     """Half-axes (mm) of one diaphragm dome's cross-section: zero above its top, growing like
     like a flattened cap below it until it fills its half of the cavity at `DOME_FLOOR_DEPTH_MM`."""
     growth = 1.32 * ramp(depth_mm, top_depth_mm, DOME_FLOOR_DEPTH_MM) ** 0.7
-    return 0.78 * cavity[0] * growth, cavity[1] * growth
+    return 0.8 * cavity[0] * growth, 1.1 * cavity[1] * growth
 
 
 def dome_centres(sec: Section) -> tuple[tuple[float, float], tuple[float, float]]:
     """Centres (mm) of the right (image left) and left diaphragm domes."""
-    y = -0.22 * sec.cavity_half_depth
+    y = -0.45 * sec.cavity_half_depth
     return (-0.34 * sec.cavity_half_width, y), (0.34 * sec.cavity_half_width, y)
 
 
 def mediastinum_half_width(depth_mm: float) -> float:
     """Half-width (mm) of the mediastinum's ellipse between the lungs (great vessels, trachea)."""
-    return float(profile(depth_mm, {0: 40, 40: 36, 80: 38, 120: 30, 200: 22, 320: 22}))
+    return float(profile(depth_mm, {0: 40, 40: 36, 80: 38, 115: 40, 140: 28, 200: 22, 320: 22}))
 
 
 def lung_masks(plane: Plane, depth_mm: float) -> np.ndarray:
@@ -354,7 +356,8 @@ def grow_tree(
         ends.append(b)
         radii.append(root_radius_mm)
         inside.append(False)
-    stack = [(np.asarray(root_path[-1], float), targets, root_radius_mm, 0)]
+    # Lobar branches leave the hilum narrower than the root (the root also feeds the other lobes).
+    stack = [(np.asarray(root_path[-1], float), targets, HILAR_BRANCH_FRACTION * root_radius_mm, 0)]
     while stack:
         position, cloud, radius, generation = stack.pop()
         if len(cloud) <= leaf_size or generation >= max_generations:
@@ -412,7 +415,7 @@ def chest_trees(rng: np.random.Generator) -> ChestTrees:
     carina = (0.0, section(CARINA_DEPTH_MM).trachea_y, CARINA_DEPTH_MM)
     trachea = [(0.0, section(d).trachea_y, d) for d in (-10.0, 40.0, 75.0)] + [carina]
     airways = [
-        grow_tree(trachea, 9.0, np.empty((0, 3))),
+        grow_tree(trachea, 8.0, np.empty((0, 3))),
         grow_tree([carina, (-34.0, 0.0, 116.0)], 7.0, subset(right, AIRWAY_TARGET_SHARE), min_radius_mm=1.6),
         grow_tree([carina, (40.0, 6.0, 124.0)], 6.5, subset(left, AIRWAY_TARGET_SHARE), min_radius_mm=1.6),
     ]

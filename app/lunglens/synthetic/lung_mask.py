@@ -31,6 +31,9 @@ class LungMaskParams:
     """A lung component covers at least this fraction of the image (the trachea is ~0.2 %)."""
     min_fraction_of_largest: float = 0.08
     """...and at least this fraction of the largest air component in the body."""
+    max_hole_fraction: float = 0.01
+    """Holes in a lung component up to this fraction of the image are filled (vessels); larger
+    enclosed regions (the mediastinum, when main bronchi join both lungs) are not."""
 
 
 def _scaled_kernel(size_px: int, image_size: int) -> np.ndarray:
@@ -89,4 +92,11 @@ def lung_mask(hu_slice: np.ndarray, params: LungMaskParams | None = None) -> np.
     lungs = cv2.morphologyEx(lungs, cv2.MORPH_CLOSE, _scaled_kernel(params.lung_closing_px, image_size))
     lungs &= inner_body
     n_labels, labels = cv2.connectedComponents(lungs, connectivity=8)
-    return _filled_components(lungs, list(range(1, n_labels)), labels).astype(bool)
+    filled = _filled_components(lungs, list(range(1, n_labels)), labels)
+    # Fill only hole-sized holes: vessels and nodules, not a mediastinum enclosed by bronchi
+    # that bridge both lungs at the carina.
+    holes = filled & (1 - lungs)
+    n_holes, hole_labels, hole_stats, _ = cv2.connectedComponentsWithStats(holes, connectivity=4)
+    too_big = np.flatnonzero(hole_stats[1:, cv2.CC_STAT_AREA] > params.max_hole_fraction * hu.size) + 1
+    filled[np.isin(hole_labels, too_big)] = 0
+    return filled.astype(bool)

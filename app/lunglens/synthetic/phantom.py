@@ -29,7 +29,7 @@ BLOOD_HU = 40.0
 NECK_HU = 35.0
 THYROID_HU = 90.0
 AIRWAY_WALL_HU = 20.0
-LIVER_HU = 58.0
+LIVER_HU = 52.0
 SPLEEN_HU = 48.0
 KIDNEY_HU = 32.0
 BOWEL_HU = 28.0
@@ -250,26 +250,34 @@ class _TreeDrawer:
         self.airway_walls = (_Tubes.of(trees.airways, True, wall), _Tubes.of(trees.airways, False, wall))
 
     @staticmethod
-    def _combine(plane, pair, depth, slab_mm, lung) -> np.ndarray | None:
+    def _combine(plane, pair, depth, slab_mm, lung) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The weights of a tube set (peripheral part kept inside the lung) and of its roots."""
         inside, roots = (tubes.draw(plane, depth, slab_mm) for tubes in pair)
         if inside is not None:
             inside *= lung
         if inside is None or roots is None:
-            return inside if roots is None else roots
-        return np.maximum(inside, roots)
+            return (inside if roots is None else roots), roots
+        return np.maximum(inside, roots), roots
 
-    def paint(self, hu: np.ndarray, plane: Plane, depth: float, slab_mm: float, lung: np.ndarray) -> None:
-        """Blend vessels (blood), airway walls and airway lumens (air) into a slice in place."""
+    def paint(
+        self, hu: np.ndarray, plane: Plane, depth: float, slab_mm: float, lung: np.ndarray
+    ) -> np.ndarray:
+        """Blend vessels (blood), airway walls and airway lumens (air) into a slice in place.
+        Returns where the mediastinal roots (hilar vessels, trachea, main bronchi) lie."""
+        roots_mask = np.zeros(hu.shape, bool)
         for pair, value in (
             (self.vessels, BLOOD_HU),
             (self.airway_walls, AIRWAY_WALL_HU),
             (self.airway_lumens, AIR_HU),
         ):
-            weight = self._combine(plane, pair, depth, slab_mm, lung)
+            weight, roots = self._combine(plane, pair, depth, slab_mm, lung)
             if weight is not None:
                 drawn = np.nonzero(weight)
                 w = np.minimum(weight[drawn], 1.0)
                 hu[drawn] += (np.float32(value) - hu[drawn]) * w
+            if roots is not None:
+                roots_mask |= roots >= 0.5
+        return roots_mask
 
 
 _NOT_DRAWN = -32768.0
@@ -317,7 +325,8 @@ class _Renderer:
         np.copyto(hu, overlay, where=drawn)
         labels[drawn] = 0
         lung &= ~drawn
-        self.trees.paint(hu, plane, d, self.slab_mm, lung)
+        roots = self.trees.paint(hu, plane, d, self.slab_mm, lung)
+        labels[roots] = 0
         return hu, labels
 
     def _table(self, hu: np.ndarray, sec: anatomy.Section) -> None:
@@ -352,7 +361,7 @@ class _Renderer:
                     side * 35.0,
                 )
             if shoulder > 0 and d < 48:
-                head = 24.0 * (1.0 - ramp(d, 34.0, 48.0))
+                head = 20.0 * (1.0 - ramp(d, 34.0, 48.0))
                 centre = (side * (w + 18.0 * shoulder), 2.0)
                 plane.ellipse(hu, centre, (head, head), CORTICAL_BONE_HU)
                 plane.ellipse(hu, centre, (head - 2.5, head - 2.5), CANCELLOUS_BONE_HU)
