@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lunglens.inference.card import ModelCard, sha256_of
+from lunglens.paths import demo_model_card
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
@@ -49,12 +50,10 @@ class ProviderChoice:
 
 def bundled_model_card() -> Path:
     """The card of the demonstration model shipped with LungLens."""
-    here = Path(__file__).resolve()
-    for folder in (here.parents[1] / "_models", here.parents[3] / "models"):
-        card = folder / "lunglens-demo.json"
-        if card.exists():
-            return card
-    raise ModelError("the bundled demonstration model is missing from this installation")
+    card = demo_model_card()
+    if not card.exists():
+        raise ModelError(f"{card}: the bundled demonstration model is missing from this installation")
+    return card
 
 
 def card_path_for(path: Path) -> Path:
