@@ -124,7 +124,7 @@ def _plan_lesions(
     if severity <= 0:
         return []
     params = LesionParams()
-    n_lesions = max(2, int(round(severity * 28 * rng.uniform(0.7, 1.0))))
+    n_lesions = max(2, int(round(severity * 40 * rng.uniform(0.7, 1.0))))
     sec_width, sec_depth = anatomy.cavity_half_axes(points[:, 2])
     radial = np.sqrt((points[:, 0] / sec_width) ** 2 + (points[:, 1] / sec_depth) ** 2)
     peripheral = np.exp((np.minimum(radial, 1.0) - 1.0) / 0.15)
@@ -135,7 +135,7 @@ def _plan_lesions(
     for k in range(n_lesions):
         side_weight = weight * (sides == 1 + (k % 2))
         centre = points[int(rng.choice(len(points), p=side_weight / side_weight.sum()))]
-        radius = rng.uniform(9.0, 22.0) * (0.6 + 0.8 * severity)
+        radius = rng.uniform(10.0, 26.0) * (0.6 + 0.8 * severity)
         half_axes = radius * np.array([1.0, rng.uniform(0.5, 0.9), rng.uniform(0.7, 1.2)])
         probability = np.array([0.90 - 0.55 * severity, 0.05 + 0.30 * severity, 0.05 + 0.25 * severity])
         pattern = PATTERNS[int(rng.choice(3, p=probability / probability.sum()))]
