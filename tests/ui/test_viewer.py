@@ -151,3 +151,56 @@ def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
     assert "no such folder" in blocker.args[0]
     assert window.message_box is not None
     window.message_box.close()
+
+
+def test_missing_model_gives_a_clear_message(qtbot, tmp_path, covid_ct_md):
+    from PySide6.QtCore import QSettings
+
+    from lunglens.ui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, model_path=tmp_path / "absent.json", provider="cpu")
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: bool(window.model_problem), timeout=20000)
+    assert "Model: none" in window.model_label.text()
+    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+        window.open_folder(covid_ct_md / "P001")
+    with qtbot.waitSignal(window.messageShown, timeout=5000) as blocker:
+        window.run_analysis()
+    assert "No model could be loaded" in blocker.args[0] and "--model" in blocker.args[0]
+    window.message_box.close()
+
+
+def test_settings_remembered_between_runs(qtbot, p001_window, tiny_model_card, covid_ct_md):
+    from lunglens.ui.main_window import MainWindow
+
+    p001_window.preset_actions[2].trigger()
+    p001_window.analysis_panel.opacity.setValue(35)
+    p001_window.close()
+    again = MainWindow(settings=p001_window.settings, model_path=tiny_model_card, provider="cpu")
+    qtbot.addWidget(again)
+    assert again.state.window.name == "Bone"
+    assert again.state.overlay_opacity == 0.35
+    assert again.recent_folders()[0] == str(covid_ct_md / "P001")
+    assert again.recent_menu.actions()[0].text() == str(covid_ct_md / "P001")
+
+
+def test_about_and_dicom_tags(qtbot, p001_window):
+    from lunglens.ui.dialogs import TagDialog, about_html
+
+    text = about_html(p001_window.model.card, p001_window.model.provider.describe())
+    assert "tiny" in text and "tests only" in text and "Research use only" in text
+    dialog = TagDialog(p001_window.state.series.source_paths[p001_window.state.index], p001_window)
+    qtbot.addWidget(dialog)
+    assert "Image Position (Patient)" in dialog.text.toPlainText()
+    assert "Pixel Data" not in dialog.text.toPlainText()
+    dialog.filter.setText("kernel")
+    assert all("kernel" in line.lower() for line in dialog.text.toPlainText().splitlines())
+
+
+def test_export_enabled_only_with_report_module_and_analysis(qtbot, p001_window):
+    from lunglens.ui.main_window import report_writer
+
+    assert not p001_window.export_action.isEnabled()
+    _analyse(qtbot, p001_window)
+    assert p001_window.export_action.isEnabled() == (report_writer() is not None)

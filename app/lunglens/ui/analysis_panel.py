@@ -74,6 +74,14 @@ class AnalysisPanel(QGroupBox):
         layout.addLayout(opacity_row)
         layout.addWidget(bar)
         layout.addLayout(ends)
+        legend = QLabel(
+            "Slice strip: <span style='color:#2f6f8f'>■</span> kept, <span style='color:#555'>■</span> "
+            "discarded by the selector, bar = P(COVID), <span style='color:#e03030'>■</span> positive, "
+            "<span style='color:#c9a800'>■</span> flipped by the last slider move. Click to jump; N = next "
+            "positive."
+        )
+        legend.setWordWrap(True)
+        layout.addWidget(legend)
         self.run_button.clicked.connect(self.runRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.overlay.toggled.connect(lambda on: state.set_overlay(visible=on))

@@ -345,6 +345,7 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to show", problem)
             return
         self._remember_folder(folder)
+        self.statusBar().clearMessage()
         self.state.set_discovery(found)
         self.browser.set_discovery(found)
         first = (found.analysable or found.series)[0]

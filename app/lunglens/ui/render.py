@@ -19,11 +19,11 @@ def overlay_lut() -> np.ndarray:
 
 
 def overlay_lut_rgba() -> np.ndarray:
-    """uint8 [256, 4]: the overlay colours with alpha rising to opaque at 2/3 of the scale, so
-    cold regions of the Grad-CAM stay transparent."""
+    """uint8 [256, 4]: the overlay colours with alpha zero below 30 % of the Grad-CAM's peak,
+    rising to opaque at 80 %, so only the regions that drove the call are tinted."""
     rgba = np.empty((256, 4), np.uint8)
     rgba[:, :3] = overlay_lut()
-    rgba[:, 3] = np.clip(np.arange(256) * 1.5, 0, 255).astype(np.uint8)
+    rgba[:, 3] = (np.clip((np.linspace(0.0, 1.0, 256) - 0.3) / 0.5, 0.0, 1.0) * 255).astype(np.uint8)
     return rgba
 
 

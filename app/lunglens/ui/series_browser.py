@@ -15,7 +15,7 @@ THUMBNAIL_PX = 64
 
 def describe(ref: SeriesRef) -> str:
     """Two or more lines: description; slices and thickness; warnings or why not analysable."""
-    thickness = f"{ref.slice_thickness_mm:g} mm" if ref.slice_thickness_mm else "? mm"
+    thickness = f"{ref.slice_thickness_mm:.3g} mm" if ref.slice_thickness_mm else "? mm"
     lines = [
         ref.description or "(no description)",
         f"{ref.n_slices} slices · {thickness} · {ref.orientation}",

@@ -14,7 +14,7 @@ from lunglens.ui.state import ViewerState
 KEPT = QColor("#2f6f8f")
 DISCARDED = QColor("#3a3a3a")
 LOADING = QColor("#262626")
-BAR = QColor("#c8c8c8")
+BAR = QColor("#9a9a9a")
 POSITIVE = QColor("#ff4040")
 FLIPPED = QColor("#ffd700")
 CURRENT = QColor("#ffffff")

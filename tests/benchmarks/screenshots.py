@@ -1,0 +1,95 @@
+"""Screenshots of the viewer's main states, for a person to look at. Run under a virtual display:
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/benchmarks/screenshots.py \
+        [--model CARD] [--out scratch/screens]
+
+For P001 and (when `lunglens.synthetic.demo` is available) the synthetic demo patient it saves
+`<case>-1-fresh.png` (just opened), `<case>-2-analysed-overlay.png` (analysed, on the slice with
+the highest P(COVID), Grad-CAM on), `<case>-3-decision.png` (the window after moving the
+operating point) and `<case>-3-decision-panel.png` (the side panel alone)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from lunglens.ui.main_window import MainWindow  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("LUNGLENS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def wait(signal=None, seconds: float = 300.0) -> None:
+    """Run the event loop until `signal` fires (or for `seconds` when no signal is given)."""
+    loop = QEventLoop()
+    if signal is not None:
+        signal.connect(loop.quit)
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    if signal is not None:
+        signal.disconnect(loop.quit)
+
+
+def shoot(window: MainWindow, folder: Path, case: str, out: Path) -> list[Path]:
+    saved = []
+
+    def save(widget, name: str) -> None:
+        wait(seconds=0.3)
+        path = out / f"{case}-{name}.png"
+        widget.grab().save(str(path))
+        saved.append(path)
+
+    window.open_folder(folder)
+    wait(window.seriesLoaded)
+    save(window, "1-fresh")
+    window.run_analysis()
+    wait(window.analysisDone)
+    analysis = window.state.analysis
+    window.state.set_index(int(np.nanargmax(np.where(analysis.classified, analysis.p_covid, -1))))
+    save(window, "2-analysed-overlay")
+    # Move the operating point: f = 0 and a cut-off between the slices' P(COVID), so some flip.
+    p = analysis.p_covid[analysis.classified]
+    window.decision_panel.fraction.setValue(0)
+    window.decision_panel.cutoff.setValue(int(round(100 * float(np.quantile(p, 0.9)))))
+    save(window, "3-decision")
+    save(window.decision_panel.parentWidget(), "3-decision-panel")
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", help="model card (default: the bundled demonstration model)")
+    parser.add_argument("--out", type=Path, default=REPO / "scratch" / "screens")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings, model_path=args.model, provider="cpu")
+        window.resize(1580, 960)
+        window.show()
+        cases = [("p001", DATA / "covid-ct-md" / "P001")]
+        try:
+            from lunglens.synthetic.demo import make_demo_patient
+        except ImportError as exc:
+            print(f"demo patient skipped: {exc}")
+        else:
+            cases.append(("demo", make_demo_patient(Path(tmp) / "demo", covid=True)))
+        for case, folder in cases:
+            for path in shoot(window, folder, case, args.out):
+                print(path)
+        window.close()
+    app.quit()
+
+
+if __name__ == "__main__":
+    main()
