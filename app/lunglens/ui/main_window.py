@@ -52,12 +52,14 @@ def report_writer():
 
 class MainWindow(QMainWindow):
     """`firstSliceShown` fires when a newly chosen series has a slice on screen,
-    `seriesLoaded` when its whole volume is in, `analysisDone` when an analysis lands,
-    `messageShown(text)` whenever the reader is told about a problem."""
+        `seriesLoaded` when its whole volume is in, `analysisDone` when an analysis lands (or
+    `analysisCancelled` when the reader stopped it),
+        `messageShown(text)` whenever the reader is told about a problem."""
 
     firstSliceShown = Signal()
     seriesLoaded = Signal()
     analysisDone = Signal()
+    analysisCancelled = Signal()
     messageShown = Signal(str)
 
     def __init__(
@@ -571,6 +573,7 @@ class MainWindow(QMainWindow):
     def _analysis_cancelled(self) -> None:
         self.analysis_panel.set_running(False)
         self.analysis_panel.message.setText("Analysis cancelled.")
+        self.analysisCancelled.emit()
 
     def _analysis_changed(self) -> None:
         self._update_actions()

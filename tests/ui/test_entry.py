@@ -1,0 +1,57 @@
+"""How the viewer is started: the command line stays Qt-free, folders arrive by drag and drop,
+and `--demo` opens the synthetic patient."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+
+def test_cli_subcommands_do_not_import_qt(covid_ct_md):
+    code = (
+        "import sys; from lunglens.__main__ import main; rc = main(['info', sys.argv[1]]); "
+        "assert not any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules), 'Qt imported'; "
+        "sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(covid_ct_md / "P001")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "148 slices" in done.stdout
+
+
+def test_gui_arguments():
+    from lunglens.ui.app import build_parser
+
+    args = build_parser().parse_args(["some/folder", "--model", "m.json", "--provider", "cpu"])
+    assert (args.path, args.model, args.provider, args.demo) == ("some/folder", "m.json", "cpu", False)
+    assert build_parser().parse_args(["--demo"]).demo
+
+
+def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(covid_ct_md / "P001" / "98C14734-ASSH_1.dcm"))])
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+        window.dropEvent(event)
+    assert window.state.ref.folder == covid_ct_md / "P001"
+
+
+def test_demo_patient_opens(qtbot, window):
+    pytest.importorskip("lunglens.synthetic.demo")
+    from lunglens.ui.app import open_demo
+
+    with qtbot.waitSignal(window.seriesLoaded, timeout=300000):
+        open_demo(window)
+    assert window.state.series.n_slices >= 35
+    assert "Synthetic" in window.state.ref.description
