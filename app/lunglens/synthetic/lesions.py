@@ -243,17 +243,30 @@ def apply_lesion_layers(
     params = params or LesionParams()
     hu = np.asarray(hu_slice)
     lung = np.asarray(lung_mask, dtype=bool)
+    info = np.iinfo(np.int16)
+    new_hu = np.clip(np.rint(hu.astype(np.float32)), info.min, info.max).astype(np.int16)
     if not layers:
-        return hu.astype(np.int16, copy=True), np.zeros(hu.shape, bool)
-    hu_f = hu.astype(np.float32)
+        return new_hu, np.zeros(hu.shape, bool)
     scale = max(hu.shape) / 512.0
-    background = _smooth_background_hu(hu_f, lung, params, scale)
+    # Work in the union of the layers' boxes plus a margin for the background blur.
+    margin = int(np.ceil(3 * params.background_sigma_px * scale))
+    top = max(min(layer.box[0].start for layer in layers) - margin, 0)
+    left = max(min(layer.box[1].start for layer in layers) - margin, 0)
+    bottom = min(max(layer.box[0].stop for layer in layers) + margin, hu.shape[0])
+    right = min(max(layer.box[1].stop for layer in layers) + margin, hu.shape[1])
+    crop = (slice(top, bottom), slice(left, right))
+    hu_f = hu[crop].astype(np.float32)
+    lung_crop = lung[crop]
+    background = _smooth_background_hu(hu_f, lung_crop, params, scale)
     # The lung mask's edge, softened inwards: lesions fade out at the pleura and mediastinum.
-    soft_lung = _gaussian(lung.astype(np.float32), 1.5 * scale) * lung
-    shift = np.zeros(hu.shape, np.float32)
-    weight = np.zeros(hu.shape, np.float32)
+    soft_lung = _gaussian(lung_crop.astype(np.float32), 1.5 * scale) * lung_crop
+    shift = np.zeros(hu_f.shape, np.float32)
+    weight = np.zeros(hu_f.shape, np.float32)
     for layer in layers:
-        box = layer.box
+        box = (
+            slice(layer.box[0].start - top, layer.box[0].stop - top),
+            slice(layer.box[1].start - left, layer.box[1].stop - left),
+        )
         soft = layer.weight * soft_lung[box]
         target = np.maximum(layer.target_hu - background[box], 0.0)
         if layer.extra_hu is not None:
@@ -262,7 +275,7 @@ def apply_lesion_layers(
         weight[box] = np.maximum(weight[box], soft)
     low, high = params.dense_damping_hu
     gain = np.clip((high - hu_f) / (high - low), params.dense_min_gain, 1.0)
-    new_hu = hu_f + shift * gain * lung
-    lesion_mask = (weight >= 0.5) & lung
-    info = np.iinfo(np.int16)
-    return np.clip(np.rint(new_hu), info.min, info.max).astype(np.int16), lesion_mask
+    new_hu[crop] = np.clip(np.rint(hu_f + shift * gain * lung_crop), info.min, info.max).astype(np.int16)
+    lesion_mask = np.zeros(hu.shape, bool)
+    lesion_mask[crop] = (weight >= 0.5) & lung_crop
+    return new_hu, lesion_mask

@@ -108,12 +108,18 @@ def _waves(rng: np.random.Generator, n: int, wavelength_mm: float) -> tuple[np.n
     return directions * (2.0 * np.pi / lengths)[:, None], rng.uniform(0, 2 * np.pi, n)
 
 
-def _wave_field(waves: tuple[np.ndarray, np.ndarray], x, y, depth: float) -> np.ndarray:
-    """A smooth unit-variance field: a sum of plane waves evaluated at (x, y, depth) mm."""
+def _wave_field(
+    waves: tuple[np.ndarray, np.ndarray], x: np.ndarray, y: np.ndarray, depth: float
+) -> np.ndarray:
+    """A smooth unit-variance field: a sum of plane waves at the grid x (1, n) by y (m, 1) mm
+    and one depth (mm). Each wave is separated, cos(a + b) = cos a cos b - sin a sin b, so only
+    1-D cosines are evaluated."""
     vectors, phases = waves
-    field = np.zeros(np.broadcast(x, y).shape, np.float32)
+    field = np.zeros((y.shape[0], x.shape[1]), np.float32)
     for (kx, ky, kz), phase in zip(vectors, phases, strict=True):
-        field += np.cos(kx * x + ky * y + (kz * depth + phase))
+        a = (kx * x).astype(np.float32)
+        b = (ky * y + (kz * depth + phase)).astype(np.float32)
+        field += np.cos(a) * np.cos(b) - np.sin(a) * np.sin(b)
     return field * np.float32(np.sqrt(2.0 / len(phases)))
 
 
@@ -627,8 +633,12 @@ def make_phantom(
         side_areas[index] = (np.count_nonzero(labels == 1), np.count_nonzero(labels == 2))
         dorsal_cover[index] = lung[band_rows, band_cols].mean()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(render, range(n_slices)))
+    if workers == 1:
+        for index in range(n_slices):
+            render(index)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(render, range(n_slices)))
 
     lung_open = (side_areas > 0).all(axis=1) & (dorsal_cover >= LUNG_OPEN_MIN_COVER)
     return Phantom(
