@@ -1,0 +1,202 @@
+"""Evaluate the exported demonstration model (ONNX, onnxruntime CPU) on real data and write the metrics
+into its card (card.metrics["evaluation"]) and into `<name>.eval.json` beside it.
+
+Measured (P(COVID) = probabilities[:, 0]; a slice is positive at P(COVID) >= 0.5):
+- P001 (COVID-19, not trained on): real infected slices (infection_label 1) against its uninfected slices,
+  slice AUC / sensitivity / specificity, on the selector-kept slices and on all labelled slices;
+- patient-level decisions (selector + decision rule, cut-off 0.5, f = 0 and f = 0.1) on P001, normal001
+  and cap001 (community-acquired pneumonia: the model has only the classes COVID-19 and normal, so any
+  call on cap001 is reported as what it is), plus cap001's infected-vs-uninfected slice AUC;
+- patient leakage: P(COVID) on normal001's kept slices and P001's uninfected kept slices;
+- kernel robustness: kept uninfected slices of all three series blurred (Gaussian sigma 1 px) or sharpened
+  (unsharp mask, amount 1 on a 1 px Gaussian): share still called normal;
+- NY-SBU axial slices (other scanners, COVID-positive patients), P(COVID) slice by slice;
+- Grad-CAM on the held-out validation slices with inserted lesions (P001, the training script's seeded
+  variants): pointing game (the maximum of the CAM, bilinearly upsampled to 512 x 512, inside the lesion
+  mask) and the share of CAM mass inside the lung mask; the in-lung share also on P001's real infected
+  slices;
+- latency: median wall time of one [1, 1, 512, 512] inference (onnxruntime default threads, this CPU).
+
+    python -m models.evaluate_demo --model models/lunglens-demo.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams, decide
+from lunglens.inference.card import ModelCard
+from lunglens.io import RAW_OFFSET_HU
+from lunglens.io.dicom import frame_hu, read_dataset
+from lunglens.synthetic import lung_mask
+from models.train_demo import DATA_DIR, VALIDATION_SERIES, binary_metrics, build_pool, load_series
+
+NY_SBU_DIR = DATA_DIR.parent / "covid19-ny-sbu"
+
+
+class Model:
+    """An onnxruntime session: raw-scale HU slices in, (P(COVID) [N], CAM [N, 32, 32]) out."""
+
+    def __init__(self, path: Path, covid_index: int) -> None:
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.covid_index = covid_index
+
+    def __call__(self, hu: np.ndarray, batch: int = 8) -> tuple[np.ndarray, np.ndarray]:
+        """hu [N, 512, 512] HU -> (P(COVID) [N], cam [N, h, w])."""
+        probs, cams = [], []
+        for i in range(0, len(hu), batch):
+            raw = np.clip(hu[i : i + batch].astype(np.float32) + RAW_OFFSET_HU, 0, 65535)[:, None]
+            p, cam = self.session.run(["probabilities", "cam"], {"image": raw})
+            probs.append(p[:, self.covid_index])
+            cams.append(cam[:, 0])
+        return np.concatenate(probs), np.concatenate(cams)
+
+    def latency_ms(self, repeats: int = 30) -> float:
+        """Median milliseconds of one single-slice inference (after 3 warm-up runs)."""
+        x = np.full((1, 1, 512, 512), 24.0, np.float32)
+        times = []
+        for i in range(repeats + 3):
+            t = time.perf_counter()
+            self.session.run(None, {"image": x})
+            if i >= 3:
+                times.append(1000 * (time.perf_counter() - t))
+        return float(np.median(times))
+
+
+def summary(p: np.ndarray) -> dict:
+    """Mean, max and share >= 0.5 of P(COVID) values."""
+    return {
+        "n": len(p),
+        "p_covid_mean": round(float(np.mean(p)), 4),
+        "p_covid_max": round(float(np.max(p)), 4),
+        "share_called_covid": round(float(np.mean(p >= 0.5)), 4),
+    }
+
+
+def upsampled(cam: np.ndarray, size: int = 512) -> np.ndarray:
+    """cam [h, w] -> [size, size], bilinear (half-pixel centres)."""
+    return cv2.resize(cam.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def cam_scores(cams: np.ndarray, lungs: np.ndarray, lesions: np.ndarray | None = None) -> dict:
+    """Share of CAM mass inside the lung masks [N, 512, 512] (mean over slices with a non-zero CAM) and,
+    given lesion masks, the pointing-game hit rate (CAM maximum inside the lesion mask; a zero CAM is a
+    miss)."""
+    shares, hits, zero = [], [], 0
+    for i, cam in enumerate(cams):
+        big = upsampled(cam)
+        total = float(big.sum())
+        if total <= 0:
+            zero += 1
+            hits.append(False)
+            continue
+        shares.append(float(big[lungs[i]].sum()) / total)
+        if lesions is not None:
+            r, c = np.unravel_index(int(np.argmax(big)), big.shape)
+            hits.append(bool(lesions[i][r, c]))
+    out = {"n": len(cams), "zero_cams": zero, "cam_mass_in_lung": round(float(np.mean(shares)), 4)}
+    if lesions is not None:
+        out["pointing_game_hit_rate"] = round(float(np.mean(hits)), 4)
+    return out
+
+
+def blurred(hu: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Each slice of hu [N, H, W] convolved with a Gaussian of `sigma` pixels (int16 HU)."""
+    return (
+        np.stack([cv2.GaussianBlur(s.astype(np.float32), (0, 0), sigma) for s in hu]).round().astype(np.int16)
+    )
+
+
+def sharpened(hu: np.ndarray, amount: float = 1.0) -> np.ndarray:
+    """Unsharp mask: hu + amount * (hu - Gaussian(1 px)), int16 HU."""
+    f = hu.astype(np.float32)
+    return np.clip(f + amount * (f - blurred(hu).astype(np.float32)), -32768, 32767).round().astype(np.int16)
+
+
+def decisions(p_covid: np.ndarray, kept: np.ndarray) -> dict:
+    """Patient-level decision at cut-off 0.5 for f = 0 and f = 0.1: verdict and k of n."""
+    out = {}
+    for f in PAPER_FRACTIONS:
+        d = decide(p_covid, kept, DecisionParams(slice_cutoff=0.5, patient_fraction=f))
+        out[f"f={f:g}"] = {"verdict": d.verdict, "k_positive": d.k_positive, "n_kept": d.n_kept}
+    return out
+
+
+def ny_sbu(model: Model) -> list[dict]:
+    """P(COVID) of every axial slice listed in NY-SBU's files.csv."""
+    rows = []
+    with open(NY_SBU_DIR / "files.csv", newline="") as fh:
+        for r in csv.DictReader(fh):
+            if r["orientation"] != "axial":
+                continue
+            hu = frame_hu(read_dataset(NY_SBU_DIR / r["file"], pixels=True), None)
+            if hu.shape != (512, 512):
+                rows.append({"file": r["file"], "skipped": f"size {hu.shape}"})
+                continue
+            p, _ = model(hu[None])
+            rows.append({"file": r["file"], "model": r["Model"], "p_covid": round(float(p[0]), 4)})
+    return rows
+
+
+def evaluate(model: Model, seed: int) -> dict:
+    """All the measurements of the module docstring, as one JSON-able dict."""
+    out: dict = {"latency_ms_median_batch1": round(model.latency_ms(), 1)}
+    kept_uninfected = {}
+    for name in ("P001", "normal001", "cap001"):
+        series, kept, labels = load_series(name)
+        p, cams = model(series.hu)
+        entry = {"decision_cutoff_0.5": decisions(p, kept)}
+        if (labels >= 0).any():
+            for scope, mask in (("kept", kept & (labels >= 0)), ("all_labelled", labels >= 0)):
+                entry[f"infected_vs_uninfected_{scope}"] = binary_metrics(p[mask], labels[mask] == 1)
+            entry["uninfected_kept"] = summary(p[kept & (labels == 0)])
+            infected = np.flatnonzero(kept & (labels == 1))
+            lungs = np.stack([lung_mask(s) for s in series.hu[infected]])
+            entry["cam_real_infected_kept"] = cam_scores(cams[infected], lungs)
+        else:
+            entry["kept"] = summary(p[kept])
+        kept_uninfected[name] = series.hu[kept & (labels <= 0)]
+        out[name] = entry
+    clean = np.concatenate(list(kept_uninfected.values()))
+    out["kernel_robustness_uninfected_kept"] = {
+        name: {"n": len(clean), "share_called_normal": round(float(np.mean(model(x)[0] < 0.5)), 4)}
+        for name, x in (
+            ("clean", clean),
+            ("blur_sigma1", blurred(clean)),
+            ("sharpen_amount1", sharpened(clean)),
+        )
+    }
+    out["ny_sbu_axial"] = ny_sbu(model)
+    val = build_pool(VALIDATION_SERIES, 1, seed + 1)
+    p_les, cams = model(val.lesioned[:, 0])
+    out["validation_inserted_lesions"] = {
+        "p_covid": summary(p_les),
+        "cam": cam_scores(cams, np.repeat(val.lungs, 1, axis=0), val.lesion_masks[:, 0]),
+    }
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Evaluate the demonstration model and update its card.")
+    ap.add_argument("--model", type=Path, default=Path(__file__).resolve().parent / "lunglens-demo.onnx")
+    a = ap.parse_args(argv)
+    card_path = a.model.with_suffix(".json")
+    card = ModelCard.load(card_path)
+    results = evaluate(Model(a.model, card.covid_index), int(card.provenance.get("seed", 0)))
+    results["onnx_megabytes"] = round(a.model.stat().st_size / 1e6, 2)
+    a.model.with_suffix(".eval.json").write_text(json.dumps(results, indent=2) + "\n")
+    dataclasses.replace(card, metrics={**card.metrics, "evaluation": results}).save(card_path)
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The shipped demonstration model (models/lunglens-demo.onnx): it loads, matches its card, honours the
+model contract and its output depends on its input (a model with dead heads gives a constant output and
+an all-zero CAM, which these tests reject)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ort = pytest.importorskip("onnxruntime")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
+
+MODEL = REPO_ROOT / "models" / "lunglens-demo.onnx"
+CARD = MODEL.with_suffix(".json")
+
+
+@pytest.fixture(scope="module")
+def card() -> ModelCard:
+    return ModelCard.load(CARD)
+
+
+@pytest.fixture(scope="module")
+def session():
+    return ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
+
+
+def ct_like(seed: int) -> np.ndarray:
+    """A raw-scale CT-like slice [1, 1, 512, 512]: a body ellipse (0 HU) with two lungs (-850 HU), noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:512, :512]
+    img = np.full((512, 512), 24.0)
+    img[((yy - 256) / 200.0) ** 2 + ((xx - 256) / 240.0) ** 2 < 1] = 1024
+    for cx in (170, 342):
+        img[((yy - 250) / rng.uniform(110, 150)) ** 2 + ((xx - cx) / rng.uniform(60, 90)) ** 2 < 1] = 174
+    return np.clip(img + rng.normal(0, 20, img.shape), 0, None)[None, None].astype(np.float32)
+
+
+def test_card_matches_the_onnx_file(card: ModelCard) -> None:
+    assert card.name == "lunglens-demo"
+    assert card.sha256 == sha256_of(MODEL)
+    assert card.class_names == ("COVID-19", "normal") and card.covid_index == 0
+    assert card.provenance["kind"] == "trained"
+    assert "not for diagnosis" in card.intended_use.lower()
+    assert MODEL.stat().st_size < 25e6
+
+
+def test_output_depends_on_input(session, card: ModelCard) -> None:
+    a, b = ct_like(1), ct_like(2)
+    (pa, cam_a), (pb, cam_b) = (session.run(["probabilities", "cam"], {"image": x}) for x in (a, b))
+    assert pa.shape == (1, 2) and cam_a.shape == (1, 1, *card.cam_size)
+    np.testing.assert_allclose(pa.sum(axis=1), 1.0, atol=1e-5)
+    assert abs(float(np.log(pa[0, 0]) - np.log(pb[0, 0]))) > 1e-3, "constant output: dead heads"
+    assert (cam_a >= 0).all() and (cam_b >= 0).all()
+    assert cam_a.max() > 0 or cam_b.max() > 0, "all-zero CAM"
