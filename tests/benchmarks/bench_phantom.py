@@ -39,8 +39,12 @@ def main() -> None:
     results = []
     for n_slices in args.slices:
         repeats = 1 if n_slices > 400 else args.repeats
-        phantom_s = _seconds(lambda n=n_slices: make_phantom(n, seed=1, covid_severity=args.covid_severity), repeats)
-        baseline_s = _seconds(lambda n=n_slices: rng.standard_normal((n, 512, 512), dtype=np.float32), repeats)
+        phantom_s = _seconds(
+            lambda n=n_slices: make_phantom(n, seed=1, covid_severity=args.covid_severity), repeats
+        )
+        baseline_s = _seconds(
+            lambda n=n_slices: rng.standard_normal((n, 512, 512), dtype=np.float32), repeats
+        )
         results.append(
             {
                 "slices": n_slices,
@@ -51,7 +55,11 @@ def main() -> None:
                 "repeats": repeats,
             }
         )
-    print(json.dumps({"cpu_count": os.cpu_count(), "covid_severity": args.covid_severity, "runs": results}, indent=1))
+    print(
+        json.dumps(
+            {"cpu_count": os.cpu_count(), "covid_severity": args.covid_severity, "runs": results}, indent=1
+        )
+    )
 
 
 if __name__ == "__main__":

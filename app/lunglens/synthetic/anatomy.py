@@ -165,11 +165,10 @@ class Plane:
 class Section:
     """The body's cross-section at one depth: outline and wall sizes (mm)."""
 
-    depth_mm: float
     body_half_width: float
     body_half_depth: float
     fat_mm: float
-    muscle_mm: float
+    """Subcutaneous fat thickness; muscle fills the wall between it and the ribs."""
     cavity_half_width: float
     """Inner chest wall (pleura) half-width; the lungs touch it."""
     cavity_half_depth: float
@@ -180,6 +179,7 @@ class Section:
 
 
 def _body_half_axes(depth_mm):
+    """Half-width and half-depth (mm) of the body outline (skin) at depth(s) in mm."""
     half_width = profile(depth_mm, {0: 128, 30: 150, 70: 160, 140: 164, 220: 163, 280: 158, 320: 154})
     half_depth = profile(depth_mm, {0: 95, 30: 108, 70: 120, 140: 127, 220: 129, 280: 130, 320: 128})
     return half_width, half_depth
@@ -199,14 +199,11 @@ def section(depth_mm: float) -> Section:
     d = depth_mm
     half_width, half_depth = _body_half_axes(d)
     fat = profile(d, {0: 14, 60: 25, 160: 29, 260: 33, 320: 35})
-    muscle = profile(d, {0: 16, 60: 14, 160: 10, 260: 9, 320: 9})
     cavity_half_width, cavity_half_depth = cavity_half_axes(d)
     return Section(
-        depth_mm=d,
         body_half_width=float(half_width),
         body_half_depth=float(half_depth),
         fat_mm=float(fat),
-        muscle_mm=float(muscle),
         cavity_half_width=float(cavity_half_width),
         cavity_half_depth=float(cavity_half_depth),
         spine_y=float(cavity_half_depth - profile(d, {0: 12, 60: 4, 320: 0})),
