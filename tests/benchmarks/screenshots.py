@@ -6,7 +6,8 @@
 For P001 and (when `lunglens.synthetic.demo` is available) the synthetic demo patient it saves
 `<case>-1-fresh.png` (just opened), `<case>-2-analysed-overlay.png` (analysed, on the slice with
 the highest P(COVID), Grad-CAM on), `<case>-3-decision.png` (the window after moving the
-operating point) and `<case>-3-decision-panel.png` (the side panel alone)."""
+operating point) and `<case>-3-decision-panel.png` (the side panel alone); then
+`sbu-series-browser.png`, a folder of six series none of which can be analysed."""
 
 from __future__ import annotations
 
@@ -87,6 +88,11 @@ def main() -> None:
         for case, folder in cases:
             for path in shoot(window, folder, case, args.out):
                 print(path)
+        window.open_folder(DATA / "covid19-ny-sbu" / "A002304")
+        wait(window.seriesLoaded)
+        wait(seconds=3)  # thumbnails
+        window.grab().save(str(args.out / "sbu-series-browser.png"))
+        print(args.out / "sbu-series-browser.png")
         window.close()
     app.quit()
 

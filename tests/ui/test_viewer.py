@@ -203,3 +203,21 @@ def test_export_enabled_only_with_report_module_and_analysis(qtbot, p001_window)
     assert not p001_window.export_action.isEnabled()
     _analyse(qtbot, p001_window)
     assert p001_window.export_action.isEnabled() == (report_writer() is not None)
+
+
+def test_browser_lists_every_series_and_says_why_not_analysable(qtbot, window, shared_data):
+    folder = shared_data / "covid19-ny-sbu" / "A002304"
+    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+        window.open_folder(folder)
+    assert window.browser.count() == 6
+    texts = [window.browser.item(i).text() for i in range(6)]
+    assert all("Not analysable" in text for text in texts)
+    assert any("not axial (coronal)" in text for text in texts)
+    qtbot.waitUntil(lambda: not window.browser.item(0).icon().isNull(), timeout=30000)
+    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+        window.browser.setCurrentRow(2)
+    assert window.state.ref.description == "CHEST CORONAL"
+    with qtbot.waitSignal(window.messageShown, timeout=5000) as blocker:
+        window.run_analysis()
+    assert "not axial" in blocker.args[0]
+    window.message_box.close()

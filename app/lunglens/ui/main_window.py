@@ -528,6 +528,9 @@ class MainWindow(QMainWindow):
             return
         if self.jobs["analysis"].running:
             return
+        if not series.ref.analysable:
+            self.show_message("Cannot analyse this series", "; ".join(series.ref.problems))
+            return
         if self.model is None and self.model_problem:
             self.show_message("No model", self.model_problem)
             return
