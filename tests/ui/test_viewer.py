@@ -217,6 +217,8 @@ def test_browser_lists_every_series_and_says_why_not_analysable(qtbot, window, s
     with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
         window.browser.setCurrentRow(2)
     assert window.state.ref.description == "CHEST CORONAL"
+    assert not window.analysis_panel.run_button.isEnabled()
+    assert "not axial" in window.analysis_panel.message.text()
     with qtbot.waitSignal(window.messageShown, timeout=5000) as blocker:
         window.run_analysis()
     assert "not axial" in blocker.args[0]

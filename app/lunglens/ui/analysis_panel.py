@@ -38,6 +38,7 @@ class AnalysisPanel(QGroupBox):
     def __init__(self, state: ViewerState, parent: QWidget | None = None):
         super().__init__("Analysis", parent)
         self.state = state
+        self.problems: tuple[str, ...] = ()
         self.run_button = QPushButton("Run analysis")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
@@ -97,8 +98,14 @@ class AnalysisPanel(QGroupBox):
             widget.setChecked(value) if widget is self.overlay else widget.setValue(value)
             widget.blockSignals(False)
 
+    def set_series(self, problems: tuple[str, ...]) -> None:
+        """A new series is open: clear the last message; no running unless it is analysable."""
+        self.problems = problems
+        self.set_running(False)
+        self.message.setText("Cannot analyse this series: " + "; ".join(problems) if problems else "")
+
     def set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running)
+        self.run_button.setEnabled(not running and not self.problems)
         self.cancel_button.setEnabled(running)
         self.progress.setVisible(running)
         if running:

@@ -18,7 +18,7 @@ def describe(ref: SeriesRef) -> str:
     thickness = f"{ref.slice_thickness_mm:.3g} mm" if ref.slice_thickness_mm else "? mm"
     lines = [
         ref.description or "(no description)",
-        f"{ref.n_slices} slices · {thickness} · {ref.orientation}",
+        f"{ref.n_slices} slice{'s' if ref.n_slices != 1 else ''} · {thickness} · {ref.orientation}",
     ]
     if not ref.analysable:
         lines.append("Not analysable: " + "; ".join(ref.problems))
