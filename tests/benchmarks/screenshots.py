@@ -6,7 +6,8 @@
 For P001 and (when `lunglens.synthetic.demo` is available) the synthetic demo patient it saves
 `<case>-1-fresh.png` (just opened), `<case>-2-analysed-overlay.png` (analysed, on the slice with
 the highest P(COVID), Grad-CAM on), `<case>-3-decision.png` (the window after moving the
-operating point) and `<case>-3-decision-panel.png` (the side panel alone); then
+operating point) and `<case>-3-decision-panel.png` (the side panel alone), for P001 also
+`p001-about.png` and `p001-dicom-tags.png`; then
 `sbu-series-browser.png`, a folder of six series none of which can be analysed."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from lunglens.ui.dialogs import AboutDialog, TagDialog  # noqa: E402
 from lunglens.ui.main_window import MainWindow  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +65,14 @@ def shoot(window: MainWindow, folder: Path, case: str, out: Path) -> list[Path]:
     window.decision_panel.cutoff.setValue(int(round(100 * float(np.quantile(p, 0.9)))))
     save(window, "3-decision")
     save(window.decision_panel.parentWidget(), "3-decision-panel")
+    if case == "p001":
+        for name, dialog in (
+            ("about", AboutDialog(window.model.card, window.model.provider.describe(), window)),
+            ("dicom-tags", TagDialog(window.state.series.source_paths[window.state.index], window)),
+        ):
+            dialog.show()
+            save(dialog, name)
+            dialog.close()
     return saved
 
 

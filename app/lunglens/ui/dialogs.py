@@ -9,14 +9,30 @@ from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFrame,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from lunglens import __version__
+
+
+def _readable(value, depth: int = 0) -> str:
+    """A card field in a line or two: numbers to 3 significant digits, nested mappings one level
+    deep, lists by their length (the full card is the .json file beside the model)."""
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if isinstance(value, dict):
+        if depth > 1:
+            return "…"
+        return "; ".join(f"{k}: {_readable(v, depth + 1)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return f"{len(value)} entries" if depth else ", ".join(_readable(v, depth + 1) for v in value)
+    return str(value)
 
 
 def about_html(card, provider: str) -> str:
@@ -34,8 +50,8 @@ def about_html(card, provider: str) -> str:
         ("Intended use", card.intended_use),
         ("Classes", ", ".join(card.class_names)),
         ("Grad-CAM size", f"{card.cam_size[0]} × {card.cam_size[1]}"),
-        ("Provenance", ", ".join(f"{k}: {v}" for k, v in card.provenance.items())),
-        ("Metrics", ", ".join(f"{k}: {v}" for k, v in card.metrics.items()) or "not stated"),
+        ("Provenance", _readable(card.provenance)),
+        ("Metrics", _readable(card.metrics) or "not stated"),
         ("Licence", card.licence),
         ("SHA-256", card.sha256[:16] + "…"),
         ("Runs on", provider),
@@ -54,11 +70,15 @@ class AboutDialog(QDialog):
         self.setWindowTitle("About LungLens")
         self.text = QLabel(about_html(card, provider))
         self.text.setWordWrap(True)
-        self.text.setMinimumWidth(480)
+        scroll = QScrollArea()
+        scroll.setWidget(self.text)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.resize(640, 560)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.text)
+        layout.addWidget(scroll)
         layout.addWidget(buttons)
 
 
@@ -84,6 +104,7 @@ class TagDialog(QDialog):
         self.filter.setPlaceholderText("Filter (e.g. Window, 0028, Kernel)")
         self.text = QPlainTextEdit("\n".join(self.lines))
         self.text.setReadOnly(True)
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)

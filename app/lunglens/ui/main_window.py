@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setCheckable(checkable)
-        (action.toggled if checkable else action.triggered).connect(slot)
+        if slot is not None:
+            (action.toggled if checkable else action.triggered).connect(slot)
         self.addAction(action)
         if menu is not None:
             menu.addAction(action)
@@ -516,9 +517,11 @@ class MainWindow(QMainWindow):
         kept = self.state.kept_mask()
         if kept is None or kept[i]:
             return ""
-        selection = self.state.analysis or self.state.selection
-        threshold = getattr(selection, "selector_threshold", None) or getattr(selection, "threshold", 0.0)
-        count = int(selection.dark_pixel_counts[i])
+        if self.state.analysis is not None:
+            counts, threshold = self.state.analysis.dark_pixel_counts, self.state.analysis.selector_threshold
+        else:
+            counts, threshold = self.state.selection.dark_pixel_counts, self.state.selection.threshold
+        count = int(counts[i])
         return f"Discarded by the selector: {count} dark pixels ≤ threshold {threshold:.0f}"
 
     # --- analysis --------------------------------------------------------------------------
@@ -570,7 +573,7 @@ class MainWindow(QMainWindow):
     def _analysis_failed(self, message: str) -> None:
         self.analysis_panel.set_running(False)
         self.analysis_panel.message.setText("Analysis failed.")
-        if isinstance(message, str) and "model" in message.lower():
+        if "model" in message.lower():
             message = f"{message}\n\nStart LungLens with --model PATH to use another model."
         self.show_message("Analysis failed", message)
 
