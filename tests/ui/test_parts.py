@@ -1,0 +1,96 @@
+"""The viewer's parts on their own: stale background results are dropped, the wheel steps by
+whole notches, the HU readout reads the pixel under the cursor, the report is exported."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PySide6.QtCore import QPointF
+
+from lunglens.ui.workers import JobSlot
+
+
+def test_stale_job_results_are_dropped(qtbot):
+    slot, release, results = JobSlot(), threading.Event(), []
+
+    def slow(_progress, _cancel):
+        release.wait(10)
+        return "stale"
+
+    first = slot.start(slow)
+    first.finished.connect(results.append)
+    second = slot.start(lambda _progress, _cancel: "fresh")
+    second.finished.connect(results.append)
+    with qtbot.waitSignal(second.finished, timeout=10000):
+        pass
+    release.set()
+    qtbot.waitUntil(lambda: not slot._alive, timeout=10000)
+    assert results == ["fresh"]
+
+
+def test_job_failure_and_cancel_are_reported(qtbot):
+    from lunglens.inference import Cancelled
+
+    slot = JobSlot()
+
+    def fail(_progress, _cancel):
+        raise ValueError("broken input")
+
+    with qtbot.waitSignal(slot.start(fail).failed, timeout=10000) as blocker:
+        pass
+    assert blocker.args == ["broken input"]
+
+    def cancelled(_progress, cancel):
+        cancel.wait(10)
+        raise Cancelled
+
+    signals = slot.start(cancelled)
+    with qtbot.waitSignal(signals.cancelled, timeout=10000):
+        slot.cancel()
+    assert not slot.running
+
+
+class _Wheel:
+    def __init__(self, delta: int):
+        self._delta = delta
+
+    def delta(self) -> int:
+        return self._delta
+
+    def accept(self) -> None:
+        pass
+
+
+def test_trackpad_wheel_accumulates_to_whole_notches(qtbot, window):
+    steps = []
+    window.view.sliceSteps.connect(steps.append)
+    for _ in range(5):
+        window.view.box.wheelEvent(_Wheel(-40))
+    assert steps == [1]
+    window.view.box.wheelEvent(_Wheel(240))
+    assert steps == [1, -1]
+
+
+def test_hu_readout_under_the_cursor(qtbot, p001_window):
+    view, hu = p001_window.view, p001_window.state.series.hu[p001_window.state.index]
+    view._mouse_moved(view.image.mapToScene(QPointF(100.5, 200.5)))
+    assert view.bottom_right.text().startswith(f"HU {int(hu[200, 100])}\n")
+    view._mouse_moved(view.image.mapToScene(QPointF(-5, -5)))
+    assert view.bottom_right.text() == ""
+
+
+def test_export_pdf_report(qtbot, p001_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from lunglens.ui.main_window import report_writer
+
+    if report_writer() is None:
+        pytest.skip("lunglens.report has no write_report yet")
+    with qtbot.waitSignal(p001_window.analysisDone, timeout=60000):
+        p001_window.run_analysis()
+    target = tmp_path / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "PDF (*.pdf)"))
+    p001_window.anonymise_action.setChecked(True)
+    p001_window.export_report()
+    assert target.read_bytes().startswith(b"%PDF")
