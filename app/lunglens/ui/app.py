@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
@@ -56,4 +57,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         open_demo(window)
     elif args.path:
         window.open_folder(args.path)
-    return app.exec()
+    status = app.exec()
+    # Closing the window cancelled the jobs; let them stop before Python tears down.
+    QThreadPool.globalInstance().waitForDone(10000)
+    return status
