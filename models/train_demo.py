@@ -48,6 +48,8 @@ from lunglens.synthetic import insert_lesions, lung_mask
 from models.architecture import ResNet50V2FPN
 from models.export_onnx import export
 
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+"""Training runs on an NVIDIA GPU when PyTorch sees one, else on the CPU (same script, same seed)."""
 DATA_DIR = (
     Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
     / "covid-ct-md"
@@ -277,10 +279,10 @@ def predict(model: ResNet50V2FPN, raw: torch.Tensor, batch: int = 8) -> tuple[np
     model.eval()
     probs, heads = [], []
     for i in range(0, len(raw), batch):
-        feats = model.forward_features(raw[i : i + batch] * INPUT_SCALE)
+        feats = model.forward_features(raw[i : i + batch].to(DEVICE) * INPUT_SCALE)
         probs.append(feats.probabilities[:, COVID])
         heads.append(feats.head_preact)
-    return torch.cat(probs).numpy(), torch.cat(heads)
+    return torch.cat(probs).cpu().numpy(), torch.cat(heads).cpu()
 
 
 def validation_set(pool: SlicePool) -> tuple[torch.Tensor, np.ndarray]:
@@ -293,7 +295,7 @@ def validation_set(pool: SlicePool) -> tuple[torch.Tensor, np.ndarray]:
 def exportable(model: ResNet50V2FPN) -> ResNet50V2FPN:
     """A copy taking raw values: INPUT_SCALE folded into conv1's weights (exact: the conv is linear and its
     zero padding stays zero)."""
-    out = copy.deepcopy(model).eval()
+    out = copy.deepcopy(model).cpu().eval()
     with torch.no_grad():
         out.conv1_conv.weight.mul_(INPUT_SCALE)
     return out
@@ -337,10 +339,11 @@ def main(argv: list[str] | None = None) -> None:
     model = ResNet50V2FPN(width=a.width)
     init_weights(model)
     set_bn_momentum(model, 0.05)
+    model = model.to(DEVICE)
     idx = rng.integers(len(train.hu), size=4 * a.pairs_per_batch)
     calibration = torch.stack([to_raw(train.hu[idx]), to_raw(train.lesioned[idx, 0])], dim=1)
     model.eval()  # dropout off; BatchNorm with its initial statistics
-    norms = calibrate_heads(model, augment(calibration, gen))
+    norms = calibrate_heads(model, augment(calibration, gen).to(DEVICE))
     head_lrs = [a.head_step / n for n in norms]
     print(
         "head input L1 norms",
@@ -363,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
             * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
         ),
     )
-    labels = torch.tensor([NORMAL, COVID]).repeat(a.pairs_per_batch)
+    labels = torch.tensor([NORMAL, COVID]).repeat(a.pairs_per_batch).to(DEVICE)
     history = []
     t_train = time.time()
     for epoch in range(1, a.epochs + 1):
@@ -373,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
             idx = rng.integers(len(train.hu), size=a.pairs_per_batch)
             var = rng.integers(a.variants, size=a.pairs_per_batch)
             pairs = torch.stack([to_raw(train.hu[idx]), to_raw(train.lesioned[idx, var])], dim=1)
-            images = augment(pairs, gen)
+            images = augment(pairs, gen).to(DEVICE)
             loss, main_ce, heads, probs = losses(model, images, labels, a.aux_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
