@@ -3,7 +3,7 @@
 # patient, then the viewer's self-test (main window offscreen, demo patient, analysis, exit 0).
 #   bash packaging/smoke_test.sh PATH/TO/lunglens
 set -euo pipefail
-exe="$1"
+exe=$(realpath "$1")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"   # nothing from the source tree

@@ -55,3 +55,22 @@ def test_demo_patient_opens(qtbot, window):
         open_demo(window)
     assert window.state.series.n_slices >= 35
     assert "Synthetic" in window.state.ref.description
+
+
+def test_self_test_opens_analyses_and_exits_zero(tmp_path):
+    """`lunglens --self-test` (the packaging smoke test's check of an installation)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lunglens", "--self-test"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "self-test passed" in result.stdout

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QThreadPool
+from PySide6.QtCore import QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
@@ -26,6 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true", help="open a synthetic COVID-19 demo patient")
     parser.add_argument("--model", help="model .json card or .onnx file (default: the bundled demo model)")
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the demo patient, analyse it and exit (0 on success): a check of an installation",
+    )
     return parser
 
 
@@ -44,6 +49,29 @@ def open_demo(window: MainWindow) -> None:
     signals.failed.connect(lambda message: window.show_message("Cannot make the demo patient", message))
 
 
+SELF_TEST_LIMIT_MS = 300_000
+
+
+def self_test(window: MainWindow) -> None:
+    """Open the demo patient, analyse it, and quit: exit code 0 when the analysis is done, 1 on any
+    message to the user or after SELF_TEST_LIMIT_MS."""
+    app = QApplication.instance()
+
+    def passed() -> None:
+        print(f"self-test passed: {window.windowTitle()}", flush=True)
+        app.exit(0)
+
+    def failed(text: str) -> None:
+        print(f"self-test failed: {text}", file=sys.stderr, flush=True)
+        app.exit(1)
+
+    window.seriesLoaded.connect(window.run_analysis)
+    window.analysisDone.connect(passed)
+    window.messageShown.connect(failed)
+    QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out"))
+    open_demo(window)
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (without the program name), show the window, run the event loop."""
     args = build_parser().parse_args(argv)
@@ -53,7 +81,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setApplicationVersion(__version__)
     window = MainWindow(model_path=args.model, provider=args.provider)
     window.show()
-    if args.demo:
+    if args.self_test:
+        self_test(window)
+    elif args.demo:
         open_demo(window)
     elif args.path:
         window.open_folder(args.path)
