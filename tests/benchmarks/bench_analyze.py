@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import SHARED_DATA, authors_selector, median_time
 
 from lunglens.core.analysis import AnalysisOptions, analyze
 from lunglens.core.selector import select_slices
@@ -39,20 +40,11 @@ from lunglens.inference.preprocess import to_model_input
 from lunglens.io import discover, load
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 
-SHARED = Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+SHARED = SHARED_DATA
 P001 = SHARED / "covid-ct-md" / "P001"
 TABLE7_SIZES = (35, 52, 56, 65, 130, 198, 355, 406)
 PAPER_TABLE7_S = {35: 2.3, 406: 23.6}
 """The paper's Table 7 endpoints as quoted in the issue (Tesla P100, Keras); the others are not quoted."""
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def phantom_series(n_slices: int, seed: int = 0, severity: float = 0.5) -> Series:
@@ -106,27 +98,13 @@ def part_p001(args) -> dict:
     }
 
 
-def authors_selector(raw_volume: np.ndarray) -> list[bool]:
-    """The authors' notebook: a per-pixel Python loop counting raw < 300 in the region."""
-    counts = []
-    for image in raw_volume:
-        zero = 0
-        for y in range(240, 340):
-            for x in range(120, 370):
-                if image[y, x] < 300:
-                    zero += 1
-        counts.append(zero)
-    threshold = (max(counts) - min(counts)) / 1.5
-    return [c > threshold for c in counts]
-
-
 def part_authors(args) -> dict:
     model = load_model(args.model, provider=args.provider)
     (ref,) = discover(P001).analysable
     series = load(ref)
 
     def authors():
-        kept = authors_selector(series.raw())
+        kept = authors_selector(series.raw())[2]
         return [model.run(to_model_input(series.hu[i : i + 1]))[0][0, 0] for i in np.flatnonzero(kept)]
 
     def ours():

@@ -11,27 +11,15 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from common import SHARED_DATA, median_time
 
 from lunglens.io import discover, load
 
-DEFAULT = Path(
-    os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data")
-)
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+DEFAULT = SHARED_DATA
 
 
 def lunglens_load(folder: Path):
@@ -58,9 +46,9 @@ def main() -> None:
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT / "covid-ct-md" / "P001")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    ours, hu = timed(lambda: lunglens_load(args.folder), args.repeats)
-    sitk_s, sitk_hu = timed(lambda: simpleitk_load(args.folder), args.repeats)
-    loop_s, loop_hu = timed(lambda: pydicom_loop(args.folder), max(1, args.repeats // 2))
+    ours, hu = median_time(lambda: lunglens_load(args.folder), args.repeats)
+    sitk_s, sitk_hu = median_time(lambda: simpleitk_load(args.folder), args.repeats)
+    loop_s, loop_hu = median_time(lambda: pydicom_loop(args.folder), max(1, args.repeats // 2))
     result = {
         "benchmark": "load",
         "series": str(args.folder),

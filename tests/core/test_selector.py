@@ -10,20 +10,7 @@ from hypothesis import strategies as st
 
 from lunglens.core.selector import SelectorParams, dark_pixel_counts, select_slices
 from lunglens.io import discover, load
-
-
-def authors_selector(raw_volume: np.ndarray) -> tuple[list[int], float, list[bool]]:
-    """A straightforward re-implementation of the authors' per-pixel loop on the raw scale."""
-    counts = []
-    for image in raw_volume:
-        zero = 0
-        for y in range(240, 340):
-            for x in range(120, 370):
-                if image[y, x] < 300:
-                    zero += 1
-        counts.append(zero)
-    threshold = (max(counts) - min(counts)) / 1.5
-    return counts, threshold, [c > threshold for c in counts]
+from tests.benchmarks.common import authors_selector
 
 
 def test_paper_worked_example_threshold():

@@ -78,7 +78,3 @@ class ModelCard:
             return cls.from_dict(data)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: not a valid model card ({exc})") from exc
-
-    @property
-    def onnx_path_relative(self) -> str:
-        return self.onnx_file

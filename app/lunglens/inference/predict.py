@@ -19,14 +19,6 @@ class CancelFlag(Protocol):
     def is_set(self) -> bool: ...
 
 
-class RunsBatches(Protocol):
-    """What `classify` needs of a model: a batch size, the card's COVID index and CAM size, `run`."""
-
-    batch_size: int
-
-    def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
 BatchProgress = Callable[[int, int], None]
 """Called after each batch with (slices done, slices total)."""
 
