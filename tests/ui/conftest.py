@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import tempfile  # noqa: E402
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
+# LungLens started in a subprocess by these tests keeps its settings here, not in the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="lunglens-test-config-")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings, QtMsgType  # noqa: E402

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QThreadPool, QTimer
+from PySide6.QtCore import QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
@@ -79,7 +79,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")
     app.setApplicationVersion(__version__)
-    window = MainWindow(model_path=args.model, provider=args.provider)
+    # a self-test checks an installation: it must not change the user's remembered settings
+    settings = None
+    if args.self_test:
+        settings_file = Path(tempfile.mkdtemp(prefix="lunglens-self-test-")) / "settings.ini"
+        settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, model_path=args.model, provider=args.provider)
     window.show()
     if args.self_test:
         self_test(window)
