@@ -228,6 +228,58 @@ def export(
     return card
 
 
+def weighted_modules(model: ResNet50V2FPN) -> list[tuple[nn.Module, nn.BatchNorm2d | None]]:
+    """The model's Conv, BatchNorm and Dense layers in the order the exported graph computes them, each
+    with the BatchNorm the exporter fuses into it (a block's conv1 and conv2) or None."""
+    out: list[tuple[nn.Module, nn.BatchNorm2d | None]] = [(model.conv1_conv, None)]
+    for stage in model.stages:
+        for b in stage:
+            out += [(b.preact_bn, None)] + ([(b.conv0, None)] if b.conv0 is not None else [])
+            out += [(b.conv1, b.bn1), (b.conv2, b.bn2), (b.conv3, None)]
+    out.append((model.post_bn, None))
+    out += [(getattr(model, n), None) for n in ("C5_reduced", "P5", "C4_reduced", "P4", "C3_reduced", "P3")]
+    out += [(model.P6, None), (model.P7, None), *((h, None) for h in model.heads), (model.final, None)]
+    return out
+
+
+@torch.no_grad()
+def load_exported(path: Path, width: float) -> ResNet50V2FPN:
+    """A PyTorch model computing what the ONNX at `path` (written by `export`) computes: the inverse of
+    the export, for fine-tuning a shipped model.
+
+    The exporter fuses each block's conv1 and conv2 with the BatchNorm after it; those come back as the
+    fused conv and an identity BatchNorm holding the bias (mean 0, variance 1 - eps, scale 1), which is
+    exact in eval mode. Keep the BatchNorms in eval mode when training the result."""
+    graph = onnx.load(str(path)).graph
+    arrays = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in graph.initializer}
+    # the exporter keeps one copy of equal initializers (a first block's conv0 and conv3 biases get equal
+    # gradients, so they stay equal) and names the others through Identity nodes
+    arrays.update({n.output[0]: arrays[n.input[0]] for n in graph.node if n.op_type == "Identity"})
+    nodes = [n for n in graph.node if n.op_type in ("Conv", "BatchNormalization", "Gemm")]
+    model = ResNet50V2FPN(width=width).eval()
+    pairs = weighted_modules(model)
+    if len(nodes) < len(pairs):
+        raise ValueError(f"{path}: {len(nodes)} weighted nodes, the model at width {width} has {len(pairs)}")
+    for node, (module, fused_bn) in zip(nodes, pairs, strict=False):
+        values = [arrays[name] for name in node.input[1:]]
+        if isinstance(module, nn.BatchNorm2d):
+            targets = (module.weight, module.bias, module.running_mean, module.running_var)
+        else:
+            targets = (module.weight, module.bias)
+        if fused_bn is not None:
+            targets = (module.weight, fused_bn.bias)
+            fused_bn.weight.fill_(1.0)
+            fused_bn.running_mean.zero_()
+            fused_bn.running_var.fill_(1.0 - fused_bn.eps)
+        for target, value in zip(targets, values, strict=True):
+            if target.shape != value.shape:
+                raise ValueError(
+                    f"{path}: node {node.name} has {tuple(value.shape)}, expected {tuple(target.shape)}"
+                )
+            target.copy_(value)
+    return model
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(
         description="Export an untrained (randomly initialised) model, for app development."

@@ -33,6 +33,7 @@ from models.export_onnx import (  # noqa: E402
     export,
     fuse_level_maps,
     grad_cam_map,
+    load_exported,
     onnx_predict,
     to_onnx_bytes,
 )
@@ -174,3 +175,20 @@ def test_input_dependence_check_catches_dead_heads(model, tmp_path):
     with pytest.raises(AssertionError, match="does not depend on its input"):
         export(dead, tmp_path / "dead.onnx", **CARD_FIELDS)
     assert not (tmp_path / "dead.onnx").exists() and not (tmp_path / "dead.json").exists()
+
+
+def test_load_exported_computes_what_the_onnx_computes(exported, images, onnx_outputs):
+    """The weights come back out of the ONNX (each fused conv + BatchNorm as the conv and an identity
+    BatchNorm): the PyTorch model gives the ONNX's probabilities and CAM, and exports to the same graph."""
+    back = load_exported(exported[0], WIDTH)
+    with torch.no_grad():
+        probs, cam = ClassifierWithCAM(back)(torch.from_numpy(images))
+    np.testing.assert_allclose(probs.numpy(), onnx_outputs[0], rtol=0, atol=PROB_ATOL)
+    scale = float(onnx_outputs[1].max())
+    assert scale > 0
+    np.testing.assert_allclose(cam.numpy(), onnx_outputs[1], rtol=0, atol=CAM_RTOL * scale)
+
+
+def test_load_exported_refuses_another_width(exported):
+    with pytest.raises(ValueError, match="expected"):
+        load_exported(exported[0], 0.25)
