@@ -5,7 +5,7 @@ baseline measured in the same run.
     .venv/bin/python tests/benchmarks/bench_analyze.py authors   [--model M]
     .venv/bin/python tests/benchmarks/bench_analyze.py table7    [--model M] [--provider P]
     .venv/bin/python tests/benchmarks/bench_analyze.py memory    [--model M] [--slices 600]
-    .venv/bin/python tests/benchmarks/bench_analyze.py fullwidth --model FULL.onnx [--keras-h5 REF.h5]
+    PYTHONPATH=. .venv/bin/python tests/benchmarks/bench_analyze.py fullwidth --model FULL.onnx [--keras-h5 REF.h5]
 
 p001:      end-to-end `analyze` on covid-ct-md/P001 per stage (load, select, classify, decide).
 authors:   the authors' notebook structure (per-pixel Python selector loop, one run per image) vs
@@ -14,8 +14,8 @@ table7:    phantom patients of the sizes in the paper's Table 7 (35 ... 406 slic
            patient beside the paper's (Tesla P100, Keras: 2.3 s for 35 slices ... 23.6 s for 406).
 memory:    peak resident memory of `lunglens analyze` (a child process) on a phantom series written
            as DICOM; baseline: the same child process running `lunglens info` on that folder.
-fullwidth: full-width model per-slice latency, onnxruntime fp32 vs int8 (dynamic quantisation),
-           slice agreement with fp32 on the real series, and the Keras reference model.
+fullwidth: full-width model per-slice latency, onnxruntime fp32 vs int8 (`models.quantize_int8`, static
+           and dynamic), slice agreement with fp32 on the real series, and the Keras reference model.
 """
 
 from __future__ import annotations
@@ -190,17 +190,16 @@ def part_memory(args) -> dict:
 
 def part_fullwidth(args) -> dict:
     import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from models.quantize_int8 import quantize
 
     fp32_path = Path(args.model)
-    int8_path = Path(tempfile.mkdtemp()) / "int8.onnx"
-    # Convolutions only: the dense heads (MatMul on the flattened pyramid levels) fail shape inference
-    quantize_dynamic(
-        str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"]
-    )
+    variants = {"fp32": fp32_path}
+    for mode in ("static", "dynamic"):
+        variants[f"int8_{mode}"] = Path(tempfile.mkdtemp()) / f"int8-{mode}.onnx"
+        quantize(fp32_path, variants[f"int8_{mode}"], mode)
     sessions = {
-        name: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
-        for name, p in (("fp32", fp32_path), ("int8", int8_path))
+        name: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for name, p in variants.items()
     }
 
     (ref,) = discover(P001).analysable
@@ -210,9 +209,9 @@ def part_fullwidth(args) -> dict:
         session.run(None, {"image": one})
         latency[name], _ = median_time(lambda s=session: s.run(None, {"image": one}), args.repeats)
 
-    agreement = {}
-    for name in ("P001", "normal001", "cap001"):
-        (ref,) = discover(SHARED / "covid-ct-md" / name).analysable
+    agreement = {name: {} for name in variants if name != "fp32"}
+    for series_name in ("P001", "normal001", "cap001"):
+        (ref,) = discover(SHARED / "covid-ct-md" / series_name).analysable
         series = load(ref)
         kept = np.flatnonzero(select_slices(series.hu).kept)
         p = {k: [] for k in sessions}
@@ -220,22 +219,22 @@ def part_fullwidth(args) -> dict:
             batch = to_model_input(series.hu[kept[start : start + 4]])
             for k, session in sessions.items():
                 p[k].append(session.run(["probabilities"], {"image": batch})[0][:, 0])
-        fp32, int8 = np.concatenate(p["fp32"]), np.concatenate(p["int8"])
-        agreement[name] = {
-            "slices": len(kept),
-            "same_decision": round(float(np.mean((fp32 >= 0.5) == (int8 >= 0.5))), 4),
-            "max_abs_p_diff": round(float(np.abs(fp32 - int8).max()), 4),
-        }
+        fp32 = np.concatenate(p["fp32"])
+        for name in agreement:
+            int8 = np.concatenate(p[name])
+            agreement[name][series_name] = {
+                "slices": len(kept),
+                "same_decision": round(float(np.mean((fp32 >= 0.5) == (int8 >= 0.5))), 4),
+                "max_abs_p_diff": round(float(np.abs(fp32 - int8).max()), 4),
+            }
     result = {
         "benchmark": "full-width model per-slice latency on CPU (batch 1, 512x512, probabilities + CAM)",
         "model": str(fp32_path),
-        "sizes_mb": {
-            "fp32": round(fp32_path.stat().st_size / 1e6, 1),
-            "int8": round(int8_path.stat().st_size / 1e6, 1),
-        },
+        "sizes_mb": {k: round(p.stat().st_size / 1e6, 1) for k, p in variants.items()},
         "median_ms": {k: round(1000 * v, 1) for k, v in latency.items()},
-        "ratio_int8_to_fp32": round(latency["int8"] / latency["fp32"], 3),
-        "slice_agreement_int8_vs_fp32": agreement,
+        "ratio_to_fp32": {k: round(v / latency["fp32"], 3) for k, v in latency.items() if k != "fp32"},
+        "slice_agreement_with_fp32": agreement,
+        "agreement_target": 0.99,
     }
     if args.keras_h5:
         result.update(_keras_reference(args, latency["fp32"]))
