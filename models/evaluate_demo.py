@@ -11,10 +11,10 @@ Measured (P(COVID) = probabilities[:, 0]; a slice is positive at P(COVID) >= 0.5
 - kernel robustness: kept uninfected slices of all three series blurred (Gaussian sigma 1 px) or sharpened
   (unsharp mask, amount 1 on a 1 px Gaussian): share still called normal;
 - NY-SBU axial slices (other scanners, COVID-positive patients), P(COVID) slice by slice;
-- Grad-CAM on the held-out validation slices with inserted lesions (P001, the training script's seeded
-  variants): pointing game (the maximum of the CAM, bilinearly upsampled to 512 x 512, inside the lesion
-  mask) and the share of CAM mass inside the lung mask; the in-lung share also on P001's real infected
-  slices;
+- Grad-CAM on the held-out validation slices with inserted lesions (P001's uninfected kept slices, each
+  with LESION_VARIANTS seeded lesion sets; the first set's seed is the training script's): pointing game
+  (the maximum of the CAM, bilinearly upsampled to 512 x 512, inside the lesion mask) and the share of
+  CAM mass inside the lung mask; the in-lung share also on P001's real infected slices;
 - latency: median wall time of one [1, 1, 512, 512] inference (onnxruntime default threads, this CPU).
 
     python -m models.evaluate_demo --model models/lunglens-demo.onnx
@@ -38,9 +38,18 @@ from lunglens.inference.card import ModelCard
 from lunglens.io import RAW_OFFSET_HU
 from lunglens.io.dicom import frame_hu, read_dataset
 from lunglens.synthetic import lung_mask
-from models.train_demo import DATA_DIR, VALIDATION_SERIES, binary_metrics, build_pool, load_series
+from models.train_demo import (
+    DATA_DIR,
+    VALIDATION_SERIES,
+    binary_metrics,
+    build_pool,
+    cam_scores,
+    load_series,
+)
 
 NY_SBU_DIR = DATA_DIR.parent / "covid19-ny-sbu"
+LESION_VARIANTS = 4
+"""Lesion sets inserted into each held-out slice for the Grad-CAM measures."""
 
 
 class Model:
@@ -80,33 +89,6 @@ def summary(p: np.ndarray) -> dict:
         "p_covid_max": round(float(np.max(p)), 4),
         "share_called_covid": round(float(np.mean(p >= 0.5)), 4),
     }
-
-
-def upsampled(cam: np.ndarray, size: int = 512) -> np.ndarray:
-    """cam [h, w] -> [size, size], bilinear (half-pixel centres)."""
-    return cv2.resize(cam.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def cam_scores(cams: np.ndarray, lungs: np.ndarray, lesions: np.ndarray | None = None) -> dict:
-    """Share of CAM mass inside the lung masks [N, 512, 512] (mean over slices with a non-zero CAM) and,
-    given lesion masks, the pointing-game hit rate (CAM maximum inside the lesion mask; a zero CAM is a
-    miss)."""
-    shares, hits, zero = [], [], 0
-    for i, cam in enumerate(cams):
-        big = upsampled(cam)
-        total = float(big.sum())
-        if total <= 0:
-            zero += 1
-            hits.append(False)
-            continue
-        shares.append(float(big[lungs[i]].sum()) / total)
-        if lesions is not None:
-            r, c = np.unravel_index(int(np.argmax(big)), big.shape)
-            hits.append(bool(lesions[i][r, c]))
-    out = {"n": len(cams), "zero_cams": zero, "cam_mass_in_lung": round(float(np.mean(shares)), 4)}
-    if lesions is not None:
-        out["pointing_game_hit_rate"] = round(float(np.mean(hits)), 4)
-    return out
 
 
 def blurred(hu: np.ndarray, sigma: float = 1.0) -> np.ndarray:
@@ -176,11 +158,15 @@ def evaluate(model: Model, seed: int) -> dict:
         )
     }
     out["ny_sbu_axial"] = ny_sbu(model)
-    val = build_pool(VALIDATION_SERIES, 1, seed + 1)
-    p_les, cams = model(val.lesioned[:, 0])
+    val = build_pool(VALIDATION_SERIES, LESION_VARIANTS, seed + 1)
+    p_les, cams = model(val.lesioned.reshape(-1, *val.hu.shape[1:]))
     out["validation_inserted_lesions"] = {
         "p_covid": summary(p_les),
-        "cam": cam_scores(cams, np.repeat(val.lungs, 1, axis=0), val.lesion_masks[:, 0]),
+        "cam": cam_scores(
+            cams,
+            np.repeat(val.lungs, LESION_VARIANTS, axis=0),
+            val.lesion_masks.reshape(-1, *val.hu.shape[1:]),
+        ),
     }
     return out
 

@@ -33,10 +33,12 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,7 +48,7 @@ from lunglens.core.selector import select_slices
 from lunglens.io import RAW_OFFSET_HU, discover, load
 from lunglens.synthetic import insert_lesions, lung_mask
 from models.architecture import ResNet50V2FPN
-from models.export_onnx import export
+from models.export_onnx import ClassifierWithCAM, export, fuse_level_maps, grad_cam_map, load_exported
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 """Training runs on an NVIDIA GPU when PyTorch sees one, else on the CPU (same script, same seed)."""
@@ -157,8 +159,11 @@ def sharpness_kernels(n: int, gen: torch.Generator) -> torch.Tensor:
     )
 
 
-def augment(pairs: torch.Tensor, gen: torch.Generator, max_noise_hu: float = 20.0) -> torch.Tensor:
-    """pairs [P, 2, 1, S, S] raw scale (normal, lesioned copy of one slice) -> [2P, 1, S, S] augmented.
+def augment(
+    pairs: torch.Tensor, gen: torch.Generator, masks: torch.Tensor | None = None, max_noise_hu: float = 20.0
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """pairs [P, 2, 1, S, S] raw scale (normal, lesioned copy of one slice) -> ([2P, 1, S, S] augmented,
+    masks [P, M, S, S] float moved by the same affine as their pair, or None).
 
     One affine per pair (random flips, rotation 0-360 deg, scale 0.8-1.2, shift +-5 % of the side; air,
     raw 0, fills the corners), then per image white noise (sigma uniform 0..max_noise_hu HU) and one
@@ -177,6 +182,9 @@ def augment(pairs: torch.Tensor, gen: torch.Generator, max_noise_hu: float = 20.
         ],
         1,
     )  # [P, 2, 3] rotation x flips / scale, output -> input sampling coordinates
+    if masks is not None:
+        grid = F.affine_grid(theta, list(masks.shape), align_corners=False)
+        masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     theta = theta.repeat_interleave(2, dim=0)
     images = pairs.reshape(2 * p, 1, side, side)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
@@ -188,7 +196,7 @@ def augment(pairs: torch.Tensor, gen: torch.Generator, max_noise_hu: float = 20.
     images = F.conv2d(
         F.pad(images.reshape(1, n, side, side), (2, 2, 2, 2), mode="replicate"), kernels, groups=n
     )
-    return images.reshape(n, 1, side, side).clamp_min(0.0)
+    return images.reshape(n, 1, side, side).clamp_min(0.0), masks
 
 
 def init_weights(model: ResNet50V2FPN, head_bias: float = 0.1, readout: float = 0.5) -> None:
@@ -209,10 +217,12 @@ def init_weights(model: ResNet50V2FPN, head_bias: float = 0.1, readout: float = 
 
 
 @torch.no_grad()
-def calibrate_heads(model: ResNet50V2FPN, images: torch.Tensor, target_std: float = 1.0) -> list[float]:
-    """Data-dependent head initialisation: scale each head's weights so its pre-activations on `images`
-    (raw, [N, 1, S, S]) have standard deviation `target_std`. Without it the 10^4-wide heads start with
-    pre-activations of about 10 (losses near 10).
+def calibrate_heads(
+    model: ResNet50V2FPN, images: torch.Tensor, target_std: float = 1.0, rescale: bool = True
+) -> list[float]:
+    """Data-dependent head initialisation (with `rescale`): scale each head's weights so its
+    pre-activations on `images` (raw, [N, 1, S, S]) have standard deviation `target_std`. Without it the
+    10^4-wide heads start with pre-activations of about 10 (losses near 10).
 
     Returns, per head, the mean L1 norm of its flattened input on `images`: an Adam step of size lr moves
     a pre-activation by up to lr x that norm (about 10^5 here), which is what kills the heads at an lr
@@ -220,7 +230,9 @@ def calibrate_heads(model: ResNet50V2FPN, images: torch.Tensor, target_std: floa
     feats = model.forward_features(images * INPUT_SCALE)
     norms = []
     for level, head in enumerate(model.heads):
-        head.weight.mul_(target_std / float((feats.head_preact[:, level] - head.bias).std().clamp_min(1e-6)))
+        if rescale:
+            std = float((feats.head_preact[:, level] - head.bias).std().clamp_min(1e-6))
+            head.weight.mul_(target_std / std)
         norms.append(float(feats.levels[level].abs().flatten(1).sum(1).mean()))
     return norms
 
@@ -232,15 +244,50 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             m.momentum = momentum
 
 
-def losses(model: ResNet50V2FPN, images: torch.Tensor, labels: torch.Tensor, aux_weight: float):
-    """images [N, 1, S, S] raw -> (total loss, main CE, head pre-activations [N, 5, 2], probabilities [N, 2])."""
+def grad_cam(model: ResNet50V2FPN, feats) -> torch.Tensor:
+    """The exported graph's Grad-CAM of the COVID logit, differentiable: Features -> [N, 1, 32, 32]."""
+    grads = ClassifierWithCAM(model).level_gradients(feats.levels, feats.head_preact)
+    return fuse_level_maps([grad_cam_map(p, g) for p, g in zip(feats.levels, grads, strict=True)])
+
+
+def share_outside(cam: torch.Tensor, region: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """cam [N, 1, h, w] >= 0, region [N, 1, H, W] in [0, 1] (H, W multiples of h, w) -> [N], the share of
+    each CAM's mass outside the region (its area fraction per CAM cell); 0 for an all-zero CAM."""
+    inside = F.adaptive_avg_pool2d(region, cam.shape[-2:])
+    total = cam.sum(dim=(1, 2, 3))
+    return (cam * (1 - inside)).sum(dim=(1, 2, 3)) / (total + eps)
+
+
+def cam_loss(cam: torch.Tensor, labels: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Attention supervision of the Grad-CAM (guided attention: Li et al., CVPR 2018, "Tell me where to
+    look"): the mean share of CAM mass outside the lesions on the lesioned images plus the mean share
+    outside the lungs on all images. cam [2P, 1, h, w] in (normal, lesioned) pair order, labels [2P],
+    masks [P, 2, S, S] (lung, lesion)."""
+    lungs = masks[:, :1].repeat_interleave(2, dim=0)
+    lesioned = labels == COVID
+    lesions = masks[:, 1:].repeat_interleave(2, dim=0)
+    return share_outside(cam[lesioned], lesions[lesioned]).mean() + share_outside(cam, lungs).mean()
+
+
+def losses(
+    model: ResNet50V2FPN,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    aux_weight: float,
+    masks: torch.Tensor | None = None,
+    cam_weight: float = 0.0,
+):
+    """images [N, 1, S, S] raw -> (total loss, main CE, CAM loss, head pre-activations [N, 5, 2],
+    probabilities [N, 2]). The CAM loss (`cam_loss`, needs `masks`) is computed when cam_weight > 0."""
     feats = model.forward_features(images * INPUT_SCALE)
     main = F.cross_entropy(feats.logits, labels)
     # Each head unit j as a binary classifier of class j around 0, where its ReLU opens: unlike a softmax
     # over the two units (shift-invariant), this keeps unit j positive for class j, so no head can die.
     targets = F.one_hot(labels, 2).to(feats.head_preact.dtype)[:, None, :].expand_as(feats.head_preact)
     aux = F.binary_cross_entropy_with_logits(feats.head_preact, targets)
-    return main + aux_weight * aux, main, feats.head_preact.detach(), feats.probabilities.detach()
+    attention = cam_loss(grad_cam(model, feats), labels, masks) if cam_weight > 0 else torch.zeros(())
+    total = main + aux_weight * aux + cam_weight * attention
+    return total, main, attention.detach(), feats.head_preact.detach(), feats.probabilities.detach()
 
 
 def live_fractions(head_preact: torch.Tensor) -> tuple[float, float]:
@@ -273,16 +320,47 @@ def binary_metrics(p_covid: np.ndarray, is_covid: np.ndarray, cutoff: float = 0.
     }
 
 
+def upsampled(cam: np.ndarray, size: int = 512) -> np.ndarray:
+    """cam [h, w] -> [size, size], bilinear (half-pixel centres)."""
+    return cv2.resize(cam.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def cam_scores(cams: np.ndarray, lungs: np.ndarray, lesions: np.ndarray | None = None) -> dict:
+    """Share of CAM mass inside the lung masks [N, 512, 512] (mean over slices with a non-zero CAM) and,
+    given lesion masks, the pointing-game hit rate (CAM maximum inside the lesion mask; a zero CAM is a
+    miss)."""
+    shares, hits, zero = [], [], 0
+    for i, cam in enumerate(cams):
+        big = upsampled(cam)
+        total = float(big.sum())
+        if total <= 0:
+            zero += 1
+            hits.append(False)
+            continue
+        shares.append(float(big[lungs[i]].sum()) / total)
+        if lesions is not None:
+            r, c = np.unravel_index(int(np.argmax(big)), big.shape)
+            hits.append(bool(lesions[i][r, c]))
+    out = {"n": len(cams), "zero_cams": zero, "cam_mass_in_lung": round(float(np.mean(shares)), 4)}
+    if lesions is not None:
+        out["pointing_game_hit_rate"] = round(float(np.mean(hits)), 4)
+    return out
+
+
 @torch.no_grad()
-def predict(model: ResNet50V2FPN, raw: torch.Tensor, batch: int = 8) -> tuple[np.ndarray, torch.Tensor]:
-    """Eval-mode P(COVID) [N] and head pre-activations [N, 5, 2] for raw images [N, 1, S, S]."""
+def predict(
+    model: ResNet50V2FPN, raw: torch.Tensor, batch: int = 8
+) -> tuple[np.ndarray, torch.Tensor, np.ndarray]:
+    """Eval-mode P(COVID) [N], head pre-activations [N, 5, 2] and Grad-CAM [N, 32, 32] for raw images
+    [N, 1, S, S]."""
     model.eval()
-    probs, heads = [], []
+    probs, heads, cams = [], [], []
     for i in range(0, len(raw), batch):
         feats = model.forward_features(raw[i : i + batch].to(DEVICE) * INPUT_SCALE)
         probs.append(feats.probabilities[:, COVID])
         heads.append(feats.head_preact)
-    return torch.cat(probs).cpu().numpy(), torch.cat(heads).cpu()
+        cams.append(grad_cam(model, feats)[:, 0])
+    return torch.cat(probs).cpu().numpy(), torch.cat(heads).cpu(), torch.cat(cams).cpu().numpy()
 
 
 def validation_set(pool: SlicePool) -> tuple[torch.Tensor, np.ndarray]:
@@ -301,6 +379,35 @@ def exportable(model: ResNet50V2FPN) -> ResNet50V2FPN:
     return out
 
 
+def train_mode(model: ResNet50V2FPN, frozen_bn: bool) -> None:
+    """Training mode (dropout on); with `frozen_bn` the BatchNorms stay in eval mode (running statistics,
+    as a model loaded by `load_exported` needs)."""
+    model.train()
+    if frozen_bn:
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+
+
+def initial_model(a: argparse.Namespace) -> ResNet50V2FPN:
+    """A fresh model (He initialisation, matching read-out) or, with --init, the exported ONNX's weights
+    taking INPUT_SCALE-scaled input, as the training forward pass does."""
+    if a.init is None:
+        model = ResNet50V2FPN(width=a.width)
+        init_weights(model)
+        set_bn_momentum(model, 0.05)
+        return model
+    model = load_exported(a.init, a.width)
+    with torch.no_grad():
+        model.conv1_conv.weight.div_(INPUT_SCALE)  # the inverse of `exportable`
+    return model
+
+
+def pair_masks(pool: SlicePool, idx: np.ndarray, var: np.ndarray) -> torch.Tensor:
+    """[P, 2, S, S] float (lung mask, lesion mask) of the chosen slices and lesion variants."""
+    return torch.from_numpy(np.stack([pool.lungs[idx], pool.lesion_masks[idx, var]], axis=1)).float()
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--epochs", type=int, default=11)
@@ -316,6 +423,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--warmup-steps", type=int, default=40)
     ap.add_argument("--aux-weight", type=float, default=1.0)
+    ap.add_argument(
+        "--cam-weight", type=float, default=0.0, help="weight of the Grad-CAM attention loss (`cam_loss`)"
+    )
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this exported ONNX (same width; BatchNorm statistics then stay frozen)",
+    )
     ap.add_argument("--clip", type=float, default=2.0, help="gradient norm clip")
     ap.add_argument("--variants", type=int, default=4, help="pre-generated lesion variants per slice")
     ap.add_argument("--seed", type=int, default=0)
@@ -324,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--log", type=Path, default=None, help="JSON lines of per-epoch figures")
     ap.add_argument("--version", default="1.0.0")
     a = ap.parse_args(argv)
+    command = "python -m models.train_demo " + " ".join(sys.argv[1:] if argv is None else argv)
+    init_card = json.loads(a.init.with_suffix(".json").read_text()) if a.init else None
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -336,14 +454,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"pools: train {len(train.hu)} slices x {a.variants} lesion variants, validation {len(val.hu)} "
           f"slices ({time.time() - t0:.0f} s)", flush=True)  # fmt: skip
 
-    model = ResNet50V2FPN(width=a.width)
-    init_weights(model)
-    set_bn_momentum(model, 0.05)
-    model = model.to(DEVICE)
+    model = initial_model(a).to(DEVICE)
     idx = rng.integers(len(train.hu), size=4 * a.pairs_per_batch)
     calibration = torch.stack([to_raw(train.hu[idx]), to_raw(train.lesioned[idx, 0])], dim=1)
     model.eval()  # dropout off; BatchNorm with its initial statistics
-    norms = calibrate_heads(model, augment(calibration, gen).to(DEVICE))
+    norms = calibrate_heads(model, augment(calibration, gen)[0].to(DEVICE), rescale=a.init is None)
     head_lrs = [a.head_step / n for n in norms]
     print(
         "head input L1 norms",
@@ -370,73 +485,87 @@ def main(argv: list[str] | None = None) -> None:
     history = []
     t_train = time.time()
     for epoch in range(1, a.epochs + 1):
-        model.train()
-        sums = np.zeros(5)
+        train_mode(model, frozen_bn=a.init is not None)
+        sums = np.zeros(6)
         for step in range(1, a.steps_per_epoch + 1):
             idx = rng.integers(len(train.hu), size=a.pairs_per_batch)
             var = rng.integers(a.variants, size=a.pairs_per_batch)
             pairs = torch.stack([to_raw(train.hu[idx]), to_raw(train.lesioned[idx, var])], dim=1)
-            images = augment(pairs, gen).to(DEVICE)
-            loss, main_ce, heads, probs = losses(model, images, labels, a.aux_weight)
+            images, masks = augment(pairs, gen, pair_masks(train, idx, var) if a.cam_weight > 0 else None)
+            masks = masks.to(DEVICE) if masks is not None else None
+            loss, main_ce, attention, heads, probs = losses(
+                model, images.to(DEVICE), labels, a.aux_weight, masks, a.cam_weight
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), a.clip)
             opt.step()
             sched.step()
             acc = float(((probs[:, COVID] >= 0.5) == (labels == COVID)).float().mean())
-            sums += (loss.item(), main_ce.item(), acc, *live_fractions(heads))
+            sums += (loss.item(), main_ce.item(), attention.item(), acc, *live_fractions(heads))
             if step % 10 == 0:
                 print(
                     f"  epoch {epoch} step {step}: loss {loss.item():.3f} ({time.time() - t_train:.0f} s)",
                     flush=True,
                 )
         mean = sums / a.steps_per_epoch
-        p_val, val_heads = predict(model, val_raw)
+        p_val, val_heads, val_cams = predict(model, val_raw)
         record = {
             "epoch": epoch,
             "seconds": round(time.time() - t_train, 1),
             "train_loss": round(mean[0], 4),
             "train_main_ce": round(mean[1], 4),
-            "train_accuracy": round(mean[2], 4),
-            "live_head_units_train": round(mean[3], 3),
-            "live_head_outputs_train": round(mean[4], 3),
+            "train_cam_loss": round(mean[2], 4),
+            "train_accuracy": round(mean[3], 4),
+            "live_head_units_train": round(mean[4], 3),
+            "live_head_outputs_train": round(mean[5], 3),
             "live_head_units_validation": round(live_fractions(val_heads)[0], 3),
             "validation": binary_metrics(p_val, val_covid),
             "validation_p_covid_mean_clean": round(float(p_val[~val_covid].mean()), 4),
+            "validation_cam_lesioned": cam_scores(val_cams[val_covid], val.lungs, val.lesion_masks[:, 0]),
         }
         history.append(record)
         print(json.dumps(record), flush=True)
         if a.log:
             with open(a.log, "a") as fh:
                 fh.write(json.dumps(record) + "\n")
+        provenance = {
+            "kind": "trained",
+            "data": {
+                "source": "COVID-CT-MD (Afshar et al., Scientific Data 8:121, 2021)",
+                "train_series": list(TRAIN_SERIES),
+                "train_slices": len(train.hu),
+                "validation_series": list(VALIDATION_SERIES),
+                "validation_slices": len(val.hu),
+                "scheme": "paired: uninfected selector-kept slices as normal, the same slices with lesions "
+                "inserted by lunglens.synthetic.insert_lesions (severity 0.15-1) as COVID-19",
+                "augmentation": "flips, rotation 0-360 deg, scale 0.8-1.2, shift +-5 %, white noise "
+                "0-20 HU, blur/sharpen kernel",
+            },
+            "epochs": epoch,
+            "steps": epoch * a.steps_per_epoch,
+            "batch_images": 2 * a.pairs_per_batch,
+            "seconds": round(time.time() - t0),
+            "seed": a.seed,
+            "width": a.width,
+            "cam_loss_weight": a.cam_weight,
+            "command": command,
+            "hardware": f"{DEVICE.type}: "
+            + (torch.cuda.get_device_name() if DEVICE.type == "cuda" else f"{a.threads} CPU threads"),
+        }
+        if init_card is not None:
+            provenance["initialised_from"] = {
+                "sha256": init_card["sha256"],
+                "provenance": init_card["provenance"],
+                "metrics": {"validation": init_card["metrics"].get("validation")},
+            }
         try:  # export's contract check refuses an input-independent model: keep the last good epoch
             card = export(
                 exportable(model),
                 a.out,
                 name="lunglens-demo",
                 version=a.version,
-                provenance={
-                    "kind": "trained",
-                    "data": {
-                        "source": "COVID-CT-MD (Afshar et al., Scientific Data 8:121, 2021)",
-                        "train_series": list(TRAIN_SERIES),
-                        "train_slices": len(train.hu),
-                        "validation_series": list(VALIDATION_SERIES),
-                        "validation_slices": len(val.hu),
-                        "scheme": "paired: uninfected selector-kept slices as normal, the same slices with lesions "
-                        "inserted by lunglens.synthetic.insert_lesions (severity 0.15-1) as COVID-19",
-                        "augmentation": "flips, rotation 0-360 deg, scale 0.8-1.2, shift +-5 %, white noise "
-                        "0-20 HU, blur/sharpen kernel",
-                    },
-                    "epochs": epoch,
-                    "steps": epoch * a.steps_per_epoch,
-                    "batch_images": 2 * a.pairs_per_batch,
-                    "seconds": round(time.time() - t0),
-                    "seed": a.seed,
-                    "width": a.width,
-                    "command": f"python -m models.train_demo --epochs {a.epochs} --width {a.width} "
-                    f"--steps-per-epoch {a.steps_per_epoch} --seed {a.seed}",
-                },
+                provenance=provenance,
                 intended_use=INTENDED_USE,
                 licence=LICENCE,
                 metrics={"validation": record["validation"], "training_history": history},
