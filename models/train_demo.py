@@ -66,9 +66,8 @@ COVID, NORMAL = 0, 1
 SEVERITY = (0.15, 1.0)
 """Range of `insert_lesions` severity for the inserted lesions."""
 INTENDED_USE = (
-    "DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS OR ANY CLINICAL USE. A narrow ResNet50V2-FPN trained in "
-    "minutes on a CPU from three real CT series of one public data set, with synthetic lesions inserted "
-    "into normal slices; it exists to show the app's workflow (selector, slice classification, patient "
+    "DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS OR ANY CLINICAL USE. A narrow ResNet50V2-FPN trained from "
+    "three real CT series of one public data set, with synthetic lesions inserted into normal slices; it exists to show the app's workflow (selector, slice classification, patient "
     "decision, Grad-CAM). Its outputs have no clinical validity; see metrics for its measured weaknesses."
 )
 LICENCE = (
