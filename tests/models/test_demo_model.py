@@ -72,3 +72,26 @@ def test_phantom_with_lesions_reads_covid_with_a_nonzero_cam(session) -> None:
     probabilities, cam = session.run(["probabilities", "cam"], {"image": image})
     assert probabilities[0, 0] > 0.5
     assert cam.max() > 0, "all-zero CAM on a slice read as COVID"
+
+
+def test_grad_cam_sits_on_the_lung_and_its_lesions(session) -> None:
+    """On the phantom's six most diseased slices (synthetic anatomy the model never saw; lesions are
+    2.8 % of the image, lungs 12 %), most of the upsampled CAM lies in the lungs and a large share on
+    the lesions. Measured: 67-80 % in the lungs, 35-63 % on the lesions; the model before attention
+    fine-tuning put 16-27 % in the lungs and 4-7 % on the lesions."""
+    import cv2
+
+    from lunglens.synthetic.phantom import make_phantom
+
+    phantom = make_phantom(n_slices=35, seed=3, covid_severity=0.8)
+    chosen = np.argsort(phantom.lesion_mask.sum(axis=(1, 2)))[-6:]
+    image = np.clip(phantom.hu[chosen].astype(np.float32) + 1024, 0, None)[:, None]
+    _, cams = session.run(["probabilities", "cam"], {"image": image})
+    in_lung, on_lesions = [], []
+    for k, i in enumerate(chosen):
+        big = cv2.resize(cams[k, 0], (512, 512), interpolation=cv2.INTER_LINEAR)
+        total = max(float(big.sum()), 1e-9)
+        in_lung.append(float(big[phantom.lung_mask[i]].sum()) / total)
+        on_lesions.append(float(big[phantom.lesion_mask[i]].sum()) / total)
+    assert np.mean(in_lung) > 0.5, in_lung
+    assert np.mean(on_lesions) > 0.25, on_lesions
