@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.architecture import LEVEL_NAMES, ResNet50V2FPN
+from models.architecture import LEVEL_NAMES, Features, ResNet50V2FPN
 
 try:
     from lunglens.inference.card import ModelCard, sha256_of
@@ -105,11 +105,14 @@ class ClassifierWithCAM(nn.Module):
         grads[3] = grads[3] + back * (p6 > 0).to(p6.dtype)
         return grads
 
+    def cam(self, feats: Features) -> torch.Tensor:
+        """The fused Grad-CAM [N, 1, *CAM_SIZE] of the model's Features (differentiable)."""
+        grads = self.level_gradients(feats.levels, feats.head_preact)
+        return fuse_level_maps([grad_cam_map(p, g) for p, g in zip(feats.levels, grads, strict=True)])
+
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.model.forward_features(image)
-        grads = self.level_gradients(feats.levels, feats.head_preact)
-        maps = [grad_cam_map(p, g) for p, g in zip(feats.levels, grads, strict=True)]
-        return feats.probabilities, fuse_level_maps(maps)
+        return feats.probabilities, self.cam(feats)
 
 
 def ct_like_inputs(n: int, seed: int = 0) -> np.ndarray:
@@ -262,15 +265,15 @@ def load_exported(path: Path, width: float) -> ResNet50V2FPN:
         raise ValueError(f"{path}: {len(nodes)} weighted nodes, the model at width {width} has {len(pairs)}")
     for node, (module, fused_bn) in zip(nodes, pairs, strict=False):
         values = [arrays[name] for name in node.input[1:]]
-        if isinstance(module, nn.BatchNorm2d):
-            targets = (module.weight, module.bias, module.running_mean, module.running_var)
-        else:
-            targets = (module.weight, module.bias)
         if fused_bn is not None:
             targets = (module.weight, fused_bn.bias)
             fused_bn.weight.fill_(1.0)
             fused_bn.running_mean.zero_()
             fused_bn.running_var.fill_(1.0 - fused_bn.eps)
+        elif isinstance(module, nn.BatchNorm2d):
+            targets = (module.weight, module.bias, module.running_mean, module.running_var)
+        else:
+            targets = (module.weight, module.bias)
         for target, value in zip(targets, values, strict=True):
             if target.shape != value.shape:
                 raise ValueError(

@@ -48,7 +48,7 @@ from lunglens.core.selector import select_slices
 from lunglens.io import RAW_OFFSET_HU, discover, load
 from lunglens.synthetic import insert_lesions, lung_mask
 from models.architecture import ResNet50V2FPN
-from models.export_onnx import ClassifierWithCAM, export, fuse_level_maps, grad_cam_map, load_exported
+from models.export_onnx import ClassifierWithCAM, export, load_exported
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 """Training runs on an NVIDIA GPU when PyTorch sees one, else on the CPU (same script, same seed)."""
@@ -67,8 +67,9 @@ SEVERITY = (0.15, 1.0)
 """Range of `insert_lesions` severity for the inserted lesions."""
 INTENDED_USE = (
     "DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS OR ANY CLINICAL USE. A narrow ResNet50V2-FPN trained from "
-    "three real CT series of one public data set, with synthetic lesions inserted into normal slices; it exists to show the app's workflow (selector, slice classification, patient "
-    "decision, Grad-CAM). Its outputs have no clinical validity; see metrics for its measured weaknesses."
+    "three real CT series of one public data set, with synthetic lesions inserted into normal slices; it "
+    "exists to show the app's workflow (selector, slice classification, patient decision, Grad-CAM). Its "
+    "outputs have no clinical validity; see metrics for its measured weaknesses."
 )
 LICENCE = (
     "Weights: MIT (LungLens). Training data: COVID-CT-MD (Afshar et al., 'COVID-CT-MD, COVID-19 computed "
@@ -243,12 +244,6 @@ def set_bn_momentum(model: nn.Module, momentum: float) -> None:
             m.momentum = momentum
 
 
-def grad_cam(model: ResNet50V2FPN, feats) -> torch.Tensor:
-    """The exported graph's Grad-CAM of the COVID logit, differentiable: Features -> [N, 1, 32, 32]."""
-    grads = ClassifierWithCAM(model).level_gradients(feats.levels, feats.head_preact)
-    return fuse_level_maps([grad_cam_map(p, g) for p, g in zip(feats.levels, grads, strict=True)])
-
-
 def share_outside(cam: torch.Tensor, region: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """cam [N, 1, h, w] >= 0, region [N, 1, H, W] in [0, 1] (H, W multiples of h, w) -> [N], the share of
     each CAM's mass outside the region (its area fraction per CAM cell); 0 for an all-zero CAM."""
@@ -284,7 +279,9 @@ def losses(
     # over the two units (shift-invariant), this keeps unit j positive for class j, so no head can die.
     targets = F.one_hot(labels, 2).to(feats.head_preact.dtype)[:, None, :].expand_as(feats.head_preact)
     aux = F.binary_cross_entropy_with_logits(feats.head_preact, targets)
-    attention = cam_loss(grad_cam(model, feats), labels, masks) if cam_weight > 0 else torch.zeros(())
+    attention = (
+        cam_loss(ClassifierWithCAM(model).cam(feats), labels, masks) if cam_weight > 0 else torch.zeros(())
+    )
     total = main + aux_weight * aux + cam_weight * attention
     return total, main, attention.detach(), feats.head_preact.detach(), feats.probabilities.detach()
 
@@ -358,7 +355,7 @@ def predict(
         feats = model.forward_features(raw[i : i + batch].to(DEVICE) * INPUT_SCALE)
         probs.append(feats.probabilities[:, COVID])
         heads.append(feats.head_preact)
-        cams.append(grad_cam(model, feats)[:, 0])
+        cams.append(ClassifierWithCAM(model).cam(feats)[:, 0])
     return torch.cat(probs).cpu().numpy(), torch.cat(heads).cpu(), torch.cat(cams).cpu().numpy()
 
 
