@@ -1,5 +1,7 @@
-"""Evaluate the exported demonstration model (ONNX, onnxruntime CPU) on real data and write the metrics
-into its card (card.metrics["evaluation"]) and into `<name>.eval.json` beside it.
+"""Evaluate the exported demonstration model on real data through the app's deployed path (the model
+loaded by `lunglens.inference.load_model` on the CPU, its card and hash checked; slices classified by
+`lunglens.inference.classify`: the app's pre-processing, resize included, batching and compact CAMs) and
+write the metrics into its card (card.metrics["evaluation"]) and into `<name>.eval.json` beside it.
 
 Measured (P(COVID) = probabilities[:, 0]; a slice is positive at P(COVID) >= 0.5):
 - P001 (COVID-19, not trained on): real infected slices (infection_label 1) against its uninfected slices,
@@ -10,7 +12,8 @@ Measured (P(COVID) = probabilities[:, 0]; a slice is positive at P(COVID) >= 0.5
 - patient leakage: P(COVID) on normal001's kept slices and P001's uninfected kept slices;
 - kernel robustness: kept uninfected slices of all three series blurred (Gaussian sigma 1 px) or sharpened
   (unsharp mask, amount 1 on a 1 px Gaussian): share still called normal;
-- NY-SBU axial slices (other scanners, COVID-positive patients), P(COVID) slice by slice;
+- NY-SBU axial slices (other scanners, COVID-positive patients), P(COVID) slice by slice (slices of
+  another size than 512 x 512 resized as the app resizes them);
 - Grad-CAM on the held-out validation slices with inserted lesions (P001's uninfected kept slices, each
   with LESION_VARIANTS seeded lesion sets; the first set's seed is the training script's): pointing game
   (the maximum of the CAM, bilinearly upsampled to 512 x 512, inside the lesion mask) and the share of
@@ -31,11 +34,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams, decide
+from lunglens.inference import classify, load_model
 from lunglens.inference.card import ModelCard
-from lunglens.io import RAW_OFFSET_HU
+from lunglens.inference.preprocess import to_model_input
 from lunglens.io.dicom import frame_hu, read_dataset
 from lunglens.synthetic import lung_mask
 from models.train_demo import (
@@ -53,29 +56,23 @@ LESION_VARIANTS = 4
 
 
 class Model:
-    """An onnxruntime session: raw-scale HU slices in, (P(COVID) [N], CAM [N, 32, 32]) out."""
+    """The model as the app deploys it: HU slices in, (P(COVID) [N], CAM [N, h, w]) out."""
 
-    def __init__(self, path: Path, covid_index: int) -> None:
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        self.covid_index = covid_index
+    def __init__(self, path: Path) -> None:
+        self.model = load_model(path, provider="cpu")
 
-    def __call__(self, hu: np.ndarray, batch: int = 8) -> tuple[np.ndarray, np.ndarray]:
-        """hu [N, 512, 512] HU -> (P(COVID) [N], cam [N, h, w])."""
-        probs, cams = [], []
-        for i in range(0, len(hu), batch):
-            raw = np.clip(hu[i : i + batch].astype(np.float32) + RAW_OFFSET_HU, 0, 65535)[:, None]
-            p, cam = self.session.run(["probabilities", "cam"], {"image": raw})
-            probs.append(p[:, self.covid_index])
-            cams.append(cam[:, 0])
-        return np.concatenate(probs), np.concatenate(cams)
+    def __call__(self, hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """hu [N, rows, columns] HU -> (P(COVID) [N], non-negative float16 CAM [N, h, w])."""
+        return classify(self.model, hu, np.arange(len(hu)))
 
     def latency_ms(self, repeats: int = 30) -> float:
-        """Median milliseconds of one single-slice inference (after 3 warm-up runs)."""
-        x = np.full((1, 1, 512, 512), 24.0, np.float32)
+        """Median milliseconds of one single-slice inference, pre-processing included (after 3 warm-up
+        runs)."""
+        hu = np.full((1, 512, 512), -1000, np.int16)
         times = []
         for i in range(repeats + 3):
             t = time.perf_counter()
-            self.session.run(None, {"image": x})
+            self.model.run(to_model_input(hu))
             if i >= 3:
                 times.append(1000 * (time.perf_counter() - t))
         return float(np.median(times))
@@ -121,9 +118,6 @@ def ny_sbu(model: Model) -> list[dict]:
             if r["orientation"] != "axial":
                 continue
             hu = frame_hu(read_dataset(NY_SBU_DIR / r["file"], pixels=True), None)
-            if hu.shape != (512, 512):
-                rows.append({"file": r["file"], "skipped": f"size {hu.shape}"})
-                continue
             p, _ = model(hu[None])
             rows.append({"file": r["file"], "model": r["Model"], "p_covid": round(float(p[0]), 4)})
     return rows
@@ -177,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     card_path = a.model.with_suffix(".json")
     card = ModelCard.load(card_path)
-    results = evaluate(Model(a.model, card.covid_index), int(card.provenance.get("seed", 0)))
+    results = evaluate(Model(a.model), int(card.provenance.get("seed", 0)))
     results["onnx_megabytes"] = round(a.model.stat().st_size / 1e6, 2)
     a.model.with_suffix(".eval.json").write_text(json.dumps(results, indent=2) + "\n")
     dataclasses.replace(card, metrics={**card.metrics, "evaluation": results}).save(card_path)

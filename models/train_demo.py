@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lunglens.core.selector import select_slices
-from lunglens.io import RAW_OFFSET_HU, discover, load
+from lunglens.io import discover, hu_to_raw, load
 from lunglens.synthetic import insert_lesions, lung_mask
 from models.architecture import ResNet50V2FPN
 from models.export_onnx import ClassifierWithCAM, export, load_exported
@@ -134,7 +134,7 @@ def build_pool(names: tuple[str, ...], variants: int, seed: int, data_dir: Path 
 
 def to_raw(hu: np.ndarray) -> torch.Tensor:
     """HU [..., H, W] -> raw scale float32 tensor [..., 1, H, W] (clip(HU + 1024, 0, 65535))."""
-    return torch.from_numpy(np.clip(hu.astype(np.float32) + RAW_OFFSET_HU, 0, 65535)).unsqueeze(-3)
+    return torch.from_numpy(hu_to_raw(hu)).unsqueeze(-3)
 
 
 def _gaussian_kernel(sigma: torch.Tensor, size: int = 5) -> torch.Tensor:

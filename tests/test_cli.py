@@ -1,9 +1,11 @@
-"""`lunglens info` as a user runs it."""
+"""`lunglens info` as a user runs it, and the one parser that dispatches every subcommand."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
 
 
 def run(*args):
@@ -16,7 +18,8 @@ def test_info_lists_three_analysable_series_and_the_lung_open_span(covid_ct_md):
     assert result.stdout.count("— analysable") == 3
     assert result.stdout.count("lung-open span") == 3
     assert "kept 90 of 148 slices" in result.stdout  # P001
-    assert "1 file(s) skipped" in result.stdout
+    labels = len(list(covid_ct_md.glob("*.csv")))  # the label tables beside the series
+    assert f"{labels} file(s) skipped" in result.stdout
 
 
 def test_info_explains_non_analysable_series(shared_data):
@@ -32,3 +35,52 @@ def test_bad_folder_gives_exit_code_2_and_no_traceback(tmp_path):
     assert "no such folder" in result.stderr and "Traceback" not in result.stderr
     empty = run("info", str(tmp_path))
     assert empty.returncode == 2 and "holds no files" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], {"path": None, "demo": False}),
+        (["some/folder", "--provider", "cpu"], {"path": "some/folder", "provider": "cpu"}),
+        (["--demo", "--model", "m.json"], {"demo": True, "model": "m.json"}),
+        (["view", "--self-test"], {"self_test": True, "path": None}),
+    ],
+)
+def test_without_a_subcommand_the_viewer_starts(monkeypatch, argv, expected):
+    from lunglens import cli
+    from lunglens.cli import view
+
+    started = []
+    monkeypatch.setattr(view, "run", lambda args: started.append(args) or 0)
+    assert cli.main(argv) == 0
+    (args,) = started
+    assert args.command == "view" and {k: getattr(args, k) for k in expected} == expected
+
+
+def test_every_registered_subcommand_is_dispatched_by_the_one_parser():
+    from lunglens.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    names = parser.get_default("subcommands")
+    assert set(names) == {"view", "info", "analyze", "demo-data"} and len(COMMANDS) == len(names)
+    assert parser.parse_args(["info", "x"]).command == "info"
+
+
+def test_analyze_defaults_are_the_decision_defaults():
+    from lunglens.cli import build_parser
+    from lunglens.core.decision import DecisionParams
+
+    args = build_parser().parse_args(["analyze", "folder"])
+    assert DecisionParams(args.slice_cutoff, args.fraction) == DecisionParams()
+
+
+def test_version_and_help_go_to_the_command_line(capsys):
+    from lunglens import __version__
+    from lunglens.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and __version__ in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "demo-data" in capsys.readouterr().out

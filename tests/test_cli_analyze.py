@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
+from tests.factory import write_series
 from tests.tiny_model import write_tiny_model
 
 
@@ -33,18 +36,36 @@ def test_folder_with_several_series_asks_for_a_choice(covid_ct_md, tmp_path):
     result = run(str(covid_ct_md), "--model", str(card))
     assert result.returncode == 2 and "choose one with --series" in result.stderr
     chosen = run(str(covid_ct_md), "--model", str(card), "--series", "3")
-    assert chosen.returncode == 0, chosen.stderr and "normal001" in chosen.stdout
+    assert chosen.returncode == 0, chosen.stderr
+    assert "normal001" in chosen.stdout.splitlines()[0]  # "series: ... in .../normal001"
+
+
+def _one_series(folder):
+    stored = np.full((4, 64, 64), 1024, np.uint16)
+    write_series(folder, stored, -2.0 * np.arange(4))
+    return folder
 
 
 def test_bad_inputs_exit_2_with_a_message(tmp_path):
     card = write_tiny_model(tmp_path / "m")
     missing = run(str(tmp_path / "absent"), "--model", str(card))
     assert missing.returncode == 2 and "no such folder" in missing.stderr
-    bad_model = run(str(tmp_path), "--model", str(tmp_path / "nope.onnx"))
-    assert bad_model.returncode == 2
     bad_fraction = run(str(tmp_path), "--model", str(card), "--fraction", "2")
     assert bad_fraction.returncode == 2 and "patient fraction" in bad_fraction.stderr
-    assert all("Traceback" not in r.stderr for r in (missing, bad_model, bad_fraction))
+    assert all("Traceback" not in r.stderr for r in (missing, bad_fraction))
+
+
+def test_a_model_that_cannot_be_loaded_exits_2_naming_it(tmp_path):
+    """The folder holds an analysable series, so what stops the run is the model."""
+    folder = _one_series(tmp_path / "patient")
+    card = write_tiny_model(tmp_path / "m")
+    onnx_file = card.with_suffix(".onnx")
+    onnx_file.write_bytes(onnx_file.read_bytes()[:-10])  # no longer the file the card hashed
+    for model, reason in ((tmp_path / "nope.onnx", "model card not found"), (card, "does not match")):
+        result = run(str(folder), "--model", str(model))
+        assert result.returncode == 2, result.stdout
+        assert reason in result.stderr and str(model.with_suffix("")) in result.stderr
+        assert "Traceback" not in result.stderr and "verdict" not in result.stdout
 
 
 def test_unwritable_json_destination_is_bad_input(covid_ct_md, tmp_path):

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from common import SHARED_DATA, authors_selector, median_time
 
-from lunglens.core.analysis import AnalysisOptions, analyze
+from lunglens.analysis import AnalysisOptions, analyse
 from lunglens.core.selector import select_slices
 from lunglens.inference import load_model
 from lunglens.inference.preprocess import to_model_input
@@ -83,7 +83,7 @@ def part_p001(args) -> dict:
         (ref,) = discover(P001).analysable
         series = load(ref)
         load_s = time.perf_counter() - start
-        result = analyze(series, model, AnalysisOptions(), load_seconds=load_s)
+        result = analyse(series, model, AnalysisOptions(), load_seconds=load_s)
         runs.append({**result.timings_s, "total": time.perf_counter() - start})
     stages = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
     return {
@@ -108,7 +108,7 @@ def part_authors(args) -> dict:
         return [model.run(to_model_input(series.hu[i : i + 1]))[0][0, 0] for i in np.flatnonzero(kept)]
 
     def ours():
-        return analyze(series, model).p_covid
+        return analyse(series, model).p_covid
 
     ours_s, p_ours = median_time(ours, args.repeats)
     authors_s, p_authors = median_time(authors, 1)
@@ -128,7 +128,7 @@ def part_table7(args) -> dict:
     rows = []
     for n in TABLE7_SIZES:
         series = phantom_series(n, seed=n)
-        seconds, result = median_time(lambda s=series: analyze(s, model), args.repeats)
+        seconds, result = median_time(lambda s=series: analyse(s, model), args.repeats)
         paper = PAPER_TABLE7_S.get(n)
         rows.append(
             {

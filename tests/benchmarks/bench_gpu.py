@@ -85,7 +85,7 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from lunglens.core.analysis import analyze
+    from lunglens.analysis import analyse
     from lunglens.inference import load_model
 
     gpu = subprocess.run(
@@ -132,11 +132,11 @@ def main() -> None:
                 break
             for n in TABLE7_SIZES:
                 series = phantom_series(n, seed=n)
-                analyze(series, model)  # warm-up at this batch shape
+                analyse(series, model)  # warm-up at this batch shape
                 times = []
                 for _ in range(3):
                     start = time.perf_counter()
-                    analysis = analyze(series, model)
+                    analysis = analyse(series, model)
                     times.append(time.perf_counter() - start)
                 row = {
                     "precision": precision,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lunglens.core.analysis import analyze
+from lunglens.analysis import analyse
 from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
@@ -63,11 +63,11 @@ def main() -> None:
             args.model = write_tiny_model(scratch / "model")
         (ref,) = discover(args.folder).analysable
         series = load(ref)
-        analysis = analyze(series, load_model(args.model, provider="cpu"))
+        analysis = analyse(series, load_model(args.model, provider="cpu"))
         out = scratch / "report.pdf"
         report_s = timed(lambda: write_report(analysis, series, out), args.repeats)
         pdf_bytes = out.stat().st_size
-        fourth = float(np.sort(analysis.p_covid[analysis.kept & analysis.classified])[-4])
+        fourth = float(np.sort(analysis.p_covid[analysis.selection.kept & analysis.classified])[-4])
         busy = analysis.redecide(DecisionParams(fourth, analysis.decision.params.patient_fraction))
         busy_s = timed(lambda: write_report(busy, series, out), args.repeats)
         busy_bytes = out.stat().st_size

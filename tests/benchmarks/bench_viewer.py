@@ -95,7 +95,7 @@ def bench_slice_change(window: MainWindow) -> dict:
     wait_for_analysis = window.analysisDone
     window.run_analysis()
     wait_for(wait_for_analysis)
-    indices = [int(i) for i in state.analysis.kept.nonzero()[0]][:60]
+    indices = [int(i) for i in state.analysis.selection.kept.nonzero()[0]][:60]
     assert state.overlay_visible
     passes = {}
     for name in ("stepping", "cached", "cold"):

@@ -51,3 +51,19 @@ def test_parameters_are_validated(bad):
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         decide(np.zeros(3), np.zeros(4, bool))
+
+
+@pytest.mark.parametrize(
+    ("fraction", "rule", "applied"),
+    [
+        (0.0, "at least one slice (k > 0)", "at least one slice (k > 0)"),
+        (0.1, "k > 0.1 × n", "k > 0.1 × n = 9.0"),
+        (0.3, "k > 0.3 × n", "k > 0.3 × n = 27.0"),
+    ],
+)
+def test_the_rule_is_written_out_with_its_fraction_and_n(fraction, rule, applied):
+    params = DecisionParams(slice_cutoff=0.5, patient_fraction=fraction)
+    decision = decide(np.full(90, 0.9), np.ones(90, bool), params)
+    assert params.rule() == rule
+    assert decision.rule_applied() == applied
+    assert decision.summary() == f"COVID-19: 90 of 90 kept slices positive ({applied})"

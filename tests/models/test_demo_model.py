@@ -17,6 +17,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from lunglens.inference.card import ModelCard, sha256_of  # noqa: E402
+from lunglens.inference.preprocess import to_model_input  # noqa: E402
 
 MODEL = REPO_ROOT / "models" / "lunglens-demo.onnx"
 CARD = MODEL.with_suffix(".json")
@@ -68,7 +69,7 @@ def test_phantom_with_lesions_reads_covid_with_a_nonzero_cam(session) -> None:
 
     phantom = make_phantom(n_slices=35, seed=3, covid_severity=0.8)
     i = int(np.argmax(phantom.lesion_mask.sum(axis=(1, 2))))
-    image = np.clip(phantom.hu[i : i + 1].astype(np.float32) + 1024, 0, None)[:, None]
+    image = to_model_input(phantom.hu[i : i + 1])
     probabilities, cam = session.run(["probabilities", "cam"], {"image": image})
     assert probabilities[0, 0] > 0.5
     assert cam.max() > 0, "all-zero CAM on a slice read as COVID"
@@ -85,7 +86,7 @@ def test_grad_cam_sits_on_the_lung_and_its_lesions(session) -> None:
 
     phantom = make_phantom(n_slices=35, seed=3, covid_severity=0.8)
     chosen = np.argsort(phantom.lesion_mask.sum(axis=(1, 2)))[-6:]
-    image = np.clip(phantom.hu[chosen].astype(np.float32) + 1024, 0, None)[:, None]
+    image = to_model_input(phantom.hu[chosen])
     _, cams = session.run(["probabilities", "cam"], {"image": image})
     in_lung, on_lesions = [], []
     for k, i in enumerate(chosen):

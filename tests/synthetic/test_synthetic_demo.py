@@ -1,19 +1,16 @@
-"""The demo patient and the `demo-data` subcommand parser."""
+"""The demo patient and the `lunglens demo-data` subcommand."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
+from lunglens.cli import build_parser, main
 from lunglens.io import discover
-from lunglens.synthetic.demo import add_demo_data_parser, make_demo_patient
+from lunglens.synthetic.demo import make_demo_patient
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lunglens")
-    add_demo_data_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
+def _parser():
+    return build_parser()
 
 
 def test_parser_defaults_and_flags():
@@ -28,13 +25,12 @@ def test_parser_defaults_and_flags():
 
 
 def test_demo_data_command_writes_a_tiff_patient(tmp_path, capsys):
-    args = _parser().parse_args(
-        ["demo-data", str(tmp_path / "p"), "--normal", "--slices", "35", "--format", "tiff"]
-    )
-    assert args.handler(args) == 0
+    argv = ["demo-data", str(tmp_path / "p"), "--normal", "--slices", "35", "--format", "tiff"]
+    assert main(argv) == 0
     assert len(list((tmp_path / "p" / "SR_2").glob("IM*.tif"))) == 35
-    assert args.handler(args) == 2, "a second run must not write into the now non-empty folder"
-    assert "non-empty" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(argv) == 2, "a second run must not write into the now non-empty folder"
+    assert "non-empty" in capsys.readouterr().err
 
 
 def test_demo_patient_dicom_is_one_analysable_series(tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
@@ -22,14 +21,6 @@ def test_cli_subcommands_do_not_import_qt(covid_ct_md):
     )
     assert done.returncode == 0, done.stderr
     assert "148 slices" in done.stdout
-
-
-def test_gui_arguments():
-    from lunglens.ui.app import build_parser
-
-    args = build_parser().parse_args(["some/folder", "--model", "m.json", "--provider", "cpu"])
-    assert (args.path, args.model, args.provider, args.demo) == ("some/folder", "m.json", "cpu", False)
-    assert build_parser().parse_args(["--demo"]).demo
 
 
 def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
@@ -48,7 +39,6 @@ def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
 
 
 def test_demo_patient_opens(qtbot, window):
-    pytest.importorskip("lunglens.synthetic.demo")
     from lunglens.ui.app import open_demo
 
     with qtbot.waitSignal(window.seriesLoaded, timeout=300000):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from PySide6.QtCore import QPointF
 
 from lunglens.ui.workers import JobSlot
@@ -83,10 +82,6 @@ def test_hu_readout_under_the_cursor(qtbot, p001_window):
 def test_export_pdf_report(qtbot, p001_window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
-    from lunglens.ui.main_window import report_writer
-
-    if report_writer() is None:
-        pytest.skip("lunglens.report has no write_report yet")
     with qtbot.waitSignal(p001_window.analysisDone, timeout=60000):
         p001_window.run_analysis()
     target = tmp_path / "report.pdf"

@@ -1,6 +1,7 @@
 """The patient-level decision rule (DESIGN.md section 1): a kept slice is positive when
 P(COVID) >= the slice cut-off; the patient is COVID-positive when the number of positive
-slices k is more than f x n (n = kept slices). f = 0 means "at least one positive slice"."""
+slices k is more than f × n (n = kept slices). f = 0 means "at least one positive slice".
+`DecisionParams.rule` is the one place the rule is written out for readers."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ class DecisionParams:
         if not 0.0 <= self.patient_fraction <= 1.0:
             raise ValueError(f"patient fraction must be within [0, 1], got {self.patient_fraction}")
 
+    def rule(self) -> str:
+        """The patient rule at this fraction, the one place it is written: "k > 0.1 × n", or for
+        f = 0 "at least one slice (k > 0)"."""
+        f = self.patient_fraction
+        return "at least one slice (k > 0)" if f == 0 else f"k > {f:g} × n"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -43,10 +50,21 @@ class Decision:
     def verdict(self) -> str:
         return "COVID-19" if self.covid else "normal"
 
+    @property
+    def needed(self) -> float:
+        """k must exceed this for a COVID-19 verdict: f × n (0 when f = 0)."""
+        return self.params.patient_fraction * self.n_kept
+
+    def rule_applied(self) -> str:
+        """The rule with this series' n: "k > 0.1 × n = 9.0", or "at least one slice (k > 0)"."""
+        rule = self.params.rule()
+        return rule if self.params.patient_fraction == 0 else f"{rule} = {self.needed:.1f}"
+
     def summary(self) -> str:
-        f = self.params.patient_fraction
-        rule = "at least one slice" if f == 0 else f"k > {f:g} x n = {f * self.n_kept:.1f}"
-        return f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({rule})"
+        """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9.0)"."""
+        return (
+            f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({self.rule_applied()})"
+        )
 
 
 def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = DecisionParams()) -> Decision:

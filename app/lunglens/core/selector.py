@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.io.raw_scale import raw_to_hu
 
 #: The image size the paper's region is defined for (pixels).
 REFERENCE_SIZE = 512
@@ -69,7 +69,7 @@ def dark_pixel_counts(hu: np.ndarray, params: SelectorParams = SelectorParams())
     region_rows, region_columns = params.region(rows, columns)
     region = hu[..., region_rows, region_columns]
     # raw = clip(HU + 1024, 0, 65535) < dark_below_raw  <=>  HU < dark_below_raw - 1024
-    return np.count_nonzero(region < params.dark_below_raw - RAW_OFFSET_HU, axis=(-2, -1)).astype(np.int64)
+    return np.count_nonzero(region < raw_to_hu(params.dark_below_raw), axis=(-2, -1)).astype(np.int64)
 
 
 def select_slices(hu: np.ndarray, params: SelectorParams = SelectorParams()) -> Selection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.io.raw_scale import hu_to_raw
 
 MODEL_SIZE = 512
 """Input side of every model honouring the contract (pixels)."""
@@ -14,7 +14,7 @@ MODEL_SIZE = 512
 def to_model_input(hu_slices: np.ndarray, size: int = MODEL_SIZE) -> np.ndarray:
     """HU slices (n, y, x) → float32 (n, 1, size, size) on the raw scale clip(HU + 1024, 0, 65535).
     Slices of another size are resized with area interpolation (averaging, no aliasing)."""
-    raw = np.clip(hu_slices.astype(np.float32) + RAW_OFFSET_HU, 0, 65535)
+    raw = hu_to_raw(hu_slices)
     if raw.shape[-2:] != (size, size):
         raw = np.stack([cv2.resize(plane, (size, size), interpolation=cv2.INTER_AREA) for plane in raw])
     return raw[:, None, :, :]

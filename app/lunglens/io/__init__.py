@@ -2,7 +2,8 @@
 
 from lunglens.io.discover import Discovery, FolderError, SkippedFile, discover
 from lunglens.io.load import LoadError, load, load_slice
-from lunglens.io.series import RAW_OFFSET_HU, Series, SeriesMetadata, SeriesRef
+from lunglens.io.raw_scale import RAW_OFFSET_HU, hu_to_raw
+from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 
 __all__ = [
     "RAW_OFFSET_HU",
@@ -14,6 +15,7 @@ __all__ = [
     "SeriesRef",
     "SkippedFile",
     "discover",
+    "hu_to_raw",
     "load",
     "load_slice",
 ]

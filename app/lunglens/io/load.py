@@ -21,7 +21,8 @@ from lunglens.io.dicom import (
     series_metadata,
 )
 from lunglens.io.geometry import spacing_report, superior_positions_mm
-from lunglens.io.series import RAW_OFFSET_HU, Series, SeriesMetadata, SeriesRef
+from lunglens.io.raw_scale import RAW_OFFSET_HU
+from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.io.tiff import TiffFileError, tiff_hu
 
 #: Spacing assumed where the files state none (TIFF, incomplete DICOM), in mm.

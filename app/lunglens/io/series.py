@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: Offset between COVID-CTset raw values and Hounsfield units: raw = HU + 1024.
-RAW_OFFSET_HU = 1024
+from lunglens.io.raw_scale import hu_to_raw
 
 
 @dataclass(frozen=True)
@@ -111,4 +110,4 @@ class Series:
 
     def raw(self) -> np.ndarray:
         """The volume on the COVID-CTset raw scale: clip(HU + 1024, 0, 65535), uint16."""
-        return np.clip(self.hu.astype(np.int32) + RAW_OFFSET_HU, 0, 65535).astype(np.uint16)
+        return hu_to_raw(self.hu, np.uint16)

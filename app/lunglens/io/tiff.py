@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.io.raw_scale import RAW_OFFSET_HU
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 

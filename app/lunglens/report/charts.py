@@ -11,7 +11,7 @@ import numpy as np
 from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis
 from lunglens.report.images import CAM_VISIBLE_FROM, jet
 
 FONT = "Helvetica"
@@ -161,11 +161,11 @@ def _dashed(drawing: Drawing, plot: _Plot, y_value: float, colour) -> None:
 def selector_chart(analysis: Analysis, width: float, height: float) -> Drawing:
     """Dark-pixel count per slice (pixels) along the slice position, the selector's threshold as
     a dashed line and the kept slices shaded."""
-    counts = analysis.dark_pixel_counts.astype(float)
-    top = max(float(counts.max()), analysis.selector_threshold, 1.0) * 1.08
+    counts = analysis.selection.dark_pixel_counts.astype(float)
+    top = max(float(counts.max()), analysis.selection.threshold, 1.0) * 1.08
     drawing, plot = _new_chart(analysis, width, height, (0.0, top))
-    _shade(drawing, plot, analysis, analysis.kept, KEPT_SHADE)
-    _dashed(drawing, plot, analysis.selector_threshold, MARK_COLOUR)
+    _shade(drawing, plot, analysis, analysis.selection.kept, KEPT_SHADE)
+    _dashed(drawing, plot, analysis.selection.threshold, MARK_COLOUR)
     points = []
     for position, count in zip(analysis.positions_mm, counts, strict=True):
         points += [plot.x(float(position)), plot.y(count)]
@@ -176,7 +176,7 @@ def selector_chart(analysis: Analysis, width: float, height: float) -> Drawing:
         plot,
         [
             ("dark-pixel count", LINE_COLOUR),
-            (f"threshold {analysis.selector_threshold:.0f}", MARK_COLOUR),
+            (f"threshold {analysis.selection.threshold:.0f}", MARK_COLOUR),
             ("kept (lung open)", KEPT_SHADE),
         ],
     )
@@ -187,9 +187,9 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
     """P(COVID) per classified slice along the slice position: discarded slices shaded grey,
     the slice cut-off as a dashed line, positive slices marked red."""
     drawing, plot = _new_chart(analysis, width, height, (-0.04, 1.04))
-    _shade(drawing, plot, analysis, ~analysis.kept, DISCARDED_SHADE)
+    _shade(drawing, plot, analysis, ~analysis.selection.kept, DISCARDED_SHADE)
     _dashed(drawing, plot, analysis.decision.params.slice_cutoff, MARK_COLOUR)
-    for first, last in _runs(analysis.kept & analysis.classified):
+    for first, last in _runs(analysis.selection.kept & analysis.classified):
         points = []
         for i in range(first, last + 1):
             points += [plot.x(float(analysis.positions_mm[i])), plot.y(float(analysis.p_covid[i]))]
@@ -198,7 +198,7 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
         x, y = plot.x(float(analysis.positions_mm[i])), plot.y(float(analysis.p_covid[i]))
         if analysis.decision.positive[i]:
             drawing.add(Circle(x, y, 2.2, fillColor=MARK_COLOUR, strokeColor=None))
-        elif analysis.kept[i]:
+        elif analysis.selection.kept[i]:
             drawing.add(Circle(x, y, 1.1, fillColor=LINE_COLOUR, strokeColor=None))
         else:
             drawing.add(Circle(x, y, 1.1, fillColor=colors.grey, strokeColor=None))

@@ -18,7 +18,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import SimpleDocTemplate
 
 from lunglens import __version__
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis
 from lunglens.io.series import Series
 from lunglens.report import sections
 from lunglens.report.identity import identity

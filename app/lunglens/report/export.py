@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lunglens.analysis import Analysis
 from lunglens.atomic import write_atomically
-from lunglens.core.analysis import Analysis
 from lunglens.io.series import Series
 from lunglens.report.document import render_report
 

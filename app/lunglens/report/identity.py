@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis
 from lunglens.io.series import Series
 
 ANONYMISED = "anonymised report"
@@ -47,10 +47,10 @@ def pseudonym(series: Series) -> str:
 def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str]]:
     """Rows that describe the scan, not the patient: slices, thickness, spacing, scanner."""
     meta = series.metadata
-    thickness = analysis.series.get("slice_thickness_mm")
-    spacing = analysis.series.get("pixel_spacing_mm") or [0.0, 0.0]
+    thickness = analysis.series.slice_thickness_mm
+    spacing = analysis.series.pixel_spacing_mm
     slices = (
-        f"{series.n_slices} slices, {analysis.series.get('columns')} x {analysis.series.get('rows')} pixels, "
+        f"{series.n_slices} slices, {analysis.series.columns} x {analysis.series.rows} pixels, "
         f"thickness {f'{thickness:g} mm' if thickness else 'not stated'}, "
         f"spacing {series.slice_spacing_mm:g} mm, pixel {spacing[0]:.3f} mm"
     )
@@ -71,7 +71,7 @@ def identity(series: Series, analysis: Analysis, anonymise: bool) -> Identity:
     name = meta.patient_name.replace("^", " ").strip() or "(no name in the files)"
     patient_id = meta.patient_id or "(no ID)"
     study_date = dicom_date(meta.study_date) or "(no date)"
-    series_text = meta.series_description or analysis.series.get("description") or "(no description)"
+    series_text = meta.series_description or analysis.series.description or "(no description)"
     if meta.series_number is not None:
         series_text += f" (series {meta.series_number})"
     rows = [
@@ -85,6 +85,6 @@ def identity(series: Series, analysis: Analysis, anonymise: bool) -> Identity:
         ("Series", series_text),
         *_acquisition_rows(series, analysis),
         ("Institution", meta.institution or "not stated"),
-        ("Folder", analysis.series.get("folder", "")),
+        ("Folder", analysis.series.folder),
     ]
     return Identity(line=f"{name}, ID {patient_id}, study {study_date}", rows=tuple(rows), anonymised=False)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.inference.postprocess import cam_for_display
 
@@ -40,7 +40,7 @@ def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
     """The most suspicious kept slices, by P(COVID) from highest: the positive ones (at most
     `limit`), or the single most suspicious kept slice when none is positive; ties keep series
     order. Empty when no kept slice was classified."""
-    scored = np.flatnonzero(analysis.kept & analysis.classified)
+    scored = np.flatnonzero(analysis.selection.kept & analysis.classified)
     order = scored[np.argsort(-analysis.p_covid[scored], kind="stable")]
     positive = [int(i) for i in order if analysis.decision.positive[i]]
     return positive[:limit] if positive else [int(i) for i in order[:1]]

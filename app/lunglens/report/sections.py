@@ -14,10 +14,10 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis, ModelRecord
 from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams
 from lunglens.core.selector import REFERENCE_SIZE
-from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.io.raw_scale import raw_to_hu
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
 from lunglens.report.images import CAM_VISIBLE_FROM, LUNG_WINDOW, KeyImage
@@ -120,11 +120,6 @@ def header(who: Identity, width: float) -> list[Flowable]:
     return [_p("Patient and series", "h"), _field_table(who.rows, width)]
 
 
-def _rule(params: DecisionParams) -> str:
-    f = params.patient_fraction
-    return "k >= 1 (at least one slice)" if f == 0 else f"k > {f:g} x n"
-
-
 def decision(analysis: Analysis, width: float) -> list[Flowable]:
     """The verdict, its operating point and the verdict at the paper's two fractions."""
     d = analysis.decision
@@ -136,8 +131,7 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
     explained = _p(
         f"{d.k_positive} of {d.n_kept} kept slices positive (k of n; a slice is positive when "
         f"P(COVID) >= the slice cut-off {params.slice_cutoff:g}). Patient fraction f = "
-        f"{params.patient_fraction:g}: the patient reads COVID-19 when {_rule(params)}"
-        + ("." if params.patient_fraction == 0 else f" = {params.patient_fraction * d.n_kept:.1f}.")
+        f"{params.patient_fraction:g}: the patient reads COVID-19 when {d.rule_applied()}."
     )
     rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
     points = [("this report", params)]
@@ -149,7 +143,7 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
                 name,
                 f"{point.slice_cutoff:g}",
                 f"{point.patient_fraction:g}",
-                _rule(point),
+                point.rule(),
                 f"{other.k_positive} of {other.n_kept}",
                 other.verdict,
             ]
@@ -171,15 +165,15 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
 
 def selector(analysis: Analysis, width: float) -> list[Flowable]:
     """What the selector kept, its rule with this series' numbers, and its figure."""
-    s = analysis.selector
-    rows, columns = analysis.series.get("rows"), analysis.series.get("columns")
+    s = analysis.selection.params
+    rows, columns = analysis.series.rows, analysis.series.columns
     region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a 512 x 512 image"
     if (rows, columns) != (REFERENCE_SIZE, REFERENCE_SIZE):
         region += f" (scaled to this series' {columns} x {rows} pixels)"
     text = (
         f"The lung-open selector kept {analysis.decision.n_kept} of {analysis.n_slices} slices. It counts dark "
-        f"pixels (raw < {s.dark_below_raw}, i.e. HU < {s.dark_below_raw - RAW_OFFSET_HU}) in {region}; threshold "
-        f"= (max - min) / {s.divisor:g} = {analysis.selector_threshold:.0f} dark pixels; slices above it are kept, "
+        f"pixels (raw < {s.dark_below_raw}, i.e. HU < {raw_to_hu(s.dark_below_raw)}) in {region}; threshold "
+        f"= (max - min) / {s.divisor:g} = {analysis.selection.threshold:.0f} dark pixels; slices above it are kept, "
         "the others (neck, shoulders, upper abdomen) are not classified."
     )
     return [
@@ -286,13 +280,13 @@ def method(analysis: Analysis, width: float) -> list[Flowable]:
     duration = (
         f"{sum(timings.values()):.2f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) + ")"
     )
-    why = provider.get("reason") or f"as requested ({provider.get('requested', '?')})"
-    provider_text = f"{provider.get('label', '?')}, {provider.get('used', '?')}: {why}"
+    why = provider.reason or f"as requested ({provider.requested})"
+    provider_text = f"{provider.label}, {provider.used}: {why}"
     rows = [
-        ("Model", f"{model.get('name', '?')} version {model.get('version', '?')}"),
-        ("Model SHA-256", model.get("sha256", "?")),
-        ("Provenance", "; ".join(_flatten(model.get("provenance", {})))),
-        ("Intended use", model.get("intended_use", "")),
+        ("Model", f"{model.name} version {model.version}"),
+        ("Model SHA-256", model.sha256),
+        ("Provenance", "; ".join(_flatten(model.provenance))),
+        ("Intended use", model.intended_use),
         ("Execution provider", provider_text),
         ("Software", ", ".join(f"{k} {v}" for k, v in analysis.versions.items())),
         ("Analysis date", analysis.created),
@@ -300,14 +294,14 @@ def method(analysis: Analysis, width: float) -> list[Flowable]:
         (
             "Method",
             "Lung-open slice selector, ResNet50V2 + feature pyramid classifier on each kept slice, patient "
-            "decision k > f x n, closed-form Grad-CAM; " + METHOD_REFERENCE,
+            f"decision {analysis.decision.params.rule()}, closed-form Grad-CAM; " + METHOD_REFERENCE,
         ),
     ]
     return [_p("Method and reproducibility", "h"), _field_table(rows, width, mono=("Model SHA-256",))]
 
 
-def _training_data(model: dict) -> str:
-    provenance = model.get("provenance", {})
+def _training_data(model: ModelRecord) -> str:
+    provenance = model.provenance
     kind = provenance.get("kind", "")
     if kind == "trained":
         data = provenance.get("data", {})
@@ -323,17 +317,17 @@ def limitations(analysis: Analysis) -> list[Flowable]:
     items = [
         f"{_training_data(analysis.model)}; how it performs on other scanners, protocols and patient "
         "populations is not known. Intended use stated by the model card: "
-        f"{analysis.model.get('intended_use') or 'not stated'}.",
+        f"{analysis.model.intended_use or 'not stated'}.",
         "The selector counts dark pixels in a fixed central region designed for 512 x 512 axial chest CT of "
         "adults centred in the field of view; other sizes are scaled proportionally, and unusual fields of "
         "view, positioning or anatomy can keep or drop the wrong slices.",
         "Grad-CAM shows where the model looked, not a segmentation of lesions.",
     ]
-    orientation = analysis.series.get("orientation", "axial")
+    orientation = analysis.series.orientation
     if orientation != "axial":
         items.append(f"This series is not axial ({orientation}); the method expects axial slices.")
-    items += [f"This series: {warning}" for warning in analysis.series.get("warnings", [])]
-    if not analysis.series.get("warnings") and orientation == "axial":
+    items += [f"This series: {warning}" for warning in analysis.series.warnings]
+    if not analysis.series.warnings and orientation == "axial":
         items.append("This series raised no warnings when loaded (axial, no gaps in slice positions found).")
     return [_p("Limitations", "h")] + [Paragraph("- " + escape(item), STYLES["body"]) for item in items]
 

@@ -1,7 +1,7 @@
 """Synthetic chest CT: lung segmentation, COVID-19 lesion insertion, a procedural phantom and
 its DICOM/TIFF writers, and the demo patient (no Qt)."""
 
-from lunglens.synthetic.demo import add_demo_data_parser, make_demo_patient
+from lunglens.synthetic.demo import make_demo_patient
 from lunglens.synthetic.lesions import PATTERNS, LesionParams, insert_lesions
 from lunglens.synthetic.lung_mask import LungMaskParams, body_mask, lung_mask
 from lunglens.synthetic.phantom import Phantom, make_phantom
@@ -12,7 +12,6 @@ __all__ = [
     "LesionParams",
     "LungMaskParams",
     "Phantom",
-    "add_demo_data_parser",
     "body_mask",
     "insert_lesions",
     "lung_mask",

@@ -1,9 +1,8 @@
-"""The demo patient: a synthetic chest CT written as DICOM or COVID-CTset TIFF, and the
-`lunglens demo-data` subcommand that makes one."""
+"""The demo patient: a synthetic chest CT written as DICOM or COVID-CTset TIFF (the command
+line's `lunglens demo-data` and `--demo`, the viewer's `--demo` and the tests make one)."""
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from lunglens.synthetic.phantom import make_phantom
@@ -45,42 +44,3 @@ def make_demo_patient(
         seed=seed * 2 + int(covid),
     )
     return out_folder
-
-
-def cmd_demo_data(args: argparse.Namespace) -> int:
-    """Handler of `lunglens demo-data`: returns the process exit status."""
-    try:
-        folder = make_demo_patient(
-            Path(args.out), covid=args.covid, n_slices=args.slices, seed=args.seed, fmt=args.format
-        )
-    except (FileExistsError, ValueError) as error:
-        print(f"demo-data: {error}")
-        return 2
-    kind = "COVID-19" if args.covid else "normal"
-    print(f"wrote a synthetic {kind} patient ({args.slices} slices, {args.format}) to {folder}")
-    return 0
-
-
-def add_demo_data_parser(subparsers) -> argparse.ArgumentParser:
-    """Register `demo-data OUT [--covid|--normal] [--slices N] [--seed S] [--format dicom|tiff]`
-    on an argparse subparsers object; the handler is set as `handler` (returns an exit code)."""
-    parser = subparsers.add_parser(
-        "demo-data",
-        help="write a synthetic demo patient (no patient data) as DICOM or TIFF",
-        description="Write a synthetic chest CT patient into a new or empty folder.",
-    )
-    parser.add_argument("out", help="output folder (created; must be new or empty)")
-    kind = parser.add_mutually_exclusive_group()
-    kind.add_argument(
-        "--covid", dest="covid", action="store_true", default=True, help="COVID-19 patterns (default)"
-    )
-    kind.add_argument("--normal", dest="covid", action="store_false", help="a normal patient, no lesions")
-    parser.add_argument(
-        "--slices", type=int, default=DEMO_SLICES, help=f"slice count, 35-600 (default {DEMO_SLICES})"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--format", choices=FORMATS, default="dicom", help="dicom (default) or tiff (COVID-CTset)"
-    )
-    parser.set_defaults(handler=cmd_demo_data)
-    return parser

@@ -15,7 +15,7 @@ import tifffile
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from lunglens.io.series import RAW_OFFSET_HU
+from lunglens.io.raw_scale import RAW_OFFSET_HU, hu_to_raw
 
 DICOM_BITS_STORED = 12
 """Stored bits of the written pixels (like the Siemens scanners of COVID-CTset)."""
@@ -171,7 +171,7 @@ def write_dicom_series(
         series_description,
         study_date,
     )
-    stored = np.clip(volume.astype(np.int32) + RAW_OFFSET_HU, 0, MAX_STORED_VALUE).astype("<u2")
+    stored = np.minimum(hu_to_raw(volume, np.uint16), MAX_STORED_VALUE).astype("<u2")
     corner_x = -(columns - 1) / 2.0 * pixel_spacing_mm
     corner_y = -(rows - 1) / 2.0 * pixel_spacing_mm
     paths = []
@@ -201,7 +201,7 @@ def write_tiff_series(volume_hu: np.ndarray, folder: Path, series_name: str = "S
     if volume.ndim != 3:
         raise ValueError(f"volume must be (z, y, x), got shape {volume.shape}")
     series_folder = _prepare_folder(Path(folder) / series_name)
-    raw = np.clip(volume.astype(np.int32) + RAW_OFFSET_HU, 0, 65535).astype(np.uint16)
+    raw = hu_to_raw(volume, np.uint16)
     paths = []
     for index, image in enumerate(raw):
         path = series_folder / f"IM{index + 1:05d}.tif"

@@ -1,4 +1,4 @@
-"""`lunglens [PATH] [--demo] [--model PATH] [--provider ...]`: start the viewer."""
+"""Start the viewer for the arguments of `lunglens view` (parsed by `lunglens.cli.view`)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,18 @@ import argparse
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
-from lunglens.inference.session import PROVIDER_CHOICES
+from lunglens.synthetic.demo import make_demo_patient
 from lunglens.ui.main_window import MainWindow
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lunglens",
-        description="LungLens viewer. Subcommands info, analyze, demo-data run the command line instead.",
-    )
-    parser.add_argument("path", nargs="?", help="patient folder to open")
-    parser.add_argument("--demo", action="store_true", help="open a synthetic COVID-19 demo patient")
-    parser.add_argument("--model", help="model .json card or .onnx file (default: the bundled demo model)")
-    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
-    parser.add_argument(
-        "--self-test",
-        action="store_true",
-        help="open the demo patient, analyse it and exit (0 on success): a check of an installation",
-    )
-    return parser
 
 
 def open_demo(window: MainWindow) -> None:
     """Make the synthetic demo patient in a temporary folder (in the background) and open it."""
-    try:
-        from lunglens.synthetic.demo import make_demo_patient
-    except ImportError as exc:
-        window.show_message("No demo patient", f"The demo patient generator is not available yet ({exc}).")
-        return
     folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
     QApplication.instance().aboutToQuit.connect(lambda: shutil.rmtree(folder, ignore_errors=True))
     window.statusBar().showMessage("Making the demo patient…")
@@ -72,9 +49,8 @@ def self_test(window: MainWindow) -> None:
     open_demo(window)
 
 
-def run(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` (without the program name), show the window, run the event loop."""
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Show the window for the `lunglens view` arguments `args` and run the event loop."""
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")

@@ -82,9 +82,9 @@ class DecisionPanel(QGroupBox):
         self.paramsChanged.emit(params)
 
     def _label(self, params: DecisionParams) -> None:
-        f = params.patient_fraction
-        rule = "f = 0: at least one slice" if f == 0 else f"f = {f:.3g}: COVID when k > f × n"
-        self.fraction_label.setText(f"Patient fraction — {rule}")
+        self.fraction_label.setText(
+            f"Patient fraction f = {params.patient_fraction:.3g} — COVID-19 when {params.rule()}"
+        )
         self.cutoff_label.setText(f"Slice cut-off — positive when P(COVID) ≥ {params.slice_cutoff:.2f}")
 
     def refresh(self) -> None:
@@ -101,10 +101,9 @@ class DecisionPanel(QGroupBox):
         colour = "#e03030" if decision.covid else "#2e9d4f"
         self.verdict.setText(decision.verdict)
         self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
-        f = decision.params.patient_fraction
-        need = "at least 1" if f == 0 else f"more than {f * decision.n_kept:.1f}"
         self.count.setText(
-            f"{decision.k_positive} of {decision.n_kept} kept slices positive (needed: {need})"
+            f"{decision.k_positive} of {decision.n_kept} kept slices positive "
+            f"(COVID-19 when {decision.rule_applied()})"
         )
         flips = self.state.flips
         parts = []

@@ -21,11 +21,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lunglens.core.analysis import AnalysisOptions, analyze
+from lunglens.analysis import AnalysisOptions, analyse
 from lunglens.core.selector import select_slices
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.inference import load_model
 from lunglens.io import discover, load, load_slice
+from lunglens.report import write_report
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.dialogs import AboutDialog, TagDialog
@@ -39,15 +40,6 @@ from lunglens.ui.workers import JobSlot
 MAX_RECENT = 8
 #: Window/level change per screen pixel of a left drag (HU): horizontal → width, vertical → level.
 WL_HU_PER_PIXEL = (4.0, 2.0)
-
-
-def report_writer():
-    """`lunglens.report.write_report` when the report module provides it, else None."""
-    try:
-        from lunglens.report import write_report
-    except ImportError:
-        return None
-    return write_report
 
 
 class MainWindow(QMainWindow):
@@ -169,8 +161,6 @@ class MainWindow(QMainWindow):
             "Anonymise exported reports", lambda _on: None, None, file_menu, True
         )
         self.export_action.setEnabled(False)
-        if report_writer() is None:
-            self.export_action.setToolTip("The PDF report module (lunglens.report) is not available yet")
         file_menu.addSeparator()
         self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
 
@@ -514,15 +504,11 @@ class MainWindow(QMainWindow):
         return "\n".join(lines)
 
     def _banner(self, i: int) -> str:
-        kept = self.state.kept_mask()
-        if kept is None or kept[i]:
+        selection = self.state.selection
+        if selection is None or selection.kept[i]:
             return ""
-        if self.state.analysis is not None:
-            counts, threshold = self.state.analysis.dark_pixel_counts, self.state.analysis.selector_threshold
-        else:
-            counts, threshold = self.state.selection.dark_pixel_counts, self.state.selection.threshold
-        count = int(counts[i])
-        return f"Discarded by the selector: {count} dark pixels ≤ threshold {threshold:.0f}"
+        count = int(selection.dark_pixel_counts[i])
+        return f"Discarded by the selector: {count} dark pixels ≤ threshold {selection.threshold:.0f}"
 
     # --- analysis --------------------------------------------------------------------------
     def run_analysis(self) -> None:
@@ -539,11 +525,11 @@ class MainWindow(QMainWindow):
             self.show_message("No model", self.model_problem)
             return
         model, path, provider = self.model, self.model_path, self.provider
-        options = AnalysisOptions(decision=self.state.params)
+        selection, options = self.state.selection, AnalysisOptions(decision=self.state.params)
 
         def work(progress, cancel):
             used = model or load_model(path, provider)
-            return used, analyze(series, used, options, progress=progress, cancel=cancel)
+            return used, analyse(series, used, options, selection=selection, progress=progress, cancel=cancel)
 
         self.analysis_panel.set_running(True)
         signals = self.jobs["analysis"].start(work)
@@ -587,7 +573,7 @@ class MainWindow(QMainWindow):
         self.render()
 
     def _update_actions(self) -> None:
-        self.export_action.setEnabled(self.state.analysis is not None and report_writer() is not None)
+        self.export_action.setEnabled(self.state.analysis is not None)
 
     # --- dialogs and export ----------------------------------------------------------------
     def show_about(self) -> None:
@@ -603,8 +589,7 @@ class MainWindow(QMainWindow):
         TagDialog(series.source_paths[self.state.index], self).exec()
 
     def export_report(self) -> None:
-        write_report = report_writer()
-        if write_report is None or self.state.analysis is None or self.state.series is None:
+        if self.state.analysis is None or self.state.series is None:
             return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export the PDF report", "lunglens-report.pdf", "PDF (*.pdf)"

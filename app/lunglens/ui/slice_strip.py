@@ -101,12 +101,11 @@ class SliceStrip(QWidget):
         P(COVID) and the call."""
         state = self.state
         lines = [f"Slice {i + 1} of {state.n_slices}"]
-        source = state.analysis if state.analysis is not None else state.selection
-        if source is None:
+        selection = state.selection
+        if selection is None:
             return lines[0] + "\n(loading)"
-        counts = source.dark_pixel_counts
-        threshold = source.selector_threshold if state.analysis is not None else source.threshold
-        kept = bool(state.kept_mask()[i])
+        counts, threshold = selection.dark_pixel_counts, selection.threshold
+        kept = bool(selection.kept[i])
         relation = ">" if kept else "<="
         lines.append(("kept" if kept else "discarded") + " by the selector")
         lines.append(f"dark pixels {int(counts[i])} {relation} threshold {threshold:.0f}")

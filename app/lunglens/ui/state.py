@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from lunglens.core.analysis import Analysis
+from lunglens.analysis import Analysis
 from lunglens.core.decision import DecisionParams
 from lunglens.core.selector import Selection
 from lunglens.core.windowing import PRESETS, Window
@@ -135,8 +135,7 @@ class ViewerState(QObject):
         self.decisionChanged.emit()
 
     def kept_mask(self) -> np.ndarray | None:
-        if self.analysis is not None:
-            return self.analysis.kept
+        """The selector's kept slices once the series is in (the analysis uses the same)."""
         return self.selection.kept if self.selection is not None else None
 
     def positives(self) -> np.ndarray:

@@ -1,0 +1,28 @@
+"""The analysis layer: the one pipeline and the one result.
+
+    folder or PACS → discover → SeriesRef → load → Series → select → Selection → classify
+    → (quantify) → decide → Analysis
+
+`pipeline.analyse` runs the steps after loading for a `Series` (taking the viewer's `Selection`
+when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs.
+`result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
+DICOM writers read; `records` holds its typed parts (series, model, provider).
+
+This package sits above `io`, `core` (pure rules: selector, decision, windowing) and
+`inference` (ONNX sessions), and below `report`, `cli` and `ui`. It imports no Qt."""
+
+from lunglens.analysis.pipeline import AnalysisOptions, analyse, load_and_analyse
+from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
+from lunglens.analysis.result import ANALYSIS_FORMAT, Analysis, SliceRecord
+
+__all__ = [
+    "ANALYSIS_FORMAT",
+    "Analysis",
+    "AnalysisOptions",
+    "ModelRecord",
+    "ProviderRecord",
+    "SeriesRecord",
+    "SliceRecord",
+    "analyse",
+    "load_and_analyse",
+]

@@ -1,0 +1,144 @@
+"""The one pipeline both front ends run (the viewer through its background jobs, the command
+line and batch runs through `load_and_analyse`):
+
+    load → select → classify → decide → Analysis
+
+Each step is timed under its name in `Analysis.timings_s`, in the order it ran. Quantification
+(lungs, zones, lesion maps, burden: `lunglens.quant`) is a step between classify and decide."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+
+from lunglens import __version__
+from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
+from lunglens.analysis.result import Analysis
+from lunglens.core.decision import DecisionParams, decide
+from lunglens.core.selector import Selection, SelectorParams, select_slices
+from lunglens.inference.predict import BatchProgress, CancelFlag, classify
+from lunglens.io import Series, SeriesRef, load
+from lunglens.io.load import ProgressCallback
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What to run: the selector's and the decision's parameters, and whether to classify every
+    slice (to show what the selector saved) rather than only the kept ones."""
+
+    selector: SelectorParams = SelectorParams()
+    decision: DecisionParams = DecisionParams()
+    all_slices: bool = False
+
+
+class _StepClock:
+    """Seconds per pipeline step, in the order the steps ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 6)
+
+
+def software_versions() -> dict[str, str]:
+    """The versions of the software an analysis ran with (for the report and the JSON)."""
+    import onnxruntime
+    import pydicom
+
+    return {
+        "lunglens": __version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "pydicom": pydicom.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def analyse(
+    series: Series,
+    model,
+    options: AnalysisOptions = AnalysisOptions(),
+    *,
+    selection: Selection | None = None,
+    progress: BatchProgress | None = None,
+    cancel: CancelFlag | None = None,
+    load_seconds: float | None = None,
+) -> Analysis:
+    """Analyse a loaded `series` with `model` (a `lunglens.inference.Model`): select the
+    lung-open slices (or take `selection`, the selector's result the caller already has, made
+    with `options.selector`), classify the kept slices (every slice with `options.all_slices`)
+    and decide at `options.decision`.
+
+    `progress(done, total)` is called after each batch of slices; `cancel` is checked before
+    each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
+    "load" step when the caller loaded the series."""
+    clock = _StepClock()
+    if load_seconds is not None:
+        clock.seconds["load"] = round(load_seconds, 6)
+
+    if selection is None:
+        with clock.step("select"):
+            selection = select_slices(series.hu, options.selector)
+    elif selection.params != options.selector or len(selection.kept) != series.n_slices:
+        raise ValueError(
+            f"the selection given ({len(selection.kept)} slices, {selection.params}) is not the one "
+            f"of this series ({series.n_slices} slices) with {options.selector}"
+        )
+
+    with clock.step("classify"):
+        chosen = np.arange(series.n_slices) if options.all_slices else selection.kept_indices
+        p_chosen, cams_chosen = classify(model, series.hu, chosen, progress=progress, cancel=cancel)
+        p_covid = np.full(series.n_slices, np.nan)
+        p_covid[chosen] = p_chosen
+        cams = np.zeros((series.n_slices, *model.card.cam_size), np.float16)
+        cams[chosen] = cams_chosen
+
+    # Quantification (lunglens.quant: lungs, zones, lesion maps, burden) runs here, on the
+    # series and the kept slices, timed as its own step.
+
+    with clock.step("decide"):
+        decision = decide(p_covid, selection.kept, options.decision)
+
+    return Analysis(
+        series=SeriesRecord.of(series),
+        selection=selection,
+        decision=decision,
+        model=ModelRecord.of(model.card),
+        provider=ProviderRecord.of(model.provider),
+        positions_mm=np.asarray(series.positions_mm, float),
+        p_covid=p_covid,
+        cams=cams,
+        timings_s=clock.seconds,
+        versions=software_versions(),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        all_slices=options.all_slices,
+    )
+
+
+def load_and_analyse(
+    ref: SeriesRef,
+    model,
+    options: AnalysisOptions = AnalysisOptions(),
+    *,
+    load_progress: ProgressCallback | None = None,
+    progress: BatchProgress | None = None,
+    cancel: CancelFlag | None = None,
+) -> tuple[Series, Analysis]:
+    """Load the series `ref` (raises `lunglens.io.LoadError`) and `analyse` it; the load is
+    timed as the first step. `load_progress(done, total)` reports decoded slices, `progress`
+    classified ones."""
+    start = time.perf_counter()
+    series = load(ref, progress=load_progress)
+    load_seconds = time.perf_counter() - start
+    analysis = analyse(series, model, options, progress=progress, cancel=cancel, load_seconds=load_seconds)
+    return series, analysis

@@ -1,0 +1,54 @@
+"""The command line: `lunglens COMMAND ...`, one argparse parser.
+
+Each subcommand is a module of this package with an `add_parser(subparsers)` function that
+adds its parser and sets `handler` (a function of the parsed arguments returning the exit
+code). To add a subcommand, write its module and list it in COMMANDS.
+
+Without a subcommand (`lunglens`, `lunglens PATH`, `lunglens --demo`) the viewer starts: the
+arguments are the `view` subcommand's. Qt is imported only on the viewer's path.
+
+Exit codes: 0 success, 2 bad input (a folder or file that cannot be used; the message says
+which and why), 1 an internal failure."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from lunglens import __version__
+from lunglens.cli import analyze, demo_data, info, view
+from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput
+
+#: The subcommands, in the order `lunglens --help` lists them.
+COMMANDS = (view, info, analyze, demo_data)
+
+#: The options of `lunglens` itself (before any subcommand).
+TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lunglens", description="LungLens: chest CT COVID-19 reading aid.")
+    parser.add_argument("--version", action="version", version=f"lunglens {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(subparsers)
+    parser.set_defaults(subcommands=tuple(subparsers.choices))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `lunglens` with `argv` (without the program name; default sys.argv[1:])."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in (*parser.get_default("subcommands"), *TOP_LEVEL_OPTIONS):
+        argv = [view.NAME, *argv]
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except BadInput as exc:
+        print(f"lunglens: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("lunglens: interrupted", file=sys.stderr)
+        return EXIT_INTERNAL

@@ -1,0 +1,146 @@
+"""`lunglens analyze PATH|--demo [...]`: select, classify and decide for one series, print the
+verdict, and optionally write the analysis as JSON and the PDF report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from lunglens.atomic import WriteError, write_atomically
+from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar
+from lunglens.core.decision import DecisionParams
+from lunglens.inference.session import PROVIDER_CHOICES
+from lunglens.io import FolderError, LoadError, discover
+
+DEFAULTS = DecisionParams()
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("analyze", help="select, classify and decide for one series")
+    parser.add_argument("path", nargs="?", help="patient folder (omit with --demo)")
+    parser.add_argument("--demo", action="store_true", help="analyse a synthetic COVID-19 demo patient")
+    parser.add_argument("--series", help="series UID or index (as `lunglens info` numbers them)")
+    parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=DEFAULTS.patient_fraction,
+        help=f"patient fraction f of the decision rule (default {DEFAULTS.patient_fraction:g})",
+    )
+    parser.add_argument(
+        "--slice-cutoff",
+        type=float,
+        default=DEFAULTS.slice_cutoff,
+        help=f"P(COVID) at which a slice is positive (default {DEFAULTS.slice_cutoff:g})",
+    )
+    parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    parser.add_argument("--json", help="write the analysis as JSON here")
+    parser.add_argument("--report", help="write the PDF report here")
+    parser.add_argument(
+        "--anonymise", action="store_true", help="leave patient identifiers out of the report"
+    )
+    parser.set_defaults(handler=run)
+
+
+def choose_series(found, choice: str | None):
+    """The series to analyse: by UID (or key), by 1-based index, or the only analysable one."""
+    if choice:
+        if choice.isdigit() and 1 <= int(choice) <= len(found.series):
+            ref = found.series[int(choice) - 1]
+        else:
+            matches = [r for r in found.series if r.key == choice or r.key.split("#")[0] == choice]
+            if not matches:
+                raise BadInput(f"{found.folder}: no series {choice!r} (lunglens info lists them)")
+            ref = matches[0]
+        if not ref.analysable:
+            raise BadInput(f"{ref.description or ref.key}: cannot be analysed: {'; '.join(ref.problems)}")
+        return ref
+    candidates = found.analysable
+    if not candidates:
+        reasons = "; ".join(f"{r.description or r.key}: {', '.join(r.problems)}" for r in found.series[:3])
+        raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
+    if len(candidates) > 1:
+        listed = ", ".join(f"[{found.series.index(r) + 1}] {r.description}" for r in candidates)
+        raise BadInput(
+            f"{found.folder}: {len(candidates)} series can be analysed ({listed}); choose one with --series"
+        )
+    return candidates[0]
+
+
+def demo_folder() -> Path:
+    """A synthetic COVID-19 demo patient in a temporary folder (removed at exit)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from lunglens.synthetic.demo import make_demo_patient
+
+    folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return make_demo_patient(folder, covid=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lunglens.analysis import AnalysisOptions, load_and_analyse
+    from lunglens.inference import ModelError, load_model
+
+    if not args.demo and not args.path:
+        raise BadInput("analyze needs a PATH or --demo")
+    try:
+        decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from exc
+    folder = demo_folder() if args.demo else Path(args.path)
+    try:
+        found = discover(folder)
+    except FolderError as exc:
+        raise BadInput(str(exc)) from exc
+    if found.problem():
+        raise BadInput(found.problem())
+    ref = choose_series(found, args.series)
+    try:
+        model = load_model(Path(args.model) if args.model else None, provider=args.provider)
+    except ModelError as exc:
+        raise BadInput(str(exc)) from exc
+
+    start = time.perf_counter()
+    options = AnalysisOptions(decision=decision, all_slices=args.all_slices)
+    try:
+        series, result = load_and_analyse(
+            ref, model, options, load_progress=ProgressBar("loading   "), progress=ProgressBar("analysing ")
+        )
+    except LoadError as exc:
+        raise BadInput(str(exc)) from exc
+    total = time.perf_counter() - start
+
+    d = result.decision
+    print(f"series:   {ref.description or ref.key} ({series.n_slices} slices) in {ref.folder}")
+    print(
+        f"selector: kept {d.n_kept} of {series.n_slices} slices "
+        f"(threshold {result.selection.threshold:.0f} dark pixels)"
+    )
+    print(
+        f"slices:   {d.k_positive} of {d.n_kept} kept slices positive (P(COVID) >= {decision.slice_cutoff:g})"
+    )
+    print(f"verdict:  {d.summary()}")
+    print(f"model:    {model.card.name} {model.card.version} on {model.provider.describe()}")
+    print(
+        f"time:     {total:.1f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ")"
+    )
+    if args.json:
+        try:
+            write_atomically(Path(args.json), result.to_json().encode("utf-8"))
+        except WriteError as exc:
+            raise BadInput(str(exc)) from exc
+        print(f"json:     {args.json}")
+    if args.report:
+        from lunglens.report import write_report
+
+        try:
+            write_report(result, series, Path(args.report), anonymise=args.anonymise)
+        except WriteError as exc:
+            raise BadInput(str(exc)) from exc
+        print(f"report:   {args.report}")
+    return EXIT_OK

@@ -1,0 +1,47 @@
+"""What the subcommands share: exit codes, the bad-input exception, a terminal progress bar."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Input the user must fix; printed without a traceback, exit code 2."""
+
+
+def spans(indices: Sequence[int]) -> str:
+    """'3-10, 12' style listing of 0-based indices shown 1-based."""
+    runs, start, previous = [], None, None
+    for i in indices:
+        if start is None:
+            start = previous = i
+        elif i == previous + 1:
+            previous = i
+        else:
+            runs.append((start, previous))
+            start = previous = i
+    if start is not None:
+        runs.append((start, previous))
+    return ", ".join(f"{a + 1}" if a == b else f"{a + 1}-{b + 1}" for a, b in runs) or "none"
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, else silent)."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.active = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.active and total:
+            filled = int(30 * done / total)
+            print(
+                f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}",
+                end="",
+                file=sys.stderr,
+            )
+            if done == total:
+                print(file=sys.stderr)

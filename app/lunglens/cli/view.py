@@ -1,0 +1,32 @@
+"""`lunglens [view] [PATH] [--demo] [--model PATH] [--provider ...] [--self-test]`: the viewer.
+`lunglens` without a subcommand runs this one; Qt is imported only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from lunglens.inference.session import PROVIDER_CHOICES
+
+NAME = "view"
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        NAME, help="open the viewer (the default: `lunglens PATH` is `lunglens view PATH`)"
+    )
+    parser.add_argument("path", nargs="?", help="patient folder to open")
+    parser.add_argument("--demo", action="store_true", help="open a synthetic COVID-19 demo patient")
+    parser.add_argument("--model", help="model .json card or .onnx file (default: the bundled demo model)")
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="open the demo patient, analyse it and exit (0 on success): a check of an installation",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lunglens.ui.app import run as run_viewer
+
+    return run_viewer(args)

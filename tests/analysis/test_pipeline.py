@@ -1,0 +1,165 @@
+"""The analysis pipeline: select (or take the caller's selection), classify the kept slices,
+decide; the typed result and its JSON round trip; re-deciding without a model call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lunglens.analysis import (
+    ANALYSIS_FORMAT,
+    Analysis,
+    AnalysisOptions,
+    ModelRecord,
+    ProviderRecord,
+    SeriesRecord,
+    analyse,
+    load_and_analyse,
+)
+from lunglens.core.decision import DecisionParams
+from lunglens.core.selector import SelectorParams, select_slices
+from lunglens.inference import load_model
+from lunglens.io import discover, load
+from tests.factory import write_series
+from tests.tiny_model import tiny_p_covid, write_tiny_model
+
+
+class CountingModel:
+    """Wraps a Model and counts the slices it was run on."""
+
+    def __init__(self, model):
+        self.model, self.slices = model, 0
+        self.card, self.provider, self.batch_size = model.card, model.provider, model.batch_size
+
+    def run(self, image):
+        self.slices += len(image)
+        return self.model.run(image)
+
+
+@pytest.fixture
+def ref(tmp_path):
+    """12 slices: 2 closed (no dark pixels) at each end, 8 lung-open ones whose soft tissue gets
+    denser further down (so the tiny model's P(COVID) spreads across 0.5)."""
+    stored = np.full((12, 512, 512), 24, np.uint16)  # outside air (raw)
+    for i in range(12):
+        stored[i, 128:, :] = 1064 + 30 * i  # body
+        if 2 <= i < 10:
+            stored[i, 200:380, 100:400] = 150  # lungs
+    write_series(tmp_path / "s", stored, -2.0 * np.arange(12))
+    return discover(tmp_path / "s").series[0]
+
+
+@pytest.fixture
+def series(ref):
+    return load(ref)
+
+
+@pytest.fixture
+def model(tmp_path):
+    return CountingModel(load_model(write_tiny_model(tmp_path / "m"), provider="cpu"))
+
+
+KEPT = [False] * 2 + [True] * 8 + [False] * 2
+
+
+def test_only_kept_slices_are_classified(series, model):
+    result = analyse(series, model, AnalysisOptions(decision=DecisionParams(0.5, 0.0)))
+    assert result.selection.kept.tolist() == KEPT
+    kept = result.selection.kept
+    assert np.isnan(result.p_covid[~kept]).all() and model.slices == 8
+    expected = tiny_p_covid(series.hu[kept])
+    assert expected.min() < 0.5 < expected.max()
+    assert np.allclose(result.p_covid[kept], expected, atol=1e-5)
+    assert result.decision.n_kept == 8 and result.decision.k_positive == int((expected >= 0.5).sum())
+    assert (result.cams[~kept] == 0).all()
+    assert list(result.timings_s) == ["select", "classify", "decide"]
+    assert result.provider == ProviderRecord("cpu", "CPUExecutionProvider", "CPU", "")
+
+
+def test_the_callers_selection_is_used_not_recomputed(series, model):
+    """The viewer selects at load; `analyse` takes that selection and does not select again."""
+    made_at_load = select_slices(series.hu)
+    only_two = replace(made_at_load, kept=np.isin(np.arange(12), [4, 5]))  # not what the selector says
+    result = analyse(series, model, selection=only_two)
+    assert result.selection is only_two
+    assert np.flatnonzero(result.classified).tolist() == [4, 5] and model.slices == 2
+    assert result.decision.n_kept == 2
+    assert "select" not in result.timings_s
+
+
+@pytest.mark.parametrize(
+    "selection_of",
+    [
+        lambda hu: select_slices(hu[:-1]),  # another series' length
+        lambda hu: select_slices(hu, SelectorParams(divisor=3.0)),  # other parameters than the options'
+    ],
+)
+def test_a_selection_that_does_not_fit_is_refused(series, model, selection_of):
+    with pytest.raises(ValueError, match="is not the one"):
+        analyse(series, model, selection=selection_of(series.hu))
+    assert model.slices == 0
+
+
+def test_load_and_analyse_times_each_step_in_order(ref, model):
+    loaded = []
+    series, result = load_and_analyse(ref, model, load_progress=lambda done, total: loaded.append(done))
+    assert series.n_slices == 12 and loaded[-1] == 12
+    assert list(result.timings_s) == ["load", "select", "classify", "decide"]
+    assert result.series == SeriesRecord.of(series)
+
+
+def test_all_slices_option_classifies_discarded_slices_too(series, model):
+    result = analyse(series, model, AnalysisOptions(all_slices=True))
+    assert not np.isnan(result.p_covid).any() and model.slices == 12
+    assert result.decision.n_kept == 8  # the decision still uses kept slices only
+
+
+def test_redecide_needs_no_model_call(series, model):
+    result = analyse(series, model, AnalysisOptions(decision=DecisionParams(0.5, 0.0)))
+    slices = model.slices
+    strict = result.redecide(DecisionParams(slice_cutoff=0.99, patient_fraction=0.5))
+    assert model.slices == slices
+    assert strict.decision.k_positive <= result.decision.k_positive
+    assert strict.p_covid is result.p_covid and strict.cams is result.cams
+
+
+def test_cams_are_kept_as_float16_at_the_cards_size(series, model):
+    """2 bytes a cell at the card's 32 x 32: a 600-slice series' CAMs take 1.2 MB, not the
+    300 MB of float32 maps at 512 x 512."""
+    result = analyse(series, model)
+    assert result.cams.shape == (12, 32, 32) and result.cams.dtype == np.float16
+    assert result.cams.nbytes / series.n_slices * 600 < 1.3e6
+
+
+def test_json_round_trip_keeps_the_typed_records(series, model):
+    result = analyse(series, model)
+    text = result.to_json()
+    back = Analysis.from_json(text)
+    assert back.series == result.series and isinstance(back.series, SeriesRecord)
+    assert back.model == result.model == ModelRecord.of(model.card)
+    assert back.provider == result.provider
+    assert back.selection.params == result.selection.params
+    assert back.selection.threshold == result.selection.threshold
+    assert np.array_equal(back.selection.kept, result.selection.kept)
+    assert np.array_equal(back.selection.dark_pixel_counts, result.selection.dark_pixel_counts)
+    assert np.allclose(back.p_covid, result.p_covid, equal_nan=True)
+    assert np.array_equal(back.cams, result.cams)
+    assert back.decision.params == result.decision.params and back.decision.covid == result.decision.covid
+    assert np.array_equal(back.decision.positive, result.decision.positive)
+    assert back.to_json() == text
+    data = json.loads(text)
+    assert data["format"] == ANALYSIS_FORMAT
+    assert data["slices"][5]["kept"] is True and data["slices"][0]["p_covid"] is None
+    assert data["model"]["sha256"] == model.card.sha256
+    assert data["series"]["n_slices"] == 12 and data["series"]["pixel_spacing_mm"] == list(
+        series.pixel_spacing_mm
+    )
+
+
+def test_json_of_another_format_is_refused(series, model):
+    data = analyse(series, model).to_dict(include_cams=False)
+    with pytest.raises(ValueError, match="format 1"):
+        Analysis.from_dict({**data, "format": 1})
