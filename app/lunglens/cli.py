@@ -158,7 +158,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from exc
     load_seconds = time.perf_counter() - start
     options = AnalysisOptions(decision=decision, all_slices=args.all_slices)
-    result = analyze(series, model, options, progress=_ProgressBar("analysing "), load_seconds=load_seconds)
+    try:
+        result = analyze(series, model, options, progress=_ProgressBar("analysing "), load_seconds=load_seconds)
+    except ModelError as exc:
+        raise BadInput(str(exc)) from exc
     total = time.perf_counter() - start
 
     d = result.decision
