@@ -16,7 +16,7 @@ def test_info_lists_three_analysable_series_and_the_lung_open_span(covid_ct_md):
     assert result.stdout.count("— analysable") == 3
     assert result.stdout.count("lung-open span") == 3
     assert "kept 90 of 148 slices" in result.stdout  # P001
-    assert "1 file(s) skipped" in result.stdout
+    assert "2 file(s) skipped" in result.stdout  # slice_labels.csv, lobe_labels.csv
 
 
 def test_info_explains_non_analysable_series(shared_data):

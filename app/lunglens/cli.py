@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from lunglens import __version__
-from lunglens.atomic import WriteError, write_atomically
+from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.core.selector import SelectorParams, select_slices
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover, load
@@ -139,6 +139,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     folder = _demo_folder(args) if args.demo else Path(args.path)
+    for destination in (args.json, args.report):
+        problem = destination and destination_problem(Path(destination), [folder])
+        if problem:
+            raise BadInput(f"{destination}: {problem}")
     try:
         found = discover(folder)
     except FolderError as exc:
@@ -159,7 +163,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     load_seconds = time.perf_counter() - start
     options = AnalysisOptions(decision=decision, all_slices=args.all_slices)
     try:
-        result = analyze(series, model, options, progress=_ProgressBar("analysing "), load_seconds=load_seconds)
+        result = analyze(
+            series, model, options, progress=_ProgressBar("analysing "), load_seconds=load_seconds
+        )
     except ModelError as exc:
         raise BadInput(str(exc)) from exc
     total = time.perf_counter() - start
@@ -179,7 +185,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     )
     if args.json:
         try:
-            write_atomically(Path(args.json), result.to_json().encode("utf-8"))
+            write_atomically(Path(args.json), result.to_json().encode("utf-8"), read_only_folders=[folder])
         except WriteError as exc:
             raise BadInput(str(exc)) from exc
         print(f"json:     {args.json}")

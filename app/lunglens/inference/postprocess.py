@@ -9,7 +9,9 @@ import numpy as np
 PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
-def output_problem(probabilities: np.ndarray, cam: np.ndarray, n: int, cam_size: tuple[int, int]) -> str | None:
+def output_problem(
+    probabilities: np.ndarray, cam: np.ndarray, n: int, cam_size: tuple[int, int]
+) -> str | None:
     """Why a model's outputs for `n` slices break the contract, or None: `probabilities` must be
     [n, 2] probabilities (finite, within 0..1, each row summing to 1) and `cam` [n, 1, h, w]
     finite. A model that answers NaN gives no verdict."""
