@@ -80,3 +80,12 @@ def write_series(folder: Path, volume_stored: np.ndarray, positions_z, *, names=
             )
         )
     return paths
+
+
+def patch_bytes(path: Path, old: bytes, new: bytes) -> Path:
+    """Replace the one occurrence of `old` in the file by `new` padded with spaces to the same
+    length: writes values pydicom refuses to encode (a RescaleSlope of "nan", say)."""
+    data = path.read_bytes()
+    assert data.count(old) == 1 and len(new) <= len(old), (old, new)
+    path.write_bytes(data.replace(old, new.ljust(len(old), b" ")))
+    return path

@@ -1,20 +1,51 @@
 """Atomic file writing: a temporary file in the destination folder, then a rename, so a reader
-never sees a partial file and a failure leaves nothing behind."""
+never sees a partial file and a failure leaves nothing behind.
+
+What is never written: a destination that exists and is not a regular file (a device such as
+/dev/null, a named pipe, a socket, a folder, or a link to one: the rename would replace it with a
+regular file), and anything inside a folder LungLens reads from (input folders are read-only)."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
+
+from lunglens.io.files import kind_of
 
 
 class WriteError(Exception):
     """The destination cannot be written; the message names it and says why."""
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to `path` (mode 0666 less the umask). Raises WriteError on failure."""
+def destination_problem(path: Path, read_only_folders: Iterable[Path] = ()) -> str | None:
+    """Why `path` must not be written, or None: it exists and is not a regular file, or it lies
+    inside one of `read_only_folders` (the folders being read; symbolic links resolved)."""
     path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror or exc})"
+    if mode is not None and not stat.S_ISREG(mode):
+        return f"is {kind_of(mode)}, not a regular file: LungLens writes only files"
+    target = path.resolve()
+    for folder in read_only_folders:
+        if target.is_relative_to(Path(folder).resolve()):
+            return f"is inside {folder}, a folder being read: LungLens never writes into its input folders"
+    return None
+
+
+def write_atomically(path: Path, data: bytes, *, read_only_folders: Iterable[Path] = ()) -> None:
+    """Write `data` to `path` (mode 0666 less the umask). Raises WriteError when the destination
+    is refused (`destination_problem`) or the write fails."""
+    path = Path(path)
+    problem = destination_problem(path, read_only_folders)
+    if problem:
+        raise WriteError(f"{path}: {problem}")
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)

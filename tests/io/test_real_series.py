@@ -26,7 +26,9 @@ def test_three_analysable_series(found):
         assert ref.n_slices == n and (ref.rows, ref.columns) == (512, 512)
         assert ref.pixel_spacing_mm[0] == pytest.approx(spacing, abs=5e-4)
         assert ref.orientation == "axial" and ref.slice_thickness_mm == 2.0
-    assert [s.path.name for s in found.skipped] == ["slice_labels.csv"]
+    # the label tables beside the series (slice_labels.csv, lobe_labels.csv) are the only skips
+    assert {s.path.suffix for s in found.skipped} == {".csv"}
+    assert {s.reason for s in found.skipped} == {"not a DICOM or TIFF image"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from lunglens.atomic import WriteError, write_atomically
+from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar
 from lunglens.core.decision import DecisionParams
 from lunglens.inference.session import PROVIDER_CHOICES
@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
     folder = demo_folder() if args.demo else Path(args.path)
+    for destination in (args.json, args.report):
+        problem = destination and destination_problem(Path(destination), [folder])
+        if problem:
+            raise BadInput(f"{destination}: {problem}")
     try:
         found = discover(folder)
     except FolderError as exc:
@@ -111,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         series, result = load_and_analyse(
             ref, model, options, load_progress=ProgressBar("loading   "), progress=ProgressBar("analysing ")
         )
-    except LoadError as exc:
+    except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc
     total = time.perf_counter() - start
 
@@ -131,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.json:
         try:
-            write_atomically(Path(args.json), result.to_json().encode("utf-8"))
+            write_atomically(Path(args.json), result.to_json().encode("utf-8"), read_only_folders=[folder])
         except WriteError as exc:
             raise BadInput(str(exc)) from exc
         print(f"json:     {args.json}")

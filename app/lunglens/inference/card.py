@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+
+from lunglens.io.files import open_regular
 
 CARD_FORMAT = 1
 
 
 def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
+    """Hex sha256 of a file, read in 1 MiB blocks. Raises `NotRegularFileError` (an OSError) for
+    a pipe or a device, which would never end."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -61,20 +65,83 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelCard:
-        known = {f for f in cls.__dataclass_fields__}
-        missing = [k for k in ("name", "version", "onnx_file", "sha256", "class_names") if k not in data]
+        """A card from its JSON object; raises ValueError naming the first field that is missing
+        or of the wrong kind."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
+        missing = [k for k in REQUIRED if k not in data]
         if missing:
             raise ValueError(f"model card lacks {', '.join(missing)}")
-        values = {k: v for k, v in data.items() if k in known}
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name, check in FIELD_CHECKS.items():
+            if name in values and not check.test(values[name]):
+                raise ValueError(f"field {name!r} must be {check.what}, found {values[name]!r}")
         values["class_names"] = tuple(values["class_names"])
-        values["cam_size"] = tuple(values["cam_size"])
+        if "cam_size" in values:
+            values["cam_size"] = tuple(values["cam_size"])
         return cls(**values)
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
-        """Read a card; raises ValueError naming the file when it is not a valid card."""
+        """Read a card; raises ValueError naming the file when it is not a valid card (or not a
+        regular file: a pipe or a device is never read)."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            with open_regular(path) as fh:
+                data = json.loads(fh.read(CARD_LIMIT_BYTES + 1).decode("utf-8"))
             return cls.from_dict(data)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: not a valid model card ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class _Check:
+    what: str
+    test: Callable[[object], bool]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_text(value) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_file_name(value) -> bool:
+    return _is_text(value) and not value.endswith(("/", "\\")) and Path(value).name not in ("", ".", "..")
+
+
+#: A card is read whole, up to this size (real cards are a few KiB).
+CARD_LIMIT_BYTES = 1 << 20
+
+#: The fields a card cannot do without (those with no default).
+REQUIRED = tuple(f.name for f in fields(ModelCard) if f.default is MISSING and f.default_factory is MISSING)
+
+#: What each card field must hold (the rest of the card is free text or free-form metadata).
+FIELD_CHECKS: dict[str, _Check] = {
+    "name": _Check("a non-empty string", _is_text),
+    "version": _Check("a non-empty string", _is_text),
+    "onnx_file": _Check("a file name (a non-empty string)", _is_file_name),
+    "sha256": _Check(
+        "64 hexadecimal digits",
+        lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v.lower()),
+    ),
+    "class_names": _Check(
+        "a list of two class names",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_text(c) for c in v),
+    ),
+    "covid_index": _Check("0 or 1", lambda v: _is_int(v) and v in (0, 1)),
+    "cam_target_index": _Check("0 or 1", lambda v: _is_int(v) and v in (0, 1)),
+    "cam_size": _Check(
+        "two positive integers [h, w]",
+        lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(n) and n > 0 for n in v),
+    ),
+    "input_size": _Check("a positive integer", lambda v: _is_int(v) and v > 0),
+    "provenance": _Check("an object", lambda v: isinstance(v, dict)),
+    "architecture": _Check("an object", lambda v: isinstance(v, dict)),
+    "metrics": _Check("an object", lambda v: isinstance(v, dict)),
+    "intended_use": _Check("a string", lambda v: isinstance(v, str)),
+    "licence": _Check("a string", lambda v: isinstance(v, str)),
+    "input_scale": _Check("a string", lambda v: isinstance(v, str)),
+    "card_format": _Check("an integer", _is_int),
+}

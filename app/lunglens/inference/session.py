@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lunglens.inference.card import ModelCard, sha256_of
+from lunglens.inference.postprocess import output_problem
 from lunglens.paths import demo_model_card
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
@@ -117,8 +118,12 @@ class Model:
         self.batch_size = BATCH_SIZE.get(provider.used, 4)
 
     def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float32 [n, 1, 512, 512] raw → (probabilities [n, 2], cam [n, 1, h, w])."""
+        """float32 [n, 1, 512, 512] raw → (probabilities [n, 2], cam [n, 1, h, w]). Raises
+        ModelError when the outputs are not what the contract promises (`output_problem`)."""
         probabilities, cam = self.session.run(["probabilities", "cam"], {"image": image})
+        problem = output_problem(probabilities, cam, len(image), self.card.cam_size)
+        if problem:
+            raise ModelError(f"{self.onnx_path}: {problem}; no result is given")
         return probabilities, cam
 
 
@@ -135,14 +140,15 @@ def load_model(path: Path | None = None, provider: str = "auto") -> Model:
     onnx_path = card_path.parent / card.onnx_file
     if not onnx_path.exists():
         raise ModelError(f"{onnx_path}: model file named by {card_path.name} not found")
-    digest = sha256_of(onnx_path)
+    try:
+        digest = sha256_of(onnx_path)
+    except OSError as exc:
+        raise ModelError(f"{onnx_path}: model file named by {card_path.name} cannot be read ({exc})") from exc
     if digest != card.sha256:
         raise ModelError(
             f"{onnx_path}: sha256 {digest[:12]}… does not match its card ({card.sha256[:12]}…): "
             "the file is corrupted or not the model the card describes"
         )
-    if len(card.class_names) != 2 or not 0 <= card.covid_index < 2:
-        raise ModelError(f"{card_path}: the card must name two classes and the COVID index")
 
     import onnxruntime as ort
 
@@ -151,10 +157,13 @@ def load_model(path: Path | None = None, provider: str = "auto") -> Model:
     wanted = _wanted_providers(provider, ort.get_available_providers())
     try:
         session = _session(onnx_path, wanted)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+    except Exception as first:  # noqa: BLE001 - onnxruntime raises its own exception types
         if wanted == [CPU]:
+            raise ModelError(f"{onnx_path}: not a loadable ONNX model ({first})") from first
+        try:  # a GPU provider may be what failed: the CPU alone decides
+            session, wanted = _session(onnx_path, [CPU]), [CPU]
+        except Exception as exc:  # noqa: BLE001
             raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from exc
-        session, wanted = _session(onnx_path, [CPU]), [CPU]
     used = session.get_providers()[0]
     choice = ProviderChoice(
         provider, used, _fallback_reason(provider, wanted, used, ort.get_available_providers())

@@ -4,16 +4,25 @@ path for the JPEG family (libjpeg-turbo via imagecodecs, which decodes without h
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
+import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pydicom
 import pydicom.config
+import pydicom.filereader
+import pydicom.pixels
 from pydicom.dataset import Dataset
-from pydicom.encaps import generate_frames
+from pydicom.encaps import generate_frames, get_frame
 from pydicom.errors import InvalidDicomError
 
+from lunglens.io.files import NotRegularFileError, open_regular
+from lunglens.io.plausible import PHYSICAL_HU
 from lunglens.io.series import SeriesMetadata
 
 try:  # optional fast decoder; pydicom's own handlers (pylibjpeg) are the fallback
@@ -32,6 +41,27 @@ _JPEG_FAMILY = {
 # LungLens reads what scanners wrote, including values that bend the standard (non-conforming
 # UIDs are common in real archives): read leniently and silently rather than warn per element.
 pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+
+#: A file's header (every element before the pixel data) is parsed from at most this many bytes:
+#: ample for an enhanced multi-frame CT of thousands of frames, and a bound on the time and memory
+#: any file can take at discovery (pydicom parses long headers at a few MB/s).
+HEADER_LIMIT_BYTES = 4 << 20
+
+_PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
+
+#: Compressed transfer syntaxes whose frames end with an end-of-image marker (FF D9): the JPEG
+#: family, JPEG-LS, JPEG 2000 and HTJ2K. A frame without it was cut short.
+_ENDS_WITH_EOI = {
+    *_JPEG_FAMILY,
+    "1.2.840.10008.1.2.4.80",
+    "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90",
+    "1.2.840.10008.1.2.4.91",
+    "1.2.840.10008.1.2.4.201",
+    "1.2.840.10008.1.2.4.202",
+    "1.2.840.10008.1.2.4.203",
+}
 
 #: HU given to pixels marked as padding (outside the reconstructed field of view): air.
 PADDING_HU = -1024
@@ -65,9 +95,10 @@ class FrameHeader:
 
 def looks_like_dicom(path: Path) -> bool:
     """True when the file carries the DICM preamble, or parses as a headerless dataset with the
-    attributes of an image or a composite object (files without a file meta header)."""
+    attributes of an image or a composite object (files without a file meta header). Only
+    regular files are opened (a named pipe or a device is never read)."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             head = fh.read(132)
     except OSError:
         return False
@@ -77,15 +108,125 @@ def looks_like_dicom(path: Path) -> bool:
     return len(head) >= 4 and head[1] == 0 and head[0] in (0x02, 0x08) and head[3] == 0
 
 
-def read_dataset(path: Path, *, pixels: bool) -> Dataset:
-    """Read a DICOM file; `pixels=False` skips the pixel data (large values deferred).
-    Raises DicomFileError with a short reason on anything unreadable."""
+@dataclass(frozen=True)
+class PixelDataElement:
+    """Where a file's pixel data element starts and what its header says about its size."""
+
+    keyword: str
+    """"PixelData", "FloatPixelData" or "DoubleFloatPixelData"."""
+    length: int | None
+    """Bytes of the value; None for an undefined length (encapsulated, compressed frames)."""
+    value_offset: int
+    """Byte offset of the value in the file."""
+    file_size: int
+    """Bytes in the whole file."""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError) and not isinstance(exc, NotRegularFileError):
+        return f"cannot be read ({exc.strerror or exc})"
+    return str(exc)
+
+
+def _pixel_element(prefix: bytes, offset: int, ds: Dataset, file_size: int) -> PixelDataElement | None:
+    """The pixel data element whose tag starts at `offset` of `prefix`, None when another or no
+    element starts there (pydicom's `stop_before_pixels` leaves the stream at that tag)."""
+    head = prefix[offset : offset + 12]
+    if len(head) < 8:
+        return None
+    implicit, little = getattr(ds, "original_encoding", (None, True))
+    endian = ">" if little is False else "<"
+    group, element = struct.unpack(endian + "HH", head[:4])
+    keyword = _PIXEL_TAGS.get((group << 16) | element)
+    if keyword is None:
+        return None
+    if implicit is None:
+        implicit = not head[4:6].isalpha()
+    if implicit:
+        (length,), start = struct.unpack(endian + "I", head[4:8]), offset + 8
+    elif head[4:6] in _LONG_VRS and len(head) == 12:
+        (length,), start = struct.unpack(endian + "I", head[8:12]), offset + 12
+    else:
+        (length,), start = struct.unpack(endian + "H", head[6:8]), offset + 8
+    return PixelDataElement(keyword, None if length == 0xFFFFFFFF else length, start, file_size)
+
+
+class _ElementOrder:
+    """pydicom's `stop_when` for a header: stop at the pixel data, or at the first top-level
+    element that cannot be there (the command group 0000, or a tag below the one before: a dataset's
+    elements ascend), so that garbage after a DICOM preamble is not parsed for megabytes."""
+
+    def __init__(self):
+        self.last = 0
+        self.problem = ""
+        self.pixel_keyword = ""
+
+    def stop(self, tag, _vr, _length) -> bool:
+        if int(tag) in _PIXEL_TAGS:
+            self.pixel_keyword = _PIXEL_TAGS[int(tag)]
+            return True
+        if tag.group == 0x0000 or int(tag) < self.last:
+            self.problem = f"malformed DICOM header: element ({tag.group:04X},{tag.element:04X}) out of place"
+            return True
+        self.last = int(tag)
+        return False
+
+
+def _starts_with_command_group(prefix: bytes) -> bool:
+    """True when the dataset after the file meta header starts with group 0000: pydicom would
+    read it as a network command set, element by element, however long it is (a file of
+    zeros after a DICOM preamble)."""
+    start = 0
+    if prefix[128:132] == b"DICM" and prefix[132:138] == b"\x02\x00\x00\x00UL":
+        start = 144 + struct.unpack("<I", prefix[140:144])[0]
+    return prefix[start : start + 2] == b"\x00\x00"
+
+
+def read_header(path: Path) -> tuple[Dataset, PixelDataElement | None]:
+    """Every element before the pixel data, parsed from the first HEADER_LIMIT_BYTES of the file at
+    most, and the pixel data element's size (None when the file has none). Bounded cost whatever
+    the file's size. Raises DicomFileError with a short reason on anything unreadable."""
     try:
-        if pixels:
-            return pydicom.dcmread(path, force=True)
-        return pydicom.dcmread(path, force=True, defer_size=1024)
+        with open_regular(path) as fh:
+            file_size = os.fstat(fh.fileno()).st_size
+            prefix = fh.read(HEADER_LIMIT_BYTES)
+    except OSError as exc:
+        raise DicomFileError(_reason(exc)) from exc
+    too_long = f"header longer than {HEADER_LIMIT_BYTES >> 20} MiB before any pixel data (not read further)"
+    if _starts_with_command_group(prefix):
+        raise DicomFileError("malformed DICOM header: a command group (0000) where the dataset starts")
+    buffer = io.BytesIO(prefix)
+    order = _ElementOrder()
+    try:
+        ds = pydicom.filereader.read_partial(buffer, stop_when=order.stop, force=True)
     except InvalidDicomError as exc:
         raise DicomFileError(f"not a DICOM file ({exc})") from exc
+    except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError, struct.error) as exc:
+        if file_size > len(prefix):
+            raise DicomFileError(too_long) from exc
+        raise DicomFileError(f"truncated or malformed DICOM ({type(exc).__name__}: {exc})") from exc
+    if order.problem:
+        raise DicomFileError(order.problem)
+    pixel = _pixel_element(prefix, buffer.tell(), ds, file_size)
+    if pixel is None and order.pixel_keyword:  # a deflated dataset: its size is not known here
+        pixel = PixelDataElement(order.pixel_keyword, None, 0, file_size)
+    if pixel is None and file_size > len(prefix):
+        raise DicomFileError(too_long)
+    return ds, pixel
+
+
+def read_dataset(path: Path, *, pixels: bool) -> Dataset:
+    """Read a DICOM file; `pixels=False` reads the header only (`read_header`: bounded cost).
+    Raises DicomFileError with a short reason on anything unreadable."""
+    if not pixels:
+        return read_header(path)[0]
+    try:
+        with open_regular(path) as fh:
+            return pydicom.dcmread(fh, force=True)
+    except InvalidDicomError as exc:
+        raise DicomFileError(f"not a DICOM file ({exc})") from exc
+    except NotRegularFileError as exc:
+        raise DicomFileError(str(exc)) from exc
     except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise DicomFileError(f"truncated or malformed DICOM ({type(exc).__name__}: {exc})") from exc
 
@@ -96,7 +237,7 @@ def functional_attribute(ds: Dataset, frame: int | None, sequence: str, attribut
     if attribute in ds:
         return ds[attribute].value
     groups = []
-    if frame is not None and "PerFrameFunctionalGroupsSequence" in ds:
+    if frame is not None and len(ds.get("PerFrameFunctionalGroupsSequence", ())) > frame:
         groups.append(ds.PerFrameFunctionalGroupsSequence[frame])
     if "SharedFunctionalGroupsSequence" in ds:
         groups.append(ds.SharedFunctionalGroupsSequence[0])
@@ -109,11 +250,12 @@ def functional_attribute(ds: Dataset, frame: int | None, sequence: str, attribut
 
 
 def as_floats(value, n: int) -> tuple[float, ...] | None:
+    """`n` finite floats from a multi-valued attribute, None when absent or anything else."""
     try:
         values = tuple(float(v) for v in value)
     except (TypeError, ValueError):
         return None
-    return values if len(values) == n else None
+    return values if len(values) == n and all(math.isfinite(v) for v in values) else None
 
 
 def _float(value) -> float | None:
@@ -130,20 +272,56 @@ def _int(value) -> int | None:
         return None
 
 
+def _claims_problem(
+    ds: Dataset, pixel: PixelDataElement, n_frames: int, rows: int, columns: int
+) -> str | None:
+    """Why the header's claims (frames, size, bits) cannot hold for the bytes in the file, or
+    None. Checked before anything the size of the claim is allocated."""
+    allocated, stored = _int(ds.get("BitsAllocated")), _int(ds.get("BitsStored"))
+    if allocated not in (1, 8, 16, 32):
+        return f"BitsAllocated {allocated} is not a DICOM pixel size (1, 8, 16 or 32 bits)"
+    if stored is not None and not 1 <= stored <= allocated:
+        return f"BitsStored {stored} does not fit BitsAllocated {allocated}"
+    if n_frames < 1:
+        return f"NumberOfFrames {n_frames}"
+    available = pixel.file_size - pixel.value_offset
+    if pixel.length is None:
+        # each compressed frame takes at least an item header (8 bytes)
+        if n_frames * 8 > available:
+            return f"header claims {n_frames} frames but the file holds {available} bytes of pixel data"
+    else:
+        samples = _int(ds.get("SamplesPerPixel")) or 1
+        expected = -(-n_frames * rows * columns * samples * allocated // 8)
+        if pixel.length < expected:
+            return (
+                f"header claims {n_frames} frame(s) of {columns}x{rows} ({expected} bytes) but the pixel data "
+                f"holds {pixel.length} bytes"
+            )
+        if pixel.length > available:
+            return f"file cut short: pixel data of {pixel.length} bytes, {available} in the file"
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and len(per_frame) < n_frames:
+        return f"header claims {n_frames} frames but describes {len(per_frame)}"
+    return None
+
+
 def frame_headers(path: Path) -> list[FrameHeader]:
     """One FrameHeader per frame of a DICOM image file. Raises DicomFileError with the reason
     when the file is not an image this viewer can list (no pixel data, unreadable header)."""
-    ds = read_dataset(path, pixels=False)
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+    ds, pixel = read_header(path)
+    if pixel is None:
         sop = ds.get("SOPClassUID")
         kind = sop.name if sop is not None else "object"
         raise DicomFileError(f"no pixel data ({kind})")
-    if "FloatPixelData" in ds or "DoubleFloatPixelData" in ds:
+    if pixel.keyword != "PixelData":
         raise DicomFileError("floating-point pixel data is not CT")
     rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
-    if not rows or not columns:
+    if not rows or not columns or rows < 0 or columns < 0:
         raise DicomFileError("no image size (Rows/Columns missing)")
     n_frames = _int(ds.get("NumberOfFrames")) or 1
+    problem = _claims_problem(ds, pixel, n_frames, rows, columns)
+    if problem:
+        raise DicomFileError(problem)
     multi = n_frames > 1 or "PerFrameFunctionalGroupsSequence" in ds
     headers = []
     for index in range(n_frames):
@@ -177,42 +355,106 @@ def frame_headers(path: Path) -> list[FrameHeader]:
     return headers
 
 
+def _encoded_frame(ds: Dataset, frame: int | None) -> bytes:
+    """The compressed bytes of one frame of an encapsulated dataset."""
+    if frame is None:
+        return next(generate_frames(ds.PixelData, number_of_frames=1))
+    return get_frame(ds.PixelData, frame, number_of_frames=_int(ds.get("NumberOfFrames")) or 1)
+
+
 def _stored_values(ds: Dataset, frame: int | None) -> np.ndarray:
-    """The stored pixel values of one frame (before rescale), as pydicom would return them."""
+    """The stored pixel values of one frame (before rescale), bits above BitsStored untouched
+    (`_check_bits` decides whether they may be ignored). A compressed frame must end with its
+    end-of-image marker: decoders fill a stream cut short with made-up rows and say nothing."""
     syntax = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    encoded = None
+    if syntax in _ENDS_WITH_EOI:
+        with contextlib.suppress(ValueError, StopIteration):  # fragments pydicom's decoder may still sort out
+            encoded = _encoded_frame(ds, frame)
+    # the marker may be followed by a padding byte (00 or FF) that makes the length even
+    if encoded is not None and b"\xff\xd9" not in encoded[-4:]:
+        raise DicomFileError(f"compressed frame of {len(encoded)} bytes cut short (no end-of-image marker)")
     fast = (
         imagecodecs is not None
         and syntax in _JPEG_FAMILY
-        and frame is None
         and int(ds.get("SamplesPerPixel", 1)) == 1
         and int(ds.get("PixelRepresentation", 0)) == 0
     )
-    if fast:
-        encoded = next(generate_frames(ds.PixelData, number_of_frames=1))
+    if fast and frame is None and encoded is not None:
         return imagecodecs.jpeg8_decode(encoded)
-    if frame is None:
-        return ds.pixel_array
-    return pydicom.pixels.pixel_array(ds, index=frame)
+    return pydicom.pixels.pixel_array(ds, index=frame, correct_unused_bits=False)
+
+
+def _check_bits(stored: np.ndarray, ds: Dataset) -> np.ndarray:
+    """`stored` as BitsStored-bit values. Unsigned values must fit BitsStored; signed ones must be
+    sign-extended or zero-filled above it (then sign-extended here). Anything else means the
+    header's BitsStored does not describe the data, and masking would make up values."""
+    bits = _int(ds.get("BitsStored")) or stored.itemsize * 8
+    spare = stored.itemsize * 8 - bits
+    if spare <= 0:
+        return stored
+    if stored.dtype.kind == "u":
+        largest = int(stored.max())
+        if largest >> bits:
+            raise DicomFileError(f"stored values up to {largest} do not fit BitsStored {bits}")
+        return stored
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    if int(stored.min()) >= low and int(stored.max()) <= high:
+        return stored
+    unsigned = stored.view(stored.dtype.str.replace("i", "u"))
+    if int(unsigned.max()) >> bits:
+        raise DicomFileError(f"stored values use more bits than BitsStored {bits}")
+    return (stored << spare) >> spare
+
+
+def _rescale(ds: Dataset, frame: int | None) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) of a frame; 1 and 0 when absent. A slope must be a positive
+    finite number and an intercept a finite one, else the frame has no Hounsfield units."""
+    values = []
+    for name, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+        value = functional_attribute(ds, frame, "PixelValueTransformationSequence", name)
+        if value is None or value == "":
+            values.append(default)
+            continue
+        number = _float(value)
+        if number is None or not math.isfinite(number):
+            raise DicomFileError(f"{name} {value!r} is not a finite number")
+        values.append(number)
+    slope, intercept = values
+    if slope <= 0:
+        raise DicomFileError(f"RescaleSlope {slope:g} is not positive: the values cannot be HU")
+    return slope, intercept
 
 
 def frame_hu(ds: Dataset, frame: int | None) -> np.ndarray:
     """One frame in Hounsfield units (int16, rows x columns): stored values through the
-    modality rescale (slope, intercept; top level or functional groups), padding set to air."""
+    modality rescale (slope, intercept; top level or functional groups), padding set to air.
+    Raises DicomFileError when the frame cannot be decoded or its values are not HU of a CT
+    slice (`lunglens.io.plausible`)."""
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise DicomFileError("colour image, not a CT slice")
+    slope, intercept = _rescale(ds, frame)
     try:
         stored = _stored_values(ds, frame)
+    except DicomFileError:
+        raise
     except Exception as exc:  # decoders raise many types; the reason is what matters
         raise DicomFileError(f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") from exc
-    if stored.ndim != 2:
-        raise DicomFileError(f"unexpected pixel array shape {stored.shape}")
-    slope = _float(functional_attribute(ds, frame, "PixelValueTransformationSequence", "RescaleSlope")) or 1.0
-    intercept = (
-        _float(functional_attribute(ds, frame, "PixelValueTransformationSequence", "RescaleIntercept")) or 0.0
-    )
-    padding = ds.get("PixelPaddingValue")
+    size = (_int(ds.get("Rows")), _int(ds.get("Columns")))
+    if stored.shape != size:
+        raise DicomFileError(f"decoded {stored.shape} pixels, the header says {size}")
+    stored = _check_bits(stored, ds)
+    hu = _to_hu(stored, slope, intercept, ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit"))
+    problem = PHYSICAL_HU.problem(hu)
+    if problem:
+        raise DicomFileError(f"{problem} (RescaleSlope {slope:g}, RescaleIntercept {intercept:g})")
+    return hu
+
+
+def _to_hu(stored: np.ndarray, slope: float, intercept: float, padding, padding_limit) -> np.ndarray:
+    """Stored values → int16 HU (saturated at the int16 limits), padding → PADDING_HU."""
     if padding is not None and not isinstance(padding, bytes):
-        limit = ds.get("PixelPaddingRangeLimit", padding)
+        limit = padding if padding_limit is None or isinstance(padding_limit, bytes) else padding_limit
         low, high = sorted((int(padding), int(limit)))
         is_padding = (stored >= low) & (stored <= high)
     else:

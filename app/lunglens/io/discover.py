@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom
-from lunglens.io.geometry import orientation_name, spacing_report, superior_positions_mm
+from lunglens.io.files import not_regular_reason
+from lunglens.io.geometry import orientation_name, orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.series import SeriesRef
 from lunglens.io.tiff import TIFF_SUFFIXES, TiffFileError, natural_key, tiff_shape
 
@@ -71,7 +72,9 @@ def _walk(folder: Path) -> list[Path]:
 
 
 def discover(folder: str | os.PathLike) -> Discovery:
-    """List the series under `folder` (recursively). Never decodes pixels, never writes."""
+    """List the series under `folder` (recursively). Never decodes pixels, never writes; reads
+    regular files only (pipes, devices and sockets are skipped with their reason) and each
+    file's header at a bounded cost (`lunglens.io.dicom.read_header`)."""
     folder = Path(folder)
     if not folder.exists():
         raise FolderError(f"{folder}: no such folder")
@@ -84,7 +87,10 @@ def discover(folder: str | os.PathLike) -> Discovery:
     dicom_frames: list[FrameHeader] = []
     tiff_folders: dict[Path, list[Path]] = defaultdict(list)
     for path in _walk(folder):
-        if path.suffix.lower() in TIFF_SUFFIXES:
+        not_regular = not_regular_reason(path)
+        if not_regular:
+            skipped.append(SkippedFile(path, not_regular))
+        elif path.suffix.lower() in TIFF_SUFFIXES:
             tiff_folders[path.parent].append(path)
         elif looks_like_dicom(path):
             try:
@@ -160,7 +166,8 @@ def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
     first = members[0]
     orientation = orientation_name(first.orientation)
     warnings: list[str] = []
-    if all(m.position is not None for m in members) and first.orientation is not None:
+    degenerate = orientation_problem(first.orientation)
+    if all(m.position is not None for m in members) and first.orientation is not None and not degenerate:
         positions = superior_positions_mm(np.array([m.position for m in members]), first.orientation)
         order = np.argsort(-positions, kind="stable")
         _, spacing_warnings = spacing_report(positions[order])
@@ -177,7 +184,9 @@ def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
         problems.append(f"not CT (modality {first.modality or 'missing'})")
     if first.samples_per_pixel != 1:
         problems.append("colour images, not CT slices")
-    if orientation != "axial":
+    if degenerate:
+        problems.append(degenerate)
+    elif orientation != "axial":
         problems.append(f"not axial ({orientation})")
     if len(members) < MIN_SLICES:
         problems.append(f"only {len(members)} slice(s); at least {MIN_SLICES} are needed")

@@ -15,14 +15,30 @@ _AXIS_NAMES = ("sagittal", "coronal", "axial")
 
 
 def slice_normal(orientation: Sequence[float]) -> np.ndarray:
-    """Unit normal (row direction x column direction) of an ImageOrientationPatient value."""
+    """Unit normal (row direction x column direction) of an ImageOrientationPatient value.
+    Raises ValueError (the reason) when the two directions do not span a plane."""
     row = np.asarray(orientation[:3], dtype=float)
     col = np.asarray(orientation[3:6], dtype=float)
     normal = np.cross(row, col)
     length = np.linalg.norm(normal)
-    if length < 1e-6:
-        raise ValueError(f"degenerate ImageOrientationPatient {list(orientation)}")
+    if not np.isfinite(length) or length < 1e-6:
+        raise ValueError(
+            f"degenerate ImageOrientationPatient {list(orientation)}: row and column directions "
+            "are parallel, zero or not numbers"
+        )
     return normal / length
+
+
+def orientation_problem(orientation: Sequence[float] | None) -> str | None:
+    """The reason an ImageOrientationPatient value cannot place slices, or None (also None when
+    there is no orientation: the series is then ordered by InstanceNumber)."""
+    if orientation is None:
+        return None
+    try:
+        slice_normal(orientation)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def orientation_name(orientation: Sequence[float] | None) -> str:

@@ -20,7 +20,7 @@ from lunglens.io.dicom import (
     read_dataset,
     series_metadata,
 )
-from lunglens.io.geometry import spacing_report, superior_positions_mm
+from lunglens.io.geometry import orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.raw_scale import RAW_OFFSET_HU
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.io.tiff import TiffFileError, tiff_hu
@@ -121,7 +121,11 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None) -> Series:
 
     middle = read_dataset(kept[len(kept) // 2][0], pixels=False)
     orientation = image_orientation(middle)
-    if orientation is not None and all(p is not None for p in positions):
+    if (
+        orientation_problem(orientation) is None
+        and orientation is not None
+        and all(p is not None for p in positions)
+    ):
         along = superior_positions_mm(np.array(positions), orientation)
         order = np.argsort(-along, kind="stable")
     else:

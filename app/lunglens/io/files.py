@@ -1,0 +1,56 @@
+"""Which paths LungLens reads: regular files only. A named pipe blocks a reader until something
+writes into it, a character device such as /dev/zero never ends, a socket cannot be opened; none
+of them is an image or a model. `open_regular` opens without blocking and checks what it opened,
+so a path swapped for a pipe between a check and the read is refused too."""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import BinaryIO
+
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFileError(OSError):
+    """The path is not a regular file (pipe, device, socket, folder, broken link)."""
+
+
+def kind_of(mode: int) -> str:
+    """What a `st_mode` describes, in words ("a named pipe"); "a regular file" for files."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((name for test, name in _KINDS if test(mode)), "not a file")
+
+
+def not_regular_reason(path: str | os.PathLike) -> str | None:
+    """None when `path` is (or links to) a regular file, else the reason it is not read."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link" if os.path.islink(path) else "vanished while the folder was read"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    return None if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open `path` for binary reading when it is a regular file; raises NotRegularFileError
+    (naming what it is) otherwise, and OSError when it cannot be opened. Never blocks."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(f"not a regular file ({kind_of(mode)})")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
