@@ -73,10 +73,10 @@ def bare_view() -> tuple[pg.GraphicsView, pg.ImageItem]:
 def bench_open(window: MainWindow, folder: Path, repeats: int) -> dict:
     ours = []
     for _ in range(repeats):
-        window.open_folder(folder)
-        wait_for(window.firstSliceShown)
-        ours.append(window.open_seconds)
-        wait_for(window.seriesLoaded)
+        window.controller.open_folder(folder)
+        wait_for(window.controller.firstSliceShown)
+        ours.append(window.controller.open_seconds)
+        wait_for(window.controller.seriesLoaded)
     view, item = bare_view()
     bare = []
     for _ in range(repeats):
@@ -92,8 +92,8 @@ def bench_open(window: MainWindow, folder: Path, repeats: int) -> dict:
 
 def bench_slice_change(window: MainWindow) -> dict:
     state, viewport = window.state, window.view.graphics.viewport()
-    wait_for_analysis = window.analysisDone
-    window.run_analysis()
+    wait_for_analysis = window.controller.analysisDone
+    window.controller.run_analysis()
     wait_for(wait_for_analysis)
     indices = [int(i) for i in state.analysis.selection.kept.nonzero()[0]][:60]
     assert state.overlay_visible

@@ -3,7 +3,7 @@
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tests/benchmarks/screenshots.py \
         [--model CARD] [--out scratch/screens]
 
-For P001 and (when `lunglens.synthetic.demo` is available) the synthetic demo patient it saves
+For P001 and the synthetic demo patient it saves
 `<case>-1-fresh.png` (just opened), `<case>-2-analysed-overlay.png` (analysed, on the slice with
 the highest P(COVID), Grad-CAM on), `<case>-3-decision.png` (the window after moving the
 operating point) and `<case>-3-decision-panel.png` (the side panel alone), for P001 also
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from lunglens.synthetic.demo import make_demo_patient  # noqa: E402
 from lunglens.ui.dialogs import AboutDialog, TagDialog  # noqa: E402
 from lunglens.ui.main_window import MainWindow  # noqa: E402
 
@@ -51,11 +52,11 @@ def shoot(window: MainWindow, folder: Path, case: str, out: Path) -> list[Path]:
         widget.grab().save(str(path))
         saved.append(path)
 
-    window.open_folder(folder)
-    wait(window.seriesLoaded)
+    window.controller.open_folder(folder)
+    wait(window.controller.seriesLoaded)
     save(window, "1-fresh")
-    window.run_analysis()
-    wait(window.analysisDone)
+    window.controller.run_analysis()
+    wait(window.controller.analysisDone)
     analysis = window.state.analysis
     window.state.set_index(int(np.nanargmax(np.where(analysis.classified, analysis.p_covid, -1))))
     save(window, "2-analysed-overlay")
@@ -67,7 +68,12 @@ def shoot(window: MainWindow, folder: Path, case: str, out: Path) -> list[Path]:
     save(window.decision_panel.parentWidget(), "3-decision-panel")
     if case == "p001":
         for name, dialog in (
-            ("about", AboutDialog(window.model.card, window.model.provider.describe(), window)),
+            (
+                "about",
+                AboutDialog(
+                    window.controller.model.card, window.controller.model.provider.describe(), window
+                ),
+            ),
             ("dicom-tags", TagDialog(window.state.series.source_paths[window.state.index], window)),
         ):
             dialog.show()
@@ -88,18 +94,15 @@ def main() -> None:
         window = MainWindow(settings=settings, model_path=args.model, provider="cpu")
         window.resize(1580, 960)
         window.show()
-        cases = [("p001", DATA / "covid-ct-md" / "P001")]
-        try:
-            from lunglens.synthetic.demo import make_demo_patient
-        except ImportError as exc:
-            print(f"demo patient skipped: {exc}")
-        else:
-            cases.append(("demo", make_demo_patient(Path(tmp) / "demo", covid=True)))
+        cases = [
+            ("p001", DATA / "covid-ct-md" / "P001"),
+            ("demo", make_demo_patient(Path(tmp) / "demo", covid=True)),
+        ]
         for case, folder in cases:
             for path in shoot(window, folder, case, args.out):
                 print(path)
-        window.open_folder(DATA / "covid19-ny-sbu" / "A002304")
-        wait(window.seriesLoaded)
+        window.controller.open_folder(DATA / "covid19-ny-sbu" / "A002304")
+        wait(window.controller.seriesLoaded)
         wait(seconds=3)  # thumbnails
         window.grab().save(str(args.out / "sbu-series-browser.png"))
         print(args.out / "sbu-series-browser.png")

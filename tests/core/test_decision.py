@@ -56,7 +56,7 @@ def test_shape_mismatch_is_an_error():
 @pytest.mark.parametrize(
     ("fraction", "rule", "applied"),
     [
-        (0.0, "at least one slice (k > 0)", "at least one slice (k > 0)"),
+        (0.0, "k > 0, at least one slice", "k > 0, at least one slice"),
         (0.1, "k > 0.1 × n", "k > 0.1 × n = 9.0"),
         (0.3, "k > 0.3 × n", "k > 0.3 × n = 27.0"),
     ],

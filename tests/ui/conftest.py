@@ -44,13 +44,13 @@ def window(qtbot, tmp_path, tiny_model_card):
     main_window = MainWindow(settings=settings, model_path=tiny_model_card, provider="cpu")
     qtbot.addWidget(main_window)
     main_window.show()
-    qtbot.waitUntil(lambda: main_window.model is not None, timeout=20000)
+    qtbot.waitUntil(lambda: main_window.controller.model is not None, timeout=20000)
     return main_window
 
 
 @pytest.fixture
 def p001_window(qtbot, window, covid_ct_md):
     """The window with P001 open and fully loaded."""
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
-        window.open_folder(covid_ct_md / "P001")
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(covid_ct_md / "P001")
     return window

@@ -33,7 +33,7 @@ def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
         Qt.MouseButton.LeftButton,
         Qt.KeyboardModifier.NoModifier,
     )
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         window.dropEvent(event)
     assert window.state.ref.folder == covid_ct_md / "P001"
 
@@ -41,7 +41,7 @@ def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
 def test_demo_patient_opens(qtbot, window):
     from lunglens.ui.app import open_demo
 
-    with qtbot.waitSignal(window.seriesLoaded, timeout=300000):
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=300000):
         open_demo(window)
     assert window.state.series.n_slices >= 35
     assert "Synthetic" in window.state.ref.description

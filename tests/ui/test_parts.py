@@ -8,6 +8,7 @@ import threading
 from PySide6.QtCore import QPointF
 
 from lunglens.ui.workers import JobSlot
+from tests.pdf_text import pdf_file_text
 
 
 def test_stale_job_results_are_dropped(qtbot):
@@ -79,13 +80,20 @@ def test_hu_readout_under_the_cursor(qtbot, p001_window):
     assert view.bottom_right.text() == ""
 
 
-def test_export_pdf_report(qtbot, p001_window, tmp_path, monkeypatch):
+def test_export_pdf_report_follows_the_anonymise_action(qtbot, p001_window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QFileDialog
 
-    with qtbot.waitSignal(p001_window.analysisDone, timeout=60000):
-        p001_window.run_analysis()
-    target = tmp_path / "report.pdf"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "PDF (*.pdf)"))
-    p001_window.anonymise_action.setChecked(True)
-    p001_window.export_report()
-    assert target.read_bytes().startswith(b"%PDF")
+    window = p001_window
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
+    patient_id = window.state.series.metadata.patient_id
+    assert len(patient_id) >= 4
+    for anonymise in (False, True):
+        window.anonymise_action.setChecked(anonymise)
+        target = tmp_path / f"report-{anonymise}.pdf"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, t=target, **kwargs: (str(t), "PDF"))
+        window.export_report()
+        text = pdf_file_text(target)
+        assert ("anonymised report" in text) == anonymise
+        assert (patient_id in text) != anonymise
+    assert window.settings.value("anonymise_exports", type=bool) is True  # remembered

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from PySide6.QtCore import Qt
 
 from lunglens.core.decision import DecisionParams
 from lunglens.core.windowing import PRESETS
+from lunglens.inference import SharedModel, load_model
 
 
 def test_open_p001_shows_middle_slice_then_loads(qtbot, window, covid_ct_md):
-    with qtbot.waitSignal(window.firstSliceShown, timeout=30000):
-        window.open_folder(covid_ct_md / "P001")
+    with qtbot.waitSignal(window.controller.firstSliceShown, timeout=30000):
+        window.controller.open_folder(covid_ct_md / "P001")
     assert window.state.index == 148 // 2
     assert window.view.image.image is not None
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         pass
     assert window.state.series.hu.shape == (148, 512, 512)
     assert window.browser.count() == 1
     assert window.slider.isEnabled()
-    assert str(covid_ct_md / "P001") in window.recent_folders()
+    assert str(covid_ct_md / "P001") in window.controller.recent_folders()
 
 
 def test_scroll_with_keys_wheel_slider_and_strip(qtbot, p001_window):
@@ -75,8 +78,8 @@ def test_selector_shown_on_strip_and_image(qtbot, p001_window):
 
 
 def _analyse(qtbot, window):
-    with qtbot.waitSignal(window.analysisDone, timeout=60000):
-        window.run_analysis()
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
     return window.state.analysis
 
 
@@ -122,17 +125,33 @@ def test_next_positive_jumps(qtbot, p001_window):
     positives = state.positives()
     assert positives.size
     state.set_index(0)
-    window.next_positive()
+    window.controller.next_positive()
     assert state.index == positives[0]
 
 
 def test_cancel_running_analysis(qtbot, p001_window):
-    window = p001_window
-    window.run_analysis()
-    assert window.jobs["analysis"].running and window.analysis_panel.cancel_button.isEnabled()
-    with qtbot.waitSignal(window.analysisCancelled, timeout=30000):
+    window, control = p001_window, p001_window.controller
+    real, gate, batches = control.model, threading.Event(), []
+
+    class HeldModel:
+        """The tiny model, one slice a batch, each batch held until the test opens the gate:
+        the analysis is surely running when Cancel is clicked."""
+
+        card, provider, batch_size = real.card, real.provider, 1
+
+        def run(self, image):
+            batches.append(len(image))
+            gate.wait(30)
+            return real.run(image)
+
+    control.models = SharedModel(HeldModel)
+    control.run_analysis()
+    assert control.jobs["analysis"].running and window.analysis_panel.cancel_button.isEnabled()
+    with qtbot.waitSignal(control.analysisCancelled, timeout=30000):
         window.analysis_panel.cancel_button.click()
-    assert not window.jobs["analysis"].running
+        gate.set()
+    assert len(batches) <= 1  # stopped at the first check after the click
+    assert not control.jobs["analysis"].running
     assert window.state.analysis is None
     assert window.analysis_panel.message.text() == "Analysis cancelled."
     assert window.analysis_panel.run_button.isEnabled()
@@ -143,10 +162,10 @@ def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
     broken.mkdir()
     (broken / "slice1.dcm").write_bytes(b"not a dicom file at all")
     with qtbot.waitSignal(window.messageShown, timeout=30000) as blocker:
-        window.open_folder(broken)
+        window.controller.open_folder(broken)
     assert "no readable CT images" in blocker.args[0]
     with qtbot.waitSignal(window.messageShown, timeout=30000) as blocker:
-        window.open_folder(tmp_path / "missing")
+        window.controller.open_folder(tmp_path / "missing")
     assert "no such folder" in blocker.args[0]
     assert window.message_box is not None
     window.message_box.close()
@@ -160,12 +179,12 @@ def test_missing_model_gives_a_clear_message(qtbot, tmp_path, covid_ct_md):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, model_path=tmp_path / "absent.json", provider="cpu")
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: bool(window.model_problem), timeout=20000)
+    qtbot.waitUntil(lambda: bool(window.controller.model_problem), timeout=20000)
     assert "Model: none" in window.model_label.text()
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
-        window.open_folder(covid_ct_md / "P001")
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(covid_ct_md / "P001")
     with qtbot.waitSignal(window.messageShown, timeout=5000) as blocker:
-        window.run_analysis()
+        window.controller.run_analysis()
     assert "No model could be loaded" in blocker.args[0] and "--model" in blocker.args[0]
     window.message_box.close()
 
@@ -180,14 +199,14 @@ def test_settings_remembered_between_runs(qtbot, p001_window, tiny_model_card, c
     qtbot.addWidget(again)
     assert again.state.window.name == "Bone"
     assert again.state.overlay_opacity == 0.35
-    assert again.recent_folders()[0] == str(covid_ct_md / "P001")
+    assert again.controller.recent_folders()[0] == str(covid_ct_md / "P001")
     assert again.recent_menu.actions()[0].text() == str(covid_ct_md / "P001")
 
 
 def test_about_and_dicom_tags(qtbot, p001_window):
     from lunglens.ui.dialogs import TagDialog, about_html
 
-    text = about_html(p001_window.model.card, p001_window.model.provider.describe())
+    text = about_html(p001_window.controller.model.card, p001_window.controller.model.provider.describe())
     assert "tiny" in text and "tests only" in text and "Research use only" in text
     dialog = TagDialog(p001_window.state.series.source_paths[p001_window.state.index], p001_window)
     qtbot.addWidget(dialog)
@@ -201,26 +220,59 @@ def test_export_is_enabled_while_an_analysis_is_shown(qtbot, p001_window, covid_
     assert not p001_window.export_action.isEnabled()
     _analyse(qtbot, p001_window)
     assert p001_window.export_action.isEnabled()
-    with qtbot.waitSignal(p001_window.seriesLoaded, timeout=60000):
-        p001_window.open_folder(covid_ct_md / "normal001")
+    with qtbot.waitSignal(p001_window.controller.seriesLoaded, timeout=60000):
+        p001_window.controller.open_folder(covid_ct_md / "normal001")
     assert not p001_window.export_action.isEnabled()
 
 
 def test_browser_lists_every_series_and_says_why_not_analysable(qtbot, window, shared_data):
     folder = shared_data / "covid19-ny-sbu" / "A002304"
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
-        window.open_folder(folder)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(folder)
     assert window.browser.count() == 6
     texts = [window.browser.item(i).text() for i in range(6)]
     assert all("Not analysable" in text for text in texts)
     assert any("not axial (coronal)" in text for text in texts)
     qtbot.waitUntil(lambda: not window.browser.item(0).icon().isNull(), timeout=30000)
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         window.browser.setCurrentRow(2)
     assert window.state.ref.description == "CHEST CORONAL"
     assert not window.analysis_panel.run_button.isEnabled()
     assert "not axial" in window.analysis_panel.message.text()
     with qtbot.waitSignal(window.messageShown, timeout=5000) as blocker:
-        window.run_analysis()
+        window.controller.run_analysis()
     assert "not axial" in blocker.args[0]
     window.message_box.close()
+
+
+def test_an_analysis_asked_for_during_the_model_load_waits_for_that_load(
+    qtbot, tmp_path, tiny_model_card, covid_ct_md, monkeypatch
+):
+    """One ONNX session a session: Run before the start-up load has finished waits for it."""
+    from PySide6.QtCore import QSettings
+
+    from lunglens.ui import controller as controller_module
+    from lunglens.ui.main_window import MainWindow
+
+    release, loads = threading.Event(), []
+
+    def held_load(path, provider):
+        loads.append(path)
+        release.wait(60)
+        return load_model(path, provider)
+
+    monkeypatch.setattr(controller_module, "load_model", held_load)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings, model_path=tiny_model_card, provider="cpu")
+    qtbot.addWidget(window)
+    control = window.controller
+    with qtbot.waitSignal(control.seriesLoaded, timeout=60000):
+        control.open_folder(covid_ct_md / "P001")
+    assert control.model is None and control.jobs["model"].running
+    control.run_analysis()
+    assert window.analysis_panel.message.text() == "Waiting for the model to load…"
+    with qtbot.waitSignal(control.analysisDone, timeout=60000):
+        release.set()
+    assert loads == [tiny_model_card]
+    assert control.model is not None and control.state.analysis.model.sha256 == control.model.card.sha256
+    assert "tiny" in window.model_label.text()

@@ -30,9 +30,9 @@ class DecisionParams:
 
     def rule(self) -> str:
         """The patient rule at this fraction, the one place it is written: "k > 0.1 × n", or for
-        f = 0 "at least one slice (k > 0)"."""
+        f = 0 "k > 0, at least one slice"."""
         f = self.patient_fraction
-        return "at least one slice (k > 0)" if f == 0 else f"k > {f:g} × n"
+        return "k > 0, at least one slice" if f == 0 else f"k > {f:g} × n"
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Decision:
         return self.params.patient_fraction * self.n_kept
 
     def rule_applied(self) -> str:
-        """The rule with this series' n: "k > 0.1 × n = 9.0", or "at least one slice (k > 0)"."""
+        """The rule with this series' n: "k > 0.1 × n = 9.0", or "k > 0, at least one slice"."""
         rule = self.params.rule()
         return rule if self.params.patient_fraction == 0 else f"{rule} = {self.needed:.1f}"
 

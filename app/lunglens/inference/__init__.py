@@ -4,6 +4,7 @@ Grad-CAM post-processing (no Qt)."""
 from lunglens.inference.card import ModelCard
 from lunglens.inference.predict import Cancelled, classify
 from lunglens.inference.session import PROVIDER_CHOICES, Model, ModelError, ProviderChoice, load_model
+from lunglens.inference.shared import SharedModel
 
 __all__ = [
     "PROVIDER_CHOICES",
@@ -12,6 +13,7 @@ __all__ = [
     "ModelCard",
     "ModelError",
     "ProviderChoice",
+    "SharedModel",
     "classify",
     "load_model",
 ]

@@ -21,8 +21,10 @@ def open_demo(window: MainWindow) -> None:
     folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
     QApplication.instance().aboutToQuit.connect(lambda: shutil.rmtree(folder, ignore_errors=True))
     window.statusBar().showMessage("Making the demo patient…")
-    signals = window.jobs["demo"].start(lambda _progress, _cancel: make_demo_patient(folder, covid=True))
-    signals.finished.connect(window.open_folder)
+    signals = window.controller.jobs["demo"].start(
+        lambda _progress, _cancel: make_demo_patient(folder, covid=True)
+    )
+    signals.finished.connect(window.controller.open_folder)
     signals.failed.connect(lambda message: window.show_message("Cannot make the demo patient", message))
 
 
@@ -42,8 +44,9 @@ def self_test(window: MainWindow) -> None:
         print(f"self-test failed: {text}", file=sys.stderr, flush=True)
         app.exit(1)
 
-    window.seriesLoaded.connect(window.run_analysis)
-    window.analysisDone.connect(passed)
+    control = window.controller
+    control.seriesLoaded.connect(control.run_analysis)
+    control.analysisDone.connect(passed)
     window.messageShown.connect(failed)
     QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out"))
     open_demo(window)
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.demo:
         open_demo(window)
     elif args.path:
-        window.open_folder(args.path)
+        window.controller.open_folder(args.path)
     status = app.exec()
     # Closing the window cancelled the jobs; let them stop before Python tears down.
     QThreadPool.globalInstance().waitForDone(10000)

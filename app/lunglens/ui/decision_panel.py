@@ -7,17 +7,13 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSlider, QVBoxLayout, QWidget
 
+from lunglens.analysis import readout
 from lunglens.core.decision import DecisionParams
 from lunglens.ui.state import ViewerState
 
 FRACTION_STEPS = 100
 """The fraction slider runs over 0..0.5 in steps of 0.005 (the paper uses 0 and 0.1)."""
 FRACTION_MAX = 0.5
-
-
-def _spans(indices: tuple[int, ...]) -> str:
-    shown = ", ".join(str(i + 1) for i in indices[:12])
-    return shown + (f" (+{len(indices) - 12} more)" if len(indices) > 12 else "")
 
 
 class DecisionPanel(QGroupBox):
@@ -82,10 +78,8 @@ class DecisionPanel(QGroupBox):
         self.paramsChanged.emit(params)
 
     def _label(self, params: DecisionParams) -> None:
-        self.fraction_label.setText(
-            f"Patient fraction f = {params.patient_fraction:.3g} — COVID-19 when {params.rule()}"
-        )
-        self.cutoff_label.setText(f"Slice cut-off — positive when P(COVID) ≥ {params.slice_cutoff:.2f}")
+        self.fraction_label.setText(readout.fraction_label(params))
+        self.cutoff_label.setText(readout.cutoff_label(params))
 
     def refresh(self) -> None:
         analysis = self.state.analysis
@@ -101,14 +95,5 @@ class DecisionPanel(QGroupBox):
         colour = "#e03030" if decision.covid else "#2e9d4f"
         self.verdict.setText(decision.verdict)
         self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
-        self.count.setText(
-            f"{decision.k_positive} of {decision.n_kept} kept slices positive "
-            f"(COVID-19 when {decision.rule_applied()})"
-        )
-        flips = self.state.flips
-        parts = []
-        if flips.now_positive:
-            parts.append(f"now positive: {_spans(flips.now_positive)}")
-        if flips.now_negative:
-            parts.append(f"now negative: {_spans(flips.now_negative)}")
-        self.flips.setText("Flipped slices — " + "; ".join(parts) if parts else "")
+        self.count.setText(readout.decision_count(decision))
+        self.flips.setText(readout.flips(self.state.flips.now_positive, self.state.flips.now_negative))

@@ -1,9 +1,10 @@
-"""The main window: composes the views and runs the workflow (open a folder, load a series in
-the background, analyse, re-decide). It is the only writer of `ViewerState`."""
+"""The main window: composes the views, the menus and the toolbar, and shows what the controller
+(`ViewerController`, which owns the state, the jobs and the model) and the state say. Its own
+work is showing: painting the current slice with its overlay and readouts, message boxes, file
+dialogs, and the remembered window geometry and drag mode."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -21,37 +22,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lunglens.analysis import AnalysisOptions, analyse
-from lunglens.core.selector import select_slices
-from lunglens.core.windowing import PRESETS, Window, to_grey
-from lunglens.inference import load_model
-from lunglens.io import discover, load, load_slice
-from lunglens.report import write_report
+from lunglens.analysis import readout
+from lunglens.core.windowing import PRESETS
 from lunglens.ui.analysis_panel import AnalysisPanel
+from lunglens.ui.controller import ViewerController
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.dialogs import AboutDialog, TagDialog
 from lunglens.ui.image_view import LEFT_DRAG_MODES, SliceView
 from lunglens.ui.render import DisplayCache
 from lunglens.ui.series_browser import SeriesBrowser
 from lunglens.ui.slice_strip import SliceStrip
-from lunglens.ui.state import ViewerState
-from lunglens.ui.workers import JobSlot
-
-MAX_RECENT = 8
-#: Window/level change per screen pixel of a left drag (HU): horizontal → width, vertical → level.
-WL_HU_PER_PIXEL = (4.0, 2.0)
 
 
 class MainWindow(QMainWindow):
-    """`firstSliceShown` fires when a newly chosen series has a slice on screen,
-        `seriesLoaded` when its whole volume is in, `analysisDone` when an analysis lands (or
-    `analysisCancelled` when the reader stopped it),
-        `messageShown(text)` whenever the reader is told about a problem."""
+    """`messageShown(text)` fires whenever the reader is told about a problem. The workflow's
+    signals (`seriesLoaded`, `analysisDone`, ...) are the controller's: `window.controller`."""
 
-    firstSliceShown = Signal()
-    seriesLoaded = Signal()
-    analysisDone = Signal()
-    analysisCancelled = Signal()
     messageShown = Signal(str)
 
     def __init__(
@@ -59,29 +45,20 @@ class MainWindow(QMainWindow):
     ):
         super().__init__()
         self.settings = settings or QSettings()
-        self.model_path = Path(model_path) if model_path else None
-        self.provider = provider
-        self.model = None
-        self.model_problem = ""
-        self.state = ViewerState()
+        self.controller = ViewerController(self.settings, model_path, provider)
+        self.state = self.controller.state
         self.cache = DisplayCache()
-        self.jobs = {
-            name: JobSlot() for name in ("discover", "load", "thumbnails", "analysis", "model", "demo")
-        }
         self.message_box: QMessageBox | None = None
         self._prefetch = QTimer(self)
         self._prefetch.setSingleShot(True)
         self._prefetch.timeout.connect(self._prefetch_neighbours)
-        self._opened_at = 0.0
-        self.open_seconds: float | None = None
-        """Seconds from `open_folder` to the first slice on screen (for the benchmark)."""
         self.setWindowTitle("LungLens")
         self.setAcceptDrops(True)
         self._build_widgets()
         self._build_actions()
         self._restore_settings()
-        self._connect_state()
-        self._start_model_load()
+        self._connect()
+        self.controller.start_model_load()
 
     # --- construction ----------------------------------------------------------------------
     def _build_widgets(self) -> None:
@@ -119,22 +96,13 @@ class MainWindow(QMainWindow):
         side_dock.setWidget(side)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
-        self.model_label = QLabel("Model: loading…")
+        self.model_label = QLabel(readout.model_status(None))
         self.load_progress = QProgressBar()
         self.load_progress.setMaximumWidth(180)
         self.load_progress.setFormat("loading %v/%m")
         self.load_progress.hide()
         self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.model_label)
-
-        self.slider.valueChanged.connect(state.set_index)
-        self.strip.sliceClicked.connect(state.set_index)
-        self.view.sliceSteps.connect(self.step)
-        self.view.windowDrag.connect(self._window_drag)
-        self.browser.seriesChosen.connect(self.open_series)
-        self.analysis_panel.runRequested.connect(self.run_analysis)
-        self.analysis_panel.cancelRequested.connect(self.cancel_analysis)
-        self.decision_panel.paramsChanged.connect(state.set_params)
 
     def _action(self, text: str, slot, shortcut=None, menu=None, checkable=False) -> QAction:
         action = QAction(text, self)
@@ -149,6 +117,7 @@ class MainWindow(QMainWindow):
         return action
 
     def _build_actions(self) -> None:
+        control, state = self.controller, self.state
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.open_action = self._action(
@@ -157,10 +126,11 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         self.export_action = self._action("&Export PDF report…", self.export_report, "Ctrl+E", file_menu)
-        self.anonymise_action = self._action(
-            "Anonymise exported reports", lambda _on: None, None, file_menu, True
-        )
         self.export_action.setEnabled(False)
+        self.anonymise_action = self._action(
+            "Anonymise exported reports", control.set_anonymise_exports, None, file_menu, True
+        )
+        self.anonymise_action.setChecked(control.anonymise_exports)
         file_menu.addSeparator()
         self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
 
@@ -169,20 +139,20 @@ class MainWindow(QMainWindow):
         for number, preset in enumerate(PRESETS, 1):
             action = self._action(
                 f"{preset.name} (W {preset.width:g} / L {preset.level:g})",
-                lambda _checked=False, p=preset: self.state.set_window(p),
+                lambda _checked=False, p=preset: state.set_window(p),
                 str(number),
                 view_menu,
             )
             self.preset_actions.append(action)
-        self.file_window_action = self._action("File's own window", self.use_file_window, "4", view_menu)
+        self.file_window_action = self._action("File's own window", control.use_file_window, "4", view_menu)
         self.file_window_action.setEnabled(False)
         view_menu.addSeparator()
         self._action("&Reset view and window", self.reset_view, "R", view_menu)
         self.overlay_action = self._action(
-            "Grad-CAM &overlay", lambda on: self.state.set_overlay(visible=on), "H", view_menu, True
+            "Grad-CAM &overlay", lambda on: state.set_overlay(visible=on), "H", view_menu, True
         )
-        self.overlay_action.setChecked(self.state.overlay_visible)
-        self._action("&Next positive slice", self.next_positive, "N", view_menu)
+        self.overlay_action.setChecked(state.overlay_visible)
+        self._action("&Next positive slice", control.next_positive, "N", view_menu)
         drag_menu = view_menu.addMenu("Left drag")
         group = QActionGroup(self)
         self.drag_actions = {}
@@ -203,14 +173,14 @@ class MainWindow(QMainWindow):
         ):
             action = QAction(self)
             action.setShortcuts([QKeySequence(k) for k in keys])
-            action.triggered.connect(lambda _checked=False, d=delta: self.step(d))
+            action.triggered.connect(lambda _checked=False, d=delta: control.step(d))
             self.addAction(action)
-        self._action("First slice", lambda: self.state.set_index(0), "Home")
-        self._action("Last slice", lambda: self.state.set_index(self.state.n_slices - 1), "End")
+        self._action("First slice", lambda: state.set_index(0), "Home")
+        self._action("Last slice", lambda: state.set_index(state.n_slices - 1), "End")
 
         analysis_menu = bar.addMenu("&Analysis")
-        self.run_action = self._action("&Run analysis", self.run_analysis, "Ctrl+R", analysis_menu)
-        self.cancel_action = self._action("&Cancel analysis", self.cancel_analysis, "Esc", analysis_menu)
+        self.run_action = self._action("&Run analysis", control.run_analysis, "Ctrl+R", analysis_menu)
+        self.cancel_action = self._action("&Cancel analysis", control.cancel_analysis, "Esc", analysis_menu)
         help_menu = bar.addMenu("&Help")
         self._action("&About LungLens and the model…", self.show_about, None, help_menu)
 
@@ -228,14 +198,39 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.overlay_action)
         toolbar.addAction(self.export_action)
 
-    def _connect_state(self) -> None:
-        state = self.state
+    def _connect(self) -> None:
+        control, state = self.controller, self.state
+        self.slider.valueChanged.connect(state.set_index)
+        self.strip.sliceClicked.connect(state.set_index)
+        self.view.sliceSteps.connect(control.step)
+        self.view.windowDrag.connect(control.drag_window)
+        self.browser.seriesChosen.connect(control.open_series)
+        self.analysis_panel.runRequested.connect(control.run_analysis)
+        self.analysis_panel.cancelRequested.connect(control.cancel_analysis)
+        self.decision_panel.paramsChanged.connect(state.set_params)
+
+        state.analysisChanged.connect(self.cache.clear)
         for signal in (state.sliceChanged, state.windowChanged, state.overlayChanged, state.seriesChanged):
             signal.connect(self.render)
         state.analysisChanged.connect(self._analysis_changed)
         state.decisionChanged.connect(self.render)
         state.overlayChanged.connect(lambda: self.overlay_action.setChecked(state.overlay_visible))
-        state.windowChanged.connect(lambda: self.settings.setValue("window", state.window.name))
+
+        control.problem.connect(self.show_message)
+        control.status.connect(self._status)
+        control.folderOpened.connect(self._folder_opened)
+        control.seriesOpened.connect(self._series_opened)
+        control.thumbnailsReady.connect(
+            lambda grey: [self.browser.set_thumbnail(key, image) for key, image in grey.items()]
+        )
+        control.loadProgress.connect(self._load_progress)
+        control.loadEnded.connect(self.load_progress.hide)
+        control.seriesLoaded.connect(self._series_loaded)
+        control.modelChanged.connect(self._model_changed)
+        control.analysisRunning.connect(self.analysis_panel.set_running)
+        control.analysisProgress.connect(self.analysis_panel.set_progress)
+        control.analysisMessage.connect(self.analysis_panel.message.setText)
+        control.recentChanged.connect(self._rebuild_recent)
 
     # --- settings --------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -244,27 +239,17 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 920)
-        window_name = self.settings.value("window", "Lung")
-        self.state.window = next((p for p in PRESETS if p.name == window_name), PRESETS[0])
-        self.state.overlay_opacity = float(self.settings.value("overlay_opacity", 0.5))
         self.analysis_panel.opacity.setValue(round(self.state.overlay_opacity * 100))
         mode = self.settings.value("left_drag", "window")
         self.drag_actions.get(mode, self.drag_actions["window"]).setChecked(True)
         self._rebuild_recent()
 
-    def recent_folders(self) -> list[str]:
-        return [str(f) for f in (self.settings.value("recent_folders", [], type=list) or [])]
-
-    def _remember_folder(self, folder: Path) -> None:
-        folders = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
-        self.settings.setValue("recent_folders", folders[:MAX_RECENT])
-        self._rebuild_recent()
-
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
-        for folder in self.recent_folders():
-            self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(f))
-        self.recent_menu.setEnabled(bool(self.recent_folders()))
+        folders = self.controller.recent_folders()
+        for folder in folders:
+            self.recent_menu.addAction(folder, lambda f=folder: self.controller.open_folder(f))
+        self.recent_menu.setEnabled(bool(folders))
 
     def set_left_drag(self, mode: str) -> None:
         self.view.box.left_drag = mode
@@ -272,12 +257,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self.settings.setValue("geometry", self.saveGeometry())
-        self.settings.setValue("overlay_opacity", self.state.overlay_opacity)
-        for job in self.jobs.values():
-            job.drop()
+        self.controller.shutdown()
         super().closeEvent(event)
 
-    # --- messages --------------------------------------------------------------------------
+    # --- what the controller says ----------------------------------------------------------
     def show_message(self, title: str, text: str) -> None:
         """Tell the reader about a problem without blocking (a window-modal box)."""
         self.statusBar().showMessage(text, 15000)
@@ -287,162 +270,48 @@ class MainWindow(QMainWindow):
         self.message_box.open()
         self.messageShown.emit(text)
 
-    # --- the model -------------------------------------------------------------------------
-    def _start_model_load(self) -> None:
-        path, provider = self.model_path, self.provider
-        signals = self.jobs["model"].start(lambda _progress, _cancel: load_model(path, provider))
-        signals.finished.connect(self._model_loaded)
-        signals.failed.connect(self._model_failed)
+    def _status(self, text: str, milliseconds: int) -> None:
+        if text:
+            self.statusBar().showMessage(text, milliseconds)
+        else:
+            self.statusBar().clearMessage()
 
-    def _model_loaded(self, model) -> None:
-        self.model, self.model_problem = model, ""
-        self.model_label.setText(
-            f"Model: {model.card.name} {model.card.version} · {model.provider.describe()}"
-        )
+    def _model_changed(self) -> None:
+        control = self.controller
+        self.model_label.setText(readout.model_status(control.model, control.model_problem))
+        self.model_label.setToolTip(control.model_problem)
 
-    def _model_failed(self, message: str) -> None:
-        self.model_problem = (
-            f"No model could be loaded: {message}\n\nStart LungLens with --model PATH (a .json model card "
-            "or .onnx file) or install the bundled demonstration model."
-        )
-        self.model_label.setText("Model: none (see Analysis)")
-        self.model_label.setToolTip(message)
-
-    # --- opening ---------------------------------------------------------------------------
-    def choose_folder(self) -> None:
-        start = self.settings.value("last_folder", str(Path.home()))
-        folder = QFileDialog.getExistingDirectory(self, "Open a patient folder", start)
-        if folder:
-            self.open_folder(folder)
-
-    def open_folder(self, folder) -> None:
-        """Find the series under `folder` (in the background), then open the first analysable."""
-        folder = Path(folder)
-        self._opened_at = time.perf_counter()
-        self.settings.setValue("last_folder", str(folder.parent))
-        for name in ("load", "thumbnails", "analysis"):
-            self.jobs[name].drop()
-        self.analysis_panel.set_running(False)
-        self.state.set_discovery(None)
-        self.browser.set_discovery(None)
-        self.view.clear()
-        self.setWindowTitle(f"LungLens — {folder.name}")
-        self.statusBar().showMessage(f"Reading {folder}…")
-        signals = self.jobs["discover"].start(lambda _progress, _cancel: discover(folder))
-        signals.finished.connect(lambda found: self._discovered(folder, found))
-        signals.failed.connect(lambda message: self.show_message("Cannot open the folder", message))
-
-    def _discovered(self, folder: Path, found) -> None:
-        problem = found.problem()
-        if problem:
-            self.show_message("Nothing to show", problem)
-            return
-        self._remember_folder(folder)
-        self.statusBar().clearMessage()
-        self.state.set_discovery(found)
+    def _folder_opened(self, found) -> None:
+        """A folder is being read (`found` None: clear what was shown) or its series are in."""
         self.browser.set_discovery(found)
-        first = (found.analysable or found.series)[0]
-        self.browser.select(first)
-        self.open_series(first)
-        self._start_thumbnails(found.series)
-        if found.skipped:
-            self.statusBar().showMessage(f"{len(found.skipped)} file(s) skipped in {folder}", 10000)
+        if found is None:
+            self.view.clear()
+            return
+        self.setWindowTitle(f"LungLens — {found.folder.name}")
 
-    def _start_thumbnails(self, refs) -> None:
-        def thumbnails(_progress, cancel) -> dict:
-            grey = {}
-            for ref in refs:
-                if cancel.is_set():
-                    break
-                try:
-                    grey[ref.key] = to_grey(load_slice(ref, ref.n_slices // 2), PRESETS[0])[::4, ::4]
-                except Exception:  # noqa: BLE001 - a series without a thumbnail still opens
-                    continue
-            return grey
-
-        signals = self.jobs["thumbnails"].start(thumbnails)
-        signals.finished.connect(
-            lambda grey: [self.browser.set_thumbnail(key, image) for key, image in grey.items()]
-        )
-
-    def open_series(self, ref) -> None:
-        """Show `ref`'s middle slice at once and load the whole series in the background."""
-        if not self._opened_at:
-            self._opened_at = time.perf_counter()
-        self.jobs["load"].drop()
-        self.jobs["analysis"].drop()
+    def _series_opened(self, ref) -> None:
+        self.cache.clear()
+        self.browser.select(ref)
         self.analysis_panel.set_series(ref.problems)
         self.run_action.setEnabled(ref.analysable)
-        self.cache.clear()
-        self.state.set_ref(ref)
         self.slider.setEnabled(False)
         self.slider.blockSignals(True)
         self.slider.setRange(0, ref.n_slices - 1)
         self.slider.setValue(ref.n_slices // 2)
         self.slider.blockSignals(False)
-        try:
-            self.state.set_preview(ref.n_slices // 2, load_slice(ref, ref.n_slices // 2))
-        except Exception as exc:  # noqa: BLE001 - a broken first slice is reported, the load still tries
-            self.statusBar().showMessage(f"Cannot show the middle slice: {exc}", 10000)
-        else:
-            self.open_seconds = time.perf_counter() - self._opened_at
-            self.firstSliceShown.emit()
-        self._opened_at = 0.0
 
-        def load_and_select(progress, _cancel):
-            series = load(ref, progress=progress)
-            return series, select_slices(series.hu)
-
-        self.load_progress.setRange(0, ref.n_slices)
-        self.load_progress.setValue(0)
+    def _load_progress(self, done: int, total: int) -> None:
+        self.load_progress.setRange(0, total)
+        self.load_progress.setValue(done)
         self.load_progress.show()
-        signals = self.jobs["load"].start(load_and_select)
-        signals.progress.connect(lambda done, total: self.load_progress.setValue(done))
-        signals.finished.connect(self._series_loaded)
-        signals.failed.connect(self._load_failed)
 
-    def _series_loaded(self, result) -> None:
-        series, selection = result
-        self.load_progress.hide()
-        self.state.set_series(series, selection)
+    def _series_loaded(self) -> None:
         self.slider.setEnabled(True)
-        meta = series.metadata
-        self.file_window_action.setEnabled(
-            meta.window_width_hu is not None and meta.window_center_hu is not None
-        )
-        self._update_actions()
-        if series.warnings:
-            self.statusBar().showMessage("; ".join(series.warnings), 15000)
-        self.seriesLoaded.emit()
+        self.file_window_action.setEnabled(self.controller.file_window() is not None)
 
-    def _load_failed(self, message: str) -> None:
-        self.load_progress.hide()
-        self.show_message("Cannot load the series", message)
-
-    # --- navigation and windowing ----------------------------------------------------------
-    def step(self, delta: int) -> None:
-        self.state.set_index(self.state.index + delta)
-
-    def next_positive(self) -> None:
-        positives = self.state.positives()
-        if positives.size:
-            later = positives[positives > self.state.index]
-            self.state.set_index(int(later[0] if later.size else positives[0]))
-
-    def use_file_window(self) -> None:
-        meta = self.state.series.metadata if self.state.series is not None else None
-        if meta is not None and meta.window_width_hu is not None and meta.window_center_hu is not None:
-            self.state.set_window(Window("File", meta.window_width_hu, meta.window_center_hu))
-
-    def _window_drag(self, dx: float, dy: float) -> None:
-        window = self.state.window
-        self.state.set_window(
-            Window("Custom", window.width + dx * WL_HU_PER_PIXEL[0], window.level + dy * WL_HU_PER_PIXEL[1])
-        )
-
-    def reset_view(self) -> None:
-        self.view.reset_view()
-        self.state.set_window(PRESETS[0])
+    def _analysis_changed(self) -> None:
+        self.export_action.setEnabled(self.state.analysis is not None)
+        self.render()
 
     # --- drawing ---------------------------------------------------------------------------
     def render(self) -> None:
@@ -458,8 +327,12 @@ class MainWindow(QMainWindow):
             self.slider.blockSignals(True)
             self.slider.setValue(i)
             self.slider.blockSignals(False)
-        self.view.set_readouts(self._header(), self._window_text(), self._slice_text(i))
-        self.view.set_banner(self._banner(i))
+        self.view.set_readouts(
+            readout.header(state.ref, state.series),
+            readout.window_text(state.window),
+            readout.slice_text(i, state.n_slices, state.series, state.analysis),
+        )
+        self.view.set_banner(readout.banner(i, state.selection))
 
     def _frame(self, i: int, hu):
         """(RGBA frame, whether the Grad-CAM is in it) of slice `i` as the state asks."""
@@ -478,107 +351,21 @@ class MainWindow(QMainWindow):
             if hu is not None:
                 self._frame(i, hu)
 
-    def _header(self) -> str:
-        ref, series = self.state.ref, self.state.series
-        if series is None:
-            return f"{ref.description}\n(loading…)"
-        meta = series.metadata
-        patient = " · ".join(
-            x for x in (meta.patient_name, meta.patient_id, meta.patient_sex, meta.patient_age) if x
-        )
-        study = " · ".join(x for x in (meta.study_date, meta.institution) if x)
-        return "\n".join(x for x in (patient or "(no patient name)", study, ref.description) if x)
+    def reset_view(self) -> None:
+        self.view.reset_view()
+        self.controller.reset_window()
 
-    def _window_text(self) -> str:
-        window = self.state.window
-        return f"{window.name}\nW {window.width:.0f} / L {window.level:.0f}"
+    # --- dialogs ---------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = self.settings.value("last_folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a patient folder", start)
+        if folder:
+            self.controller.open_folder(folder)
 
-    def _slice_text(self, i: int) -> str:
-        lines = [f"Slice {i + 1} / {self.state.n_slices}"]
-        if self.state.series is not None:
-            lines.append(f"Position {self.state.series.positions_mm[i]:.1f} mm")
-        analysis = self.state.analysis
-        if analysis is not None and analysis.classified[i]:
-            call = "positive" if analysis.decision.positive[i] else "negative"
-            lines.append(f"P(COVID) {analysis.p_covid[i]:.2f} — {call}")
-        return "\n".join(lines)
-
-    def _banner(self, i: int) -> str:
-        selection = self.state.selection
-        if selection is None or selection.kept[i]:
-            return ""
-        count = int(selection.dark_pixel_counts[i])
-        return f"Discarded by the selector: {count} dark pixels ≤ threshold {selection.threshold:.0f}"
-
-    # --- analysis --------------------------------------------------------------------------
-    def run_analysis(self) -> None:
-        series = self.state.series
-        if series is None:
-            self.show_message("Not ready", "The series is still loading; run the analysis when it is in.")
-            return
-        if self.jobs["analysis"].running:
-            return
-        if not series.ref.analysable:
-            self.show_message("Cannot analyse this series", "; ".join(series.ref.problems))
-            return
-        if self.model is None and self.model_problem:
-            self.show_message("No model", self.model_problem)
-            return
-        model, path, provider = self.model, self.model_path, self.provider
-        selection, options = self.state.selection, AnalysisOptions(decision=self.state.params)
-
-        def work(progress, cancel):
-            used = model or load_model(path, provider)
-            return used, analyse(series, used, options, selection=selection, progress=progress, cancel=cancel)
-
-        self.analysis_panel.set_running(True)
-        signals = self.jobs["analysis"].start(work)
-        signals.progress.connect(self.analysis_panel.set_progress)
-        signals.finished.connect(self._analysed)
-        signals.failed.connect(self._analysis_failed)
-        signals.cancelled.connect(self._analysis_cancelled)
-
-    def cancel_analysis(self) -> None:
-        if self.jobs["analysis"].running:
-            self.jobs["analysis"].cancel()
-            self.analysis_panel.message.setText("Cancelling…")
-
-    def _analysed(self, result) -> None:
-        model, analysis = result
-        if self.model is None:
-            self._model_loaded(model)
-        self.analysis_panel.set_running(False)
-        seconds = sum(analysis.timings_s.values())
-        self.analysis_panel.message.setText(
-            f"{int(analysis.classified.sum())} slices classified in {seconds:.1f} s on {model.provider.label}"
-        )
-        self.cache.clear()
-        self.state.set_analysis(analysis)
-        self.analysisDone.emit()
-
-    def _analysis_failed(self, message: str) -> None:
-        self.analysis_panel.set_running(False)
-        self.analysis_panel.message.setText("Analysis failed.")
-        if "model" in message.lower():
-            message = f"{message}\n\nStart LungLens with --model PATH to use another model."
-        self.show_message("Analysis failed", message)
-
-    def _analysis_cancelled(self) -> None:
-        self.analysis_panel.set_running(False)
-        self.analysis_panel.message.setText("Analysis cancelled.")
-        self.analysisCancelled.emit()
-
-    def _analysis_changed(self) -> None:
-        self._update_actions()
-        self.render()
-
-    def _update_actions(self) -> None:
-        self.export_action.setEnabled(self.state.analysis is not None)
-
-    # --- dialogs and export ----------------------------------------------------------------
     def show_about(self) -> None:
-        card = self.model.card if self.model is not None else None
-        provider = self.model.provider.describe() if self.model is not None else self.model_problem
+        model = self.controller.model
+        card = model.card if model is not None else None
+        provider = model.provider.describe() if model is not None else self.controller.model_problem
         AboutDialog(card, provider, self).exec()
 
     def show_tags(self) -> None:
@@ -589,24 +376,13 @@ class MainWindow(QMainWindow):
         TagDialog(series.source_paths[self.state.index], self).exec()
 
     def export_report(self) -> None:
-        if self.state.analysis is None or self.state.series is None:
+        if self.state.analysis is None:
             return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export the PDF report", "lunglens-report.pdf", "PDF (*.pdf)"
         )
-        if not path:
-            return
-        try:
-            write_report(
-                self.state.analysis,
-                self.state.series,
-                Path(path),
-                anonymise=self.anonymise_action.isChecked(),
-            )
-        except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
-            self.show_message("Cannot write the report", str(exc))
-        else:
-            self.statusBar().showMessage(f"Report written to {path}", 10000)
+        if path:
+            self.controller.export_report(path)
 
     # --- drag and drop ---------------------------------------------------------------------
     def dragEnterEvent(self, event):
@@ -616,5 +392,5 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event):
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         if paths:
-            self.open_folder(paths[0] if paths[0].is_dir() else paths[0].parent)
+            self.controller.open_folder(paths[0] if paths[0].is_dir() else paths[0].parent)
             event.acceptProposedAction()

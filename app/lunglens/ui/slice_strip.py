@@ -9,6 +9,7 @@ from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from lunglens.analysis import readout
 from lunglens.ui.state import ViewerState
 
 KEPT = QColor("#2f6f8f")
@@ -97,26 +98,9 @@ class SliceStrip(QWidget):
 
     # --- mouse -----------------------------------------------------------------------------
     def describe(self, i: int) -> str:
-        """The hover text for slice `i`: kept or not, dark-pixel count against the threshold,
-        P(COVID) and the call."""
+        """The hover text for slice `i` (`readout.slice_tooltip`)."""
         state = self.state
-        lines = [f"Slice {i + 1} of {state.n_slices}"]
-        selection = state.selection
-        if selection is None:
-            return lines[0] + "\n(loading)"
-        counts, threshold = selection.dark_pixel_counts, selection.threshold
-        kept = bool(selection.kept[i])
-        relation = ">" if kept else "<="
-        lines.append(("kept" if kept else "discarded") + " by the selector")
-        lines.append(f"dark pixels {int(counts[i])} {relation} threshold {threshold:.0f}")
-        if state.analysis is not None:
-            p = state.analysis.p_covid[i]
-            if np.isnan(p):
-                lines.append("not classified")
-            else:
-                call = "positive" if state.analysis.decision.positive[i] else "negative"
-                lines.append(f"P(COVID) {p:.3f} — {call}")
-        return "\n".join(lines)
+        return readout.slice_tooltip(i, state.n_slices, state.selection, state.analysis)
 
     def mouseMoveEvent(self, event):
         if not self.state.n_slices:

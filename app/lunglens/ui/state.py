@@ -1,6 +1,6 @@
 """The viewer's state as a plain model: what is open, which slice, which window, which analysis
 and operating point. Widgets read it and listen to its signals; only the controller
-(`MainWindow`) writes it."""
+(`ViewerController`) writes it."""
 
 from __future__ import annotations
 

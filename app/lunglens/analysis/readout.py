@@ -1,0 +1,121 @@
+"""What the viewer writes over and beside the image, as plain text: the corner readouts (patient
+and series, window, slice), the selector's banner, the slice strip's hover text, the decision
+panel's lines and the status of the model and of the last analysis. No Qt: the viewer's widgets
+only put these strings on screen, and they are tested without a display."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lunglens.analysis.result import Analysis
+from lunglens.core.decision import Decision, DecisionParams
+from lunglens.core.selector import Selection
+from lunglens.core.windowing import Window
+from lunglens.inference.session import Model
+from lunglens.io import Series, SeriesRef
+
+
+def header(ref: SeriesRef, series: Series | None) -> str:
+    """Top left: patient (name · ID · sex · age), study (date · institution) and the series
+    description; only the description while the series loads."""
+    if series is None:
+        return f"{ref.description}\n(loading…)"
+    meta = series.metadata
+    patient = " · ".join(
+        x for x in (meta.patient_name, meta.patient_id, meta.patient_sex, meta.patient_age) if x
+    )
+    study = " · ".join(x for x in (meta.study_date, meta.institution) if x)
+    return "\n".join(x for x in (patient or "(no patient name)", study, ref.description) if x)
+
+
+def window_text(window: Window) -> str:
+    """Top right: the window's name and its width / level in HU."""
+    return f"{window.name}\nW {window.width:.0f} / L {window.level:.0f}"
+
+
+def _call(analysis: Analysis, i: int) -> str:
+    return "positive" if analysis.decision.positive[i] else "negative"
+
+
+def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis | None) -> str:
+    """Bottom left: slice i (0-based) as "Slice k / n", its position (mm) once the series is in,
+    and P(COVID) with the call once it was classified."""
+    lines = [f"Slice {i + 1} / {n_slices}"]
+    if series is not None:
+        lines.append(f"Position {series.positions_mm[i]:.1f} mm")
+    if analysis is not None and analysis.classified[i]:
+        lines.append(f"P(COVID) {analysis.p_covid[i]:.2f} — {_call(analysis, i)}")
+    return "\n".join(lines)
+
+
+def banner(i: int, selection: Selection | None) -> str:
+    """Over a slice the selector discarded: why (its dark pixels against the threshold); empty
+    for kept slices and while the series loads."""
+    if selection is None or selection.kept[i]:
+        return ""
+    count = int(selection.dark_pixel_counts[i])
+    return f"Discarded by the selector: {count} dark pixels ≤ threshold {selection.threshold:.0f}"
+
+
+def slice_tooltip(i: int, n_slices: int, selection: Selection | None, analysis: Analysis | None) -> str:
+    """The slice strip's hover text for slice i: kept or not, its dark pixels against the
+    threshold, and P(COVID) with the call."""
+    lines = [f"Slice {i + 1} of {n_slices}"]
+    if selection is None:
+        return lines[0] + "\n(loading)"
+    kept = bool(selection.kept[i])
+    lines.append(("kept" if kept else "discarded") + " by the selector")
+    relation = ">" if kept else "<="
+    lines.append(
+        f"dark pixels {int(selection.dark_pixel_counts[i])} {relation} threshold {selection.threshold:.0f}"
+    )
+    if analysis is not None:
+        p = analysis.p_covid[i]
+        lines.append("not classified" if np.isnan(p) else f"P(COVID) {p:.3f} — {_call(analysis, i)}")
+    return "\n".join(lines)
+
+
+def fraction_label(params: DecisionParams) -> str:
+    return f"Patient fraction f = {params.patient_fraction:.3g} — COVID-19 when {params.rule()}"
+
+
+def cutoff_label(params: DecisionParams) -> str:
+    return f"Slice cut-off — positive when P(COVID) ≥ {params.slice_cutoff:.2f}"
+
+
+def decision_count(decision: Decision) -> str:
+    """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9.0)"."""
+    return (
+        f"{decision.k_positive} of {decision.n_kept} kept slices positive "
+        f"(COVID-19 when {decision.rule_applied()})"
+    )
+
+
+def _listed(indices: tuple[int, ...], limit: int = 12) -> str:
+    shown = ", ".join(str(i + 1) for i in indices[:limit])
+    return shown + (f" (+{len(indices) - limit} more)" if len(indices) > limit else "")
+
+
+def flips(now_positive: tuple[int, ...], now_negative: tuple[int, ...]) -> str:
+    """Slices (0-based indices, shown 1-based) whose call the last operating-point move flipped."""
+    parts = []
+    if now_positive:
+        parts.append(f"now positive: {_listed(now_positive)}")
+    if now_negative:
+        parts.append(f"now negative: {_listed(now_negative)}")
+    return "Flipped slices — " + "; ".join(parts) if parts else ""
+
+
+def model_status(model: Model | None, problem: str = "") -> str:
+    """The status bar's model line: name, version and where it runs; or why there is none."""
+    if model is not None:
+        return f"Model: {model.card.name} {model.card.version} · {model.provider.describe()}"
+    return "Model: none (see Analysis)" if problem else "Model: loading…"
+
+
+def analysis_done(analysis: Analysis) -> str:
+    """ "90 slices classified in 3.1 s on CPU"."""
+    seconds = sum(analysis.timings_s.values())
+    return (
+        f"{int(analysis.classified.sum())} slices classified in {seconds:.1f} s on {analysis.provider.label}"
+    )

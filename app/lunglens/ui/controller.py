@@ -1,0 +1,307 @@
+"""The viewer's controller: the workflow behind the window, without widgets.
+
+It is the only writer of `ViewerState` and owns the background jobs (`JobSlot`s: discover,
+load, thumbnails, analysis, model, demo), the one model of the session (`SharedModel`: loaded
+once at start-up; an analysis asked for before that load ends waits for it), the remembered
+settings and the report export. It tells the window what to show through signals; the window
+only shows."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSettings, Signal
+
+from lunglens.analysis import AnalysisOptions, analyse, readout
+from lunglens.core.selector import select_slices
+from lunglens.core.windowing import PRESETS, Window, to_grey
+from lunglens.inference import Model, SharedModel, load_model
+from lunglens.io import Discovery, SeriesRef, discover, load, load_slice
+from lunglens.report import write_report
+from lunglens.ui.state import ViewerState
+from lunglens.ui.workers import JobSlot
+
+MAX_RECENT = 8
+#: Window/level change per screen pixel of a left drag (HU): horizontal → width, vertical → level.
+WL_HU_PER_PIXEL = (4.0, 2.0)
+JOBS = ("discover", "load", "thumbnails", "analysis", "model", "demo")
+
+
+class ViewerController(QObject):
+    """`firstSliceShown` fires when a newly chosen series has a slice in the state (the window
+    paints it at once), `seriesLoaded` when its whole volume and selection are in,
+    `analysisDone` when an analysis lands and `analysisCancelled` when the reader stopped one.
+    `problem(title, text)` asks the window to tell the reader; `status(text, ms)` is a passing
+    note (ms 0: until replaced)."""
+
+    firstSliceShown = Signal()
+    seriesLoaded = Signal()
+    analysisDone = Signal()
+    analysisCancelled = Signal()
+    problem = Signal(str, str)
+    status = Signal(str, int)
+    folderOpened = Signal(object)
+    """A folder's discovery arrived (`Discovery`)."""
+    seriesOpened = Signal(object)
+    """A series was chosen (`SeriesRef`); its preview may follow, then the load."""
+    thumbnailsReady = Signal(object)
+    """{series key: grey uint8 thumbnail}."""
+    loadProgress = Signal(int, int)
+    loadEnded = Signal()
+    modelChanged = Signal()
+    analysisRunning = Signal(bool)
+    analysisProgress = Signal(int, int)
+    analysisMessage = Signal(str)
+    recentChanged = Signal()
+
+    def __init__(self, settings: QSettings, model_path: Path | None = None, provider: str = "auto"):
+        super().__init__()
+        self.settings = settings
+        self.state = ViewerState()
+        self.jobs = {name: JobSlot() for name in JOBS}
+        self.model: Model | None = None
+        self.model_problem = ""
+        path = Path(model_path) if model_path else None
+        self.models = SharedModel(lambda: load_model(path, provider))
+        self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
+        self._opened_at = 0.0
+        self.open_seconds: float | None = None
+        """Seconds from `open_folder` to the first slice in the state (for the benchmark)."""
+        self._restore_display()
+        self.state.windowChanged.connect(lambda: self.settings.setValue("window", self.state.window.name))
+        self.state.overlayChanged.connect(
+            lambda: self.settings.setValue("overlay_opacity", self.state.overlay_opacity)
+        )
+
+    def _restore_display(self) -> None:
+        name = self.settings.value("window", PRESETS[0].name)
+        self.state.window = next((p for p in PRESETS if p.name == name), PRESETS[0])
+        self.state.overlay_opacity = float(self.settings.value("overlay_opacity", 0.5))
+
+    def shutdown(self) -> None:
+        """Drop every job (the window is closing): no result lands after this."""
+        for job in self.jobs.values():
+            job.drop()
+
+    # --- the model -------------------------------------------------------------------------
+    def start_model_load(self) -> None:
+        """Load the session's model in the background (once; see `SharedModel`)."""
+        signals = self.jobs["model"].start(lambda _progress, _cancel: self.models.get())
+        signals.finished.connect(self._model_loaded)
+        signals.failed.connect(self._model_failed)
+
+    def _model_loaded(self, model: Model) -> None:
+        self.model, self.model_problem = model, ""
+        self.modelChanged.emit()
+
+    def _model_failed(self, message: str) -> None:
+        self.model_problem = (
+            f"No model could be loaded: {message}\n\nStart LungLens with --model PATH (a .json model card "
+            "or .onnx file) or install the bundled demonstration model."
+        )
+        self.modelChanged.emit()
+
+    # --- settings --------------------------------------------------------------------------
+    def recent_folders(self) -> list[str]:
+        return [str(f) for f in (self.settings.value("recent_folders", [], type=list) or [])]
+
+    def _remember_folder(self, folder: Path) -> None:
+        folders = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
+        self.settings.setValue("recent_folders", folders[:MAX_RECENT])
+        self.recentChanged.emit()
+
+    def set_anonymise_exports(self, on: bool) -> None:
+        """Whether exported reports leave the patient's identifiers out (remembered)."""
+        self.anonymise_exports = bool(on)
+        self.settings.setValue("anonymise_exports", self.anonymise_exports)
+
+    # --- opening ---------------------------------------------------------------------------
+    def open_folder(self, folder) -> None:
+        """Find the series under `folder` (in the background), then open the first analysable."""
+        folder = Path(folder)
+        self._opened_at = time.perf_counter()
+        self.settings.setValue("last_folder", str(folder.parent))
+        for name in ("load", "thumbnails", "analysis"):
+            self.jobs[name].drop()
+        self.analysisRunning.emit(False)
+        self.state.set_discovery(None)
+        self.folderOpened.emit(None)
+        self.status.emit(f"Reading {folder}…", 0)
+        signals = self.jobs["discover"].start(lambda _progress, _cancel: discover(folder))
+        signals.finished.connect(lambda found: self._discovered(folder, found))
+        signals.failed.connect(lambda message: self.problem.emit("Cannot open the folder", message))
+
+    def _discovered(self, folder: Path, found: Discovery) -> None:
+        problem = found.problem()
+        if problem:
+            self.problem.emit("Nothing to show", problem)
+            return
+        self._remember_folder(folder)
+        self.status.emit("", 0)
+        self.state.set_discovery(found)
+        self.folderOpened.emit(found)
+        self.open_series((found.analysable or found.series)[0])
+        self._start_thumbnails(found.series)
+        if found.skipped:
+            self.status.emit(f"{len(found.skipped)} file(s) skipped in {folder}", 10000)
+
+    def _start_thumbnails(self, refs) -> None:
+        def thumbnails(_progress, cancel) -> dict:
+            grey = {}
+            for ref in refs:
+                if cancel.is_set():
+                    break
+                try:
+                    grey[ref.key] = to_grey(load_slice(ref, ref.n_slices // 2), PRESETS[0])[::4, ::4]
+                except Exception:  # noqa: BLE001 - a series without a thumbnail still opens
+                    continue
+            return grey
+
+        self.jobs["thumbnails"].start(thumbnails).finished.connect(self.thumbnailsReady)
+
+    def open_series(self, ref: SeriesRef) -> None:
+        """Show `ref`'s middle slice at once and load the whole series (and select its lung-open
+        slices) in the background."""
+        if not self._opened_at:
+            self._opened_at = time.perf_counter()
+        self.jobs["load"].drop()
+        self.jobs["analysis"].drop()
+        self.state.set_ref(ref)
+        self.seriesOpened.emit(ref)
+        try:
+            self.state.set_preview(ref.n_slices // 2, load_slice(ref, ref.n_slices // 2))
+        except Exception as exc:  # noqa: BLE001 - a broken first slice is reported, the load still tries
+            self.status.emit(f"Cannot show the middle slice: {exc}", 10000)
+        else:
+            self.open_seconds = time.perf_counter() - self._opened_at
+            self.firstSliceShown.emit()
+        self._opened_at = 0.0
+
+        def load_and_select(progress, _cancel):
+            series = load(ref, progress=progress)
+            return series, select_slices(series.hu)
+
+        self.loadProgress.emit(0, ref.n_slices)
+        signals = self.jobs["load"].start(load_and_select)
+        signals.progress.connect(self.loadProgress)
+        signals.finished.connect(self._series_loaded)
+        signals.failed.connect(self._load_failed)
+
+    def _series_loaded(self, result) -> None:
+        series, selection = result
+        self.loadEnded.emit()
+        self.state.set_series(series, selection)
+        if series.warnings:
+            self.status.emit("; ".join(series.warnings), 15000)
+        self.seriesLoaded.emit()
+
+    def _load_failed(self, message: str) -> None:
+        self.loadEnded.emit()
+        self.problem.emit("Cannot load the series", message)
+
+    # --- navigation and windowing ----------------------------------------------------------
+    def step(self, delta: int) -> None:
+        self.state.set_index(self.state.index + delta)
+
+    def next_positive(self) -> None:
+        """Go to the next positive slice below the current one (wrapping to the first)."""
+        positives = self.state.positives()
+        if positives.size:
+            later = positives[positives > self.state.index]
+            self.state.set_index(int(later[0] if later.size else positives[0]))
+
+    def file_window(self) -> Window | None:
+        """The series' own window (from its middle slice), when its files give one."""
+        meta = self.state.series.metadata if self.state.series is not None else None
+        if meta is None or meta.window_width_hu is None or meta.window_center_hu is None:
+            return None
+        return Window("File", meta.window_width_hu, meta.window_center_hu)
+
+    def use_file_window(self) -> None:
+        window = self.file_window()
+        if window is not None:
+            self.state.set_window(window)
+
+    def drag_window(self, dx: float, dy: float) -> None:
+        """A left drag of (dx, dy) screen pixels: right widens, up raises the level."""
+        window = self.state.window
+        self.state.set_window(
+            Window("Custom", window.width + dx * WL_HU_PER_PIXEL[0], window.level + dy * WL_HU_PER_PIXEL[1])
+        )
+
+    def reset_window(self) -> None:
+        self.state.set_window(PRESETS[0])
+
+    # --- analysis --------------------------------------------------------------------------
+    def run_analysis(self) -> None:
+        """Analyse the open series with the session's model (waiting for its load when it is
+        still running), using the selection made at load."""
+        series = self.state.series
+        if series is None:
+            self.problem.emit("Not ready", "The series is still loading; run the analysis when it is in.")
+            return
+        if self.jobs["analysis"].running:
+            return
+        if not series.ref.analysable:
+            self.problem.emit("Cannot analyse this series", "; ".join(series.ref.problems))
+            return
+        if self.model_problem:
+            self.problem.emit("No model", self.model_problem)
+            return
+        models, selection = self.models, self.state.selection
+        options = AnalysisOptions(decision=self.state.params)
+
+        def work(progress, cancel):
+            model = models.get()
+            return model, analyse(
+                series, model, options, selection=selection, progress=progress, cancel=cancel
+            )
+
+        self.analysisRunning.emit(True)
+        if self.model is None:
+            self.analysisMessage.emit("Waiting for the model to load…")
+        signals = self.jobs["analysis"].start(work)
+        signals.progress.connect(self.analysisProgress)
+        signals.finished.connect(self._analysed)
+        signals.failed.connect(self._analysis_failed)
+        signals.cancelled.connect(self._analysis_cancelled)
+
+    def cancel_analysis(self) -> None:
+        if self.jobs["analysis"].running:
+            self.jobs["analysis"].cancel()
+            self.analysisMessage.emit("Cancelling…")
+
+    def _analysed(self, result) -> None:
+        model, analysis = result
+        if self.model is None:
+            self._model_loaded(model)
+        self.analysisRunning.emit(False)
+        self.analysisMessage.emit(readout.analysis_done(analysis))
+        self.state.set_analysis(analysis)
+        self.analysisDone.emit()
+
+    def _analysis_failed(self, message: str) -> None:
+        self.analysisRunning.emit(False)
+        self.analysisMessage.emit("Analysis failed.")
+        if "model" in message.lower():
+            message = f"{message}\n\nStart LungLens with --model PATH to use another model."
+        self.problem.emit("Analysis failed", message)
+
+    def _analysis_cancelled(self) -> None:
+        self.analysisRunning.emit(False)
+        self.analysisMessage.emit("Analysis cancelled.")
+        self.analysisCancelled.emit()
+
+    # --- export ----------------------------------------------------------------------------
+    def export_report(self, path) -> None:
+        """Write the PDF report of the shown analysis to `path`, anonymised when the reader
+        chose so (`set_anonymise_exports`)."""
+        if self.state.analysis is None or self.state.series is None:
+            return
+        try:
+            write_report(self.state.analysis, self.state.series, Path(path), anonymise=self.anonymise_exports)
+        except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
+            self.problem.emit("Cannot write the report", str(exc))
+        else:
+            self.status.emit(f"Report written to {path}", 10000)
