@@ -161,6 +161,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except LoadError as exc:
         raise BadInput(str(exc)) from exc
     load_seconds = time.perf_counter() - start
+    if found.skipped_summary():
+        series.warnings.append(found.skipped_summary())
     options = AnalysisOptions(decision=decision, all_slices=args.all_slices)
     try:
         result = analyze(
@@ -169,9 +171,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except ModelError as exc:
         raise BadInput(str(exc)) from exc
     total = time.perf_counter() - start
+    if args.anonymise:  # every output below reads the anonymised record
+        from lunglens.report.identity import anonymised
+
+        result = anonymised(result, series, extra_paths=_all_files(found))
 
     d = result.decision
-    print(f"series:   {ref.description or ref.key} ({series.n_slices} slices) in {ref.folder}")
+    record = result.series
+    where = "anonymised" if args.anonymise else f"in {record['folder']}"
+    print(f"series:   {record['description'] or record['key']} ({series.n_slices} slices) {where}")
     print(
         f"selector: kept {d.n_kept} of {series.n_slices} slices (threshold {result.selector_threshold:.0f} dark pixels)"
     )
@@ -183,6 +191,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     print(
         f"time:     {total:.1f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ")"
     )
+    for warning in record["warnings"]:
+        print(f"warning:  {warning}")
     if args.json:
         try:
             write_atomically(Path(args.json), result.to_json().encode("utf-8"), read_only_folders=[folder])
@@ -198,6 +208,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
     return EXIT_OK
+
+
+def _all_files(found) -> list:
+    """Every file discovery saw: the series' and the skipped ones (names to withhold)."""
+    return [s.path for s in found.skipped] + [p for ref in found.series for p, _ in ref.frames]
 
 
 def _demo_folder(args):
@@ -246,7 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_streams() -> None:
+    """File names that are not UTF-8 reach Python as lone surrogates; print them as \\xNN
+    escapes rather than fail on a strict UTF-8 terminal (or a pipe in the C locale)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "analyze" and not args.demo and not args.path:

@@ -21,7 +21,7 @@ from lunglens import __version__
 from lunglens.core.analysis import Analysis
 from lunglens.io.series import Series
 from lunglens.report import sections
-from lunglens.report.identity import identity
+from lunglens.report.identity import anonymised, identity
 from lunglens.report.images import key_images
 
 MARGIN = 16 * mm
@@ -91,6 +91,8 @@ class _PagedCanvas(Canvas):
 def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False) -> bytes:
     """The PDF report of `analysis` of `series` (whose `hu` gives the key images). With
     `anonymise`, no patient identifier appears (a pseudonym and "anonymised report" instead)."""
+    if anonymise:
+        analysis = anonymised(analysis, series)
     who = identity(series, analysis, anonymise)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(
