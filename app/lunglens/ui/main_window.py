@@ -415,6 +415,7 @@ class MainWindow(QMainWindow):
         series, selection = result
         self.load_progress.hide()
         self.state.set_series(series, selection)
+        self.slider.setRange(0, series.n_slices - 1)  # slices that failed to decode are gone
         self.slider.setEnabled(True)
         meta = series.metadata
         self.file_window_action.setEnabled(
