@@ -18,6 +18,7 @@ import pydicom
 import pytest
 
 from lunglens import cli
+from lunglens.report.document import page_count
 from tests.factory import patch_bytes, write_series
 from tests.inference.test_hostile_models import write_constant_model
 from tests.tiny_model import write_tiny_model
@@ -32,14 +33,6 @@ def pdf_text(path: Path) -> str:
             pytest.fail("pdftotext (poppler-utils) is missing under CI")
         pytest.skip("pdftotext (poppler-utils) not installed")
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
-
-
-def page_count(pdf: bytes) -> int:
-    """Pages of a PDF from its page tree (/Type /Pages ... /Count n)."""
-    import re
-
-    counts = [int(n) for n in re.findall(rb"/Count (\d+)", pdf)]
-    return max(counts, default=0)
 
 
 def _volume(n: int = 5) -> np.ndarray:

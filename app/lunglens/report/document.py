@@ -6,6 +6,7 @@ the analysis date)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,6 +28,12 @@ from lunglens.report.images import key_images
 MARGIN = 16 * mm
 TOP_MARGIN = 20 * mm
 BOTTOM_MARGIN = 17 * mm
+
+
+def page_count(pdf: bytes) -> int:
+    """Pages of a PDF written by `render_report`, read from its page tree ("/Count n", the largest
+    count: the root's; reportlab leaves the page tree uncompressed). 0 when there is none."""
+    return max((int(n) for n in re.findall(rb"/Count (\d+)", pdf)), default=0)
 
 
 def pdf_date(created: str) -> str:
