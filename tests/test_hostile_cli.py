@@ -160,3 +160,21 @@ def test_series_with_no_usable_slice_gives_no_verdict(tmp_path, capsys, intercep
     status = cli.main(["analyze", str(folder), "--model", str(write_tiny_model(tmp_path / "m"))])
     out, err = capsys.readouterr()
     assert status == cli.EXIT_BAD_INPUT and "values are not Hounsfield units" in err and "verdict" not in out
+
+
+def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, capsys):
+    import tifffile
+
+    folder = tmp_path / "patient" / "SR_2"
+    folder.mkdir(parents=True)
+    for i, plane in enumerate(_volume(5), 1):
+        tifffile.imwrite(folder / f"IM{i:05d}.tif", plane)
+    tifffile.imwrite(folder / "IM00006.tif", _volume(3), photometric="minisblack")  # three pages in one file
+    tifffile.imwrite(folder / "IM00007.tif", np.full((64, 64), 65535, np.uint16))  # 64511 HU
+    card = write_tiny_model(tmp_path / "m")
+    status = cli.main(["analyze", str(tmp_path / "patient"), "--model", str(card)])
+    out = capsys.readouterr().out
+    assert status == cli.EXIT_OK
+    assert "warning:  1 file(s) in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
+    assert "skipped IM00007.tif: values are not Hounsfield units" in out
+    assert "(5 slices)" in out  # IM00007 dropped
