@@ -3,6 +3,7 @@ and `--demo` opens the synthetic patient."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -64,3 +65,4 @@ def test_self_test_opens_analyses_and_exits_zero(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "self-test passed" in result.stdout
+    assert re.search(r"PDF report of [1-9]\d* page", result.stdout), result.stdout

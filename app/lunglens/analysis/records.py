@@ -48,6 +48,8 @@ class SeriesRecord:
     manufacturer: str = ""
     scanner_model: str = ""
     kernel: str = ""
+    anonymised: bool = False
+    """True when identifiers were withheld (`lunglens.report.identity.anonymised`)."""
 
     @classmethod
     def of(cls, series: Series) -> SeriesRecord:

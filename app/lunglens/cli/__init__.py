@@ -37,8 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerant_streams() -> None:
+    """File names that are not UTF-8 reach Python as lone surrogates; print them as \\xNN
+    escapes rather than fail on a strict UTF-8 terminal (or a pipe in the C locale)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `lunglens` with `argv` (without the program name; default sys.argv[1:])."""
+    _tolerant_streams()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in (*parser.get_default("subcommands"), *TOP_LEVEL_OPTIONS):

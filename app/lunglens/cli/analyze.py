@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from lunglens.atomic import WriteError, destination_problem, write_atomically
@@ -104,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if found.problem():
         raise BadInput(found.problem())
     ref = choose_series(found, args.series)
+    if found.skipped_summary():  # the reader hears of every file left out
+        ref = replace(ref, warnings=(*ref.warnings, found.skipped_summary()))
     try:
         model = load_model(Path(args.model) if args.model else None, provider=args.provider)
     except ModelError as exc:
@@ -118,9 +121,15 @@ def run(args: argparse.Namespace) -> int:
     except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc
     total = time.perf_counter() - start
+    if args.anonymise:  # every output below reads the anonymised record
+        from lunglens.report.identity import anonymised
+
+        result = anonymised(result, series, extra_paths=_all_files(found))
 
     d = result.decision
-    print(f"series:   {ref.description or ref.key} ({series.n_slices} slices) in {ref.folder}")
+    record = result.series
+    where = "anonymised" if args.anonymise else f"in {record.folder}"
+    print(f"series:   {record.description or record.key} ({series.n_slices} slices) {where}")
     print(
         f"selector: kept {d.n_kept} of {series.n_slices} slices "
         f"(threshold {result.selection.threshold:.0f} dark pixels)"
@@ -133,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"time:     {total:.1f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ")"
     )
+    for warning in record.warnings:
+        print(f"warning:  {warning}")
     if args.json:
         try:
             write_atomically(Path(args.json), result.to_json().encode("utf-8"), read_only_folders=[folder])
@@ -148,3 +159,8 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
     return EXIT_OK
+
+
+def _all_files(found) -> list[Path]:
+    """Every file discovery saw: the series' and the skipped ones (names to withhold)."""
+    return [s.path for s in found.skipped] + [p for ref in found.series for p, _ in ref.frames]

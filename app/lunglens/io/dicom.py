@@ -46,6 +46,8 @@ pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
 #: ample for an enhanced multi-frame CT of thousands of frames, and a bound on the time and memory
 #: any file can take at discovery (pydicom parses long headers at a few MB/s).
 HEADER_LIMIT_BYTES = 4 << 20
+#: Most headers end within this many bytes: read first, the rest only when the header goes on.
+HEADER_FIRST_READ_BYTES = 64 << 10
 
 _PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
@@ -183,35 +185,49 @@ def _starts_with_command_group(prefix: bytes) -> bool:
 
 
 def read_header(path: Path) -> tuple[Dataset, PixelDataElement | None]:
-    """Every element before the pixel data, parsed from the first HEADER_LIMIT_BYTES of the file at
-    most, and the pixel data element's size (None when the file has none). Bounded cost whatever
-    the file's size. Raises DicomFileError with a short reason on anything unreadable."""
+    """Every element before the pixel data, parsed from the first HEADER_FIRST_READ_BYTES of the
+    file or, when the header is longer, HEADER_LIMIT_BYTES at most, and the pixel data element's
+    size (None when the file has none). Bounded cost whatever the file's size. Raises
+    DicomFileError with a short reason on anything unreadable."""
     try:
         with open_regular(path) as fh:
             file_size = os.fstat(fh.fileno()).st_size
-            prefix = fh.read(HEADER_LIMIT_BYTES)
+            prefix = fh.read(HEADER_FIRST_READ_BYTES)
+            parsed = _parse_header(prefix, file_size)
+            if parsed is None:
+                prefix += fh.read(HEADER_LIMIT_BYTES - len(prefix))
+                parsed = _parse_header(prefix, file_size)
     except OSError as exc:
         raise DicomFileError(_reason(exc)) from exc
-    too_long = f"header longer than {HEADER_LIMIT_BYTES >> 20} MiB before any pixel data (not read further)"
+    if parsed is None:
+        raise DicomFileError(
+            f"header longer than {HEADER_LIMIT_BYTES >> 20} MiB before any pixel data (not read further)"
+        )
+    return parsed
+
+
+def _parse_header(prefix: bytes, file_size: int) -> tuple[Dataset, PixelDataElement | None] | None:
+    """`read_header` on the first bytes of a file; None when they end before the header does."""
     if _starts_with_command_group(prefix):
         raise DicomFileError("malformed DICOM header: a command group (0000) where the dataset starts")
     buffer = io.BytesIO(prefix)
     order = _ElementOrder()
+    cut = file_size > len(prefix)
     try:
         ds = pydicom.filereader.read_partial(buffer, stop_when=order.stop, force=True)
     except InvalidDicomError as exc:
         raise DicomFileError(f"not a DICOM file ({exc})") from exc
     except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError, struct.error) as exc:
-        if file_size > len(prefix):
-            raise DicomFileError(too_long) from exc
+        if cut:
+            return None
         raise DicomFileError(f"truncated or malformed DICOM ({type(exc).__name__}: {exc})") from exc
     if order.problem:
         raise DicomFileError(order.problem)
     pixel = _pixel_element(prefix, buffer.tell(), ds, file_size)
     if pixel is None and order.pixel_keyword:  # a deflated dataset: its size is not known here
         pixel = PixelDataElement(order.pixel_keyword, None, 0, file_size)
-    if pixel is None and file_size > len(prefix):
-        raise DicomFileError(too_long)
+    if pixel is None and cut:
+        return None
     return ds, pixel
 
 

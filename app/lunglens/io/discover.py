@@ -9,7 +9,7 @@ not used is reported with its reason."""
 from __future__ import annotations
 
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -54,6 +54,15 @@ class Discovery:
         reasons = sorted({s.reason for s in self.skipped})
         shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
         return f"{self.folder}: no readable CT images among {len(self.skipped)} file(s) ({shown})"
+
+    def skipped_summary(self, shown: int = 3) -> str | None:
+        """One line on the files not used, by reason (the `shown` most common), or None."""
+        if not self.skipped:
+            return None
+        counts = Counter(s.reason for s in self.skipped)
+        listed = "; ".join(f"{n} {reason}" for reason, n in counts.most_common(shown))
+        more = "; ..." if len(counts) > shown else ""
+        return f"{len(self.skipped)} file(s) in the folder skipped: {listed}{more}"
 
 
 class FolderError(Exception):

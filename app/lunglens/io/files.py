@@ -40,6 +40,12 @@ def not_regular_reason(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"
 
 
+def printable(text: str) -> str:
+    """`text` with the bytes of a file name that were not UTF-8 (kept by Python as lone
+    surrogates) written as \\xNN escapes: safe for a strict UTF-8 terminal, a PDF or a label."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def open_regular(path: str | os.PathLike) -> BinaryIO:
     """Open `path` for binary reading when it is a regular file; raises NotRegularFileError
     (naming what it is) otherwise, and OSError when it cannot be opened. Never blocks."""

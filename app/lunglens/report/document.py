@@ -6,6 +6,7 @@ the analysis date)."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -21,12 +22,18 @@ from lunglens import __version__
 from lunglens.analysis import Analysis
 from lunglens.io.series import Series
 from lunglens.report import sections
-from lunglens.report.identity import identity
+from lunglens.report.identity import anonymised, identity
 from lunglens.report.images import key_images
 
 MARGIN = 16 * mm
 TOP_MARGIN = 20 * mm
 BOTTOM_MARGIN = 17 * mm
+
+
+def page_count(pdf: bytes) -> int:
+    """Pages of a PDF written by `render_report`, read from its page tree ("/Count n", the largest
+    count: the root's; reportlab leaves the page tree uncompressed). 0 when there is none."""
+    return max((int(n) for n in re.findall(rb"/Count (\d+)", pdf)), default=0)
 
 
 def pdf_date(created: str) -> str:
@@ -91,6 +98,8 @@ class _PagedCanvas(Canvas):
 def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False) -> bytes:
     """The PDF report of `analysis` of `series` (whose `hu` gives the key images). With
     `anonymise`, no patient identifier appears (a pseudonym and "anonymised report" instead)."""
+    if anonymise:
+        analysis = anonymised(analysis, series)
     who = identity(series, analysis, anonymise)
     buffer = io.BytesIO()
     document = SimpleDocTemplate(

@@ -4,12 +4,19 @@ page, with the patient's identifiers or, anonymised, a pseudonym that cannot be 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from lunglens.analysis import Analysis
 from lunglens.io.series import Series
 
 ANONYMISED = "anonymised report"
+#: What stands where an identifier was, in anonymised text.
+WITHHELD = "(withheld)"
+#: Shorter identifying strings are not searched for inside other text (they would hit numbers
+#: and words); they are still left out of every anonymised field.
+MIN_SCRUBBED_LENGTH = 4
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,66 @@ def pseudonym(series: Series) -> str:
     meta = series.metadata
     source = "|".join((meta.study_uid, meta.series_uid, series.ref.key))
     return "ANON-" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:8].upper()
+
+
+def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> list[str]:
+    """Every string of `series` that can identify the patient, longest first: names, ID, dates,
+    accession number, UIDs, descriptions, institution, the series key, and the folders and file
+    names it was read from (file names often carry the patient ID), plus `extra_paths` (other
+    files in the folder)."""
+    meta, ref = series.metadata, series.ref
+    found = {
+        meta.patient_name,
+        *meta.patient_name.replace("^", " ").split(),
+        meta.patient_id,
+        meta.patient_birth_date,
+        meta.accession_number,
+        meta.study_uid,
+        meta.series_uid,
+        meta.study_description,
+        meta.series_description,
+        meta.institution,
+        ref.key,
+        ref.key.split("#")[0],
+        ref.description,
+    }
+    paths = {Path(p) for p, _ in ref.frames} | {Path(p) for p in extra_paths}
+    for path in paths:
+        found |= {
+            str(path),
+            path.name,
+            path.stem,
+            str(path.parent),
+            path.parent.name,
+            path.parent.parent.name,
+        }
+    return sorted((s for s in found if len(s) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every one of `secrets` replaced by WITHHELD (pass them longest first)."""
+    for secret in secrets:
+        text = text.replace(secret, WITHHELD)
+    return text
+
+
+def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] = ()) -> Analysis:
+    """`analysis` with nothing that identifies the patient in its series record: the key becomes
+    the pseudonym, description, folder and UIDs are emptied, and identifying strings in the
+    warnings (`identifying_strings`) are withheld. What every anonymised output (JSON, stdout,
+    PDF) reads."""
+    secrets = identifying_strings(series, extra_paths)
+    record = replace(
+        analysis.series,
+        key=pseudonym(series),
+        description="",
+        folder="",
+        study_uid="",
+        series_uid="",
+        warnings=tuple(scrub(w, secrets) for w in analysis.series.warnings),
+        anonymised=True,
+    )
+    return replace(analysis, series=record)
 
 
 def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str]]:

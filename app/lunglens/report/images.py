@@ -50,6 +50,8 @@ def jet(values: np.ndarray) -> np.ndarray:
     """Values in 0..1 (any shape) → RGB uint8 colours (shape + (3,)) of OpenCV's jet colour map
     (blue at 0, red at 1)."""
     grey = np.clip(np.asarray(values, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if grey.size == 0:  # OpenCV answers None for an empty image (a slice whose CAM is all zero)
+        return np.zeros((*grey.shape, 3), np.uint8)
     bgr = cv2.applyColorMap(grey.reshape(-1, 1), cv2.COLORMAP_JET)
     return bgr[:, 0, ::-1].reshape(*grey.shape, 3)
 

@@ -17,6 +17,7 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table,
 from lunglens.analysis import Analysis, ModelRecord
 from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams
 from lunglens.core.selector import REFERENCE_SIZE
+from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
@@ -60,8 +61,9 @@ def probability_text(p: float) -> str:
 
 
 def _p(text: str, style: str = "body") -> Paragraph:
-    """A paragraph of plain `text` (escaped; no markup)."""
-    return Paragraph(escape(text), STYLES[style])
+    """A paragraph of plain `text` (escaped; no markup; file-name bytes that are not UTF-8 as
+    \\xNN)."""
+    return Paragraph(escape(printable(text)), STYLES[style])
 
 
 def _field_table(rows, width: float, mono: tuple[str, ...] = (), label_width: float = 34 * mm) -> Table:
@@ -329,7 +331,7 @@ def limitations(analysis: Analysis) -> list[Flowable]:
     items += [f"This series: {warning}" for warning in analysis.series.warnings]
     if not analysis.series.warnings and orientation == "axial":
         items.append("This series raised no warnings when loaded (axial, no gaps in slice positions found).")
-    return [_p("Limitations", "h")] + [Paragraph("- " + escape(item), STYLES["body"]) for item in items]
+    return [_p("Limitations", "h")] + [_p("- " + item) for item in items]
 
 
 def signature(width: float) -> list[Flowable]:

@@ -32,12 +32,29 @@ SELF_TEST_LIMIT_MS = 300_000
 
 
 def self_test(window: MainWindow) -> None:
-    """Open the demo patient, analyse it, and quit: exit code 0 when the analysis is done, 1 on any
-    message to the user or after SELF_TEST_LIMIT_MS."""
+    """Open the demo patient, analyse it, export its PDF report (to a temporary folder) and quit:
+    exit code 0 when the report has pages, 1 on any message to the user, a report that cannot be
+    written, or after SELF_TEST_LIMIT_MS."""
     app = QApplication.instance()
 
     def passed() -> None:
-        print(f"self-test passed: {window.windowTitle()}", flush=True)
+        from lunglens.report import write_report
+        from lunglens.report.document import page_count
+
+        folder = Path(tempfile.mkdtemp(prefix="lunglens-self-test-report-"))
+        try:
+            report = folder / "self-test.pdf"
+            write_report(window.state.analysis, window.state.series, report)
+            pages = page_count(report.read_bytes())
+        except Exception as exc:  # noqa: BLE001 - any failure of the export fails the self-test
+            failed(f"cannot export the PDF report ({type(exc).__name__}: {exc})")
+            return
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if pages < 1:
+            failed("the exported PDF report has no pages")
+            return
+        print(f"self-test passed: {window.windowTitle()}; PDF report of {pages} page(s)", flush=True)
         app.exit(0)
 
     def failed(text: str) -> None:

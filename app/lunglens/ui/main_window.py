@@ -306,6 +306,7 @@ class MainWindow(QMainWindow):
         self.load_progress.show()
 
     def _series_loaded(self) -> None:
+        self.slider.setRange(0, self.state.n_slices - 1)  # slices that failed to decode are gone
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)
 

@@ -58,6 +58,10 @@ class ViewerState(QObject):
     # --- what is open ----------------------------------------------------------------------
     @property
     def n_slices(self) -> int:
+        """Slices of the loaded series (slices that failed to decode are not in it); before it
+        has loaded, the slices discovery found."""
+        if self.series is not None:
+            return self.series.n_slices
         return self.ref.n_slices if self.ref is not None else 0
 
     def set_discovery(self, discovery: Discovery | None) -> None:
@@ -79,6 +83,7 @@ class ViewerState(QObject):
 
     def set_series(self, series: Series, selection: Selection) -> None:
         self.series, self.selection = series, selection
+        self.index = min(self.index, series.n_slices - 1)
         self.seriesChanged.emit()
 
     def slice_hu(self, index: int) -> np.ndarray | None:

@@ -1,0 +1,180 @@
+"""`lunglens analyze` on hostile input, end to end: what it prints, writes and withholds.
+
+Classes (issue 12): privacy (--anonymise covers stdout, JSON and PDF), names that are not UTF-8
+on a strict UTF-8 terminal, skipped files reported, a report whose key slice has an all-zero
+Grad-CAM, a model whose outputs are not probabilities (no verdict)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from lunglens import cli
+from lunglens.report.document import page_count
+from tests.factory import patch_bytes, write_series
+from tests.inference.test_hostile_models import write_constant_model
+from tests.tiny_model import write_tiny_model
+
+#: A patient ID that is also a valid UID component, so it can hide in UIDs, folders and names.
+SENTINEL = "4242424242"
+
+
+def pdf_text(path: Path) -> str:
+    if shutil.which("pdftotext") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("pdftotext (poppler-utils) is missing under CI")
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _volume(n: int = 5) -> np.ndarray:
+    """Stored values (HU + 1024) of a small chest-like series: body, two dark lungs."""
+    volume = np.full((n, 64, 64), 1064, np.uint16)
+    volume[:, 20:44, 10:28] = 150
+    volume[:, 20:44, 36:54] = 150
+    return volume
+
+
+def _identifying_patient(folder: Path) -> list[Path]:
+    """A series whose folder, file names, UIDs, patient ID and name carry SENTINEL, with a
+    skipped file and a slice that fails to load (both named in warnings)."""
+    names = [f"{SENTINEL}_{i:03d}.dcm" for i in range(6)]
+    paths = write_series(
+        folder, np.concatenate([_volume(5), _volume(1)]), np.arange(6) * -2.0, names=names,
+        series_uid=f"1.2.826.0.1.3680043.8.498.{SENTINEL}.1", slope=1.234567, intercept=-1024 * 1.234567,
+    )  # fmt: skip
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.PatientID, ds.PatientName = SENTINEL, f"DOE^{SENTINEL}"
+        ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.{SENTINEL}"
+        ds.SeriesDescription = f"chest {SENTINEL}"
+        ds.AccessionNumber = SENTINEL
+        ds.save_as(path)
+    patch_bytes(paths[-1], b"1.234567", b"inf")  # this slice is dropped with its file name
+    (folder / f"{SENTINEL}_notes.txt").write_text("not an image")
+    return paths
+
+
+@pytest.mark.parametrize("anonymise", [True, False])
+def test_anonymise_covers_stdout_json_and_pdf(tmp_path, capsys, anonymise):
+    folder = tmp_path / f"patient-{SENTINEL}"
+    _identifying_patient(folder)
+    card = write_tiny_model(tmp_path / "m")
+    out_json, out_pdf = tmp_path / "out.json", tmp_path / "out.pdf"
+    arguments = [
+        "analyze",
+        str(folder),
+        "--model",
+        str(card),
+        "--json",
+        str(out_json),
+        "--report",
+        str(out_pdf),
+    ]
+    status = cli.main([*arguments, "--anonymise"] if anonymise else arguments)
+    printed = "".join(capsys.readouterr())
+    assert status == cli.EXIT_OK, printed
+    outputs = {
+        "stdout and stderr": printed,
+        "JSON": out_json.read_text(),
+        "PDF text": pdf_text(out_pdf),
+        "PDF bytes": out_pdf.read_bytes().decode("latin-1"),
+    }
+    leaks = [name for name, text in outputs.items() if SENTINEL in text]
+    if anonymise:
+        assert leaks == []
+        assert json.loads(outputs["JSON"])["series"]["key"].startswith("ANON-")
+        assert "(withheld)" in outputs["JSON"]  # the dropped slice's warning, its name withheld
+    else:  # the sentinel is there to be found: the test can see a leak
+        assert set(leaks) >= {"stdout and stderr", "JSON", "PDF text"}
+
+
+def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    (folder / "notes.txt").write_text("hello")
+    os.mkfifo(folder / "pipe")
+    card = write_tiny_model(tmp_path / "m")
+    status = cli.main(["analyze", str(folder), "--model", str(card), "--json", str(tmp_path / "a.json")])
+    out = capsys.readouterr().out
+    assert status == cli.EXIT_OK
+    line = "2 file(s) in the folder skipped: 1 not a DICOM or TIFF image; 1 not a regular file (a named pipe)"
+    assert f"warning:  {line}" in out
+    assert line in json.loads((tmp_path / "a.json").read_text())["series"]["warnings"]
+
+
+def test_names_that_are_not_utf8_on_a_strict_utf8_terminal(tmp_path):
+    folder = tmp_path / os.fsdecode(b"pat\xe9\xff")
+    names = [os.fsdecode(b"s\xe9%d.dcm" % i) for i in range(6)]
+    paths = write_series(folder, np.concatenate([_volume(5), _volume(1)]), np.arange(6) * -2.0, names=names)
+    patch_bytes(paths[-1], b"1024", b"1e9")  # RescaleIntercept -1024 → 1e9: dropped, named
+    (folder / os.fsdecode(b"junk\xfe.txt")).write_text("x")
+    card = write_tiny_model(tmp_path / "m")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8"}
+    runs = [
+        ["info", str(folder), "--skipped"],
+        ["analyze", str(folder), "--model", str(card), "--report", str(tmp_path / "r.pdf"), "--json", str(tmp_path / "r.json")],
+    ]  # fmt: skip
+    for arguments in runs:
+        result = subprocess.run([sys.executable, "-m", "lunglens", *arguments], capture_output=True, env=env)
+        stderr = result.stderr.decode("utf-8", "replace")
+        assert result.returncode == 0 and "Traceback" not in stderr, stderr
+        assert b"\\udce9" in result.stdout  # the name is shown, escaped
+    assert page_count((tmp_path / "r.pdf").read_bytes()) >= 1
+    assert "pat\\xe9\\xff" in pdf_text(tmp_path / "r.pdf").replace("\n", "")
+
+
+def test_report_whose_key_slice_has_an_all_zero_cam(tmp_path, capsys):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_constant_model(tmp_path / "m", [0.9, 0.1])  # every slice positive, CAM all zero
+    status = cli.main(["analyze", str(folder), "--model", str(card), "--report", str(tmp_path / "r.pdf")])
+    assert status == cli.EXIT_OK, capsys.readouterr().err
+    assert page_count((tmp_path / "r.pdf").read_bytes()) >= 1
+
+
+@pytest.mark.parametrize("answer", [[float("nan"), float("nan")], [0.3, 0.3]], ids=["nan", "sum-0.6"])
+def test_model_output_that_is_not_a_probability_gives_no_verdict(tmp_path, capsys, answer):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_constant_model(tmp_path / "m", answer)
+    status = cli.main(["analyze", str(folder), "--model", str(card), "--json", str(tmp_path / "a.json")])
+    out, err = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT
+    assert "output probabilities are not probabilities" in err and "verdict" not in out
+    assert not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.parametrize("intercept", [1e9, -1e9])
+def test_series_with_no_usable_slice_gives_no_verdict(tmp_path, capsys, intercept):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0, intercept=intercept)
+    status = cli.main(["analyze", str(folder), "--model", str(write_tiny_model(tmp_path / "m"))])
+    out, err = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT and "values are not Hounsfield units" in err and "verdict" not in out
+
+
+def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, capsys):
+    import tifffile
+
+    folder = tmp_path / "patient" / "SR_2"
+    folder.mkdir(parents=True)
+    for i, plane in enumerate(_volume(5), 1):
+        tifffile.imwrite(folder / f"IM{i:05d}.tif", plane)
+    tifffile.imwrite(folder / "IM00006.tif", _volume(3), photometric="minisblack")  # three pages in one file
+    tifffile.imwrite(folder / "IM00007.tif", np.full((64, 64), 65535, np.uint16))  # 64511 HU
+    card = write_tiny_model(tmp_path / "m")
+    status = cli.main(["analyze", str(tmp_path / "patient"), "--model", str(card)])
+    out = capsys.readouterr().out
+    assert status == cli.EXIT_OK
+    assert "warning:  1 file(s) in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
+    assert "skipped IM00007.tif: values are not Hounsfield units" in out
+    assert "(5 slices)" in out  # IM00007 dropped
