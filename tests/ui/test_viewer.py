@@ -86,6 +86,7 @@ def _analyse(qtbot, window):
 def test_analysis_overlay_and_threshold(qtbot, p001_window):
     window, state = p001_window, p001_window.state
     analysis = _analyse(qtbot, window)
+    assert analysis.selection is state.selection  # the selection made at load, not a second one
     assert analysis.classified.sum() == analysis.selection.kept.sum()
     assert "tiny" in window.model_label.text()
     kept_index = int(np.flatnonzero(analysis.selection.kept)[0])

@@ -6,10 +6,11 @@
 `pipeline.analyse` runs the steps after loading for a `Series` (taking the viewer's `Selection`
 when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs.
 `result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
-DICOM writers read; `records` holds its typed parts (series, model, provider).
+DICOM writers read; `records` holds its typed parts (series, model, provider); `readout` writes
+what the viewer shows of them as plain text (imported by the viewer only, not here).
 
-This package sits above `io`, `core` (pure rules: selector, decision, windowing) and
-`inference` (ONNX sessions), and below `report`, `cli` and `ui`. It imports no Qt."""
+This package sits above `io`, `core` (pure rules: selector, decision, windowing), `inference`
+(ONNX sessions) and `quant`, and below `report`, `cli` and `ui`. It imports no Qt."""
 
 from lunglens.analysis.pipeline import AnalysisOptions, analyse, load_and_analyse
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
