@@ -12,7 +12,8 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Re
 from reportlab.lib import colors
 
 from lunglens.core.analysis import Analysis
-from lunglens.report.images import CAM_VISIBLE_FROM, jet
+from lunglens.render.overlay import colours
+from lunglens.report.images import OVERLAY_STYLE
 
 FONT = "Helvetica"
 FONT_SIZE = 7.5
@@ -216,18 +217,20 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
 
 
 def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
-    """The Grad-CAM colour bar: jet from 0 to 1 (the slice's own CAM maximum), with the level
-    below which no overlay is drawn."""
+    """The Grad-CAM colour bar: the overlay colour map (`lunglens.render.overlay`, as in the
+    viewer) from 0 to 1 (the slice's own CAM maximum), with the level below which no overlay is
+    drawn."""
+    visible_from = OVERLAY_STYLE.visible_from
     bar_height = 8.0
     bar_bottom = height - bar_height - 2
     drawing = Drawing(width, height)
     step = width / steps
-    for k, colour in enumerate(jet((np.arange(steps) + 0.5) / steps)):
+    for k, colour in enumerate(colours((np.arange(steps) + 0.5) / steps)):
         r, g, b = (int(c) / 255 for c in colour)
-        fill = colors.Color(r, g, b) if (k + 0.5) / steps >= CAM_VISIBLE_FROM else colors.white
+        fill = colors.Color(r, g, b) if (k + 0.5) / steps >= visible_from else colors.white
         drawing.add(Rect(k * step, bar_bottom, step + 0.3, bar_height, fillColor=fill, strokeColor=None))
     drawing.add(Rect(0, bar_bottom, width, bar_height, fillColor=None, strokeWidth=0.5))
-    for value, anchor in ((0.0, "start"), (CAM_VISIBLE_FROM, "middle"), (1.0, "end")):
+    for value, anchor in ((0.0, "start"), (visible_from, "middle"), (1.0, "end")):
         drawing.add(
             String(
                 value * width,
@@ -242,7 +245,7 @@ def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
         String(
             width / 2,
             bar_bottom - 18,
-            f"Grad-CAM / its slice maximum (not drawn below {CAM_VISIBLE_FROM:g})",
+            f"Grad-CAM / its slice maximum (not drawn below {visible_from:g})",
             fontName=FONT,
             fontSize=FONT_SIZE,
             textAnchor="middle",

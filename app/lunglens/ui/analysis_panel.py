@@ -18,15 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lunglens.ui.render import overlay_lut
+from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, colour_bar_rgb
 from lunglens.ui.state import ViewerState
 
 
-def colour_bar(width: int = 200, height: int = 12) -> QPixmap:
-    """The overlay colour map from low (left) to high (right) Grad-CAM activation."""
-    lut = overlay_lut()
-    row = lut[np.linspace(0, 255, width).astype(int)]
-    rgb = np.ascontiguousarray(np.repeat(row[None], height, axis=0))
+def colour_bar(width: int = 200, height: int = 12, style: OverlayStyle = DEFAULT_STYLE) -> QPixmap:
+    """The overlay colour map from low (left) to high (right) Grad-CAM activation, as `style`
+    draws it (`lunglens.render.overlay.colour_bar_rgb`, the PDF's colours)."""
+    rgb = np.ascontiguousarray(colour_bar_rgb(width, height, style))
     image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy())
 

@@ -1,0 +1,203 @@
+"""The Grad-CAM overlay, drawn one way for the viewer and the PDF report: one colour map
+(inferno), shown only inside the body (or inside a given lung mask), its strength following the
+slice's P(COVID) and hidden below the slice cut-off, filled with an alpha ramp or drawn as
+isolines (outline mode, so the lesion under the map stays visible). Plain numpy + OpenCV +
+scipy.ndimage; the viewer's `DisplayCache` and the report's key images both call it.
+
+Values: the CAM is divided by its own slice maximum (0..1, computed before masking, so a map
+whose peak lies on the CT table is not re-stretched inside the body) and stored as an 8-bit
+colour index (0 = nothing drawn, 1..255 = CAM / slice maximum x 255)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from lunglens.inference.postprocess import cam_for_display
+
+#: The one colour map of the overlay (perceptually uniform: dark = low, yellow = high).
+COLOUR_MAP = "inferno"
+
+#: Tissue is denser than this (HU); air, lung and the gap to the table are below it.
+BODY_ABOVE_HU = -500.0
+#: The body mask is worked out on a grid of about this many points across (every 4th pixel of a
+#: 512 x 512 slice, 2-4 mm; the CAM it masks has cells of 16-32 pixels) and scaled back smoothly.
+MASK_GRID = 128
+#: Colour weights are multiples of this (0..1).
+WEIGHT_STEP = 0.02
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """How the CAM is drawn. Fractions are of the slice's own CAM maximum (0..1).
+
+    - fill mode: transparent below `visible_from`, the colour's weight rising linearly to
+      `opacity` at `opaque_at`;
+    - outline mode (`outline=True`): isolines `outline_width_px` wide where the CAM crosses each
+      of `outline_levels`, each in the colour of its level, at weight `opacity`;
+    - strength: with `follow_p_covid` the weight is multiplied by the slice's P(COVID) (a slice
+      at P 0.6 is drawn at 60 %); with `hide_below_cutoff` nothing is drawn on a slice whose
+      P(COVID) is below the slice cut-off, so a cold slice never looks hot."""
+
+    opacity: float = 0.5
+    visible_from: float = 0.3
+    opaque_at: float = 0.8
+    follow_p_covid: bool = True
+    hide_below_cutoff: bool = True
+    outline: bool = False
+    outline_levels: tuple[float, ...] = (0.4, 0.6, 0.8)
+    outline_width_px: int = 2
+
+    def __post_init__(self):
+        if not 0.0 <= self.opacity <= 1.0:
+            raise ValueError(f"overlay opacity must be within [0, 1], got {self.opacity}")
+        if not 0.0 < self.visible_from < self.opaque_at <= 1.0:
+            raise ValueError(
+                f"need 0 < visible_from < opaque_at <= 1, got {self.visible_from}, {self.opaque_at}"
+            )
+        if not self.outline_levels or not all(0.0 < level <= 1.0 for level in self.outline_levels):
+            raise ValueError(f"outline levels must lie in (0, 1], got {self.outline_levels}")
+        if self.outline_width_px < 1:
+            raise ValueError(f"outline width must be at least 1 px, got {self.outline_width_px}")
+
+
+#: The default style: the viewer starts with it and the PDF report draws with it.
+DEFAULT_STYLE = OverlayStyle()
+
+
+def colours(values: np.ndarray) -> np.ndarray:
+    """Values in 0..1 (any shape) → RGB uint8 (shape + (3,)) of the overlay colour map."""
+    index = np.clip(np.asarray(values, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    bgr = cv2.applyColorMap(index.reshape(-1, 1), cv2.COLORMAP_INFERNO)
+    return bgr[:, 0, ::-1].reshape(*index.shape, 3)
+
+
+def overlay_lut(style: OverlayStyle = DEFAULT_STYLE) -> np.ndarray:
+    """uint8 [256, 4]: colour and alpha of each colour index. Index 0 is always transparent; fill
+    mode ramps alpha from `visible_from` to `opaque_at`, outline mode draws every index opaque
+    (the outline image holds only the line pixels). Alpha 255 = the style's full weight."""
+    rgba = np.empty((256, 4), np.uint8)
+    fraction = np.arange(256, dtype=np.float32) / 255
+    rgba[:, :3] = colours(fraction)
+    if style.outline:
+        alpha = np.ones(256, np.float32)
+    else:
+        alpha = np.clip((fraction - style.visible_from) / (style.opaque_at - style.visible_from), 0, 1)
+    alpha[0] = 0.0
+    rgba[:, 3] = np.rint(alpha * 255).astype(np.uint8)
+    return rgba
+
+
+def slice_weight(p_covid: float | None, cutoff: float | None, style: OverlayStyle) -> float:
+    """Weight (0..1) of the colour on a slice: the style's opacity, times P(COVID) when it
+    follows it, 0 when hidden below the cut-off; rounded to `WEIGHT_STEP` (so the viewer keeps
+    few blend tables and draws exactly what the report draws). Unknown P(COVID) (None) or
+    cut-off (None) leaves the opacity as it is; a NaN P(COVID) (slice not classified) draws
+    nothing."""
+    weight = style.opacity
+    if p_covid is not None:
+        if not np.isfinite(p_covid) or (style.hide_below_cutoff and cutoff is not None and p_covid < cutoff):
+            return 0.0
+        if style.follow_p_covid:
+            weight *= float(np.clip(p_covid, 0.0, 1.0))
+    return round(round(weight / WEIGHT_STEP) * WEIGHT_STEP, 4)
+
+
+def body_mask(hu: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
+    """bool (y, x): the patient's body on one axial slice (HU, any shape): tissue denser than
+    `above_hu`, opened by 2 steps to cut thin bridges to the table and the gown, its largest
+    connected component, holes (the lungs, the airways) filled. Worked out on a grid of about
+    `MASK_GRID` points across (the CAM it masks is far coarser) and scaled back. All False when
+    nothing is denser than `above_hu`."""
+    hu = np.asarray(hu)
+    step = max(1, min(hu.shape) // MASK_GRID)
+    coarse = (hu[::step, ::step] > above_hu).astype(np.uint8)
+    tissue = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, _CROSS, iterations=2, borderType=cv2.BORDER_REPLICATE)
+    labels, count = ndimage.label(tissue)
+    if count == 0:
+        return np.zeros(hu.shape, bool)
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    body = ndimage.binary_fill_holes(labels == int(np.argmax(sizes))).astype(np.uint8) * 255
+    return cv2.resize(body, (hu.shape[1], hu.shape[0]), interpolation=cv2.INTER_LINEAR) > 127
+
+
+def colour_index(
+    cam: np.ndarray, shape: tuple[int, int], region: np.ndarray | None, style: OverlayStyle
+) -> np.ndarray | None:
+    """uint8 (rows, columns) colour index of one compact CAM [h, w] on a slice of `shape`: the
+    CAM / its slice maximum x 255 inside `region` (bool, the body or the lungs; None: the whole
+    slice) in fill mode, or only the isoline pixels at each level in outline mode. None when
+    nothing would be drawn (an all-zero CAM, or nothing of it inside the region)."""
+    if not np.any(cam > 0):
+        return None
+    fraction = cam_for_display(cam, shape)
+    if region is not None:
+        fraction = np.where(region, fraction, np.float32(0))
+    if not style.outline:
+        index = np.rint(fraction * 255).astype(np.uint8)
+        return index if index.any() else None
+    index = np.zeros(shape, np.uint8)
+    kernel = np.ones((2 * style.outline_width_px + 1,) * 2, np.uint8)
+    for level in sorted(style.outline_levels):
+        inside = (fraction >= level).astype(np.uint8)
+        line = inside & ~cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        index[line.astype(bool)] = max(1, round(level * 255))
+    return index if index.any() else None
+
+
+def blend_table(lut: np.ndarray, weight: float) -> np.ndarray:
+    """uint32 [65536]: the packed RGBA pixel for grey g (0..255) under colour index c at
+    g * 256 + c: the index's colour mixed into the grey at its alpha x `weight` (0..1), opaque."""
+    grey = np.arange(256, dtype=np.float32)[:, None, None]
+    colour = lut[None, :, :3].astype(np.float32)
+    alpha = lut[None, :, 3:].astype(np.float32) / 255 * np.float32(weight)
+    rgba = np.full((256, 256, 4), 255, np.uint8)
+    rgba[..., :3] = np.rint(grey * (1 - alpha) + colour * alpha)
+    return rgba.view(np.uint32).reshape(65536)
+
+
+def blend(grey: np.ndarray, index: np.ndarray | None, table: np.ndarray) -> np.ndarray:
+    """RGBA uint8 (y, x, 4) of the uint8 `grey` slice with the colour `index` (None: none)
+    blended in through `table` (`blend_table`): one look-up per pixel."""
+    pair = grey.astype(np.uint16) << 8
+    if index is not None:
+        pair |= index
+    return table[pair].view(np.uint8).reshape(*grey.shape, 4)
+
+
+def overlay_rgb(
+    grey: np.ndarray,
+    cam: np.ndarray,
+    *,
+    p_covid: float | None,
+    cutoff: float | None,
+    region: np.ndarray | None,
+    style: OverlayStyle = DEFAULT_STYLE,
+) -> np.ndarray:
+    """RGB uint8 (y, x, 3): the uint8 `grey` slice with its compact CAM [h, w] drawn as `style`
+    says, inside `region` (bool; None: everywhere), weighted by P(COVID) against `cutoff`.
+    The grey image unchanged (as RGB) when nothing is drawn."""
+    weight = slice_weight(p_covid, cutoff, style)
+    index = colour_index(cam, grey.shape, region, style) if weight > 0 else None
+    return blend(grey, index, blend_table(overlay_lut(style), weight))[..., :3].copy()
+
+
+def colour_bar_rgb(width: int, height: int, style: OverlayStyle = DEFAULT_STYLE) -> np.ndarray:
+    """RGB uint8 (height, width, 3): the colour map from CAM fraction 0 (left) to 1 (right) as
+    the style draws it at full weight over dark grey (transparent parts show the grey); in
+    outline mode the bar is plain and each level is marked by a white tick column."""
+    fraction = np.linspace(0.0, 1.0, width)
+    index = np.rint(fraction * 255).astype(np.uint8)
+    fill = OverlayStyle(opacity=1.0, visible_from=style.visible_from, opaque_at=style.opaque_at)
+    lut = overlay_lut(fill if not style.outline else OverlayStyle(opacity=1.0, outline=True))
+    grey = np.full((height, width), 64, np.uint8)
+    rgb = blend(grey, np.repeat(index[None], height, axis=0), blend_table(lut, 1.0))[..., :3].copy()
+    if style.outline:
+        for level in style.outline_levels:
+            rgb[:, min(width - 1, round(level * (width - 1)))] = 255
+    return rgb
