@@ -42,3 +42,20 @@ def test_style_change_and_cutoff_change_give_new_frames():
     outline = cache.frame(0, hu, LUNG, cam, opacity=0.6, p_covid=0.9, cutoff=0.5)
     assert not np.array_equal(fill, outline)
     assert np.count_nonzero((outline != hidden).any(axis=2)) < np.count_nonzero((fill != hidden).any(axis=2))
+
+
+def test_analysis_panel_switches_outline_and_hiding_and_says_so(qtbot):
+    from lunglens.ui.analysis_panel import AnalysisPanel
+    from lunglens.ui.state import ViewerState
+
+    panel = AnalysisPanel(ViewerState())
+    qtbot.addWidget(panel)
+    assert not panel.style.outline and panel.style.hide_below_cutoff
+    fill_bar = panel.bar.pixmap().toImage()
+    with qtbot.waitSignal(panel.styleChanged) as outline:
+        panel.outline.setChecked(True)
+    assert outline.args[0].outline and outline.args[0] == panel.style
+    assert panel.bar.pixmap().toImage() != fill_bar
+    with qtbot.waitSignal(panel.styleChanged) as shown:
+        panel.hide_cold.setChecked(False)
+    assert shown.args[0].outline and not shown.args[0].hide_below_cutoff
