@@ -39,6 +39,15 @@ class SeriesRef:
     series_number: int | None = None
     warnings: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    patient_name: str = ""
+    """PatientName as the files have it ("^" shown as a space); "" when absent (and for TIFF)."""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_date: str = ""
+    """StudyDate as written (YYYYMMDD); "" when absent."""
+    study_time: str = ""
+    """StudyTime as written (HHMMSS.frac); "" when absent."""
+    study_description: str = ""
 
     @property
     def n_slices(self) -> int:
