@@ -12,7 +12,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Re
 from reportlab.lib import colors
 
 from lunglens.core.analysis import Analysis
-from lunglens.render.overlay import colours
+from lunglens.render.overlay import overlay_lut
 from lunglens.report.images import OVERLAY_STYLE
 
 FONT = "Helvetica"
@@ -218,16 +218,18 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
 
 def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
     """The Grad-CAM colour bar: the overlay colour map (`lunglens.render.overlay`, as in the
-    viewer) from 0 to 1 (the slice's own CAM maximum), with the level below which no overlay is
-    drawn."""
+    viewer) from 0 to 1 (the slice's own CAM maximum), faded towards white as far as the overlay
+    is transparent (none below `visible_from`, full colour from `opaque_at`)."""
     visible_from = OVERLAY_STYLE.visible_from
+    lut = overlay_lut(OVERLAY_STYLE)
     bar_height = 8.0
     bar_bottom = height - bar_height - 2
     drawing = Drawing(width, height)
     step = width / steps
-    for k, colour in enumerate(colours((np.arange(steps) + 0.5) / steps)):
-        r, g, b = (int(c) / 255 for c in colour)
-        fill = colors.Color(r, g, b) if (k + 0.5) / steps >= visible_from else colors.white
+    for k in range(steps):
+        rgba = lut[int((k + 0.5) / steps * 255 + 0.5)].astype(float) / 255
+        r, g, b = rgba[:3] * rgba[3] + (1 - rgba[3])
+        fill = colors.Color(r, g, b)
         drawing.add(Rect(k * step, bar_bottom, step + 0.3, bar_height, fillColor=fill, strokeColor=None))
     drawing.add(Rect(0, bar_bottom, width, bar_height, fillColor=None, strokeWidth=0.5))
     for value, anchor in ((0.0, "start"), (visible_from, "middle"), (1.0, "end")):
