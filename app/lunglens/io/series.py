@@ -113,6 +113,9 @@ class Series:
     metadata: SeriesMetadata
     source_paths: tuple[Path, ...]
     warnings: list[str] = field(default_factory=list)
+    orientation_cosines: tuple[float, ...] | None = None
+    """ImageOrientationPatient of the middle slice (row direction, then column direction, LPS);
+    None when the files do not say (and for TIFF, which is assumed axial)."""
 
     @property
     def n_slices(self) -> int:

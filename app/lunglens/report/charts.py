@@ -12,6 +12,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Re
 from reportlab.lib import colors
 
 from lunglens.core.analysis import Analysis
+from lunglens.core.reformat import runs
 from lunglens.render.overlay import overlay_lut
 from lunglens.report.images import OVERLAY_STYLE
 
@@ -69,12 +70,6 @@ def _half_spacing(positions_mm: np.ndarray) -> float:
     return max(float(np.median(np.abs(np.diff(positions_mm)))) / 2, 1e-3)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Contiguous runs of True in `mask` as (first, last) indices, inclusive."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
-
-
 def _new_chart(analysis: Analysis, width: float, height: float, y_range) -> tuple[Drawing, _Plot]:
     positions = analysis.positions_mm
     half = _half_spacing(positions)
@@ -93,7 +88,7 @@ def _new_chart(analysis: Analysis, width: float, height: float, y_range) -> tupl
 def _shade(drawing: Drawing, plot: _Plot, analysis: Analysis, mask: np.ndarray, colour) -> None:
     """Shade the slice bands of each run of `mask` over the full plot height."""
     half = _half_spacing(analysis.positions_mm)
-    for first, last in _runs(mask):
+    for first, last in runs(mask):
         a = plot.x(float(analysis.positions_mm[first]) + half)
         b = plot.x(float(analysis.positions_mm[last]) - half)
         drawing.add(Rect(min(a, b), plot.bottom, abs(b - a), plot.height, fillColor=colour, strokeColor=None))
@@ -190,7 +185,7 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
     drawing, plot = _new_chart(analysis, width, height, (-0.04, 1.04))
     _shade(drawing, plot, analysis, ~analysis.kept, DISCARDED_SHADE)
     _dashed(drawing, plot, analysis.decision.params.slice_cutoff, MARK_COLOUR)
-    for first, last in _runs(analysis.kept & analysis.classified):
+    for first, last in runs(analysis.kept & analysis.classified):
         points = []
         for i in range(first, last + 1):
             points += [plot.x(float(analysis.positions_mm[i])), plot.y(float(analysis.p_covid[i]))]
