@@ -1,5 +1,6 @@
-"""Screenshot of the coronal and sagittal reformat views on P001 (slice 96 marked, the slices
-the selector discarded shaded), for a person to look at:
+"""Screenshot of the coronal and sagittal reformat views on P001 analysed with the bundled
+demonstration model (slice 96 marked, the slices the selector discarded shaded, the Grad-CAM
+of hot slices inside the body), for a person to look at:
 
     PYTHONPATH=app:. QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/screenshot_reformats.py OUT.png
 """
@@ -11,7 +12,9 @@ import sys
 import pyqtgraph as pg
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QWidget
 
+from lunglens.core.analysis import analyze
 from lunglens.core.selector import select_slices
+from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.ui.reformat_view import ReformatView
 from lunglens.ui.state import ViewerState
@@ -37,10 +40,11 @@ def main(out: str) -> None:
     state.set_ref(ref)
     state.set_series(series, select_slices(series.hu))
     state.set_index(95)
-    coronal.set_plane_index(300)
-    sagittal.set_cross(300)
-    sagittal.set_plane_index(180)
-    coronal.set_cross(180)
+    state.set_analysis(analyze(series, load_model(provider="cpu")))
+    coronal.set_plane_index(244)  # through the hot spot in the left lung on slice 96
+    sagittal.set_cross(244)
+    sagittal.set_plane_index(373)
+    coronal.set_cross(373)
     for view in views:
         view.box.autoRange(padding=0)
     app.processEvents()

@@ -8,16 +8,21 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lunglens.inference.postprocess import cam_for_display
 from lunglens.render.overlay import (
     OverlayStyle,
     blend,
     blend_table,
     body_mask,
+    coarse_body_masks,
     colour_bar_rgb,
     colour_index,
     colours,
     overlay_lut,
     overlay_rgb,
+    plane_body_mask,
+    plane_fraction,
+    plane_overlay_rgb,
     slice_weight,
 )
 
@@ -183,3 +188,51 @@ def test_colour_bar_shows_transparency_below_visible_from_and_the_map_above():
 def test_style_rejects_nonsense(kwargs):
     with pytest.raises(ValueError):
         OverlayStyle(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("axis", "index"), [("coronal", 0), ("coronal", 70), ("sagittal", 33), ("sagittal", 95)]
+)
+def test_plane_fraction_is_the_slices_display_cam_along_the_plane(axis, index):
+    rng = np.random.default_rng(3)
+    cams = rng.random((6, 16, 16)).astype(np.float16)
+    cams[2] = 0  # an all-zero CAM stays zero
+    shape = (128, 96)
+    plane = plane_fraction(cams, axis, index, shape)
+    for i, cam in enumerate(cams):
+        full = cam_for_display(cam, shape)
+        expected = full[index, :] if axis == "coronal" else full[:, index]
+        np.testing.assert_allclose(plane[i], expected, atol=2e-3)
+    assert not plane[2].any()
+    with pytest.raises(ValueError, match="coronal or sagittal"):
+        plane_fraction(cams, "axial", 0, shape)
+
+
+def test_plane_overlay_colours_only_rows_with_weight_inside_the_region():
+    grey = np.full((4, 10), 80, np.uint8)
+    fraction = np.full((4, 10), 0.9, np.float32)
+    region = np.ones((4, 10), bool)
+    region[:, :3] = False
+    rgb = plane_overlay_rgb(grey, fraction, np.array([0.5, 0.0, 0.25, 0.5]), region)
+    assert (rgb[1] == 80).all() and (rgb[:, :3] == 80).all()
+    assert (rgb[0, 3:] != 80).any(axis=-1).all()
+    assert np.abs(rgb[2, 5].astype(int) - 80).sum() < np.abs(rgb[0, 5].astype(int) - 80).sum()
+    lut = overlay_lut()
+    index = round(0.9 * 255)
+    expected = np.rint(80 * (1 - lut[index, 3] / 255 * 0.5) + lut[index, :3] * (lut[index, 3] / 255 * 0.5))
+    assert rgb[0, 5].tolist() == expected.tolist()
+    assert (plane_overlay_rgb(grey, np.zeros((4, 10), np.float32), np.ones(4), None) == 80).all()
+
+
+@pytest.mark.parametrize(("axis", "index"), [("coronal", 240), ("sagittal", 100), ("sagittal", 256)])
+def test_plane_body_mask_is_each_slices_body_along_the_plane(axis, index):
+    volume = np.stack(
+        [chest_slice(4), np.roll(chest_slice(4), 20, axis=1), np.full((512, 512), -1000, np.int16)]
+    )
+    plane = plane_body_mask(coarse_body_masks(volume), axis, index, (512, 512))
+    assert plane.shape == (3, 512)
+    for i, hu in enumerate(volume):
+        full = body_mask(hu)
+        expected = full[index, :] if axis == "coronal" else full[:, index]
+        assert np.count_nonzero(plane[i] != expected) <= 2  # rounding at the edge only
+    assert not plane[2].any()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.reformat import runs
 from lunglens.core.selector import Selection, SelectorParams
 from lunglens.core.windowing import PRESETS, to_grey
@@ -132,3 +133,46 @@ def test_series_change_resets_the_plane(qtbot, state):
     view.set_plane_index(2)
     state.set_ref(replace(series.ref, key="other"))
     assert view.plane_index is None and view.image.image is None
+
+
+class StandInAnalysis:
+    """What the reformat view reads of an Analysis: P(COVID), CAMs, kept and the decision."""
+
+    def __init__(self, p_covid: np.ndarray, cams: np.ndarray, cutoff: float = 0.5):
+        self.p_covid, self.cams, self.kept = p_covid, cams, ~np.isnan(p_covid)
+        self.decision = decide(p_covid, self.kept, DecisionParams(slice_cutoff=cutoff))
+
+    @property
+    def classified(self) -> np.ndarray:
+        return ~np.isnan(self.p_covid)
+
+    def redecide(self, params: DecisionParams) -> StandInAnalysis:
+        return StandInAnalysis(self.p_covid, self.cams, params.slice_cutoff)
+
+
+@pytest.mark.parametrize("axis", ["coronal", "sagittal"])
+def test_grad_cam_on_the_reformat_only_on_hot_slices_inside_the_body(qtbot, state, axis):
+    view = ReformatView(axis, state)
+    qtbot.addWidget(view)
+    series = open_series(state)
+    series.hu[:] = -1000
+    series.hu[:, 5:35, 5:45] = 40  # the "body" in every slice
+    p = np.full(N, np.nan)
+    p[2:8] = 0.1
+    p[4] = 0.9
+    cams = np.ones((N, 4, 4), np.float16)
+    state.set_analysis(StandInAnalysis(p, cams))
+    assert view.overlay_shown
+    shown = view.image.image
+    grey = to_grey(
+        series.hu[:, view.plane_index, :] if axis == "coronal" else series.hu[:, :, view.plane_index],
+        state.window,
+    )
+    coloured = (shown != grey[..., None]).any(axis=-1)
+    assert coloured[4].any() and not coloured[np.arange(N) != 4].any()
+    assert not coloured[4, :5].any() and coloured[4, 10]  # nothing outside the body
+    state.set_overlay(visible=False)
+    assert not view.overlay_shown and view.image.image.ndim == 2
+    state.set_overlay(visible=True)
+    state.set_params(DecisionParams(slice_cutoff=0.95))  # no slice hot enough any more
+    assert not view.overlay_shown

@@ -114,16 +114,28 @@ def body_mask(hu: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
     `MASK_GRID` points across (the CAM it masks is far coarser) and scaled back. All False when
     nothing is denser than `above_hu`."""
     hu = np.asarray(hu)
+    return (
+        cv2.resize(_coarse_body(hu, above_hu), (hu.shape[1], hu.shape[0]), interpolation=cv2.INTER_LINEAR)
+        > 127
+    )
+
+
+def coarse_body_masks(volume: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
+    """uint8 (slices, grid rows, grid columns), 255 inside the body: `body_mask` of every axial
+    slice of `volume` (HU, z, y, x) before scaling back (about 16 KB a slice), for reformats."""
+    return np.stack([_coarse_body(plane, above_hu) for plane in np.asarray(volume)])
+
+
+def _coarse_body(hu: np.ndarray, above_hu: float) -> np.ndarray:
     step = max(1, min(hu.shape) // MASK_GRID)
     coarse = (hu[::step, ::step] > above_hu).astype(np.uint8)
     tissue = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, _CROSS, iterations=2, borderType=cv2.BORDER_REPLICATE)
     labels, count = ndimage.label(tissue)
     if count == 0:
-        return np.zeros(hu.shape, bool)
+        return np.zeros(coarse.shape, np.uint8)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    body = ndimage.binary_fill_holes(labels == int(np.argmax(sizes))).astype(np.uint8) * 255
-    return cv2.resize(body, (hu.shape[1], hu.shape[0]), interpolation=cv2.INTER_LINEAR) > 127
+    return ndimage.binary_fill_holes(labels == int(np.argmax(sizes))).astype(np.uint8) * 255
 
 
 def colour_index(
@@ -135,19 +147,79 @@ def colour_index(
     nothing would be drawn (an all-zero CAM, or nothing of it inside the region)."""
     if not np.any(cam > 0):
         return None
-    fraction = cam_for_display(cam, shape)
+    return fraction_index(cam_for_display(cam, shape), region, style)
+
+
+def fraction_index(fraction: np.ndarray, region: np.ndarray | None, style: OverlayStyle) -> np.ndarray | None:
+    """uint8 colour index of a CAM already divided by its slice maximum (float 0..1, any 2-D
+    plane), as `colour_index` describes; None when nothing would be drawn."""
     if region is not None:
         fraction = np.where(region, fraction, np.float32(0))
     if not style.outline:
         index = np.rint(fraction * 255).astype(np.uint8)
         return index if index.any() else None
-    index = np.zeros(shape, np.uint8)
+    index = np.zeros(fraction.shape, np.uint8)
     kernel = np.ones((2 * style.outline_width_px + 1,) * 2, np.uint8)
     for level in sorted(style.outline_levels):
         inside = (fraction >= level).astype(np.uint8)
         line = inside & ~cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
         index[line.astype(bool)] = max(1, round(level * 255))
     return index if index.any() else None
+
+
+def plane_fraction(cams: np.ndarray, axis: str, index: int, shape: tuple[int, int]) -> np.ndarray:
+    """float32 (slices, length): every slice's compact CAM (`cams` [n, h, w]) divided by its own
+    maximum and resized to the slice `shape` as `cam_for_display` does (bilinear), taken along
+    image row `index` ("coronal": length = columns) or column `index` ("sagittal": length =
+    rows): the CAM of a reformat plane, row i from slice i."""
+    cams = np.asarray(cams, np.float32)
+    peaks = cams.reshape(len(cams), -1).max(axis=1)
+    return _plane_line(cams / np.where(peaks > 0, peaks, 1)[:, None, None], axis, index, shape)
+
+
+def plane_body_mask(coarse_masks: np.ndarray, axis: str, index: int, shape: tuple[int, int]) -> np.ndarray:
+    """bool (slices, length): the body of every axial slice (`coarse_body_masks`) along image
+    row `index` (coronal) or column `index` (sagittal) of slices of `shape`, as `body_mask`
+    scales it back: the region a reformat plane draws the CAM in (a 2-D body mask of the
+    reformat itself would lose lungs that reach the plane's edge)."""
+    return _plane_line(np.asarray(coarse_masks, np.float32), axis, index, shape) > 127
+
+
+def _plane_line(volume: np.ndarray, axis: str, index: int, shape: tuple[int, int]) -> np.ndarray:
+    """float32 (slices, length): each slice of `volume` [n, h, w] resized bilinearly to `shape`,
+    along row `index` (coronal) or column `index` (sagittal); one resize per direction for all
+    slices at once."""
+    n, h, w = volume.shape
+    rows, columns = shape
+    if axis == "coronal":  # rows h -> `rows` for every slice and column, then take row `index`
+        lines = cv2.resize(
+            volume.transpose(1, 0, 2).reshape(h, n * w), (n * w, rows), interpolation=cv2.INTER_LINEAR
+        )
+        return cv2.resize(lines[index].reshape(n, w), (columns, n), interpolation=cv2.INTER_LINEAR)
+    if axis == "sagittal":  # columns w -> `columns`, then take column `index`, then rows h -> `rows`
+        lines = cv2.resize(volume.reshape(n * h, w), (columns, n * h), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(lines[:, index].reshape(n, h), (rows, n), interpolation=cv2.INTER_LINEAR)
+    raise ValueError(f"axis must be coronal or sagittal, got {axis!r}")
+
+
+def plane_overlay_rgb(
+    grey: np.ndarray,
+    fraction: np.ndarray,
+    weights: np.ndarray,
+    region: np.ndarray | None,
+    style: OverlayStyle = DEFAULT_STYLE,
+) -> np.ndarray:
+    """RGB uint8 (slices, length, 3) of a reformat plane: the uint8 `grey` plane with the CAM
+    `fraction` (`plane_fraction`) drawn as `style` says inside `region`, row i at colour weight
+    `weights[i]` (`slice_weight` of slice i: a row of a cold slice gets no colour)."""
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    index = fraction_index(fraction, region, style)
+    if index is None:
+        return rgb
+    lut = overlay_lut(style)
+    alpha = lut[index, 3:].astype(np.float32) / 255 * np.asarray(weights, np.float32)[:, None, None]
+    mixed = rgb.astype(np.float32) * (1 - alpha) + lut[index, :3].astype(np.float32) * alpha
+    return np.rint(mixed).astype(np.uint8)
 
 
 def blend_table(lut: np.ndarray, weight: float) -> np.ndarray:

@@ -1,10 +1,14 @@
 """A coronal or sagittal reformat of the open axial series beside the axial view: drawn at its
-true aspect (`lunglens.core.reformat`), in the current window, with the current slice as a
-line, the slices the selector discarded shaded, the other reformat's plane as a cross line,
-and orientation markers with a scale bar. Reads the viewer state; a click asks for the slice
+true aspect (`lunglens.core.reformat`), in the current window, with the Grad-CAM of the
+analysed slices drawn as on the axial view (`lunglens.render.overlay`: each row weighted by
+its slice's P(COVID), none on cold rows, inside the body), the current slice as a line, the
+slices the selector discarded shaded, the other reformat's plane as a cross line, and
+orientation markers with a scale bar. Reads the viewer state; a click asks for the slice
 and the crossing plane under the mouse."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pyqtgraph as pg
@@ -14,6 +18,15 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lunglens.core.reformat import coronal, runs, sagittal
 from lunglens.core.windowing import to_grey
+from lunglens.render.overlay import (
+    DEFAULT_STYLE,
+    OverlayStyle,
+    coarse_body_masks,
+    plane_body_mask,
+    plane_fraction,
+    plane_overlay_rgb,
+    slice_weight,
+)
 from lunglens.ui.state import ViewerState
 from lunglens.ui.view_markers import ViewMarkers
 
@@ -58,9 +71,19 @@ class ReformatView(QWidget):
         """The image row (coronal) or column (sagittal) the plane runs through."""
         self.cross: int | None = None
         self.aspect = 1.0
+        self.style: OverlayStyle = DEFAULT_STYLE
+        self.overlay_shown = False
+        self._body: np.ndarray | None = None
+        """Coarse body masks of every slice of the open series (`coarse_body_masks`), made once."""
         self.graphics.scene().sigMouseClicked.connect(self._clicked)
         state.seriesChanged.connect(self._series)
-        state.windowChanged.connect(self._draw)
+        for signal in (
+            state.windowChanged,
+            state.overlayChanged,
+            state.decisionChanged,
+            state.analysisChanged,
+        ):
+            signal.connect(self._draw)
         state.sliceChanged.connect(self._move_slice_line)
         state.analysisChanged.connect(self._shade_discarded)
         self._series()
@@ -97,6 +120,7 @@ class ReformatView(QWidget):
         )
 
     def _series(self) -> None:
+        self._body = None
         if not self.available():
             self.plane_index = None
             self.image.clear()
@@ -125,12 +149,41 @@ class ReformatView(QWidget):
         self._shade_discarded()
         self.box.autoRange(padding=0)
 
+    def set_style(self, style: OverlayStyle) -> None:
+        """Draw the Grad-CAM with `style` (fill or outline, hiding cold slices) from now on."""
+        self.style = style
+        self._draw()
+
     def _draw(self) -> None:
         if self.plane_index is None or not self.available():
             return
-        self.image.setImage(
-            to_grey(self._plane().image, self.state.window), autoLevels=False, levels=(0, 255)
+        plane = self._plane()
+        grey = to_grey(plane.image, self.state.window)
+        rgb = self._overlay(grey)
+        self.overlay_shown = rgb is not None
+        self.image.setImage(grey if rgb is None else rgb, autoLevels=False, levels=(0, 255))
+
+    def _overlay(self, grey: np.ndarray) -> np.ndarray | None:
+        """The plane with the Grad-CAM blended in, or None when the state shows none here."""
+        state, analysis = self.state, self.state.analysis
+        if analysis is None or not state.overlay_visible or state.overlay_opacity <= 0:
+            return None
+        style = replace(self.style, opacity=state.overlay_opacity)
+        cutoff = analysis.decision.params.slice_cutoff
+        weights = np.array(
+            [
+                slice_weight(float(p), cutoff, style) if classified else 0.0
+                for p, classified in zip(analysis.p_covid, analysis.classified, strict=True)
+            ]
         )
+        if not weights.any():
+            return None
+        shape = self.state.series.hu.shape[1:]
+        if self._body is None:
+            self._body = coarse_body_masks(self.state.series.hu)  # once per series, ~1 ms a slice
+        region = plane_body_mask(self._body, self.axis, self.plane_index, shape)
+        fraction = plane_fraction(analysis.cams, self.axis, self.plane_index, shape)
+        return plane_overlay_rgb(grey, fraction, weights, region, style)
 
     def _move_slice_line(self, index: int) -> None:
         self.slice_line.setVisible(self.available())
