@@ -153,17 +153,18 @@ def colour_index(
 def fraction_index(fraction: np.ndarray, region: np.ndarray | None, style: OverlayStyle) -> np.ndarray | None:
     """uint8 colour index of a CAM already divided by its slice maximum (float 0..1, any 2-D
     plane), as `colour_index` describes; None when nothing would be drawn."""
+    index = cv2.convertScaleAbs(np.asarray(fraction, np.float32), alpha=255.0)  # rounded, saturated
     if region is not None:
-        fraction = np.where(region, fraction, np.float32(0))
-    if not style.outline:
-        index = np.rint(fraction * 255).astype(np.uint8)
-        return index if index.any() else None
-    index = np.zeros(fraction.shape, np.uint8)
-    kernel = np.ones((2 * style.outline_width_px + 1,) * 2, np.uint8)
-    for level in sorted(style.outline_levels):
-        inside = (fraction >= level).astype(np.uint8)
-        line = inside & ~cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        index[line.astype(bool)] = max(1, round(level * 255))
+        index = cv2.bitwise_and(index, index, mask=np.asarray(region, bool).view(np.uint8))
+    if style.outline:
+        kernel = np.ones((2 * style.outline_width_px + 1,) * 2, np.uint8)
+        lines = np.zeros_like(index)
+        for level in sorted(style.outline_levels):
+            value = max(1, round(level * 255))
+            inside = (index >= value).astype(np.uint8)
+            line = inside & ~cv2.erode(inside, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+            lines[line.astype(bool)] = value
+        index = lines
     return index if index.any() else None
 
 
@@ -186,20 +187,33 @@ def plane_body_mask(coarse_masks: np.ndarray, axis: str, index: int, shape: tupl
 
 
 def _plane_line(volume: np.ndarray, axis: str, index: int, shape: tuple[int, int]) -> np.ndarray:
-    """float32 (slices, length): each slice of `volume` [n, h, w] resized bilinearly to `shape`,
-    along row `index` (coronal) or column `index` (sagittal); one resize per direction for all
-    slices at once."""
+    """float32 (slices, length): each slice of `volume` [n, h, w] resized bilinearly to `shape`
+    (OpenCV's INTER_LINEAR: half-pixel centres, edges clamped), taken along row `index`
+    (coronal) or column `index` (sagittal). Only the two source lines around the plane are
+    read, then one resize along the plane for all slices at once."""
     n, h, w = volume.shape
     rows, columns = shape
-    if axis == "coronal":  # rows h -> `rows` for every slice and column, then take row `index`
-        lines = cv2.resize(
-            volume.transpose(1, 0, 2).reshape(h, n * w), (n * w, rows), interpolation=cv2.INTER_LINEAR
+    if axis == "coronal":
+        first, second, t = _source_pair(index, h, rows)
+        line = volume[:, first, :] * (1 - t) + volume[:, second, :] * t
+        return cv2.resize(
+            np.ascontiguousarray(line, np.float32), (columns, n), interpolation=cv2.INTER_LINEAR
         )
-        return cv2.resize(lines[index].reshape(n, w), (columns, n), interpolation=cv2.INTER_LINEAR)
-    if axis == "sagittal":  # columns w -> `columns`, then take column `index`, then rows h -> `rows`
-        lines = cv2.resize(volume.reshape(n * h, w), (columns, n * h), interpolation=cv2.INTER_LINEAR)
-        return cv2.resize(lines[:, index].reshape(n, h), (rows, n), interpolation=cv2.INTER_LINEAR)
+    if axis == "sagittal":
+        first, second, t = _source_pair(index, w, columns)
+        line = volume[:, :, first] * (1 - t) + volume[:, :, second] * t
+        return cv2.resize(np.ascontiguousarray(line, np.float32), (rows, n), interpolation=cv2.INTER_LINEAR)
     raise ValueError(f"axis must be coronal or sagittal, got {axis!r}")
+
+
+def _source_pair(index: int, source: int, target: int) -> tuple[int, int, np.float32]:
+    """The two source lines and the weight of the second that bilinear resizing from `source`
+    to `target` lines mixes into target line `index` (OpenCV's half-pixel mapping)."""
+    if not 0 <= index < target:
+        raise IndexError(f"plane {index} is outside 0..{target - 1}")
+    x = min(max((index + 0.5) * source / target - 0.5, 0.0), source - 1.0)
+    first = int(np.floor(x))
+    return first, min(first + 1, source - 1), np.float32(x - first)
 
 
 def plane_overlay_rgb(
