@@ -103,7 +103,7 @@ def test_decision_lines():
     assert readout.fraction_label(params) == "Patient fraction f = 0.1 — COVID-19 when k > 0.1 × n"
     assert readout.cutoff_label(params) == "Slice cut-off — positive when P(COVID) ≥ 0.50"
     assert readout.flips((), ()) == ""
-    assert readout.flips((0, 2), (5,)) == "Flipped slices — now positive: 1, 3; now negative: 6"
+    assert readout.flips((0, 2), (5,)) == "Flipped since the move began — now positive: 1, 3; now negative: 6"
     assert readout.flips(tuple(range(14)), ()).endswith("12 (+2 more)")
 
 

@@ -67,3 +67,29 @@ def test_the_rule_is_written_out_with_its_fraction_and_n(fraction, rule, applied
     assert params.rule() == rule
     assert decision.rule_applied() == applied
     assert decision.summary() == f"COVID-19: 90 of 90 kept slices positive ({applied})"
+
+
+def test_flips_since_the_drag_began_lists_every_slice_crossed_not_the_last_step():
+    from lunglens.core.decision import SliceFlips, flips_since
+
+    p = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.2])
+    kept = np.ones(7, bool)
+    cutoffs = np.arange(0.92, 0.499, -0.01)  # one slider drag, step by step
+    decisions = [decide(p, kept, DecisionParams(slice_cutoff=float(c))) for c in cutoffs]
+    last_step = flips_since(decisions[-2], decisions[-1])
+    since_start = flips_since(decisions[0], decisions[-1])
+    assert since_start == SliceFlips(now_positive=(1, 2, 3, 4, 5))
+    assert len(last_step.now_positive) <= 1
+    back = flips_since(decisions[-1], decisions[0])
+    assert (
+        back == SliceFlips(now_negative=(1, 2, 3, 4, 5))
+        and back
+        and not flips_since(decisions[0], decisions[0])
+    )
+
+
+def test_flips_between_different_series_are_refused():
+    from lunglens.core.decision import flips_since
+
+    with pytest.raises(ValueError, match="different series"):
+        flips_since(np.zeros(3, bool), np.zeros(4, bool))

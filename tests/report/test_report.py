@@ -20,8 +20,9 @@ from lunglens.atomic import WriteError
 from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
+from lunglens.render.overlay import body_mask
 from lunglens.report import render_report, write_report
-from lunglens.report.images import key_slices
+from lunglens.report.images import key_images, key_slices
 from tests.pdf_text import pdf_file_text
 from tests.tiny_model import write_tiny_model
 
@@ -117,6 +118,21 @@ def test_verdicts_at_the_paper_fractions_follow_redecide(p001, tmp_path):
     assert f"paper, f = 0 0.0002 0 k > 0, at least one slice {k} of {n} COVID-19" in text
     assert f"paper, f = 0.1 0.0002 0.1 k > 0.1 × n {k} of {n} normal" in text
     assert text.count("Grad-CAM / its slice maximum") == min(k, 4)
+
+
+def test_key_images_draw_the_cam_inside_the_body_and_nothing_on_a_slice_below_the_cutoff(p001):
+    analysis, series, _ = p001
+    hot = np.where(analysis.selection.kept, 0.9, analysis.p_covid)  # the tiny model's P(COVID) are all tiny
+    positive = dataclasses.replace(analysis, p_covid=hot).redecide(DecisionParams(0.5, 0.1))
+    drawn = 0
+    for image in key_images(positive, series.hu):
+        assert image.positive
+        outside = ~body_mask(series.hu[image.index])
+        assert (image.overlay[outside] == image.plain[outside][:, None]).all()
+        drawn += int((image.overlay[~outside] != image.plain[~outside][:, None]).any())
+    assert drawn > 0
+    (cold,) = key_images(analysis.redecide(DecisionParams(0.99, 0.1)), series.hu)
+    assert not cold.positive and (cold.overlay == cold.plain[..., None]).all()
 
 
 def test_every_page_has_the_patient_line_and_its_number(p001, plain_pdf, tmp_path):

@@ -43,11 +43,11 @@ def test_state_and_strip_count_the_loaded_slices(qtbot, folder_with_a_broken_sli
 
 
 def test_viewer_with_a_slice_that_fails_to_decode(qtbot, window, folder_with_a_broken_slice):
-    with qtbot.waitSignal(window.seriesLoaded, timeout=60000):
-        window.open_folder(folder_with_a_broken_slice)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(folder_with_a_broken_slice)
     assert window.state.n_slices == 5 and window.slider.maximum() == 4
-    with qtbot.waitSignal(window.analysisDone, timeout=60000):
-        window.run_analysis()
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
     window.state.set_index(window.state.n_slices - 1)
     window.strip.grab()
     window.grab()

@@ -20,7 +20,7 @@ def test_open_p001_shows_middle_slice_then_loads(qtbot, window, covid_ct_md):
     with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         pass
     assert window.state.series.hu.shape == (148, 512, 512)
-    assert window.browser.count() == 1
+    assert len(window.browser.series_items()) == 1
     assert window.slider.isEnabled()
     assert str(covid_ct_md / "P001") in window.controller.recent_folders()
 
@@ -230,13 +230,14 @@ def test_browser_lists_every_series_and_says_why_not_analysable(qtbot, window, s
     folder = shared_data / "covid19-ny-sbu" / "A002304"
     with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         window.controller.open_folder(folder)
-    assert window.browser.count() == 6
-    texts = [window.browser.item(i).text() for i in range(6)]
+    items = window.browser.series_items()
+    assert len(items) == 6
+    texts = [item.text(0) for item in items]
     assert all("Not analysable" in text for text in texts)
     assert any("not axial (coronal)" in text for text in texts)
-    qtbot.waitUntil(lambda: not window.browser.item(0).icon().isNull(), timeout=30000)
+    qtbot.waitUntil(lambda: not items[0].icon(0).isNull(), timeout=30000)
     with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
-        window.browser.setCurrentRow(2)
+        window.browser.setCurrentItem(items[1])
     assert window.state.ref.description == "CHEST CORONAL"
     assert not window.analysis_panel.run_button.isEnabled()
     assert "not axial" in window.analysis_panel.message.text()

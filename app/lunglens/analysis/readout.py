@@ -97,13 +97,14 @@ def _listed(indices: tuple[int, ...], limit: int = 12) -> str:
 
 
 def flips(now_positive: tuple[int, ...], now_negative: tuple[int, ...]) -> str:
-    """Slices (0-based indices, shown 1-based) whose call the last operating-point move flipped."""
+    """Slices (0-based indices, shown 1-based) whose call flipped since the operating-point move
+    (a slider drag, or one step) began."""
     parts = []
     if now_positive:
         parts.append(f"now positive: {_listed(now_positive)}")
     if now_negative:
         parts.append(f"now negative: {_listed(now_negative)}")
-    return "Flipped slices — " + "; ".join(parts) if parts else ""
+    return "Flipped since the move began — " + "; ".join(parts) if parts else ""
 
 
 def model_status(model: Model | None, problem: str = "") -> str:

@@ -79,3 +79,29 @@ def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = Decis
     k, n = int(positive.sum()), int(kept.sum())
     covid = n > 0 and k > params.patient_fraction * n
     return Decision(params=params, k_positive=k, n_kept=n, covid=covid, positive=positive)
+
+
+@dataclass(frozen=True)
+class SliceFlips:
+    """Slices whose call changed between two decisions on one series (0-based indices):
+    negative then, positive now (`now_positive`), and the other way (`now_negative`)."""
+
+    now_positive: tuple[int, ...] = ()
+    now_negative: tuple[int, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.now_positive or self.now_negative)
+
+
+def flips_since(anchor: Decision | np.ndarray, current: Decision | np.ndarray) -> SliceFlips:
+    """What flipped between the `anchor` decision (e.g. where a slider drag began) and the
+    `current` one: compares the per-slice positive flags (a Decision or its `positive` array),
+    so a drag 0.92 -> 0.50 lists every slice it crossed, not only the last step's."""
+    before = np.asarray(anchor.positive if isinstance(anchor, Decision) else anchor, bool)
+    after = np.asarray(current.positive if isinstance(current, Decision) else current, bool)
+    if before.shape != after.shape:
+        raise ValueError(f"decisions of different series: {before.shape} and {after.shape} slices")
+    return SliceFlips(
+        tuple(int(i) for i in np.flatnonzero(after & ~before)),
+        tuple(int(i) for i in np.flatnonzero(before & ~after)),
+    )

@@ -93,6 +93,14 @@ class FrameHeader:
     description: str
     series_number: int | None
     samples_per_pixel: int
+    patient_name: str = ""
+    """PatientName as the file has it, "^" shown as a space."""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_date: str = ""
+    """StudyDate as written (YYYYMMDD), "" when absent."""
+    study_time: str = ""
+    study_description: str = ""
 
 
 def looks_like_dicom(path: Path) -> bool:
@@ -366,6 +374,12 @@ def frame_headers(path: Path) -> list[FrameHeader]:
                 description=str(ds.get("SeriesDescription", "")).strip(),
                 series_number=_int(ds.get("SeriesNumber")),
                 samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
+                patient_name=_text(ds, "PatientName").replace("^", " ").strip(),
+                patient_id=_text(ds, "PatientID"),
+                study_uid=_text(ds, "StudyInstanceUID"),
+                study_date=_text(ds, "StudyDate"),
+                study_time=_text(ds, "StudyTime"),
+                study_description=_text(ds, "StudyDescription"),
             )
         )
     return headers

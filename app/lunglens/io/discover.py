@@ -213,6 +213,12 @@ def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
         series_number=first.series_number,
         warnings=tuple(warnings),
         problems=tuple(problems),
+        patient_name=first.patient_name,
+        patient_id=first.patient_id,
+        study_uid=first.study_uid,
+        study_date=first.study_date,
+        study_time=first.study_time,
+        study_description=first.study_description,
     )
 
 

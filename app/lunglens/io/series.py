@@ -38,6 +38,15 @@ class SeriesRef:
     series_number: int | None = None
     warnings: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    patient_name: str = ""
+    """PatientName as the files have it ("^" shown as a space); "" when absent (and for TIFF)."""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_date: str = ""
+    """StudyDate as written (YYYYMMDD); "" when absent."""
+    study_time: str = ""
+    """StudyTime as written (HHMMSS.frac); "" when absent."""
+    study_description: str = ""
 
     @property
     def n_slices(self) -> int:
@@ -103,6 +112,9 @@ class Series:
     metadata: SeriesMetadata
     source_paths: tuple[Path, ...]
     warnings: list[str] = field(default_factory=list)
+    orientation_cosines: tuple[float, ...] | None = None
+    """ImageOrientationPatient of the middle slice (row direction, then column direction, LPS);
+    None when the files do not say (and for TIFF, which is assumed axial)."""
 
     @property
     def n_slices(self) -> int:

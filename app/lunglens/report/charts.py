@@ -12,7 +12,9 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Re
 from reportlab.lib import colors
 
 from lunglens.analysis import Analysis
-from lunglens.report.images import CAM_VISIBLE_FROM, jet
+from lunglens.core.reformat import runs
+from lunglens.render.overlay import overlay_lut
+from lunglens.report.images import OVERLAY_STYLE
 
 FONT = "Helvetica"
 FONT_SIZE = 7.5
@@ -68,12 +70,6 @@ def _half_spacing(positions_mm: np.ndarray) -> float:
     return max(float(np.median(np.abs(np.diff(positions_mm)))) / 2, 1e-3)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Contiguous runs of True in `mask` as (first, last) indices, inclusive."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1, strict=True))
-
-
 def _new_chart(analysis: Analysis, width: float, height: float, y_range) -> tuple[Drawing, _Plot]:
     positions = analysis.positions_mm
     half = _half_spacing(positions)
@@ -92,7 +88,7 @@ def _new_chart(analysis: Analysis, width: float, height: float, y_range) -> tupl
 def _shade(drawing: Drawing, plot: _Plot, analysis: Analysis, mask: np.ndarray, colour) -> None:
     """Shade the slice bands of each run of `mask` over the full plot height."""
     half = _half_spacing(analysis.positions_mm)
-    for first, last in _runs(mask):
+    for first, last in runs(mask):
         a = plot.x(float(analysis.positions_mm[first]) + half)
         b = plot.x(float(analysis.positions_mm[last]) - half)
         drawing.add(Rect(min(a, b), plot.bottom, abs(b - a), plot.height, fillColor=colour, strokeColor=None))
@@ -189,7 +185,7 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
     drawing, plot = _new_chart(analysis, width, height, (-0.04, 1.04))
     _shade(drawing, plot, analysis, ~analysis.selection.kept, DISCARDED_SHADE)
     _dashed(drawing, plot, analysis.decision.params.slice_cutoff, MARK_COLOUR)
-    for first, last in _runs(analysis.selection.kept & analysis.classified):
+    for first, last in runs(analysis.selection.kept & analysis.classified):
         points = []
         for i in range(first, last + 1):
             points += [plot.x(float(analysis.positions_mm[i])), plot.y(float(analysis.p_covid[i]))]
@@ -216,18 +212,22 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
 
 
 def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
-    """The Grad-CAM colour bar: jet from 0 to 1 (the slice's own CAM maximum), with the level
-    below which no overlay is drawn."""
+    """The Grad-CAM colour bar: the overlay colour map (`lunglens.render.overlay`, as in the
+    viewer) from 0 to 1 (the slice's own CAM maximum), faded towards white as far as the overlay
+    is transparent (none below `visible_from`, full colour from `opaque_at`)."""
+    visible_from = OVERLAY_STYLE.visible_from
+    lut = overlay_lut(OVERLAY_STYLE)
     bar_height = 8.0
     bar_bottom = height - bar_height - 2
     drawing = Drawing(width, height)
     step = width / steps
-    for k, colour in enumerate(jet((np.arange(steps) + 0.5) / steps)):
-        r, g, b = (int(c) / 255 for c in colour)
-        fill = colors.Color(r, g, b) if (k + 0.5) / steps >= CAM_VISIBLE_FROM else colors.white
+    for k in range(steps):
+        rgba = lut[int((k + 0.5) / steps * 255 + 0.5)].astype(float) / 255
+        r, g, b = rgba[:3] * rgba[3] + (1 - rgba[3])
+        fill = colors.Color(r, g, b)
         drawing.add(Rect(k * step, bar_bottom, step + 0.3, bar_height, fillColor=fill, strokeColor=None))
     drawing.add(Rect(0, bar_bottom, width, bar_height, fillColor=None, strokeWidth=0.5))
-    for value, anchor in ((0.0, "start"), (CAM_VISIBLE_FROM, "middle"), (1.0, "end")):
+    for value, anchor in ((0.0, "start"), (visible_from, "middle"), (1.0, "end")):
         drawing.add(
             String(
                 value * width,
@@ -242,7 +242,7 @@ def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
         String(
             width / 2,
             bar_bottom - 18,
-            f"Grad-CAM / its slice maximum (not drawn below {CAM_VISIBLE_FROM:g})",
+            f"Grad-CAM / its slice maximum (not drawn below {visible_from:g})",
             fontName=FONT,
             fontSize=FONT_SIZE,
             textAnchor="middle",

@@ -5,19 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from lunglens.analysis import Analysis
 from lunglens.core.windowing import PRESETS, Window, to_grey
-from lunglens.inference.postprocess import cam_for_display
+from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, body_mask, overlay_rgb
 
 #: The window the key images are shown in: Lung, W 1500 / L -600 HU.
 LUNG_WINDOW: Window = next(w for w in PRESETS if w.name == "Lung")
-#: The overlay is drawn where the slice's CAM (divided by its maximum) is at least this much.
-CAM_VISIBLE_FROM = 0.2
-#: Weight of the colour map where the overlay is drawn (the grey image has 1 - this).
-OVERLAY_OPACITY = 0.45
+#: How the Grad-CAM is drawn on the key images: the viewer's default style (inferno inside the
+#: body, from 0.3 of the slice's maximum, weighted by P(COVID), none below the slice cut-off).
+OVERLAY_STYLE: OverlayStyle = DEFAULT_STYLE
 #: At most this many key images when several slices are positive.
 MAX_KEY_SLICES = 4
 
@@ -46,33 +44,19 @@ def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
     return positive[:limit] if positive else [int(i) for i in order[:1]]
 
 
-def jet(values: np.ndarray) -> np.ndarray:
-    """Values in 0..1 (any shape) → RGB uint8 colours (shape + (3,)) of OpenCV's jet colour map
-    (blue at 0, red at 1)."""
-    grey = np.clip(np.asarray(values, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    if grey.size == 0:  # OpenCV answers None for an empty image (a slice whose CAM is all zero)
-        return np.zeros((*grey.shape, 3), np.uint8)
-    bgr = cv2.applyColorMap(grey.reshape(-1, 1), cv2.COLORMAP_JET)
-    return bgr[:, 0, ::-1].reshape(*grey.shape, 3)
-
-
-def overlay_cam(grey: np.ndarray, cam: np.ndarray) -> np.ndarray:
-    """Blend the jet-coloured `cam` (0..1, same shape as `grey`) onto the uint8 `grey` slice
-    where cam >= CAM_VISIBLE_FROM; elsewhere the grey image is unchanged. Returns RGB uint8."""
-    rgb = np.repeat(grey[..., None], 3, axis=2)
-    shown = cam >= CAM_VISIBLE_FROM
-    colours = jet(cam[shown]).astype(np.float32)
-    blended = (1 - OVERLAY_OPACITY) * rgb[shown].astype(np.float32) + OVERLAY_OPACITY * colours
-    rgb[shown] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-    return rgb
-
-
 def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
     """The key slices of `analysis` from the series volume `hu` (int16 HU, z, y, x)."""
     images = []
     for index in key_slices(analysis):
         grey = to_grey(hu[index], LUNG_WINDOW)
-        cam = cam_for_display(analysis.cams[index], grey.shape)
+        overlay = overlay_rgb(
+            grey,
+            analysis.cams[index],
+            p_covid=float(analysis.p_covid[index]),
+            cutoff=analysis.decision.params.slice_cutoff,
+            region=body_mask(hu[index]),
+            style=OVERLAY_STYLE,
+        )
         images.append(
             KeyImage(
                 index=index,
@@ -80,7 +64,7 @@ def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
                 p_covid=float(analysis.p_covid[index]),
                 positive=bool(analysis.decision.positive[index]),
                 plain=grey,
-                overlay=overlay_cam(grey, cam),
+                overlay=overlay,
             )
         )
     return images

@@ -21,7 +21,7 @@ from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
-from lunglens.report.images import CAM_VISIBLE_FROM, LUNG_WINDOW, KeyImage
+from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
 
 METHOD_REFERENCE = (
     "Rahimzadeh M, Attar A, Sakhaei SM. A fully automated deep learning-based network for detecting "
@@ -192,13 +192,20 @@ def probabilities(analysis: Analysis, width: float) -> list[Flowable]:
     return [KeepTogether([_p("P(COVID) per slice", "h"), _p(text), probability_chart(analysis, width, 170)])]
 
 
+def _call(image: KeyImage) -> str:
+    if image.positive:
+        return "positive"
+    return "not positive, no Grad-CAM drawn" if OVERLAY_STYLE.hide_below_cutoff else "not positive"
+
+
 def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flowable]:
     """Each key slice without and with its Grad-CAM overlay, side by side, with the colour bar."""
     window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
     intro = (
         f"The most suspicious kept slices, shown in the lung window ({window}). Left: the slice; right: "
-        f"the same slice with the Grad-CAM of the COVID-19 class where it reaches {CAM_VISIBLE_FROM:g} of "
-        "the slice's own maximum (red: most influential)."
+        f"the same slice with the Grad-CAM of the COVID-19 class inside the body where it reaches "
+        f"{OVERLAY_STYLE.visible_from:g} of the slice's own maximum (yellow: most influential), drawn as "
+        "strongly as the slice's P(COVID) and not at all on a slice below the cut-off, as in the viewer."
     )
     if images and not any(image.positive for image in images):
         intro += " No slice is positive: the most suspicious kept slice is shown."
@@ -210,7 +217,7 @@ def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flow
     for image in images:
         caption = _p(
             f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
-            f"P(COVID) = {probability_text(image.p_covid)} ({'positive' if image.positive else 'not positive'}); {window}",
+            f"P(COVID) = {probability_text(image.p_covid)} ({_call(image)}); {window}",
             "caption",
         )
         pair = Table(

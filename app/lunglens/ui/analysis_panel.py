@@ -3,6 +3,8 @@ bar). Buttons only emit; the controller starts and stops the work."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
@@ -18,22 +20,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lunglens.ui.render import overlay_lut
+from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, colour_bar_rgb
 from lunglens.ui.state import ViewerState
 
 
-def colour_bar(width: int = 200, height: int = 12) -> QPixmap:
-    """The overlay colour map from low (left) to high (right) Grad-CAM activation."""
-    lut = overlay_lut()
-    row = lut[np.linspace(0, 255, width).astype(int)]
-    rgb = np.ascontiguousarray(np.repeat(row[None], height, axis=0))
+def colour_bar(width: int = 200, height: int = 12, style: OverlayStyle = DEFAULT_STYLE) -> QPixmap:
+    """The overlay colour map from low (left) to high (right) Grad-CAM activation, as `style`
+    draws it (`lunglens.render.overlay.colour_bar_rgb`, the PDF's colours)."""
+    rgb = np.ascontiguousarray(colour_bar_rgb(width, height, style))
     image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
     return QPixmap.fromImage(image.copy())
 
 
 class AnalysisPanel(QGroupBox):
+    """Emits `runRequested`, `cancelRequested` and `styleChanged(OverlayStyle)` (outline mode or
+    hiding below the cut-off switched; `style` holds the current one, opacity aside)."""
+
     runRequested = Signal()
     cancelRequested = Signal()
+    styleChanged = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None):
         super().__init__("Analysis", parent)
@@ -53,8 +58,18 @@ class AnalysisPanel(QGroupBox):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(round(state.overlay_opacity * 100))
-        bar = QLabel()
-        bar.setPixmap(colour_bar())
+        self.style = DEFAULT_STYLE
+        self.outline = QCheckBox("Outline (isolines)")
+        self.outline.setToolTip("Draw the Grad-CAM as contour lines, so the tissue under it stays visible")
+        self.hide_cold = QCheckBox("Hide on slices below the cut-off")
+        self.hide_cold.setToolTip(
+            "No Grad-CAM on a slice whose P(COVID) is below the slice cut-off; elsewhere it is drawn "
+            "as strongly as the slice's P(COVID)"
+        )
+        self.outline.setChecked(self.style.outline)
+        self.hide_cold.setChecked(self.style.hide_below_cutoff)
+        self.bar = bar = QLabel()
+        bar.setPixmap(colour_bar(style=self.style))
         bar.setScaledContents(True)
         bar.setFixedHeight(12)
         ends = QHBoxLayout()
@@ -73,6 +88,8 @@ class AnalysisPanel(QGroupBox):
         opacity_row.addWidget(QLabel("Opacity"))
         opacity_row.addWidget(self.opacity)
         layout.addLayout(opacity_row)
+        layout.addWidget(self.outline)
+        layout.addWidget(self.hide_cold)
         layout.addWidget(bar)
         layout.addLayout(ends)
         legend = QLabel(
@@ -88,6 +105,15 @@ class AnalysisPanel(QGroupBox):
         self.overlay.toggled.connect(lambda on: state.set_overlay(visible=on))
         self.opacity.valueChanged.connect(lambda value: state.set_overlay(opacity=value / 100))
         state.overlayChanged.connect(self._show_overlay_state)
+        self.outline.toggled.connect(self._style_switched)
+        self.hide_cold.toggled.connect(self._style_switched)
+
+    def _style_switched(self) -> None:
+        self.style = replace(
+            self.style, outline=self.outline.isChecked(), hide_below_cutoff=self.hide_cold.isChecked()
+        )
+        self.bar.setPixmap(colour_bar(style=self.style))
+        self.styleChanged.emit(self.style)
 
     def _show_overlay_state(self) -> None:
         for widget, value in (

@@ -1,29 +1,60 @@
 """The decision panel: the verdict, k of n kept slices positive, and the operating point as two
-sliders (patient fraction f, with f = 0 meaning "at least one slice"; slice cut-off on
-P(COVID)). Moving a slider asks for a re-decision at once; the panel shows what flipped."""
+sliders with exact entry beside them (patient fraction f, with f = 0 meaning "at least one
+slice"; slice cut-off on P(COVID)) and a reset to the paper's operating point. Moving either
+asks for a re-decision at once; the panel shows what flipped since the drag began."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from lunglens.analysis import readout
-from lunglens.core.decision import DecisionParams
+from lunglens.core.decision import DecisionParams, SliceFlips, flips_since
 from lunglens.ui.state import ViewerState
 
 FRACTION_STEPS = 100
-"""The fraction slider runs over 0..0.5 in steps of 0.005 (the paper uses 0 and 0.1)."""
+"""The fraction slider runs over 0..0.5 in steps of 0.005 (the paper uses 0 and 0.1); exact
+entry goes up to 1."""
 FRACTION_MAX = 0.5
+CUTOFF_STEPS = 100
+"""The cut-off slider runs over 0..1 in steps of 0.01; exact entry takes four decimals."""
+PAPER = DecisionParams()
+"""The paper's operating point: cut-off 0.5 (arg-max), f = 0.1 (its tables)."""
+
+
+def _spin(maximum: float, decimals: int, step: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(0.0, maximum)
+    spin.setDecimals(decimals)
+    spin.setSingleStep(step)
+    spin.setKeyboardTracking(False)  # typed digits apply on Enter, not one by one
+    spin.setFixedWidth(80)
+    return spin
 
 
 class DecisionPanel(QGroupBox):
-    """Emits `paramsChanged(DecisionParams)` on every slider move; shows `state`'s decision."""
+    """Emits `paramsChanged(DecisionParams)` on every move and `flipsChanged(SliceFlips)` when
+    the slices flipped since the current drag (or the last single step) began change; shows
+    `state`'s decision."""
 
     paramsChanged = Signal(object)
+    flipsChanged = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None):
         super().__init__("Decision", parent)
         self.state = state
+        self.flip_list = SliceFlips()
+        self._anchor = None
+        """The per-slice positive flags where the current drag or step began (None: none yet)."""
         self.verdict = QLabel("Not analysed")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px;")
@@ -31,69 +62,138 @@ class DecisionPanel(QGroupBox):
         self.count.setWordWrap(True)
         self.fraction = QSlider(Qt.Orientation.Horizontal)
         self.fraction.setRange(0, FRACTION_STEPS)
+        self.fraction_spin = _spin(1.0, 3, FRACTION_MAX / FRACTION_STEPS)
         self.fraction_label = QLabel()
         self.cutoff = QSlider(Qt.Orientation.Horizontal)
-        self.cutoff.setRange(0, 100)
+        self.cutoff.setRange(0, CUTOFF_STEPS)
+        self.cutoff_spin = _spin(1.0, 4, 1 / CUTOFF_STEPS)
         self.cutoff_label = QLabel()
+        for label in (self.fraction_label, self.cutoff_label):
+            label.setWordWrap(True)
+        self.reset = QPushButton(
+            f"Paper's operating point (cut-off {PAPER.slice_cutoff:g}, f = {PAPER.patient_fraction:g})"
+        )
+        self.reset.setToolTip(
+            "Rahimzadeh et al.: a slice is positive at P(COVID) ≥ 0.5; the tables use f = 0.1"
+        )
         self.flips = QLabel("")
         self.flips.setWordWrap(True)
         self.flips.setStyleSheet("color: #b8860b;")
-        form = QFormLayout()
-        form.addRow(self.fraction_label)
-        form.addRow(self.fraction)
-        form.addRow(self.cutoff_label)
-        form.addRow(self.cutoff)
+        grid = QGridLayout()
+        grid.addWidget(self.fraction_label, 0, 0, 1, 2)
+        grid.addWidget(self.fraction, 1, 0)
+        grid.addWidget(self.fraction_spin, 1, 1)
+        grid.addWidget(self.cutoff_label, 2, 0, 1, 2)
+        grid.addWidget(self.cutoff, 3, 0)
+        grid.addWidget(self.cutoff_spin, 3, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.verdict)
         layout.addWidget(self.count)
-        layout.addLayout(form)
+        layout.addLayout(grid)
+        layout.addWidget(self.reset)
         layout.addWidget(self.flips)
         self.set_params(state.params)
-        self.fraction.valueChanged.connect(self._moved)
-        self.cutoff.valueChanged.connect(self._moved)
+        for slider in (self.fraction, self.cutoff):
+            slider.valueChanged.connect(self._slider_moved)
+            slider.sliderPressed.connect(self._drag_began)
+        for spin in (self.fraction_spin, self.cutoff_spin):
+            spin.valueChanged.connect(self._entered)
+        self.reset.clicked.connect(self.reset_to_paper)
         state.decisionChanged.connect(self.refresh)
-        state.analysisChanged.connect(self.refresh)
+        state.analysisChanged.connect(self._new_analysis)
         self.refresh()
 
     def params(self) -> DecisionParams:
+        """The operating point as entered (the exact-entry boxes hold the values)."""
         return DecisionParams(
-            slice_cutoff=self.cutoff.value() / 100,
-            patient_fraction=round(self.fraction.value() * FRACTION_MAX / FRACTION_STEPS, 4),
+            slice_cutoff=round(self.cutoff_spin.value(), 4),
+            patient_fraction=round(self.fraction_spin.value(), 4),
         )
 
     def set_params(self, params: DecisionParams) -> None:
-        """Put the sliders at `params` without emitting."""
-        for slider, value in (
-            (self.fraction, round(params.patient_fraction / FRACTION_MAX * FRACTION_STEPS)),
-            (self.cutoff, round(params.slice_cutoff * 100)),
+        """Put the sliders and boxes at `params` without emitting."""
+        for widget, value in (
+            (self.fraction_spin, params.patient_fraction),
+            (self.cutoff_spin, params.slice_cutoff),
+            (
+                self.fraction,
+                round(min(params.patient_fraction, FRACTION_MAX) / FRACTION_MAX * FRACTION_STEPS),
+            ),
+            (self.cutoff, round(params.slice_cutoff * CUTOFF_STEPS)),
         ):
-            slider.blockSignals(True)
-            slider.setValue(value)
-            slider.blockSignals(False)
+            widget.blockSignals(True)
+            widget.setValue(value)
+            widget.blockSignals(False)
         self._label(self.params())
 
-    def _moved(self) -> None:
+    def reset_to_paper(self) -> None:
+        """Back to the paper's operating point (cut-off 0.5, f = 0.1), as one step."""
+        self.set_params(PAPER)
+        self._changed()
+
+    # --- moves -----------------------------------------------------------------------------
+    def _drag_began(self) -> None:
+        self._anchor = self._positive_now()
+
+    def _slider_moved(self) -> None:
+        for spin, value in (
+            (self.fraction_spin, self.fraction.value() * FRACTION_MAX / FRACTION_STEPS),
+            (self.cutoff_spin, self.cutoff.value() / CUTOFF_STEPS),
+        ):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+        self._changed()
+
+    def _entered(self) -> None:
+        self.set_params(self.params())  # the sliders follow the typed values
+        self._changed()
+
+    def _changed(self) -> None:
+        dragging = self.fraction.isSliderDown() or self.cutoff.isSliderDown()
+        if not dragging or self._anchor is None:
+            self._anchor = self._positive_now()  # a single step is its own "drag"
         params = self.params()
         self._label(params)
         self.paramsChanged.emit(params)
+
+    def _positive_now(self):
+        analysis = self.state.analysis
+        return analysis.decision.positive.copy() if analysis is not None else None
+
+    def _new_analysis(self) -> None:
+        self._anchor = None
+        self.refresh()
 
     def _label(self, params: DecisionParams) -> None:
         self.fraction_label.setText(readout.fraction_label(params))
         self.cutoff_label.setText(readout.cutoff_label(params))
 
+    # --- showing ---------------------------------------------------------------------------
     def refresh(self) -> None:
         analysis = self.state.analysis
-        self.fraction.setEnabled(analysis is not None)
-        self.cutoff.setEnabled(analysis is not None)
+        for widget in (self.fraction, self.cutoff, self.fraction_spin, self.cutoff_spin, self.reset):
+            widget.setEnabled(analysis is not None)
+        self._set_flips(
+            flips_since(self._anchor, analysis.decision)
+            if analysis is not None
+            and self._anchor is not None
+            and self._anchor.shape == analysis.decision.positive.shape
+            else SliceFlips()
+        )
         if analysis is None:
             self.verdict.setText("Not analysed")
             self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px; color: #888;")
             self.count.setText("Run the analysis to classify the kept slices.")
-            self.flips.clear()
             return
         decision = analysis.decision
         colour = "#e03030" if decision.covid else "#2e9d4f"
         self.verdict.setText(decision.verdict)
         self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
         self.count.setText(readout.decision_count(decision))
-        self.flips.setText(readout.flips(self.state.flips.now_positive, self.state.flips.now_negative))
+
+    def _set_flips(self, flips: SliceFlips) -> None:
+        self.flips.setText(readout.flips(flips.now_positive, flips.now_negative))
+        if flips != self.flip_list:
+            self.flip_list = flips
+            self.flipsChanged.emit(flips)

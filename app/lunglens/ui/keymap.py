@@ -1,0 +1,61 @@
+"""The keyboard and mouse map shown in Help, as data (no Qt): every key the viewer binds, in
+Qt's portable key names, with what it does. A test checks it against the actions the main
+window and the cine controls really bind, so the map cannot drift from the keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Keys (Qt portable names such as "Ctrl+O", or a mouse gesture) and what they do."""
+
+    keys: tuple[str, ...]
+    action: str
+    group: str
+
+
+KEYMAP: tuple[Binding, ...] = (
+    Binding(("Ctrl+O",), "Open a folder", "Files"),
+    Binding(("Ctrl+E",), "Export the PDF report", "Files"),
+    Binding(("Ctrl+Q",), "Quit", "Files"),
+    Binding(("Down", "Right"), "Next slice (towards the feet)", "Slices"),
+    Binding(("Up", "Left"), "Previous slice (towards the head)", "Slices"),
+    Binding(("PgDown", "PgUp"), "Ten slices on / back", "Slices"),
+    Binding(("Home", "End"), "First / last slice", "Slices"),
+    Binding(("N",), "Next positive slice", "Slices"),
+    Binding(("Space",), "Cine: play / pause", "Slices"),
+    Binding(("[", "]"), "Cine: slower / faster", "Slices"),
+    Binding(("1",), "Lung window (W 1500 / L -600)", "Display"),
+    Binding(("2",), "Mediastinum window (W 400 / L 40)", "Display"),
+    Binding(("3",), "Bone window (W 2500 / L 480)", "Display"),
+    Binding(("4",), "The file's own window", "Display"),
+    Binding(("R",), "Reset zoom, pan and window", "Display"),
+    Binding(("H",), "Grad-CAM overlay on / off", "Display"),
+    Binding(("T",), "DICOM tags of this slice", "Display"),
+    Binding(("Ctrl+R",), "Run the analysis", "Analysis"),
+    Binding(("Esc",), "Cancel the analysis", "Analysis"),
+    Binding(("Wheel",), "Next / previous slice", "Mouse"),
+    Binding(("Left drag",), "Window (left-right) and level (up-down), or pan (View menu)", "Mouse"),
+    Binding(("Middle drag",), "Pan", "Mouse"),
+    Binding(("Right drag",), "Zoom", "Mouse"),
+)
+
+
+def bound_keys() -> set[str]:
+    """Every keyboard key of the map (mouse gestures left out)."""
+    return {key for b in KEYMAP if b.group != "Mouse" for key in b.keys}
+
+
+def keymap_html() -> str:
+    """The map as an HTML table grouped by topic, for the Help dialog."""
+    rows, group = [], None
+    for binding in KEYMAP:
+        if binding.group != group:
+            group = binding.group
+            rows.append(f"<tr><th colspan='2' align='left'>{escape(group)}</th></tr>")
+        keys = " / ".join(f"<b>{escape(key)}</b>" for key in binding.keys)
+        rows.append(f"<tr><td>{keys}</td><td>{escape(binding.action)}</td></tr>")
+    return "<table cellspacing='4'>" + "".join(rows) + "</table>"

@@ -1,0 +1,210 @@
+"""Measurements drawn on the slice view: distances (mm), elliptical and freehand (polygon)
+regions with their HU statistics (`lunglens.core.measure`). Each belongs to the slice it was
+drawn on, is shown only there, follows its handles as they are dragged, and can be listed and
+deleted. Self-contained: give it the view's ViewBox and ImageItem and tell it the slice."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+
+from lunglens.core.measure import RegionStats, distance_mm, ellipse_mask, polygon_mask, region_stats
+
+#: Colour of measurement outlines and labels (readable on grey CT and on the inferno overlay).
+PEN = pg.mkPen("#00e5ff", width=2)
+LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
+
+
+@dataclass(eq=False)
+class Measurement:
+    """One measurement: its kind ("distance", "ellipse", "freehand"), the slice it belongs to
+    (0-based), its ROI on the view, its label, and the last result."""
+
+    kind: str
+    slice_index: int
+    roi: pg.ROI
+    label: pg.TextItem
+    result: str = ""
+    stats: RegionStats | None = None
+    length_mm: float | None = None
+
+
+class MeasurementLayer(QObject):
+    """Creates, updates, lists and deletes measurements on `box` over `image` (image
+    coordinates: x along columns, y along rows). Emits `changed()` after any of them changes."""
+
+    changed = Signal()
+
+    def __init__(self, box: pg.ViewBox, image: pg.ImageItem, parent: QObject | None = None):
+        super().__init__(parent)
+        self.box, self.image = box, image
+        self.items: list[Measurement] = []
+        self.index = 0
+        self._hu: np.ndarray | None = None
+        self._spacing: tuple[float, float] = (1.0, 1.0)
+
+    # --- the slice ---------------------------------------------------------------------------
+    def set_slice(self, index: int, hu: np.ndarray | None, pixel_spacing_mm: tuple[float, float]) -> None:
+        """Slice `index` (HU `hu`, spacing (row, column) mm) is on screen: show its measurements
+        only, with results from its pixels."""
+        self.index, self._hu, self._spacing = index, hu, tuple(pixel_spacing_mm)
+        for m in self.items:
+            m.roi.setVisible(m.slice_index == index)
+            m.label.setVisible(m.slice_index == index)
+            if m.slice_index == index:
+                self._update(m, emit=False)
+        self.changed.emit()
+
+    # --- creating ----------------------------------------------------------------------------
+    def add_distance(self, start: tuple[float, float], end: tuple[float, float]) -> Measurement:
+        """A ruler between image points `start` and `end` (x, y) on the current slice."""
+        return self._add("distance", pg.LineSegmentROI([start, end], pen=PEN))
+
+    def add_ellipse(
+        self, centre: tuple[float, float], semi_axes: tuple[float, float], angle_deg: float = 0.0
+    ) -> Measurement:
+        """An elliptical region centred at image point `centre` with semi-axes (x, y) in pixels."""
+        (cx, cy), (a, b) = centre, semi_axes
+        roi = pg.EllipseROI([cx - a, cy - b], [2 * a, 2 * b], pen=PEN)
+        if angle_deg:
+            roi.setAngle(angle_deg, center=(0.5, 0.5))
+        return self._add("ellipse", roi)
+
+    def add_freehand(self, points: list[tuple[float, float]]) -> Measurement:
+        """A region bounded by the closed outline through image points `points` (x, y)."""
+        return self._add("freehand", pg.PolyLineROI(points, closed=True, pen=PEN))
+
+    def default_placement(self) -> tuple[tuple[float, float], float]:
+        """(centre (x, y), size in pixels) for a new measurement: the middle of what the view
+        shows, an eighth of its width."""
+        (x0, x1), (y0, y1) = self.box.viewRange()
+        return ((x0 + x1) / 2, (y0 + y1) / 2), max(4.0, (x1 - x0) / 8)
+
+    # --- removing ----------------------------------------------------------------------------
+    def remove(self, measurement: Measurement) -> None:
+        self.box.removeItem(measurement.roi)
+        self.box.removeItem(measurement.label)
+        self.items.remove(measurement)
+        self.changed.emit()
+
+    def clear(self) -> None:
+        """Remove every measurement (a new series)."""
+        for m in list(self.items):
+            self.box.removeItem(m.roi)
+            self.box.removeItem(m.label)
+        self.items.clear()
+        self.changed.emit()
+
+    def describe(self, measurement: Measurement) -> str:
+        """One line for the list: slice number (1-based), kind and result."""
+        return f"Slice {measurement.slice_index + 1} · {measurement.kind}: {measurement.result}"
+
+    # --- internals ---------------------------------------------------------------------------
+    def _add(self, kind: str, roi: pg.ROI) -> Measurement:
+        label = pg.TextItem(anchor=(0, 1), color="#00e5ff", fill=LABEL_FILL)
+        self.box.addItem(roi)
+        self.box.addItem(label)
+        measurement = Measurement(kind, self.index, roi, label)
+        self.items.append(measurement)
+        roi.sigRegionChanged.connect(lambda _roi, m=measurement: self._update(m))
+        self._update(measurement)
+        return measurement
+
+    def _points(self, roi: pg.ROI) -> list[tuple[float, float]]:
+        """The ROI's handle positions in image coordinates."""
+        return [self._to_image(roi, pos) for _name, pos in roi.getLocalHandlePositions()]
+
+    def _to_image(self, roi: pg.ROI, local: QPointF) -> tuple[float, float]:
+        point = self.image.mapFromItem(roi, QPointF(local))
+        return (point.x(), point.y())
+
+    def _update(self, m: Measurement, emit: bool = True) -> None:
+        if m.kind == "distance":
+            start, end = self._points(m.roi)
+            m.length_mm = distance_mm(start, end, self._spacing)
+            m.result = f"{m.length_mm:.1f} mm"
+            anchor = end
+        else:
+            if self._hu is None or m.slice_index != self.index:
+                return
+            mask, anchor = self._mask(m)
+            m.stats = region_stats(self._hu, mask, self._spacing)
+            m.result = m.stats.text()
+        m.label.setText(m.result.replace(" (", "\n("))
+        m.label.setPos(*anchor)
+        if emit:
+            self.changed.emit()
+
+    def _mask(self, m: Measurement) -> tuple[np.ndarray, tuple[float, float]]:
+        shape = self._hu.shape
+        if m.kind == "freehand":
+            points = self._points(m.roi)
+            return polygon_mask(shape, points), max(points, key=lambda p: p[0])
+        width, height = m.roi.size()
+        centre = self._to_image(m.roi, QPointF(width / 2, height / 2))
+        along_x = self._to_image(m.roi, QPointF(width, height / 2))
+        along_y = self._to_image(m.roi, QPointF(width / 2, height))
+        a = math.dist(centre, along_x)
+        b = math.dist(centre, along_y)
+        # counter-clockwise on screen (y down) from the image x axis
+        angle = math.degrees(math.atan2(-(along_x[1] - centre[1]), along_x[0] - centre[0]))
+        return ellipse_mask(shape, centre, (a, b), angle), (along_x[0], centre[1] - b)
+
+
+class MeasurementList(QWidget):
+    """The measurements of the series as a list with Delete and Clear; double-click emits
+    `sliceRequested(index)` to go to the measurement's slice."""
+
+    sliceRequested = Signal(int)
+
+    def __init__(self, layer: MeasurementLayer, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.layer = layer
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.delete_button = QPushButton("Delete")
+        self.clear_button = QPushButton("Clear all")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.delete_button)
+        buttons.addWidget(self.clear_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.clear_button.clicked.connect(layer.clear)
+        self.list.itemDoubleClicked.connect(
+            lambda item: self.sliceRequested.emit(item.data(Qt.ItemDataRole.UserRole).slice_index)
+        )
+        self.list.installEventFilter(self)
+        layer.changed.connect(self.refresh)
+        self.refresh()
+
+    def eventFilter(self, watched, event) -> bool:
+        """Delete or Backspace in the list deletes the selected measurements."""
+        if (
+            watched is self.list
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+        ):
+            self.delete_selected()
+            return True
+        return super().eventFilter(watched, event)
+
+    def refresh(self) -> None:
+        self.list.clear()
+        for m in self.layer.items:
+            item = QListWidgetItem(self.layer.describe(m))
+            item.setData(Qt.ItemDataRole.UserRole, m)
+            self.list.addItem(item)
+        self.delete_button.setEnabled(bool(self.layer.items))
+        self.clear_button.setEnabled(bool(self.layer.items))
+
+    def delete_selected(self) -> None:
+        for item in self.list.selectedItems():
+            self.layer.remove(item.data(Qt.ItemDataRole.UserRole))

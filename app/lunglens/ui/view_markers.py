@@ -1,0 +1,98 @@
+"""Orientation markers and a scale bar over a pyqtgraph image view: the patient direction at
+the middle of each edge (`lunglens.core.reformat.EdgeLabels`, e.g. R on the left, L on the
+right of an axial slice) and a bar of a round length in mm that follows the zoom. Both are
+labels on the view widget (they stay put while the image pans), with a dark backing so they
+read over bright bone."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QFrame, QLabel, QWidget
+
+from lunglens.core.reformat import EdgeLabels
+
+#: Bar lengths offered (mm): the longest not exceeding the target width on screen is used.
+BAR_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+#: The bar aims at about this many screen pixels.
+BAR_TARGET_PX = 120
+MARGIN_PX = 8
+_STYLE = (
+    "color: #f0e68c; background: rgba(0, 0, 0, 150); font-size: 13px; font-weight: bold; padding: 1px 3px;"
+)
+
+
+def bar_length_mm(mm_per_screen_pixel: float, target_px: int = BAR_TARGET_PX) -> float:
+    """The longest of BAR_LENGTHS_MM that fits in `target_px` screen pixels at this zoom (the
+    shortest when none fits)."""
+    fitting = [length for length in BAR_LENGTHS_MM if length / mm_per_screen_pixel <= target_px]
+    return float(fitting[-1] if fitting else BAR_LENGTHS_MM[0])
+
+
+class ViewMarkers(QObject):
+    """Edge letters and a scale bar on `widget` (the GraphicsView showing `box`). Call
+    `set_geometry` when the series (orientation, pixel spacing) changes; the bar follows the
+    zoom and the widget's size by itself."""
+
+    def __init__(self, widget: QWidget, box: pg.ViewBox, parent: QObject | None = None):
+        super().__init__(parent)
+        self.widget, self.box = widget, box
+        self.edges = {side: self._label() for side in ("left", "right", "top", "bottom")}
+        self.bar = QFrame(widget)
+        self.bar.setStyleSheet("background: #f0e68c; border: 1px solid rgba(0, 0, 0, 200);")
+        self.bar.setFixedHeight(5)
+        self.bar.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.bar_label = self._label()
+        self.column_spacing_mm: float | None = None
+        self.bar_mm = 0.0
+        box.sigRangeChanged.connect(self.place)
+        widget.installEventFilter(self)
+        self.set_geometry(None, None)
+
+    def _label(self) -> QLabel:
+        label = QLabel(self.widget)
+        label.setStyleSheet(_STYLE)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        return label
+
+    def set_geometry(self, labels: EdgeLabels | None, column_spacing_mm: float | None) -> None:
+        """Edge letters (None: hide them, e.g. a TIFF stack whose orientation is only assumed)
+        and the column spacing in mm (None: no scale bar, the size is unknown)."""
+        for side, label in self.edges.items():
+            text = getattr(labels, side) if labels is not None else ""
+            label.setText(text)
+            label.setVisible(bool(text))
+            label.adjustSize()
+        self.column_spacing_mm = column_spacing_mm
+        self.place()
+
+    def eventFilter(self, watched, event) -> bool:
+        if watched is self.widget and event.type() == QEvent.Type.Resize:
+            self.place()
+        return False
+
+    def place(self) -> None:
+        """Put the letters at the middle of each edge and size the bar for the current zoom."""
+        w, h = self.widget.width(), self.widget.height()
+        left, right, top, bottom = (self.edges[s] for s in ("left", "right", "top", "bottom"))
+        left.move(MARGIN_PX, (h - left.height()) // 2)
+        right.move(w - right.width() - MARGIN_PX, (h - right.height()) // 2)
+        top.move((w - top.width()) // 2, MARGIN_PX)
+        bottom.move((w - bottom.width()) // 2, h - bottom.height() - MARGIN_PX)
+        pixel = self.box.viewPixelSize()[0] if self.column_spacing_mm else 0.0
+        if not pixel:
+            self.bar.hide()
+            self.bar_label.hide()
+            return
+        mm_per_screen_pixel = pixel * self.column_spacing_mm
+        self.bar_mm = bar_length_mm(mm_per_screen_pixel)
+        length_px = max(1, round(self.bar_mm / mm_per_screen_pixel))
+        self.bar.setFixedWidth(length_px)
+        x = w - length_px - 3 * MARGIN_PX
+        y = h - bottom.height() - 4 * MARGIN_PX
+        self.bar.move(x, y)
+        self.bar_label.setText(f"{self.bar_mm:g} mm")
+        self.bar_label.adjustSize()
+        self.bar_label.move(x + (length_px - self.bar_label.width()) // 2, y - self.bar_label.height() - 2)
+        self.bar.show()
+        self.bar_label.show()

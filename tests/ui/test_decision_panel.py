@@ -1,0 +1,78 @@
+"""The decision panel: a slider drag lists every slice flipped since the drag began (not only
+its last step), single steps list their own flips, exact entry sets the operating point the
+slider cannot reach, and the reset goes back to the paper's 0.5 / 0.1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lunglens.core.decision import DecisionParams, SliceFlips, decide
+from lunglens.ui.decision_panel import DecisionPanel
+from lunglens.ui.state import ViewerState
+
+P_COVID = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.2, 0.0003])
+
+
+class StandInAnalysis:
+    """What the panel and the state read of an Analysis: `decision` and `redecide`."""
+
+    def __init__(self, params: DecisionParams):
+        self.decision = decide(P_COVID, np.ones(P_COVID.size, bool), params)
+
+    def redecide(self, params: DecisionParams) -> StandInAnalysis:
+        return StandInAnalysis(params)
+
+
+@pytest.fixture
+def panel(qtbot):
+    state = ViewerState()
+    widget = DecisionPanel(state)
+    qtbot.addWidget(widget)
+    widget.paramsChanged.connect(state.set_params)  # as the controller does
+    state.set_analysis(StandInAnalysis(state.params))
+    return widget
+
+
+def test_a_drag_lists_every_slice_flipped_since_it_began(qtbot, panel):
+    panel.cutoff.setValue(92)
+    assert panel.state.analysis.decision.positive.sum() == 1
+    panel.cutoff.setSliderDown(True)
+    with qtbot.waitSignal(panel.flipsChanged):
+        for value in range(91, 49, -1):
+            panel.cutoff.setValue(value)
+    panel.cutoff.setSliderDown(False)
+    assert panel.flip_list == SliceFlips(now_positive=(1, 2, 3, 4, 5))
+    assert "now positive: 2, 3, 4, 5, 6" in panel.flips.text()
+    panel.cutoff.setValue(49)  # a single key step after the drag: nothing more flips
+    assert panel.flip_list == SliceFlips()
+    panel.cutoff.setValue(58)  # a single step back lists its own flips
+    assert panel.flip_list == SliceFlips(now_negative=(5,))
+
+
+def test_exact_entry_reaches_values_the_slider_cannot(panel):
+    panel.cutoff_spin.setValue(0.0002)
+    assert panel.state.analysis.decision.params.slice_cutoff == 0.0002
+    assert panel.state.analysis.decision.positive[-1]
+    assert panel.cutoff.value() == 0
+    panel.fraction_spin.setValue(0.3)
+    assert panel.state.params == DecisionParams(slice_cutoff=0.0002, patient_fraction=0.3)
+    assert panel.fraction.value() == 60
+    panel.fraction.setValue(0)
+    assert panel.fraction_spin.value() == 0 and "at least one slice" in panel.fraction_label.text()
+
+
+def test_reset_goes_back_to_the_papers_operating_point(panel):
+    panel.cutoff.setValue(10)
+    panel.fraction.setValue(0)
+    panel.reset.click()
+    assert panel.state.params == DecisionParams(slice_cutoff=0.5, patient_fraction=0.1)
+    assert (panel.cutoff.value(), panel.fraction.value()) == (50, 20)
+    assert panel.flip_list.now_negative  # the slices between 0.1 and 0.5 flipped back
+
+
+def test_a_new_analysis_forgets_the_flips(panel):
+    panel.cutoff.setValue(10)
+    assert panel.flip_list
+    panel.state.set_analysis(StandInAnalysis(panel.state.params))
+    assert panel.flip_list == SliceFlips() and panel.flips.text() == ""
