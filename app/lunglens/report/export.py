@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from lunglens.atomic import write_atomically
 from lunglens.core.analysis import Analysis
+from lunglens.core.measure import MeasurementRecord
 from lunglens.io.series import Series
 from lunglens.report.document import render_report
 
 
-def write_report(analysis: Analysis, series: Series, path: Path, *, anonymise: bool = False) -> None:
-    """Write the PDF report of `analysis` of `series` to `path`; a reader never sees a partial
-    file. Raises `lunglens.atomic.WriteError` (naming `path`) when it cannot be written."""
-    write_atomically(Path(path), render_report(analysis, series, anonymise=anonymise))
+def write_report(
+    analysis: Analysis,
+    series: Series,
+    path: Path,
+    *,
+    anonymise: bool = False,
+    measurements: Sequence[MeasurementRecord] = (),
+) -> None:
+    """Write the PDF report of `analysis` of `series` (with the reader's `measurements`) to
+    `path`; a reader never sees a partial file. Raises `lunglens.atomic.WriteError` (naming
+    `path`) when it cannot be written."""
+    write_atomically(
+        Path(path), render_report(analysis, series, anonymise=anonymise, measurements=measurements)
+    )
