@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from lunglens import __version__
 from lunglens.atomic import WriteError, write_atomically
+from lunglens.batch.command import add_parser as add_batch_parser
 from lunglens.core.selector import SelectorParams, select_slices
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover, load
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_info)
 
     add_demo_data_parser(commands)
+    add_batch_parser(commands)
 
     analyze = commands.add_parser("analyze", help="select, classify and decide for one series")
     analyze.add_argument("path", nargs="?", help="patient folder (omit with --demo)")
