@@ -31,8 +31,9 @@ class BatchSummary:
     verdicts: dict
     seconds: float
     studies_per_hour: float
-    model_loads_by_worker: dict = field(default_factory=dict)
-    """Worker process id → how many times it loaded the model (1 when the session is reused)."""
+    workers: dict = field(default_factory=dict)
+    """Worker process id → {"jobs": jobs it ran, "model_loads": times it loaded the model} (one
+    load per process when the session is reused)."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"

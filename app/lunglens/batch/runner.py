@@ -32,21 +32,14 @@ from lunglens.io import FolderError
 
 #: A job is tried at most this often when its worker dies under it (the first try and one retry).
 MAX_ATTEMPTS = 2
-#: Jobs handed to the cluster per worker at a time: enough to keep a worker busy while the
-#: client records an answer, few enough that a kill loses little.
-IN_FLIGHT_PER_WORKER = 2
 #: Least seconds between two rewrites of the worklist while a batch runs (always at the end).
 WORKLIST_INTERVAL_S = 2.0
 #: Seconds to wait for an existing scheduler to answer.
-CONNECT_TIMEOUT_S = 20
+CONNECT_TIMEOUT_S = 10
 
 #: Dask settings for the batch: the scheduler does not retry a task whose worker died (the
-#: client does, once, and records it), and a worker holds one task at a time, so a worker that
-#: dies takes only its own job down.
-DASK_CONFIG = {
-    "distributed.scheduler.allowed-failures": 0,
-    "distributed.scheduler.worker-saturation": 1.0,
-}
+#: client does, once, and records the attempt in the manifest).
+DASK_CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 
 class BatchError(Exception):
@@ -132,8 +125,7 @@ def _adopt(manifest: Manifest, out: Path, job: Job) -> bool:
 
 @contextlib.contextmanager
 def _dask_client(config: BatchConfig):
-    """A Dask client on the embedded LocalCluster or on the scheduler named in `config`, and the
-    number of workers it has."""
+    """A Dask client on the embedded LocalCluster or on the scheduler named in `config`."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -144,7 +136,7 @@ def _dask_client(config: BatchConfig):
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"{config.scheduler}: no Dask scheduler answers there ({exc})") from exc
             with client:
-                yield client, max(1, len(client.scheduler_info()["workers"]))
+                yield client
             return
         threads = max(1, (os.cpu_count() or 1) // config.workers)
         with (
@@ -158,7 +150,12 @@ def _dask_client(config: BatchConfig):
             ) as cluster,
             Client(cluster) as client,
         ):
-            yield client, config.workers
+            yield client
+
+
+def _running_workers(dask_scheduler) -> int:
+    """Workers of the cluster able to take a job now (run on the scheduler)."""
+    return len(dask_scheduler.running)
 
 
 def _crash_reason(exc: BaseException | None) -> str:
@@ -169,7 +166,6 @@ def _crash_reason(exc: BaseException | None) -> str:
 
 def _run_jobs(
     client,
-    n_workers: int,
     todo: deque,
     settings: JobSettings,
     task: Task,
@@ -177,17 +173,19 @@ def _run_jobs(
     out: Path,
     progress,
 ) -> tuple[int, dict]:
-    """Submit `todo` with at most IN_FLIGHT_PER_WORKER x n_workers jobs in flight and record each
-    answer as it arrives. Returns (jobs finished, model loads by worker process id)."""
+    """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
+    One job per worker: a worker that dies takes only its own job down (Dask would fail every
+    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
+    {worker pid: {"jobs", "model_loads"}})."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     in_flight: dict = {}
     finished = as_completed()
-    limit = IN_FLIGHT_PER_WORKER * n_workers
     by_id = {job.job_id: job for job in todo}
 
     def fill() -> None:
+        limit = max(1, client.run_on_scheduler(_running_workers)) if todo else 0
         while todo and len(in_flight) < limit:
             job = todo.popleft()
             attempt = manifest.mark_running(job.job_id)
@@ -195,14 +193,16 @@ def _run_jobs(
             in_flight[future] = job
             finished.add(future)
 
-    ran, loads, last_worklist = 0, {}, time.monotonic()
+    ran, workers, last_worklist = 0, {}, time.monotonic()
     start = time.perf_counter()
     fill()
     for future in finished:
         job = in_flight.pop(future)
         if future.status == "finished":
             answer = future.result()
-            loads[answer["pid"]] = answer["model_loads"]
+            seen = workers.setdefault(answer["pid"], {"jobs": 0, "model_loads": 0})
+            seen["jobs"] += 1
+            seen["model_loads"] = answer["model_loads"]
             if answer["status"] == "done":
                 manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
             else:
@@ -235,7 +235,7 @@ def _run_jobs(
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
             write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
-    return ran, loads
+    return ran, workers
 
 
 def run_batch(
@@ -288,14 +288,14 @@ def run_batch(
             else:
                 todo.append(job)
 
-        ran, loads = 0, {}
+        ran, workers = 0, {}
         run_started = time.perf_counter()
         if todo:
             settings = JobSettings(
                 card, sha256, config.provider, config.options, str(out.resolve()), config.report
             )
-            with _dask_client(config) as (client, n_workers):
-                ran, loads = _run_jobs(client, n_workers, todo, settings, task, manifest, out, progress)
+            with _dask_client(config) as client:
+                ran, workers = _run_jobs(client, todo, settings, task, manifest, out, progress)
         counts = manifest.counts()
         records = manifest.records()
         try:
@@ -320,5 +320,5 @@ def run_batch(
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
         studies_per_hour=3600.0 * ran / run_seconds if ran and run_seconds > 0 else 0.0,
-        model_loads_by_worker=loads,
+        workers=workers,
     )
