@@ -34,6 +34,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             options=AnalysisOptions(decision=decision),
             report=args.report,
             retry_failed=args.retry_failed,
+            threads=args.threads,
         )
         summary = run_batch(config)
     except (BatchError, ValueError) as exc:
@@ -59,6 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("source", help="folder holding the patients (searched recursively; never written)")
     parser.add_argument("--out", required=True, help="output folder (created; not inside SOURCE)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded cluster")
+    parser.add_argument(
+        "--threads", type=int, help="onnxruntime threads per worker (default: cores / workers)"
+    )
     parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
     parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
     parser.add_argument(

@@ -18,7 +18,8 @@ class BatchSummary:
     `already_done` those skipped because an earlier run finished them; `adopted` results an
     interrupted run had written but not recorded; `recovered` jobs an interrupted run left
     running. `verdicts` counts the verdicts of every done job of the folder. `seconds` is the
-    wall time of this run; `studies_per_hour` the rate of jobs this run finished."""
+    wall time of this run; `studies_per_hour` the rate of jobs this run finished once the cluster
+    was up (`cluster_start_seconds` to start or reach it)."""
 
     total: int
     done: int
@@ -31,16 +32,18 @@ class BatchSummary:
     verdicts: dict
     seconds: float
     studies_per_hour: float
+    cluster_start_seconds: float = 0.0
     workers: dict = field(default_factory=dict)
-    """Worker process id → {"jobs": jobs it ran, "model_loads": times it loaded the model} (one
-    load per process when the session is reused)."""
+    """Worker process id → {"jobs": jobs it ran, "model_loads": times it loaded the model (one
+    per process when the session is reused), "cpu_seconds": CPU time its jobs took}."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
         return [
             f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
             f"       this run: {self.ran} finished in {self.seconds:.1f} s "
-            f"({self.studies_per_hour:.0f} studies/hour); {self.already_done} done earlier, skipped"
+            f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
+            f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
             + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
             + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
             f"       verdicts (demonstration model, not a diagnosis): {verdicts}",

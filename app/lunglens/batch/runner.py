@@ -63,6 +63,8 @@ class BatchConfig:
     options: AnalysisOptions = AnalysisOptions()
     report: bool = False
     retry_failed: bool = False
+    threads: int | None = None
+    """onnxruntime threads per worker of the embedded cluster (default: cores / workers)."""
 
 
 Task = Callable[[Job, JobSettings], dict]
@@ -138,7 +140,7 @@ def _dask_client(config: BatchConfig):
             with client:
                 yield client
             return
-        threads = max(1, (os.cpu_count() or 1) // config.workers)
+        threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
         with (
             LocalCluster(
                 n_workers=config.workers,
@@ -176,7 +178,7 @@ def _run_jobs(
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
-    {worker pid: {"jobs", "model_loads"}})."""
+    {worker pid: {"jobs", "model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -200,8 +202,9 @@ def _run_jobs(
         job = in_flight.pop(future)
         if future.status == "finished":
             answer = future.result()
-            seen = workers.setdefault(answer["pid"], {"jobs": 0, "model_loads": 0})
+            seen = workers.setdefault(answer["pid"], {"jobs": 0, "model_loads": 0, "cpu_seconds": 0.0})
             seen["jobs"] += 1
+            seen["cpu_seconds"] += answer["cpu_seconds"]
             seen["model_loads"] = answer["model_loads"]
             if answer["status"] == "done":
                 manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
@@ -235,7 +238,7 @@ def _run_jobs(
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
             write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
-    return ran, workers
+    return ran, workers, time.perf_counter() - start
 
 
 def run_batch(
@@ -249,6 +252,8 @@ def run_batch(
     started = time.perf_counter()
     if config.workers < 1:
         raise BatchError(f"--workers must be at least 1, got {config.workers}")
+    if config.threads is not None and config.threads < 1:
+        raise BatchError(f"--threads must be at least 1, got {config.threads}")
     source, out = Path(config.source), Path(config.out)
     check_folders(source, out)
     try:
@@ -288,14 +293,15 @@ def run_batch(
             else:
                 todo.append(job)
 
-        ran, workers = 0, {}
-        run_started = time.perf_counter()
+        ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
         if todo:
             settings = JobSettings(
                 card, sha256, config.provider, config.options, str(out.resolve()), config.report
             )
+            cluster_started = time.perf_counter()
             with _dask_client(config) as client:
-                ran, workers = _run_jobs(client, todo, settings, task, manifest, out, progress)
+                cluster_seconds = time.perf_counter() - cluster_started
+                ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
         counts = manifest.counts()
         records = manifest.records()
         try:
@@ -307,7 +313,6 @@ def run_batch(
     for record in records:
         if record.state == "done" and record.summary.get("verdict"):
             verdicts[record.summary["verdict"]] = verdicts.get(record.summary["verdict"], 0) + 1
-    run_seconds = time.perf_counter() - run_started
     return BatchSummary(
         total=len(records),
         done=counts["done"],
@@ -319,6 +324,7 @@ def run_batch(
         recovered=recovered,
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
-        studies_per_hour=3600.0 * ran / run_seconds if ran and run_seconds > 0 else 0.0,
+        studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
+        cluster_start_seconds=cluster_seconds,
         workers=workers,
     )

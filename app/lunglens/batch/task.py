@@ -80,9 +80,9 @@ def analyse_series(ref: SeriesRef, model: Model, options: AnalysisOptions):
 
 def run_job(job: Job, settings: JobSettings) -> dict:
     """Run one job on a worker. Returns {"status": "done"|"failed", "error", "summary",
-    "result", "seconds", "pid", "model_loads"}; raises only on failures of the system itself
-    (the client records those too)."""
-    start = time.perf_counter()
+    "result", "seconds" (wall), "cpu_seconds" (this worker process, all its threads), "pid",
+    "model_loads"}; raises only on failures of the system itself (the client records those too)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     model = worker_model(settings)
     answer = {"pid": os.getpid(), "model_loads": _MODEL_LOADS, "result": "", "summary": {}, "error": ""}
     try:
@@ -94,11 +94,12 @@ def run_job(job: Job, settings: JobSettings) -> dict:
             write_report(analysis, series, out / report_name(job.job_id))
         write_atomically(out / result_name(job.job_id), analysis.to_json().encode("utf-8"))
     except (LoadError, WriteError) as exc:
-        return {**answer, "status": "failed", "error": str(exc), "seconds": time.perf_counter() - start}
-    return {
-        **answer,
-        "status": "done",
-        "result": result_name(job.job_id),
-        "summary": summarise(analysis.to_dict(include_cams=False)),
-        "seconds": time.perf_counter() - start,
-    }
+        answer.update(status="failed", error=str(exc))
+    else:
+        answer.update(
+            status="done",
+            result=result_name(job.job_id),
+            summary=summarise(analysis.to_dict(include_cams=False)),
+        )
+    answer.update(seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+    return answer
