@@ -128,8 +128,11 @@ def _adopt(manifest: Manifest, out: Path, job: Job) -> bool:
 @contextlib.contextmanager
 def _dask_client(config: BatchConfig):
     """A Dask client on the embedded LocalCluster or on the scheduler named in `config`."""
-    import dask
-    from distributed import Client, LocalCluster
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise BatchError("lunglens batch needs Dask: pip install 'lunglens[batch]'") from exc
 
     with dask.config.set(DASK_CONFIG):
         if config.scheduler:
