@@ -93,6 +93,7 @@ def test_kill_9_midway_then_rerun_completes_and_computes_nothing_twice(phantom_a
     assert rerun.returncode == 0, rerun.stderr
     assert "Traceback" not in rerun.stderr
     assert f"{len(done_at_kill)} done earlier, skipped" in rerun.stdout
+    assert "studies/hour" in rerun.stderr and "left" in rerun.stderr  # progress lines
 
     final = _states(out)
     assert len(final) == N_SERIES
@@ -160,6 +161,15 @@ def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_p
     second = run_batch(config, progress=lambda *a: None)
     assert (second.recovered, second.adopted, second.ran, second.done) == (1, 1, 0, 2)
     assert ((out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns) == identity
+
+
+def test_report_pdfs_when_asked(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", report=True)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (pdf,) = out.glob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.with_suffix(".json").exists()
 
 
 def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):

@@ -239,7 +239,8 @@ def _run_jobs(
             f"{job.job_id} {state}",
         )
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
-            write_worklist(out, manifest.records())
+            with contextlib.suppress(WriteError):  # the final write reports a lasting failure
+                write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
     return ran, workers, time.perf_counter() - start
 
