@@ -163,6 +163,18 @@ def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_p
     assert ((out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns) == identity
 
 
+def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
+    from distributed import LocalCluster
+
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        config = BatchConfig(
+            source=source, out=tmp_path / "out", scheduler=cluster.scheduler_address, model=tiny_card
+        )
+        summary = run_batch(config, progress=lambda *a: None)
+    assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
+
+
 def test_report_pdfs_when_asked(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 1, bad=False)
     out = tmp_path / "out"

@@ -1,5 +1,6 @@
-"""`lunglens batch SOURCE --out DIR [--workers N] [--scheduler ADDRESS] [--model M] [--fraction F]
-[--slice-cutoff P] [--provider P] [--report] [--retry-failed]`: analyse every series below SOURCE.
+"""`lunglens batch SOURCE --out DIR [--workers N] [--threads T] [--scheduler ADDRESS] [--model M]
+[--fraction F] [--slice-cutoff P] [--provider P] [--report] [--retry-failed]`: analyse every series
+below SOURCE.
 
 Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
 worklist, they do not fail the command), 2 bad input (SOURCE, --out, the model, the scheduler)."""

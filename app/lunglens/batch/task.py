@@ -17,7 +17,7 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.core.analysis import AnalysisOptions, analyze
-from lunglens.inference import Model, load_model
+from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import LoadError, Series, SeriesRef, load
 
 
@@ -59,7 +59,7 @@ def worker_model(settings: JobSettings) -> Model:
     if model is None:
         model = load_model(Path(settings.model_card), provider=settings.provider)
         if model.card.sha256 != settings.model_sha256:
-            raise RuntimeError(
+            raise ModelError(
                 f"{settings.model_card}: changed during the batch (sha256 {model.card.sha256[:12]}…, "
                 f"expected {settings.model_sha256[:12]}…)"
             )
