@@ -14,6 +14,7 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.core.selector import SelectorParams, select_slices
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover, load
+from lunglens.pacs import command as pacs_command
 from lunglens.synthetic.demo import add_demo_data_parser
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -138,7 +139,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    folder = _demo_folder(args) if args.demo else Path(args.path)
+    problem = pacs_command.check_analyze_options(args)
+    if problem:
+        raise BadInput(problem)
+    folder = _demo_folder(args) if args.demo else Path(args.path or ".")
+    if args.dicomweb:
+        folder = _pacs_call(pacs_command.retrieve_for_analysis, args, _ProgressBar("retrieving"))
     try:
         found = discover(folder)
     except FolderError as exc:
@@ -188,7 +194,20 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         except WriteError as exc:
             raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
+    if args.dicom_out or args.store:
+        _pacs_call(pacs_command.write_and_store_results, args, result, series)
     return EXIT_OK
+
+
+def _pacs_call(function, *args):
+    """Run a DICOM output or PACS step; its named failures become BadInput."""
+    from lunglens.dicomout import DicomOutError
+    from lunglens.pacs import PacsError
+
+    try:
+        return function(*args)
+    except (DicomOutError, PacsError, WriteError) as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def _demo_folder(args):
@@ -233,15 +252,17 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--anonymise", action="store_true", help="leave patient identifiers out of the report"
     )
+    pacs_command.add_analyze_options(analyze)
     analyze.set_defaults(handler=cmd_analyze)
+    pacs_command.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "analyze" and not args.demo and not args.path:
-        parser.error("analyze needs a PATH or --demo")
+    if args.command == "analyze" and not args.demo and not args.path and not args.dicomweb:
+        parser.error("analyze needs a PATH, --demo or --dicomweb URL --study UID")
     try:
         return args.handler(args)
     except BadInput as exc:
