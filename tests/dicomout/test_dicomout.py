@@ -7,6 +7,9 @@ volumes it was given; anonymised output names nobody and no source UID."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
+import subprocess
 
 import highdicom as hd
 import numpy as np
@@ -283,3 +286,23 @@ def test_three_real_series_pass_dciodvfy(covid_ct_md, tmp_path, name):
     assert len(paths) >= 3
     for path in paths:
         assert dciodvfy_errors(path) == [], path.name
+
+
+def test_a_second_viewer_shows_the_decision(p001, written):
+    """dcmtk's dsrdump (the SR view of a toolkit other than highdicom) shows the verdict,
+    k, n, the rule, UNVERIFIED and the model."""
+    dsrdump = shutil.which("dsrdump")
+    if dsrdump is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("dsrdump (Debian dcmtk) missing under CI")
+        pytest.skip("dsrdump (Debian dcmtk) not installed")
+    analysis, _, _ = p001
+    d = analysis.decision
+    text = subprocess.run(
+        [dsrdump, "+Pl", str(written[0]["lunglens-sr.dcm"])], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Verification Flag   : UNVERIFIED" in text
+    assert f'"Positive kept slices (k)")="{d.k_positive}' in text
+    assert f'"Slices kept by the lung-open selector (n)")="{d.n_kept}' in text
+    assert f"Verdict: {d.summary()}" in text
+    assert f'"Algorithm Name")="{analysis.model["name"]}"' in text
