@@ -84,6 +84,103 @@ def _save(dataset: Dataset, path: Path) -> None:
     partial.replace(path)
 
 
+class _Transfer:
+    """The shared state of one retrieval: what arrived, what failed, whether to stop."""
+
+    def __init__(self, connection: Connection, study_uid: str, result: Retrieved, progress, retry):
+        self.connection, self.study_uid, self.result = connection, study_uid, result
+        self.progress, self.retry = progress, retry
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.received: set[str] = set()
+        self.failures: dict[str, PacsError] = {}
+        self.fatal: list[PacsError] = []
+
+    def client(self):
+        if not hasattr(self.local, "client"):
+            self.local.client = self.connection.client()
+        return self.local.client
+
+    def keep(self, series_uid: str, dataset: Dataset) -> None:
+        """Save an arrived instance (only one that was expected and not yet received)."""
+        sop_uid = str(dataset.SOPInstanceUID)
+        if sop_uid not in self.result.expected.get(series_uid, ()) or sop_uid in self.received:
+            return
+        folder = self.result.folder / series_uid
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{sop_uid}.dcm"
+        _save(dataset, path)
+        with self.lock:
+            self.received.add(sop_uid)
+            self.result.files.append(path)
+            done = len(self.result.files)
+        if self.progress is not None:
+            self.progress(done, self.result.n_expected)
+
+    def error(self, exc: Exception, what: str) -> PacsError:
+        if isinstance(exc, PacsError | RequestException):  # (RequestException is an OSError)
+            return named_error(self.connection, exc, what)
+        return PartialTransfer(f"{self.result.folder}: cannot save an instance ({exc.strerror or exc})")
+
+    def give_up(self, key: str, error: PacsError) -> None:
+        """Record a final failure; a server that is gone or refuses us stops the transfer."""
+        with self.lock:
+            self.failures[key] = error
+            if not is_transient(error) or isinstance(error, HostUnreachable):
+                self.fatal.append(error)
+                self.stop.set()
+
+    def stream_series(self, series_uid: str) -> None:
+        """The whole series in one streamed multipart answer (one request: far faster than one
+        per instance); what does not arrive is fetched one by one afterwards. A part is kept
+        only once the next one has begun: the multipart decoder hands on the tail of a cut
+        stream as if it were a last part, so the last part is never trusted (its instance is
+        fetched on its own)."""
+        what = f"retrieving series {series_uid}"
+        pending = None
+        try:
+            for dataset in self.client().iter_series(self.study_uid, series_uid, media_types=AS_STORED):
+                if pending is not None:
+                    self.keep(series_uid, pending)
+                pending = dataset
+                if self.stop.is_set():
+                    return
+        except (PacsError, RequestException, OSError) as exc:
+            error = self.error(exc, what)
+            if not is_transient(error):
+                self.give_up(series_uid, error)
+
+    def fetch_instance(self, series_uid: str, sop_uid: str) -> None:
+        """One instance, tried `retry.attempts` times with exponential back-off."""
+        what = f"retrieving instance {sop_uid} of series {series_uid}"
+        wait = self.retry.first_wait_s
+        for attempt in range(self.retry.attempts):
+            if self.stop.is_set():
+                return
+            try:
+                dataset = self.client().retrieve_instance(
+                    self.study_uid, series_uid, sop_uid, media_types=AS_STORED
+                )
+                self.keep(series_uid, dataset)
+                return
+            except (PacsError, RequestException, OSError) as exc:
+                error = self.error(exc, what)
+                if not is_transient(error) or attempt == self.retry.attempts - 1:
+                    self.give_up(sop_uid, error)
+                    return
+            time.sleep(wait)
+            wait *= 2
+
+    def missing(self) -> list[tuple[str, str]]:
+        return [
+            (series_uid, sop_uid)
+            for series_uid, sops in self.result.expected.items()
+            for sop_uid in sops
+            if sop_uid not in self.received
+        ]
+
+
 def retrieve_study(
     connection: Connection,
     study_uid: str,
@@ -95,69 +192,22 @@ def retrieve_study(
     retry: RetrySchedule = RetrySchedule(),
 ) -> Retrieved:
     """Retrieve study `study_uid` (only series `series` when given) into `dest_folder`, one
-    sub-folder per series. Raises StudyNotFound, AuthenticationFailed, HostUnreachable,
-    PacsTimeout or PartialTransfer (naming the series and how many instances are missing)."""
+    sub-folder per series: each series streamed in one request (series in parallel threads),
+    then every instance that did not arrive fetched on its own (in parallel, with back-off).
+    Raises StudyNotFound, AuthenticationFailed, HostUnreachable, PacsTimeout or
+    PartialTransfer (naming each series with missing instances and how many)."""
     expected = _expected_instances(connection, study_uid, series)
     result = Retrieved(folder=Path(dest_folder), expected=expected)
-    total = result.n_expected
-    local = threading.local()
-    lock = threading.Lock()
-    stop = threading.Event()
-    failures: dict[tuple[str, str], PacsError] = {}
-    fatal: list[PacsError] = []
-
-    def fetch(series_uid: str, sop_uid: str) -> None:
-        if stop.is_set():
-            return
-        if not hasattr(local, "client"):
-            local.client = connection.client()
-        what = f"retrieving instance {sop_uid} of series {series_uid}"
-        wait = retry.first_wait_s
-        for attempt in range(retry.attempts):
-            try:
-                dataset = local.client.retrieve_instance(
-                    study_uid, series_uid, sop_uid, media_types=AS_STORED
-                )
-                if str(dataset.SOPInstanceUID) != sop_uid:
-                    raise PartialTransfer(
-                        f"{connection.where}: asked for {sop_uid}, received another instance"
-                    )
-                folder = result.folder / series_uid
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / f"{sop_uid}.dcm"
-                _save(dataset, path)
-            except (PacsError, RequestException, OSError) as exc:
-                if isinstance(exc, PacsError | RequestException):  # (RequestException is an OSError)
-                    error = named_error(connection, exc, what)
-                else:
-                    error = PartialTransfer(f"{result.folder}: cannot save {sop_uid} ({exc.strerror or exc})")
-                if not is_transient(error) or attempt == retry.attempts - 1 or stop.is_set():
-                    with lock:
-                        failures[(series_uid, sop_uid)] = error
-                        if not is_transient(error) or isinstance(error, HostUnreachable):
-                            fatal.append(error)
-                            stop.set()  # the server is gone or refuses us: do not hammer it
-                    return
-                time.sleep(wait)
-                wait *= 2
-                continue
-            with lock:
-                result.files.append(path)
-                done = len(result.files)
-            if progress is not None:
-                progress(done, total)
-            return
-
+    transfer = _Transfer(connection, study_uid, result, progress, retry)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        for series_uid, sops in expected.items():
-            for sop_uid in sops:
-                pool.submit(fetch, series_uid, sop_uid)
-
-    if len(result.files) == total:
+        list(pool.map(transfer.stream_series, expected))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(lambda item: transfer.fetch_instance(*item), transfer.missing()))
+    if not transfer.missing():
         return result
-    if fatal and not result.files:
-        raise fatal[0]
-    raise PartialTransfer(_partial_message(connection, result, failures, fatal))
+    if transfer.fatal and not result.files:
+        raise transfer.fatal[0]
+    raise PartialTransfer(_partial_message(connection, result, transfer.failures, transfer.fatal))
 
 
 def _partial_message(connection, result: Retrieved, failures, fatal) -> str:
