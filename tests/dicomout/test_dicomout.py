@@ -15,6 +15,7 @@ import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
+import tifffile
 from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
@@ -306,3 +307,17 @@ def test_a_second_viewer_shows_the_decision(p001, written):
     assert f'"Slices kept by the lung-open selector (n)")="{d.n_kept}' in text
     assert f"Verdict: {d.summary()}" in text
     assert f'"Algorithm Name")="{analysis.model["name"]}"' in text
+
+
+def test_a_tiff_folder_has_no_study_to_join(tmp_path):
+    """COVID-CTset TIFF folders carry no DICOM study: a named refusal, not a made-up study."""
+    folder = tmp_path / "SR_2"
+    folder.mkdir()
+    raw = np.full((512, 512), 1024 - 800, np.uint16)
+    for i in range(3):
+        tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", raw)
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    analysis = analyze(series, load_model(write_tiny_model(tmp_path / "model"), provider="cpu"))
+    with pytest.raises(DicomOutError, match="TIFF folder has none"):
+        write_dicom_results(analysis, series, tmp_path / "out")
