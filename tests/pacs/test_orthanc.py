@@ -128,6 +128,13 @@ def test_cli_analyses_from_dicomweb_and_stores(uploaded, dicomweb_env, p001_head
     ).json()
     numbers = {int(s["00200011"]["Value"][0]) for s in series if "00200011" in s}
     assert {9001, 9003, 9004} <= numbers
+    written = {
+        pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in (tmp_path / "out").iterdir()
+    }
+    instances = requests.get(
+        f"{uploaded.dicomweb_url}/studies/{study}/instances", auth=uploaded.auth, timeout=30
+    ).json()
+    assert written <= {i["00080018"]["Value"][0] for i in instances}  # the same objects, built once
 
 
 def test_cli_pacs_find(uploaded, dicomweb_env, p001_header, capsys):

@@ -5,6 +5,19 @@ overlays burnt in; the PDF report encapsulated. `write_dicom_results` is the ent
 `lunglens analyze --dicom-out`; `build_dicom_results` gives the objects for STOW-RS."""
 
 from lunglens.dicomout.source import DicomOutError
-from lunglens.dicomout.write import DicomResult, build_dicom_results, encode, write_dicom_results
+from lunglens.dicomout.write import (
+    DicomResult,
+    build_dicom_results,
+    encode,
+    save_results,
+    write_dicom_results,
+)
 
-__all__ = ["DicomOutError", "DicomResult", "build_dicom_results", "encode", "write_dicom_results"]
+__all__ = [
+    "DicomOutError",
+    "DicomResult",
+    "build_dicom_results",
+    "encode",
+    "save_results",
+    "write_dicom_results",
+]

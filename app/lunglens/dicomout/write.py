@@ -108,10 +108,7 @@ def write_dicom_results(
     """Write the DICOM results (see `build_dicom_results`) into `out_dir` (created if needed;
     never the series' own folder), each file atomically. Returns the paths written.
     Raises DicomOutError for a series without a DICOM source or an output inside the input."""
-    out_dir = Path(out_dir)
-    source_folders = {Path(p).resolve().parent for p in series.source_paths}
-    if any(_inside(out_dir.resolve(), folder) for folder in source_folders):
-        raise DicomOutError(f"{out_dir}: inside the input folder; LungLens never writes there")
+    check_output_folder(series, Path(out_dir))
     results = build_dicom_results(
         analysis,
         series,
@@ -121,6 +118,19 @@ def write_dicom_results(
         lung_labels=lung_labels,
         lesion_labels=lesion_labels,
     )
+    return save_results(results, series, Path(out_dir))
+
+
+def check_output_folder(series: Series, out_dir: Path) -> None:
+    """Raise DicomOutError when `out_dir` lies in a folder of the series' source files."""
+    source_folders = {Path(p).resolve().parent for p in series.source_paths}
+    if any(_inside(out_dir.resolve(), folder) for folder in source_folders):
+        raise DicomOutError(f"{out_dir}: inside the input folder; LungLens never writes there")
+
+
+def save_results(results: list[DicomResult], series: Series, out_dir: Path) -> list[Path]:
+    """Write built `results` into `out_dir` (see `write_dicom_results`); returns the paths."""
+    check_output_folder(series, out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -119,18 +119,19 @@ def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int
 
 
 def write_and_store_results(args: argparse.Namespace, analysis, series) -> None:
-    """--dicom-out: write the DICOM results; --store: send them to the DICOMweb server. The
-    PDF inside is the one --report wrote, when it did. Raises DicomOutError or PacsError."""
-    from lunglens.dicomout import build_dicom_results, write_dicom_results
+    """--dicom-out: write the DICOM results; --store: send the same objects to the DICOMweb
+    server. The PDF inside is the one --report wrote, when it did. Raises DicomOutError,
+    WriteError or PacsError."""
+    from lunglens.dicomout import build_dicom_results, save_results
 
     pdf_bytes = Path(args.report).read_bytes() if args.report else None
+    results = build_dicom_results(analysis, series, anonymise=args.anonymise, pdf_bytes=pdf_bytes)
     if args.dicom_out:
-        paths = write_dicom_results(analysis, series, Path(args.dicom_out), args.anonymise, pdf_bytes)
+        paths = save_results(results, series, Path(args.dicom_out))
         print(f"dicom:    {len(paths)} objects in {args.dicom_out} ({', '.join(p.name for p in paths)})")
-    if args.store:
+    if args.store:  # never with --anonymise (check_analyze_options)
         from lunglens.pacs import store
 
-        results = build_dicom_results(analysis, series, pdf_bytes=pdf_bytes)
         stored = store(connection_from_args(args, args.dicomweb), [r.dataset for r in results])
         print(
             f"stored:   {len(stored)} objects in study {results[0].dataset.StudyInstanceUID} at {args.dicomweb}"
