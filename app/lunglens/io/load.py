@@ -143,6 +143,7 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None) -> Series:
         metadata=series_metadata(middle),
         source_paths=tuple(kept[i][0] for i in order),
         warnings=[*ref.warnings, *warnings, *spacing_warnings],
+        orientation_cosines=orientation,
     )
 
 

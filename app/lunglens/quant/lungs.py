@@ -1,0 +1,429 @@
+"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage and scikit-image, no model weights).
+
+Steps, on a working grid pooled in-plane to about `LungParams.working_pixel_mm` (the mean of
+f x f pixel blocks; slices are kept):
+1. Air (HU < `air_below_hu`) enclosed by the body on its slice: air not connected in-plane to
+   the image border (outside air, the gap under the table) is dropped.
+2. Trachea and main bronchi: from the trachea found on the most superior slices (a small air
+   region near the body's centre), the connected pure air (HU < `airway_below_hu`, face
+   connectivity) is the airway tree; it is removed with a margin of `airway_margin_mm`. A tree
+   larger than `max_airway_ml` has leaked into the lung: a stricter threshold is tried, then
+   the step is skipped with a warning.
+3. Lung components: 3-D components of the remaining air larger than `min_component_ml` that are
+   not mostly pure air (stomach and bowel gas is below `gas_below_hu`; lung is air and tissue).
+4. Right and left: two large components are the two lungs. One large component (lungs touching
+   at the anterior junction) is eroded (Euclidean distance) until it falls into two parts and
+   grown back by a watershed; failing that it is split at the body's midline (warning). Patient
+   right/left comes from the DICOM ImageOrientationPatient: the lung whose centroid lies
+   towards patient +x (LPS: patient left) is the left lung.
+5. Dense disease kept inside the lung: each lung is closed per slice with a disk of
+   `closing_radius_mm` and its in-plane holes are filled, so consolidation and ground glass
+   against the pleura or around vessels is lung, not outside (limited to the body, not bone).
+6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
+   when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
+
+Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 left lung.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+from skimage import segmentation
+
+RIGHT_LUNG = 1
+LEFT_LUNG = 2
+LUNG_LABELS = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
+
+#: ImageOrientationPatient assumed without geometry (TIFF): rows run to the patient's left, columns
+#: to posterior, i.e. the standard radiological display (image left = patient right).
+STANDARD_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+_INPLANE_FACES = np.zeros((3, 3, 3), bool)
+_INPLANE_FACES[1] = ndimage.generate_binary_structure(2, 1)
+_INPLANE_SQUARE = np.zeros((3, 3, 3), bool)
+_INPLANE_SQUARE[1] = True
+_FACES_3D = ndimage.generate_binary_structure(3, 1)
+#: In-plane pooling of the grid on which touching lungs are split (only the cut's place).
+SPLIT_POOL = 2
+
+
+class NoLungFound(Exception):
+    """The series holds no lung (a head CT, abdomen-only slices): nothing to quantify."""
+
+
+@dataclass(frozen=True)
+class LungParams:
+    """The segmentation's rules as data. HU, mm and mL."""
+
+    working_pixel_mm: float = 1.4
+    """In-plane pixel size of the working grid (pixels are pooled by an integer factor)."""
+    air_below_hu: float = -500.0
+    """Air and aerated lung (a blurred lung/soft-tissue edge sits near -400 HU)."""
+    airway_below_hu: tuple[float, ...] = (-950.0, -980.0)
+    """Pure air of the airway lumen, tried in order while the grown tree leaks into the lung."""
+    max_airway_ml: float = 250.0
+    """Trachea, main and lobar bronchi hold far less; a larger tree has leaked into the lung."""
+    airway_margin_mm: float = 2.0
+    """The removed airway is dilated by this much: its wall's partial-volume rim goes too."""
+    trachea_max_area_mm2: float = 700.0
+    trachea_max_offset_mm: float = 25.0
+    """The trachea seed: at most this area on a superior slice, its centre within this distance
+    of the body's centre across the body (columns; the table shifts the centre in rows)."""
+    trachea_search_slices: int = 10
+    """How many slices below the first slice holding enclosed air are searched for the seed."""
+    min_component_ml: float = 10.0
+    gas_below_hu: float = -950.0
+    max_gas_fraction: float = 0.5
+    """An air component with at least this fraction of voxels below `gas_below_hu` is gas
+    (stomach, bowel: homogeneous air), not lung (air mixed with tissue and vessels)."""
+    min_total_lung_ml: float = 100.0
+    """Less lung than this in the whole series: "no lung found"."""
+    second_lung_fraction: float = 0.08
+    """A second component at least this fraction of all lung is the other lung."""
+    split_erosion_mm: tuple[float, ...] = (2.0, 4.0, 6.0, 9.0, 12.0, 16.0)
+    """Erosion depths tried, in order, to separate lungs that touch."""
+    closing_radius_mm: float = 15.0
+    """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
+    the pleura, vessels at the hilum) become lung."""
+    bone_above_hu: float = 300.0
+    """Never lung: bone (ribs, spine) the closing could reach."""
+
+
+@dataclass(frozen=True)
+class LungSegmentation:
+    """Labels (uint8 z, y, x: 0 outside, 1 right lung, 2 left lung) with the voxel size and
+    what the reader should know (orientation assumed, airways not removed, ...)."""
+
+    labels: np.ndarray
+    voxel_mm: tuple[float, float, float]
+    """(slice spacing, row spacing, column spacing) in mm."""
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def voxel_ml(self) -> float:
+        return float(np.prod(self.voxel_mm)) / 1000.0
+
+    def volume_ml(self, label: int) -> float:
+        """Volume of one lung (1 right, 2 left) in mL."""
+        return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
+
+
+def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of factor x factor in-plane blocks (int16 HU), the image cropped to a multiple."""
+    if factor == 1:
+        return hu
+    z, h, w = hu.shape
+    h2, w2 = h // factor, w // factor
+    total = np.zeros((z, h2, w2), np.int32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += hu[:, dy : h2 * factor : factor, dx : w2 * factor : factor]
+    return (total // (factor * factor)).astype(np.int16)
+
+
+def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour upsampling in-plane by `factor`, cropped or padded (zero) to `shape`."""
+    if factor == 1:
+        return volume
+    up = np.repeat(np.repeat(volume, factor, axis=1), factor, axis=2)
+    if up.shape == tuple(shape):
+        return up
+    out = np.zeros(shape, volume.dtype)
+    h, w = min(up.shape[1], shape[1]), min(up.shape[2], shape[2])
+    out[:, :h, :w] = up[:, :h, :w]
+    return out
+
+
+def _fill_holes_inplane(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of each slice (background not connected in-plane to the image border):
+    one in-plane labelling of the background, the components touching the border stay."""
+    background, _ = ndimage.label(~mask, structure=_INPLANE_FACES)
+    edge_ids = np.unique(
+        np.concatenate(
+            [
+                background[:, 0].ravel(),
+                background[:, -1].ravel(),
+                background[:, :, 0].ravel(),
+                background[:, :, -1].ravel(),
+            ]
+        )
+    )
+    outside = np.zeros(int(background.max()) + 1, bool)
+    outside[edge_ids] = True
+    outside[0] = False
+    return ~outside[background]
+
+
+def _max_pool(mask: np.ndarray, factor: int) -> np.ndarray:
+    """True where any pixel of a factor x factor in-plane block is (the image padded to a multiple)."""
+    z, h, w = mask.shape
+    ph, pw = -h % factor, -w % factor
+    padded = np.pad(mask, ((0, 0), (0, ph), (0, pw)))
+    return padded.reshape(z, (h + ph) // factor, factor, (w + pw) // factor, factor).any(axis=(2, 4))
+
+
+def _x_patient(rows: np.ndarray, cols: np.ndarray, cosines: Sequence[float], pixel_mm) -> np.ndarray:
+    """Patient x (LPS, mm; larger = more to the patient's left) of pixel (row, column) offsets."""
+    row_dir, col_dir = cosines[:3], cosines[3:6]
+    return row_dir[0] * cols * pixel_mm[1] + col_dir[0] * rows * pixel_mm[0]
+
+
+def _find_airways(
+    low: np.ndarray, enclosed: np.ndarray, body: np.ndarray, pixel_mm, voxel_ml: float, params: LungParams
+) -> tuple[np.ndarray | None, str | None]:
+    """The trachea and the bronchi connected to it (bool, working grid), or None and why."""
+    slices_with_air = np.flatnonzero(enclosed.any(axis=(1, 2)))
+    if slices_with_air.size == 0:
+        return None, None
+    seed = None
+    for z in slices_with_air[: params.trachea_search_slices]:
+        parts, n = ndimage.label(enclosed[z])
+        if n == 0:
+            continue
+        centre = np.array(ndimage.center_of_mass(body[z]))
+        centres = np.array(ndimage.center_of_mass(enclosed[z], parts, range(1, n + 1)))
+        areas = ndimage.sum_labels(enclosed[z], parts, range(1, n + 1)) * pixel_mm[0] * pixel_mm[1]
+        offsets = np.abs(centres[:, 1] - centre[1]) * pixel_mm[1]
+        fits = (areas <= params.trachea_max_area_mm2) & (offsets <= params.trachea_max_offset_mm)
+        if fits.any():
+            best = int(np.argmin(np.where(fits, offsets, np.inf)))
+            seed = (z, parts == best + 1)
+            break
+    if seed is None:
+        return None, "trachea not found on the superior slices: airways not removed"
+    z, seed_mask = seed
+    for threshold in params.airway_below_hu:
+        pure = enclosed & (low < threshold)
+        pure[z] |= seed_mask
+        tree, _ = ndimage.label(pure, structure=_FACES_3D)
+        ids = np.unique(tree[z][seed_mask])
+        ids = ids[ids > 0]
+        airway = np.isin(tree, ids)
+        if np.count_nonzero(airway) * voxel_ml <= params.max_airway_ml:
+            return airway, None
+    return None, "airway tree not separable from the lung (leaks at every threshold): airways kept"
+
+
+def _remove_airways(airway: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+    """The airway dilated in-plane by the margin (its wall's partial-volume rim)."""
+    steps = max(1, int(round(params.airway_margin_mm / min(pixel_mm))))
+    zs, ys, xs = ndimage.find_objects(airway.astype(np.uint8))[0]
+    ys = slice(max(ys.start - steps, 0), ys.stop + steps)
+    xs = slice(max(xs.start - steps, 0), xs.stop + steps)
+    out = np.zeros(airway.shape, bool)
+    out[zs, ys, xs] = ndimage.binary_dilation(airway[zs, ys, xs], structure=_INPLANE_SQUARE, iterations=steps)
+    return out
+
+
+def _bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
+    """The slices around a mask's True voxels, widened in-plane by `margin` (rows, columns)."""
+    zs, ys, xs = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return (
+        zs,
+        slice(max(ys.start - margin[0], 0), min(ys.stop + margin[0], mask.shape[1])),
+        slice(max(xs.start - margin[1], 0), min(xs.stop + margin[1], mask.shape[2])),
+    )
+
+
+def _split_touching(
+    component: np.ndarray, voxel_mm, params: LungParams
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two parts of a component holding both lungs: eroded (distance map) until it falls apart
+    into two large parts, grown back by a watershed on the distance map. Computed on a grid
+    pooled 2 x 2 in-plane (it only places the cut); None when it never splits."""
+    box = _bounding_box(component)
+    crop = component[box]
+    coarse = _max_pool(crop, SPLIT_POOL)
+    coarse_mm = (voxel_mm[0], voxel_mm[1] * SPLIT_POOL, voxel_mm[2] * SPLIT_POOL)
+    distance = ndimage.distance_transform_edt(coarse, sampling=coarse_mm)
+    total = np.count_nonzero(coarse)
+    for depth in params.split_erosion_mm:
+        cores, n = ndimage.label(distance > depth, structure=_FACES_3D)
+        if n < 2:
+            continue
+        sizes = np.bincount(cores.ravel(), minlength=n + 1)[1:]
+        order = np.argsort(sizes)[::-1]
+        if sizes[order[1]] < params.second_lung_fraction * total * 0.25:
+            continue
+        markers = np.zeros(coarse.shape, np.int32)
+        markers[cores == order[0] + 1] = 1
+        markers[cores == order[1] + 1] = 2
+        grown = _upsample(segmentation.watershed(-distance, markers, mask=coarse), SPLIT_POOL, crop.shape)
+        first = np.zeros(component.shape, bool)
+        second = np.zeros(component.shape, bool)
+        first[box] = crop & (grown == 1)
+        second[box] = crop & (grown == 2)
+        return first, second
+    return None
+
+
+def _lung_components(
+    low: np.ndarray, candidates: np.ndarray, voxel_ml: float, params: LungParams
+) -> list[np.ndarray]:
+    """The lung-like air components (bool masks), largest first."""
+    components, n = ndimage.label(candidates, structure=_FACES_3D)
+    if n == 0:
+        return []
+    index = np.arange(1, n + 1)
+    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    big = index[sizes * voxel_ml >= params.min_component_ml]
+    if big.size == 0:
+        return []
+    pure_air = np.bincount(components.ravel(), weights=(low < params.gas_below_hu).ravel(), minlength=n + 1)
+    lungish = big[pure_air[big] < params.max_gas_fraction * sizes[big - 1]]
+    lungish = lungish[np.argsort(sizes[lungish - 1])[::-1]]
+    return [components == i for i in lungish]
+
+
+def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, radius_mm: float) -> np.ndarray:
+    """Per-slice closing of one lung with an octagon approximating a disk of `radius_mm`
+    (a square then a cross, dilated and eroded iteratively), then in-plane hole filling; what
+    the closing and the filling add is kept only inside `allowed`."""
+    if not lung.any():
+        return lung
+    radius_px = radius_mm / min(pixel_mm)
+    # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
+    square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
+    cross_steps = max(1, int(round(radius_px)) - square_steps)
+    margin = square_steps + cross_steps + 2
+    box = _bounding_box(lung, (margin, margin))
+    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin)))
+    grown = ndimage.binary_dilation(crop, _INPLANE_SQUARE, iterations=square_steps)
+    grown = ndimage.binary_dilation(grown, _INPLANE_FACES, iterations=cross_steps)
+    closed = ndimage.binary_erosion(grown, _INPLANE_SQUARE, iterations=square_steps, border_value=1)
+    closed = ndimage.binary_erosion(closed, _INPLANE_FACES, iterations=cross_steps, border_value=1)
+    closed = closed[:, margin:-margin, margin:-margin]
+    plane = lung[box]
+    filled = _fill_holes_inplane(closed & allowed[box] | plane) & allowed[box]
+    out = lung.copy()
+    out[box] |= filled
+    return out
+
+
+def segment_lungs(
+    hu: np.ndarray,
+    pixel_spacing_mm: tuple[float, float],
+    slice_spacing_mm: float,
+    orientation_cosines: Sequence[float] | None = None,
+    params: LungParams = LungParams(),
+) -> LungSegmentation:
+    """Segment both lungs of an HU volume (int16 z, y, x; index 0 most superior).
+
+    `orientation_cosines` is the series' ImageOrientationPatient (6 floats, LPS); without it the
+    standard radiological display is assumed (image left = patient right) and a warning says
+    so. Raises NoLungFound when the series holds less than `min_total_lung_ml` of lung."""
+    hu = np.asarray(hu)
+    if hu.ndim != 3:
+        raise ValueError(f"segment_lungs expects a 3-D volume (z, y, x), got shape {hu.shape}")
+    warnings: list[str] = []
+    if orientation_cosines is None or len(orientation_cosines) != 6:
+        orientation_cosines = STANDARD_ORIENTATION
+        warnings.append(
+            "no DICOM orientation: the standard radiological display is assumed "
+            "(image left = patient right) for the right/left lung"
+        )
+    factor = max(1, int(round(params.working_pixel_mm / min(pixel_spacing_mm))))
+    pixel_mm = (pixel_spacing_mm[0] * factor, pixel_spacing_mm[1] * factor)
+    voxel_mm = (float(slice_spacing_mm), *pixel_mm)
+    voxel_ml = float(np.prod(voxel_mm)) / 1000.0
+    low = _pool(hu, factor)
+
+    air = low < params.air_below_hu
+    body = _fill_holes_inplane(~air)
+    enclosed = air & body
+    del air
+    airway, why = _find_airways(low, enclosed, body, pixel_mm, voxel_ml, params)
+    if why:
+        warnings.append(why)
+    candidates = enclosed & ~_remove_airways(airway, pixel_mm, params) if airway is not None else enclosed
+    components = _lung_components(low, candidates, voxel_ml, params)
+    total_ml = sum(int(np.count_nonzero(c)) for c in components) * voxel_ml
+    if total_ml < params.min_total_lung_ml:
+        raise NoLungFound(
+            f"no lung found: {total_ml:.0f} mL of lung-like air (at least {params.min_total_lung_ml:g} mL needed)"
+        )
+    rows, cols = np.indices(low.shape[1:], dtype=np.float32)
+    x_mm = _x_patient(rows, cols, orientation_cosines, pixel_mm)
+    body_x = float(x_mm[body.any(axis=0)].mean())
+    parts, extras, more_warnings = _two_lungs(components, x_mm, body_x, voxel_mm, params)
+    warnings.extend(more_warnings)
+
+    # Patient side from the centroid's patient x (LPS: +x = patient left).
+    def centre_x(mask: np.ndarray) -> float:
+        return float(x_mm[mask.any(axis=0)].mean())
+
+    labels = np.zeros(low.shape, np.uint8)
+    if len(parts) == 2:
+        right_first = centre_x(parts[0]) < centre_x(parts[1])
+        labels[parts[0]] = RIGHT_LUNG if right_first else LEFT_LUNG
+        labels[parts[1]] = LEFT_LUNG if right_first else RIGHT_LUNG
+        midline_x = 0.5 * (centre_x(parts[0]) + centre_x(parts[1]))
+    else:
+        side = LEFT_LUNG if centre_x(parts[0]) > body_x else RIGHT_LUNG
+        labels[parts[0]] = side
+        midline_x = body_x
+        warnings.append(f"only one lung found (the {LUNG_LABELS[side]})")
+    for extra in extras:
+        labels[extra] = LEFT_LUNG if centre_x(extra) > midline_x else RIGHT_LUNG
+
+    allowed = body & (low < params.bone_above_hu)
+    allowed |= labels > 0
+    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params.closing_radius_mm)
+    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params.closing_radius_mm)
+    labels[right] = RIGHT_LUNG
+    labels[left & ~right] = LEFT_LUNG
+    labels = _refine(hu, low, labels, factor, params)
+    return LungSegmentation(labels, (float(slice_spacing_mm), *map(float, pixel_spacing_mm)), tuple(warnings))
+
+
+def _two_lungs(
+    components: list[np.ndarray], x_mm: np.ndarray, body_x: float, voxel_mm, params: LungParams
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """The lungs as two masks (one when only one lung is there), the other lung-like pieces, and
+    warnings. Lungs that touch are split by erosion and watershed, else at the body's midline."""
+    total = sum(int(np.count_nonzero(c)) for c in components)
+    if len(components) >= 2 and np.count_nonzero(components[1]) >= params.second_lung_fraction * total:
+        return components[:2], components[2:], []
+    split = _split_touching(components[0], voxel_mm, params)
+    if split is not None:
+        return list(split), components[1:], []
+    main = components[0]
+    towards_left = main & (x_mm > body_x)[None]
+    smaller = min(np.count_nonzero(towards_left), np.count_nonzero(main & ~towards_left))
+    if smaller >= params.second_lung_fraction * total:
+        warning = "the lungs touch and could not be separated by their shape: split at the body's midline"
+        return [main & ~towards_left, towards_left], components[1:], [warning]
+    return [main], components[1:], []
+
+
+def _refine(
+    hu: np.ndarray, low: np.ndarray, labels: np.ndarray, factor: int, params: LungParams
+) -> np.ndarray:
+    """Full-resolution labels: the working-grid labels upsampled; on their boundary band a pixel
+    is lung when it is air, or dense tissue that the closing made lung."""
+    if factor == 1:
+        return labels
+    full = np.zeros(hu.shape, np.uint8)
+    zs, ys, xs = _bounding_box(labels > 0, (1, 1))
+    box_labels = labels[zs, ys, xs]
+    lung = box_labels > 0
+    grown = ndimage.grey_dilation(box_labels, footprint=_INPLANE_SQUARE)
+    band = (grown > 0) & ~ndimage.binary_erosion(lung, structure=_INPLANE_SQUARE)
+    dense_lung = lung & (low[zs, ys, xs] >= params.air_below_hu)
+    full_box = (
+        zs,
+        slice(ys.start * factor, min(ys.stop * factor, hu.shape[1])),
+        slice(xs.start * factor, min(xs.stop * factor, hu.shape[2])),
+    )
+    shape = (zs.stop - zs.start, full_box[1].stop - full_box[1].start, full_box[2].stop - full_box[2].start)
+    out = _upsample(box_labels, factor, shape)
+    z, y, x = np.nonzero(_upsample(band, factor, shape))
+    yl, xl = y // factor, x // factor
+    air = hu[full_box][z, y, x] < params.air_below_hu
+    out[z, y, x] = np.where(air, grown[z, yl, xl], np.where(dense_lung[z, yl, xl], out[z, y, x], 0))
+    full[full_box] = out
+    return full

@@ -1,0 +1,171 @@
+"""The quantification result: per lung, per zone and total burden, the six-zone severity score,
+per-slice affected %, warnings, and the lung and lesion masks stored compactly. Serialises to
+the JSON schema of the quantification issue with `to_dict` / `from_dict`."""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+MASK_ENCODING = "zlib-deflate+base64 of uint8 C-order (z, y, x)"
+
+
+@dataclass(frozen=True)
+class RegionBurden:
+    """Lung burden of one region (a lung, a zone, both lungs). Percentages are of the region's
+    lung volume: ground glass % + consolidation % = affected %."""
+
+    volume_ml: float
+    affected_ml: float
+    affected_percent: float
+    ggo_percent: float
+    consolidation_percent: float
+
+    @classmethod
+    def from_counts(
+        cls, lung_voxels: int, ggo_voxels: int, consolidation_voxels: int, voxel_ml: float
+    ) -> RegionBurden:
+        """From voxel counts; percentages are 0 for an empty region."""
+        affected = ggo_voxels + consolidation_voxels
+
+        def percent(count: int) -> float:
+            return 100.0 * count / lung_voxels if lung_voxels else 0.0
+
+        return cls(
+            volume_ml=lung_voxels * voxel_ml,
+            affected_ml=affected * voxel_ml,
+            affected_percent=percent(affected),
+            ggo_percent=percent(ggo_voxels),
+            consolidation_percent=percent(consolidation_voxels),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "volume_ml": self.volume_ml,
+            "affected_ml": self.affected_ml,
+            "affected_percent": self.affected_percent,
+            "ggo_percent": self.ggo_percent,
+            "consolidation_percent": self.consolidation_percent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RegionBurden:
+        return cls(**{key: float(data[key]) for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CompactMasks:
+    """Lung labels (0 outside, 1 right, 2 left) and lesion classes (0 none, 1 ground glass,
+    2 consolidation) as deflate-compressed uint8 volumes."""
+
+    shape: tuple[int, int, int]
+    lung_labels_deflated: bytes
+    lesion_classes_deflated: bytes
+
+    @classmethod
+    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
+        if lung_labels.shape != lesion_classes.shape:
+            raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
+        return cls(
+            shape=tuple(int(n) for n in lung_labels.shape),
+            lung_labels_deflated=zlib.compress(np.ascontiguousarray(lung_labels, np.uint8).tobytes(), 6),
+            lesion_classes_deflated=zlib.compress(
+                np.ascontiguousarray(lesion_classes, np.uint8).tobytes(), 6
+            ),
+        )
+
+    def _decode(self, data: bytes) -> np.ndarray:
+        return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.shape)
+
+    def lung_labels(self) -> np.ndarray:
+        return self._decode(self.lung_labels_deflated)
+
+    def lesion_classes(self) -> np.ndarray:
+        return self._decode(self.lesion_classes_deflated)
+
+    def to_dict(self) -> dict:
+        return {
+            "encoding": MASK_ENCODING,
+            "shape": list(self.shape),
+            "lung_labels": base64.b64encode(self.lung_labels_deflated).decode("ascii"),
+            "lesion_classes": base64.b64encode(self.lesion_classes_deflated).decode("ascii"),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CompactMasks:
+        if data.get("encoding") != MASK_ENCODING:
+            raise ValueError(f"unknown mask encoding {data.get('encoding')!r}")
+        return cls(
+            shape=tuple(int(n) for n in data["shape"]),
+            lung_labels_deflated=base64.b64decode(data["lung_labels"]),
+            lesion_classes_deflated=base64.b64decode(data["lesion_classes"]),
+        )
+
+
+@dataclass(frozen=True)
+class Quantification:
+    """How much of each lung is affected and where, for one series.
+
+    `slices[i]` is the affected % of slice i's lung (None where the slice holds no lung).
+    `zone_scores` are the 0-5 zone scores, `severity_score` their sum (0-30): a six-zone
+    adaptation of the Pan lobe score (zones, not lobes)."""
+
+    method: str
+    method_description: str
+    lungs: dict[str, RegionBurden]
+    zones: dict[str, RegionBurden]
+    total: RegionBurden
+    zone_scores: dict[str, int]
+    severity_score: int
+    severity_score_max: int
+    severity_score_name: str
+    zone_definition: str
+    slices: tuple[float | None, ...]
+    warnings: tuple[str, ...] = ()
+    masks: CompactMasks | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "method": self.method,
+            "method_description": self.method_description,
+            "lungs": {name: region.to_dict() for name, region in self.lungs.items()},
+            "zones": {name: region.to_dict() for name, region in self.zones.items()},
+            "total": self.total.to_dict(),
+            "zone_scores": dict(self.zone_scores),
+            "severity_score": self.severity_score,
+            "severity_score_max": self.severity_score_max,
+            "severity_score_name": self.severity_score_name,
+            "zone_definition": self.zone_definition,
+            "slices": list(self.slices),
+            "warnings": list(self.warnings),
+        }
+        if self.masks is not None:
+            out["masks"] = self.masks.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quantification:
+        return cls(
+            method=str(data["method"]),
+            method_description=str(data.get("method_description", "")),
+            lungs={name: RegionBurden.from_dict(v) for name, v in data["lungs"].items()},
+            zones={name: RegionBurden.from_dict(v) for name, v in data["zones"].items()},
+            total=RegionBurden.from_dict(data["total"]),
+            zone_scores={name: int(v) for name, v in data.get("zone_scores", {}).items()},
+            severity_score=int(data["severity_score"]),
+            severity_score_max=int(data["severity_score_max"]),
+            severity_score_name=str(data.get("severity_score_name", "")),
+            zone_definition=str(data.get("zone_definition", "")),
+            slices=tuple(None if v is None else float(v) for v in data["slices"]),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+            masks=CompactMasks.from_dict(data["masks"]) if data.get("masks") else None,
+        )
+
+
+def slice_percent(value: float) -> float | None:
+    """A per-slice affected % for the result: None for a slice without lung (NaN)."""
+    return None if math.isnan(value) else float(value)
