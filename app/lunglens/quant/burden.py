@@ -72,10 +72,11 @@ class QuantParams:
     lungs: LungParams = field(default_factory=LungParams)
     bands: HUBands = field(default_factory=HUBands)
     severity: SeverityScale = field(default_factory=SeverityScale)
-    involved_slice_percent: float = 15.0
-    """A discarded slice counts as involved when at least this % of its lung is affected."""
-    involved_slice_min_ml: float = 2.0
-    """... and at least this much lung tissue (mL) is affected on it (not a sliver of lung base)."""
+    involved_slice_percent: float = 5.0
+    """A discarded slice counts as involved when at least this % of its lung is affected (the
+    lower edge of zone score 2) ..."""
+    involved_slice_min_ml: float = 1.0
+    """... and at least this much tissue (mL) is affected on it (not a sliver of lung apex)."""
 
 
 def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -95,10 +96,10 @@ def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def discarded_involvement_warning(
-    counts: np.ndarray, kept: np.ndarray, voxel_ml: float, params: QuantParams
+    counts: np.ndarray, kept: np.ndarray, voxel_ml: float, params: QuantParams, method_name: str
 ) -> str | None:
     """The warning when involved slices (see `QuantParams`) are among those the selector
-    discarded, naming whether they lie at the lung bases or apices."""
+    discarded, saying where they lie (lung bases, apices, between kept slices)."""
     lung = counts[:, :, 0].sum(axis=1)
     affected = counts[:, :, 1:].sum(axis=(1, 2))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -106,20 +107,22 @@ def discarded_involvement_warning(
     involved = (percent >= params.involved_slice_percent) & (
         affected * voxel_ml >= params.involved_slice_min_ml
     )
-    hidden = np.flatnonzero(involved & ~np.asarray(kept, bool))
+    kept = np.asarray(kept, bool)
+    hidden = np.flatnonzero(involved & ~kept)
     if hidden.size == 0:
         return None
-    lung_slices = np.flatnonzero(lung > 0)
-    middle = 0.5 * (lung_slices[0] + lung_slices[-1])
-    basal = int(np.count_nonzero(hidden > middle))
-    where = []
-    if basal:
-        where.append(f"{basal} at the lung bases")
-    if hidden.size - basal:
-        where.append(f"{hidden.size - basal} at the apices")
+    kept_slices = np.flatnonzero(kept)
+    first, last = (kept_slices[0], kept_slices[-1]) if kept_slices.size else (len(kept), -1)
+    places = (
+        (np.count_nonzero(hidden > last), "below the last kept slice (lung bases)"),
+        (np.count_nonzero(hidden < first), "above the first kept slice (apices)"),
+        (np.count_nonzero((hidden > first) & (hidden < last)), "between kept slices"),
+    )
+    where = ", ".join(f"{count} {place}" for count, place in places if count)
     return (
-        f"involvement on {hidden.size} slices the lung-open selector discarded ({', '.join(where)}): "
-        f"the classifier did not see them; the quantification includes them"
+        f"involvement on {hidden.size} slices the lung-open selector discarded ({where}): at least "
+        f"{params.involved_slice_percent:g} % of the slice's lung affected by the {method_name} estimate; "
+        "the classifier did not see these slices, the quantification includes them"
     )
 
 
@@ -169,7 +172,7 @@ def quantify(
     if kept is not None:
         if len(kept) != series.n_slices:
             raise ValueError(f"kept mask has {len(kept)} slices, the series {series.n_slices}")
-        warning = discarded_involvement_warning(counts, kept, voxel_ml, params)
+        warning = discarded_involvement_warning(counts, kept, voxel_ml, params, method.name)
         if warning:
             warnings.append(warning)
     return Quantification(

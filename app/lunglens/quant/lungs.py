@@ -18,7 +18,9 @@ f x f pixel blocks; slices are kept):
    towards patient +x (LPS: patient left) is the left lung.
 5. Dense disease kept inside the lung: each lung is closed per slice with a disk of
    `closing_radius_mm` and its in-plane holes are filled, so consolidation and ground glass
-   against the pleura or around vessels is lung, not outside (limited to the body, not bone).
+   against the pleura or around vessels is lung, not outside (limited to the body, not bone);
+   larger indentations of the lung's convex hull from the chest wall side (lateral to the
+   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too.
 6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
    when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from skimage import segmentation
+from skimage import morphology, segmentation
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -72,7 +74,8 @@ class LungParams:
     trachea_max_area_mm2: float = 700.0
     trachea_max_offset_mm: float = 25.0
     """The trachea seed: at most this area on a superior slice, its centre within this distance
-    of the body's centre across the body (columns; the table shifts the centre in rows)."""
+    of the body's centre along the patient's right-left axis (the table shifts the centre
+    front to back)."""
     trachea_search_slices: int = 10
     """How many slices below the first slice holding enclosed air are searched for the seed."""
     min_component_ml: float = 10.0
@@ -89,6 +92,9 @@ class LungParams:
     closing_radius_mm: float = 15.0
     """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
     the pleura, vessels at the hilum) become lung."""
+    pleural_fill_max_fraction: float = 0.25
+    """Largest indentation of a lung slice's convex hull from the chest wall side that is taken
+    as dense disease, as a fraction of that slice's lung area."""
     bone_above_hu: float = 300.0
     """Never lung: bone (ribs, spine) the closing could reach."""
 
@@ -173,7 +179,13 @@ def _x_patient(rows: np.ndarray, cols: np.ndarray, cosines: Sequence[float], pix
 
 
 def _find_airways(
-    low: np.ndarray, enclosed: np.ndarray, body: np.ndarray, pixel_mm, voxel_ml: float, params: LungParams
+    low: np.ndarray,
+    enclosed: np.ndarray,
+    body: np.ndarray,
+    x_mm: np.ndarray,
+    pixel_mm,
+    voxel_ml: float,
+    params: LungParams,
 ) -> tuple[np.ndarray | None, str | None]:
     """The trachea and the bronchi connected to it (bool, working grid), or None and why."""
     slices_with_air = np.flatnonzero(enclosed.any(axis=(1, 2)))
@@ -184,10 +196,11 @@ def _find_airways(
         parts, n = ndimage.label(enclosed[z])
         if n == 0:
             continue
-        centre = np.array(ndimage.center_of_mass(body[z]))
-        centres = np.array(ndimage.center_of_mass(enclosed[z], parts, range(1, n + 1)))
-        areas = ndimage.sum_labels(enclosed[z], parts, range(1, n + 1)) * pixel_mm[0] * pixel_mm[1]
-        offsets = np.abs(centres[:, 1] - centre[1]) * pixel_mm[1]
+        body_x = x_mm[body[z]].mean()
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
+        centres_x = np.bincount(parts.ravel(), weights=x_mm.ravel(), minlength=n + 1)[1:] / sizes
+        areas = sizes * pixel_mm[0] * pixel_mm[1]
+        offsets = np.abs(centres_x - body_x)
         fits = (areas <= params.trachea_max_area_mm2) & (offsets <= params.trachea_max_offset_mm)
         if fits.any():
             best = int(np.argmin(np.where(fits, offsets, np.inf)))
@@ -304,6 +317,37 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, radius_mm: floa
     return out
 
 
+def _fill_pleural_indentations(
+    lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
+) -> np.ndarray:
+    """Per slice, the parts of the lung's convex hull that indent it from the chest wall side:
+    2-D components of (hull - lung) inside `allowed` whose centre lies lateral to the lung's
+    centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
+    is at most `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease
+    against the ribs is such an indentation; the heart (medial) and the liver dome under a
+    basal crescent (larger than the crescent) are not."""
+    out = lung.copy()
+    for z in np.flatnonzero(lung.any(axis=(1, 2))):
+        plane = lung[z]
+        area = np.count_nonzero(plane)
+        rows = np.flatnonzero(plane.any(axis=1))
+        cols = np.flatnonzero(plane.any(axis=0))
+        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        crop = plane[ys, xs]
+        candidates = morphology.convex_hull_image(crop) & ~crop & allowed[z, ys, xs]
+        parts, n = ndimage.label(candidates)
+        if n == 0:
+            continue
+        x_crop = x_mm[ys, xs]
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)
+        centres = np.bincount(parts.ravel(), weights=x_crop.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
+        lateral = (centres - x_crop[crop].mean()) * lateral_sign > 0
+        accept = lateral & (sizes <= params.pleural_fill_max_fraction * area)
+        accept[0] = False
+        out[z, ys, xs] |= accept[parts]
+    return out
+
+
 def segment_lungs(
     hu: np.ndarray,
     pixel_spacing_mm: tuple[float, float],
@@ -336,7 +380,9 @@ def segment_lungs(
     body = _fill_holes_inplane(~air)
     enclosed = air & body
     del air
-    airway, why = _find_airways(low, enclosed, body, pixel_mm, voxel_ml, params)
+    rows, cols = np.indices(low.shape[1:], dtype=np.float32)
+    x_mm = _x_patient(rows, cols, orientation_cosines, pixel_mm)
+    airway, why = _find_airways(low, enclosed, body, x_mm, pixel_mm, voxel_ml, params)
     if why:
         warnings.append(why)
     candidates = enclosed & ~_remove_airways(airway, pixel_mm, params) if airway is not None else enclosed
@@ -346,8 +392,6 @@ def segment_lungs(
         raise NoLungFound(
             f"no lung found: {total_ml:.0f} mL of lung-like air (at least {params.min_total_lung_ml:g} mL needed)"
         )
-    rows, cols = np.indices(low.shape[1:], dtype=np.float32)
-    x_mm = _x_patient(rows, cols, orientation_cosines, pixel_mm)
     body_x = float(x_mm[body.any(axis=0)].mean())
     parts, extras, more_warnings = _two_lungs(components, x_mm, body_x, voxel_mm, params)
     warnings.extend(more_warnings)
@@ -373,7 +417,9 @@ def segment_lungs(
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
     right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params.closing_radius_mm)
+    right = _fill_pleural_indentations(right, allowed, x_mm, -1.0, params)
     left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params.closing_radius_mm)
+    left = _fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)
     labels[right] = RIGHT_LUNG
     labels[left & ~right] = LEFT_LUNG
     labels = _refine(hu, low, labels, factor, params)
