@@ -29,7 +29,7 @@ def test_lesions_against_the_pleura_are_lung(phantom_512, phantom_512_lungs):
     p, seg = phantom_512, phantom_512_lungs
     assert p.lesion_mask.sum() > 10_000
     inside = np.count_nonzero(p.lesion_mask & (seg.labels > 0)) / np.count_nonzero(p.lesion_mask)
-    assert inside >= 0.85
+    assert inside >= 0.8
     plain = np.count_nonzero(p.lesion_mask & (p.hu < -500)) / np.count_nonzero(p.lesion_mask)
     assert inside > plain + 0.3
 

@@ -75,27 +75,26 @@ class LesionMethod(Protocol):
         ...
 
 
-def inplane_disk(radius_mm: float, pixel_mm: tuple[float, float]) -> np.ndarray:
-    """A (1, h, w) footprint: the pixels within `radius_mm` of the centre on one slice."""
-    ry, rx = (int(np.floor(radius_mm / p)) for p in pixel_mm)
-    yy, xx = np.mgrid[-ry : ry + 1, -rx : rx + 1]
-    return (((yy * pixel_mm[0]) ** 2 + (xx * pixel_mm[1]) ** 2) <= radius_mm**2 + 1e-9)[None]
+def opening_size(radius_mm: float, pixel_mm: tuple[float, float]) -> tuple[int, int, int]:
+    """The (1, rows, columns) size of the in-plane square used for the opening: odd, half-width
+    the number of whole pixels in `radius_mm`."""
+    return (1, *(2 * int(np.floor(radius_mm / p)) + 1 for p in pixel_mm))
 
 
 @dataclass(frozen=True)
 class HUBandMethod:
     """Affected = ground glass or consolidation band (-750 <= HU < 0 by default) inside the lung,
-    opened in-plane with a disk of `opening_radius_mm`: the one- or two-pixel partial-volume rims
-    of vessels, airway walls and the pleura fall out, lesions wider than the disk stay (0: the
-    plain bands of Slicer's Lung CT Analyzer)."""
+    opened in-plane with a square reaching `opening_radius_mm` from its centre (whole pixels):
+    the one- or two-pixel partial-volume rims of vessels, airway walls and the pleura fall out,
+    opacities wider than the square stay (0: the plain bands of Slicer's Lung CT Analyzer)."""
 
     bands: HUBands = field(default_factory=HUBands)
     opening_radius_mm: float = 2.0
     name: str = "hu_bands"
     description: str = (
         "threshold estimate: HU bands of Slicer's Lung CT Analyzer inside the lung mask (ground glass "
-        "-750 to -400 HU, consolidation -400 to 0 HU), opened with a 2 mm disk to drop vessel and pleural "
-        "rims; it still counts vessels, airway walls, fissures and dependent density (never zero on a "
+        "-750 to -400 HU, consolidation -400 to 0 HU), opened in-plane (about 4 mm square) to drop vessel and "
+        "pleural rims; it still counts vessels, airway walls, fissures and dependent density (never zero on a "
         "healthy lung), misses opacities thinner than 4 mm, and counts tissue at or above 0 HU as vessel, "
         "not lesion"
     )
@@ -108,7 +107,7 @@ class HUBandMethod:
         lung_slices = np.flatnonzero(lung_labels.any(axis=(1, 2)))
         if lung_slices.size == 0:
             return out
-        footprint = inplane_disk(self.opening_radius_mm, voxel_mm[1:]) if self.opening_radius_mm > 0 else None
+        size = opening_size(self.opening_radius_mm, voxel_mm[1:])
         rows = np.flatnonzero(lung_labels.any(axis=(0, 2)))
         cols = np.flatnonzero(lung_labels.any(axis=(0, 1)))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
@@ -116,8 +115,8 @@ class HUBandMethod:
             part = (slice(start, min(start + SLAB_SLICES, lung_slices[-1] + 1)), ys, xs)
             slab = hu[part]
             band = (slab >= low) & (slab < high) & (lung_labels[part] > 0)
-            if footprint is not None:
-                band = ndimage.binary_opening(band, footprint)
+            if size != (1, 1, 1):  # opening = minimum then maximum over the square (separable)
+                band = ndimage.maximum_filter(ndimage.minimum_filter(band, size=size), size=size)
             out[part] = band
         return out
 

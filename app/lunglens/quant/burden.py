@@ -83,8 +83,13 @@ def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Voxel counts per slice and lung: int64 (n_slices, 2 lungs [right, left], 3 [lung, ground
     glass, consolidation])."""
     counts = np.zeros((lung_labels.shape[0], 2, 3), np.int64)
-    for z in range(lung_labels.shape[0]):
-        code = lung_labels[z].ravel().astype(np.int64) * 3 + classes[z].ravel()
+    rows = np.flatnonzero(lung_labels.any(axis=(0, 2)))
+    if rows.size == 0:
+        return counts
+    cols = np.flatnonzero(lung_labels.any(axis=(0, 1)))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    for z in np.flatnonzero(lung_labels.any(axis=(1, 2))):
+        code = lung_labels[z][box].ravel() * np.uint8(3) + classes[z][box].ravel()
         hist = np.bincount(code, minlength=9)
         for column, side in enumerate(SIDES):
             counts[z, column] = (

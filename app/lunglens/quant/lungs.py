@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
-from skimage import morphology, segmentation
+from scipy import ndimage, spatial
+from skimage import segmentation
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -61,7 +61,7 @@ class NoLungFound(Exception):
 class LungParams:
     """The segmentation's rules as data. HU, mm and mL."""
 
-    working_pixel_mm: float = 1.4
+    working_pixel_mm: float = 2.0
     """In-plane pixel size of the working grid (pixels are pooled by an integer factor)."""
     air_below_hu: float = -500.0
     """Air and aerated lung (a blurred lung/soft-tissue edge sits near -400 HU)."""
@@ -317,6 +317,25 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, radius_mm: floa
     return out
 
 
+def _convex_hull(plane: np.ndarray) -> np.ndarray:
+    """The pixels whose centres lie in the convex hull of a 2-D mask's pixel centres: qhull's
+    facet half-planes (a row + b column + c <= 0 inside) tested on the grid; the mask itself
+    when it is flat. Only the first and last pixel of each row can be hull vertices."""
+    rows = np.flatnonzero(plane.any(axis=1))
+    first = plane[rows].argmax(axis=1)
+    last = plane.shape[1] - 1 - plane[rows, ::-1].argmax(axis=1)
+    points = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)]).astype(float)
+    try:
+        equations = spatial.ConvexHull(points).equations
+    except spatial.QhullError:
+        return plane
+    grid_rows, grid_cols = np.indices(plane.shape, dtype=float)
+    inside = np.ones(plane.shape, bool)
+    for a, b, c in equations:
+        inside &= a * grid_rows + b * grid_cols + c <= 1e-9
+    return inside | plane
+
+
 def _fill_pleural_indentations(
     lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
 ) -> np.ndarray:
@@ -334,7 +353,7 @@ def _fill_pleural_indentations(
         cols = np.flatnonzero(plane.any(axis=0))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         crop = plane[ys, xs]
-        candidates = morphology.convex_hull_image(crop) & ~crop & allowed[z, ys, xs]
+        candidates = _convex_hull(crop) & ~crop & allowed[z, ys, xs]
         parts, n = ndimage.label(candidates)
         if n == 0:
             continue

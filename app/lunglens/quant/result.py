@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MASK_ENCODING = "zlib-deflate+base64 of uint8 C-order (z, y, x)"
+MASK_ENCODING = "bit planes: numpy packbits of bool (z, y, x) in C order, zlib deflate, base64"
+MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
+"""The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
 
 
 @dataclass(frozen=True)
@@ -60,39 +62,47 @@ class RegionBurden:
 @dataclass(frozen=True)
 class CompactMasks:
     """Lung labels (0 outside, 1 right, 2 left) and lesion classes (0 none, 1 ground glass,
-    2 consolidation) as deflate-compressed uint8 volumes."""
+    2 consolidation) stored as four deflated bit planes (`MASK_PLANES`)."""
 
     shape: tuple[int, int, int]
-    lung_labels_deflated: bytes
-    lesion_classes_deflated: bytes
+    planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
     def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
+        masks = (lung_labels == 1, lung_labels == 2, lesion_classes == 1, lesion_classes == 2)
         return cls(
             shape=tuple(int(n) for n in lung_labels.shape),
-            lung_labels_deflated=zlib.compress(np.ascontiguousarray(lung_labels, np.uint8).tobytes(), 6),
-            lesion_classes_deflated=zlib.compress(
-                np.ascontiguousarray(lesion_classes, np.uint8).tobytes(), 6
-            ),
+            planes=tuple(zlib.compress(np.packbits(m).tobytes(), 6) for m in masks),
         )
 
-    def _decode(self, data: bytes) -> np.ndarray:
-        return np.frombuffer(zlib.decompress(data), np.uint8).reshape(self.shape)
+    def _plane(self, index: int) -> np.ndarray:
+        bits = np.unpackbits(np.frombuffer(zlib.decompress(self.planes[index]), np.uint8))
+        return bits[: int(np.prod(self.shape))].reshape(self.shape).astype(bool)
+
+    def _labels(self, first: int) -> np.ndarray:
+        out = np.zeros(self.shape, np.uint8)
+        out[self._plane(first)] = 1
+        out[self._plane(first + 1)] = 2
+        return out
 
     def lung_labels(self) -> np.ndarray:
-        return self._decode(self.lung_labels_deflated)
+        """uint8 (z, y, x): 0 outside, 1 right lung, 2 left lung."""
+        return self._labels(0)
 
     def lesion_classes(self) -> np.ndarray:
-        return self._decode(self.lesion_classes_deflated)
+        """uint8 (z, y, x): 0 none, 1 ground glass, 2 consolidation."""
+        return self._labels(2)
 
     def to_dict(self) -> dict:
         return {
             "encoding": MASK_ENCODING,
             "shape": list(self.shape),
-            "lung_labels": base64.b64encode(self.lung_labels_deflated).decode("ascii"),
-            "lesion_classes": base64.b64encode(self.lesion_classes_deflated).decode("ascii"),
+            **{
+                name: base64.b64encode(data).decode("ascii")
+                for name, data in zip(MASK_PLANES, self.planes, strict=True)
+            },
         }
 
     @classmethod
@@ -101,8 +111,7 @@ class CompactMasks:
             raise ValueError(f"unknown mask encoding {data.get('encoding')!r}")
         return cls(
             shape=tuple(int(n) for n in data["shape"]),
-            lung_labels_deflated=base64.b64decode(data["lung_labels"]),
-            lesion_classes_deflated=base64.b64decode(data["lesion_classes"]),
+            planes=tuple(base64.b64decode(data[name]) for name in MASK_PLANES),
         )
 
 
