@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lunglens.quant import HUBandMethod, NoLungFound, ProbabilityMapMethod, Quantification, quantify
+from lunglens.quant.result import CompactMasks
 from lunglens.quant.zones import ZONE_NAMES
 from lunglens.synthetic import make_phantom
 from tests.quant.conftest import phantom_series
@@ -135,3 +136,15 @@ def test_no_lung_is_a_named_error_through_quantify(sick):
     below = below[below > sick.n_slices // 2]
     with pytest.raises(NoLungFound):
         quantify(phantom_series(sick.hu[below], sick.pixel_spacing_mm, sick.slice_thickness_mm))
+
+
+def test_compact_masks_decode_to_what_was_encoded():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((7, 33, 41), np.uint8)
+    labels[2:5, 3:20, 4:18] = rng.integers(0, 3, (3, 17, 14))
+    classes = np.where(labels > 0, rng.integers(0, 3, labels.shape), 0).astype(np.uint8)
+    masks = CompactMasks.encode(labels, classes)
+    assert masks.box[0] == (2, 5)
+    back = CompactMasks.from_dict(json.loads(json.dumps(masks.to_dict())))
+    assert np.array_equal(back.lung_labels(), labels)
+    assert np.array_equal(back.lesion_classes(), classes)

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MASK_ENCODING = "bit planes: numpy packbits of bool (z, y, x) in C order, zlib deflate, base64"
+MASK_ENCODING = (
+    "bit planes of the box [start, stop) per axis: numpy packbits of bool (z, y, x) in C order, "
+    "zlib deflate, base64; outside the box all planes are false"
+)
 MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
 """The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
 
@@ -65,26 +68,38 @@ class CompactMasks:
     2 consolidation) stored as four deflated bit planes (`MASK_PLANES`)."""
 
     shape: tuple[int, int, int]
+    box: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    """(start, stop) per axis of the region holding the lungs; the planes cover only it."""
     planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
     def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
-        masks = (lung_labels == 1, lung_labels == 2, lesion_classes == 1, lesion_classes == 2)
+        lung = lung_labels > 0
+        box = []
+        for axis in range(3):
+            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
+            box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        region = tuple(slice(*span) for span in box)
+        labels, classes = lung_labels[region], lesion_classes[region]
+        masks = (labels == 1, labels == 2, classes == 1, classes == 2)
         return cls(
             shape=tuple(int(n) for n in lung_labels.shape),
+            box=tuple(box),
             planes=tuple(zlib.compress(np.packbits(m).tobytes(), 6) for m in masks),
         )
 
     def _plane(self, index: int) -> np.ndarray:
+        shape = tuple(stop - start for start, stop in self.box)
         bits = np.unpackbits(np.frombuffer(zlib.decompress(self.planes[index]), np.uint8))
-        return bits[: int(np.prod(self.shape))].reshape(self.shape).astype(bool)
+        return bits[: int(np.prod(shape))].reshape(shape).astype(bool)
 
     def _labels(self, first: int) -> np.ndarray:
         out = np.zeros(self.shape, np.uint8)
-        out[self._plane(first)] = 1
-        out[self._plane(first + 1)] = 2
+        region = out[tuple(slice(*span) for span in self.box)]
+        region[self._plane(first)] = 1
+        region[self._plane(first + 1)] = 2
         return out
 
     def lung_labels(self) -> np.ndarray:
@@ -99,6 +114,7 @@ class CompactMasks:
         return {
             "encoding": MASK_ENCODING,
             "shape": list(self.shape),
+            "box": [list(span) for span in self.box],
             **{
                 name: base64.b64encode(data).decode("ascii")
                 for name, data in zip(MASK_PLANES, self.planes, strict=True)
@@ -111,6 +127,7 @@ class CompactMasks:
             raise ValueError(f"unknown mask encoding {data.get('encoding')!r}")
         return cls(
             shape=tuple(int(n) for n in data["shape"]),
+            box=tuple((int(start), int(stop)) for start, stop in data["box"]),
             planes=tuple(base64.b64decode(data[name]) for name in MASK_PLANES),
         )
 
