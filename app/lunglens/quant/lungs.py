@@ -4,9 +4,10 @@ Steps, on a working grid pooled in-plane to about `LungParams.working_pixel_mm` 
 f x f pixel blocks; slices are kept):
 1. Air (HU < `air_below_hu`) enclosed by the body on its slice: air not connected in-plane to
    the image border (outside air, the gap under the table) is dropped.
-2. Trachea and main bronchi: from the trachea found on the most superior slices (a small air
-   region near the body's centre), the connected pure air (HU < `airway_below_hu`, face
-   connectivity) is the airway tree; it is removed with a margin of `airway_margin_mm`. A tree
+2. Trachea and main bronchi: the small air regions near the body's centre on the most
+   superior slices are seeds; of the pure air (HU < `airway_below_hu`, face connectivity)
+   connected to them, the largest tree is the airway (the trachea reaches the bronchi; the
+   pharynx or oesophagus does not); it is removed with a margin of `airway_margin_mm`. A tree
    larger than `max_airway_ml` has leaked into the lung: a stricter threshold is tried, then
    the step is skipped with a warning.
 3. Lung components: 3-D components of the remaining air larger than `min_component_ml` that are
@@ -65,7 +66,7 @@ class LungParams:
     """In-plane pixel size of the working grid (pixels are pooled by an integer factor)."""
     air_below_hu: float = -500.0
     """Air and aerated lung (a blurred lung/soft-tissue edge sits near -400 HU)."""
-    airway_below_hu: tuple[float, ...] = (-950.0, -980.0)
+    airway_below_hu: tuple[float, ...] = (-920.0, -950.0, -980.0)
     """Pure air of the airway lumen, tried in order while the grown tree leaks into the lung."""
     max_airway_ml: float = 250.0
     """Trachea, main and lobar bronchi hold far less; a larger tree has leaked into the lung."""
@@ -85,6 +86,9 @@ class LungParams:
     (stomach, bowel: homogeneous air), not lung (air mixed with tissue and vessels)."""
     min_total_lung_ml: float = 100.0
     """Less lung than this in the whole series: "no lung found"."""
+    extra_min_offset_mm: float = 25.0
+    """A lung-like piece besides the two lungs (lung cut off by disease) counts only when its
+    centre lies at least this far from the midline: an air-filled oesophagus does not."""
     second_lung_fraction: float = 0.08
     """A second component at least this fraction of all lung is the other lung."""
     split_erosion_mm: tuple[float, ...] = (2.0, 4.0, 6.0, 9.0, 12.0, 16.0)
@@ -191,33 +195,26 @@ def _find_airways(
     slices_with_air = np.flatnonzero(enclosed.any(axis=(1, 2)))
     if slices_with_air.size == 0:
         return None, None
-    seed = None
+    seeds = np.zeros(enclosed.shape, bool)
     for z in slices_with_air[: params.trachea_search_slices]:
         parts, n = ndimage.label(enclosed[z])
-        if n == 0:
-            continue
         body_x = x_mm[body[z]].mean()
         sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
         centres_x = np.bincount(parts.ravel(), weights=x_mm.ravel(), minlength=n + 1)[1:] / sizes
-        areas = sizes * pixel_mm[0] * pixel_mm[1]
-        offsets = np.abs(centres_x - body_x)
-        fits = (areas <= params.trachea_max_area_mm2) & (offsets <= params.trachea_max_offset_mm)
-        if fits.any():
-            best = int(np.argmin(np.where(fits, offsets, np.inf)))
-            seed = (z, parts == best + 1)
-            break
-    if seed is None:
+        fits = (sizes * pixel_mm[0] * pixel_mm[1] <= params.trachea_max_area_mm2) & (
+            np.abs(centres_x - body_x) <= params.trachea_max_offset_mm
+        )
+        seeds[z] = np.isin(parts, np.flatnonzero(fits) + 1)
+    if not seeds.any():
         return None, "trachea not found on the superior slices: airways not removed"
-    z, seed_mask = seed
     for threshold in params.airway_below_hu:
-        pure = enclosed & (low < threshold)
-        pure[z] |= seed_mask
+        pure = (enclosed & (low < threshold)) | seeds
         tree, _ = ndimage.label(pure, structure=_FACES_3D)
-        ids = np.unique(tree[z][seed_mask])
-        ids = ids[ids > 0]
-        airway = np.isin(tree, ids)
-        if np.count_nonzero(airway) * voxel_ml <= params.max_airway_ml:
-            return airway, None
+        sizes = np.bincount(tree.ravel())
+        touched = np.unique(tree[seeds])
+        if (sizes[touched] * voxel_ml > params.max_airway_ml).any():
+            continue  # the tree leaked into the lung: a stricter threshold
+        return tree == touched[np.argmax(sizes[touched])], None
     return None, "airway tree not separable from the lung (leaks at every threshold): airways kept"
 
 
@@ -431,7 +428,9 @@ def segment_lungs(
         midline_x = body_x
         warnings.append(f"only one lung found (the {LUNG_LABELS[side]})")
     for extra in extras:
-        labels[extra] = LEFT_LUNG if centre_x(extra) > midline_x else RIGHT_LUNG
+        offset = centre_x(extra) - midline_x
+        if abs(offset) >= params.extra_min_offset_mm:
+            labels[extra] = LEFT_LUNG if offset > 0 else RIGHT_LUNG
 
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0

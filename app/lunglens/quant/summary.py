@@ -61,7 +61,7 @@ def table_lines(q: Quantification) -> list[str]:
         ]
         lines.append("  ".join(cells).rstrip())
     lines.append(f"Severity score {q.severity_score}/{q.severity_score_max}: {q.severity_score_name}")
-    lines.append(f"Zones: {q.zone_definition}")
+    lines.append(q.zone_definition[:1].upper() + q.zone_definition[1:])
     lines.extend(f"Warning: {w}" for w in q.warnings)
     return lines
 
