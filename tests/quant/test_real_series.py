@@ -12,6 +12,7 @@ import pytest
 from lunglens.core.selector import select_slices
 from lunglens.io import discover, load
 from lunglens.quant import quantify
+from lunglens.quant.zones import THIRDS, slice_thirds
 
 
 def _load(folder):
@@ -59,14 +60,25 @@ def test_p001_per_slice_affected_percent_separates_labelled_slices(analysed, p00
 
 
 def test_p001_involvement_lies_where_the_radiologists_put_it(analysed, p001_labels):
-    """Mostly both lower lobes, more on the right (RLL 48 + RML 5 + RUL 6 labelled slices against
-    LLL 39 and LUL 0): lower zones above upper zones, the right lung above the left."""
-    _, _, q = analysed["P001"]
-    for side in ("right", "left"):
-        assert q.zones[f"{side}_lower"].affected_percent > q.zones[f"{side}_upper"].affected_percent
-    right = p001_labels["RLL"].sum() + p001_labels["RML"].sum() + p001_labels["RUL"].sum()
-    left = p001_labels["LLL"].sum() + p001_labels["LUL"].sum()
-    assert right > left
+    """Per lung, the zone holding the most lobe-labelled slices is more affected than the zone
+    holding the fewest. (P001's labels are mostly lower lobes, but zones are thirds of each
+    lung's height: the left lower lobe's labelled slices, 26-97, lie in the upper and middle
+    thirds of a left lung reaching slice 147; the right lower lobe's, 77-124, in the middle and
+    lower thirds.) The right lung, with more labelled slices, carries more involvement."""
+    series, _, q = analysed["P001"]
+    lungs = q.masks.lung_labels()
+    present = np.stack([(lungs == side).any(axis=(1, 2)) for side in (1, 2)], axis=1)
+    thirds = slice_thirds(present, series.positions_mm)
+    labelled = {
+        "right": p001_labels["RLL"] | p001_labels["RML"] | p001_labels["RUL"],
+        "left": p001_labels["LLL"] | p001_labels["LUL"],
+    }
+    for column, side in enumerate(("right", "left")):
+        counts = [int(labelled[side][thirds[:, column] == i].sum()) for i in range(3)]
+        most, fewest = THIRDS[int(np.argmax(counts))], THIRDS[int(np.argmin(counts))]
+        print(f"P001 {side}: labelled slices per zone {dict(zip(THIRDS, counts, strict=True))}")
+        assert q.zones[f"{side}_{most}"].affected_percent > q.zones[f"{side}_{fewest}"].affected_percent
+    assert labelled["right"].sum() > labelled["left"].sum()
     assert q.lungs["right"].affected_ml > q.lungs["left"].affected_ml
 
 

@@ -96,6 +96,9 @@ class LungParams:
     closing_radius_mm: float = 15.0
     """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
     the pleura, vessels at the hilum) become lung."""
+    max_hole_mm2: float = 400.0
+    """In-plane holes of a lung up to this area are lung (vessels, nodules, lesions); larger ones
+    only when the lung encloses them in 3-D (the top of a diaphragm dome is not enclosed)."""
     pleural_fill_max_fraction: float = 0.25
     """Largest indentation of a lung slice's convex hull from the chest wall side that is taken
     as dense disease, as a fraction of that slice's lung area."""
@@ -148,9 +151,10 @@ def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
     return out
 
 
-def _fill_holes_inplane(mask: np.ndarray) -> np.ndarray:
-    """Fill the holes of each slice (background not connected in-plane to the image border):
-    one in-plane labelling of the background, the components touching the border stay."""
+def _fill_holes_inplane(mask: np.ndarray, max_hole_px: int | None = None) -> np.ndarray:
+    """Fill the holes of each slice (background not connected in-plane to the image border), only
+    those of at most `max_hole_px` pixels when given: one in-plane labelling of the background,
+    the components touching the border (or too large) stay."""
     background, _ = ndimage.label(~mask, structure=_INPLANE_FACES)
     edge_ids = np.unique(
         np.concatenate(
@@ -164,6 +168,27 @@ def _fill_holes_inplane(mask: np.ndarray) -> np.ndarray:
     )
     outside = np.zeros(int(background.max()) + 1, bool)
     outside[edge_ids] = True
+    if max_hole_px is not None:
+        outside |= np.bincount(background.ravel(), minlength=outside.size) > max_hole_px
+    outside[0] = False
+    return ~outside[background]
+
+
+def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
+    """Fill what the mask encloses in 3-D (background components not touching the volume's
+    border, face connectivity): a lesion surrounded by lung on every side."""
+    background, n = ndimage.label(~mask, structure=_FACES_3D)
+    border = np.unique(
+        np.concatenate(
+            [
+                face.ravel()
+                for axis in range(3)
+                for face in (np.take(background, 0, axis), np.take(background, -1, axis))
+            ]
+        )
+    )
+    outside = np.zeros(n + 1, bool)
+    outside[border] = True
     outside[0] = False
     return ~outside[background]
 
@@ -289,10 +314,12 @@ def _lung_components(
     return [components == i for i in lungish]
 
 
-def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, radius_mm: float) -> np.ndarray:
-    """Per-slice closing of one lung with an octagon approximating a disk of `radius_mm`
-    (a square then a cross, dilated and eroded iteratively), then in-plane hole filling; what
-    the closing and the filling add is kept only inside `allowed`."""
+def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+    """Per-slice closing of one lung with an octagon approximating a disk of
+    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively), then filling of
+    its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome
+    that the lung surrounds on one slice); what is added is kept only inside `allowed`."""
+    radius_mm = params.closing_radius_mm
     if not lung.any():
         return lung
     radius_px = radius_mm / min(pixel_mm)
@@ -308,7 +335,8 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, radius_mm: floa
     closed = ndimage.binary_erosion(closed, _INPLANE_FACES, iterations=cross_steps, border_value=1)
     closed = closed[:, margin:-margin, margin:-margin]
     plane = lung[box]
-    filled = _fill_holes_inplane(closed & allowed[box] | plane) & allowed[box]
+    max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
+    filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
     out[box] |= filled
     return out
@@ -337,8 +365,8 @@ def _fill_pleural_indentations(
     lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
 ) -> np.ndarray:
     """Per slice, the parts of the lung's convex hull that indent it from the chest wall side:
-    2-D components of (hull - lung) inside `allowed` whose centre lies lateral to the lung's
-    centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
+    2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes), whose
+    centre lies lateral to the lung's centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
     is at most `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease
     against the ribs is such an indentation; the heart (medial) and the liver dome under a
     basal crescent (larger than the crescent) are not."""
@@ -350,7 +378,8 @@ def _fill_pleural_indentations(
         cols = np.flatnonzero(plane.any(axis=0))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
         crop = plane[ys, xs]
-        candidates = _convex_hull(crop) & ~crop & allowed[z, ys, xs]
+        hull = _convex_hull(crop)
+        candidates = hull & ~crop & allowed[z, ys, xs]
         parts, n = ndimage.label(candidates)
         if n == 0:
             continue
@@ -358,7 +387,10 @@ def _fill_pleural_indentations(
         sizes = np.bincount(parts.ravel(), minlength=n + 1)
         centres = np.bincount(parts.ravel(), weights=x_crop.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
         lateral = (centres - x_crop[crop].mean()) * lateral_sign > 0
-        accept = lateral & (sizes <= params.pleural_fill_max_fraction * area)
+        rim = np.pad(hull, 1) & ~ndimage.binary_erosion(np.pad(hull, 1))
+        open_to_rim = np.zeros(n + 1, bool)
+        open_to_rim[np.unique(parts[rim[1:-1, 1:-1]])] = True
+        accept = lateral & open_to_rim & (sizes <= params.pleural_fill_max_fraction * area)
         accept[0] = False
         out[z, ys, xs] |= accept[parts]
     return out
@@ -434,10 +466,10 @@ def segment_lungs(
 
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
-    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params.closing_radius_mm)
-    right = _fill_pleural_indentations(right, allowed, x_mm, -1.0, params)
-    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params.closing_radius_mm)
-    left = _fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)
+    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
+    right = _fill_enclosed(_fill_pleural_indentations(right, allowed, x_mm, -1.0, params))
+    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
+    left = _fill_enclosed(_fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)) & ~right
     labels[right] = RIGHT_LUNG
     labels[left & ~right] = LEFT_LUNG
     labels = _refine(hu, low, labels, factor, params)
