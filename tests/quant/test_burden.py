@@ -134,7 +134,7 @@ def test_a_probability_map_of_the_wrong_shape_is_refused(sick):
 def test_no_lung_is_a_named_error_through_quantify(sick):
     below = np.flatnonzero(~sick.lung_mask.any(axis=(1, 2)))
     below = below[below > sick.n_slices // 2]
-    with pytest.raises(NoLungFound):
+    with pytest.raises(NoLungFound, match="^phantom: no lung found"):
         quantify(phantom_series(sick.hu[below], sick.pixel_spacing_mm, sick.slice_thickness_mm))
 
 

@@ -19,7 +19,7 @@ from lunglens.quant.bands import (
     LesionMethod,
     lesion_classes,
 )
-from lunglens.quant.lungs import LEFT_LUNG, LUNG_LABELS, RIGHT_LUNG, LungParams, segment_lungs
+from lunglens.quant.lungs import LEFT_LUNG, LUNG_LABELS, RIGHT_LUNG, LungParams, NoLungFound, segment_lungs
 from lunglens.quant.result import CompactMasks, Quantification, RegionBurden, slice_percent
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
 
@@ -143,13 +143,16 @@ def quantify(
     discarded-involvement check; `method` defaults to the HU bands. Raises
     `lunglens.quant.lungs.NoLungFound` when the series holds no lung."""
     method = method or HUBandMethod(params.bands)
-    segmentation = segment_lungs(
-        series.hu,
-        series.pixel_spacing_mm,
-        series.slice_spacing_mm,
-        series.orientation_cosines,
-        params.lungs,
-    )
+    try:
+        segmentation = segment_lungs(
+            series.hu,
+            series.pixel_spacing_mm,
+            series.slice_spacing_mm,
+            series.orientation_cosines,
+            params.lungs,
+        )
+    except NoLungFound as exc:
+        raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
     labels = segmentation.labels
     classes = lesion_classes(
         series.hu, method.affected(series.hu, labels, segmentation.voxel_mm), params.bands
