@@ -21,6 +21,7 @@ from lunglens.core.decision import DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
+from lunglens.render.outlines import LUNG_OUTLINE
 from lunglens.render.overlay import body_mask
 from lunglens.report import render_report, write_report
 from lunglens.report.images import key_images, key_slices
@@ -123,6 +124,8 @@ def test_verdicts_at_the_paper_fractions_follow_redecide(p001, tmp_path):
 
 def test_key_images_draw_the_cam_inside_the_body_and_nothing_on_a_slice_below_the_cutoff(p001):
     analysis, series, _ = p001
+    outlined = analysis
+    analysis = dataclasses.replace(analysis, quantification=None)  # no outlines: the CAM alone
     hot = np.where(analysis.selection.kept, 0.9, analysis.p_covid)  # the tiny model's P(COVID) are all tiny
     positive = dataclasses.replace(analysis, p_covid=hot).redecide(DecisionParams(0.5, 0.1))
     drawn = 0
@@ -134,6 +137,10 @@ def test_key_images_draw_the_cam_inside_the_body_and_nothing_on_a_slice_below_th
     assert drawn > 0
     (cold,) = key_images(analysis.redecide(DecisionParams(0.99, 0.1)), series.hu)
     assert not cold.positive and (cold.overlay == cold.plain[..., None]).all()
+    # with the quantification, the lung contour is drawn on every key image (light blue)
+    assert outlined.quantification is not None
+    (cold,) = key_images(outlined.redecide(DecisionParams(0.99, 0.1)), series.hu)
+    assert (cold.overlay == LUNG_OUTLINE.rgb).all(axis=-1).sum() > 100
 
 
 def test_measurements_are_listed_only_when_the_reader_made_some(p001, plain_pdf, tmp_path):

@@ -5,35 +5,16 @@ the window and what the colours mean are stated in each image's Derivation Descr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
-from skimage.segmentation import find_boundaries
 
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
+from lunglens.render.outlines import LESION_OUTLINES, burn_outlines
 from lunglens.render.overlay import COLOUR_MAP
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
-
-
-@dataclass(frozen=True)
-class Outline:
-    """A lesion class drawn as an outline: its value in the lesion label volume, its name and
-    its colour (RGB 0-255)."""
-
-    value: int
-    name: str
-    rgb: tuple[int, int, int]
-
-
-#: Outlines, not filled blobs: a filled blob hides the lesion the reader wants to see.
-OUTLINES = (
-    Outline(1, "ground glass", (255, 230, 0)),
-    Outline(2, "consolidation", (255, 0, 255)),
-)
 
 #: Patient direction of a positive step along each patient axis (PS3.3 C.7.6.1.1.1).
 _AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
@@ -50,16 +31,6 @@ def patient_orientation(header: Dataset) -> tuple[str, str]:
     return letters[0], letters[1]
 
 
-def burn_outlines(rgb: np.ndarray, lesion_labels: np.ndarray) -> np.ndarray:
-    """`rgb` (rows x columns x 3 uint8) with the outline of every lesion class of the 2-D
-    `lesion_labels` drawn in its colour (one pixel wide, inside the lesion)."""
-    out = rgb.copy()
-    for outline in OUTLINES:
-        edge = find_boundaries(lesion_labels == outline.value, mode="inner")
-        out[edge] = outline.rgb
-    return out
-
-
 def derivation(facts: ResultFacts, with_outlines: bool) -> str:
     """What the pixels are: the window and what each colour means."""
     text = (
@@ -69,7 +40,7 @@ def derivation(facts: ResultFacts, with_outlines: bool) -> str:
         f"opacity up to {OVERLAY_STYLE.opacity:g} times the slice's P(COVID), none below the cut-off)"
     )
     if with_outlines:
-        text += "; lesion outlines: " + ", ".join(f"{o.name} RGB{o.rgb}" for o in OUTLINES)
+        text += "; lesion outlines: " + ", ".join(f"{o.name} RGB{o.rgb}" for o in LESION_OUTLINES)
     return text + f"; {ids.RESEARCH_ONLY}"
 
 

@@ -131,6 +131,7 @@ def render_report(
         *sections.decision(analysis, width),
         *sections.selector(analysis, width),
         *sections.probabilities(analysis, width),
+        *sections.quantification(analysis, width),
         *sections.key_images(key_images(analysis, series.hu), analysis.n_slices, width),
         *sections.measurements(measurements, analysis, width),
         *sections.slice_table(analysis, width),

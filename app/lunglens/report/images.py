@@ -9,6 +9,7 @@ import numpy as np
 
 from lunglens.analysis import Analysis
 from lunglens.core.windowing import PRESETS, Window, to_grey
+from lunglens.render.outlines import burn_outlines
 from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, body_mask, overlay_rgb
 
 #: The window the key images are shown in: Lung, W 1500 / L -600 HU.
@@ -45,7 +46,10 @@ def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
 
 
 def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
-    """The key slices of `analysis` from the series volume `hu` (int16 HU, z, y, x)."""
+    """The key slices of `analysis` from the series volume `hu` (int16 HU, z, y, x); the overlay
+    carries the lung contours and lesion outlines too when the analysis has a quantification."""
+    masks = analysis.quantification.masks if analysis.quantification is not None else None
+    lungs, lesions = (masks.lung_labels(), masks.lesion_classes()) if masks is not None else (None, None)
     images = []
     for index in key_slices(analysis):
         grey = to_grey(hu[index], LUNG_WINDOW)
@@ -57,6 +61,8 @@ def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
             region=body_mask(hu[index]),
             style=OVERLAY_STYLE,
         )
+        if lungs is not None:
+            overlay = burn_outlines(overlay, lesions[index], lungs[index])
         images.append(
             KeyImage(
                 index=index,

@@ -21,6 +21,7 @@ from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
+from lunglens.quant.summary import table_rows, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
@@ -192,6 +193,50 @@ def probabilities(analysis: Analysis, width: float) -> list[Flowable]:
         "the selector discarded."
     )
     return [KeepTogether([_p("P(COVID) per slice", "h"), _p(text), probability_chart(analysis, width, 170)])]
+
+
+def quantification(analysis: Analysis, width: float) -> list[Flowable]:
+    """How much of each lung is involved and where: the six-zone diagram beside the table, what
+    the figures are and what they cannot tell."""
+    q = analysis.quantification
+    opening = [_p("Extent of involvement (quantification)", "h")]
+    if q is None:
+        missing = [w for w in analysis.series.warnings if w.startswith("no quantification")]
+        return opening + [_p(missing[0] if missing else "The quantification was not run for this analysis.")]
+    rows = table_rows(q)
+    table = Table(rows, hAlign="LEFT", repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 7.5),
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7.5),
+                ("ALIGN", (1, 0), (-1, -1), "RIGHT"),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
+                ("LINEABOVE", (0, -1), (-1, -1), 0.5, colors.grey),
+                ("TOPPADDING", (0, 0), (-1, -1), 1),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+            ]
+        )
+    )
+    diagram_width = 52 * mm
+    diagram = Picture(zone_diagram_rgb(q), diagram_width, diagram_width * 300 / 360)
+    side_by_side = Table([[diagram, table]], colWidths=[diagram_width + 6, width - diagram_width - 6])
+    side_by_side.setStyle(
+        TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
+    )
+    text = [
+        f"Severity score {q.severity_score} of {q.severity_score_max}: {q.severity_score_name}. "
+        f"Per zone 0-5 by the affected share of the zone (0 %, under 5 %, 5-25 %, 26-50 %, 51-75 %, "
+        f"over 75 %). {q.zone_definition[:1].upper() + q.zone_definition[1:]}.",
+        f"Method: {q.method_description}.",
+        "Lungs are segmented without a trained model (thresholds and morphology); right and left are "
+        "the patient's. In the key images the lung contours are drawn in light blue, ground glass in "
+        "yellow and consolidation in magenta (outlines, so the tissue stays visible).",
+        "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
+        "and fibrosis count too, and a radiologist must confirm the extent.",
+        *(f"Warning: {w}" for w in q.warnings),
+    ]
+    return [KeepTogether([*opening, side_by_side, *[_p(t) for t in text]])]
 
 
 def _call(image: KeyImage) -> str:
