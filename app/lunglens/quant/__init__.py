@@ -1,0 +1,1 @@
+"""Quantification: lungs, zones, lesion maps, burden (no Qt)."""
