@@ -171,3 +171,71 @@ def probability_map(
     out[:] = dense.reshape(blocks_r * stride, blocks_c * stride)[:height, :width]
     out[~region] = 0.0
     return out
+
+
+@dataclass(frozen=True)
+class LesionMapParams:
+    """How a dense map is computed: patch-centre spacing at the model scale (pixels)."""
+
+    stride: int = 4
+    """4 px = 4 mm at 1 mm/px: 1/7 of a patch; each pixel averages its 4 nearest patches."""
+
+
+def _model_parts(model) -> tuple[PatchPredictor, int, float]:
+    return model.lesion_probability, model.card.patch_px, model.card.pixel_mm
+
+
+def hu_lesion_map(
+    model,
+    hu: np.ndarray,
+    lung: np.ndarray,
+    pixel_spacing_mm: tuple[float, float],
+    params: LesionMapParams | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """P(lesion) per pixel of an HU slice [rows, cols] or volume [slices, rows, cols] inside its
+    boolean lung mask (same shape), float32 of the same shape, 0 outside the lung.
+
+    `model` is a `lunglens.inference.lesion_model.LesionModel`. Each slice is mapped to grey with
+    `hu_to_lesion_grey`, resampled from `pixel_spacing_mm` (row, column) to the card's pixel size,
+    mapped over the lung (`probability_map`), and the map resampled back. `progress(done, total)`
+    is called after each slice."""
+    params = params or LesionMapParams()
+    predict, patch_px, model_pixel_mm = _model_parts(model)
+    hu = np.asarray(hu)
+    lung = np.asarray(lung, dtype=bool)
+    if hu.shape != lung.shape or hu.ndim not in (2, 3):
+        raise ValueError(f"HU {hu.shape} and lung mask {lung.shape} must be one 2-D slice or 3-D volume each")
+    volume, masks = (hu[None], lung[None]) if hu.ndim == 2 else (hu, lung)
+    out = np.zeros(volume.shape, np.float32)
+    for index, (slice_hu, slice_lung) in enumerate(zip(volume, masks, strict=True)):
+        if slice_lung.any():
+            shape = scaled_shape(slice_hu.shape, pixel_spacing_mm, model_pixel_mm)
+            grey = resample(hu_to_lesion_grey(slice_hu), shape)
+            region = resample(slice_lung.astype(np.float32), shape) > 0
+            small = probability_map(grey, predict, region, stride=params.stride, patch_px=patch_px)
+            out[index] = np.clip(resample(small, slice_hu.shape), 0.0, 1.0) * slice_lung
+        if progress is not None:
+            progress(index + 1, len(volume))
+    return out[0] if hu.ndim == 2 else out
+
+
+def grey_lesion_map(
+    model, grey: np.ndarray, pixel_mm: float | None = None, params: LesionMapParams | None = None
+) -> np.ndarray:
+    """P(lesion) per pixel of an 8-bit lung-window image (2-D, grey 0..255), float32 of its shape.
+
+    There is no lung mask for such images: every pixel is mapped (the model was trained with
+    negatives outside the lungs: chest wall, mediastinum, air). `pixel_mm` defaults to
+    `estimate_pixel_mm` (an assumed thorax width)."""
+    params = params or LesionMapParams()
+    predict, patch_px, model_pixel_mm = _model_parts(model)
+    grey = np.asarray(grey, dtype=np.float32)
+    if grey.ndim != 2:
+        raise ValueError(f"a grey image is 2-D, found shape {grey.shape}")
+    pixel_mm = estimate_pixel_mm(grey) if pixel_mm is None else float(pixel_mm)
+    shape = scaled_shape(grey.shape, (pixel_mm, pixel_mm), model_pixel_mm)
+    small = probability_map(
+        np.clip(resample(grey, shape), 0, 255), predict, stride=params.stride, patch_px=patch_px
+    )
+    return np.clip(resample(small, grey.shape), 0.0, 1.0)
