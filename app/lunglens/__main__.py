@@ -5,7 +5,7 @@ only on the viewer's path."""
 import sys
 from collections.abc import Sequence
 
-CLI_FIRST_ARGUMENTS = {"info", "analyze", "demo-data", "-h", "--help", "--version"}
+CLI_FIRST_ARGUMENTS = {"info", "analyze", "demo-data", "lesions", "-h", "--help", "--version"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

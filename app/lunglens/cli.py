@@ -14,6 +14,7 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.core.selector import SelectorParams, select_slices
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover, load
+from lunglens.lesions_cli import add_parser as add_lesions_parser
 from lunglens.synthetic.demo import add_demo_data_parser
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(handler=cmd_info)
 
     add_demo_data_parser(commands)
+    add_lesions_parser(commands)
 
     analyze = commands.add_parser("analyze", help="select, classify and decide for one series")
     analyze.add_argument("path", nargs="?", help="patient folder (omit with --demo)")
