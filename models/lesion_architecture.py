@@ -3,7 +3,7 @@
 conv 32 x 5x5 -> ReLU -> max-pool 2 -> conv 64 x 5x5 -> ReLU -> max-pool 2 -> flatten -> fully
 connected -> ReLU -> dropout -> fully connected (2). Input: grey 0..255 patches [N, 1, 28, 28]
 (lung-window renderings); the network centres and scales them itself ((x - 128) / 64) so the
-exported graph takes the grey values as they are. `forward` returns logits; `PatchWithSoftmax`
+exported graph takes the grey values as they are. Weights start with He initialisation (not stated in the paper). `forward` returns logits; `PatchWithSoftmax`
 adds the softmax for export (output `probabilities`).
 """
 
@@ -39,6 +39,10 @@ class PolatPatchCNN(nn.Module):
             nn.Linear(fc_width, 2),
         )
         self.fc_width, self.dropout = fc_width, dropout
+        for module in self.modules():  # He initialisation: with the published SGD at lr 0.001 the
+            if isinstance(module, (nn.Conv2d, nn.Linear)):  # default init learnt too slowly (measured)
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def forward(self, grey: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features((grey - 128.0) / 64.0))

@@ -1,6 +1,6 @@
 """`lunglens lesions IMAGE... --out DIR`: lesion-probability maps of 8-bit lung-window images.
 
-Each input (PNG, JPEG or anything Pillow reads; colour is converted to grey) is treated as a lung
+Each input (PNG, JPEG, BMP or TIFF, 8-bit; colour is converted to grey) is treated as a lung
 window rendering (about W 1500 / L -600) of one axial slice. Its pixel size is estimated from the
 width of the body (an assumed thorax width, see `lunglens.quant.lesion_map.estimate_pixel_mm`)
 unless `--pixel-mm` gives it. There is no lung mask for such images: every pixel is mapped; the
@@ -16,7 +16,6 @@ Exit codes: 0 every image mapped; 2 some input skipped or an output refused, or 
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from pathlib import Path
 
@@ -47,31 +46,34 @@ def add_parser(subparsers) -> None:
 
 def _read_grey(path: Path) -> np.ndarray:
     """The image as uint8 grey; ValueError with the reason when it cannot be used."""
-    from PIL import Image, UnidentifiedImageError
+    import cv2
 
     if not path.is_file():
         raise ValueError("not a regular file" if path.exists() else "no such file")
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I", "I;16", "I;16B", "F"):
-                raise ValueError(
-                    f"{image.mode} image: an 8-bit lung-window rendering is needed, not raw values"
-                )
-            grey = np.asarray(image.convert("L"))
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"not a readable image ({exc})") from exc
-    if min(grey.shape) < 8:
-        raise ValueError(f"image of {grey.shape[1]} x {grey.shape[0]} pixels is too small")
-    return grey
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError("not a readable image (PNG, JPEG, BMP or TIFF)")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{image.dtype} pixels: an 8-bit lung-window rendering is needed, not raw values")
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.ndim != 2 or min(image.shape) < 8:
+        raise ValueError(f"an image of shape {image.shape} is not a 2-D slice of at least 8 x 8 pixels")
+    return image
 
 
 def _png_bytes(grey: np.ndarray) -> bytes:
-    from PIL import Image
+    import cv2
 
-    buffer = io.BytesIO()
-    Image.fromarray(grey).save(buffer, format="PNG")
-    return buffer.getvalue()
+    ok, encoded = cv2.imencode(".png", grey)
+    if not ok:
+        raise ValueError("the map could not be encoded as PNG")
+    return encoded.tobytes()
 
 
 def _refuse_output(target: Path, inputs: set[Path]) -> str | None:
