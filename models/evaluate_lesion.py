@@ -154,9 +154,13 @@ def run_fold(k: int, folds: int, slices, patches: PatchSet, fold_dir: Path, log)
 
 
 def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
-    """Cross-validation figures from the saved folds; returns (metrics, maps by slice number)."""
+    """Cross-validation figures from the saved folds (those finished, listed in the result);
+    returns (metrics, maps by slice number of the held-out slices)."""
     scores, labels, per_fold, maps = [], [], [], {}
-    for k in range(folds):
+    done = [k for k in range(folds) if (fold_dir / f"fold{k}.npz").exists()]
+    if not done:
+        raise FileNotFoundError(f"{fold_dir}: no finished fold")
+    for k in done:
         with np.load(fold_dir / f"fold{k}.npz") as data:
             scores.append(data["p"])
             labels.append(data["y"])
@@ -169,7 +173,7 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
              "ggo", "ggo_hit", "cons", "cons_hit", "pred", "pred_cons")  # fmt: skip
     pixels = dict.fromkeys(names, 0)
     dice_images, dice_lung_images, heuristic_images = [], [], []
-    for s in slices:
+    for s in (s for s in slices if s.number in maps):
         pred, truth = maps[s.number] >= 0.5, s.lesion
         heuristic = s.lung & (s.grey >= GGO_BAND_GREY[0]) & (s.grey <= GGO_BAND_GREY[1])
         pl, tl = pred & s.lung, truth & s.lung
@@ -191,6 +195,8 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
     pooled_dice = lambda tp, fp, fn: round(2 * tp / (2 * tp + fp + fn), 4)  # noqa: E731
     metrics = {
         "folds": folds,
+        "folds_completed": [k + 1 for k in done],
+        "held_out_images": len(maps),
         "patch": pooled,
         "polat_2021": POLAT,
         "per_fold": per_fold,
@@ -314,7 +320,7 @@ def montages(folder: Path, slices, maps: dict, series: dict) -> list[Path]:
     written = []
     if maps:
         tiles = []
-        for s in slices[:24]:
+        for s in [s for s in slices if s.number in maps][:24]:
             tiles += [
                 _overlay(s.grey, np.zeros_like(s.grey), s.lesion),
                 _overlay(s.grey, maps[s.number], s.lesion),
@@ -342,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cache", help="patch cache (.npz) of models.train_lesion: read when present, else written"
     )
+    parser.add_argument("--summarise-only", action="store_true", help="summarise the folds already saved")
     parser.add_argument("--fold-dir", default="/tmp/lunglens-lesion-cv", help="per-fold results (resumable)")
     parser.add_argument(
         "--only-folds", help="train only these folds (e.g. 0,2) and stop; the full run summarises"
@@ -361,13 +368,14 @@ def main(argv: list[str] | None = None) -> int:
             volumes.append((hu, indices))
         metrics["domain_gap_grey"] = domain_gap(slices, volumes)
         log(json.dumps(metrics["domain_gap_grey"]))
-    if "cv" in parts:
+    if "cv" in parts and not args.summarise_only:
         patches = all_patches(Path(args.cache) if args.cache else None)
         chosen = [int(k) for k in args.only_folds.split(",")] if args.only_folds else range(args.folds)
         for k in chosen:
             run_fold(k, args.folds, slices, patches, Path(args.fold_dir), log)
         if args.only_folds:
             return 0
+    if "cv" in parts:
         metrics["cross_validation"], maps = summarise_folds(slices, args.folds, Path(args.fold_dir))
     if "series" in parts:
         metrics["real_series"], series = series_metrics(card_path, log)

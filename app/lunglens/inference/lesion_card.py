@@ -53,7 +53,10 @@ class LesionModelCard:
         return self.patch_px * self.pixel_mm
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
+        """The card as JSON; `patch_mm` (derived) is written too, for readers of the file."""
+        data = asdict(self)
+        data["patch_mm"] = self.patch_mm
+        return json.dumps(data, indent=2) + "\n"
 
     def save(self, path: Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
