@@ -9,7 +9,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED_MODELS = ("lunglens-demo.onnx", "lunglens-demo.json")
+SHIPPED_MODELS = ("lunglens-demo.onnx", "lunglens-demo.json", "lunglens-lesion.onnx", "lunglens-lesion.json")
 
 
 class BuildPyWithShippedData(build_py):

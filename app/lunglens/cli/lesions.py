@@ -1,0 +1,149 @@
+"""`lunglens lesions IMAGE... --out DIR`: lesion-probability maps of 8-bit lung-window images.
+
+Each input (PNG, JPEG, BMP or TIFF, 8-bit; colour is converted to grey) is treated as a lung
+window rendering (about W 1500 / L -600) of one axial slice. Its pixel size is estimated from the
+width of the body (an assumed thorax width, see `lunglens.quant.lesion_map.estimate_pixel_mm`)
+unless `--pixel-mm` gives it. There is no lung mask for such images: every pixel is mapped; the
+model was trained with negatives from outside the lungs. Output: DIR/<stem>.png, 8-bit grey of the
+input's size, 0 = no lesion, 255 = P(lesion) 1 (value = round(255 P)).
+
+Bad files (unreadable, not an image, empty) are named on stderr and skipped. Outputs are written
+atomically, never over an input and never into something that is not a regular file.
+Exit codes: 0 every image mapped; 2 some input skipped or an output refused, or the model unusable
+(the maps that could be made are written); 1 an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from lunglens.atomic import WriteError, write_atomically
+from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
+
+
+def add_parser(subparsers) -> None:
+    """Register the `lesions` subcommand on the CLI's subparsers."""
+    from lunglens.inference.session import PROVIDER_CHOICES
+
+    parser = subparsers.add_parser(
+        "lesions",
+        help="lesion-probability maps of 8-bit lung-window images (demonstration model)",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="8-bit grey lung-window images (PNG/JPEG)")
+    parser.add_argument("--out", required=True, help="folder for the maps (created if absent)")
+    parser.add_argument("--model", help="lesion model .onnx or .json card (default: the bundled one)")
+    parser.add_argument("--pixel-mm", type=float, help="pixel size of every input in mm (default: estimated)")
+    parser.add_argument("--stride", type=int, default=4, help="patch spacing in model pixels (default 4)")
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    parser.set_defaults(handler=run)
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    """The image as uint8 grey; ValueError with the reason when it cannot be used."""
+    import cv2
+
+    if not path.is_file():
+        raise ValueError("not a regular file" if path.exists() else "no such file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or exc})") from exc
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError("not a readable image (PNG, JPEG, BMP or TIFF)")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{image.dtype} pixels: an 8-bit lung-window rendering is needed, not raw values")
+    if image.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        image = cv2.cvtColor(image, code)
+    if image.ndim != 2 or min(image.shape) < 8:
+        raise ValueError(f"an image of shape {image.shape} is not a 2-D slice of at least 8 x 8 pixels")
+    return image
+
+
+def _png_bytes(grey: np.ndarray) -> bytes:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", grey)
+    if not ok:
+        raise ValueError("the map could not be encoded as PNG")
+    return encoded.tobytes()
+
+
+def _refuse_output(target: Path, inputs: set[Path]) -> str | None:
+    """Why `target` must not be written, or None."""
+    if target.resolve() in inputs:
+        return "it is one of the inputs"
+    if target.exists() and not target.is_file():
+        return "it exists and is not a regular file"
+    return None
+
+
+def _progress(done: int, total: int) -> None:
+    if sys.stderr.isatty() and total:
+        filled = int(30 * done / total)
+        print(f"\rlesions [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}", end="", file=sys.stderr)
+        if done == total:
+            print(file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lunglens.inference.lesion_model import load_lesion_model
+    from lunglens.inference.session import ModelError
+    from lunglens.quant.lesion_map import LesionMapParams, grey_lesion_map
+
+    if args.pixel_mm is not None and not 0.05 <= args.pixel_mm <= 10:
+        print(f"lunglens: --pixel-mm {args.pixel_mm} is not a pixel size in mm (0.05-10)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.stride < 1:
+        print("lunglens: --stride must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"lunglens: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not out.is_dir():
+        print(f"lunglens: {out}: not a folder", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        model = load_lesion_model(Path(args.model) if args.model else None, provider=args.provider)
+    except ModelError as exc:
+        print(f"lunglens: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    paths = [Path(p) for p in args.images]
+    inputs = {p.resolve() for p in paths if p.exists()}
+    params = LesionMapParams(stride=args.stride)
+    problems, written, seen_stems = 0, 0, set()
+    for number, path in enumerate(paths, 1):
+        target = out / f"{path.stem}.png"
+        reason = _refuse_output(target, inputs)
+        if reason is None and target in seen_stems:
+            reason = "an earlier input already wrote a map of this name"
+        try:
+            if reason is not None:
+                raise WriteError(f"{target}: not written ({reason})")
+            grey = _read_grey(path)
+            prob = grey_lesion_map(model, grey, pixel_mm=args.pixel_mm, params=params)
+            write_atomically(target, _png_bytes(np.rint(255 * prob).astype(np.uint8)))
+            seen_stems.add(target)
+            written += 1
+        except ValueError as exc:
+            problems += 1
+            print(f"\nlunglens: {path}: skipped: {exc}", file=sys.stderr)
+        except WriteError as exc:
+            problems += 1
+            print(f"\nlunglens: {exc}", file=sys.stderr)
+        _progress(number, len(paths))
+    print(
+        f"{written} of {len(paths)} map(s) written to {out}"
+        f" ({model.card.name} {model.card.version}, {model.provider.describe()}; demonstration model, not for diagnosis)"
+        + (f"; {problems} problem(s) reported above" if problems else "")
+    )
+    return EXIT_OK if problems == 0 else EXIT_BAD_INPUT

@@ -1,0 +1,94 @@
+"""The lesion model card: the JSON beside `models/lunglens-lesion.onnx` (DESIGN.md section 9).
+
+The lesion model (Polat et al. 2021) classifies 28 x 28 grey patches of a lung-window rendering;
+its card says what the classes are, how the grey input is made, how large a patch is in mm, what it
+was trained on under which licences, the exact training command and the measured metrics. Written
+by `models/train_lesion.py`, read by `lunglens.inference.lesion_model`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+LESION_CARD_FORMAT = 1
+REQUIRED = ("name", "version", "onnx_file", "sha256", "class_names", "lesion_index", "patch_px", "pixel_mm")
+
+
+@dataclass(frozen=True)
+class LesionModelCard:
+    """What a lesion patch model is and how it must be fed.
+
+    Input `image`: float32 [N, 1, patch_px, patch_px], grey 0..255 (see `input_grey`) at
+    `pixel_mm` millimetres per pixel. Output `probabilities` [N, 2] in the order of
+    `class_names`; `lesion_index` is the lesion class.
+    """
+
+    name: str
+    version: str
+    onnx_file: str
+    """File name of the ONNX model, relative to the card's folder."""
+    sha256: str
+    class_names: tuple[str, ...]
+    lesion_index: int
+    patch_px: int
+    pixel_mm: float
+    """The physical pixel size the model assumes (mm); a patch covers patch_px x pixel_mm mm."""
+    input_grey: str = ""
+    provenance: dict = field(default_factory=dict)
+    training_data: tuple[dict, ...] = ()
+    """Each source with its use and licence."""
+    command: str = ""
+    """The exact command that trained and exported the model."""
+    intended_use: str = ""
+    licence: str = ""
+    architecture: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    card_format: int = LESION_CARD_FORMAT
+
+    @property
+    def patch_mm(self) -> float:
+        """Side of one patch in mm."""
+        return self.patch_px * self.pixel_mm
+
+    def to_json(self) -> str:
+        """The card as JSON; `patch_mm` (derived) is written too, for readers of the file."""
+        data = asdict(self)
+        data["patch_mm"] = self.patch_mm
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LesionModelCard:
+        """A card from its JSON object; ValueError when a field is missing or out of range."""
+        if not isinstance(data, dict):
+            raise ValueError("a card is a JSON object")
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise ValueError(f"lesion model card lacks {', '.join(missing)}")
+        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values["class_names"] = tuple(str(n) for n in values["class_names"])
+        values["training_data"] = tuple(values.get("training_data", ()))
+        card = cls(**values)
+        if (
+            len(card.class_names) != 2
+            or not isinstance(card.lesion_index, int)
+            or not 0 <= card.lesion_index < 2
+        ):
+            raise ValueError("the card must name two classes and the lesion index (0 or 1)")
+        if not isinstance(card.patch_px, int) or card.patch_px < 8:
+            raise ValueError(f"patch_px must be an integer >= 8, found {card.patch_px!r}")
+        if not isinstance(card.pixel_mm, (int, float)) or not 0.05 <= card.pixel_mm <= 10:
+            raise ValueError(f"pixel_mm must be a size in mm (0.05-10), found {card.pixel_mm!r}")
+        return card
+
+    @classmethod
+    def load(cls, path: Path) -> LesionModelCard:
+        """Read a card; raises ValueError naming the file when it is not a valid lesion model card."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a valid lesion model card ({exc})") from exc
