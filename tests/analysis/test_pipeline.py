@@ -195,3 +195,20 @@ def test_the_quantification_travels_in_the_analysis_and_its_json(model):
     assert back.to_dict() == q.to_dict()
     assert (back.masks.lung_labels() == q.masks.lung_labels()).all()
     assert not analyse(series, model, AnalysisOptions(quantify=False)).to_dict()["quantification"]
+
+
+def test_the_learned_lesion_map_plugs_in_as_the_quantification_method(model, tmp_path):
+    from lunglens.inference.lesion_model import load_lesion_model
+    from lunglens.quant.lesion_map import learned_method
+    from lunglens.synthetic import make_phantom
+    from tests.quant.conftest import phantom_series
+
+    phantom = make_phantom(n_slices=24, seed=5, covid_severity=0.6, size=256, pixel_spacing_mm=1.4)
+    series = phantom_series(phantom.hu, 1.4, phantom.slice_thickness_mm)
+    method = learned_method(load_lesion_model(provider="cpu"))
+    result = analyse(series, model, lesion_method=method)
+    q = result.quantification
+    assert q.method == "learned" and "Polat" in q.method_description
+    hu_bands = analyse(series, model).quantification
+    assert hu_bands.method == "hu_bands" and q.lungs["right"].volume_ml == hu_bands.lungs["right"].volume_ml
+    assert q.total.affected_ml != hu_bands.total.affected_ml  # another lesion map, the same lungs

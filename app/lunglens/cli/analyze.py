@@ -41,6 +41,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--no-quantify", action="store_true", help="skip the quantification (lungs, zones, lesion burden)"
     )
+    parser.add_argument(
+        "--lesion-method",
+        choices=("hu", "learned"),
+        default="hu",
+        help="how the quantification finds lesions: HU bands (threshold estimate, default) or the learned "
+        "lesion map of the bundled patch model (slower)",
+    )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
     parser.add_argument("--json", help="write the analysis as JSON here")
     parser.add_argument("--report", help="write the PDF report here")
@@ -123,11 +130,26 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         raise BadInput(str(exc)) from exc
 
+    lesion_method = None
+    if args.lesion_method == "learned" and not args.no_quantify:
+        from lunglens.inference.lesion_model import load_lesion_model
+        from lunglens.quant.lesion_map import learned_method
+
+        try:
+            lesion_method = learned_method(load_lesion_model(provider=args.provider))
+        except ModelError as exc:
+            raise BadInput(str(exc)) from exc
+
     start = time.perf_counter()
     options = AnalysisOptions(decision=decision, all_slices=args.all_slices, quantify=not args.no_quantify)
     try:
         series, result = load_and_analyse(
-            ref, model, options, load_progress=ProgressBar("loading   "), progress=ProgressBar("analysing ")
+            ref,
+            model,
+            options,
+            load_progress=ProgressBar("loading   "),
+            progress=ProgressBar("analysing "),
+            lesion_method=lesion_method,
         )
     except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from lunglens.core.windowing import Window, to_grey
+from lunglens.quant.bands import ProbabilityMapMethod
 
 LESION_WINDOW = Window("Lung", 1500, -600)
 """The lung window (W 1500 / L -600 HU) that maps HU to the lesion model's 8-bit grey input."""
@@ -239,3 +240,22 @@ def grey_lesion_map(
         np.clip(resample(grey, shape), 0, 255), predict, stride=params.stride, patch_px=patch_px
     )
     return np.clip(resample(small, grey.shape), 0.0, 1.0)
+
+
+def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityMapMethod:
+    """The learned lesion map as a quantification method (`lunglens.quant.quantify`): affected
+    where the patch model's P(lesion) is at least 0.5 inside the lung mask."""
+    card = model.card
+
+    def probability(hu: np.ndarray, lung_labels: np.ndarray, voxel_mm: tuple[float, float, float]):
+        return hu_lesion_map(model, hu, lung_labels > 0, voxel_mm[1:], params)
+
+    return ProbabilityMapMethod(
+        probability=probability,
+        name="learned",
+        description=(
+            f"learned lesion map: P(lesion) >= 0.5 from the patch CNN of Polat et al. (2021), "
+            f"{card.name} {card.version} (a demonstration model trained on 50 slices), "
+            f"{card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the lung mask"
+        ),
+    )
