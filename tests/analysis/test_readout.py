@@ -80,14 +80,19 @@ def test_slice_text(i, series, p_covid, expected):
 
 
 def test_banner_only_over_discarded_slices():
-    assert readout.banner(0, SELECTION) == "Discarded by the selector: 3 dark pixels ≤ threshold 631"
+    assert readout.banner(0, SELECTION) == "Lung closed at this level (selector discarded it)"
     assert readout.banner(1, SELECTION) == ""
     assert readout.banner(0, None) == ""
+    assert "3 dark" in readout.banner_details(0, SELECTION) and "631" in readout.banner_details(0, SELECTION)
+    assert readout.banner_details(1, SELECTION) == ""
 
 
 def test_slice_tooltip():
     analysis = analysis_with([np.nan, 0.73, 0.2, np.nan])
     assert readout.slice_tooltip(3, 4, None, None) == "Slice 4 of 4\n(loading)"
+    assert readout.slice_tooltip(0, 1, None, None, loading=False).endswith(
+        "no slice selection for this series"
+    )
     assert readout.slice_tooltip(3, 4, SELECTION, analysis) == (
         "Slice 4 of 4\ndiscarded by the selector\ndark pixels 10 <= threshold 631\nnot classified"
     )

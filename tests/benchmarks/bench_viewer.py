@@ -8,6 +8,10 @@ same run. Prints JSON (medians, milliseconds):
   steps, untimed, so the idle prefetch of the neighbours happens as it would for a reader), then
   again with every frame cached, and cold (caches cleared and no idle time before each step);
   against a bare ImageItem.setImage of the raw HU slice with window levels, repainted the same way.
+  The coronal and sagittal reformats are shown beside the axial view (their slice lines move
+  with every step, and their viewports are repainted in the timed step too), and the Grad-CAM is
+  drawn on every classified slice (hiding below the cut-off off: the costlier case).
+  The machine's load average is printed with the figures.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_viewer.py [FOLDER] [--repeats N]
 """
@@ -91,7 +95,10 @@ def bench_open(window: MainWindow, folder: Path, repeats: int) -> dict:
 
 
 def bench_slice_change(window: MainWindow) -> dict:
-    state, viewport = window.state, window.view.graphics.viewport()
+    state = window.state
+    window.reformat_action.setChecked(True)
+    window.analysis_panel.hide_cold.setChecked(False)
+    viewports = [v.graphics.viewport() for v in (window.view, window.coronal, window.sagittal)]
     wait_for_analysis = window.controller.analysisDone
     window.controller.run_analysis()
     wait_for(wait_for_analysis)
@@ -107,7 +114,8 @@ def bench_slice_change(window: MainWindow) -> dict:
                 QApplication.processEvents()
             start = time.perf_counter()
             state.set_index(i)
-            viewport.repaint()
+            for viewport in viewports:
+                viewport.repaint()
             times.append(time.perf_counter() - start)
         passes[name] = times
     view, item = bare_view()
@@ -121,6 +129,7 @@ def bench_slice_change(window: MainWindow) -> dict:
     return {
         "slices": len(indices),
         "overlay_on": True,
+        "reformats_on": window.coronal.isVisible() and window.coronal.available(),
         "lunglens_stepping_ms": median_ms(passes["stepping"]),
         "lunglens_cached_ms": median_ms(passes["cached"]),
         "lunglens_cold_ms": median_ms(passes["cold"]),
@@ -146,7 +155,11 @@ def main() -> None:
             "series": str(args.folder),
             "platform": os.environ["QT_QPA_PLATFORM"],
             "repeats": args.repeats,
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_average_1_5_15": os.getloadavg(),
+            },
             "open_to_first_slice": bench_open(window, args.folder, args.repeats),
             "slice_change_with_overlay": bench_slice_change(window),
             "targets_ms": {"open_to_first_slice": 1000, "slice_change_median": 10},

@@ -70,7 +70,7 @@ def test_selector_shown_on_strip_and_image(qtbot, p001_window):
     discarded = int(np.flatnonzero(~kept)[0])
     state.set_index(discarded)
     assert window.view.banner.isVisibleTo(window.view)
-    assert "Discarded by the selector" in window.view.banner.text()
+    assert "selector discarded it" in window.view.banner.text()
     assert "discarded" in window.strip.describe(discarded)
     assert "threshold" in window.strip.describe(discarded)
     state.set_index(int(np.flatnonzero(kept)[0]))
@@ -85,11 +85,12 @@ def _analyse(qtbot, window):
 
 def test_analysis_overlay_and_threshold(qtbot, p001_window):
     window, state = p001_window, p001_window.state
+    window.analysis_panel.hide_cold.setChecked(False)  # every classified slice shows its map here
     analysis = _analyse(qtbot, window)
     assert analysis.selection is state.selection  # the selection made at load, not a second one
     assert analysis.classified.sum() == analysis.selection.kept.sum()
     assert "tiny" in window.model_label.text()
-    kept_index = int(np.flatnonzero(analysis.selection.kept)[0])
+    kept_index = int(np.nanargmax(np.where(analysis.selection.kept, analysis.p_covid, np.nan)))
     state.set_index(kept_index)
     assert window.view.overlay_shown
     with_overlay = window.view.image.image.copy()

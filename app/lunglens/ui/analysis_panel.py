@@ -95,7 +95,7 @@ class AnalysisPanel(QGroupBox):
         legend = QLabel(
             "Slice strip: <span style='color:#2f6f8f'>■</span> kept, <span style='color:#555'>■</span> "
             "discarded by the selector, bar = P(COVID), <span style='color:#e03030'>■</span> positive, "
-            "<span style='color:#c9a800'>■</span> flipped by the last slider move. Click to jump; N = next "
+            "<span style='color:#c9a800'>■</span> flipped since the slider move began. Click to jump; N = next "
             "positive."
         )
         legend.setWordWrap(True)

@@ -21,6 +21,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(("Ctrl+O",), "Open a folder", "Files"),
     Binding(("Ctrl+E",), "Export the PDF report", "Files"),
     Binding(("Ctrl+Q",), "Quit", "Files"),
+    Binding(("F1",), "This keyboard and mouse map", "Files"),
     Binding(("Down", "Right"), "Next slice (towards the feet)", "Slices"),
     Binding(("Up", "Left"), "Previous slice (towards the head)", "Slices"),
     Binding(("PgDown", "PgUp"), "Ten slices on / back", "Slices"),
@@ -32,15 +33,28 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(("2",), "Mediastinum window (W 400 / L 40)", "Display"),
     Binding(("3",), "Bone window (W 2500 / L 480)", "Display"),
     Binding(("4",), "The file's own window", "Display"),
+    Binding(("Ctrl+Right", "Ctrl+Left"), "Window wider / narrower (as a left drag right / left)", "Display"),
+    Binding(("Ctrl+Up", "Ctrl+Down"), "Level up / down (as a left drag up / down)", "Display"),
+    Binding(("+", "-"), "Zoom in / out (as a right drag)", "Display"),
+    Binding(
+        ("Shift+Left", "Shift+Right", "Shift+Up", "Shift+Down"), "Pan the image (as a middle drag)", "Display"
+    ),
     Binding(("R",), "Reset zoom, pan and window", "Display"),
+    Binding(("V",), "Coronal and sagittal reformats on / off", "Display"),
     Binding(("H",), "Grad-CAM overlay on / off", "Display"),
+    Binding(("O",), "Grad-CAM as outline (isolines) / filled", "Display"),
     Binding(("T",), "DICOM tags of this slice", "Display"),
+    Binding(("D",), "Add a distance measurement (drag its ends)", "Measure"),
+    Binding(("E",), "Add an elliptical region (mean, SD, min, max HU, area)", "Measure"),
+    Binding(("F",), "Add a freehand region (drag its corners)", "Measure"),
+    Binding(("Delete",), "Delete the measurement selected in the list", "Measure"),
     Binding(("Ctrl+R",), "Run the analysis", "Analysis"),
     Binding(("Esc",), "Cancel the analysis", "Analysis"),
     Binding(("Wheel",), "Next / previous slice", "Mouse"),
     Binding(("Left drag",), "Window (left-right) and level (up-down), or pan (View menu)", "Mouse"),
     Binding(("Middle drag",), "Pan", "Mouse"),
-    Binding(("Right drag",), "Zoom", "Mouse"),
+    Binding(("Right drag",), "Zoom (100 px up = 2x)", "Mouse"),
+    Binding(("Click on a reformat",), "Go to that slice and move the other reformat's plane there", "Mouse"),
 )
 
 
