@@ -18,6 +18,7 @@ import pydicom
 import pytest
 
 from lunglens import cli
+from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
 from lunglens.report.document import page_count
 from tests.factory import patch_bytes, write_series
 from tests.inference.test_hostile_models import write_constant_model
@@ -81,7 +82,7 @@ def test_anonymise_covers_stdout_json_and_pdf(tmp_path, capsys, anonymise):
     ]
     status = cli.main([*arguments, "--anonymise"] if anonymise else arguments)
     printed = "".join(capsys.readouterr())
-    assert status == cli.EXIT_OK, printed
+    assert status == EXIT_OK, printed
     outputs = {
         "stdout and stderr": printed,
         "JSON": out_json.read_text(),
@@ -105,7 +106,7 @@ def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
     card = write_tiny_model(tmp_path / "m")
     status = cli.main(["analyze", str(folder), "--model", str(card), "--json", str(tmp_path / "a.json")])
     out = capsys.readouterr().out
-    assert status == cli.EXIT_OK
+    assert status == EXIT_OK
     line = "2 file(s) in the folder skipped: 1 not a DICOM or TIFF image; 1 not a regular file (a named pipe)"
     assert f"warning:  {line}" in out
     assert line in json.loads((tmp_path / "a.json").read_text())["series"]["warnings"]
@@ -137,7 +138,7 @@ def test_report_whose_key_slice_has_an_all_zero_cam(tmp_path, capsys):
     write_series(folder, _volume(), np.arange(5) * -2.0)
     card = write_constant_model(tmp_path / "m", [0.9, 0.1])  # every slice positive, CAM all zero
     status = cli.main(["analyze", str(folder), "--model", str(card), "--report", str(tmp_path / "r.pdf")])
-    assert status == cli.EXIT_OK, capsys.readouterr().err
+    assert status == EXIT_OK, capsys.readouterr().err
     assert page_count((tmp_path / "r.pdf").read_bytes()) >= 1
 
 
@@ -148,7 +149,7 @@ def test_model_output_that_is_not_a_probability_gives_no_verdict(tmp_path, capsy
     card = write_constant_model(tmp_path / "m", answer)
     status = cli.main(["analyze", str(folder), "--model", str(card), "--json", str(tmp_path / "a.json")])
     out, err = capsys.readouterr()
-    assert status == cli.EXIT_BAD_INPUT
+    assert status == EXIT_BAD_INPUT
     assert "output probabilities are not probabilities" in err and "verdict" not in out
     assert not (tmp_path / "a.json").exists()
 
@@ -159,7 +160,7 @@ def test_series_with_no_usable_slice_gives_no_verdict(tmp_path, capsys, intercep
     write_series(folder, _volume(), np.arange(5) * -2.0, intercept=intercept)
     status = cli.main(["analyze", str(folder), "--model", str(write_tiny_model(tmp_path / "m"))])
     out, err = capsys.readouterr()
-    assert status == cli.EXIT_BAD_INPUT and "values are not Hounsfield units" in err and "verdict" not in out
+    assert status == EXIT_BAD_INPUT and "values are not Hounsfield units" in err and "verdict" not in out
 
 
 def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, capsys):
@@ -174,7 +175,7 @@ def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, c
     card = write_tiny_model(tmp_path / "m")
     status = cli.main(["analyze", str(tmp_path / "patient"), "--model", str(card)])
     out = capsys.readouterr().out
-    assert status == cli.EXIT_OK
+    assert status == EXIT_OK
     assert "warning:  1 file(s) in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
     assert "skipped IM00007.tif: values are not Hounsfield units" in out
     assert "(5 slices)" in out  # IM00007 dropped

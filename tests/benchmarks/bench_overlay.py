@@ -5,8 +5,8 @@ each figure beside a baseline measured in the same run. Prints JSON (medians, mi
   index, blend), fill and outline, against the same frame without a CAM (window + look-up only);
 - slice frame, cached (a second visit): the dictionary look-up;
 - reformat plane with the CAM (coronal and sagittal through the middle, every slice's CAM,
-  body and P(COVID) weight), against the plain grey plane; and the one-off coarse body masks of
-  the whole series the reformats need;
+  body and P(COVID) weight), against the plain grey plane; and the coarse body masks of the whole
+  series (the reformats make them one slice at a time, for slices with a CAM to draw);
 - the previous renderer's CAM frame (the inferno ramp without mask or weight, as in
   `git show 97469ef:app/lunglens/ui/render.py`), reproduced here as the "before" figure.
 
@@ -33,7 +33,7 @@ from lunglens.io import discover, load  # noqa: E402
 from lunglens.render.overlay import (  # noqa: E402
     DEFAULT_STYLE,
     blend_table,
-    coarse_body_masks,
+    coarse_body,
     overlay_lut,
     plane_body_mask,
     plane_fraction,
@@ -92,7 +92,7 @@ def main() -> None:
         warm.frame(i, series.hu[i], LUNG, cams[i], 0.5, p_covid=1.0, cutoff=0.5)
     old_table = blend_table(overlay_lut(), 0.5)
 
-    body_s, body = median_time(lambda: coarse_body_masks(series.hu), 1)
+    body_s, body = median_time(lambda: np.stack([coarse_body(hu) for hu in series.hu]), 1)
     weights = np.full(n, 0.5)
     planes = {}
     for axis, index in (("coronal", series.hu.shape[1] // 2), ("sagittal", series.hu.shape[2] // 2)):

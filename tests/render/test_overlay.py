@@ -14,7 +14,7 @@ from lunglens.render.overlay import (
     blend,
     blend_table,
     body_mask,
-    coarse_body_masks,
+    coarse_body,
     colour_bar_rgb,
     colour_index,
     colours,
@@ -229,7 +229,7 @@ def test_plane_body_mask_is_each_slices_body_along_the_plane(axis, index):
     volume = np.stack(
         [chest_slice(4), np.roll(chest_slice(4), 20, axis=1), np.full((512, 512), -1000, np.int16)]
     )
-    plane = plane_body_mask(coarse_body_masks(volume), axis, index, (512, 512))
+    plane = plane_body_mask(np.stack([coarse_body(hu) for hu in volume]), axis, index, (512, 512))
     assert plane.shape == (3, 512)
     for i, hu in enumerate(volume):
         full = body_mask(hu)

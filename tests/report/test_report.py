@@ -18,6 +18,7 @@ import pytest
 from lunglens.analysis import analyse
 from lunglens.atomic import WriteError
 from lunglens.core.decision import DecisionParams
+from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.render.overlay import body_mask
@@ -133,6 +134,20 @@ def test_key_images_draw_the_cam_inside_the_body_and_nothing_on_a_slice_below_th
     assert drawn > 0
     (cold,) = key_images(analysis.redecide(DecisionParams(0.99, 0.1)), series.hu)
     assert not cold.positive and (cold.overlay == cold.plain[..., None]).all()
+
+
+def test_measurements_are_listed_only_when_the_reader_made_some(p001, plain_pdf, tmp_path):
+    analysis, series, _ = p001
+    assert "Measurements" not in squeeze(pdf_text(plain_pdf, tmp_path))
+    records = [
+        MeasurementRecord(95, "ellipse", "mean -585 ± 379 HU (min -1024, max 109), area 1163.9 mm²"),
+        MeasurementRecord(40, "distance", "142.1 mm"),
+    ]
+    text = squeeze(pdf_text(render_report(analysis, series, measurements=records), tmp_path))
+    assert "Measurements" in text and "Measured by the reader in the viewer" in text
+    position = f"{analysis.positions_mm[40]:.1f}"
+    assert f"41 {position} distance 142.1 mm" in text  # sorted by slice
+    assert "96" in text and "mean -585 ± 379 HU (min -1024, max 109), area 1163.9 mm²" in text
 
 
 def test_every_page_has_the_patient_line_and_its_number(p001, plain_pdf, tmp_path):

@@ -103,5 +103,8 @@ def test_measurements_belong_to_their_slice_and_list_and_delete(qtbot, view):
     panel.list.setFocus()
     qtbot.keyClick(panel.list, Qt.Key.Key_Delete)
     assert layer.items == [region] and panel.list.count() == 1
+    assert [(r.slice_index, r.kind, r.result) for r in layer.records()] == [
+        (4, "ellipse", region.stats.text())
+    ]
     panel.clear_button.click()
     assert layer.items == [] and panel.list.count() == 0 and not panel.delete_button.isEnabled()

@@ -38,6 +38,16 @@ class RegionStats:
         )
 
 
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """A measurement as a report lists it: the slice (0-based index), its kind ("distance",
+    "ellipse" or "freehand") and its result as shown to the reader."""
+
+    slice_index: int
+    kind: str
+    result: str
+
+
 def distance_mm(
     start: tuple[float, float], end: tuple[float, float], pixel_spacing_mm: tuple[float, float]
 ) -> float:

@@ -115,18 +115,15 @@ def body_mask(hu: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
     nothing is denser than `above_hu`."""
     hu = np.asarray(hu)
     return (
-        cv2.resize(_coarse_body(hu, above_hu), (hu.shape[1], hu.shape[0]), interpolation=cv2.INTER_LINEAR)
+        cv2.resize(coarse_body(hu, above_hu), (hu.shape[1], hu.shape[0]), interpolation=cv2.INTER_LINEAR)
         > 127
     )
 
 
-def coarse_body_masks(volume: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
-    """uint8 (slices, grid rows, grid columns), 255 inside the body: `body_mask` of every axial
-    slice of `volume` (HU, z, y, x) before scaling back (about 16 KB a slice), for reformats."""
-    return np.stack([_coarse_body(plane, above_hu) for plane in np.asarray(volume)])
-
-
-def _coarse_body(hu: np.ndarray, above_hu: float) -> np.ndarray:
+def coarse_body(hu: np.ndarray, above_hu: float = BODY_ABOVE_HU) -> np.ndarray:
+    """uint8 (grid rows, grid columns), 255 inside the body: `body_mask` of one axial slice
+    before it is scaled back (every step-th pixel, step = min(rows, columns) // MASK_GRID, at
+    least 1; about 16 KB). Stacked per slice, what `plane_body_mask` reads."""
     step = max(1, min(hu.shape) // MASK_GRID)
     coarse = (hu[::step, ::step] > above_hu).astype(np.uint8)
     tissue = cv2.morphologyEx(coarse, cv2.MORPH_OPEN, _CROSS, iterations=2, borderType=cv2.BORDER_REPLICATE)
@@ -179,7 +176,7 @@ def plane_fraction(cams: np.ndarray, axis: str, index: int, shape: tuple[int, in
 
 
 def plane_body_mask(coarse_masks: np.ndarray, axis: str, index: int, shape: tuple[int, int]) -> np.ndarray:
-    """bool (slices, length): the body of every axial slice (`coarse_body_masks`) along image
+    """bool (slices, length): the body of every axial slice (`coarse_body` of each slice, stacked) along image
     row `index` (coronal) or column `index` (sagittal) of slices of `shape`, as `body_mask`
     scales it back: the region a reformat plane draws the CAM in (a 2-D body mask of the
     reformat itself would lose lungs that reach the plane's edge)."""

@@ -13,7 +13,7 @@ from reportlab.lib import colors
 
 from lunglens.analysis import Analysis
 from lunglens.core.reformat import runs
-from lunglens.render.overlay import overlay_lut
+from lunglens.render.overlay import colour_bar_rgb
 from lunglens.report.images import OVERLAY_STYLE
 
 FONT = "Helvetica"
@@ -212,18 +212,16 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
 
 
 def colour_bar(width: float, height: float = 30.0, steps: int = 64) -> Drawing:
-    """The Grad-CAM colour bar: the overlay colour map (`lunglens.render.overlay`, as in the
-    viewer) from 0 to 1 (the slice's own CAM maximum), faded towards white as far as the overlay
-    is transparent (none below `visible_from`, full colour from `opaque_at`)."""
+    """The Grad-CAM colour bar: the overlay colour map from 0 to 1 (the slice's own CAM maximum)
+    over dark grey, as transparent as the overlay is (none below `visible_from`, full colour
+    from `opaque_at`): the viewer's bar (`lunglens.render.overlay.colour_bar_rgb`)."""
     visible_from = OVERLAY_STYLE.visible_from
-    lut = overlay_lut(OVERLAY_STYLE)
+    shown = colour_bar_rgb(steps, 1, OVERLAY_STYLE)[0] / 255
     bar_height = 8.0
     bar_bottom = height - bar_height - 2
     drawing = Drawing(width, height)
     step = width / steps
-    for k in range(steps):
-        rgba = lut[int((k + 0.5) / steps * 255 + 0.5)].astype(float) / 255
-        r, g, b = rgba[:3] * rgba[3] + (1 - rgba[3])
+    for k, (r, g, b) in enumerate(shown):
         fill = colors.Color(r, g, b)
         drawing.add(Rect(k * step, bar_bottom, step + 0.3, bar_height, fillColor=fill, strokeColor=None))
     drawing.add(Rect(0, bar_bottom, width, bar_height, fillColor=None, strokeWidth=0.5))

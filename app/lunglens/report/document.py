@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
@@ -20,6 +20,7 @@ from reportlab.platypus import SimpleDocTemplate
 
 from lunglens import __version__
 from lunglens.analysis import Analysis
+from lunglens.core.measure import MeasurementRecord
 from lunglens.io.series import Series
 from lunglens.report import sections
 from lunglens.report.identity import anonymised, identity
@@ -95,9 +96,16 @@ class _PagedCanvas(Canvas):
         self.restoreState()
 
 
-def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False) -> bytes:
-    """The PDF report of `analysis` of `series` (whose `hu` gives the key images). With
-    `anonymise`, no patient identifier appears (a pseudonym and "anonymised report" instead)."""
+def render_report(
+    analysis: Analysis,
+    series: Series,
+    *,
+    anonymise: bool = False,
+    measurements: Sequence[MeasurementRecord] = (),
+) -> bytes:
+    """The PDF report of `analysis` of `series` (whose `hu` gives the key images), with the
+    reader's `measurements` when there are any. With `anonymise`, no patient identifier appears
+    (a pseudonym and "anonymised report" instead)."""
     if anonymise:
         analysis = anonymised(analysis, series)
     who = identity(series, analysis, anonymise)
@@ -124,6 +132,7 @@ def render_report(analysis: Analysis, series: Series, *, anonymise: bool = False
         *sections.selector(analysis, width),
         *sections.probabilities(analysis, width),
         *sections.key_images(key_images(analysis, series.hu), analysis.n_slices, width),
+        *sections.measurements(measurements, analysis, width),
         *sections.slice_table(analysis, width),
         *sections.method(analysis, width),
         *sections.limitations(analysis),

@@ -4,6 +4,7 @@ reproducibility, limitations and signature. Text uses only the standard PDF font
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -16,6 +17,7 @@ from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table,
 
 from lunglens.analysis import Analysis, ModelRecord
 from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams
+from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
@@ -233,6 +235,42 @@ def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flow
         )
         story.append(KeepTogether([*opening, caption, pair] if not story else [caption, pair]))
     return story
+
+
+def measurements(records: Sequence[MeasurementRecord], analysis: Analysis, width: float) -> list[Flowable]:
+    """The reader's measurements from the viewer, one row each (none: no section)."""
+    if not records:
+        return []
+    rows = [["Slice", "Position (mm)", "Measurement", "Result"]]
+    for record in sorted(records, key=lambda r: r.slice_index):
+        rows.append(
+            [
+                str(record.slice_index + 1),
+                f"{analysis.positions_mm[record.slice_index]:.1f}",
+                record.kind,
+                _p(record.result, "cell"),
+            ]
+        )
+    table = Table(
+        rows, colWidths=[0.1 * width, 0.15 * width, 0.15 * width, 0.6 * width], repeatRows=1, hAlign="LEFT"
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (-1, -1), "Helvetica", 7.5),
+                ("FONT", (0, 0), (-1, 0), "Helvetica-Bold", 7.5),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, GRID),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.93, 0.93, 0.93)),
+            ]
+        )
+    )
+    intro = (
+        "Measured by the reader in the viewer: distances in mm from the pixel spacing; regions give the "
+        "mean ± standard deviation, minimum and maximum HU of the pixels whose centre lies inside, and "
+        "their area (pixel count x pixel area)."
+    )
+    return [KeepTogether([_p("Measurements", "h"), _p(intro), table])]
 
 
 def slice_table(analysis: Analysis, width: float) -> list[Flowable]:

@@ -13,7 +13,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
-from lunglens.core.measure import RegionStats, distance_mm, ellipse_mask, polygon_mask, region_stats
+from lunglens.core.measure import (
+    MeasurementRecord,
+    RegionStats,
+    distance_mm,
+    ellipse_mask,
+    polygon_mask,
+    region_stats,
+)
 
 #: Colour of measurement outlines and labels (readable on grey CT and on the inferno overlay).
 PEN = pg.mkPen("#00e5ff", width=2)
@@ -99,6 +106,11 @@ class MeasurementLayer(QObject):
             self.box.removeItem(m.label)
         self.items.clear()
         self.changed.emit()
+
+    def records(self) -> list[MeasurementRecord]:
+        """Every measurement of the series as the report lists them (`write_report(...,
+        measurements=layer.records())`)."""
+        return [MeasurementRecord(m.slice_index, m.kind, m.result) for m in self.items]
 
     def describe(self, measurement: Measurement) -> str:
         """One line for the list: slice number (1-based), kind and result."""

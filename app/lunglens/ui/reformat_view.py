@@ -21,7 +21,7 @@ from lunglens.core.windowing import to_grey
 from lunglens.render.overlay import (
     DEFAULT_STYLE,
     OverlayStyle,
-    coarse_body_masks,
+    coarse_body,
     plane_body_mask,
     plane_fraction,
     plane_overlay_rgb,
@@ -74,7 +74,9 @@ class ReformatView(QWidget):
         self.style: OverlayStyle = DEFAULT_STYLE
         self.overlay_shown = False
         self._body: np.ndarray | None = None
-        """Coarse body masks of every slice of the open series (`coarse_body_masks`), made once."""
+        """Coarse body masks (`coarse_body`) of the open series' slices, made once for each slice
+        the first time it has a Grad-CAM to draw (`_body_done`)."""
+        self._body_done = np.zeros(0, bool)
         self.graphics.scene().sigMouseClicked.connect(self._clicked)
         state.seriesChanged.connect(self._series)
         for signal in (
@@ -178,9 +180,14 @@ class ReformatView(QWidget):
         )
         if not weights.any():
             return None
-        shape = self.state.series.hu.shape[1:]
+        hu = self.state.series.hu
         if self._body is None:
-            self._body = coarse_body_masks(self.state.series.hu)  # once per series, ~1 ms a slice
+            self._body = np.zeros((len(hu), *coarse_body(hu[0]).shape), np.uint8)
+            self._body_done = np.zeros(len(hu), bool)
+        for i in np.flatnonzero((weights > 0) & ~self._body_done):  # only slices drawn, once each
+            self._body[i] = coarse_body(hu[i])
+            self._body_done[i] = True
+        shape = hu.shape[1:]
         region = plane_body_mask(self._body, self.axis, self.plane_index, shape)
         fraction = plane_fraction(analysis.cams, self.axis, self.plane_index, shape)
         return plane_overlay_rgb(grey, fraction, weights, region, style)
