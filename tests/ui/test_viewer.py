@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -85,12 +86,15 @@ def _analyse(qtbot, window):
 
 def test_analysis_overlay_and_threshold(qtbot, p001_window):
     window, state = p001_window, p001_window.state
-    window.analysis_panel.hide_cold.setChecked(False)  # every classified slice shows its map here
     analysis = _analyse(qtbot, window)
     assert analysis.selection is state.selection  # the selection made at load, not a second one
     assert analysis.classified.sum() == analysis.selection.kept.sum()
     assert "tiny" in window.model_label.text()
-    kept_index = int(np.nanargmax(np.where(analysis.selection.kept, analysis.p_covid, np.nan)))
+    kept_index = int(np.flatnonzero(analysis.selection.kept)[0])
+    # the tiny model's P(COVID) is near 0, which draws no map (test_wiring): make this slice hot
+    p_covid = analysis.p_covid.copy()
+    p_covid[kept_index] = 0.9
+    state.set_analysis(replace(analysis, p_covid=p_covid))
     state.set_index(kept_index)
     assert window.view.overlay_shown
     with_overlay = window.view.image.image.copy()

@@ -170,7 +170,11 @@ def test_analyses_come_back_with_their_series(qtbot, p001_window, covid_ct_md):
     assert "Run the analysis again" in window.analysis_panel.message.text()
 
 
-def test_measurements_listed_per_slice_deletable_and_cleared_with_the_series(qtbot, p001_window, covid_ct_md):
+def test_measurements_listed_per_slice_deletable_and_cleared_with_the_series(
+    qtbot, p001_window, covid_ct_md, tmp_path
+):
+    from tests.pdf_text import pdf_file_text
+
     window, state = p001_window, p001_window.state
     here = state.index
     window.add_measurement("ellipse")
@@ -184,6 +188,14 @@ def test_measurements_listed_per_slice_deletable_and_cleared_with_the_series(qtb
     assert not ellipse.roi.isVisible()
     state.set_index(here)
     assert ellipse.roi.isVisible()
+    _analyse(qtbot, window)
+    with_notes, without = tmp_path / "with.pdf", tmp_path / "without.pdf"
+    window.controller.export_report(with_notes, layer.records())
+    window.measurements_report_action.trigger()  # the reader leaves them out
+    window.controller.export_report(without, layer.records())
+    result = ellipse.stats.text().split(" (")[0]  # "mean -339 ± 421 HU"
+    assert result in " ".join(pdf_file_text(with_notes).split())
+    assert result not in " ".join(pdf_file_text(without).split())
     window.measurement_list.list.item(0).setSelected(True)
     window.measurement_list.delete_selected()
     assert [m.kind for m in layer.items] == ["distance"]
@@ -231,8 +243,49 @@ def test_side_panels_keep_their_width_and_the_image_takes_the_space(qtbot, p001_
     window.resize(1100, 700)
     qtbot.wait(50)
     assert [d.width() for d in docks] == widths
-    assert window.view.width() < wide
+    assert window.view.width() > 200  # the reformats stepped aside for the axial view
+    assert not window.coronal.isVisibleTo(window) and window.reformat_action.isChecked()
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    assert window.coronal.isVisibleTo(window) and window.view.width() == wide
     panel = window.decision_panel
     panel.cutoff.setValue(37)
     panel.fraction.setValue(3)
     assert [d.width() for d in docks] == widths
+
+
+class _Drag:
+    """The parts of a pyqtgraph mouse drag event the slice view reads."""
+
+    def __init__(self, button, start, last, now):
+        self._button, self._start, self._last, self._now = button, start, last, now
+
+    def button(self):
+        return self._button
+
+    def buttonDownPos(self):
+        return self._start
+
+    def lastScreenPos(self):
+        return self._last
+
+    def screenPos(self):
+        return self._now
+
+    def accept(self):
+        pass
+
+
+def test_a_100_pixel_right_drag_zooms_2x(qtbot, p001_window):
+    from PySide6.QtCore import Qt
+
+    box = p001_window.view.box
+    width = box.viewRange()[0][1] - box.viewRange()[0][0]
+    start = QPointF(300, 300)
+    for step in range(10):  # 100 px upwards in 10 moves
+        last, now = QPointF(300, 300 - 10 * step), QPointF(300, 300 - 10 * (step + 1))
+        box.mouseDragEvent(_Drag(Qt.MouseButton.RightButton, start, last, now))
+    zoomed = box.viewRange()[0][1] - box.viewRange()[0][0]
+    assert width / zoomed == pytest.approx(2.0, rel=0.02)
+    p001_window.view.zoom(1.25)  # the + key
+    assert width / (box.viewRange()[0][1] - box.viewRange()[0][0]) == pytest.approx(2.5, rel=0.02)

@@ -73,6 +73,7 @@ class ViewerController(QObject):
         path = Path(model_path) if model_path else None
         self.models = SharedModel(lambda: load_model(path, provider))
         self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
+        self.measurements_in_reports = bool(settings.value("measurements_in_reports", True, type=bool))
         self.results: dict[str, Analysis] = {}
         """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
         self._demo_folders: list[Path] = []
@@ -346,13 +347,25 @@ class ViewerController(QObject):
         self.analysisCancelled.emit()
 
     # --- export ----------------------------------------------------------------------------
-    def export_report(self, path) -> None:
+    def set_measurements_in_reports(self, on: bool) -> None:
+        """Whether exported reports list the reader's measurements (remembered)."""
+        self.measurements_in_reports = bool(on)
+        self.settings.setValue("measurements_in_reports", self.measurements_in_reports)
+
+    def export_report(self, path, measurements=()) -> None:
         """Write the PDF report of the shown analysis to `path`, anonymised when the reader
-        chose so (`set_anonymise_exports`)."""
+        chose so (`set_anonymise_exports`), with `measurements` (`lunglens.core.measure.MeasurementRecord`s) when the
+        reader chose to include them (`set_measurements_in_reports`)."""
         if self.state.analysis is None or self.state.series is None:
             return
         try:
-            write_report(self.state.analysis, self.state.series, Path(path), anonymise=self.anonymise_exports)
+            write_report(
+                self.state.analysis,
+                self.state.series,
+                Path(path),
+                anonymise=self.anonymise_exports,
+                measurements=tuple(measurements) if self.measurements_in_reports else (),
+            )
         except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
             self.problem.emit("Cannot write the report", str(exc))
         else:

@@ -68,8 +68,17 @@ def _corner_label(parent: QWidget, align: Qt.AlignmentFlag) -> QLabel:
     label.setAlignment(align)
     label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     label.setStyleSheet(_LABEL_STYLE)
+    label.setWordWrap(True)  # a narrow view wraps the text instead of overlapping the other corner
     label.hide()
     return label
+
+
+def _natural_width(label: QLabel) -> int:
+    """Width of a word-wrapped label's longest line, with its padding."""
+    metrics = label.fontMetrics()
+    lines = label.text().split("\n") or [""]
+    margins = label.contentsMargins()
+    return max(metrics.horizontalAdvance(line) for line in lines) + margins.left() + margins.right() + 10
 
 
 class SliceView(QWidget):
@@ -166,7 +175,6 @@ class SliceView(QWidget):
         ):
             if label.text() != text:
                 label.setText(text)
-                label.adjustSize()
             label.setVisible(bool(text))
         self._place_labels()
 
@@ -203,7 +211,6 @@ class SliceView(QWidget):
                 text = f"HU {int(self._hu[row, column])}\n(x {column + 1}, y {row + 1})"
         if text != self.bottom_right.text():
             self.bottom_right.setText(text)
-            self.bottom_right.adjustSize()
             self._place_labels()
         self.bottom_right.setVisible(bool(text))
 
@@ -219,6 +226,10 @@ class SliceView(QWidget):
 
     def _place_labels(self) -> None:
         margin, w, h = 8, self.width(), self.height()
+        half = max(w // 2 - 2 * margin, 40)
+        for label in (self.top_left, self.top_right, self.bottom_left, self.bottom_right):
+            width = min(_natural_width(label), half)
+            label.resize(width, label.heightForWidth(width))
         self.top_left.move(margin, margin)
         self.top_right.move(w - self.top_right.width() - margin, margin)
         self.bottom_left.move(margin, h - self.bottom_left.height() - margin)

@@ -51,8 +51,12 @@ from lunglens.ui.view_markers import ViewMarkers
 
 #: Widths of the side panels (px): fixed, so the image takes what the window gains or loses and
 #: no label's length moves a slider under the cursor; the panels scroll in a small window.
-SERIES_PANEL_PX = 270
-SIDE_PANEL_PX = 360
+SERIES_PANEL_PX = 250
+SIDE_PANEL_PX = 340
+#: Below this window width the reformats step aside (the axial view keeps the space); they come
+#: back when the window is wider again.
+REFORMATS_FROM_PX = 1300
+STRIP_PX = 72
 #: Zoom factor of one + or - key press; pan step of Shift + arrow (fraction of the view).
 ZOOM_KEY_FACTOR = 1.25
 PAN_KEY_FRACTION = 0.1
@@ -127,6 +131,9 @@ class MainWindow(QMainWindow):
         self.views.addWidget(self.reformats)
         self.views.setStretchFactor(0, 3)
         self.views.setStretchFactor(1, 2)
+        self.views.setSizes([600, 400])
+        self.views.setChildrenCollapsible(False)
+        self.strip.setFixedWidth(STRIP_PX)
         centre = QWidget()
         row = QHBoxLayout(centre)
         row.setContentsMargins(2, 2, 2, 2)
@@ -213,6 +220,14 @@ class MainWindow(QMainWindow):
             "Anonymise exported reports", control.set_anonymise_exports, None, file_menu, True
         )
         self.anonymise_action.setChecked(control.anonymise_exports)
+        self.measurements_report_action = self._action(
+            "Include measurements in exported reports",
+            control.set_measurements_in_reports,
+            None,
+            file_menu,
+            True,
+        )
+        self.measurements_report_action.setChecked(control.measurements_in_reports)
         file_menu.addSeparator()
         self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, file_menu)
 
@@ -395,8 +410,21 @@ class MainWindow(QMainWindow):
     def show_reformats(self, on: bool) -> None:
         """Show or hide the coronal and sagittal reformats beside the axial view (remembered)."""
         self.settings.setValue("reformats", bool(on))
-        self.reformats.setVisible(bool(on))
+        self._fit_reformats()
+
+    def _fit_reformats(self) -> None:
+        """The reformats are shown when asked for, the open series has them (an axial stack of
+        2 or more slices) and the window is wide enough (`REFORMATS_FROM_PX`)."""
+        ref = self.state.ref
+        has = ref is not None and ref.orientation == "axial" and ref.n_slices >= 2
+        self.reformats.setVisible(
+            self.reformat_action.isChecked() and has and self.width() >= REFORMATS_FROM_PX
+        )
         self._place_cross_lines()
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._fit_reformats()
 
     def _rebuild_recent(self) -> None:
         self.recent_menu.clear()
@@ -442,6 +470,7 @@ class MainWindow(QMainWindow):
             self.view.clear()
             self.view.show_hint(False)
             self.measurements.clear()
+            self._fit_reformats()
             return
         self.setWindowTitle(f"LungLens — {found.folder.name}")
 
@@ -451,7 +480,7 @@ class MainWindow(QMainWindow):
         self._measured_slice = None
         self.view.forget_slice()
         self.markers.set_geometry(None, ref.pixel_spacing_mm[1] if ref.pixel_spacing_mm else None)
-        self._place_cross_lines()
+        self._fit_reformats()
         self.browser.select(ref)
         self.analysis_panel.set_series(ref.problems)
         self.run_action.setEnabled(ref.analysable)
@@ -553,7 +582,7 @@ class MainWindow(QMainWindow):
             return
         (x, y), size = self.measurements.default_placement()
         if kind == "distance":
-            self.measurements.add_distance((x - size, y), (x + size, y))
+            self.measurements.add_distance((x - size, y + 1.5 * size), (x + size, y + 1.5 * size))
         elif kind == "ellipse":
             self.measurements.add_ellipse((x, y), (size, 0.7 * size))
         else:
@@ -608,7 +637,7 @@ class MainWindow(QMainWindow):
             self, "Export the PDF report", "lunglens-report.pdf", "PDF (*.pdf)"
         )
         if path:
-            self.controller.export_report(path)
+            self.controller.export_report(path, self.measurements.records())
 
     # --- drag and drop ---------------------------------------------------------------------
     def dragEnterEvent(self, event):
