@@ -25,7 +25,7 @@ def _point_at(window, row: int, column: int) -> None:
 
 def _hu_text(window) -> str:
     hu = window.state.slice_hu(window.state.index)
-    return f"HU {int(hu[PIXEL])}\n"
+    return f"HU {int(hu[PIXEL])} "
 
 
 def _analyse(qtbot, window):

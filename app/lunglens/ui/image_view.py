@@ -162,6 +162,8 @@ class SliceView(QWidget):
     def set_banner(self, text: str, details: str = "") -> None:
         """A warning across the top of the image (e.g. a slice the selector discarded), with
         `details` as its tooltip."""
+        if (text, details) == (self.banner.text(), self.banner.toolTip()):
+            return
         self.banner.setText(text)
         self.banner.setToolTip(details)
         self.banner.setVisible(bool(text))
@@ -175,8 +177,8 @@ class SliceView(QWidget):
         ):
             if label.text() != text:
                 label.setText(text)
+                self._place_labels(label)
             label.setVisible(bool(text))
-        self._place_labels()
 
     def reset_view(self) -> None:
         self.box.autoRange(padding=0.0)
@@ -208,10 +210,10 @@ class SliceView(QWidget):
             row, column = int(np.floor(point.y())), int(np.floor(point.x()))
             rows, columns = self._hu.shape
             if 0 <= row < rows and 0 <= column < columns:
-                text = f"HU {int(self._hu[row, column])}\n(x {column + 1}, y {row + 1})"
+                text = f"HU {int(self._hu[row, column])}  (x {column + 1}, y {row + 1})"
         if text != self.bottom_right.text():
             self.bottom_right.setText(text)
-            self._place_labels()
+            self._place_labels(self.bottom_right)
         self.bottom_right.setVisible(bool(text))
 
     def eventFilter(self, watched, event) -> bool:
@@ -224,18 +226,22 @@ class SliceView(QWidget):
         super().resizeEvent(event)
         self._place_labels()
 
-    def _place_labels(self) -> None:
+    def _place_labels(self, changed: QLabel | None = None) -> None:
+        """Size the corner labels to their text (at most half the view wide; only `changed`
+        when just its text changed) and put them, the banner and the hint in place."""
         margin, w, h = 8, self.width(), self.height()
         half = max(w // 2 - 2 * margin, 40)
         for label in (self.top_left, self.top_right, self.bottom_left, self.bottom_right):
-            width = min(_natural_width(label), half)
-            label.resize(width, label.heightForWidth(width))
+            if changed is None or label is changed:
+                width = min(_natural_width(label), half)
+                label.resize(width, label.heightForWidth(width))
         self.top_left.move(margin, margin)
         self.top_right.move(w - self.top_right.width() - margin, margin)
         self.bottom_left.move(margin, h - self.bottom_left.height() - margin)
         self.bottom_right.move(
             w - self.bottom_right.width() - margin, h - self.bottom_right.height() - margin
         )
-        self.banner.adjustSize()
-        self.banner.move((w - self.banner.width()) // 2, margin + max(self.top_left.height(), 40) + 4)
-        self.hint.setGeometry(w // 6, h // 3, 2 * w // 3, h // 3)
+        if changed is None or changed is self.top_left:  # the banner hangs below the top-left text
+            self.banner.adjustSize()
+            self.banner.move((w - self.banner.width()) // 2, margin + max(self.top_left.height(), 40) + 4)
+            self.hint.setGeometry(w // 6, h // 3, 2 * w // 3, h // 3)

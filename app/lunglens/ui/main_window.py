@@ -17,6 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -123,6 +124,10 @@ class MainWindow(QMainWindow):
         image_column.addLayout(controls)
         self.coronal = ReformatView("coronal", state)
         self.sagittal = ReformatView("sagittal", state)
+        for reformat in (self.coronal, self.sagittal):
+            # their image changes rarely while their slice line moves at every step: paint the
+            # line's strip from a cached pixmap of the image instead of redrawing the image
+            reformat.image.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.reformats = QSplitter(Qt.Orientation.Vertical)
         self.reformats.addWidget(self.coronal)
         self.reformats.addWidget(self.sagittal)
