@@ -212,6 +212,10 @@ def test_reformats_beside_the_axial_view_with_linked_lines(qtbot, p001_window):
     assert window.sagittal.plane_index == 100 and window.cross_lines[1].value() == 100.5
     window.sagittal.crossPicked.emit(200)
     assert window.coronal.plane_index == 200 and window.cross_lines[0].value() == 200.5
+    window.move_plane("sagittal", 8)  # Alt+Right: the key for the click
+    assert window.sagittal.plane_index == 108 and window.coronal.cross == 108
+    window.move_plane("coronal", -8)  # Alt+Up
+    assert window.coronal.plane_index == 192 and window.cross_lines[0].value() == 192.5
     window.coronal.sliceClicked.emit(12)
     assert window.state.index == 12
     window.reformat_action.trigger()

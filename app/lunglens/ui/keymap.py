@@ -41,6 +41,16 @@ KEYMAP: tuple[Binding, ...] = (
     ),
     Binding(("R",), "Reset zoom, pan and window", "Display"),
     Binding(("V",), "Coronal and sagittal reformats on / off", "Display"),
+    Binding(
+        ("Alt+Up", "Alt+Down"),
+        "Coronal plane up / down on the axial view (as a click on the sagittal view)",
+        "Display",
+    ),
+    Binding(
+        ("Alt+Left", "Alt+Right"),
+        "Sagittal plane left / right on the axial view (as a click on the coronal view)",
+        "Display",
+    ),
     Binding(("H",), "Grad-CAM overlay on / off", "Display"),
     Binding(("O",), "Grad-CAM as outline (isolines) / filled", "Display"),
     Binding(("T",), "DICOM tags of this slice", "Display"),

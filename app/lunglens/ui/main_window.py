@@ -61,6 +61,8 @@ STRIP_PX = 72
 #: Zoom factor of one + or - key press; pan step of Shift + arrow (fraction of the view).
 ZOOM_KEY_FACTOR = 1.25
 PAN_KEY_FRACTION = 0.1
+#: Move of a reformat's plane by one Alt + arrow press (image pixels).
+PLANE_KEY_STEP_PX = 8
 #: Window width / level change of one Ctrl + arrow press (HU).
 WL_KEY_STEP_HU = (50.0, 25.0)
 CROSS_PEN = pg.mkPen("#00e5ff", width=1, style=Qt.PenStyle.DashLine)
@@ -304,6 +306,13 @@ class MainWindow(QMainWindow):
             ("Ctrl+Down", 0.0, -level_step),
         ):
             self._action(f"Window {key}", lambda w=dx, lv=dy: control.change_window(w, lv), key)
+        for key, axis, delta in (
+            ("Alt+Up", "coronal", -PLANE_KEY_STEP_PX),
+            ("Alt+Down", "coronal", PLANE_KEY_STEP_PX),
+            ("Alt+Left", "sagittal", -PLANE_KEY_STEP_PX),
+            ("Alt+Right", "sagittal", PLANE_KEY_STEP_PX),
+        ):
+            self._action(f"Move the {axis} plane", lambda a=axis, d=delta: self.move_plane(a, d), key)
         measure_menu = bar.addMenu("&Measure")
         for kind, key in (("distance", "D"), ("ellipse", "E"), ("freehand", "F")):
             self._action(
@@ -561,14 +570,23 @@ class MainWindow(QMainWindow):
     def _sagittal_at(self, column: int) -> None:
         """A click on the coronal view at `column`: the sagittal plane goes there."""
         self.sagittal.set_plane_index(column)
-        self.coronal.set_cross(column)
+        if self.sagittal.plane_index is not None:
+            self.coronal.set_cross(self.sagittal.plane_index)
         self._place_cross_lines()
 
     def _coronal_at(self, row: int) -> None:
         """A click on the sagittal view at `row`: the coronal plane goes there."""
         self.coronal.set_plane_index(row)
-        self.sagittal.set_cross(row)
+        if self.coronal.plane_index is not None:
+            self.sagittal.set_cross(self.coronal.plane_index)
         self._place_cross_lines()
+
+    def move_plane(self, axis: str, delta: int) -> None:
+        """Move the coronal (rows) or sagittal (columns) plane by `delta` image pixels (the keys'
+        way of clicking on the other reformat)."""
+        view = self.coronal if axis == "coronal" else self.sagittal
+        if view.plane_index is not None:
+            (self._coronal_at if axis == "coronal" else self._sagittal_at)(view.plane_index + delta)
 
     def _place_cross_lines(self) -> None:
         """The reformats' planes as dashed lines on the axial view, while they are shown."""
