@@ -14,6 +14,8 @@ debian_packages=(
   libxcb-randr0 libxcb-render-util0 libxcb-image0 libegl1 libgl1 libfontconfig1 libdbus-1-3
   # tests and screenshots: a virtual display, the DICOM validator, PDF to text/PNG
   xvfb xauth dicom3tools poppler-utils
+  # a real PACS for the DICOMweb tests (tests/pacs) and dcmtk (dsrdump: the SR as a second viewer shows it)
+  orthanc orthanc-dicomweb dcmtk
 )
 missing=()
 for package in "${debian_packages[@]}"; do

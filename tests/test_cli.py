@@ -62,7 +62,9 @@ def test_every_registered_subcommand_is_dispatched_by_the_one_parser():
 
     parser = build_parser()
     names = parser.get_default("subcommands")
-    assert set(names) == {"view", "info", "analyze", "demo-data"} and len(COMMANDS) == len(names)
+    assert set(names) == {"view", "info", "analyze", "batch", "pacs", "demo-data"} and len(COMMANDS) == len(
+        names
+    )
     assert parser.parse_args(["info", "x"]).command == "info"
 
 

@@ -17,11 +17,11 @@ import sys
 from collections.abc import Sequence
 
 from lunglens import __version__
-from lunglens.cli import analyze, demo_data, info, view
+from lunglens.cli import analyze, batch, demo_data, info, pacs, view
 from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput
 
 #: The subcommands, in the order `lunglens --help` lists them.
-COMMANDS = (view, info, analyze, demo_data)
+COMMANDS = (view, info, analyze, batch, pacs, demo_data)
 
 #: The options of `lunglens` itself (before any subcommand).
 TOP_LEVEL_OPTIONS = ("-h", "--help", "--version")

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from lunglens.atomic import WriteError, destination_problem, write_atomically
+from lunglens.cli import pacs as pacs_command
 from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar
 from lunglens.core.decision import DecisionParams
 from lunglens.inference.session import PROVIDER_CHOICES
@@ -42,6 +43,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--anonymise", action="store_true", help="leave patient identifiers out of the report"
     )
+    pacs_command.add_analyze_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -87,13 +89,18 @@ def run(args: argparse.Namespace) -> int:
     from lunglens.analysis import AnalysisOptions, load_and_analyse
     from lunglens.inference import ModelError, load_model
 
-    if not args.demo and not args.path:
-        raise BadInput("analyze needs a PATH or --demo")
+    if not args.demo and not args.path and not args.dicomweb:
+        raise BadInput("analyze needs a PATH, --demo or --dicomweb URL --study UID")
     try:
         decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
     except ValueError as exc:
         raise BadInput(str(exc)) from exc
-    folder = demo_folder() if args.demo else Path(args.path)
+    problem = pacs_command.check_analyze_options(args)
+    if problem:
+        raise BadInput(problem)
+    folder = demo_folder() if args.demo else Path(args.path or ".")
+    if args.dicomweb:
+        folder = _pacs_call(pacs_command.retrieve_for_analysis, args, ProgressBar("retrieving"))
     for destination in (args.json, args.report):
         problem = destination and destination_problem(Path(destination), [folder])
         if problem:
@@ -158,7 +165,20 @@ def run(args: argparse.Namespace) -> int:
         except WriteError as exc:
             raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
+    if args.dicom_out or args.store:
+        _pacs_call(pacs_command.write_and_store_results, args, result, series)
     return EXIT_OK
+
+
+def _pacs_call(function, *args):
+    """Run a DICOM output or PACS step; its named failures become BadInput."""
+    from lunglens.dicomout import DicomOutError
+    from lunglens.pacs import PacsError
+
+    try:
+        return function(*args)
+    except (DicomOutError, PacsError, WriteError) as exc:
+        raise BadInput(str(exc)) from exc
 
 
 def _all_files(found) -> list[Path]:

@@ -30,6 +30,9 @@ NOMINAL_SPACING_MM = 1.0
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (slices done, slices total)."""
+SliceCallback = Callable[[Path, "int | None", np.ndarray], None]
+"""Called with (file, frame, HU slice) for each slice as it is decoded, in file order, before the
+volume is assembled (lets a caller start work on a slice while the others decode)."""
 
 
 class LoadError(Exception):
@@ -45,14 +48,15 @@ def load(
     *,
     tiff_offset_hu: int = RAW_OFFSET_HU,
     progress: ProgressCallback | None = None,
+    on_slice: SliceCallback | None = None,
 ) -> Series:
     """Decode every slice of `ref`. TIFF values become HU = value - `tiff_offset_hu`.
     Raises LoadError when the series is not CT or no slice can be decoded."""
     if ref.modality != "CT":
         raise LoadError(f"{ref.description or ref.key}: not CT (modality {ref.modality or 'missing'})")
     if ref.source_format == "tiff":
-        return _load_tiff(ref, tiff_offset_hu, progress)
-    return _load_dicom(ref, progress)
+        return _load_tiff(ref, tiff_offset_hu, progress, on_slice)
+    return _load_dicom(ref, progress, on_slice)
 
 
 def load_slice(ref: SeriesRef, index: int, *, tiff_offset_hu: int = RAW_OFFSET_HU) -> np.ndarray:
@@ -67,10 +71,14 @@ def load_slice(ref: SeriesRef, index: int, *, tiff_offset_hu: int = RAW_OFFSET_H
 
 
 def _decode_parallel(
-    ref: SeriesRef, task: Callable[[Path, list[int | None]], list], progress: ProgressCallback | None
+    ref: SeriesRef,
+    task: Callable[[Path, list[int | None]], list],
+    progress: ProgressCallback | None,
+    on_result: Callable[[Path, int | None, object], None] | None = None,
 ) -> tuple[dict[tuple[Path, int | None], object], list[str]]:
     """Run `task(path, frames)` for every file of `ref` on a thread pool; returns the results by
-    (path, frame) and a warning for every file that failed."""
+    (path, frame) and a warning for every file that failed. `on_result(path, frame, result)` sees
+    each result as it arrives."""
     frames_by_file: dict[Path, list[int | None]] = defaultdict(list)
     for path, frame in ref.frames:
         frames_by_file[path].append(frame)
@@ -84,6 +92,8 @@ def _decode_parallel(
             try:
                 for frame, value in zip(frames, future.result(), strict=True):
                     results[(path, frame)] = value
+                    if on_result is not None:
+                        on_result(path, frame, value)
             except (DicomFileError, TiffFileError) as exc:
                 warnings.append(f"skipped {path.name}: {exc}")
             done += len(frames)
@@ -108,8 +118,9 @@ def _check_sizes(ref: SeriesRef, slices: list[np.ndarray]) -> None:
         raise LoadError(f"{ref.description or ref.key}: slices of different sizes {sorted(shapes)}")
 
 
-def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None) -> Series:
-    results, warnings = _decode_parallel(ref, _dicom_file, progress)
+def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: SliceCallback | None) -> Series:
+    forward = None if on_slice is None else lambda path, frame, value: on_slice(path, frame, value[0])
+    results, warnings = _decode_parallel(ref, _dicom_file, progress, forward)
     kept = [(path, frame) for path, frame in ref.frames if (path, frame) in results]
     if not kept:
         raise LoadError(
@@ -152,11 +163,13 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None) -> Series:
     )
 
 
-def _load_tiff(ref: SeriesRef, offset_hu: int, progress: ProgressCallback | None) -> Series:
+def _load_tiff(
+    ref: SeriesRef, offset_hu: int, progress: ProgressCallback | None, on_slice: SliceCallback | None
+) -> Series:
     def task(path: Path, frames: list[int | None]) -> list[np.ndarray]:
         return [tiff_hu(path, offset_hu)]
 
-    results, warnings = _decode_parallel(ref, task, progress)
+    results, warnings = _decode_parallel(ref, task, progress, on_slice)
     kept = [path for path, _ in ref.frames if (path, None) in results]
     if not kept:
         raise LoadError(f"{ref.description}: no slice could be decoded ({'; '.join(warnings[:3])})")

@@ -112,9 +112,10 @@ class Series:
     metadata: SeriesMetadata
     source_paths: tuple[Path, ...]
     warnings: list[str] = field(default_factory=list)
-    orientation_cosines: tuple[float, ...] | None = None
-    """ImageOrientationPatient of the middle slice (row direction, then column direction, LPS);
-    None when the files do not say (and for TIFF, which is assumed axial)."""
+    orientation_cosines: tuple[float, float, float, float, float, float] | None = None
+    """ImageOrientationPatient of the series (row then column direction cosines, DICOM LPS:
+    +x patient left, +y posterior, +z head); None for TIFF folders and files that do not say.
+    It tells which image side is the patient's right."""
 
     @property
     def n_slices(self) -> int:

@@ -1,0 +1,203 @@
+"""The batch manifest: one SQLite file in the output folder recording every job's state.
+
+States: `pending` (to run), `running` (handed to the cluster), `done` (result written), `failed`
+(with its reason). Only the client process writes it; every change is committed at once (WAL
+journal), so a `kill -9` at any moment loses at most the jobs that were `running`: `recover()`
+at the start of the next run puts them back to `pending`, their interrupted attempt counted.
+Readers (the viewer, tests) can open it while a batch runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lunglens.batch.jobs import Job
+
+MANIFEST_NAME = "manifest.sqlite"
+STATES = ("pending", "running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    series_key TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    patient TEXT NOT NULL,
+    study_date TEXT NOT NULL,
+    series_number INTEGER,
+    description TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    registered_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    seconds REAL,
+    result TEXT NOT NULL DEFAULT '',
+    summary TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+class ManifestError(Exception):
+    """The output folder's manifest cannot be used (unreadable, or made with other settings)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the manifest. Times are Unix seconds; `seconds` is the job's own run time on
+    its worker; `result` is the result file name inside the output folder; `summary` is what the
+    worklist shows (verdict, k, n, P(COVID) range, quantification)."""
+
+    job_id: str
+    series_key: str
+    folder: str
+    patient: str
+    study_date: str
+    series_number: int | None
+    description: str
+    state: str
+    attempts: int
+    error: str
+    registered_at: float
+    started_at: float | None
+    finished_at: float | None
+    seconds: float | None
+    result: str
+    summary: dict
+
+
+class Manifest:
+    """The manifest of one output folder (created on first use)."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / MANIFEST_NAME
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ManifestError(f"{self.path}: cannot be used as a batch manifest ({exc})") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- settings -------------------------------------------------------------------------
+    def bind_settings(self, settings: dict) -> None:
+        """Record the settings the results depend on (model, selector, decision); refuse a
+        folder whose results were made with other settings, so one worklist never mixes them."""
+        text = json.dumps(settings, sort_keys=True)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('settings', ?)", (text,))
+            return
+        if row[0] != text:
+            before, now = json.loads(row[0]), settings
+            differing = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            raise ManifestError(
+                f"{self.path.parent}: holds results made with other settings ({', '.join(differing)} "
+                "differ); choose another output folder"
+            )
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Put jobs left `running` by an interrupted run back to `pending` (their attempt stays
+        counted). Returns how many there were."""
+        cursor = self._db.execute("UPDATE jobs SET state = 'pending' WHERE state = 'running'")
+        return cursor.rowcount
+
+    def register(self, jobs: list[Job]) -> None:
+        """Add jobs not yet known, as pending; known jobs keep their state."""
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO jobs (job_id, series_key, folder, patient, study_date, "
+                "series_number, description, state, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                [
+                    (
+                        j.job_id,
+                        j.series_key,
+                        str(j.folder),
+                        j.patient,
+                        j.study_date,
+                        j.series_number,
+                        j.description,
+                        now,
+                    )
+                    for j in jobs
+                ],
+            )
+
+    def retry_failed(self) -> int:
+        """Put failed jobs back to pending (attempts reset). Returns how many."""
+        cursor = self._db.execute(
+            "UPDATE jobs SET state = 'pending', attempts = 0, error = '' WHERE state = 'failed'"
+        )
+        return cursor.rowcount
+
+    def mark_running(self, job_id: str) -> int:
+        """The job is handed to the cluster: one more attempt. Returns the attempt number."""
+        self._db.execute(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ? WHERE job_id = ?",
+            (time.time(), job_id),
+        )
+        return self.get(job_id).attempts
+
+    def mark_pending(self, job_id: str, error: str) -> None:
+        """Back in the queue (a retry after a worker died), with what happened."""
+        self._db.execute("UPDATE jobs SET state = 'pending', error = ? WHERE job_id = ?", (error, job_id))
+
+    def mark_done(self, job_id: str, result: str, summary: dict, seconds: float | None) -> None:
+        self._db.execute(
+            "UPDATE jobs SET state = 'done', error = '', result = ?, summary = ?, seconds = ?, "
+            "finished_at = ? WHERE job_id = ?",
+            (result, json.dumps(summary), seconds, time.time(), job_id),
+        )
+
+    def mark_failed(self, job_id: str, error: str, seconds: float | None = None) -> None:
+        self._db.execute(
+            "UPDATE jobs SET state = 'failed', error = ?, seconds = ?, finished_at = ? WHERE job_id = ?",
+            (error, seconds, time.time(), job_id),
+        )
+
+    # --- reading -------------------------------------------------------------------------------
+    def get(self, job_id: str) -> JobRecord:
+        rows = self._select("WHERE job_id = ?", (job_id,))
+        if not rows:
+            raise KeyError(job_id)
+        return rows[0]
+
+    def records(self) -> list[JobRecord]:
+        """Every job, ordered by id."""
+        return self._select("ORDER BY job_id", ())
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state (every state present, zero where none)."""
+        found = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+        return {state: int(found.get(state, 0)) for state in STATES}
+
+    def _select(self, where: str, parameters: tuple) -> list[JobRecord]:
+        fields = ", ".join(JobRecord.__dataclass_fields__)
+        rows = self._db.execute(f"SELECT {fields} FROM jobs {where}", parameters).fetchall()
+        return [JobRecord(*row[:-1], summary=json.loads(row[-1])) for row in rows]
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")

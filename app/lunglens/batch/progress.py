@@ -1,0 +1,70 @@
+"""Progress of a batch on stderr, and the final summary.
+
+On a terminal the progress is one line redrawn in place (a bar); otherwise (a log file, a pipe)
+it is one line per finished job, so logs stay readable."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+BAR_WIDTH = 30
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run did. `ran` counts the jobs this run finished (done or failed);
+    `already_done` those skipped because an earlier run finished them; `adopted` results an
+    interrupted run had written but not recorded; `recovered` jobs an interrupted run left
+    running. `verdicts` counts the verdicts of every done job of the folder. `seconds` is the
+    wall time of this run; `studies_per_hour` the rate of jobs this run finished once the cluster
+    was up (`cluster_start_seconds` to start or reach it)."""
+
+    total: int
+    done: int
+    failed: int
+    pending: int
+    ran: int
+    already_done: int
+    adopted: int
+    recovered: int
+    verdicts: dict
+    seconds: float
+    studies_per_hour: float
+    cluster_start_seconds: float = 0.0
+    workers: dict = field(default_factory=dict)
+    """Worker process id → {"jobs": jobs it ran, "model_loads": times it loaded the model (one
+    per process when the session is reused), "cpu_seconds": CPU time its jobs took}."""
+
+    def lines(self) -> list[str]:
+        verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
+        return [
+            f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
+            f"       this run: {self.ran} finished in {self.seconds:.1f} s "
+            f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
+            f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
+            + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
+            + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
+            f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
+        ]
+
+
+class ProgressLine:
+    """Reports done/failed/remaining and throughput after each finished job."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.terminal = self.stream.isatty()
+
+    def __call__(self, done: int, failed: int, remaining: int, ran: int, seconds: float, last: str) -> None:
+        total = done + failed + remaining
+        rate = 3600.0 * ran / seconds if seconds > 0 else 0.0
+        counts = f"{done} done, {failed} failed, {remaining} left — {rate:.0f} studies/hour"
+        if self.terminal:
+            filled = int(BAR_WIDTH * (done + failed) / total) if total else BAR_WIDTH
+            bar = "#" * filled + "." * (BAR_WIDTH - filled)
+            end = "\n" if remaining == 0 else ""
+            print(f"\rbatch [{bar}] {counts}", end=end, file=self.stream, flush=True)
+        else:
+            print(f"batch: {counts} ({last})", file=self.stream, flush=True)

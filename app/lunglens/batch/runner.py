@@ -1,0 +1,334 @@
+"""Running a batch on Dask: plan the jobs, skip what an earlier run finished, hand the rest to
+the workers with a bounded number in flight, and record every answer in the manifest as it
+arrives (this process is the manifest's only writer).
+
+The engine is `dask.distributed`: by default an embedded `LocalCluster` of N worker processes
+(one task at a time each; onnxruntime gets cores / N threads per worker), or an existing cluster
+at `scheduler` (its workers must reach SOURCE and the output folder under the same paths and
+have LungLens installed). A job whose worker dies is tried once more, then recorded as failed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from lunglens.analysis import AnalysisOptions
+from lunglens.atomic import WriteError
+from lunglens.batch.jobs import Job, plan_jobs
+from lunglens.batch.manifest import Manifest, ManifestError
+from lunglens.batch.progress import BatchSummary, ProgressLine
+from lunglens.batch.task import JobSettings, result_name, run_job
+from lunglens.batch.worklist import summarise, write_worklist
+from lunglens.inference import ModelError, load_model
+from lunglens.inference.session import bundled_model_card, card_path_for
+from lunglens.io import FolderError
+
+#: A job is tried at most this often when its worker dies under it (the first try and one retry).
+MAX_ATTEMPTS = 2
+#: Least seconds between two rewrites of the worklist while a batch runs (always at the end).
+WORKLIST_INTERVAL_S = 2.0
+#: Seconds to wait for an existing scheduler to answer.
+CONNECT_TIMEOUT_S = 10
+
+#: Dask settings for the batch: the scheduler does not retry a task whose worker died (the
+#: client does, once, and records the attempt in the manifest).
+DASK_CONFIG = {"distributed.scheduler.allowed-failures": 0}
+
+
+class BatchError(Exception):
+    """A batch that cannot start (bad SOURCE, output folder, model or scheduler); the message
+    says what to fix."""
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """One batch: where the series are, where results go, and how to run them."""
+
+    source: Path
+    out: Path
+    workers: int = 2
+    """Worker processes of the embedded cluster (ignored with `scheduler`)."""
+    scheduler: str | None = None
+    """Address of an existing Dask scheduler, e.g. tcp://host:8786."""
+    model: Path | None = None
+    """Model card or .onnx (default: the bundled demonstration model)."""
+    provider: str = "auto"
+    options: AnalysisOptions = AnalysisOptions()
+    report: bool = False
+    retry_failed: bool = False
+    threads: int | None = None
+    """onnxruntime threads per worker of the embedded cluster (default: cores / workers)."""
+
+
+Task = Callable[[Job, JobSettings], dict]
+
+
+def check_folders(source: Path, out: Path) -> None:
+    """Refuse an output folder that is SOURCE or lies inside it (inputs are never written)."""
+    source_real, out_real = Path(source).resolve(), Path(out).resolve()
+    if out_real == source_real or source_real in out_real.parents:
+        raise BatchError(
+            f"{out}: the output folder must not be inside SOURCE {source} (inputs are never written)"
+        )
+
+
+def _model_settings(config: BatchConfig) -> tuple[str, str]:
+    """(absolute card path, sha256) of the model, checked once here so that a bad model stops the
+    batch before any worker starts."""
+    try:
+        card = card_path_for(Path(config.model)) if config.model else bundled_model_card()
+        model = load_model(card, provider="cpu")
+    except ModelError as exc:
+        raise BatchError(str(exc)) from exc
+    return str(card.resolve()), model.card.sha256
+
+
+def _settings_record(sha256: str, options: AnalysisOptions) -> dict:
+    """What the results of an output folder depend on (checked on every rerun)."""
+    from dataclasses import asdict
+
+    return {
+        "model_sha256": sha256,
+        "selector": asdict(options.selector),
+        "decision": asdict(options.decision),
+        "all_slices": options.all_slices,
+    }
+
+
+def _remove_temporaries(out: Path) -> int:
+    """Delete the temporary files of atomic writes an interrupted run left (`.<name>.*.part`)."""
+    leftovers = list(out.glob(".*.part"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return len(leftovers)
+
+
+def _adopt(manifest: Manifest, out: Path, job: Job) -> bool:
+    """Record as done a job whose result an interrupted run wrote but did not record. Returns
+    whether the file was a complete result of this series."""
+    path = out / result_name(job.job_id)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data["series"]["key"] != job.series_key:
+            return False
+        summary = summarise(data)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    manifest.mark_done(job.job_id, path.name, summary, None)
+    return True
+
+
+@contextlib.contextmanager
+def _dask_client(config: BatchConfig):
+    """A Dask client on the embedded LocalCluster or on the scheduler named in `config`."""
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise BatchError("lunglens batch needs Dask: pip install 'lunglens[batch]'") from exc
+
+    with dask.config.set(DASK_CONFIG):
+        if config.scheduler:
+            try:
+                client = Client(config.scheduler, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError) as exc:
+                raise BatchError(f"{config.scheduler}: no Dask scheduler answers there ({exc})") from exc
+            with client:
+                yield client
+            return
+        threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
+        with (
+            LocalCluster(
+                n_workers=config.workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+                env={"LUNGLENS_THREADS": str(threads)},
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+
+
+def _running_workers(dask_scheduler) -> int:
+    """Workers of the cluster able to take a job now (run on the scheduler)."""
+    return len(dask_scheduler.running)
+
+
+def _crash_reason(exc: BaseException | None) -> str:
+    if exc is None:
+        return "the cluster lost this job (cancelled)"
+    return f"a worker died while analysing this series ({type(exc).__name__})"
+
+
+def _run_jobs(
+    client,
+    todo: deque,
+    settings: JobSettings,
+    task: Task,
+    manifest: Manifest,
+    out: Path,
+    progress,
+) -> tuple[int, dict]:
+    """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
+    One job per worker: a worker that dies takes only its own job down (Dask would fail every
+    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
+    {worker pid: {"jobs", "model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    in_flight: dict = {}
+    finished = as_completed()
+    by_id = {job.job_id: job for job in todo}
+
+    def fill() -> None:
+        limit = max(1, client.run_on_scheduler(_running_workers)) if todo else 0
+        while todo and len(in_flight) < limit:
+            job = todo.popleft()
+            attempt = manifest.mark_running(job.job_id)
+            future = client.submit(task, job, settings, key=f"lunglens-{job.job_id}-{attempt}", pure=False)
+            in_flight[future] = job
+            finished.add(future)
+
+    ran, workers, last_worklist = 0, {}, time.monotonic()
+    start = time.perf_counter()
+    fill()
+    for future in finished:
+        job = in_flight.pop(future)
+        if future.status == "finished":
+            answer = future.result()
+            seen = workers.setdefault(answer["pid"], {"jobs": 0, "model_loads": 0, "cpu_seconds": 0.0})
+            seen["jobs"] += 1
+            seen["cpu_seconds"] += answer["cpu_seconds"]
+            seen["model_loads"] = answer["model_loads"]
+            if answer["status"] == "done":
+                manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+            else:
+                manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
+            ran += 1
+        else:
+            error = future.exception() if future.status == "error" else None
+            if isinstance(error, KilledWorker) or error is None:
+                if manifest.get(job.job_id).attempts < MAX_ATTEMPTS:
+                    manifest.mark_pending(job.job_id, _crash_reason(error))
+                    todo.appendleft(by_id[job.job_id])
+                else:
+                    manifest.mark_failed(job.job_id, _crash_reason(error) + f", {MAX_ATTEMPTS} times")
+                    ran += 1
+            else:
+                manifest.mark_failed(job.job_id, f"internal error: {type(error).__name__}: {error}")
+                ran += 1
+        future.release()
+        fill()
+        counts = manifest.counts()
+        state = manifest.get(job.job_id).state
+        progress(
+            counts["done"],
+            counts["failed"],
+            counts["pending"] + counts["running"],
+            ran,
+            time.perf_counter() - start,
+            f"{job.job_id} {state}",
+        )
+        if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
+            with contextlib.suppress(WriteError):  # the final write reports a lasting failure
+                write_worklist(out, manifest.records())
+            last_worklist = time.monotonic()
+    return ran, workers, time.perf_counter() - start
+
+
+def run_batch(
+    config: BatchConfig,
+    *,
+    task: Task = run_job,
+    progress: Callable | None = None,
+) -> BatchSummary:
+    """Run the batch described by `config`; returns what it did. Raises `BatchError` when it
+    cannot start. `task` is what a worker runs per job (`run_job`)."""
+    started = time.perf_counter()
+    if config.workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {config.workers}")
+    if config.threads is not None and config.threads < 1:
+        raise BatchError(f"--threads must be at least 1, got {config.threads}")
+    source, out = Path(config.source), Path(config.out)
+    check_folders(source, out)
+    try:
+        plan = plan_jobs(source)
+    except FolderError as exc:
+        raise BatchError(str(exc)) from exc
+    if not plan.jobs:
+        raise BatchError(f"{source}: no CT series found below it ({plan.skipped_files} file(s) skipped)")
+    card, sha256 = _model_settings(config)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
+    progress = progress if progress is not None else ProgressLine()
+
+    try:
+        manifest = Manifest(out)
+        manifest.bind_settings(_settings_record(sha256, config.options))
+    except ManifestError as exc:
+        raise BatchError(str(exc)) from exc
+    with manifest:
+        _remove_temporaries(out)
+        recovered = manifest.recover()
+        if config.retry_failed:
+            manifest.retry_failed()
+        manifest.register(list(plan.jobs))
+        already_done = manifest.counts()["done"]
+        adopted = 0
+        todo = deque()
+        for job in plan.jobs:
+            if manifest.get(job.job_id).state != "pending":
+                continue
+            if job.problems:
+                manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
+            elif _adopt(manifest, out, job):
+                adopted += 1
+            else:
+                todo.append(job)
+
+        ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
+        if todo:
+            settings = JobSettings(
+                card, sha256, config.provider, config.options, str(out.resolve()), config.report
+            )
+            cluster_started = time.perf_counter()
+            with _dask_client(config) as client:
+                cluster_seconds = time.perf_counter() - cluster_started
+                ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
+        counts = manifest.counts()
+        records = manifest.records()
+        try:
+            write_worklist(out, records)
+        except WriteError as exc:
+            raise BatchError(str(exc)) from exc
+
+    verdicts: dict[str, int] = {}
+    for record in records:
+        if record.state == "done" and record.summary.get("verdict"):
+            verdicts[record.summary["verdict"]] = verdicts.get(record.summary["verdict"], 0) + 1
+    return BatchSummary(
+        total=len(records),
+        done=counts["done"],
+        failed=counts["failed"],
+        pending=counts["pending"] + counts["running"],
+        ran=ran,
+        already_done=already_done,
+        adopted=adopted,
+        recovered=recovered,
+        verdicts=verdicts,
+        seconds=time.perf_counter() - started,
+        studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
+        cluster_start_seconds=cluster_seconds,
+        workers=workers,
+    )

@@ -1,0 +1,86 @@
+"""`lunglens batch SOURCE --out DIR [--workers N] [--threads T] [--scheduler ADDRESS] [--model M]
+[--fraction F] [--slice-cutoff P] [--provider P] [--report] [--retry-failed]`: analyse every series
+below SOURCE.
+
+Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
+worklist, they do not fail the command), 2 bad input (SOURCE, --out, the model, the scheduler)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lunglens.analysis import AnalysisOptions
+from lunglens.batch.manifest import MANIFEST_NAME
+from lunglens.batch.runner import BatchConfig, BatchError, run_batch
+from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
+from lunglens.core.decision import DecisionParams
+from lunglens.inference.session import PROVIDER_CHOICES
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Handler of `lunglens batch`: returns the exit status."""
+    try:
+        decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
+        config = BatchConfig(
+            source=Path(args.source),
+            out=Path(args.out),
+            workers=args.workers,
+            scheduler=args.scheduler,
+            model=Path(args.model) if args.model else None,
+            provider=args.provider,
+            options=AnalysisOptions(decision=decision),
+            report=args.report,
+            retry_failed=args.retry_failed,
+            threads=args.threads,
+        )
+        summary = run_batch(config)
+    except (BatchError, ValueError) as exc:
+        print(f"lunglens batch: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in summary.lines():
+        print(line)
+    print(f"       worklist: {Path(args.out) / WORKLIST_NAME}; manifest: {Path(args.out) / MANIFEST_NAME}")
+    return EXIT_OK
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `batch` on an argparse subparsers object (handler in `handler`)."""
+    parser = subparsers.add_parser(
+        "batch",
+        help="analyse every series below a folder on Dask workers (resumable)",
+        description=(
+            "Analyse every CT series found below SOURCE, one job per series, on an embedded Dask "
+            "cluster or an existing one. Writes DIR/<job id>.json (the analysis), DIR/worklist.csv "
+            "and DIR/manifest.sqlite; a rerun with the same DIR skips finished series."
+        ),
+    )
+    parser.add_argument("source", help="folder holding the patients (searched recursively; never written)")
+    parser.add_argument("--out", required=True, help="output folder (created; not inside SOURCE)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded cluster")
+    parser.add_argument(
+        "--threads", type=int, help="onnxruntime threads per worker (default: cores / workers)"
+    )
+    parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
+    parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=DecisionParams.patient_fraction,
+        help="patient fraction f: COVID when k > f n",
+    )
+    parser.add_argument(
+        "--slice-cutoff",
+        type=float,
+        default=DecisionParams.slice_cutoff,
+        help="P(COVID) at which a slice is positive",
+    )
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    parser.add_argument("--report", action="store_true", help="also write DIR/<job id>.pdf per series")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="run again the jobs an earlier run failed"
+    )
+    parser.set_defaults(handler=cmd_batch)
+    return parser

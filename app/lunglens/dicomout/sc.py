@@ -1,0 +1,125 @@
+"""Secondary captures of the report's key images with the Grad-CAM (and the lesion outlines,
+when the quantification gave a lesion map) burnt into the pixels: the one overlay every viewer
+shows. The slices, the window and the colours are the PDF report's (`lunglens.report.images`);
+the window and what the colours mean are stated in each image's Derivation Description."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from highdicom.sc import SCImage
+from pydicom.dataset import Dataset
+from skimage.segmentation import find_boundaries
+
+from lunglens.dicomout import identity as ids
+from lunglens.dicomout.facts import ResultFacts
+from lunglens.dicomout.source import SourceImages
+from lunglens.render.overlay import COLOUR_MAP
+from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
+
+
+@dataclass(frozen=True)
+class Outline:
+    """A lesion class drawn as an outline: its value in the lesion label volume, its name and
+    its colour (RGB 0-255)."""
+
+    value: int
+    name: str
+    rgb: tuple[int, int, int]
+
+
+#: Outlines, not filled blobs: a filled blob hides the lesion the reader wants to see.
+OUTLINES = (
+    Outline(1, "ground glass", (255, 230, 0)),
+    Outline(2, "consolidation", (255, 0, 255)),
+)
+
+#: Patient direction of a positive step along each patient axis (PS3.3 C.7.6.1.1.1).
+_AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
+
+
+def patient_orientation(header: Dataset) -> tuple[str, str]:
+    """The patient directions of the image's rows and columns (e.g. ("L", "P") for an axial
+    head-first-supine slice), from the dominant component of each direction cosine."""
+    cosines = [float(v) for v in header.ImageOrientationPatient]
+    letters = []
+    for vector in (cosines[:3], cosines[3:]):
+        axis = int(np.argmax(np.abs(vector)))
+        letters.append(_AXIS_LETTERS[axis][0 if vector[axis] > 0 else 1])
+    return letters[0], letters[1]
+
+
+def burn_outlines(rgb: np.ndarray, lesion_labels: np.ndarray) -> np.ndarray:
+    """`rgb` (rows x columns x 3 uint8) with the outline of every lesion class of the 2-D
+    `lesion_labels` drawn in its colour (one pixel wide, inside the lesion)."""
+    out = rgb.copy()
+    for outline in OUTLINES:
+        edge = find_boundaries(lesion_labels == outline.value, mode="inner")
+        out[edge] = outline.rgb
+    return out
+
+
+def derivation(facts: ResultFacts, with_outlines: bool) -> str:
+    """What the pixels are: the window and what each colour means."""
+    text = (
+        f"{LUNG_WINDOW.name} window W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU; Grad-CAM of "
+        f"{facts.model_name} {facts.model_version} burnt in ({COLOUR_MAP} colour map, dark low to "
+        f"bright high, inside the body, from {OVERLAY_STYLE.visible_from:g} of the slice maximum, "
+        f"opacity up to {OVERLAY_STYLE.opacity:g} times the slice's P(COVID), none below the cut-off)"
+    )
+    if with_outlines:
+        text += "; lesion outlines: " + ", ".join(f"{o.name} RGB{o.rgb}" for o in OUTLINES)
+    return text + f"; {ids.RESEARCH_ONLY}"
+
+
+def build_key_image(
+    facts: ResultFacts,
+    sources: SourceImages,
+    key: KeyImage,
+    number: int,
+    lesion_labels: np.ndarray | None,
+    *,
+    series_uid: str,
+    sop_uid: str,
+) -> SCImage:
+    """The secondary capture of key image `key` (instance `number` of the series), referring
+    to its source slice."""
+    header = sources.headers[key.index]
+    pixels = key.overlay if lesion_labels is None else burn_outlines(key.overlay, lesion_labels[key.index])
+    image = SCImage.from_ref_dataset(
+        ref_dataset=header,
+        pixel_array=np.ascontiguousarray(pixels, np.uint8),
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=series_uid,
+        series_number=ids.SC_SERIES.number,
+        sop_instance_uid=sop_uid,
+        instance_number=number,
+        manufacturer=ids.MANUFACTURER,
+        pixel_spacing=tuple(float(v) for v in header.PixelSpacing),
+        patient_orientation=patient_orientation(header),
+        series_description=ids.SC_SERIES.description,
+        contributing_equipment=ids.contributing_equipment(facts),
+    )
+    n_slices = len(sources.headers)
+    state = "positive" if key.positive else "not positive"
+    image.ImageComments = (
+        f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {key.p_covid:.3f}, "
+        f"{state} at cut-off {facts.slice_cutoff:g}; demonstration model; {ids.RESEARCH_ONLY}"
+    )
+    image.DerivationDescription = derivation(facts, lesion_labels is not None)
+    image.BurnedInAnnotation = "NO"
+    if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed
+        image.BodyPartExamined = header.BodyPartExamined
+    source = Dataset()
+    source.ReferencedSOPClassUID = header.SOPClassUID
+    source.ReferencedSOPInstanceUID = header.SOPInstanceUID
+    purpose = Dataset()
+    purpose.CodeValue = "121322"
+    purpose.CodingSchemeDesignator = "DCM"
+    purpose.CodeMeaning = "Source image for image processing operation"
+    source.PurposeOfReferenceCodeSequence = [purpose]
+    image.SourceImageSequence = [source]
+    return image

@@ -1,0 +1,160 @@
+"""The source images the DICOM results refer to: one header (no pixels) per slice of the
+loaded series, in volume order (index 0 most superior), and the study they belong to.
+
+Identified output joins the source study: the headers are the files' own, so every writer
+copies the patient and study modules from them and its references resolve to the source
+instances. Anonymised output cannot join the source study by UID without naming it, so it
+becomes a study of its own: the headers are rebuilt from a short list of geometry attributes,
+every UID (study, series, frame of reference, instance) is replaced by a new random one
+(consistently within one output, so the objects still refer to each other and to the slices
+they were computed on), the patient is the report's pseudonym, and dates, accession number,
+institution, physicians, devices and descriptions are left out. Such references resolve to
+nothing outside the output: that is the price of not naming the source."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import generate_uid
+
+from lunglens.io.series import Series
+from lunglens.report.identity import pseudonym
+
+
+class DicomOutError(Exception):
+    """DICOM results that cannot be written; the message names the series or file and why."""
+
+
+#: Patient and study attributes of Type 2 that highdicom copies from the source: present
+#: (empty when the files leave them out) so that every writer finds them.
+TYPE2_PATIENT_STUDY = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+
+#: What an anonymised header keeps of a source header: how the image lies in space and how its
+#: pixels are stored (needed by the segmentation and the secondary captures), nothing that
+#: names a person, a place, a date or a device.
+GEOMETRY_KEPT = (
+    "SOPClassUID",
+    "Modality",
+    "ImageType",
+    "Rows",
+    "Columns",
+    "PixelSpacing",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+    "SliceThickness",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "BitsAllocated",
+    "BitsStored",
+    "HighBit",
+    "PixelRepresentation",
+    "InstanceNumber",
+    "BodyPartExamined",
+    "PatientPosition",
+)
+
+#: UIDs that an anonymised header replaces (the same source UID always gets the same new one).
+REPLACED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
+
+
+@dataclass(frozen=True)
+class SourceImages:
+    """Headers of the source slices in volume order (`headers[i]` is slice i of the series),
+    whether they are anonymised, and whether each slice is its own file (a segmentation needs
+    single-frame sources; a multi-frame source holds several slices in one instance)."""
+
+    headers: tuple[Dataset, ...]
+    anonymised: bool
+    single_frame: bool
+
+    @property
+    def study_uid(self) -> str:
+        return str(self.headers[0].StudyInstanceUID)
+
+    def unique(self) -> list[Dataset]:
+        """One header per source instance, in volume order of first appearance."""
+        seen: dict[str, Dataset] = {}
+        for header in self.headers:
+            seen.setdefault(str(header.SOPInstanceUID), header)
+        return list(seen.values())
+
+    def study_header(self) -> Dataset:
+        """The header whose patient and study modules every result copies (the middle slice)."""
+        return self.headers[len(self.headers) // 2]
+
+
+def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
+    """The headers of `series`' source files (read without pixels), anonymised when asked.
+    Raises DicomOutError for a series that is not DICOM or whose files cannot be read again."""
+    if series.ref.source_format != "dicom":
+        raise DicomOutError(
+            f"{series.ref.folder}: DICOM results join the source study, and a "
+            f"{series.ref.source_format.upper()} folder has none"
+        )
+    by_path: dict[Path, Dataset] = {}
+    for path in dict.fromkeys(series.source_paths):
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True)
+        except (OSError, InvalidDicomError) as exc:
+            raise DicomOutError(f"{path}: cannot read the source header again ({exc})") from exc
+        for keyword in TYPE2_PATIENT_STUDY:
+            if keyword not in header:
+                setattr(header, keyword, "")
+        if "StudyInstanceUID" not in header or "SOPInstanceUID" not in header:
+            raise DicomOutError(f"{path}: no Study or SOP Instance UID to refer to")
+        by_path[path] = header
+    headers = tuple(by_path[path] for path in series.source_paths)
+    single_frame = len(by_path) == len(series.source_paths)
+    if anonymise:
+        headers = anonymised_headers(headers, pseudonym(series))
+    return SourceImages(headers=headers, anonymised=anonymise, single_frame=single_frame)
+
+
+#: The Patient module's statement of how identifiers were removed.
+DEIDENTIFICATION_METHOD = "LungLens: identifiers removed, geometry kept, UIDs replaced"
+
+
+def mark_deidentified(dataset: Dataset) -> None:
+    """Say in `dataset` that the patient's identity was removed (Patient module)."""
+    dataset.PatientIdentityRemoved = "YES"
+    dataset.DeidentificationMethod = DEIDENTIFICATION_METHOD
+
+
+def anonymised_headers(headers: tuple[Dataset, ...], patient: str) -> tuple[Dataset, ...]:
+    """Rebuild `headers` from GEOMETRY_KEPT only, with new UIDs (one per distinct source UID)
+    and `patient` as the patient's name and ID; every other identifying attribute empty."""
+    new_uid: defaultdict[str, str] = defaultdict(generate_uid)
+    rebuilt: dict[str, Dataset] = {}
+    for source in headers:
+        key = str(source.SOPInstanceUID)
+        if key in rebuilt:
+            continue
+        header = Dataset()
+        for keyword in GEOMETRY_KEPT:
+            if keyword in source:
+                setattr(header, keyword, source[keyword].value)
+        for keyword in REPLACED_UIDS:
+            if keyword in source:
+                setattr(header, keyword, new_uid[str(source[keyword].value)])
+        for keyword in TYPE2_PATIENT_STUDY:
+            setattr(header, keyword, "")
+        header.PatientName = f"{patient}^"  # one family-name component, said explicitly
+        header.PatientID = patient
+        mark_deidentified(header)
+        rebuilt[key] = header
+    return tuple(rebuilt[str(source.SOPInstanceUID)] for source in headers)

@@ -1,0 +1,143 @@
+"""All DICOM results of one analysis: build them in memory (for STOW-RS) or write them to a
+folder (`lunglens analyze --dicom-out DIR`). Each is a new series of the source study (or,
+anonymised, of a study of its own: see `lunglens.dicomout.source`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.uid import generate_uid
+
+from lunglens.atomic import WriteError, write_atomically
+from lunglens.dicomout.facts import result_facts
+from lunglens.dicomout.pdf import build_pdf
+from lunglens.dicomout.sc import build_key_image
+from lunglens.dicomout.seg import build_seg
+from lunglens.dicomout.source import DicomOutError, mark_deidentified, read_source_headers
+from lunglens.dicomout.sr import build_sr
+from lunglens.io.series import Series
+from lunglens.report import render_report
+from lunglens.report.images import key_images
+
+
+@dataclass(frozen=True)
+class DicomResult:
+    """One result object and the file name it is written under."""
+
+    name: str
+    dataset: Dataset
+
+
+def build_dicom_results(
+    analysis,
+    series: Series,
+    *,
+    anonymise: bool = False,
+    pdf_bytes: bytes | None = None,
+    quantification: dict | None = None,
+    lung_labels: np.ndarray | None = None,
+    lesion_labels: np.ndarray | None = None,
+) -> list[DicomResult]:
+    """The SR, the SEG (only with both label volumes: uint8 z, y, x in volume order; lungs
+    0/1 right/2 left, lesions 0/1 ground glass/2 consolidation, and single-frame sources), the
+    key-image secondary captures and the encapsulated PDF (`pdf_bytes`, or the report rendered
+    here) of `analysis` of `series`. Raises DicomOutError when the series has no DICOM source."""
+    sources = read_source_headers(series, anonymise=anonymise)
+    facts = result_facts(analysis, quantification)
+    results = [
+        DicomResult(
+            "lunglens-sr.dcm", build_sr(facts, sources, series_uid=generate_uid(), sop_uid=generate_uid())
+        )
+    ]
+    if lung_labels is not None and lesion_labels is not None and sources.single_frame:
+        seg = build_seg(
+            facts, sources, lung_labels, lesion_labels, series_uid=generate_uid(), sop_uid=generate_uid()
+        )
+        results.append(DicomResult("lunglens-seg.dcm", seg))
+    keys = key_images(analysis, series.hu)
+    sc_series = generate_uid()
+    for number, key in enumerate(keys, start=1):
+        image = build_key_image(
+            facts, sources, key, number, lesion_labels, series_uid=sc_series, sop_uid=generate_uid()
+        )
+        results.append(DicomResult(f"lunglens-key-{number:02d}.dcm", image))
+    if pdf_bytes is None:
+        pdf_bytes = render_report(analysis, series, anonymise=anonymise)
+    document = build_pdf(
+        facts,
+        sources.study_header(),
+        [sources.headers[key.index] for key in keys],
+        pdf_bytes,
+        identified=not anonymise,
+        series_uid=generate_uid(),
+        sop_uid=generate_uid(),
+    )
+    results.append(DicomResult("lunglens-report-pdf.dcm", document))
+    if anonymise:
+        for result in results:
+            mark_deidentified(result.dataset)
+    return results
+
+
+def encode(dataset: Dataset) -> bytes:
+    """`dataset` as a DICOM Part 10 file (preamble, file meta, data set)."""
+    buffer = DicomBytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def write_dicom_results(
+    analysis,
+    series: Series,
+    out_dir: Path,
+    anonymise: bool = False,
+    pdf_bytes: bytes | None = None,
+    *,
+    quantification: dict | None = None,
+    lung_labels: np.ndarray | None = None,
+    lesion_labels: np.ndarray | None = None,
+) -> list[Path]:
+    """Write the DICOM results (see `build_dicom_results`) into `out_dir` (created if needed;
+    never the series' own folder), each file atomically. Returns the paths written.
+    Raises DicomOutError for a series without a DICOM source or an output inside the input."""
+    check_output_folder(series, Path(out_dir))
+    results = build_dicom_results(
+        analysis,
+        series,
+        anonymise=anonymise,
+        pdf_bytes=pdf_bytes,
+        quantification=quantification,
+        lung_labels=lung_labels,
+        lesion_labels=lesion_labels,
+    )
+    return save_results(results, series, Path(out_dir))
+
+
+def check_output_folder(series: Series, out_dir: Path) -> None:
+    """Raise DicomOutError when `out_dir` lies in a folder of the series' source files."""
+    source_folders = {Path(p).resolve().parent for p in series.source_paths}
+    if any(_inside(out_dir.resolve(), folder) for folder in source_folders):
+        raise DicomOutError(f"{out_dir}: inside the input folder; LungLens never writes there")
+
+
+def save_results(results: list[DicomResult], series: Series, out_dir: Path) -> list[Path]:
+    """Write built `results` into `out_dir` (see `write_dicom_results`); returns the paths."""
+    check_output_folder(series, out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"{out_dir}: cannot create the folder ({exc.strerror or exc})") from exc
+    paths = []
+    for result in results:
+        path = out_dir / result.name
+        write_atomically(path, encode(result.dataset))
+        paths.append(path)
+    return paths

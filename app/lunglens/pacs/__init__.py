@@ -1,0 +1,34 @@
+"""PACS over DICOMweb (no Qt), with dicomweb-client: find studies (QIDO-RS), retrieve a study
+into a folder (WADO-RS) and store results (STOW-RS). Credentials come from the environment
+only (see `lunglens.pacs.connection`). DIMSE (C-FIND/C-MOVE/C-STORE) is planned, not here."""
+
+from lunglens.pacs.connection import (
+    AuthenticationFailed,
+    Connection,
+    HostUnreachable,
+    PacsError,
+    PacsTimeout,
+    PartialTransfer,
+    ServerError,
+    StudyNotFound,
+)
+from lunglens.pacs.find import StudySummary, find_studies
+from lunglens.pacs.retrieve import Retrieved, RetrySchedule, retrieve_study
+from lunglens.pacs.store import store
+
+__all__ = [
+    "AuthenticationFailed",
+    "Connection",
+    "HostUnreachable",
+    "PacsError",
+    "PacsTimeout",
+    "PartialTransfer",
+    "Retrieved",
+    "RetrySchedule",
+    "ServerError",
+    "StudyNotFound",
+    "StudySummary",
+    "find_studies",
+    "retrieve_study",
+    "store",
+]

@@ -1,0 +1,93 @@
+"""QIDO-RS: list the studies on a DICOMweb server, filtered by patient, date and modality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from requests import RequestException
+
+from lunglens.pacs.connection import Connection, PacsError, named_error
+
+#: The study attributes asked for (QIDO-RS includefield).
+STUDY_FIELDS = (
+    "StudyInstanceUID",
+    "PatientID",
+    "PatientName",
+    "StudyDate",
+    "StudyDescription",
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+    "AccessionNumber",
+)
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One study as QIDO-RS lists it ("" where the server says nothing)."""
+
+    study_uid: str
+    patient_id: str
+    patient_name: str
+    study_date: str
+    description: str
+    modalities: tuple[str, ...]
+    n_series: int | None
+    n_instances: int | None
+
+    def line(self) -> str:
+        """One line for listings."""
+        counts = f"{self.n_series if self.n_series is not None else '?'} series, "
+        counts += f"{self.n_instances if self.n_instances is not None else '?'} instances"
+        return (
+            f"{self.study_date or '(no date)'}  {self.patient_id or '(no ID)'}  "
+            f"{'/'.join(self.modalities) or '?'}  {self.description or '(no description)'}  "
+            f"({counts})  {self.study_uid}"
+        )
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _summary(item: dict) -> StudySummary:
+    ds = Dataset.from_json(item)
+    modalities = ds.get("ModalitiesInStudy", [])
+    modalities = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+    return StudySummary(
+        study_uid=str(ds.get("StudyInstanceUID", "")),
+        patient_id=str(ds.get("PatientID", "")),
+        patient_name=str(ds.get("PatientName", "")).replace("^", " ").strip(),
+        study_date=str(ds.get("StudyDate", "")),
+        description=str(ds.get("StudyDescription", "")),
+        modalities=tuple(str(m) for m in modalities),
+        n_series=_int(ds.get("NumberOfStudyRelatedSeries")),
+        n_instances=_int(ds.get("NumberOfStudyRelatedInstances")),
+    )
+
+
+def find_studies(
+    connection: Connection,
+    *,
+    patient: str | None = None,
+    date: str | None = None,
+    modality: str | None = None,
+) -> list[StudySummary]:
+    """The studies matching `patient` (Patient ID; `*` wildcards allowed), `date` (DICOM date or
+    range, e.g. 20200301-20200331) and `modality` (e.g. CT). Raises a named PacsError."""
+    filters = {}
+    if patient:
+        filters["PatientID"] = patient
+    if date:
+        filters["StudyDate"] = date
+    if modality:
+        filters["ModalitiesInStudy"] = modality
+    try:
+        found = connection.client().search_for_studies(fields=list(STUDY_FIELDS), search_filters=filters)
+    except (PacsError, RequestException) as exc:
+        raise named_error(connection, exc, "searching for studies") from None
+    return sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))

@@ -1,0 +1,224 @@
+"""WADO-RS: bring a study (or one series of it) from a DICOMweb server into a local folder,
+instance by instance on parallel threads, with progress, retrying transient failures with
+exponential back-off. What arrives is checked against what QIDO-RS said the series holds: a
+series with missing instances is never handed on as if it were whole (PartialTransfer)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from requests import RequestException
+
+from lunglens.pacs.connection import (
+    Connection,
+    HostUnreachable,
+    PacsError,
+    PartialTransfer,
+    StudyNotFound,
+    is_transient,
+    named_error,
+)
+
+ProgressCallback = Callable[[int, int], None]
+"""Called with (instances received, instances expected)."""
+
+#: Ask for the instances as stored (no transcoding by the server: JPEG Lossless stays so).
+AS_STORED = (("application/dicom", "*"),)
+
+
+@dataclass(frozen=True)
+class RetrySchedule:
+    """How often to try one instance and how long to wait between tries (seconds, doubling)."""
+
+    attempts: int = 3
+    first_wait_s: float = 0.5
+
+
+@dataclass
+class Retrieved:
+    """What a retrieval brought: the folder, the instances expected per series (from QIDO-RS)
+    and the files received."""
+
+    folder: Path
+    expected: dict[str, list[str]]
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def n_expected(self) -> int:
+        return sum(len(v) for v in self.expected.values())
+
+
+def _uid(item: dict, keyword_tag: str) -> str:
+    return str(item[keyword_tag]["Value"][0])
+
+
+def _expected_instances(
+    connection: Connection, study_uid: str, series_uid: str | None
+) -> dict[str, list[str]]:
+    """{series UID: [SOP instance UIDs]} of the study (or of the one series), from QIDO-RS."""
+    client = connection.client()
+    what = f"listing the instances of study {study_uid}"
+    try:
+        items = client.search_for_instances(study_instance_uid=study_uid, series_instance_uid=series_uid)
+    except (PacsError, RequestException) as exc:
+        raise named_error(connection, exc, what) from None
+    expected: dict[str, list[str]] = {}
+    for item in items:
+        expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
+    if not expected:
+        target = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
+        raise StudyNotFound(f"{connection.where}: {target} not found")
+    return expected
+
+
+def _save(dataset: Dataset, path: Path) -> None:
+    """Write `dataset` as a Part 10 file (temporary name, then rename)."""
+    partial = path.with_suffix(".part")
+    dataset.save_as(partial, enforce_file_format=True)
+    partial.replace(path)
+
+
+class _Transfer:
+    """The shared state of one retrieval: what arrived, what failed, whether to stop."""
+
+    def __init__(self, connection: Connection, study_uid: str, result: Retrieved, progress, retry):
+        self.connection, self.study_uid, self.result = connection, study_uid, result
+        self.progress, self.retry = progress, retry
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.received: set[str] = set()
+        self.failures: dict[str, PacsError] = {}
+        self.fatal: list[PacsError] = []
+
+    def client(self):
+        if not hasattr(self.local, "client"):
+            self.local.client = self.connection.client()
+        return self.local.client
+
+    def keep(self, series_uid: str, dataset: Dataset) -> None:
+        """Save an arrived instance (only one that was expected and not yet received)."""
+        sop_uid = str(dataset.SOPInstanceUID)
+        if sop_uid not in self.result.expected.get(series_uid, ()) or sop_uid in self.received:
+            return
+        folder = self.result.folder / series_uid
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{sop_uid}.dcm"
+        _save(dataset, path)
+        with self.lock:
+            self.received.add(sop_uid)
+            self.result.files.append(path)
+            done = len(self.result.files)
+        if self.progress is not None:
+            self.progress(done, self.result.n_expected)
+
+    def error(self, exc: Exception, what: str) -> PacsError:
+        if isinstance(exc, PacsError | RequestException):  # (RequestException is an OSError)
+            return named_error(self.connection, exc, what)
+        return PartialTransfer(f"{self.result.folder}: cannot save an instance ({exc.strerror or exc})")
+
+    def give_up(self, key: str, error: PacsError) -> None:
+        """Record a final failure; a server that is gone or refuses us stops the transfer."""
+        with self.lock:
+            self.failures[key] = error
+            if not is_transient(error) or isinstance(error, HostUnreachable):
+                self.fatal.append(error)
+                self.stop.set()
+
+    def stream_series(self, series_uid: str) -> None:
+        """The whole series in one streamed multipart answer (one request: far faster than one
+        per instance); what does not arrive is fetched one by one afterwards. A part is kept
+        only once the next one has begun: the multipart decoder hands on the tail of a cut
+        stream as if it were a last part, so the last part is never trusted (its instance is
+        fetched on its own)."""
+        what = f"retrieving series {series_uid}"
+        pending = None
+        try:
+            for dataset in self.client().iter_series(self.study_uid, series_uid, media_types=AS_STORED):
+                if pending is not None:
+                    self.keep(series_uid, pending)
+                pending = dataset
+                if self.stop.is_set():
+                    return
+        except (PacsError, RequestException, OSError) as exc:
+            error = self.error(exc, what)
+            if not is_transient(error):
+                self.give_up(series_uid, error)
+
+    def fetch_instance(self, series_uid: str, sop_uid: str) -> None:
+        """One instance, tried `retry.attempts` times with exponential back-off."""
+        what = f"retrieving instance {sop_uid} of series {series_uid}"
+        wait = self.retry.first_wait_s
+        for attempt in range(self.retry.attempts):
+            if self.stop.is_set():
+                return
+            try:
+                dataset = self.client().retrieve_instance(
+                    self.study_uid, series_uid, sop_uid, media_types=AS_STORED
+                )
+                self.keep(series_uid, dataset)
+                return
+            except (PacsError, RequestException, OSError) as exc:
+                error = self.error(exc, what)
+                if not is_transient(error) or attempt == self.retry.attempts - 1:
+                    self.give_up(sop_uid, error)
+                    return
+            time.sleep(wait)
+            wait *= 2
+
+    def missing(self) -> list[tuple[str, str]]:
+        return [
+            (series_uid, sop_uid)
+            for series_uid, sops in self.result.expected.items()
+            for sop_uid in sops
+            if sop_uid not in self.received
+        ]
+
+
+def retrieve_study(
+    connection: Connection,
+    study_uid: str,
+    dest_folder: Path,
+    *,
+    series: str | None = None,
+    progress: ProgressCallback | None = None,
+    workers: int = 4,
+    retry: RetrySchedule = RetrySchedule(),
+) -> Retrieved:
+    """Retrieve study `study_uid` (only series `series` when given) into `dest_folder`, one
+    sub-folder per series: each series streamed in one request (series in parallel threads),
+    then every instance that did not arrive fetched on its own (in parallel, with back-off).
+    Raises StudyNotFound, AuthenticationFailed, HostUnreachable, PacsTimeout or
+    PartialTransfer (naming each series with missing instances and how many)."""
+    expected = _expected_instances(connection, study_uid, series)
+    result = Retrieved(folder=Path(dest_folder), expected=expected)
+    transfer = _Transfer(connection, study_uid, result, progress, retry)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(transfer.stream_series, expected))
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        list(pool.map(lambda item: transfer.fetch_instance(*item), transfer.missing()))
+    if not transfer.missing():
+        return result
+    if transfer.fatal and not result.files:
+        raise transfer.fatal[0]
+    raise PartialTransfer(_partial_message(connection, result, transfer.failures, transfer.fatal))
+
+
+def _partial_message(connection, result: Retrieved, failures, fatal) -> str:
+    received = {path.stem for path in result.files}
+    parts = []
+    for series_uid, sops in result.expected.items():
+        missing = [s for s in sops if s not in received]
+        if missing:
+            parts.append(f"series {series_uid}: {len(missing)} of {len(sops)} instances missing")
+    reason = (fatal or list(failures.values()) or [PacsError("stopped")])[0]
+    return (
+        f"{connection.where}: partial transfer, {len(result.files)} of {result.n_expected} instances "
+        f"received ({'; '.join(parts)}); last failure: {reason}"
+    )

@@ -1,0 +1,200 @@
+"""Lesion burden of a series: per lung, per zone and in total, the six-zone severity score, the
+per-slice affected %, and the warning when the slice selector discarded involved slices.
+
+`quantify(series, kept)` is the one entry point; the caller times it (`timings_s.quantify`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lunglens.io.series import Series
+from lunglens.quant.bands import (
+    CONSOLIDATION_CLASS,
+    GGO_CLASS,
+    HUBandMethod,
+    HUBands,
+    LesionMethod,
+    lesion_classes,
+)
+from lunglens.quant.lungs import LEFT_LUNG, LUNG_LABELS, RIGHT_LUNG, LungParams, NoLungFound, segment_lungs
+from lunglens.quant.result import CompactMasks, Quantification, RegionBurden, slice_percent
+from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
+
+SIDES = (RIGHT_LUNG, LEFT_LUNG)
+
+
+@dataclass(frozen=True)
+class ScoreBin:
+    """Affected % from `lower_percent` (inclusive or not) up to the next bin's lower edge."""
+
+    score: int
+    lower_percent: float
+    lower_inclusive: bool
+
+
+@dataclass(frozen=True)
+class SeverityScale:
+    """Zone score 0-5 from the zone's affected %, after Pan et al. (Radiology 2020), applied to
+    six zones instead of five lobes. Bins (checked from the top):
+      0: exactly 0 %        1: 0 < p < 5        2: 5 <= p <= 25
+      3: 25 < p <= 50       4: 50 < p <= 75     5: p > 75
+    With HU bands a zone is never exactly 0 % (vessel rims count), so healthy zones score 1."""
+
+    bins: tuple[ScoreBin, ...] = (
+        ScoreBin(5, 75.0, False),
+        ScoreBin(4, 50.0, False),
+        ScoreBin(3, 25.0, False),
+        ScoreBin(2, 5.0, True),
+        ScoreBin(1, 0.0, False),
+    )
+    name: str = "six-zone adaptation of the Pan lobe score (zone score, not lobe score)"
+    zone_max: int = 5
+
+    def score(self, affected_percent: float) -> int:
+        for rule in self.bins:
+            above = (
+                affected_percent >= rule.lower_percent
+                if rule.lower_inclusive
+                else affected_percent > rule.lower_percent
+            )
+            if above:
+                return rule.score
+        return 0
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Quantification rules as data."""
+
+    lungs: LungParams = field(default_factory=LungParams)
+    bands: HUBands = field(default_factory=HUBands)
+    severity: SeverityScale = field(default_factory=SeverityScale)
+    involved_slice_percent: float = 5.0
+    """A discarded slice counts as involved when at least this % of its lung is affected (the
+    lower edge of zone score 2) ..."""
+    involved_slice_min_ml: float = 1.0
+    """... and at least this much tissue (mL) is affected on it (not a sliver of lung apex)."""
+
+
+def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Voxel counts per slice and lung: int64 (n_slices, 2 lungs [right, left], 3 [lung, ground
+    glass, consolidation])."""
+    counts = np.zeros((lung_labels.shape[0], 2, 3), np.int64)
+    rows = np.flatnonzero(lung_labels.any(axis=(0, 2)))
+    if rows.size == 0:
+        return counts
+    cols = np.flatnonzero(lung_labels.any(axis=(0, 1)))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    for z in np.flatnonzero(lung_labels.any(axis=(1, 2))):
+        code = lung_labels[z][box].ravel() * np.uint8(3) + classes[z][box].ravel()
+        hist = np.bincount(code, minlength=9)
+        for column, side in enumerate(SIDES):
+            counts[z, column] = (
+                hist[side * 3 : side * 3 + 3].sum(),
+                hist[side * 3 + GGO_CLASS],
+                hist[side * 3 + CONSOLIDATION_CLASS],
+            )
+    return counts
+
+
+def discarded_involvement_warning(
+    counts: np.ndarray, kept: np.ndarray, voxel_ml: float, params: QuantParams, method_name: str
+) -> str | None:
+    """The warning when involved slices (see `QuantParams`) are among those the selector
+    discarded, saying where they lie (lung bases, apices, between kept slices)."""
+    lung = counts[:, :, 0].sum(axis=1)
+    affected = counts[:, :, 1:].sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        percent = np.where(lung > 0, 100.0 * affected / np.maximum(lung, 1), 0.0)
+    involved = (percent >= params.involved_slice_percent) & (
+        affected * voxel_ml >= params.involved_slice_min_ml
+    )
+    kept = np.asarray(kept, bool)
+    hidden = np.flatnonzero(involved & ~kept)
+    if hidden.size == 0:
+        return None
+    kept_slices = np.flatnonzero(kept)
+    first, last = (kept_slices[0], kept_slices[-1]) if kept_slices.size else (len(kept), -1)
+    places = (
+        (np.count_nonzero(hidden > last), "below the last kept slice (lung bases)"),
+        (np.count_nonzero(hidden < first), "above the first kept slice (apices)"),
+        (np.count_nonzero((hidden > first) & (hidden < last)), "between kept slices"),
+    )
+    where = ", ".join(f"{count} {place}" for count, place in places if count)
+    return (
+        f"involvement on {hidden.size} slices the lung-open selector discarded ({where}): at least "
+        f"{params.involved_slice_percent:g} % of the slice's lung affected by the {method_name} estimate; "
+        "the classifier did not see these slices, the quantification includes them"
+    )
+
+
+def quantify(
+    series: Series,
+    kept: np.ndarray | None = None,
+    method: LesionMethod | None = None,
+    params: QuantParams = QuantParams(),
+) -> Quantification:
+    """Lungs, zones, lesion burden and score of a loaded series.
+
+    `kept` is the selector's per-slice kept mask (bool, n_slices) or None to skip the
+    discarded-involvement check; `method` defaults to the HU bands. Raises
+    `lunglens.quant.lungs.NoLungFound` when the series holds no lung."""
+    method = method or HUBandMethod(params.bands)
+    try:
+        segmentation = segment_lungs(
+            series.hu,
+            series.pixel_spacing_mm,
+            series.slice_spacing_mm,
+            series.orientation_cosines,
+            params.lungs,
+        )
+    except NoLungFound as exc:
+        raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
+    labels = segmentation.labels
+    classes = lesion_classes(
+        series.hu, method.affected(series.hu, labels, segmentation.voxel_mm), params.bands
+    )
+    counts = slice_counts(labels, classes)
+    voxel_ml = segmentation.voxel_ml
+    thirds = slice_thirds(counts[:, :, 0] > 0, series.positions_mm)
+
+    def region(selection: np.ndarray) -> RegionBurden:
+        lung, ggo, consolidation = (int(v) for v in selection.reshape(-1, 3).sum(axis=0))
+        return RegionBurden.from_counts(lung, ggo, consolidation, voxel_ml)
+
+    lungs = {LUNG_LABELS[side]: region(counts[:, column]) for column, side in enumerate(SIDES)}
+    zones = {
+        f"{LUNG_LABELS[side]}_{third}": region(counts[thirds[:, column] == index, column])
+        for column, side in enumerate(SIDES)
+        for index, third in enumerate(THIRDS)
+    }
+    zone_scores = {name: params.severity.score(zone.affected_percent) for name, zone in zones.items()}
+    lung_per_slice = counts[:, :, 0].sum(axis=1)
+    affected_per_slice = counts[:, :, 1:].sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_slice = np.where(lung_per_slice > 0, 100.0 * affected_per_slice / lung_per_slice, np.nan)
+    warnings = list(segmentation.warnings)
+    if kept is not None:
+        if len(kept) != series.n_slices:
+            raise ValueError(f"kept mask has {len(kept)} slices, the series {series.n_slices}")
+        warning = discarded_involvement_warning(counts, kept, voxel_ml, params, method.name)
+        if warning:
+            warnings.append(warning)
+    return Quantification(
+        method=method.name,
+        method_description=method.description,
+        lungs=lungs,
+        zones=zones,
+        total=region(counts),
+        zone_scores=zone_scores,
+        severity_score=int(sum(zone_scores.values())),
+        severity_score_max=len(zones) * params.severity.zone_max,
+        severity_score_name=params.severity.name,
+        zone_definition=ZONE_DEFINITION,
+        slices=tuple(slice_percent(v) for v in per_slice),
+        warnings=tuple(warnings),
+        masks=CompactMasks.encode(labels, classes),
+    )

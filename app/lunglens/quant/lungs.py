@@ -1,0 +1,525 @@
+"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage and scikit-image, no model weights).
+
+Steps, on a working grid pooled in-plane to about `LungParams.working_pixel_mm` (the mean of
+f x f pixel blocks; slices are kept):
+1. Air (HU < `air_below_hu`) enclosed by the body on its slice: air not connected in-plane to
+   the image border (outside air, the gap under the table) is dropped.
+2. Trachea and main bronchi: the small air regions near the body's centre on the most
+   superior slices are seeds; of the pure air (HU < `airway_below_hu`, face connectivity)
+   connected to them, the largest tree is the airway (the trachea reaches the bronchi; the
+   pharynx or oesophagus does not); it is removed with a margin of `airway_margin_mm`. A tree
+   larger than `max_airway_ml` has leaked into the lung: a stricter threshold is tried, then
+   the step is skipped with a warning.
+3. Lung components: 3-D components of the remaining air larger than `min_component_ml` that are
+   not mostly pure air (stomach and bowel gas is below `gas_below_hu`; lung is air and tissue).
+4. Right and left: two large components are the two lungs. One large component (lungs touching
+   at the anterior junction) is eroded (Euclidean distance) until it falls into two parts and
+   grown back by a watershed; failing that it is split at the body's midline (warning). Patient
+   right/left comes from the DICOM ImageOrientationPatient: the lung whose centroid lies
+   towards patient +x (LPS: patient left) is the left lung.
+5. Dense disease kept inside the lung: each lung is closed per slice with a disk of
+   `closing_radius_mm` and its in-plane holes are filled, so consolidation and ground glass
+   against the pleura or around vessels is lung, not outside (limited to the body, not bone);
+   larger indentations of the lung's convex hull from the chest wall side (lateral to the
+   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too.
+6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
+   when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
+
+Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 left lung.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage, spatial
+from skimage import segmentation
+
+RIGHT_LUNG = 1
+LEFT_LUNG = 2
+LUNG_LABELS = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
+
+#: ImageOrientationPatient assumed without geometry (TIFF): rows run to the patient's left, columns
+#: to posterior, i.e. the standard radiological display (image left = patient right).
+STANDARD_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+_INPLANE_FACES = np.zeros((3, 3, 3), bool)
+_INPLANE_FACES[1] = ndimage.generate_binary_structure(2, 1)
+_INPLANE_SQUARE = np.zeros((3, 3, 3), bool)
+_INPLANE_SQUARE[1] = True
+_FACES_3D = ndimage.generate_binary_structure(3, 1)
+#: In-plane pooling of the grid on which touching lungs are split (only the cut's place).
+SPLIT_POOL = 2
+
+
+class NoLungFound(Exception):
+    """The series holds no lung (a head CT, abdomen-only slices): nothing to quantify."""
+
+
+@dataclass(frozen=True)
+class LungParams:
+    """The segmentation's rules as data. HU, mm and mL."""
+
+    working_pixel_mm: float = 2.0
+    """In-plane pixel size of the working grid (pixels are pooled by an integer factor)."""
+    air_below_hu: float = -500.0
+    """Air and aerated lung (a blurred lung/soft-tissue edge sits near -400 HU)."""
+    airway_below_hu: tuple[float, ...] = (-920.0, -950.0, -980.0)
+    """Pure air of the airway lumen, tried in order while the grown tree leaks into the lung."""
+    max_airway_ml: float = 250.0
+    """Trachea, main and lobar bronchi hold far less; a larger tree has leaked into the lung."""
+    airway_margin_mm: float = 2.0
+    """The removed airway is dilated by this much: its wall's partial-volume rim goes too."""
+    trachea_max_area_mm2: float = 700.0
+    trachea_max_offset_mm: float = 25.0
+    """The trachea seed: at most this area on a superior slice, its centre within this distance
+    of the body's centre along the patient's right-left axis (the table shifts the centre
+    front to back)."""
+    trachea_search_slices: int = 10
+    """How many slices below the first slice holding enclosed air are searched for the seed."""
+    min_component_ml: float = 10.0
+    gas_below_hu: float = -950.0
+    max_gas_fraction: float = 0.5
+    """An air component with at least this fraction of voxels below `gas_below_hu` is gas
+    (stomach, bowel: homogeneous air), not lung (air mixed with tissue and vessels)."""
+    min_total_lung_ml: float = 100.0
+    """Less lung than this in the whole series: "no lung found"."""
+    extra_min_offset_mm: float = 25.0
+    """A lung-like piece besides the two lungs (lung cut off by disease) counts only when its
+    centre lies at least this far from the midline: an air-filled oesophagus does not."""
+    second_lung_fraction: float = 0.08
+    """A second component at least this fraction of all lung is the other lung."""
+    split_erosion_mm: tuple[float, ...] = (2.0, 4.0, 6.0, 9.0, 12.0, 16.0)
+    """Erosion depths tried, in order, to separate lungs that touch."""
+    closing_radius_mm: float = 15.0
+    """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
+    the pleura, vessels at the hilum) become lung."""
+    max_hole_mm2: float = 400.0
+    """In-plane holes of a lung up to this area are lung (vessels, nodules, lesions); larger ones
+    only when the lung encloses them in 3-D (the top of a diaphragm dome is not enclosed)."""
+    pleural_fill_max_fraction: float = 0.25
+    """Largest indentation of a lung slice's convex hull from the chest wall side that is taken
+    as dense disease, as a fraction of that slice's lung area."""
+    bone_above_hu: float = 300.0
+    """Never lung: bone (ribs, spine) the closing could reach."""
+
+
+@dataclass(frozen=True)
+class LungSegmentation:
+    """Labels (uint8 z, y, x: 0 outside, 1 right lung, 2 left lung) with the voxel size and
+    what the reader should know (orientation assumed, airways not removed, ...)."""
+
+    labels: np.ndarray
+    voxel_mm: tuple[float, float, float]
+    """(slice spacing, row spacing, column spacing) in mm."""
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def voxel_ml(self) -> float:
+        return float(np.prod(self.voxel_mm)) / 1000.0
+
+    def volume_ml(self, label: int) -> float:
+        """Volume of one lung (1 right, 2 left) in mL."""
+        return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
+
+
+def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of factor x factor in-plane blocks (int16 HU), the image cropped to a multiple."""
+    if factor == 1:
+        return hu
+    z, h, w = hu.shape
+    h2, w2 = h // factor, w // factor
+    total = np.zeros((z, h2, w2), np.int32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += hu[:, dy : h2 * factor : factor, dx : w2 * factor : factor]
+    return (total // (factor * factor)).astype(np.int16)
+
+
+def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Nearest-neighbour upsampling in-plane by `factor`, cropped or padded (zero) to `shape`."""
+    if factor == 1:
+        return volume
+    up = np.repeat(np.repeat(volume, factor, axis=1), factor, axis=2)
+    if up.shape == tuple(shape):
+        return up
+    out = np.zeros(shape, volume.dtype)
+    h, w = min(up.shape[1], shape[1]), min(up.shape[2], shape[2])
+    out[:, :h, :w] = up[:, :h, :w]
+    return out
+
+
+def _fill_holes_inplane(mask: np.ndarray, max_hole_px: int | None = None) -> np.ndarray:
+    """Fill the holes of each slice (background not connected in-plane to the image border), only
+    those of at most `max_hole_px` pixels when given: one in-plane labelling of the background,
+    the components touching the border (or too large) stay."""
+    background, _ = ndimage.label(~mask, structure=_INPLANE_FACES)
+    edge_ids = np.unique(
+        np.concatenate(
+            [
+                background[:, 0].ravel(),
+                background[:, -1].ravel(),
+                background[:, :, 0].ravel(),
+                background[:, :, -1].ravel(),
+            ]
+        )
+    )
+    outside = np.zeros(int(background.max()) + 1, bool)
+    outside[edge_ids] = True
+    if max_hole_px is not None:
+        outside |= np.bincount(background.ravel(), minlength=outside.size) > max_hole_px
+    outside[0] = False
+    return ~outside[background]
+
+
+def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
+    """Fill what the mask encloses in 3-D (background components not touching the volume's
+    border, face connectivity): a lesion surrounded by lung on every side."""
+    background, n = ndimage.label(~mask, structure=_FACES_3D)
+    border = np.unique(
+        np.concatenate(
+            [
+                face.ravel()
+                for axis in range(3)
+                for face in (np.take(background, 0, axis), np.take(background, -1, axis))
+            ]
+        )
+    )
+    outside = np.zeros(n + 1, bool)
+    outside[border] = True
+    outside[0] = False
+    return ~outside[background]
+
+
+def _max_pool(mask: np.ndarray, factor: int) -> np.ndarray:
+    """True where any pixel of a factor x factor in-plane block is (the image padded to a multiple)."""
+    z, h, w = mask.shape
+    ph, pw = -h % factor, -w % factor
+    padded = np.pad(mask, ((0, 0), (0, ph), (0, pw)))
+    return padded.reshape(z, (h + ph) // factor, factor, (w + pw) // factor, factor).any(axis=(2, 4))
+
+
+def _x_patient(rows: np.ndarray, cols: np.ndarray, cosines: Sequence[float], pixel_mm) -> np.ndarray:
+    """Patient x (LPS, mm; larger = more to the patient's left) of pixel (row, column) offsets."""
+    row_dir, col_dir = cosines[:3], cosines[3:6]
+    return row_dir[0] * cols * pixel_mm[1] + col_dir[0] * rows * pixel_mm[0]
+
+
+def _find_airways(
+    low: np.ndarray,
+    enclosed: np.ndarray,
+    body: np.ndarray,
+    x_mm: np.ndarray,
+    pixel_mm,
+    voxel_ml: float,
+    params: LungParams,
+) -> tuple[np.ndarray | None, str | None]:
+    """The trachea and the bronchi connected to it (bool, working grid), or None and why."""
+    slices_with_air = np.flatnonzero(enclosed.any(axis=(1, 2)))
+    if slices_with_air.size == 0:
+        return None, None
+    seeds = np.zeros(enclosed.shape, bool)
+    for z in slices_with_air[: params.trachea_search_slices]:
+        parts, n = ndimage.label(enclosed[z])
+        body_x = x_mm[body[z]].mean()
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)[1:]
+        centres_x = np.bincount(parts.ravel(), weights=x_mm.ravel(), minlength=n + 1)[1:] / sizes
+        fits = (sizes * pixel_mm[0] * pixel_mm[1] <= params.trachea_max_area_mm2) & (
+            np.abs(centres_x - body_x) <= params.trachea_max_offset_mm
+        )
+        seeds[z] = np.isin(parts, np.flatnonzero(fits) + 1)
+    if not seeds.any():
+        return None, "trachea not found on the superior slices: airways not removed"
+    for threshold in params.airway_below_hu:
+        pure = (enclosed & (low < threshold)) | seeds
+        tree, _ = ndimage.label(pure, structure=_FACES_3D)
+        sizes = np.bincount(tree.ravel())
+        touched = np.unique(tree[seeds])
+        if (sizes[touched] * voxel_ml > params.max_airway_ml).any():
+            continue  # the tree leaked into the lung: a stricter threshold
+        return tree == touched[np.argmax(sizes[touched])], None
+    return None, "airway tree not separable from the lung (leaks at every threshold): airways kept"
+
+
+def _remove_airways(airway: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+    """The airway dilated in-plane by the margin (its wall's partial-volume rim)."""
+    steps = max(1, int(round(params.airway_margin_mm / min(pixel_mm))))
+    zs, ys, xs = ndimage.find_objects(airway.astype(np.uint8))[0]
+    ys = slice(max(ys.start - steps, 0), ys.stop + steps)
+    xs = slice(max(xs.start - steps, 0), xs.stop + steps)
+    out = np.zeros(airway.shape, bool)
+    out[zs, ys, xs] = ndimage.binary_dilation(airway[zs, ys, xs], structure=_INPLANE_SQUARE, iterations=steps)
+    return out
+
+
+def _bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
+    """The slices around a mask's True voxels, widened in-plane by `margin` (rows, columns)."""
+    zs, ys, xs = ndimage.find_objects(mask.astype(np.uint8))[0]
+    return (
+        zs,
+        slice(max(ys.start - margin[0], 0), min(ys.stop + margin[0], mask.shape[1])),
+        slice(max(xs.start - margin[1], 0), min(xs.stop + margin[1], mask.shape[2])),
+    )
+
+
+def _split_touching(
+    component: np.ndarray, voxel_mm, params: LungParams
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two parts of a component holding both lungs: eroded (distance map) until it falls apart
+    into two large parts, grown back by a watershed on the distance map. Computed on a grid
+    pooled 2 x 2 in-plane (it only places the cut); None when it never splits."""
+    box = _bounding_box(component)
+    crop = component[box]
+    coarse = _max_pool(crop, SPLIT_POOL)
+    coarse_mm = (voxel_mm[0], voxel_mm[1] * SPLIT_POOL, voxel_mm[2] * SPLIT_POOL)
+    distance = ndimage.distance_transform_edt(coarse, sampling=coarse_mm)
+    total = np.count_nonzero(coarse)
+    for depth in params.split_erosion_mm:
+        cores, n = ndimage.label(distance > depth, structure=_FACES_3D)
+        if n < 2:
+            continue
+        sizes = np.bincount(cores.ravel(), minlength=n + 1)[1:]
+        order = np.argsort(sizes)[::-1]
+        if sizes[order[1]] < params.second_lung_fraction * total * 0.25:
+            continue
+        markers = np.zeros(coarse.shape, np.int32)
+        markers[cores == order[0] + 1] = 1
+        markers[cores == order[1] + 1] = 2
+        grown = _upsample(segmentation.watershed(-distance, markers, mask=coarse), SPLIT_POOL, crop.shape)
+        first = np.zeros(component.shape, bool)
+        second = np.zeros(component.shape, bool)
+        first[box] = crop & (grown == 1)
+        second[box] = crop & (grown == 2)
+        return first, second
+    return None
+
+
+def _lung_components(
+    low: np.ndarray, candidates: np.ndarray, voxel_ml: float, params: LungParams
+) -> list[np.ndarray]:
+    """The lung-like air components (bool masks), largest first."""
+    components, n = ndimage.label(candidates, structure=_FACES_3D)
+    if n == 0:
+        return []
+    index = np.arange(1, n + 1)
+    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    big = index[sizes * voxel_ml >= params.min_component_ml]
+    if big.size == 0:
+        return []
+    pure_air = np.bincount(components.ravel(), weights=(low < params.gas_below_hu).ravel(), minlength=n + 1)
+    lungish = big[pure_air[big] < params.max_gas_fraction * sizes[big - 1]]
+    lungish = lungish[np.argsort(sizes[lungish - 1])[::-1]]
+    return [components == i for i in lungish]
+
+
+def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+    """Per-slice closing of one lung with an octagon approximating a disk of
+    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively), then filling of
+    its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome
+    that the lung surrounds on one slice); what is added is kept only inside `allowed`."""
+    radius_mm = params.closing_radius_mm
+    if not lung.any():
+        return lung
+    radius_px = radius_mm / min(pixel_mm)
+    # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
+    square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
+    cross_steps = max(1, int(round(radius_px)) - square_steps)
+    margin = square_steps + cross_steps + 2
+    box = _bounding_box(lung, (margin, margin))
+    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin)))
+    grown = ndimage.binary_dilation(crop, _INPLANE_SQUARE, iterations=square_steps)
+    grown = ndimage.binary_dilation(grown, _INPLANE_FACES, iterations=cross_steps)
+    closed = ndimage.binary_erosion(grown, _INPLANE_SQUARE, iterations=square_steps, border_value=1)
+    closed = ndimage.binary_erosion(closed, _INPLANE_FACES, iterations=cross_steps, border_value=1)
+    closed = closed[:, margin:-margin, margin:-margin]
+    plane = lung[box]
+    max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
+    filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
+    out = lung.copy()
+    out[box] |= filled
+    return out
+
+
+def _convex_hull(plane: np.ndarray) -> np.ndarray:
+    """The pixels whose centres lie in the convex hull of a 2-D mask's pixel centres: qhull's
+    facet half-planes (a row + b column + c <= 0 inside) tested on the grid; the mask itself
+    when it is flat. Only the first and last pixel of each row can be hull vertices."""
+    rows = np.flatnonzero(plane.any(axis=1))
+    first = plane[rows].argmax(axis=1)
+    last = plane.shape[1] - 1 - plane[rows, ::-1].argmax(axis=1)
+    points = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)]).astype(float)
+    try:
+        equations = spatial.ConvexHull(points).equations
+    except spatial.QhullError:
+        return plane
+    grid_rows, grid_cols = np.indices(plane.shape, dtype=float)
+    inside = np.ones(plane.shape, bool)
+    for a, b, c in equations:
+        inside &= a * grid_rows + b * grid_cols + c <= 1e-9
+    return inside | plane
+
+
+def _fill_pleural_indentations(
+    lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
+) -> np.ndarray:
+    """Per slice, the parts of the lung's convex hull that indent it from the chest wall side:
+    2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes), whose
+    centre lies lateral to the lung's centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
+    is at most `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease
+    against the ribs is such an indentation; the heart (medial) and the liver dome under a
+    basal crescent (larger than the crescent) are not."""
+    out = lung.copy()
+    for z in np.flatnonzero(lung.any(axis=(1, 2))):
+        plane = lung[z]
+        area = np.count_nonzero(plane)
+        rows = np.flatnonzero(plane.any(axis=1))
+        cols = np.flatnonzero(plane.any(axis=0))
+        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
+        crop = plane[ys, xs]
+        hull = _convex_hull(crop)
+        candidates = hull & ~crop & allowed[z, ys, xs]
+        parts, n = ndimage.label(candidates)
+        if n == 0:
+            continue
+        x_crop = x_mm[ys, xs]
+        sizes = np.bincount(parts.ravel(), minlength=n + 1)
+        centres = np.bincount(parts.ravel(), weights=x_crop.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
+        lateral = (centres - x_crop[crop].mean()) * lateral_sign > 0
+        rim = np.pad(hull, 1) & ~ndimage.binary_erosion(np.pad(hull, 1))
+        open_to_rim = np.zeros(n + 1, bool)
+        open_to_rim[np.unique(parts[rim[1:-1, 1:-1]])] = True
+        accept = lateral & open_to_rim & (sizes <= params.pleural_fill_max_fraction * area)
+        accept[0] = False
+        out[z, ys, xs] |= accept[parts]
+    return out
+
+
+def segment_lungs(
+    hu: np.ndarray,
+    pixel_spacing_mm: tuple[float, float],
+    slice_spacing_mm: float,
+    orientation_cosines: Sequence[float] | None = None,
+    params: LungParams = LungParams(),
+) -> LungSegmentation:
+    """Segment both lungs of an HU volume (int16 z, y, x; index 0 most superior).
+
+    `orientation_cosines` is the series' ImageOrientationPatient (6 floats, LPS); without it the
+    standard radiological display is assumed (image left = patient right) and a warning says
+    so. Raises NoLungFound when the series holds less than `min_total_lung_ml` of lung."""
+    hu = np.asarray(hu)
+    if hu.ndim != 3:
+        raise ValueError(f"segment_lungs expects a 3-D volume (z, y, x), got shape {hu.shape}")
+    warnings: list[str] = []
+    if orientation_cosines is None or len(orientation_cosines) != 6:
+        orientation_cosines = STANDARD_ORIENTATION
+        warnings.append(
+            "no DICOM orientation: the standard radiological display is assumed "
+            "(image left = patient right) for the right/left lung"
+        )
+    factor = max(1, int(round(params.working_pixel_mm / min(pixel_spacing_mm))))
+    pixel_mm = (pixel_spacing_mm[0] * factor, pixel_spacing_mm[1] * factor)
+    voxel_mm = (float(slice_spacing_mm), *pixel_mm)
+    voxel_ml = float(np.prod(voxel_mm)) / 1000.0
+    low = _pool(hu, factor)
+
+    air = low < params.air_below_hu
+    body = _fill_holes_inplane(~air)
+    enclosed = air & body
+    del air
+    rows, cols = np.indices(low.shape[1:], dtype=np.float32)
+    x_mm = _x_patient(rows, cols, orientation_cosines, pixel_mm)
+    airway, why = _find_airways(low, enclosed, body, x_mm, pixel_mm, voxel_ml, params)
+    if why:
+        warnings.append(why)
+    candidates = enclosed & ~_remove_airways(airway, pixel_mm, params) if airway is not None else enclosed
+    components = _lung_components(low, candidates, voxel_ml, params)
+    total_ml = sum(int(np.count_nonzero(c)) for c in components) * voxel_ml
+    if total_ml < params.min_total_lung_ml:
+        raise NoLungFound(
+            f"no lung found: {total_ml:.0f} mL of lung-like air (at least {params.min_total_lung_ml:g} mL needed)"
+        )
+    body_x = float(x_mm[body.any(axis=0)].mean())
+    parts, extras, more_warnings = _two_lungs(components, x_mm, body_x, voxel_mm, params)
+    warnings.extend(more_warnings)
+
+    # Patient side from the centroid's patient x (LPS: +x = patient left).
+    def centre_x(mask: np.ndarray) -> float:
+        return float(x_mm[mask.any(axis=0)].mean())
+
+    labels = np.zeros(low.shape, np.uint8)
+    if len(parts) == 2:
+        right_first = centre_x(parts[0]) < centre_x(parts[1])
+        labels[parts[0]] = RIGHT_LUNG if right_first else LEFT_LUNG
+        labels[parts[1]] = LEFT_LUNG if right_first else RIGHT_LUNG
+        midline_x = 0.5 * (centre_x(parts[0]) + centre_x(parts[1]))
+    else:
+        side = LEFT_LUNG if centre_x(parts[0]) > body_x else RIGHT_LUNG
+        labels[parts[0]] = side
+        midline_x = body_x
+        warnings.append(f"only one lung found (the {LUNG_LABELS[side]})")
+    for extra in extras:
+        offset = centre_x(extra) - midline_x
+        if abs(offset) >= params.extra_min_offset_mm:
+            labels[extra] = LEFT_LUNG if offset > 0 else RIGHT_LUNG
+
+    allowed = body & (low < params.bone_above_hu)
+    allowed |= labels > 0
+    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
+    right = _fill_enclosed(_fill_pleural_indentations(right, allowed, x_mm, -1.0, params))
+    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
+    left = _fill_enclosed(_fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)) & ~right
+    labels[right] = RIGHT_LUNG
+    labels[left & ~right] = LEFT_LUNG
+    labels = _refine(hu, low, labels, factor, params)
+    return LungSegmentation(labels, (float(slice_spacing_mm), *map(float, pixel_spacing_mm)), tuple(warnings))
+
+
+def _two_lungs(
+    components: list[np.ndarray], x_mm: np.ndarray, body_x: float, voxel_mm, params: LungParams
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """The lungs as two masks (one when only one lung is there), the other lung-like pieces, and
+    warnings. Lungs that touch are split by erosion and watershed, else at the body's midline."""
+    total = sum(int(np.count_nonzero(c)) for c in components)
+    if len(components) >= 2 and np.count_nonzero(components[1]) >= params.second_lung_fraction * total:
+        return components[:2], components[2:], []
+    split = _split_touching(components[0], voxel_mm, params)
+    if split is not None:
+        return list(split), components[1:], []
+    main = components[0]
+    towards_left = main & (x_mm > body_x)[None]
+    smaller = min(np.count_nonzero(towards_left), np.count_nonzero(main & ~towards_left))
+    if smaller >= params.second_lung_fraction * total:
+        warning = "the lungs touch and could not be separated by their shape: split at the body's midline"
+        return [main & ~towards_left, towards_left], components[1:], [warning]
+    return [main], components[1:], []
+
+
+def _refine(
+    hu: np.ndarray, low: np.ndarray, labels: np.ndarray, factor: int, params: LungParams
+) -> np.ndarray:
+    """Full-resolution labels: the working-grid labels upsampled; on their boundary band a pixel
+    is lung when it is air, or dense tissue that the closing made lung."""
+    if factor == 1:
+        return labels
+    full = np.zeros(hu.shape, np.uint8)
+    zs, ys, xs = _bounding_box(labels > 0, (1, 1))
+    box_labels = labels[zs, ys, xs]
+    lung = box_labels > 0
+    grown = ndimage.grey_dilation(box_labels, footprint=_INPLANE_SQUARE)
+    band = (grown > 0) & ~ndimage.binary_erosion(lung, structure=_INPLANE_SQUARE)
+    dense_lung = lung & (low[zs, ys, xs] >= params.air_below_hu)
+    full_box = (
+        zs,
+        slice(ys.start * factor, min(ys.stop * factor, hu.shape[1])),
+        slice(xs.start * factor, min(xs.stop * factor, hu.shape[2])),
+    )
+    shape = (zs.stop - zs.start, full_box[1].stop - full_box[1].start, full_box[2].stop - full_box[2].start)
+    out = _upsample(box_labels, factor, shape)
+    z, y, x = np.nonzero(_upsample(band, factor, shape))
+    yl, xl = y // factor, x // factor
+    air = hu[full_box][z, y, x] < params.air_below_hu
+    out[z, y, x] = np.where(air, grown[z, yl, xl], np.where(dense_lung[z, yl, xl], out[z, y, x], 0))
+    full[full_box] = out
+    return full

@@ -1,0 +1,197 @@
+"""The quantification result: per lung, per zone and total burden, the six-zone severity score,
+per-slice affected %, warnings, and the lung and lesion masks stored compactly. Serialises to
+the JSON schema of the quantification issue with `to_dict` / `from_dict`."""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+MASK_ENCODING = (
+    "bit planes of the box [start, stop) per axis: numpy packbits of bool (z, y, x) in C order, "
+    "zlib deflate, base64; outside the box all planes are false"
+)
+MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
+"""The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
+
+
+@dataclass(frozen=True)
+class RegionBurden:
+    """Lung burden of one region (a lung, a zone, both lungs). Percentages are of the region's
+    lung volume: ground glass % + consolidation % = affected %."""
+
+    volume_ml: float
+    affected_ml: float
+    affected_percent: float
+    ggo_percent: float
+    consolidation_percent: float
+
+    @classmethod
+    def from_counts(
+        cls, lung_voxels: int, ggo_voxels: int, consolidation_voxels: int, voxel_ml: float
+    ) -> RegionBurden:
+        """From voxel counts; percentages are 0 for an empty region."""
+        affected = ggo_voxels + consolidation_voxels
+
+        def percent(count: int) -> float:
+            return 100.0 * count / lung_voxels if lung_voxels else 0.0
+
+        return cls(
+            volume_ml=lung_voxels * voxel_ml,
+            affected_ml=affected * voxel_ml,
+            affected_percent=percent(affected),
+            ggo_percent=percent(ggo_voxels),
+            consolidation_percent=percent(consolidation_voxels),
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "volume_ml": self.volume_ml,
+            "affected_ml": self.affected_ml,
+            "affected_percent": self.affected_percent,
+            "ggo_percent": self.ggo_percent,
+            "consolidation_percent": self.consolidation_percent,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RegionBurden:
+        return cls(**{key: float(data[key]) for key in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CompactMasks:
+    """Lung labels (0 outside, 1 right, 2 left) and lesion classes (0 none, 1 ground glass,
+    2 consolidation) stored as four deflated bit planes (`MASK_PLANES`)."""
+
+    shape: tuple[int, int, int]
+    box: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    """(start, stop) per axis of the region holding the lungs; the planes cover only it."""
+    planes: tuple[bytes, bytes, bytes, bytes]
+
+    @classmethod
+    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
+        if lung_labels.shape != lesion_classes.shape:
+            raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
+        lung = lung_labels > 0
+        box = []
+        for axis in range(3):
+            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
+            box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        region = tuple(slice(*span) for span in box)
+        labels, classes = lung_labels[region], lesion_classes[region]
+        masks = (labels == 1, labels == 2, classes == 1, classes == 2)
+        return cls(
+            shape=tuple(int(n) for n in lung_labels.shape),
+            box=tuple(box),
+            planes=tuple(zlib.compress(np.packbits(m).tobytes(), 6) for m in masks),
+        )
+
+    def _plane(self, index: int) -> np.ndarray:
+        shape = tuple(stop - start for start, stop in self.box)
+        bits = np.unpackbits(np.frombuffer(zlib.decompress(self.planes[index]), np.uint8))
+        return bits[: int(np.prod(shape))].reshape(shape).astype(bool)
+
+    def _labels(self, first: int) -> np.ndarray:
+        out = np.zeros(self.shape, np.uint8)
+        region = out[tuple(slice(*span) for span in self.box)]
+        region[self._plane(first)] = 1
+        region[self._plane(first + 1)] = 2
+        return out
+
+    def lung_labels(self) -> np.ndarray:
+        """uint8 (z, y, x): 0 outside, 1 right lung, 2 left lung."""
+        return self._labels(0)
+
+    def lesion_classes(self) -> np.ndarray:
+        """uint8 (z, y, x): 0 none, 1 ground glass, 2 consolidation."""
+        return self._labels(2)
+
+    def to_dict(self) -> dict:
+        return {
+            "encoding": MASK_ENCODING,
+            "shape": list(self.shape),
+            "box": [list(span) for span in self.box],
+            **{
+                name: base64.b64encode(data).decode("ascii")
+                for name, data in zip(MASK_PLANES, self.planes, strict=True)
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CompactMasks:
+        if data.get("encoding") != MASK_ENCODING:
+            raise ValueError(f"unknown mask encoding {data.get('encoding')!r}")
+        return cls(
+            shape=tuple(int(n) for n in data["shape"]),
+            box=tuple((int(start), int(stop)) for start, stop in data["box"]),
+            planes=tuple(base64.b64decode(data[name]) for name in MASK_PLANES),
+        )
+
+
+@dataclass(frozen=True)
+class Quantification:
+    """How much of each lung is affected and where, for one series.
+
+    `slices[i]` is the affected % of slice i's lung (None where the slice holds no lung).
+    `zone_scores` are the 0-5 zone scores, `severity_score` their sum (0-30): a six-zone
+    adaptation of the Pan lobe score (zones, not lobes)."""
+
+    method: str
+    method_description: str
+    lungs: dict[str, RegionBurden]
+    zones: dict[str, RegionBurden]
+    total: RegionBurden
+    zone_scores: dict[str, int]
+    severity_score: int
+    severity_score_max: int
+    severity_score_name: str
+    zone_definition: str
+    slices: tuple[float | None, ...]
+    warnings: tuple[str, ...] = ()
+    masks: CompactMasks | None = None
+
+    def to_dict(self) -> dict:
+        out = {
+            "method": self.method,
+            "method_description": self.method_description,
+            "lungs": {name: region.to_dict() for name, region in self.lungs.items()},
+            "zones": {name: region.to_dict() for name, region in self.zones.items()},
+            "total": self.total.to_dict(),
+            "zone_scores": dict(self.zone_scores),
+            "severity_score": self.severity_score,
+            "severity_score_max": self.severity_score_max,
+            "severity_score_name": self.severity_score_name,
+            "zone_definition": self.zone_definition,
+            "slices": list(self.slices),
+            "warnings": list(self.warnings),
+        }
+        if self.masks is not None:
+            out["masks"] = self.masks.to_dict()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Quantification:
+        return cls(
+            method=str(data["method"]),
+            method_description=str(data.get("method_description", "")),
+            lungs={name: RegionBurden.from_dict(v) for name, v in data["lungs"].items()},
+            zones={name: RegionBurden.from_dict(v) for name, v in data["zones"].items()},
+            total=RegionBurden.from_dict(data["total"]),
+            zone_scores={name: int(v) for name, v in data.get("zone_scores", {}).items()},
+            severity_score=int(data["severity_score"]),
+            severity_score_max=int(data["severity_score_max"]),
+            severity_score_name=str(data.get("severity_score_name", "")),
+            zone_definition=str(data.get("zone_definition", "")),
+            slices=tuple(None if v is None else float(v) for v in data["slices"]),
+            warnings=tuple(str(w) for w in data.get("warnings", ())),
+            masks=CompactMasks.from_dict(data["masks"]) if data.get("masks") else None,
+        )
+
+
+def slice_percent(value: float) -> float | None:
+    """A per-slice affected % for the result: None for a slice without lung (NaN)."""
+    return None if math.isnan(value) else float(value)

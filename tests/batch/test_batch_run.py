@@ -1,0 +1,255 @@
+"""`lunglens batch` end to end on a LocalCluster of 2 workers: a run killed with kill -9 midway
+and rerun ends with a complete worklist and no result computed twice; bad data fails with its
+reason without stopping the others; a job that kills its worker is retried once, then failed;
+each worker loads the model once."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lunglens.analysis import Analysis, AnalysisOptions, analyse
+from lunglens.batch.manifest import MANIFEST_NAME, Manifest
+from lunglens.batch.runner import BatchConfig, run_batch
+from lunglens.batch.task import JobSettings, result_name
+from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.inference import load_model
+from lunglens.io import discover, load
+from tests.batch.conftest import write_archive
+from tests.batch.crashing import crash_marked_patients
+
+N_SERIES = 32  # 30 patients, the series without HU, the MR series
+KILL_AFTER_DONE = 6
+POLL_S = 0.02
+
+
+def _batch_command(source, out, card, *extra):
+    return [sys.executable, "-m", "lunglens", "batch", str(source), "--out", str(out), "--workers", "2",
+            "--model", str(card), *extra]  # fmt: skip
+
+
+def _states(out) -> dict[str, tuple[str, int]]:
+    db = sqlite3.connect(f"file:{out / MANIFEST_NAME}?mode=ro", uri=True, timeout=10)
+    try:
+        return {row[0]: (row[1], row[2]) for row in db.execute("SELECT job_id, state, attempts FROM jobs")}
+    finally:
+        db.close()
+
+
+def _wait_for_done(out, proc, at_least: int, timeout_s: float = 240.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the batch finished before it could be killed"
+        if (out / MANIFEST_NAME).exists():
+            try:
+                states = _states(out)
+            except sqlite3.OperationalError:  # the schema is being created
+                states = {}
+            if sum(state == "done" for state, _ in states.values()) >= at_least:
+                return states
+        time.sleep(POLL_S)
+    raise AssertionError("the batch made no progress")
+
+
+def _process_group_gone(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_kill_9_midway_then_rerun_completes_and_computes_nothing_twice(phantom_archive, tiny_card, tmp_path):
+    out = tmp_path / "out"
+    command = _batch_command(phantom_archive, out, tiny_card)
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for_done(out, proc, KILL_AFTER_DONE)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the client, its scheduler and the worker processes
+        proc.communicate()
+    for _ in range(100):
+        if _process_group_gone(proc.pid):
+            break
+        time.sleep(0.05)
+    assert _process_group_gone(proc.pid), "a process of the killed batch survived"
+
+    at_kill = _states(out)
+    done_at_kill = {job for job, (state, _) in at_kill.items() if state == "done"}
+    in_flight_at_kill = {job for job, (state, _) in at_kill.items() if state == "running"}
+    assert KILL_AFTER_DONE <= len(done_at_kill) < N_SERIES - 2
+    written = {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.glob("*.json")}
+    assert {result_name(job) for job in done_at_kill} <= set(written)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "Traceback" not in rerun.stderr
+    assert f"{len(done_at_kill)} done earlier, skipped" in rerun.stdout
+    assert "studies/hour" in rerun.stderr and "left" in rerun.stderr  # progress lines
+
+    final = _states(out)
+    assert len(final) == N_SERIES
+    assert sorted(state for state, _ in final.values()).count("done") == N_SERIES - 2
+    # no finished result rewritten: the same file (inode) with the same modification time
+    for name, identity in written.items():
+        path = out / name
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == identity, f"{name} was rewritten"
+    # every job ran once, except those in flight at the kill (their interrupted attempt counts)
+    for job, (state, attempts) in final.items():
+        expected = 2 if job in in_flight_at_kill and result_name(job) not in written else 1
+        if state == "done":
+            assert attempts == expected, job
+    assert not list(out.glob(".*")), "temporary files left behind"
+
+    rows = list(csv.DictReader((out / WORKLIST_NAME).open()))
+    assert len(rows) == N_SERIES and len({r["job_id"] for r in rows}) == N_SERIES
+    by_patient = {r["patient"]: r for r in rows}
+    assert by_patient["BADTRUNC"]["status"] == "failed"
+    assert "no slice could be decoded" in by_patient["BADTRUNC"]["error"]
+    assert by_patient["T0001"]["status"] == "failed" and "not CT" in by_patient["T0001"]["error"]
+    for row in rows:
+        if row["status"] == "done":
+            assert row["verdict"] in ("COVID-19", "normal") and int(row["n_kept"]) > 0
+            assert (out / row["result"]).exists()
+    # a completed batch run again does nothing and keeps every file
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and f"{N_SERIES - 2} done earlier, skipped" in again.stdout
+    assert "0 finished" in again.stdout
+
+
+def test_worker_death_is_retried_once_and_each_worker_loads_the_model_once(tiny_card, tmp_path):
+    source = write_archive(
+        tmp_path / "src", 0, bad=False, names=["PAT000", "PAT001", "PAT002", "CRASHONCE", "CRASHALWAYS"]
+    )
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu")
+    summary = run_batch(config, task=crash_marked_patients, progress=lambda *a: None)
+
+    with Manifest(out) as manifest:
+        records = {r.patient: r for r in manifest.records()}
+    assert records["CRASHONCE"].state == "done" and records["CRASHONCE"].attempts == 2
+    assert records["CRASHALWAYS"].state == "failed" and records["CRASHALWAYS"].attempts == 2
+    assert "worker died" in records["CRASHALWAYS"].error
+    for name in ("PAT000", "PAT001", "PAT002"):  # a worker's death takes only its own job down
+        assert records[name].state == "done" and records[name].attempts == 1
+    assert (summary.done, summary.failed, summary.pending) == (4, 1, 0)
+    # every worker process (including those restarted after a crash) loaded the model once
+    assert all(seen["model_loads"] == 1 for seen in summary.workers.values())
+    assert sum(seen["jobs"] for seen in summary.workers.values()) == 4
+    assert max(seen["jobs"] for seen in summary.workers.values()) >= 2  # a session was reused
+
+
+def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu")
+    first = run_batch(config, progress=lambda *a: None)
+    assert first.done == 2
+    with Manifest(out) as manifest:
+        job = manifest.records()[0]
+        # as if the client was killed after the worker wrote the JSON, before it was recorded
+        manifest.mark_running(job.job_id)
+    identity = (out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns
+    second = run_batch(config, progress=lambda *a: None)
+    assert (second.recovered, second.adopted, second.ran, second.done) == (1, 1, 0, 2)
+    assert ((out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns) == identity
+
+
+def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
+    from distributed import LocalCluster
+
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        config = BatchConfig(
+            source=source, out=tmp_path / "out", scheduler=cluster.scheduler_address, model=tiny_card
+        )
+        summary = run_batch(config, progress=lambda *a: None)
+    assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
+
+
+def test_report_pdfs_when_asked(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", report=True)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (pdf,) = out.glob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.with_suffix(".json").exists()
+
+
+def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):
+    out = tmp_path / "out"
+    options = AnalysisOptions()
+    summary = run_batch(
+        BatchConfig(source=covid_ct_md, out=out, workers=2, model=tiny_card, provider="cpu", options=options),
+        progress=lambda *a: None,
+    )
+    assert (summary.done, summary.failed) == (3, 0)
+    with Manifest(out) as manifest:
+        records = {r.folder.rsplit("/", 1)[-1]: r for r in manifest.records()}
+    assert records["P001"].summary["n_kept"] == 90
+    batch = Analysis.from_json((out / records["P001"].result).read_text())
+    ref = discover(covid_ct_md / "P001").series[0]
+    direct = analyse(load(ref), load_model(tiny_card, provider="cpu"), options)
+    np.testing.assert_array_equal(batch.selection.kept, direct.selection.kept)
+    np.testing.assert_allclose(batch.p_covid, direct.p_covid, rtol=0, atol=1e-12, equal_nan=True)
+    assert batch.decision.k_positive == direct.decision.k_positive
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--fraction", "2"), "patient fraction"),
+        (("--workers", "0"), "--workers must be at least 1"),
+        (("--scheduler", "tcp://127.0.0.1:1"), "no Dask scheduler answers there"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(phantom_archive, tiny_card, tmp_path, extra, message):
+    result = subprocess.run(
+        _batch_command(phantom_archive, tmp_path / "out", tiny_card, *extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_output_inside_source_writes_nothing(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    before = sorted(p.relative_to(source) for p in source.rglob("*"))
+    result = subprocess.run(
+        _batch_command(source, source / "results", tiny_card), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "must not be inside SOURCE" in result.stderr
+    assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
+
+
+def test_rerun_with_other_settings_is_refused(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    with Manifest(out) as manifest:
+        manifest.bind_settings({"model_sha256": "0" * 64})
+    result = subprocess.run(
+        _batch_command(source, out, tiny_card), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2 and "other settings" in result.stderr
+    assert not list(out.glob("*.json")) and not (out / WORKLIST_NAME).exists()
+
+
+def test_job_settings_travel_as_paths(phantom_archive, tiny_card):
+    """What a worker receives pickles small: paths and parameters, no pixels."""
+    import pickle
+
+    from lunglens.batch.jobs import plan_jobs
+
+    job = plan_jobs(phantom_archive).jobs[0]
+    settings = JobSettings(str(tiny_card), "0" * 64, "cpu", AnalysisOptions(), "/tmp/out")
+    assert len(pickle.dumps((job, settings))) < 20_000

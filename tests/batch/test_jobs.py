@@ -1,0 +1,53 @@
+"""Planning: one job per series below SOURCE, with stable readable ids."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from lunglens.batch.jobs import plan_jobs
+from lunglens.batch.runner import BatchError, check_folders
+from lunglens.synthetic import write_tiff_series
+from tests.batch.conftest import write_archive
+
+
+@pytest.fixture(scope="module")
+def small_archive(tmp_path_factory):
+    root = write_archive(tmp_path_factory.mktemp("small"), 3)
+    write_tiff_series(
+        __import__("numpy").full((4, 64, 64), -800, "int16"), root / "TIFFPAT", series_name="SR_2"
+    )
+    return root
+
+
+def test_one_job_per_series_with_readable_unique_ids(small_archive):
+    plan = plan_jobs(small_archive)
+    by_patient = {job.patient: job for job in plan.jobs}
+    assert set(by_patient) == {"PAT000", "PAT001", "PAT002", "BADTRUNC", "T0001", "TIFFPAT"}
+    assert len({job.job_id for job in plan.jobs}) == len(plan.jobs) == 6
+    assert re.fullmatch(r"PAT001_20200601_S2_[0-9a-f]{8}", by_patient["PAT001"].job_id)
+    assert re.fullmatch(r"TIFFPAT_nodate_S-_[0-9a-f]{8}", by_patient["TIFFPAT"].job_id)
+    # jobs carry paths, not pixels
+    assert all(path.exists() for path, _ in by_patient["PAT001"].ref.frames)
+    assert by_patient["T0001"].problems and "not CT" in by_patient["T0001"].problems[0]
+    assert not by_patient["PAT001"].problems
+
+
+def test_ids_are_stable_across_runs_and_spellings_of_source(small_archive, monkeypatch):
+    absolute = [job.job_id for job in plan_jobs(small_archive).jobs]
+    monkeypatch.chdir(small_archive.parent)
+    relative = [job.job_id for job in plan_jobs(small_archive.relative_to(small_archive.parent)).jobs]
+    assert absolute == relative
+
+
+def test_output_inside_source_is_refused(small_archive, tmp_path):
+    for inside in (small_archive, small_archive / "PAT000" / "results", small_archive / "new"):
+        with pytest.raises(BatchError, match="must not be inside SOURCE"):
+            check_folders(small_archive, inside)
+    link = tmp_path / "link-to-source"
+    os.symlink(small_archive, link)
+    with pytest.raises(BatchError, match="must not be inside SOURCE"):
+        check_folders(small_archive, link / "out")
+    check_folders(small_archive, tmp_path / "out")  # beside it is fine

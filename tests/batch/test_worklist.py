@@ -1,0 +1,108 @@
+"""The worklist: what it reads from an analysis, and the CSV it writes."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from lunglens.analysis import Analysis, ModelRecord, ProviderRecord, SeriesRecord
+from lunglens.batch.manifest import JobRecord
+from lunglens.batch.worklist import COLUMNS, summarise, worklist_csv
+from lunglens.core.decision import DecisionParams, decide
+from lunglens.core.selector import Selection, SelectorParams
+
+
+def _analysis(p_covid, kept) -> dict:
+    p = np.array(p_covid, float)
+    kept = np.array(kept, bool)
+    n = len(p)
+    return Analysis(
+        series=SeriesRecord(
+            key="1.2.3",
+            description="",
+            folder="",
+            n_slices=n,
+            rows=2,
+            columns=2,
+            pixel_spacing_mm=(1.0, 1.0),
+            slice_spacing_mm=1.0,
+            slice_thickness_mm=None,
+            orientation="axial",
+            source_format="dicom",
+        ),
+        selection=Selection(np.zeros(n, np.int64), 0.0, kept, SelectorParams()),
+        decision=decide(p, kept, DecisionParams(patient_fraction=0.0)),
+        model=ModelRecord("tiny", "0.0.1", "0" * 64, ("COVID-19", "normal"), 0, (2, 2)),
+        provider=ProviderRecord("cpu", "CPUExecutionProvider", "CPU"),
+        positions_mm=-np.arange(n, dtype=float),
+        p_covid=p,
+        cams=np.zeros((n, 2, 2), np.float16),
+        timings_s={},
+        versions={},
+        created="2026-01-01T00:00:00+00:00",
+    ).to_dict(include_cams=False)
+
+
+@pytest.mark.parametrize(
+    ("p_covid", "kept", "verdict", "k", "n", "p_max", "p_mean"),
+    [
+        ([np.nan, 0.2, 0.9, np.nan], [False, True, True, False], "COVID-19", 1, 2, 0.9, 0.55),
+        ([0.99, 0.1, 0.3, 0.99], [False, True, True, False], "normal", 0, 2, 0.3, 0.2),
+        ([np.nan, np.nan], [False, False], "normal", 0, 0, None, None),
+    ],
+)
+def test_summary_reads_the_kept_slices(p_covid, kept, verdict, k, n, p_max, p_mean):
+    summary = summarise(_analysis(p_covid, kept))
+    assert (summary["verdict"], summary["k_positive"], summary["n_kept"]) == (verdict, k, n)
+    assert summary["max_p_covid"] == p_max and summary["mean_p_covid"] == p_mean
+    assert summary["fraction"] == 0.0 and summary["model"] == "tiny 0.0.1"
+    assert summary["affected_percent"] is None and summary["severity_score"] is None
+
+
+def test_summary_reads_the_quantification_when_present():
+    data = _analysis([0.2, 0.8], [True, True])
+    data["quantification"] = {"total": {"affected_percent": 12.5}, "severity_score": 9}
+    summary = summarise(data)
+    assert summary["affected_percent"] == 12.5 and summary["severity_score"] == 9
+
+
+def test_csv_has_one_row_per_record_with_status_and_error():
+    common = dict(
+        series_key="k",
+        folder="/data/p",
+        study_date="20200601",
+        series_number=2,
+        description="chest",
+        attempts=1,
+        registered_at=0.0,
+        started_at=0.0,
+        finished_at=1.0,
+        seconds=1.234,
+    )
+    done = JobRecord(
+        job_id="A",
+        patient="P1",
+        state="done",
+        error="",
+        result="A.json",
+        summary=summarise(_analysis([0.9], [True])),
+        **common,
+    )
+    failed = JobRecord(
+        job_id="B",
+        patient="P2",
+        state="failed",
+        error="no slice could be decoded",
+        result="",
+        summary={},
+        **common,
+    )
+    rows = list(csv.DictReader(worklist_csv([done, failed]).splitlines()))
+    assert tuple(rows[0]) == COLUMNS
+    assert (
+        rows[0]["verdict"] == "COVID-19" and rows[0]["max_p_covid"] == "0.9" and rows[0]["seconds"] == "1.23"
+    )
+    assert rows[1]["status"] == "failed" and rows[1]["error"] == "no slice could be decoded"
+    assert rows[1]["verdict"] == "" and rows[1]["affected_percent"] == ""

@@ -1,0 +1,112 @@
+"""Per-study time against its floor on covid-ct-md P001 (issue 17, second speed section). Prints
+one JSON document with medians over `--repeats` (each repeat runs every measurement once, in
+turn, so a change of machine load touches all of them alike).
+
+    PYTHONPATH=app:. .venv/bin/python tests/benchmarks/bench_pipeline_floor.py [--repeats 5] [--model M]
+
+decode:        `lunglens.io.load` of the 148 slices (JPEG Lossless), the loader's threads.
+bare_run:      one onnxruntime `session.run` on the 90 kept slices as one batch, input prepared.
+preprocess:    HU -> model input of the 90 kept slices (`to_model_input`).
+classify:      the classify stage as `analyze` runs it (batches of the provider's size, with
+               pre- and post-processing).
+sequential:    end to end, load -> select -> classify -> decide (`load` then `analyze`).
+overlapped:    end to end with decoding and inference overlapped (`lunglens.batch.overlap`).
+CPU seconds (all threads of the process) are printed beside the wall times: on a shared machine
+they say what the work costs where the wall times say what it took.
+Ratios: classify / bare_run (target <= 1.1), sequential and overlapped / max(decode, bare_run)
+(target <= 1.25). The load average is printed with the figures (the machine may be shared).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+from common import SHARED_DATA
+
+from lunglens.analysis import load_and_analyse
+from lunglens.batch.overlap import load_and_analyse_overlapped
+from lunglens.core.selector import select_slices
+from lunglens.inference import classify, load_model
+from lunglens.inference.preprocess import to_model_input
+from lunglens.io import discover, load
+
+
+def _timed(fn):
+    """(wall s, CPU s of this process, all threads; result of fn())."""
+    start, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - start, time.process_time() - cpu, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model")
+    args = parser.parse_args()
+    p001 = SHARED_DATA / "covid-ct-md" / "P001"
+    if not p001.exists():
+        print(f"real data missing: {p001}", file=sys.stderr)
+        return 2
+    ref = discover(p001).series[0]
+    model = load_model(args.model, provider="cpu")
+    series = load(ref)
+    kept = select_slices(series.hu).kept_indices
+    image = to_model_input(series.hu[kept])
+    model.session.run(["probabilities", "cam"], {"image": image[:4]})  # warm-up
+
+    times: dict[str, list[float]] = {}
+    cpu_times: dict[str, list[float]] = {}
+    load_averages = []
+    overlap_counts = None
+    for _ in range(args.repeats):
+        load_averages.append(os.getloadavg()[0])
+        measured = {
+            "decode": lambda: load(ref),
+            "bare_run": lambda: model.session.run(["probabilities", "cam"], {"image": image}),
+            "preprocess": lambda: to_model_input(series.hu[kept]),
+            "classify": lambda: classify(model, series.hu, kept),
+            "sequential": lambda: load_and_analyse(ref, model),
+            "overlapped": lambda: load_and_analyse_overlapped(ref, model),
+        }
+        for name, fn in measured.items():
+            seconds, cpu, result = _timed(fn)
+            times.setdefault(name, []).append(seconds)
+            cpu_times.setdefault(name, []).append(cpu)
+            if name == "overlapped":
+                overlap_counts = result[2]
+    median = {name: round(statistics.median(values), 4) for name, values in times.items()}
+    floor = max(median["decode"], median["bare_run"])
+    print(
+        json.dumps(
+            {
+                "series": "covid-ct-md P001",
+                "slices": series.n_slices,
+                "kept": int(len(kept)),
+                "model": f"{model.card.name} {model.card.version}",
+                "provider": model.provider.used,
+                "batch_size": model.batch_size,
+                "repeats": args.repeats,
+                "median_s": median,
+                "median_cpu_s": {n: round(statistics.median(v), 4) for n, v in cpu_times.items()},
+                "classify_over_bare_run": round(median["classify"] / median["bare_run"], 3),
+                "floor_s": floor,
+                "sequential_over_floor": round(median["sequential"] / floor, 3),
+                "overlapped_over_floor": round(median["overlapped"] / floor, 3),
+                "overlapped_over_sequential": round(median["overlapped"] / median["sequential"], 3),
+                "overlap_last_run": overlap_counts,
+                "load_average_1min": [round(x, 2) for x in load_averages],
+                "cpu_count": os.cpu_count(),
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""DICOM results on a real series (COVID-CT-MD P001, tiny contract model): every object passes
+dciodvfy without errors, reads back with highdicom, lives in the source study as a new series
+and refers to source instances that exist; the SR carries the decision, the kept slices'
+P(COVID), the algorithm's identity and (given) the quantification; the SEG holds the label
+volumes it was given; anonymised output names nobody and no source UID."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+
+import highdicom as hd
+import numpy as np
+import pydicom
+import pytest
+import tifffile
+from highdicom.sr.utils import find_content_items
+from pydicom.sr.codedict import codes
+
+from lunglens.analysis import analyse
+from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_results
+from lunglens.dicomout import identity as ids
+from lunglens.inference import load_model
+from lunglens.io import discover, load
+from lunglens.report.images import key_images
+from tests.dicomout.validate import dciodvfy_errors
+from tests.report.test_report import IDENTIFIERS
+from tests.tiny_model import write_tiny_model
+
+ZONE_KEYS = [f"{side}_{third}" for side in ("right", "left") for third in ("upper", "middle", "lower")]
+
+
+def region(volume_ml: float, affected_percent: float) -> dict:
+    affected = volume_ml * affected_percent / 100
+    return {
+        "volume_ml": volume_ml,
+        "affected_ml": affected,
+        "affected_percent": affected_percent,
+        "ggo_percent": affected_percent * 0.75,
+        "consolidation_percent": affected_percent * 0.25,
+    }
+
+
+def quantification_dict() -> dict:
+    """A quantification in the schema of `Quantification.to_dict()` (issue 13)."""
+    zones = {key: region(500.0 + 10 * i, 3.0 * i) for i, key in enumerate(ZONE_KEYS)}
+    return {
+        "method": "hu_bands",
+        "lungs": {"right": region(1600.0, 4.0), "left": region(1400.0, 11.0)},
+        "zones": zones,
+        "total": region(3000.0, 7.3),
+        "severity_score": 13,
+        "severity_score_max": 30,
+        "slices": [0.0] * 10,
+        "warnings": ["involvement on 11 discarded slices (e.g. the lung bases)"],
+    }
+
+
+def label_volumes(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rough lungs and lesions made from HU in the test: lung = -1000..0 HU in the chest's
+    middle, right lung in the image's left half (patient right for head-first supine)."""
+    lungs = np.zeros(hu.shape, np.uint8)
+    chest = np.zeros(hu.shape, bool)
+    chest[:, 120:400, 60:450] = True
+    inside = chest & (hu > -1000) & (hu < 0)
+    half = hu.shape[2] // 2
+    lungs[:, :, :half][inside[:, :, :half]] = 1
+    lungs[:, :, half:][inside[:, :, half:]] = 2
+    lesions = np.zeros(hu.shape, np.uint8)
+    lesions[inside & (hu >= -750) & (hu < -400)] = 1
+    lesions[inside & (hu >= -400)] = 2
+    return lungs, lesions
+
+
+@pytest.fixture(scope="module")
+def p001(covid_ct_md, tmp_path_factory):
+    folder = covid_ct_md / "P001"
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    model = load_model(write_tiny_model(tmp_path_factory.mktemp("model")), provider="cpu")
+    analysis = dataclasses.replace(analyse(series, model), created="2024-05-01T10:00:00+00:00")
+    return analysis, series, folder
+
+
+@pytest.fixture(scope="module")
+def written(p001, tmp_path_factory):
+    """The results of P001 with a quantification and label volumes, written to a folder."""
+    analysis, series, _ = p001
+    lungs, lesions = label_volumes(series.hu)
+    out = tmp_path_factory.mktemp("dicom-out")
+    paths = write_dicom_results(
+        analysis,
+        series,
+        out,
+        quantification=quantification_dict(),
+        lung_labels=lungs,
+        lesion_labels=lesions,
+    )
+    return {p.name: p for p in paths}, lungs, lesions
+
+
+@pytest.fixture(scope="module")
+def sources(p001):
+    """Source headers of P001 by SOP Instance UID."""
+    _, series, _ = p001
+    headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in series.source_paths]
+    return {h.SOPInstanceUID: h for h in headers}
+
+
+def test_writes_sr_seg_key_images_and_pdf(written):
+    names = set(written[0])
+    assert {"lunglens-sr.dcm", "lunglens-seg.dcm", "lunglens-report-pdf.dcm"} <= names
+    assert any(name.startswith("lunglens-key-") for name in names)
+
+
+def test_every_object_passes_dciodvfy(written):
+    for name, path in written[0].items():
+        assert dciodvfy_errors(path) == [], name
+
+
+def test_objects_join_the_source_study_as_new_research_series(written, sources):
+    source = next(iter(sources.values()))
+    series_uids = set()
+    for path in written[0].values():
+        ds = pydicom.dcmread(path)
+        assert ds.StudyInstanceUID == source.StudyInstanceUID
+        assert ds.PatientID == source.PatientID
+        assert ds.SeriesInstanceUID != source.SeriesInstanceUID
+        assert ids.RESEARCH_ONLY in ds.SeriesDescription
+        series_uids.add(ds.SeriesInstanceUID)
+    assert len(series_uids) == 4  # SR, SEG, key images, PDF
+
+
+def numbers(sr, concept) -> list[float]:
+    items = find_content_items(sr, name=concept, value_type=hd.sr.ValueTypeValues.NUM, recursive=True)
+    return [float(item.MeasuredValueSequence[0].NumericValue) for item in items]
+
+
+def test_sr_carries_the_decision_per_slice_p_covid_and_the_algorithm(p001, written, sources):
+    analysis, _, _ = p001
+    sr = hd.sr.srread(written[0]["lunglens-sr.dcm"])
+    d = analysis.decision
+    assert sr.VerificationFlag == "UNVERIFIED"
+    assert numbers(sr, ids.POSITIVE_SLICES) == [d.k_positive]
+    assert numbers(sr, ids.KEPT_SLICES) == [d.n_kept]
+    assert numbers(sr, ids.PATIENT_FRACTION) == [pytest.approx(d.params.patient_fraction)]
+    assert numbers(sr, ids.SLICE_CUTOFF) == [pytest.approx(d.params.slice_cutoff)]
+    (verdict,) = find_content_items(sr, name=ids.PATIENT_DECISION, recursive=True)
+    assert verdict.ConceptCodeSequence[0].CodeValue == (ids.PRESENT if d.covid else ids.ABSENT).value
+    kept = np.flatnonzero(analysis.selection.kept & analysis.classified)
+    assert numbers(sr, ids.SLICE_P_COVID) == pytest.approx(analysis.p_covid[kept], abs=1e-6)
+    texts = [
+        item.TextValue
+        for item in find_content_items(sr, value_type=hd.sr.ValueTypeValues.TEXT, recursive=True)
+    ]
+    assert analysis.model.name in texts and analysis.model.version in texts
+    assert f"sha256 {analysis.model.sha256}" in texts
+    assert f"LungLens {analysis.versions['lunglens']}" in texts
+    assert any(d.summary().replace("×", "x") in t for t in texts)
+    (equipment,) = [e for e in sr.ContributingEquipmentSequence if e.Manufacturer == ids.MANUFACTURER]
+    assert analysis.model.sha256 in equipment.ContributionDescription
+    assert analysis.model.name in equipment.ManufacturerModelName
+
+
+def test_sr_references_resolve_to_source_instances(written, sources):
+    sr = hd.sr.srread(written[0]["lunglens-sr.dcm"])
+    images = find_content_items(sr, value_type=hd.sr.ValueTypeValues.IMAGE, recursive=True)
+    referenced = {item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for item in images}
+    assert referenced and referenced <= set(sources)
+    evidence = {
+        instance.ReferencedSOPInstanceUID
+        for study in sr.CurrentRequestedProcedureEvidenceSequence
+        for series in study.ReferencedSeriesSequence
+        for instance in series.ReferencedSOPSequence
+    }
+    assert referenced <= evidence <= set(sources)
+
+
+def test_sr_carries_the_quantification(written):
+    sr = hd.sr.srread(written[0]["lunglens-sr.dcm"])
+    q = quantification_dict()
+    assert numbers(sr, ids.SEVERITY_SCORE) == [13]
+    # two lungs, six zones and the total, each with the five quantities
+    assert len(numbers(sr, ids.LUNG_VOLUME)) == 9
+    volumes = [q["lungs"]["right"], q["lungs"]["left"], *q["zones"].values(), q["total"]]
+    assert numbers(sr, ids.AFFECTED_PERCENT) == pytest.approx([r["affected_percent"] for r in volumes])
+    sites = find_content_items(sr, name=codes.SCT.FindingSite, recursive=True)
+    assert {s.ConceptCodeSequence[0].CodeValue for s in sites} >= {codes.SCT.Lung.value}
+
+
+def test_sr_without_quantification_has_no_quantification_items(p001, tmp_path):
+    analysis, series, _ = p001
+    (sr,) = [r.dataset for r in build_dicom_results(analysis, series) if r.name == "lunglens-sr.dcm"]
+    assert numbers(sr, ids.SEVERITY_SCORE) == []
+    assert numbers(sr, ids.POSITIVE_SLICES) == [analysis.decision.k_positive]
+
+
+def test_seg_holds_the_label_volumes_on_the_source_slices(p001, written, sources):
+    _, series, _ = p001
+    paths, lungs, lesions = written
+    seg = hd.seg.segread(paths["lunglens-seg.dcm"])
+    assert [seg.get_segment_description(n).segment_label for n in (1, 2, 3, 4)] == [
+        "Right lung",
+        "Left lung",
+        "Ground glass",
+        "Consolidation",
+    ]
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in series.source_paths]
+    assert {uid for _, _, uid in seg.get_source_image_uids()} <= set(sources)
+    for index in (40, 75, 110):
+        masks = seg.get_pixels_by_source_instance([uids[index]], segment_numbers=[1, 2, 3, 4])[0]
+        assert np.array_equal(masks[..., 0], lungs[index] == 1)
+        assert np.array_equal(masks[..., 1], lungs[index] == 2)
+        assert np.array_equal(masks[..., 2], lesions[index] == 1)
+        assert np.array_equal(masks[..., 3], lesions[index] == 2)
+
+
+def test_no_seg_without_label_volumes(p001):
+    analysis, series, _ = p001
+    names = [r.name for r in build_dicom_results(analysis, series, quantification=quantification_dict())]
+    assert "lunglens-seg.dcm" not in names
+
+
+def test_key_images_are_the_reports_with_the_window_stated(p001, written, sources):
+    analysis, series, _ = p001
+    paths, _, lesions = written
+    keys = key_images(analysis, series.hu)
+    captures = sorted(name for name in paths if name.startswith("lunglens-key-"))
+    assert len(captures) == len(keys)
+    for key, name in zip(keys, captures, strict=True):
+        ds = pydicom.dcmread(paths[name])
+        assert "W 1500 / L -600 HU" in ds.DerivationDescription
+        assert "ground glass" in ds.DerivationDescription
+        assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID in sources
+        assert sources[ds.SourceImageSequence[0].ReferencedSOPInstanceUID].InstanceNumber is not None
+        pixels = ds.pixel_array
+        outside = lesions[key.index] == 0
+        assert np.array_equal(pixels[outside], key.overlay[outside])  # the report's overlay
+        assert f"P(COVID) {key.p_covid:.3f}" in ds.ImageComments
+
+
+def test_pdf_is_the_report_encapsulated(written):
+    ds = pydicom.dcmread(written[0]["lunglens-report-pdf.dcm"])
+    assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    document = bytes(ds.EncapsulatedDocument)[: ds.EncapsulatedDocumentLength]
+    assert document.startswith(b"%PDF") and document.rstrip().endswith(b"%%EOF")
+
+
+def test_anonymised_output_names_nobody_and_no_source_uid(p001, tmp_path, sources):
+    analysis, series, folder = p001
+    lungs, lesions = label_volumes(series.hu)
+    paths = write_dicom_results(
+        analysis, series, tmp_path, anonymise=True, lung_labels=lungs, lesion_labels=lesions
+    )
+    source = next(iter(sources.values()))
+    values = {k: str(source.get(k, "") or "").strip() for k in IDENTIFIERS}
+    values = {k: v for k, v in values.items() if len(v) >= 4}
+    assert {"PatientID", "StudyInstanceUID", "SeriesInstanceUID", "StudyDate"} <= set(values)
+    forbidden = [*values.values(), *(str(uid) for uid in sources), str(folder)]
+    for path in paths:
+        data = path.read_bytes()
+        for value in forbidden:
+            assert value.encode() not in data, f"{value!r} in {path.name}"
+        ds = pydicom.dcmread(path)
+        assert ds.PatientID.startswith("ANON-") and ds.PatientIdentityRemoved == "YES"
+        assert dciodvfy_errors(path) == [], path.name
+    study_uids = {pydicom.dcmread(p).StudyInstanceUID for p in paths}
+    assert len(study_uids) == 1  # one study of their own, consistently
+
+
+def test_refuses_an_output_inside_the_input_folder(p001):
+    analysis, series, folder = p001
+    with pytest.raises(DicomOutError, match="input folder"):
+        write_dicom_results(analysis, series, folder / "results")
+    assert not (folder / "results").exists()
+
+
+@pytest.mark.parametrize("name", ["P001", "normal001", "cap001"])
+def test_three_real_series_pass_dciodvfy(covid_ct_md, tmp_path, name):
+    (ref,) = discover(covid_ct_md / name).analysable
+    series = load(ref)
+    model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
+    analysis = analyse(series, model)
+    paths = write_dicom_results(analysis, series, tmp_path / "out", quantification=quantification_dict())
+    assert len(paths) >= 3
+    for path in paths:
+        assert dciodvfy_errors(path) == [], path.name
+
+
+def test_a_second_viewer_shows_the_decision(p001, written):
+    """dcmtk's dsrdump (the SR view of a toolkit other than highdicom) shows the verdict,
+    k, n, the rule, UNVERIFIED and the model."""
+    dsrdump = shutil.which("dsrdump")
+    if dsrdump is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("dsrdump (Debian dcmtk) missing under CI")
+        pytest.skip("dsrdump (Debian dcmtk) not installed")
+    analysis, _, _ = p001
+    d = analysis.decision
+    text = subprocess.run(
+        [dsrdump, "+Pl", str(written[0]["lunglens-sr.dcm"])], capture_output=True, check=True
+    ).stdout.decode("ascii")
+    assert "Verification Flag   : UNVERIFIED" in text
+    assert f'"Positive kept slices (k)")="{d.k_positive}' in text
+    assert f'"Slices kept by the lung-open selector (n)")="{d.n_kept}' in text
+    assert f"Verdict: {d.summary().replace('×', 'x')}" in text
+    assert f'"Algorithm Name")="{analysis.model.name}"' in text
+
+
+def test_a_tiff_folder_has_no_study_to_join(tmp_path):
+    """COVID-CTset TIFF folders carry no DICOM study: a named refusal, not a made-up study."""
+    folder = tmp_path / "SR_2"
+    folder.mkdir()
+    raw = np.full((512, 512), 1024 - 800, np.uint16)
+    for i in range(3):
+        tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", raw)
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    analysis = analyse(series, load_model(write_tiny_model(tmp_path / "model"), provider="cpu"))
+    with pytest.raises(DicomOutError, match="TIFF folder has none"):
+        write_dicom_results(analysis, series, tmp_path / "out")

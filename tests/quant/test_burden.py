@@ -1,0 +1,150 @@
+"""quantify on phantoms: the JSON schema and its round trip, monotone burden, the discarded-slices
+warning, and a second lesion method plugged in through the same interface."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lunglens.quant import HUBandMethod, NoLungFound, ProbabilityMapMethod, Quantification, quantify
+from lunglens.quant.result import CompactMasks
+from lunglens.quant.zones import ZONE_NAMES
+from lunglens.synthetic import make_phantom
+from tests.quant.conftest import phantom_series
+
+REGION_KEYS = {"volume_ml", "affected_ml", "affected_percent", "ggo_percent", "consolidation_percent"}
+
+
+def small_phantom(severity: float, seed: int = 11):
+    return make_phantom(n_slices=40, seed=seed, covid_severity=severity, size=256, pixel_spacing_mm=1.4)
+
+
+def series_of(p, **kwargs):
+    return phantom_series(p.hu, p.pixel_spacing_mm, p.slice_thickness_mm, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sick():
+    return small_phantom(1.0)
+
+
+@pytest.fixture(scope="module")
+def sick_result(sick):
+    return quantify(series_of(sick), kept=sick.lung_open)
+
+
+def test_result_follows_the_issue_schema(sick, sick_result):
+    data = json.loads(json.dumps(sick_result.to_dict()))
+    assert data["method"] == "hu_bands"
+    assert set(data["lungs"]) == {"right", "left"}
+    assert tuple(data["zones"]) == ZONE_NAMES
+    for region in [*data["lungs"].values(), *data["zones"].values(), data["total"]]:
+        assert set(region) == REGION_KEYS
+    assert data["severity_score_max"] == 30
+    assert data["severity_score"] == sum(data["zone_scores"].values())
+    assert 6 <= data["severity_score"] <= 30
+    assert len(data["slices"]) == sick.n_slices
+    assert isinstance(data["warnings"], list)
+    assert "threshold estimate" in data["method_description"]
+    assert "not lobes" in data["zone_definition"]
+
+
+def test_json_round_trip_keeps_everything_and_the_masks(sick_result):
+    text = json.dumps(sick_result.to_dict())
+    back = Quantification.from_dict(json.loads(text))
+    assert back == sick_result
+    labels = back.masks.lung_labels()
+    assert labels.shape == sick_result.masks.shape
+    assert set(np.unique(labels)) <= {0, 1, 2}
+    assert set(np.unique(back.masks.lesion_classes())) <= {0, 1, 2}
+
+
+def test_region_figures_add_up(sick_result):
+    q = sick_result
+    assert q.total.volume_ml == pytest.approx(q.lungs["right"].volume_ml + q.lungs["left"].volume_ml)
+    assert q.total.volume_ml == pytest.approx(sum(zone.volume_ml for zone in q.zones.values()))
+    assert q.total.affected_ml == pytest.approx(sum(zone.affected_ml for zone in q.zones.values()))
+    for region in [*q.lungs.values(), *q.zones.values(), q.total]:
+        assert region.ggo_percent + region.consolidation_percent == pytest.approx(region.affected_percent)
+        if region.volume_ml:
+            assert region.affected_percent == pytest.approx(100 * region.affected_ml / region.volume_ml)
+
+
+def test_slices_without_lung_have_no_percentage(sick, sick_result):
+    lungless = ~sick.lung_mask.any(axis=(1, 2))
+    slices = sick_result.slices
+    assert lungless.any()
+    assert all(slices[i] is None for i in np.flatnonzero(lungless) if i in (0, sick.n_slices - 1))
+    assert sum(v is not None for v in slices) >= sick.lung_mask.any(axis=(1, 2)).sum() - 2
+
+
+def test_total_affected_percent_grows_with_phantom_severity():
+    totals = [
+        quantify(series_of(small_phantom(severity))).total.affected_percent
+        for severity in (0.0, 0.35, 0.7, 1.0)
+    ]
+    assert totals == sorted(totals)
+    assert len(set(totals)) == 4
+    assert totals[-1] > 2 * totals[0]
+
+
+def test_involvement_on_discarded_slices_is_reported(sick, sick_result):
+    assert not sick.lung_open.all()
+    warnings = [w for w in sick_result.warnings if w.startswith("involvement on")]
+    assert len(warnings) == 1
+    assert "lung bases" in warnings[0]
+    everything_kept = quantify(series_of(sick), kept=np.ones(sick.n_slices, bool))
+    assert not any(w.startswith("involvement on") for w in everything_kept.warnings)
+
+
+def test_kept_mask_must_match_the_series(sick):
+    with pytest.raises(ValueError, match="kept mask"):
+        quantify(series_of(sick), kept=np.ones(sick.n_slices + 1, bool))
+
+
+def test_a_learned_map_plugs_in_through_the_same_interface(sick):
+    """An oracle probability map (the phantom's lesion mask) in place of the learned one: the
+    affected volume is the lesion volume inside the lung mask, split by HU into ground glass and
+    consolidation. (How much lesion the lung mask holds is tested in test_lungs.)"""
+    truth = sick.lesion_mask.astype(np.float32)
+    method = ProbabilityMapMethod(
+        probability=lambda hu, labels, voxel_mm: truth, name="oracle", description="test oracle"
+    )
+    q = quantify(series_of(sick), method=method)
+    assert q.method == "oracle"
+    voxel_ml = sick.pixel_spacing_mm**2 * sick.slice_thickness_mm / 1000.0
+    lesion_in_lung = sick.lesion_mask & (q.masks.lung_labels() > 0)
+    assert q.total.affected_ml == pytest.approx(np.count_nonzero(lesion_in_lung) * voxel_ml)
+    assert np.array_equal(q.masks.lesion_classes() > 0, lesion_in_lung)
+    assert q.total.consolidation_percent > 0 and q.total.ggo_percent > 0
+    hu_bands = quantify(series_of(sick), method=HUBandMethod())
+    assert hu_bands.total.affected_ml != q.total.affected_ml
+
+
+def test_a_probability_map_of_the_wrong_shape_is_refused(sick):
+    method = ProbabilityMapMethod(
+        probability=lambda hu, labels, voxel_mm: np.zeros(3), name="bad", description=""
+    )
+    with pytest.raises(ValueError, match="does not match"):
+        quantify(series_of(sick), method=method)
+
+
+def test_no_lung_is_a_named_error_through_quantify(sick):
+    below = np.flatnonzero(~sick.lung_mask.any(axis=(1, 2)))
+    below = below[below > sick.n_slices // 2]
+    with pytest.raises(NoLungFound, match="^phantom: no lung found"):
+        quantify(phantom_series(sick.hu[below], sick.pixel_spacing_mm, sick.slice_thickness_mm))
+
+
+def test_compact_masks_decode_to_what_was_encoded():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((7, 33, 41), np.uint8)
+    labels[2:5, 3:20, 4:18] = rng.integers(0, 3, (3, 17, 14))
+    classes = np.where(labels > 0, rng.integers(0, 3, labels.shape), 0).astype(np.uint8)
+    masks = CompactMasks.encode(labels, classes)
+    assert masks.box[0] == (2, 5)
+    back = CompactMasks.from_dict(json.loads(json.dumps(masks.to_dict())))
+    assert np.array_equal(back.lung_labels(), labels)
+    assert np.array_equal(back.lesion_classes(), classes)
