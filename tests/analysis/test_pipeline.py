@@ -75,7 +75,7 @@ def test_only_kept_slices_are_classified(series, model):
     assert np.allclose(result.p_covid[kept], expected, atol=1e-5)
     assert result.decision.n_kept == 8 and result.decision.k_positive == int((expected >= 0.5).sum())
     assert (result.cams[~kept] == 0).all()
-    assert list(result.timings_s) == ["select", "classify", "decide"]
+    assert list(result.timings_s) == ["select", "classify", "quantify", "decide"]
     assert result.provider == ProviderRecord("cpu", "CPUExecutionProvider", "CPU", "")
 
 
@@ -107,8 +107,8 @@ def test_load_and_analyse_times_each_step_in_order(ref, model):
     loaded = []
     series, result = load_and_analyse(ref, model, load_progress=lambda done, total: loaded.append(done))
     assert series.n_slices == 12 and loaded[-1] == 12
-    assert list(result.timings_s) == ["load", "select", "classify", "decide"]
-    assert result.series == SeriesRecord.of(series)
+    assert list(result.timings_s) == ["load", "select", "classify", "quantify", "decide"]
+    assert replace(result.series, warnings=()) == replace(SeriesRecord.of(series), warnings=())
 
 
 def test_all_slices_option_classifies_discarded_slices_too(series, model):
@@ -163,3 +163,35 @@ def test_json_of_another_format_is_refused(series, model):
     data = analyse(series, model).to_dict(include_cams=False)
     with pytest.raises(ValueError, match="format 1"):
         Analysis.from_dict({**data, "format": 1})
+
+
+def test_a_series_without_lung_gets_no_quantification_and_says_so(tmp_path, model):
+    """Soft tissue only (an abdomen-like block): no lung."""
+    write_series(tmp_path / "solid", np.full((6, 128, 128), 1064, np.uint16), -2.0 * np.arange(6))
+    series = load(discover(tmp_path / "solid").series[0])
+    result = analyse(series, model)
+    assert result.quantification is None
+    assert any(w.startswith("no quantification: ") and "no lung" in w for w in result.series.warnings)
+    assert analyse(series, model, AnalysisOptions(quantify=False)).series.warnings == tuple(series.warnings)
+
+
+def test_the_quantification_travels_in_the_analysis_and_its_json(model):
+    from lunglens.synthetic import make_phantom
+    from tests.quant.conftest import phantom_series
+
+    phantom = make_phantom(n_slices=40, seed=5, covid_severity=0.6, size=256, pixel_spacing_mm=1.4)
+    series = phantom_series(phantom.hu, 1.4, phantom.slice_thickness_mm)
+    result = analyse(series, model)
+    q = result.quantification
+    assert q is not None and list(result.timings_s)[-2:] == ["quantify", "decide"]
+    assert 0 < q.total.affected_percent < 100 and 0 <= q.severity_score <= q.severity_score_max == 30
+    assert len(q.slices) == series.n_slices
+    data = json.loads(result.to_json(include_cams=False))
+    assert data["quantification"]["severity_score"] == q.severity_score
+    assert set(data["quantification"]["zones"]) == {
+        f"{side}_{third}" for side in ("right", "left") for third in ("upper", "middle", "lower")
+    }
+    back = Analysis.from_dict(data).quantification
+    assert back.to_dict() == q.to_dict()
+    assert (back.masks.lung_labels() == q.masks.lung_labels()).all()
+    assert not analyse(series, model, AnalysisOptions(quantify=False)).to_dict()["quantification"]

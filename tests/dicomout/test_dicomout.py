@@ -19,7 +19,7 @@ import tifffile
 from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
-from lunglens.analysis import analyse
+from lunglens.analysis import AnalysisOptions, analyse
 from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_results
 from lunglens.dicomout import identity as ids
 from lunglens.inference import load_model
@@ -80,7 +80,8 @@ def p001(covid_ct_md, tmp_path_factory):
     (ref,) = discover(folder).analysable
     series = load(ref)
     model = load_model(write_tiny_model(tmp_path_factory.mktemp("model")), provider="cpu")
-    analysis = dataclasses.replace(analyse(series, model), created="2024-05-01T10:00:00+00:00")
+    unquantified = AnalysisOptions(quantify=False)  # the tests give their own quantification
+    analysis = dataclasses.replace(analyse(series, model, unquantified), created="2024-05-01T10:00:00+00:00")
     return analysis, series, folder
 
 
@@ -215,6 +216,17 @@ def test_seg_holds_the_label_volumes_on_the_source_slices(p001, written, sources
         assert np.array_equal(masks[..., 1], lungs[index] == 2)
         assert np.array_equal(masks[..., 2], lesions[index] == 1)
         assert np.array_equal(masks[..., 3], lesions[index] == 2)
+
+
+def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tmp_path):
+    _, series, _ = p001
+    model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
+    analysis = analyse(series, model)
+    assert analysis.quantification is not None
+    results = {r.name: r.dataset for r in build_dicom_results(analysis, series)}
+    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [analysis.quantification.severity_score]
+    seg = hd.seg.Segmentation.from_dataset(results["lunglens-seg.dcm"])
+    assert seg.number_of_segments == 4
 
 
 def test_no_seg_without_label_volumes(p001):

@@ -1,10 +1,11 @@
 """The one pipeline both front ends run (the viewer through its background jobs, the command
 line and batch runs through `load_and_analyse`):
 
-    load → select → classify → decide → Analysis
+    load → select → classify → quantify → decide → Analysis
 
 Each step is timed under its name in `Analysis.timings_s`, in the order it ran. Quantification
-(lungs, zones, lesion maps, burden: `lunglens.quant`) is a step between classify and decide."""
+(lungs, zones, lesion burden, severity score: `lunglens.quant`) runs on every slice that holds
+lung, including those the selector discarded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import platform
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -25,16 +26,20 @@ from lunglens.core.selector import Selection, SelectorParams, select_slices
 from lunglens.inference.predict import BatchProgress, CancelFlag, classify
 from lunglens.io import Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
+from lunglens.quant import LesionMethod, NoLungFound, quantify
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """What to run: the selector's and the decision's parameters, and whether to classify every
-    slice (to show what the selector saved) rather than only the kept ones."""
+    """What to run: the selector's and the decision's parameters, whether to classify every
+    slice (to show what the selector saved) rather than only the kept ones, and whether to
+    quantify."""
 
     selector: SelectorParams = SelectorParams()
     decision: DecisionParams = DecisionParams()
     all_slices: bool = False
+    quantify: bool = True
+    """Whether to run the quantification (`lunglens.quant.quantify`)."""
 
 
 class _StepClock:
@@ -73,11 +78,14 @@ def analyse(
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
     load_seconds: float | None = None,
+    lesion_method: LesionMethod | None = None,
 ) -> Analysis:
     """Analyse a loaded `series` with `model` (a `lunglens.inference.Model`): select the
     lung-open slices (or take `selection`, the selector's result the caller already has, made
-    with `options.selector`), classify the kept slices (every slice with `options.all_slices`)
-    and decide at `options.decision`.
+    with `options.selector`), classify the kept slices (every slice with `options.all_slices`),
+    quantify every slice that holds lung (with `options.quantify`; `lesion_method` defaults to
+    the HU bands; a series without lung gets no quantification and a warning saying so) and
+    decide at `options.decision`.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
     each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
@@ -103,14 +111,19 @@ def analyse(
         cams = np.zeros((series.n_slices, *model.card.cam_size), np.float16)
         cams[chosen] = cams_chosen
 
-    # Quantification (lunglens.quant: lungs, zones, lesion maps, burden) runs here, on the
-    # series and the kept slices, timed as its own step.
+    quantification, warnings = None, list(series.warnings)
+    if options.quantify:
+        with clock.step("quantify"):
+            try:
+                quantification = quantify(series, selection.kept, lesion_method)
+            except NoLungFound as exc:
+                warnings.append(f"no quantification: {exc}")
 
     with clock.step("decide"):
         decision = decide(p_covid, selection.kept, options.decision)
 
     return Analysis(
-        series=SeriesRecord.of(series),
+        series=replace(SeriesRecord.of(series), warnings=tuple(warnings)),
         selection=selection,
         decision=decision,
         model=ModelRecord.of(model.card),
@@ -122,6 +135,7 @@ def analyse(
         versions=software_versions(),
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         all_slices=options.all_slices,
+        quantification=quantification,
     )
 
 
@@ -133,6 +147,7 @@ def load_and_analyse(
     load_progress: ProgressCallback | None = None,
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
+    lesion_method: LesionMethod | None = None,
 ) -> tuple[Series, Analysis]:
     """Load the series `ref` (raises `lunglens.io.LoadError`) and `analyse` it; the load is
     timed as the first step. `load_progress(done, total)` reports decoded slices, `progress`
@@ -140,5 +155,13 @@ def load_and_analyse(
     start = time.perf_counter()
     series = load(ref, progress=load_progress)
     load_seconds = time.perf_counter() - start
-    analysis = analyse(series, model, options, progress=progress, cancel=cancel, load_seconds=load_seconds)
+    analysis = analyse(
+        series,
+        model,
+        options,
+        progress=progress,
+        cancel=cancel,
+        load_seconds=load_seconds,
+        lesion_method=lesion_method,
+    )
     return series, analysis

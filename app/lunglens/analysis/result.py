@@ -13,10 +13,11 @@ import numpy as np
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.core.decision import Decision, DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams
+from lunglens.quant import Quantification
 
 #: Version of the JSON layout written by `Analysis.to_dict` (2: typed records, the selection
-#: under "selection").
-ANALYSIS_FORMAT = 2
+#: under "selection"; 3: "quantification", null when not run).
+ANALYSIS_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,9 @@ class Analysis:
     created: str
     all_slices: bool = False
     """Whether slices the selector discarded were classified too (to show what it saved)."""
+    quantification: Quantification | None = None
+    """Lungs, zones, lesion burden and severity score (`lunglens.quant`); None when it was not
+    run or found no lung (the series record's warnings then say why)."""
 
     @property
     def n_slices(self) -> int:
@@ -106,6 +110,7 @@ class Analysis:
                 "covid": self.decision.covid,
             },
             "slices": [asdict(r) for r in self.records()],
+            "quantification": None if self.quantification is None else self.quantification.to_dict(),
         }
         if include_cams:
             data["cams"] = {
@@ -153,6 +158,9 @@ class Analysis:
             versions=data["versions"],
             created=data["created"],
             all_slices=data["all_slices"],
+            quantification=(
+                Quantification.from_dict(data["quantification"]) if data.get("quantification") else None
+            ),
         )
 
     @classmethod

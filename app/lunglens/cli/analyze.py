@@ -14,6 +14,7 @@ from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar
 from lunglens.core.decision import DecisionParams
 from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover
+from lunglens.quant.summary import table_lines
 
 DEFAULTS = DecisionParams()
 
@@ -37,6 +38,9 @@ def add_parser(subparsers) -> None:
         help=f"P(COVID) at which a slice is positive (default {DEFAULTS.slice_cutoff:g})",
     )
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
+    parser.add_argument(
+        "--no-quantify", action="store_true", help="skip the quantification (lungs, zones, lesion burden)"
+    )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
     parser.add_argument("--json", help="write the analysis as JSON here")
     parser.add_argument("--report", help="write the PDF report here")
@@ -120,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(str(exc)) from exc
 
     start = time.perf_counter()
-    options = AnalysisOptions(decision=decision, all_slices=args.all_slices)
+    options = AnalysisOptions(decision=decision, all_slices=args.all_slices, quantify=not args.no_quantify)
     try:
         series, result = load_and_analyse(
             ref, model, options, load_progress=ProgressBar("loading   "), progress=ProgressBar("analysing ")
@@ -151,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for warning in record.warnings:
         print(f"warning:  {warning}")
+    if result.quantification is not None:
+        print("\n".join(table_lines(result.quantification)))
     if args.json:
         try:
             write_atomically(Path(args.json), result.to_json().encode("utf-8"), read_only_folders=[folder])

@@ -45,7 +45,11 @@ def build_dicom_results(
     """The SR, the SEG (only with both label volumes: uint8 z, y, x in volume order; lungs
     0/1 right/2 left, lesions 0/1 ground glass/2 consolidation, and single-frame sources), the
     key-image secondary captures and the encapsulated PDF (`pdf_bytes`, or the report rendered
-    here) of `analysis` of `series`. Raises DicomOutError when the series has no DICOM source."""
+    here) of `analysis` of `series`. The label volumes default to the analysis' own
+    quantification masks. Raises DicomOutError when the series has no DICOM source."""
+    own = analysis.quantification
+    if lung_labels is None and lesion_labels is None and own is not None and own.masks is not None:
+        lung_labels, lesion_labels = own.masks.lung_labels(), own.masks.lesion_classes()
     sources = read_source_headers(series, anonymise=anonymise)
     facts = result_facts(analysis, quantification)
     results = [
