@@ -46,11 +46,14 @@ SELECTION = Selection(
 )
 
 
-def analysis_with(p_covid):
-    """What the readouts read of an analysis: the per-slice P(COVID) and the decision (cut-off 0.5)."""
+def analysis_with(p_covid, quantification=None):
+    """What the readouts read of an analysis: the per-slice P(COVID), the decision (cut-off 0.5)
+    and the quantification's per-slice affected %."""
     p_covid = np.asarray(p_covid, float)
     decision = decide(p_covid, SELECTION.kept, DecisionParams(0.5, 0.0))
-    return SimpleNamespace(p_covid=p_covid, classified=~np.isnan(p_covid), decision=decision)
+    return SimpleNamespace(
+        p_covid=p_covid, classified=~np.isnan(p_covid), decision=decision, quantification=quantification
+    )
 
 
 def test_header_names_patient_study_and_series_once_loaded():
@@ -99,6 +102,13 @@ def test_slice_tooltip():
     assert readout.slice_tooltip(1, 4, SELECTION, analysis).endswith(
         "kept by the selector\ndark pixels 900 > threshold 631\nP(COVID) 0.730 — positive"
     )
+    quantified = analysis_with(
+        [np.nan, 0.73, 0.2, np.nan], SimpleNamespace(slices=(None, 12.34, 0.0, None), method="hu_bands")
+    )
+    assert readout.slice_tooltip(1, 4, SELECTION, quantified).endswith(
+        "P(COVID) 0.730 — positive\n12.3 % of this slice's lung affected (hu_bands estimate)"
+    )
+    assert readout.slice_tooltip(0, 4, SELECTION, quantified).endswith("no lung found on this slice")
 
 
 def test_decision_lines():

@@ -14,7 +14,8 @@ slice (`p001-4-hot.png`, `p001-5-cold.png`), the outline mode (`p001-6-outline.p
 slice's banner (`p001-7-banner.png`), measurements (`p001-8-measurements.png`), the HU readout
 after a wheel step (`p001-9-hu-after-step.png`), a small window (`p001-10-small-window.png`),
 the analysis restored after switching series (`p001-11-restored.png`), Help
-(`p001-12-help.png`), no reformats (`p001-13-axial-only.png`) and a single coronal slice
+(`p001-12-help.png`), no reformats (`p001-13-axial-only.png`), the quantification (lung
+contours, lesion outlines, the panel: `p001-14-quantification*.png`) and a single coronal slice
 (`sbu-coronal-single.png`)."""
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ def reading_tools(window: MainWindow, out: Path) -> list[Path]:
     control.open_folder(DATA / "covid-ct-md" / "P001")
     wait(control.seriesLoaded)
     save(window, "p001-11-restored")
+    window.quant_panel.lungs.setChecked(True)
+    window.quant_panel.lesions.setChecked(True)
+    state.set_index(hot)
+    save(window, "p001-14-quantification")
+    window.side_dock.widget().verticalScrollBar().setValue(10_000)
+    save(window.side_dock, "p001-14-quantification-panel")
+    window.quant_panel.lungs.setChecked(False)
     window.show_keys()
     save(window.help_dialog, "p001-12-help")
     window.help_dialog.close()

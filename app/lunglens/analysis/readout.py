@@ -73,8 +73,8 @@ def slice_tooltip(
     i: int, n_slices: int, selection: Selection | None, analysis: Analysis | None, loading: bool = True
 ) -> str:
     """The slice strip's hover text for slice i: kept or not, its dark pixels against the
-    threshold, and P(COVID) with the call. Without a selection: loading, or (`loading` False)
-    a series the selector does not apply to."""
+    threshold, P(COVID) with the call, and the quantification's affected % of the slice's lung.
+    Without a selection: loading, or (`loading` False) a series the selector does not apply to."""
     lines = [f"Slice {i + 1} of {n_slices}"]
     if selection is None:
         return lines[0] + ("\n(loading)" if loading else "\nno slice selection for this series")
@@ -87,6 +87,14 @@ def slice_tooltip(
     if analysis is not None:
         p = analysis.p_covid[i]
         lines.append("not classified" if np.isnan(p) else f"P(COVID) {p:.3f} — {_call(analysis, i)}")
+        q = analysis.quantification
+        if q is not None and i < len(q.slices):
+            percent = q.slices[i]
+            lines.append(
+                "no lung found on this slice"
+                if percent is None
+                else f"{percent:.1f} % of this slice's lung affected ({q.method} estimate)"
+            )
     return "\n".join(lines)
 
 

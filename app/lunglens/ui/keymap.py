@@ -53,6 +53,8 @@ KEYMAP: tuple[Binding, ...] = (
     ),
     Binding(("H",), "Grad-CAM overlay on / off", "Display"),
     Binding(("O",), "Grad-CAM as outline (isolines) / filled", "Display"),
+    Binding(("L",), "Lung contours on / off (quantification)", "Display"),
+    Binding(("G",), "Lesion outlines on / off: ground glass, consolidation (quantification)", "Display"),
     Binding(("T",), "DICOM tags of this slice", "Display"),
     Binding(("D",), "Add a distance measurement (drag its ends)", "Measure"),
     Binding(("E",), "Add an elliptical region (mean, SD, min, max HU, area)", "Measure"),

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from lunglens.analysis import readout
 from lunglens.core.reformat import axial_labels
 from lunglens.core.windowing import PRESETS
+from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, draw_contours
 from lunglens.render.overlay import slice_weight
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.cine import CineController, CineControls
@@ -44,6 +45,7 @@ from lunglens.ui.dialogs import AboutDialog, TagDialog
 from lunglens.ui.image_view import LEFT_DRAG_MODES, SliceView
 from lunglens.ui.keymap import keymap_html
 from lunglens.ui.measurements import MeasurementLayer, MeasurementList
+from lunglens.ui.quant_panel import QuantPanel
 from lunglens.ui.reformat_view import ReformatView
 from lunglens.ui.render import DisplayCache
 from lunglens.ui.series_browser import SeriesBrowser
@@ -83,6 +85,8 @@ class MainWindow(QMainWindow):
         self.state = self.controller.state
         self.cache = DisplayCache()
         self.message_box: QMessageBox | None = None
+        self._labels = None
+        """The decoded quantification masks of the shown analysis (`_quant_labels`)."""
         self._measured_slice: tuple[int, bool] | None = None
         """(slice, whole series in) the measurements were last given (`render`)."""
         self._prefetch = QTimer(self)
@@ -157,6 +161,7 @@ class MainWindow(QMainWindow):
 
         self.analysis_panel = AnalysisPanel(state)
         self.decision_panel = DecisionPanel(state)
+        self.quant_panel = QuantPanel(state)
         measure_box = QGroupBox("Measurements")
         measure_layout = QVBoxLayout(measure_box)
         buttons = QHBoxLayout()
@@ -178,6 +183,7 @@ class MainWindow(QMainWindow):
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.analysis_panel)
         side_layout.addWidget(self.decision_panel)
+        side_layout.addWidget(self.quant_panel)
         side_layout.addWidget(measure_box)
         side_layout.addStretch()
         scroll = QScrollArea()
@@ -259,6 +265,10 @@ class MainWindow(QMainWindow):
         )
         self.overlay_action.setChecked(state.overlay_visible)
         self._action("Grad-CAM as o&utline", self.analysis_panel.outline.toggle, "O", view_menu)
+        self._action("&Lung contours", self.quant_panel.lungs.toggle, "L", view_menu)
+        self._action(
+            "Lesion outlines (&ground glass, consolidation)", self.quant_panel.lesions.toggle, "G", view_menu
+        )
         self._action("&Next positive slice", control.next_positive, "N", view_menu)
         self.reformat_action = self._action(
             "Coronal and sagittal &reformats", self.show_reformats, "V", view_menu, True
@@ -355,6 +365,7 @@ class MainWindow(QMainWindow):
         self.decision_panel.paramsChanged.connect(state.set_params)
         self.decision_panel.flipsChanged.connect(self.strip.set_flips)
         self.analysis_panel.styleChanged.connect(self._style_changed)
+        self.quant_panel.contoursChanged.connect(self._contours_changed)
         self.view.hintLinkActivated.connect(
             lambda link: self.choose_folder() if link == "open" else control.open_demo()
         )
@@ -365,6 +376,7 @@ class MainWindow(QMainWindow):
         self.measurement_list.sliceRequested.connect(state.set_index)
 
         state.analysisChanged.connect(self.cache.clear)
+        state.analysisChanged.connect(self._forget_quant_labels)
         for signal in (state.sliceChanged, state.windowChanged, state.overlayChanged, state.seriesChanged):
             signal.connect(self.render)
         state.analysisChanged.connect(self._analysis_changed)
@@ -411,6 +423,15 @@ class MainWindow(QMainWindow):
             bool(self.settings.value("overlay_hide_below_cutoff", panel.style.hide_below_cutoff, type=bool))
         )
         self._style_changed(panel.style)
+        quant = self.quant_panel
+        quant.lungs.setChecked(bool(self.settings.value("lung_contours", False, type=bool)))
+        quant.lesions.setChecked(bool(self.settings.value("lesion_outlines", True, type=bool)))
+
+    def _contours_changed(self) -> None:
+        """Lung contours or lesion outlines switched: remembered, and the slice redrawn."""
+        self.settings.setValue("lung_contours", self.quant_panel.lungs.isChecked())
+        self.settings.setValue("lesion_outlines", self.quant_panel.lesions.isChecked())
+        self.render()
 
     def _style_changed(self, style) -> None:
         """The Grad-CAM style (outline or fill, hidden below the cut-off) for every view, remembered."""
@@ -564,7 +585,30 @@ class MainWindow(QMainWindow):
         shown = cam is not None and (
             slice_weight(p_covid, cutoff, replace(self.cache.style, opacity=state.overlay_opacity)) > 0
         )
+        labels = self._quant_labels()
+        if labels is not None:
+            lungs, lesions = labels
+            if self.quant_panel.lungs.isChecked():
+                frame = draw_contours(frame, lungs[i], LUNG_CONTOURS)
+            if self.quant_panel.lesions.isChecked():
+                frame = draw_contours(frame, lesions[i], LESION_CONTOURS)
         return frame, shown
+
+    def _quant_labels(self):
+        """(lung labels, lesion classes) uint8 (z, y, x) of the shown analysis' quantification,
+        decoded once per analysis; None without masks or with both switches off."""
+        panel, analysis = self.quant_panel, self.state.analysis
+        if not (panel.lungs.isChecked() or panel.lesions.isChecked()) or analysis is None:
+            return None
+        q = analysis.quantification
+        if q is None or q.masks is None or q.masks.shape[0] != self.state.n_slices:
+            return None
+        if self._labels is None:
+            self._labels = (q.masks.lung_labels(), q.masks.lesion_classes())
+        return self._labels
+
+    def _forget_quant_labels(self) -> None:
+        self._labels = None
 
     # --- reformats and measurements ---------------------------------------------------------
     def _sagittal_at(self, column: int) -> None:

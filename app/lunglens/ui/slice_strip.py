@@ -1,5 +1,6 @@
 """The slice strip beside the image: one row per slice (top = most superior), showing which
-slices the selector kept, each slice's P(COVID) as a bar, positive slices and slices that
+slices the selector kept, each slice's P(COVID) as a bar with the quantification's affected %
+of the slice's lung as a thin bar beneath it, positive slices and slices that
 flipped since the current operating-point move began (the decision panel's `flipsChanged`). Hover for the numbers; click or drag to jump."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ LOADING = QColor("#262626")
 BAR = QColor("#9a9a9a")
 POSITIVE = QColor("#ff4040")
 FLIPPED = QColor("#ffd700")
+AFFECTED = QColor("#39d0d0")
+"""The quantification's affected % of the slice's lung, under the P(COVID) bar."""
 CURRENT = QColor("#ffffff")
 
 
@@ -96,6 +99,13 @@ class SliceStrip(QWidget):
                 painter.fillRect(QRectF(8, y, (w - 16) * p, max(h - gap, 1.0)), POSITIVE if positive else BAR)
                 if positive:
                     painter.fillRect(QRectF(0, y, 6, max(h - gap, 1.0)), POSITIVE)
+        quantification = analysis.quantification if analysis is not None else None
+        if quantification is not None and len(quantification.slices) == n:
+            thin = max((h - gap) / 3, 1.0)
+            for i, percent in enumerate(quantification.slices):
+                if percent:
+                    width = (w - 16) * min(percent, 100.0) / 100
+                    painter.fillRect(QRectF(8, i * h + max(h - gap, 1.0) - thin, width, thin), AFFECTED)
         for i in self.flips.now_positive + self.flips.now_negative:
             painter.fillRect(QRectF(w - 6, i * h, 6, max(h - gap, 1.0)), FLIPPED)
         if analysis is not None:
