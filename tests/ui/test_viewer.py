@@ -95,6 +95,7 @@ def test_analysis_overlay_and_threshold(qtbot, p001_window):
     p_covid = analysis.p_covid.copy()
     p_covid[kept_index] = 0.9
     state.set_analysis(replace(analysis, p_covid=p_covid))
+    window.quant_panel.lesions.setChecked(False)  # the Grad-CAM alone (no quantification outlines)
     state.set_index(kept_index)
     assert window.view.overlay_shown
     with_overlay = window.view.image.image.copy()

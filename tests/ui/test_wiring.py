@@ -83,6 +83,7 @@ def test_gradcam_inside_the_body_following_p_covid_and_hidden_when_cold(qtbot, p
     kept = np.flatnonzero(analysis.selection.kept)
     hot, cold = int(kept[len(kept) // 2]), int(kept[len(kept) // 2 + 1])
     state.set_analysis(_forged(analysis, hot, cold))
+    window.quant_panel.lesions.setChecked(False)  # the Grad-CAM alone (no quantification outlines)
     panel = window.analysis_panel
     assert panel.hide_cold.isChecked()  # the default: a cold slice never looks hot
 

@@ -103,7 +103,8 @@ class QuantPanel(QGroupBox):
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
             for c, column in enumerate(SHOWN_COLUMNS):
-                item = QTableWidgetItem(row[column])
+                text = row[column].replace(" zone", "") if c == 0 else row[column]  # narrow panel
+                item = QTableWidgetItem(text)
                 item.setTextAlignment(
                     (Qt.AlignmentFlag.AlignLeft if c == 0 else Qt.AlignmentFlag.AlignRight)
                     | Qt.AlignmentFlag.AlignVCenter
