@@ -8,6 +8,7 @@ same run. Prints JSON (medians, milliseconds):
   steps, untimed, so the idle prefetch of the neighbours happens as it would for a reader), then
   again with every frame cached, and cold (caches cleared and no idle time before each step);
   against a bare ImageItem.setImage of the raw HU slice with window levels, repainted the same way.
+  The analysis includes the quantification, whose lesion outlines are drawn (the default).
   The coronal and sagittal reformats are shown beside the axial view (their slice lines move
   with every step) and the Grad-CAM is drawn on every classified slice (hiding below the cut-off
   off: the costlier case). A timed step is `set_index`, a synchronous repaint of the axial view,
@@ -122,7 +123,7 @@ def bench_slice_change(window: MainWindow) -> dict:
         times = []
         for i in indices:
             if name == "cold":
-                window.cache.clear()
+                window.clear_caches()
             else:
                 QApplication.processEvents()
             start = time.perf_counter()

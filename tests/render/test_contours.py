@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lunglens.render.contours import LESION_CONTOURS, ContourStyle, draw_contours, outline
+from lunglens.render.contours import LESION_CONTOURS, ContourStyle, contour_pixels, draw_contours, outline
 
 
 def _square(size: int = 20, first: int = 5, side: int = 8, value: int = 1) -> np.ndarray:
@@ -36,3 +36,14 @@ def test_each_class_is_drawn_in_its_colour_and_unlisted_labels_not_at_all():
     assert not drawn[0:3, 0:3].any()  # label 7 has no colour
     assert not drawn[8, 8].any()  # inside stays as it was
     assert not frame.any()  # the frame given is not changed
+
+
+def test_contour_pixels_are_the_outline_and_paint_draws_them():
+    indices, colours = contour_pixels(_square(), LESION_CONTOURS)
+    assert indices.size == 4 * (8 - 1) and (colours == LESION_CONTOURS.colours[1]).all()
+    empty = contour_pixels(np.zeros((4, 4), np.uint8), LESION_CONTOURS)
+    assert empty[0].size == 0
+    assert np.array_equal(
+        draw_contours(np.zeros((20, 20, 4), np.uint8), _square(), LESION_CONTOURS).reshape(-1, 4)[indices, 3],
+        np.full(indices.size, 255),
+    )

@@ -44,15 +44,33 @@ def outline(labels: np.ndarray, width_px: int = 1) -> np.ndarray:
     return edge
 
 
-def draw_contours(frame: np.ndarray, labels: np.ndarray, style: ContourStyle) -> np.ndarray:
-    """A copy of the RGBA uint8 `frame` (y, x, 4) with the outline of each label of `labels`
-    (same y, x) that `style` colours drawn opaque in its colour."""
-    out = frame.copy()
+def contour_pixels(labels: np.ndarray, style: ContourStyle) -> tuple[np.ndarray, np.ndarray]:
+    """(flat pixel indices int64 [k], RGB uint8 [k, 3]) of the outline of each label of `labels`
+    (y, x) that `style` colours: what `paint` draws, worked out once per slice."""
+    indices, colours = [], []
     for value, colour in style.colours.items():
         region = labels == value
         if not region.any():
             continue
-        edge = outline(region.view(np.uint8), style.width_px)
-        out[edge, :3] = colour
-        out[edge, 3] = 255
+        where = np.flatnonzero(outline(region.view(np.uint8), style.width_px))
+        indices.append(where)
+        colours.append(np.broadcast_to(np.array(colour, np.uint8), (where.size, 3)))
+    if not indices:
+        return np.zeros(0, np.int64), np.zeros((0, 3), np.uint8)
+    return np.concatenate(indices), np.concatenate(colours)
+
+
+def paint(frame: np.ndarray, pixels: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """A copy of the RGBA uint8 `frame` (y, x, 4) with `pixels` (`contour_pixels`) drawn opaque."""
+    out = frame.copy()
+    flat = out.reshape(-1, 4)
+    indices, colours = pixels
+    flat[indices, :3] = colours
+    flat[indices, 3] = 255
     return out
+
+
+def draw_contours(frame: np.ndarray, labels: np.ndarray, style: ContourStyle) -> np.ndarray:
+    """A copy of the RGBA uint8 `frame` (y, x, 4) with the outline of each label of `labels`
+    (same y, x) that `style` colours drawn opaque in its colour."""
+    return paint(frame, contour_pixels(labels, style))

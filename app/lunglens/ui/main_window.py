@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -35,7 +36,7 @@ from PySide6.QtWidgets import (
 from lunglens.analysis import readout
 from lunglens.core.reformat import axial_labels
 from lunglens.core.windowing import PRESETS
-from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, draw_contours
+from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
 from lunglens.render.overlay import slice_weight
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.cine import CineController, CineControls
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.message_box: QMessageBox | None = None
         self._labels = None
         """The decoded quantification masks of the shown analysis (`_quant_labels`)."""
+        self._contour_cache: dict[tuple[int, bool, bool], tuple] = {}
         self._measured_slice: tuple[int, bool] | None = None
         """(slice, whole series in) the measurements were last given (`render`)."""
         self._prefetch = QTimer(self)
@@ -587,12 +589,26 @@ class MainWindow(QMainWindow):
         )
         labels = self._quant_labels()
         if labels is not None:
-            lungs, lesions = labels
-            if self.quant_panel.lungs.isChecked():
-                frame = draw_contours(frame, lungs[i], LUNG_CONTOURS)
-            if self.quant_panel.lesions.isChecked():
-                frame = draw_contours(frame, lesions[i], LESION_CONTOURS)
+            frame = paint(frame, self._contours(i, labels))
         return frame, shown
+
+    def _contours(self, i: int, labels) -> tuple:
+        """The outline pixels of slice `i` the quantification switches ask for, found once per
+        slice (the prefetch finds the neighbours')."""
+        panel = self.quant_panel
+        key = (i, panel.lungs.isChecked(), panel.lesions.isChecked())
+        pixels = self._contour_cache.get(key)
+        if pixels is None:
+            parts = [
+                contour_pixels(volume[i], style)
+                for volume, style, on in zip(labels, (LUNG_CONTOURS, LESION_CONTOURS), key[1:], strict=True)
+                if on
+            ]
+            pixels = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+            if len(self._contour_cache) >= self.cache.max_slices:
+                self._contour_cache.pop(next(iter(self._contour_cache)))
+            self._contour_cache[key] = pixels
+        return pixels
 
     def _quant_labels(self):
         """(lung labels, lesion classes) uint8 (z, y, x) of the shown analysis' quantification,
@@ -607,8 +623,14 @@ class MainWindow(QMainWindow):
             self._labels = (q.masks.lung_labels(), q.masks.lesion_classes())
         return self._labels
 
+    def clear_caches(self) -> None:
+        """Forget every prepared frame and outline (the benchmark's cold steps)."""
+        self.cache.clear()
+        self._contour_cache.clear()
+
     def _forget_quant_labels(self) -> None:
         self._labels = None
+        self._contour_cache.clear()
 
     # --- reformats and measurements ---------------------------------------------------------
     def _sagittal_at(self, column: int) -> None:
