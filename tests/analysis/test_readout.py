@@ -46,11 +46,14 @@ SELECTION = Selection(
 )
 
 
-def analysis_with(p_covid):
-    """What the readouts read of an analysis: the per-slice P(COVID) and the decision (cut-off 0.5)."""
+def analysis_with(p_covid, quantification=None):
+    """What the readouts read of an analysis: the per-slice P(COVID), the decision (cut-off 0.5)
+    and the quantification's per-slice affected %."""
     p_covid = np.asarray(p_covid, float)
     decision = decide(p_covid, SELECTION.kept, DecisionParams(0.5, 0.0))
-    return SimpleNamespace(p_covid=p_covid, classified=~np.isnan(p_covid), decision=decision)
+    return SimpleNamespace(
+        p_covid=p_covid, classified=~np.isnan(p_covid), decision=decision, quantification=quantification
+    )
 
 
 def test_header_names_patient_study_and_series_once_loaded():
@@ -80,20 +83,32 @@ def test_slice_text(i, series, p_covid, expected):
 
 
 def test_banner_only_over_discarded_slices():
-    assert readout.banner(0, SELECTION) == "Discarded by the selector: 3 dark pixels ≤ threshold 631"
+    assert readout.banner(0, SELECTION) == "Lung closed at this level (selector discarded it)"
     assert readout.banner(1, SELECTION) == ""
     assert readout.banner(0, None) == ""
+    assert "3 dark" in readout.banner_details(0, SELECTION) and "631" in readout.banner_details(0, SELECTION)
+    assert readout.banner_details(1, SELECTION) == ""
 
 
 def test_slice_tooltip():
     analysis = analysis_with([np.nan, 0.73, 0.2, np.nan])
     assert readout.slice_tooltip(3, 4, None, None) == "Slice 4 of 4\n(loading)"
+    assert readout.slice_tooltip(0, 1, None, None, loading=False).endswith(
+        "no slice selection for this series"
+    )
     assert readout.slice_tooltip(3, 4, SELECTION, analysis) == (
         "Slice 4 of 4\ndiscarded by the selector\ndark pixels 10 <= threshold 631\nnot classified"
     )
     assert readout.slice_tooltip(1, 4, SELECTION, analysis).endswith(
         "kept by the selector\ndark pixels 900 > threshold 631\nP(COVID) 0.730 — positive"
     )
+    quantified = analysis_with(
+        [np.nan, 0.73, 0.2, np.nan], SimpleNamespace(slices=(None, 12.34, 0.0, None), method="hu_bands")
+    )
+    assert readout.slice_tooltip(1, 4, SELECTION, quantified).endswith(
+        "P(COVID) 0.730 — positive\n12.3 % of this slice's lung affected (hu_bands estimate)"
+    )
+    assert readout.slice_tooltip(0, 4, SELECTION, quantified).endswith("no lung found on this slice")
 
 
 def test_decision_lines():

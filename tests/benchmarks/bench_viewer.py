@@ -8,6 +8,14 @@ same run. Prints JSON (medians, milliseconds):
   steps, untimed, so the idle prefetch of the neighbours happens as it would for a reader), then
   again with every frame cached, and cold (caches cleared and no idle time before each step);
   against a bare ImageItem.setImage of the raw HU slice with window levels, repainted the same way.
+  The analysis includes the quantification, whose lesion outlines are drawn (the default).
+  The coronal and sagittal reformats are shown beside the axial view (their slice lines move
+  with every step) and the Grad-CAM is drawn on every classified slice (hiding below the cut-off
+  off: the costlier case). A timed step is `set_index`, a synchronous repaint of the axial view,
+  then every paint Qt has pending (reformat lines, slice strip, slider, readouts: posted events
+  sent, timers such as the idle prefetch not run); `..._forced_all_ms` repaints all three
+  viewports in full instead (more than Qt does: it repaints only the lines' strips).
+  The machine's load average is printed with the figures.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_viewer.py [FOLDER] [--repeats N]
 """
@@ -28,7 +36,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
-from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -91,23 +99,36 @@ def bench_open(window: MainWindow, folder: Path, repeats: int) -> dict:
 
 
 def bench_slice_change(window: MainWindow) -> dict:
-    state, viewport = window.state, window.view.graphics.viewport()
+    state = window.state
+    window.reformat_action.setChecked(True)
+    window.analysis_panel.hide_cold.setChecked(False)
+    viewports = [v.graphics.viewport() for v in (window.view, window.coronal, window.sagittal)]
+
+    def paint_pending() -> None:
+        viewports[0].repaint()
+        for _ in range(3):  # scene changes are queued, then post the viewports' update requests
+            QCoreApplication.sendPostedEvents()
+
+    def repaint_all() -> None:
+        for viewport in viewports:
+            viewport.repaint()
+
     wait_for_analysis = window.controller.analysisDone
     window.controller.run_analysis()
     wait_for(wait_for_analysis)
     indices = [int(i) for i in state.analysis.selection.kept.nonzero()[0]][:60]
     assert state.overlay_visible
     passes = {}
-    for name in ("stepping", "cached", "cold"):
+    for name in ("stepping", "cached", "cold", "forced_all"):
         times = []
         for i in indices:
             if name == "cold":
-                window.cache.clear()
+                window.clear_caches()
             else:
                 QApplication.processEvents()
             start = time.perf_counter()
             state.set_index(i)
-            viewport.repaint()
+            (repaint_all if name == "forced_all" else paint_pending)()
             times.append(time.perf_counter() - start)
         passes[name] = times
     view, item = bare_view()
@@ -121,9 +142,11 @@ def bench_slice_change(window: MainWindow) -> dict:
     return {
         "slices": len(indices),
         "overlay_on": True,
+        "reformats_on": window.coronal.isVisible() and window.coronal.available(),
         "lunglens_stepping_ms": median_ms(passes["stepping"]),
         "lunglens_cached_ms": median_ms(passes["cached"]),
         "lunglens_cold_ms": median_ms(passes["cold"]),
+        "lunglens_forced_all_ms": median_ms(passes["forced_all"]),
         "baseline_bare_setimage_raw_ms": median_ms(bare),
     }
 
@@ -146,7 +169,11 @@ def main() -> None:
             "series": str(args.folder),
             "platform": os.environ["QT_QPA_PLATFORM"],
             "repeats": args.repeats,
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_average_1_5_15": os.getloadavg(),
+            },
             "open_to_first_slice": bench_open(window, args.folder, args.repeats),
             "slice_change_with_overlay": bench_slice_change(window),
             "targets_ms": {"open_to_first_slice": 1000, "slice_change_median": 10},

@@ -40,10 +40,8 @@ def test_drop_a_folder_opens_it(qtbot, window, covid_ct_md):
 
 
 def test_demo_patient_opens(qtbot, window):
-    from lunglens.ui.app import open_demo
-
     with qtbot.waitSignal(window.controller.seriesLoaded, timeout=300000):
-        open_demo(window)
+        window.controller.open_demo()
     assert window.state.series.n_slices >= 35
     assert "Synthetic" in window.state.ref.description
 
@@ -66,3 +64,43 @@ def test_self_test_opens_analyses_and_exits_zero(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "self-test passed" in result.stdout
     assert re.search(r"PDF report of [1-9]\d* page", result.stdout), result.stdout
+
+
+def _lunglens(args, cwd):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    return subprocess.run(
+        [sys.executable, "-m", "lunglens", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_screenshot_option_analyses_goes_to_the_slice_and_saves_the_window(
+    tmp_path, covid_ct_md, tiny_model_card
+):
+    """`lunglens FOLDER --analyse --slice N --screenshot OUT.png` (no display: offscreen)."""
+    from PIL import Image
+
+    out = tmp_path / "p001.png"
+    model = ["--model", str(tiny_model_card), "--provider", "cpu"]
+    result = _lunglens(
+        [str(covid_ct_md / "P001"), "--analyse", "--slice", "40", "--screenshot", str(out), *model], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(slice 40 of " in result.stdout
+    with Image.open(out) as image:
+        assert image.format == "PNG" and image.width >= 1000 and image.height >= 600
+
+    outside = _lunglens(
+        [str(covid_ct_md / "P001"), "--slice", "9999", "--screenshot", str(tmp_path / "x.png"), *model],
+        tmp_path,
+    )
+    assert outside.returncode == 1 and "outside this series' slices 1 to" in outside.stderr
+    assert not (tmp_path / "x.png").exists()

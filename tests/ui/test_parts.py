@@ -75,7 +75,7 @@ def test_trackpad_wheel_accumulates_to_whole_notches(qtbot, window):
 def test_hu_readout_under_the_cursor(qtbot, p001_window):
     view, hu = p001_window.view, p001_window.state.series.hu[p001_window.state.index]
     view._mouse_moved(view.image.mapToScene(QPointF(100.5, 200.5)))
-    assert view.bottom_right.text().startswith(f"HU {int(hu[200, 100])}\n")
+    assert view.bottom_right.text().startswith(f"HU {int(hu[200, 100])} ")
     view._mouse_moved(view.image.mapToScene(QPointF(-5, -5)))
     assert view.bottom_right.text() == ""
 

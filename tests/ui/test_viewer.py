@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -70,7 +71,7 @@ def test_selector_shown_on_strip_and_image(qtbot, p001_window):
     discarded = int(np.flatnonzero(~kept)[0])
     state.set_index(discarded)
     assert window.view.banner.isVisibleTo(window.view)
-    assert "Discarded by the selector" in window.view.banner.text()
+    assert "selector discarded it" in window.view.banner.text()
     assert "discarded" in window.strip.describe(discarded)
     assert "threshold" in window.strip.describe(discarded)
     state.set_index(int(np.flatnonzero(kept)[0]))
@@ -90,6 +91,11 @@ def test_analysis_overlay_and_threshold(qtbot, p001_window):
     assert analysis.classified.sum() == analysis.selection.kept.sum()
     assert "tiny" in window.model_label.text()
     kept_index = int(np.flatnonzero(analysis.selection.kept)[0])
+    # the tiny model's P(COVID) is near 0, which draws no map (test_wiring): make this slice hot
+    p_covid = analysis.p_covid.copy()
+    p_covid[kept_index] = 0.9
+    state.set_analysis(replace(analysis, p_covid=p_covid))
+    window.quant_panel.lesions.setChecked(False)  # the Grad-CAM alone (no quantification outlines)
     state.set_index(kept_index)
     assert window.view.overlay_shown
     with_overlay = window.view.image.image.copy()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lunglens.analysis.records import ModelRecord
 from lunglens.analysis.result import Analysis
 from lunglens.core.decision import Decision, DecisionParams
 from lunglens.core.selector import Selection
@@ -49,20 +50,34 @@ def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis 
 
 
 def banner(i: int, selection: Selection | None) -> str:
-    """Over a slice the selector discarded: why (its dark pixels against the threshold); empty
-    for kept slices and while the series loads."""
+    """Over a slice the selector discarded, in plain words (the numbers are in
+    `banner_details`); empty for kept slices and where no selection applies (while the series
+    loads; single slices and non-axial images, which have none)."""
+    if selection is None or selection.kept[i]:
+        return ""
+    return "Lung closed at this level (selector discarded it)"
+
+
+def banner_details(i: int, selection: Selection | None) -> str:
+    """The banner's tooltip: the slice's dark pixels against the selector's threshold."""
     if selection is None or selection.kept[i]:
         return ""
     count = int(selection.dark_pixel_counts[i])
-    return f"Discarded by the selector: {count} dark pixels ≤ threshold {selection.threshold:.0f}"
+    return (
+        f"{count} dark (air-like) pixels in the central region, at or below the series' threshold of "
+        f"{selection.threshold:.0f}: too little open lung for the model"
+    )
 
 
-def slice_tooltip(i: int, n_slices: int, selection: Selection | None, analysis: Analysis | None) -> str:
+def slice_tooltip(
+    i: int, n_slices: int, selection: Selection | None, analysis: Analysis | None, loading: bool = True
+) -> str:
     """The slice strip's hover text for slice i: kept or not, its dark pixels against the
-    threshold, and P(COVID) with the call."""
+    threshold, P(COVID) with the call, and the quantification's affected % of the slice's lung.
+    Without a selection: loading, or (`loading` False) a series the selector does not apply to."""
     lines = [f"Slice {i + 1} of {n_slices}"]
     if selection is None:
-        return lines[0] + "\n(loading)"
+        return lines[0] + ("\n(loading)" if loading else "\nno slice selection for this series")
     kept = bool(selection.kept[i])
     lines.append(("kept" if kept else "discarded") + " by the selector")
     relation = ">" if kept else "<="
@@ -72,6 +87,14 @@ def slice_tooltip(i: int, n_slices: int, selection: Selection | None, analysis: 
     if analysis is not None:
         p = analysis.p_covid[i]
         lines.append("not classified" if np.isnan(p) else f"P(COVID) {p:.3f} — {_call(analysis, i)}")
+        q = analysis.quantification
+        if q is not None and i < len(q.slices):
+            percent = q.slices[i]
+            lines.append(
+                "no lung found on this slice"
+                if percent is None
+                else f"{percent:.1f} % of this slice's lung affected ({q.method} estimate)"
+            )
     return "\n".join(lines)
 
 
@@ -120,3 +143,16 @@ def analysis_done(analysis: Analysis) -> str:
     return (
         f"{int(analysis.classified.sum())} slices classified in {seconds:.1f} s on {analysis.provider.label}"
     )
+
+
+def restored(analysis: Analysis, current_model: ModelRecord | None, stale: bool) -> str:
+    """The analysis panel's line when a series comes back with the analysis made earlier in the
+    session; with `stale`, why a re-run would differ."""
+    made = f"Analysis from earlier in this session ({analysis.model.name} {analysis.model.version})."
+    if not stale:
+        return made
+    if current_model is not None and current_model != analysis.model:
+        why = f"the model is now {current_model.name} {current_model.version}"
+    else:
+        why = "the slice selection differs"
+    return f"{made} It may be out of date: {why}. Run the analysis again to update it."

@@ -1,4 +1,5 @@
-"""`lunglens [view] [PATH] [--demo] [--model PATH] [--provider ...] [--self-test]`: the viewer.
+"""`lunglens [view] [PATH] [--demo] [--model PATH] [--provider ...] [--self-test]
+[--analyse] [--slice N] [--screenshot OUT.png]`: the viewer.
 `lunglens` without a subcommand runs this one; Qt is imported only when it runs."""
 
 from __future__ import annotations
@@ -22,6 +23,19 @@ def add_parser(subparsers) -> None:
         "--self-test",
         action="store_true",
         help="open the demo patient, analyse it and exit (0 on success): a check of an installation",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="open PATH, (with --analyse) analyse it, go to --slice, save the whole window as a PNG and "
+        "exit (works without a display: QT_QPA_PLATFORM=offscreen)",
+    )
+    parser.add_argument("--analyse", action="store_true", help="with --screenshot: run the analysis first")
+    parser.add_argument(
+        "--slice",
+        type=int,
+        metavar="N",
+        help="with --screenshot: show slice N (1-based, as the viewer numbers them)",
     )
     parser.set_defaults(handler=run)
 

@@ -94,8 +94,9 @@ class AnalysisPanel(QGroupBox):
         layout.addLayout(ends)
         legend = QLabel(
             "Slice strip: <span style='color:#2f6f8f'>■</span> kept, <span style='color:#555'>■</span> "
-            "discarded by the selector, bar = P(COVID), <span style='color:#e03030'>■</span> positive, "
-            "<span style='color:#c9a800'>■</span> flipped by the last slider move. Click to jump; N = next "
+            "discarded by the selector, bar = P(COVID), <span style='color:#39d0d0'>■</span> affected % of the "
+            "slice's lung (quantification), <span style='color:#e03030'>■</span> positive, "
+            "<span style='color:#c9a800'>■</span> flipped since the slider move began. Click to jump; N = next "
             "positive."
         )
         legend.setWordWrap(True)

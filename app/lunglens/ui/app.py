@@ -8,25 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QThreadPool, QTimer
+from PySide6.QtCore import QBuffer, QIODevice, QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
-from lunglens.synthetic.demo import make_demo_patient
+from lunglens.atomic import WriteError, write_atomically
 from lunglens.ui.main_window import MainWindow
-
-
-def open_demo(window: MainWindow) -> None:
-    """Make the synthetic demo patient in a temporary folder (in the background) and open it."""
-    folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
-    QApplication.instance().aboutToQuit.connect(lambda: shutil.rmtree(folder, ignore_errors=True))
-    window.statusBar().showMessage("Making the demo patient…")
-    signals = window.controller.jobs["demo"].start(
-        lambda _progress, _cancel: make_demo_patient(folder, covid=True)
-    )
-    signals.finished.connect(window.controller.open_folder)
-    signals.failed.connect(lambda message: window.show_message("Cannot make the demo patient", message))
-
 
 SELF_TEST_LIMIT_MS = 300_000
 
@@ -66,7 +53,57 @@ def self_test(window: MainWindow) -> None:
     control.analysisDone.connect(passed)
     window.messageShown.connect(failed)
     QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out"))
-    open_demo(window)
+    control.open_demo()
+
+
+#: Time for the window to lay out and paint after the last change, before it is grabbed (ms).
+SETTLE_MS = 400
+
+
+def png_bytes(window: MainWindow) -> bytes:
+    """The whole window (`QWidget.grab`) as PNG bytes."""
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    window.grab().save(buffer, "PNG")
+    return bytes(buffer.data())
+
+
+def screenshot(window: MainWindow, folder: Path, out: Path, analyse: bool, slice_number: int | None) -> None:
+    """Open `folder`, analyse it when `analyse`, go to slice `slice_number` (1-based, as the
+    viewer shows it; None: stay on the middle slice), save the whole window as a PNG at `out`
+    and quit: exit code 0 when saved, 1 on any message to the user, a slice out of range, a
+    refused destination or after SELF_TEST_LIMIT_MS."""
+    app, control = QApplication.instance(), window.controller
+
+    def failed(text: str) -> None:
+        print(f"lunglens: no screenshot: {text}", file=sys.stderr, flush=True)
+        app.exit(1)
+
+    def go_to_slice() -> None:
+        n = window.state.n_slices
+        if slice_number is not None:
+            if not 1 <= slice_number <= n:
+                failed(f"--slice {slice_number} is outside this series' slices 1 to {n}")
+                return
+            window.state.set_index(slice_number - 1)
+        QTimer.singleShot(SETTLE_MS, save)
+
+    def save() -> None:
+        try:
+            write_atomically(out, png_bytes(window), read_only_folders=[folder])
+        except WriteError as exc:
+            failed(str(exc))
+            return
+        print(
+            f"screenshot saved: {out} (slice {window.state.index + 1} of {window.state.n_slices})", flush=True
+        )
+        app.exit(0)
+
+    control.seriesLoaded.connect(control.run_analysis if analyse else go_to_slice)
+    control.analysisDone.connect(go_to_slice)
+    window.messageShown.connect(failed)
+    QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out"))
+    control.open_folder(folder)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,17 +112,24 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")
     app.setApplicationVersion(__version__)
-    # a self-test checks an installation: it must not change the user's remembered settings
+    # a self-test checks an installation and a screenshot documents a case: neither may change
+    # (or depend on) the user's remembered settings
     settings = None
-    if args.self_test:
+    screenshot_to = getattr(args, "screenshot", None)
+    if screenshot_to and not args.path:
+        print("lunglens: --screenshot needs a FOLDER to open", file=sys.stderr)
+        return 2
+    if args.self_test or screenshot_to:
         settings_file = Path(tempfile.mkdtemp(prefix="lunglens-self-test-")) / "settings.ini"
         settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, model_path=args.model, provider=args.provider)
     window.show()
     if args.self_test:
         self_test(window)
+    elif screenshot_to:
+        screenshot(window, Path(args.path), Path(screenshot_to), args.analyse, args.slice)
     elif args.demo:
-        open_demo(window)
+        window.controller.open_demo()
     elif args.path:
         window.controller.open_folder(args.path)
     status = app.exec()

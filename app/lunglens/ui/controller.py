@@ -2,23 +2,28 @@
 
 It is the only writer of `ViewerState` and owns the background jobs (`JobSlot`s: discover,
 load, thumbnails, analysis, model, demo), the one model of the session (`SharedModel`: loaded
-once at start-up; an analysis asked for before that load ends waits for it), the remembered
-settings and the report export. It tells the window what to show through signals; the window
+once at start-up; an analysis asked for before that load ends waits for it), the session's
+analyses by series (restored when a series is opened again), the remembered settings and the
+report export. It tells the window what to show through signals; the window
 only shows."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from lunglens.analysis import AnalysisOptions, analyse, readout
+from lunglens.analysis import Analysis, AnalysisOptions, analyse, readout
+from lunglens.analysis.records import ModelRecord
 from lunglens.core.selector import select_slices
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.inference import Model, SharedModel, load_model
 from lunglens.io import Discovery, SeriesRef, discover, load, load_slice
 from lunglens.report import write_report
+from lunglens.synthetic.demo import make_demo_patient
 from lunglens.ui.state import ViewerState
 from lunglens.ui.workers import JobSlot
 
@@ -54,6 +59,9 @@ class ViewerController(QObject):
     analysisProgress = Signal(int, int)
     analysisMessage = Signal(str)
     recentChanged = Signal()
+    analysisRestored = Signal(bool)
+    """An analysis made earlier in the session came back with its series (True: it was made
+    with another model or selector than the current ones; a re-run is offered)."""
 
     def __init__(self, settings: QSettings, model_path: Path | None = None, provider: str = "auto"):
         super().__init__()
@@ -65,6 +73,10 @@ class ViewerController(QObject):
         path = Path(model_path) if model_path else None
         self.models = SharedModel(lambda: load_model(path, provider))
         self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
+        self.measurements_in_reports = bool(settings.value("measurements_in_reports", True, type=bool))
+        self.results: dict[str, Analysis] = {}
+        """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
+        self._demo_folders: list[Path] = []
         self._opened_at = 0.0
         self.open_seconds: float | None = None
         """Seconds from `open_folder` to the first slice in the state (for the benchmark)."""
@@ -83,6 +95,8 @@ class ViewerController(QObject):
         """Drop every job (the window is closing): no result lands after this."""
         for job in self.jobs.values():
             job.drop()
+        for folder in self._demo_folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
     # --- the model -------------------------------------------------------------------------
     def start_model_load(self) -> None:
@@ -132,6 +146,16 @@ class ViewerController(QObject):
         signals.finished.connect(lambda found: self._discovered(folder, found))
         signals.failed.connect(lambda message: self.problem.emit("Cannot open the folder", message))
 
+    def open_demo(self) -> None:
+        """Make the synthetic demo patient in a temporary folder (in the background; removed at
+        `shutdown`) and open it."""
+        folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
+        self._demo_folders.append(folder)
+        self.status.emit("Making the demo patient…", 0)
+        signals = self.jobs["demo"].start(lambda _progress, _cancel: make_demo_patient(folder, covid=True))
+        signals.finished.connect(self.open_folder)
+        signals.failed.connect(lambda message: self.problem.emit("Cannot make the demo patient", message))
+
     def _discovered(self, folder: Path, found: Discovery) -> None:
         problem = found.problem()
         if problem:
@@ -180,7 +204,8 @@ class ViewerController(QObject):
 
         def load_and_select(progress, _cancel):
             series = load(ref, progress=progress)
-            return series, select_slices(series.hu)
+            # the selector reads axial stacks; single slices and other planes get no selection
+            return series, select_slices(series.hu) if ref.analysable else None
 
         self.loadProgress.emit(0, ref.n_slices)
         signals = self.jobs["load"].start(load_and_select)
@@ -194,7 +219,23 @@ class ViewerController(QObject):
         self.state.set_series(series, selection)
         if series.warnings:
             self.status.emit("; ".join(series.warnings), 15000)
+        self._restore_analysis(series.ref.key)
         self.seriesLoaded.emit()
+
+    def _restore_analysis(self, key: str) -> None:
+        """Show the analysis made earlier in the session for series `key`, if any, and say
+        whether a re-run would differ (another model or selector)."""
+        earlier = self.results.get(key)
+        selection = self.state.selection
+        if earlier is None or selection is None or len(earlier.p_covid) != self.state.n_slices:
+            return
+        current = ModelRecord.of(self.model.card) if self.model is not None else None
+        stale = (
+            current is not None and current != earlier.model
+        ) or earlier.selection.params != selection.params
+        self.state.set_analysis(earlier)
+        self.analysisMessage.emit(readout.restored(earlier, current, stale))
+        self.analysisRestored.emit(stale)
 
     def _load_failed(self, message: str) -> None:
         self.loadEnded.emit()
@@ -225,10 +266,12 @@ class ViewerController(QObject):
 
     def drag_window(self, dx: float, dy: float) -> None:
         """A left drag of (dx, dy) screen pixels: right widens, up raises the level."""
+        self.change_window(dx * WL_HU_PER_PIXEL[0], dy * WL_HU_PER_PIXEL[1])
+
+    def change_window(self, width_hu: float, level_hu: float) -> None:
+        """Widen the window by `width_hu` and raise its level by `level_hu` (a custom window)."""
         window = self.state.window
-        self.state.set_window(
-            Window("Custom", window.width + dx * WL_HU_PER_PIXEL[0], window.level + dy * WL_HU_PER_PIXEL[1])
-        )
+        self.state.set_window(Window("Custom", window.width + width_hu, window.level + level_hu))
 
     def reset_window(self) -> None:
         self.state.set_window(PRESETS[0])
@@ -238,6 +281,13 @@ class ViewerController(QObject):
         """Analyse the open series with the session's model (waiting for its load when it is
         still running), using the selection made at load."""
         series = self.state.series
+        if self.state.ref is None:
+            self.problem.emit(
+                "Nothing to analyse",
+                "No series is open. Open a folder of CT slices (File ▸ Open folder…, Ctrl+O), drop one "
+                "on the window, or try the demo patient (File ▸ Try the demo patient).",
+            )
+            return
         if series is None:
             self.problem.emit("Not ready", "The series is still loading; run the analysis when it is in.")
             return
@@ -254,8 +304,10 @@ class ViewerController(QObject):
 
         def work(progress, cancel):
             model = models.get()
-            return model, analyse(
-                series, model, options, selection=selection, progress=progress, cancel=cancel
+            return (
+                model,
+                analyse(series, model, options, selection=selection, progress=progress, cancel=cancel),
+                series.ref.key,
             )
 
         self.analysisRunning.emit(True)
@@ -273,7 +325,8 @@ class ViewerController(QObject):
             self.analysisMessage.emit("Cancelling…")
 
     def _analysed(self, result) -> None:
-        model, analysis = result
+        model, analysis, key = result
+        self.results[key] = analysis
         if self.model is None:
             self._model_loaded(model)
         self.analysisRunning.emit(False)
@@ -294,13 +347,25 @@ class ViewerController(QObject):
         self.analysisCancelled.emit()
 
     # --- export ----------------------------------------------------------------------------
-    def export_report(self, path) -> None:
+    def set_measurements_in_reports(self, on: bool) -> None:
+        """Whether exported reports list the reader's measurements (remembered)."""
+        self.measurements_in_reports = bool(on)
+        self.settings.setValue("measurements_in_reports", self.measurements_in_reports)
+
+    def export_report(self, path, measurements=()) -> None:
         """Write the PDF report of the shown analysis to `path`, anonymised when the reader
-        chose so (`set_anonymise_exports`)."""
+        chose so (`set_anonymise_exports`), with `measurements` (`lunglens.core.measure.MeasurementRecord`s) when the
+        reader chose to include them (`set_measurements_in_reports`)."""
         if self.state.analysis is None or self.state.series is None:
             return
         try:
-            write_report(self.state.analysis, self.state.series, Path(path), anonymise=self.anonymise_exports)
+            write_report(
+                self.state.analysis,
+                self.state.series,
+                Path(path),
+                anonymise=self.anonymise_exports,
+                measurements=tuple(measurements) if self.measurements_in_reports else (),
+            )
         except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
             self.problem.emit("Cannot write the report", str(exc))
         else:

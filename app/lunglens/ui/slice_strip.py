@@ -1,6 +1,7 @@
 """The slice strip beside the image: one row per slice (top = most superior), showing which
-slices the selector kept, each slice's P(COVID) as a bar, positive slices and slices that
-flipped at the last operating-point move. Hover for the numbers; click or drag to jump."""
+slices the selector kept, each slice's P(COVID) as a bar with the quantification's affected %
+of the slice's lung as a thin bar beneath it, positive slices and slices that
+flipped since the current operating-point move began (the decision panel's `flipsChanged`). Hover for the numbers; click or drag to jump."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtGui import QColor, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from lunglens.analysis import readout
+from lunglens.core.decision import SliceFlips
 from lunglens.ui.state import ViewerState
 
 KEPT = QColor("#2f6f8f")
@@ -18,6 +20,8 @@ LOADING = QColor("#262626")
 BAR = QColor("#9a9a9a")
 POSITIVE = QColor("#ff4040")
 FLIPPED = QColor("#ffd700")
+AFFECTED = QColor("#39d0d0")
+"""The quantification's affected % of the slice's lung, under the P(COVID) bar."""
 CURRENT = QColor("#ffffff")
 
 
@@ -31,6 +35,8 @@ class SliceStrip(QWidget):
         self.state = state
         self.setMouseTracking(True)
         self.setMinimumWidth(70)
+        self.flips = SliceFlips()
+        """Slices flipped since the operating-point move began (`set_flips`)."""
         self._background: QPixmap | None = None
         """The rows as last drawn; redrawn only when the series, analysis or decision change."""
         for signal in (state.seriesChanged, state.analysisChanged, state.decisionChanged):
@@ -39,6 +45,11 @@ class SliceStrip(QWidget):
 
     def sizeHint(self) -> QSize:
         return QSize(90, 400)
+
+    def set_flips(self, flips: SliceFlips) -> None:
+        """Mark `flips` (the decision panel's `flipsChanged`) instead of the last ones."""
+        self.flips = flips
+        self._invalidate()
 
     # --- geometry --------------------------------------------------------------------------
     def _row_height(self) -> float:
@@ -88,7 +99,14 @@ class SliceStrip(QWidget):
                 painter.fillRect(QRectF(8, y, (w - 16) * p, max(h - gap, 1.0)), POSITIVE if positive else BAR)
                 if positive:
                     painter.fillRect(QRectF(0, y, 6, max(h - gap, 1.0)), POSITIVE)
-        for i in self.state.flips.now_positive + self.state.flips.now_negative:
+        quantification = analysis.quantification if analysis is not None else None
+        if quantification is not None and len(quantification.slices) == n:
+            thin = max((h - gap) / 3, 1.0)
+            for i, percent in enumerate(quantification.slices):
+                if percent:
+                    width = (w - 16) * min(percent, 100.0) / 100
+                    painter.fillRect(QRectF(8, i * h + max(h - gap, 1.0) - thin, width, thin), AFFECTED)
+        for i in self.flips.now_positive + self.flips.now_negative:
             painter.fillRect(QRectF(w - 6, i * h, 6, max(h - gap, 1.0)), FLIPPED)
         if analysis is not None:
             x = 8 + (w - 16) * analysis.decision.params.slice_cutoff
@@ -100,7 +118,7 @@ class SliceStrip(QWidget):
     def describe(self, i: int) -> str:
         """The hover text for slice `i` (`readout.slice_tooltip`)."""
         state = self.state
-        return readout.slice_tooltip(i, state.n_slices, state.selection, state.analysis)
+        return readout.slice_tooltip(i, state.n_slices, state.selection, state.analysis, state.series is None)
 
     def mouseMoveEvent(self, event):
         if not self.state.n_slices:

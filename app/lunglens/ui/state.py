@@ -4,8 +4,6 @@ and operating point. Widgets read it and listen to its signals; only the control
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
@@ -16,14 +14,6 @@ from lunglens.core.windowing import PRESETS, Window
 from lunglens.io import Discovery, Series, SeriesRef
 
 LUNG = PRESETS[0]
-
-
-@dataclass(frozen=True)
-class Flips:
-    """Slices whose positive/negative call changed at the last operating-point move."""
-
-    now_positive: tuple[int, ...] = ()
-    now_negative: tuple[int, ...] = ()
 
 
 class ViewerState(QObject):
@@ -51,7 +41,6 @@ class ViewerState(QObject):
         self.window: Window = LUNG
         self.analysis: Analysis | None = None
         self.params = DecisionParams()
-        self.flips = Flips()
         self.overlay_visible = True
         self.overlay_opacity = 0.5
 
@@ -71,7 +60,6 @@ class ViewerState(QObject):
 
     def set_ref(self, ref: SeriesRef | None) -> None:
         self.ref, self.preview, self.series, self.selection, self.analysis = ref, None, None, None, None
-        self.flips = Flips()
         self.index = ref.n_slices // 2 if ref is not None else 0
         self.seriesChanged.emit()
         self.analysisChanged.emit()
@@ -81,7 +69,8 @@ class ViewerState(QObject):
         self.index = index
         self.seriesChanged.emit()
 
-    def set_series(self, series: Series, selection: Selection) -> None:
+    def set_series(self, series: Series, selection: Selection | None) -> None:
+        """The whole volume is in, with the selector's result (None: it does not apply)."""
         self.series, self.selection = series, selection
         self.index = min(self.index, series.n_slices - 1)
         self.seriesChanged.emit()
@@ -121,22 +110,16 @@ class ViewerState(QObject):
     # --- analysis and decision -------------------------------------------------------------
     def set_analysis(self, analysis: Analysis | None) -> None:
         self.analysis = analysis.redecide(self.params) if analysis is not None else None
-        self.flips = Flips()
         self.analysisChanged.emit()
         self.decisionChanged.emit()
 
     def set_params(self, params: DecisionParams) -> None:
-        """Move the operating point: re-decide (no model call) and record which slices flipped."""
+        """Move the operating point: re-decide (no model call). Which slices flipped since a
+        move began is the decision panel's bookkeeping (`DecisionPanel.flipsChanged`)."""
         self.params = params
         if self.analysis is None:
             return
-        before = self.analysis.decision.positive
         self.analysis = self.analysis.redecide(params)
-        after = self.analysis.decision.positive
-        self.flips = Flips(
-            tuple(int(i) for i in np.flatnonzero(after & ~before)),
-            tuple(int(i) for i in np.flatnonzero(before & ~after)),
-        )
         self.decisionChanged.emit()
 
     def kept_mask(self) -> np.ndarray | None:
