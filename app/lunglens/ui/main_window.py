@@ -28,6 +28,7 @@ from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.controller import ViewerController
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.dialogs import AboutDialog, TagDialog
+from lunglens.ui.hospital_menu import HospitalActions
 from lunglens.ui.image_view import LEFT_DRAG_MODES, SliceView
 from lunglens.ui.render import DisplayCache
 from lunglens.ui.series_browser import SeriesBrowser
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
             "&Open folder…", self.choose_folder, QKeySequence.StandardKey.Open, file_menu
         )
         self.recent_menu = file_menu.addMenu("Open &recent")
+        self.hospital = HospitalActions(self, file_menu)
         file_menu.addSeparator()
         self.export_action = self._action("&Export PDF report…", self.export_report, "Ctrl+E", file_menu)
         self.export_action.setEnabled(False)
