@@ -114,3 +114,16 @@ def test_connections_are_remembered_without_secrets(qtbot, window, uploaded, dic
         {"url": uploaded.dicomweb_url, "user": USER},
     ]
     assert "typed-secret" not in Path(window.settings.fileName()).read_text()
+
+
+def test_a_new_search_clears_the_studies_of_the_last(qtbot, window, uploaded, dicomweb_env):  # noqa: F811
+    dialog = window.hospital.open_pacs()
+    dialog.url_box.setEditText(uploaded.dicomweb_url)
+    dialog.user_edit.setText(USER)
+    with qtbot.waitSignal(dialog.session.studiesFound, timeout=30000):
+        dialog.search_button.click()
+    assert dialog.table.rowCount() >= 1 and dialog.open_button.isEnabled()
+    dialog.url_box.setEditText(f"http://127.0.0.1:{free_port()}/dicom-web")
+    dialog.search_button.click()
+    _wait_message(qtbot, dialog, "host unreachable")
+    assert dialog.table.rowCount() == 0 and not dialog.open_button.isEnabled()

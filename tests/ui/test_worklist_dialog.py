@@ -52,6 +52,7 @@ def test_numeric_columns_sort_as_numbers_empty_last(qtbot, tmp_path):
 
     dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.DescendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["D", "B", "A", "C"]  # as text: B, A, D
+    assert dialog.proxy.index(2, _column("max_p_covid")).data() == "0.0001"  # 9.5e-05, 4 decimals
     dialog.table.sortByColumn(_column("patient"), Qt.SortOrder.AscendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "C", "D"]
 

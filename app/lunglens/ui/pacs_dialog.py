@@ -59,7 +59,7 @@ class PacsDialog(QDialog):
             f"left empty, {PASSWORD_VARIABLE} is used."
         )
         self.patient_edit = QLineEdit()
-        self.patient_edit.setPlaceholderText("Patient ID, * wildcards allowed")
+        self.patient_edit.setPlaceholderText("Patient ID (* wildcards where the server supports them)")
         self.date_edit = QLineEdit()
         self.date_edit.setPlaceholderText("YYYYMMDD or range YYYYMMDD-YYYYMMDD")
         self.search_button = QPushButton("&Search")
@@ -72,8 +72,9 @@ class PacsDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(HEADERS.index("Description"), QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda _index: self.open_selected())
 
@@ -144,6 +145,8 @@ class PacsDialog(QDialog):
         if connection is None:
             return
         self.search_button.setEnabled(False)
+        self.studies = []
+        self.table.setRowCount(0)  # the studies listed were another search's, perhaps another server's
         self._say(f"Searching {connection.where}…")
         self.session.search(connection, self.patient_edit.text().strip(), self.date_edit.text().strip())
 

@@ -42,6 +42,8 @@ class Column:
     header: str
     numeric: bool = False
     tooltip: str = ""
+    decimals: int | None = None
+    """Decimals shown for a numeric column (None: as written in the CSV)."""
 
 
 COLUMNS = (
@@ -53,9 +55,11 @@ COLUMNS = (
     Column("verdict", "Verdict", tooltip="The demonstration model's reading at the batch's operating point"),
     Column("k_positive", "k positive", True, "Kept slices read as COVID-19"),
     Column("n_kept", "n kept", True, "Slices kept by the selector (lung open) and classified"),
-    Column("max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices"),
-    Column("mean_p_covid", "P(COVID) mean", True, "Mean slice probability over the kept slices"),
-    Column("affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification"),
+    Column("max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices", 4),
+    Column("mean_p_covid", "P(COVID) mean", True, "Mean slice probability over the kept slices", 4),
+    Column(
+        "affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification", 1
+    ),
     Column("severity_score", "Score", True, "Six-zone severity score (0-30), a zone score, not a lobe score"),
     Column("error", "Error"),
 )
@@ -112,7 +116,10 @@ class WorklistModel(QAbstractTableModel):
             return None
         column, row = COLUMNS[index.column()], self.rows[index.row()]
         text = row.get(column.field, "") or ""
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if role == Qt.ItemDataRole.DisplayRole:
+            value = _number(text) if column.decimals is not None else math.nan
+            return text if math.isnan(value) else f"{value:.{column.decimals}f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
             return text
         if role == SORT_ROLE:
             if column.numeric:
@@ -192,8 +199,10 @@ class WorklistDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.column_of("error"), QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._double_clicked)
 
         note = QLabel(
