@@ -92,6 +92,7 @@ def test_double_click_opens_the_saved_analysis_without_the_model(
     shown = window.state.analysis
     assert shown is not None and shown.series.key == saved.series.key == window.state.series.ref.key
     assert json.loads(shown.to_json()) == json.loads(saved.to_json())
+    assert window.analysis_panel.message.text().startswith(f"Saved analysis of {saved.created}")
 
 
 def test_double_click_on_a_failed_row_says_why(qtbot, window, dialog):

@@ -234,7 +234,7 @@ class ViewerController(QObject):
                 f"{series.n_slices}; run the analysis again.",
             )
             return
-        self.analysisMessage.emit(readout.analysis_done(saved))
+        self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
         self.state.set_analysis(saved)
         self.status.emit(f"Saved analysis of {saved.created} shown (no model run)", 10000)
         self.analysisDone.emit()
