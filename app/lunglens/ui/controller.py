@@ -77,6 +77,8 @@ class ViewerController(QObject):
         self.results: dict[str, Analysis] = {}
         """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
         self._demo_folders: list[Path] = []
+        self._saved: Analysis | None = None
+        """A saved analysis to show once its series is loaded (`open_with_analysis`)."""
         self._opened_at = 0.0
         self.open_seconds: float | None = None
         """Seconds from `open_folder` to the first slice in the state (for the benchmark)."""
@@ -134,6 +136,7 @@ class ViewerController(QObject):
     def open_folder(self, folder) -> None:
         """Find the series under `folder` (in the background), then open the first analysable."""
         folder = Path(folder)
+        self._saved = None
         self._opened_at = time.perf_counter()
         self.settings.setValue("last_folder", str(folder.parent))
         for name in ("load", "thumbnails", "analysis"):
@@ -165,7 +168,7 @@ class ViewerController(QObject):
         self.status.emit("", 0)
         self.state.set_discovery(found)
         self.folderOpened.emit(found)
-        self.open_series((found.analysable or found.series)[0])
+        self.open_series(self._saved_ref(found) or (found.analysable or found.series)[0])
         self._start_thumbnails(found.series)
         if found.skipped:
             self.status.emit(f"{len(found.skipped)} file(s) skipped in {folder}", 10000)
@@ -220,6 +223,7 @@ class ViewerController(QObject):
         if series.warnings:
             self.status.emit("; ".join(series.warnings), 15000)
         self._restore_analysis(series.ref.key)
+        self._show_saved(series)
         self.seriesLoaded.emit()
 
     def _restore_analysis(self, key: str) -> None:
@@ -240,6 +244,41 @@ class ViewerController(QObject):
     def _load_failed(self, message: str) -> None:
         self.loadEnded.emit()
         self.problem.emit("Cannot load the series", message)
+
+    # --- saved analyses (the worklist) ------------------------------------------------------
+    def open_with_analysis(self, folder, analysis: Analysis) -> None:
+        """Open `folder`, choose the series `analysis` was made of (its key) and, once that
+        series is loaded, show `analysis` as it was saved: no model runs."""
+        self.open_folder(folder)
+        self._saved = analysis
+
+    def _saved_ref(self, found: Discovery) -> SeriesRef | None:
+        if self._saved is None:
+            return None
+        ref = next((r for r in found.series if r.key == self._saved.series.key), None)
+        if ref is None:
+            self.problem.emit(
+                "Saved analysis not shown",
+                f"{found.folder} holds no series {self._saved.series.key}; the saved analysis is not shown.",
+            )
+            self._saved = None
+        return ref
+
+    def _show_saved(self, series) -> None:
+        saved, self._saved = self._saved, None
+        if saved is None or saved.series.key != series.ref.key:
+            return
+        if saved.n_slices != series.n_slices:
+            self.problem.emit(
+                "Saved analysis not shown",
+                f"The saved analysis covers {saved.n_slices} slices but {series.ref.folder} now holds "
+                f"{series.n_slices}; run the analysis again.",
+            )
+            return
+        self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
+        self.state.set_analysis(saved)
+        self.status.emit(f"Saved analysis of {saved.created} shown (no model run)", 10000)
+        self.analysisDone.emit()
 
     # --- navigation and windowing ----------------------------------------------------------
     def step(self, delta: int) -> None:

@@ -43,6 +43,7 @@ from lunglens.ui.cine import CineController, CineControls
 from lunglens.ui.controller import ViewerController
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.dialogs import AboutDialog, TagDialog
+from lunglens.ui.hospital_menu import HospitalActions
 from lunglens.ui.image_view import LEFT_DRAG_MODES, SliceView
 from lunglens.ui.keymap import keymap_html
 from lunglens.ui.measurements import MeasurementLayer, MeasurementList
@@ -228,6 +229,7 @@ class MainWindow(QMainWindow):
         )
         self._action("Try the &demo patient", control.open_demo, None, file_menu)
         self.recent_menu = file_menu.addMenu("Open &recent")
+        self.hospital = HospitalActions(self, file_menu)
         file_menu.addSeparator()
         self.export_action = self._action("&Export PDF report…", self.export_report, "Ctrl+E", file_menu)
         self.export_action.setEnabled(False)

@@ -1,0 +1,76 @@
+"""The File menu's hospital actions, kept apart from the main window: "Open worklist…" (a
+batch's results, `ui.worklist_dialog`), "Open from PACS…" (`ui.pacs_dialog`) and "Send results
+to PACS" (the shown analysis as DICOM results, stored in its study on the PACS used last;
+enabled when an analysis of a DICOM series is shown)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog
+
+from lunglens.ui.pacs_dialog import PacsDialog
+from lunglens.ui.pacs_session import PacsSession
+from lunglens.ui.worklist_dialog import WorklistDialog
+
+
+class HospitalActions(QObject):
+    """Adds the hospital actions to `menu` of `window` (a `MainWindow`) and runs them."""
+
+    def __init__(self, window, menu):
+        super().__init__(window)
+        self.window, self.controller = window, window.controller
+        self.worklist_dialog: WorklistDialog | None = None
+        self.worklist_action = window._action("Open &worklist…", self.choose_worklist, None, menu)
+        self.pacs = PacsSession(window.settings)
+        self.pacs_dialog: PacsDialog | None = None
+        self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
+        self.send_action = window._action("Send results to PACS", self.send_results, None, menu)
+        self.send_action.setEnabled(False)
+        self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
+        self.pacs.sendFailed.connect(window.show_message)
+        window.state.analysisChanged.connect(self._update_send)
+        window.state.seriesChanged.connect(self._update_send)
+
+    def _update_send(self) -> None:
+        state = self.window.state
+        dicom = state.series is not None and state.series.ref.source_format == "dicom"
+        self.send_action.setEnabled(state.analysis is not None and dicom)
+
+    def open_pacs(self) -> PacsDialog:
+        """Show the PACS dialog (one per window; it keeps its search while LungLens runs)."""
+        if self.pacs_dialog is None:
+            self.pacs_dialog = PacsDialog(self.pacs, self.window)
+            self.pacs_dialog.openFolder.connect(self.controller.open_folder)
+        self.pacs_dialog.show()
+        return self.pacs_dialog
+
+    def send_results(self) -> None:
+        state = self.window.state
+        if state.analysis is None or state.series is None:
+            return
+        self.window.statusBar().showMessage("Sending the results to the PACS…", 0)
+        self.pacs.send_results(state.analysis, state.series, self.controller.anonymise_exports)
+
+    def choose_worklist(self) -> None:
+        start = self.window.settings.value("last_worklist", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(
+            self.window, "Open a batch output folder (worklist.csv)", start
+        )
+        if folder:
+            self.open_worklist(Path(folder))
+
+    def open_worklist(self, folder: Path) -> WorklistDialog | None:
+        """Show `folder/worklist.csv`; its double-clicks open series with their saved analysis."""
+        try:
+            dialog = WorklistDialog.open_folder(folder, self.window)
+        except (OSError, ValueError) as exc:
+            self.window.show_message("Cannot open the worklist", str(exc))
+            return None
+        self.window.settings.setValue("last_worklist", str(folder))
+        dialog.openRequested.connect(self.controller.open_with_analysis)
+        dialog.problem.connect(self.window.show_message)
+        self.worklist_dialog = dialog
+        dialog.show()
+        return dialog

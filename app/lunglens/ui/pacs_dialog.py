@@ -1,0 +1,204 @@
+"""The "Open from PACS…" dialog: a DICOMweb server (URL and user, remembered; the password from
+LUNGLENS_DICOMWEB_PASSWORD or typed for this session only), patient and date filters, the CT
+studies QIDO-RS lists, and Open, which retrieves the chosen study (WADO-RS) into a temporary
+folder with progress and asks to open that folder (`openFolder`). Failures are shown with the
+named message of `lunglens.pacs` (unreachable, 401/403, not found, timeout, partial transfer)."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
+
+from lunglens.pacs import PacsError
+from lunglens.pacs.connection import PASSWORD_VARIABLE
+from lunglens.ui.pacs_session import PacsSession
+
+HEADERS = ("Study date", "Patient ID", "Patient name", "Modalities", "Description", "Series", "Instances")
+
+
+class PacsDialog(QDialog):
+    """Search a PACS and open one of its studies. `openFolder(Path)` fires once the chosen
+    study is in a local temporary folder."""
+
+    openFolder = Signal(object)
+
+    def __init__(self, session: PacsSession, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.studies = []
+        self.setWindowTitle("Open from PACS (DICOMweb)")
+
+        self.url_box = QComboBox()
+        self.url_box.setEditable(True)
+        self.url_box.lineEdit().setPlaceholderText("https://pacs.example.org/dicom-web")
+        self.user_edit = QLineEdit()
+        self.user_edit.setPlaceholderText("empty: no sign-in, or a token from LUNGLENS_DICOMWEB_TOKEN")
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText(
+            f"from {PASSWORD_VARIABLE}" if os.environ.get(PASSWORD_VARIABLE) else "kept for this session only"
+        )
+        self.password_edit.setToolTip(
+            f"Typed here, the password is kept in memory until LungLens exits, never saved; "
+            f"left empty, {PASSWORD_VARIABLE} is used."
+        )
+        self.patient_edit = QLineEdit()
+        self.patient_edit.setPlaceholderText("Patient ID (* wildcards where the server supports them)")
+        self.date_edit = QLineEdit()
+        self.date_edit.setPlaceholderText("YYYYMMDD or range YYYYMMDD-YYYYMMDD")
+        self.search_button = QPushButton("&Search")
+        self.search_button.setDefault(True)
+        self.search_button.clicked.connect(self.search)
+
+        self.table = QTableWidget(0, len(HEADERS))
+        self.table.setHorizontalHeaderLabels(HEADERS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(HEADERS.index("Description"), QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.doubleClicked.connect(lambda _index: self.open_selected())
+
+        self.open_button = QPushButton("&Open")
+        self.open_button.setEnabled(False)
+        self.open_button.clicked.connect(self.open_selected)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.reject)
+        self.progress = QProgressBar()
+        self.progress.setFormat("retrieving %v/%m instances")
+        self.progress.hide()
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        form = QFormLayout()
+        form.addRow("DICOMweb URL", self.url_box)
+        form.addRow("User", self.user_edit)
+        form.addRow("Password", self.password_edit)
+        filters = QHBoxLayout()
+        filters.addWidget(QLabel("Patient"))
+        filters.addWidget(self.patient_edit, 1)
+        filters.addWidget(QLabel("Study date"))
+        filters.addWidget(self.date_edit, 1)
+        filters.addWidget(self.search_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addStretch()
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.message)
+        layout.addLayout(buttons)
+        self.resize(1000, 560)
+
+        for item in session.remembered():
+            self.url_box.addItem(item["url"], item["user"])
+        self.url_box.currentIndexChanged.connect(self._remembered_chosen)
+        self._remembered_chosen(0)
+        session.studiesFound.connect(self._studies_found)
+        session.retrieved.connect(self._retrieved)
+        session.failed.connect(self._failed)
+        session.progress.connect(self._progress)
+
+    def _remembered_chosen(self, index: int) -> None:
+        user = self.url_box.itemData(index) if index >= 0 else None
+        if user is not None:
+            self.user_edit.setText(user)
+
+    def _connection(self):
+        try:
+            return self.session.connect_to(
+                self.url_box.currentText(), self.user_edit.text(), self.password_edit.text()
+            )
+        except PacsError as exc:
+            self._failed("Cannot search the PACS", str(exc))
+            return None
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.message.setStyleSheet("color: #b00020;" if error else "")
+        self.message.setText(text)
+
+    def search(self) -> None:
+        connection = self._connection()
+        if connection is None:
+            return
+        self.search_button.setEnabled(False)
+        self.studies = []
+        self.table.setRowCount(0)  # the studies listed were another search's, perhaps another server's
+        self._say(f"Searching {connection.where}…")
+        self.session.search(connection, self.patient_edit.text().strip(), self.date_edit.text().strip())
+
+    def _studies_found(self, studies) -> None:
+        self.search_button.setEnabled(True)
+        self.studies = list(studies)
+        self.table.setRowCount(len(self.studies))
+        for row, study in enumerate(self.studies):
+            cells = (
+                study.study_date,
+                study.patient_id,
+                study.patient_name,
+                "/".join(study.modalities),
+                study.description,
+                "" if study.n_series is None else str(study.n_series),
+                "" if study.n_instances is None else str(study.n_instances),
+            )
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(study.study_uid)
+                self.table.setItem(row, column, item)
+        self._say(f"{len(self.studies)} CT stud{'y' if len(self.studies) == 1 else 'ies'} found.")
+        if self.studies:
+            self.table.selectRow(0)
+
+    def _selection_changed(self) -> None:
+        self.open_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
+
+    def open_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or self.session.last is None:
+            return
+        study = self.studies[rows[0].row()]
+        self.open_button.setEnabled(False)
+        self.progress.setRange(0, max(1, study.n_instances or 0))
+        self.progress.setValue(0)
+        self.progress.show()
+        self._say(f"Retrieving study {study.study_uid} of {study.patient_id or 'no ID'}…")
+        self.session.retrieve(self.session.last, study.study_uid)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _retrieved(self, folder) -> None:
+        self.progress.hide()
+        self._say(f"Retrieved into {folder}.")
+        self.openFolder.emit(folder)
+        self.accept()
+
+    def _failed(self, title: str, text: str) -> None:
+        self.search_button.setEnabled(True)
+        self.open_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
+        self.progress.hide()
+        self._say(f"{title}: {text}", error=True)

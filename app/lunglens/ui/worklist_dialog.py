@@ -1,0 +1,258 @@
+"""The "Open worklist…" dialog: a batch's `DIR/worklist.csv` (`lunglens.batch.worklist`) as a
+sortable, filterable table. Numeric columns (P(COVID), affected %, score, ...) sort as numbers,
+empty cells last; the filter box matches any shown column; "Failed only" keeps the jobs that
+failed. Double-clicking a finished row asks to open its series with its SAVED analysis
+(`openRequested(folder, analysis)`): no model runs.
+
+The P(COVID) columns are the demonstration model's slice probabilities over the kept slices
+(largest and mean), the verdict is its reading at the batch's operating point, affected % and
+the 0-30 score come from the six-zone quantification: none of them is a diagnosis."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+)
+
+from lunglens.analysis import Analysis
+from lunglens.batch.worklist import WORKLIST_NAME
+
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class Column:
+    """One shown column: the worklist field, its header and whether it sorts as a number."""
+
+    field: str
+    header: str
+    numeric: bool = False
+    tooltip: str = ""
+    decimals: int | None = None
+    """Decimals shown for a numeric column (None: as written in the CSV)."""
+
+
+COLUMNS = (
+    Column("patient", "Patient"),
+    Column("study_date", "Study date"),
+    Column("series_number", "Series", True),
+    Column("series_description", "Description"),
+    Column("status", "Status"),
+    Column("verdict", "Verdict", tooltip="The demonstration model's reading at the batch's operating point"),
+    Column("k_positive", "k positive", True, "Kept slices read as COVID-19"),
+    Column("n_kept", "n kept", True, "Slices kept by the selector (lung open) and classified"),
+    Column("max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices", 4),
+    Column("mean_p_covid", "P(COVID) mean", True, "Mean slice probability over the kept slices", 4),
+    Column(
+        "affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification", 1
+    ),
+    Column("severity_score", "Score", True, "Six-zone severity score (0-30), a zone score, not a lobe score"),
+    Column("error", "Error"),
+)
+
+
+def read_worklist(folder: Path) -> list[dict]:
+    """The rows of `folder/worklist.csv` (dicts keyed by its header). Raises OSError or
+    ValueError (named) when the file is missing or not a worklist."""
+    path = Path(folder) / WORKLIST_NAME
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"folder", "status", "result"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: not a LungLens worklist (no {', '.join(sorted(missing))} column)")
+        return list(reader)
+
+
+def load_saved_analysis(folder: Path, row: dict) -> Analysis:
+    """The analysis a worklist row names (`folder/<result>`). Raises ValueError (named)."""
+    if row.get("status") != "done" or not row.get("result"):
+        raise ValueError(f"{row.get('folder', '?')}: no saved analysis (status {row.get('status') or '?'})")
+    path = Path(folder) / row["result"]
+    try:
+        return Analysis.from_json(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the saved analysis ({exc.strerror or exc})") from exc
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: not a LungLens analysis ({exc})") from exc
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+class WorklistModel(QAbstractTableModel):
+    """The worklist rows as a table; `SORT_ROLE` gives numbers for numeric columns (empty: -inf,
+    so they sort below every value)."""
+
+    def __init__(self, rows: list[dict]):
+        super().__init__()
+        self.rows = rows
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        column, row = COLUMNS[index.column()], self.rows[index.row()]
+        text = row.get(column.field, "") or ""
+        if role == Qt.ItemDataRole.DisplayRole:
+            value = _number(text) if column.decimals is not None else math.nan
+            return text if math.isnan(value) else f"{value:.{column.decimals}f}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return text
+        if role == SORT_ROLE:
+            if column.numeric:
+                value = _number(text)
+                return -math.inf if math.isnan(value) else value
+            return text.lower()
+        if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section].header
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return COLUMNS[section].tooltip or None
+        return None
+
+
+class WorklistFilter(QSortFilterProxyModel):
+    """Keeps the rows whose shown text contains the filter text (any column, any case) and,
+    with `failed_only`, whose status is `failed`."""
+
+    def __init__(self):
+        super().__init__()
+        self.text = ""
+        self.failed_only = False
+        self.setSortRole(SORT_ROLE)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self.text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_failed_only(self, on: bool) -> None:
+        self.beginFilterChange()
+        self.failed_only = bool(on)
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, _parent) -> bool:
+        row = self.sourceModel().rows[source_row]
+        if self.failed_only and row.get("status") != "failed":
+            return False
+        return not self.text or any(self.text in (row.get(c.field) or "").lower() for c in COLUMNS)
+
+
+class WorklistDialog(QDialog):
+    """The table of one batch's worklist. `openRequested(folder, analysis)` asks to show a
+    finished series with its saved analysis; `problem(title, text)` reports what cannot open."""
+
+    openRequested = Signal(object, object)
+    problem = Signal(str, str)
+
+    def __init__(self, folder: Path, rows: list[dict], parent=None):
+        super().__init__(parent)
+        self.folder = Path(folder)
+        self.setWindowTitle(f"Worklist — {self.folder}")
+        self.model = WorklistModel(rows)
+        self.proxy = WorklistFilter()
+        self.proxy.setSourceModel(self.model)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter (patient, description, verdict, error…)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.textChanged.connect(self._filter_changed)
+        self.failed_check = QCheckBox("Failed only")
+        self.failed_check.toggled.connect(self._failed_toggled)
+        self.count_label = QLabel()
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.column_of("error"), QHeaderView.ResizeMode.Stretch)
+        self.table.doubleClicked.connect(self._double_clicked)
+
+        note = QLabel(
+            "Double-click a finished series to open it with its saved analysis (no model run). "
+            "P(COVID), verdict and score come from the demonstration model and the six-zone "
+            "quantification; they are reading aids, not a diagnosis."
+        )
+        note.setWordWrap(True)
+        top = QHBoxLayout()
+        top.addWidget(self.filter_edit, 1)
+        top.addWidget(self.failed_check)
+        top.addWidget(self.count_label)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(note)
+        self.resize(1200, 520)
+        self._count()
+
+    @classmethod
+    def open_folder(cls, folder: Path, parent=None) -> WorklistDialog:
+        """The dialog for `folder/worklist.csv`. Raises OSError or ValueError (named)."""
+        return cls(folder, read_worklist(folder), parent)
+
+    def column_of(self, field: str) -> int:
+        return next(i for i, c in enumerate(COLUMNS) if c.field == field)
+
+    def shown_rows(self) -> list[dict]:
+        """The rows as shown (filtered and sorted)."""
+        return [
+            self.model.rows[self.proxy.mapToSource(self.proxy.index(i, 0)).row()]
+            for i in range(self.proxy.rowCount())
+        ]
+
+    def _count(self) -> None:
+        self.count_label.setText(f"{self.proxy.rowCount()} of {self.model.rowCount()} series")
+
+    def _filter_changed(self, text: str) -> None:
+        self.proxy.set_text(text)
+        self._count()
+
+    def _failed_toggled(self, on: bool) -> None:
+        self.proxy.set_failed_only(on)
+        self._count()
+
+    def _double_clicked(self, index: QModelIndex) -> None:
+        row = self.model.rows[self.proxy.mapToSource(index).row()]
+        try:
+            analysis = load_saved_analysis(self.folder, row)
+        except ValueError as exc:
+            self.problem.emit("Cannot open this series", str(exc))
+            return
+        self.openRequested.emit(Path(row["folder"]), analysis)

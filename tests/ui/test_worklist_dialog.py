@@ -1,0 +1,119 @@
+""" "Open worklist…": a real batch (two phantom patients, a series without Hounsfield units that
+fails, an MR series that fails too) is shown as a table that sorts numbers as numbers and
+filters; double-clicking a finished row opens its series with the saved analysis, no model run."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from lunglens.analysis import Analysis
+from lunglens.batch.runner import BatchConfig, run_batch
+from lunglens.ui.worklist_dialog import COLUMNS, WorklistDialog, read_worklist
+from tests.batch.conftest import write_archive
+
+
+@pytest.fixture(scope="module")
+def batch_out(tmp_path_factory, tiny_model_card) -> Path:
+    root = tmp_path_factory.mktemp("worklist")
+    source = write_archive(root / "archive", 2)
+    out = root / "out"
+    run_batch(BatchConfig(source=source, out=out, workers=1, model=tiny_model_card, provider="cpu"))
+    return out
+
+
+def _column(field: str) -> int:
+    return next(i for i, c in enumerate(COLUMNS) if c.field == field)
+
+
+@pytest.fixture
+def dialog(qtbot, window, batch_out):
+    shown = window.hospital.open_worklist(batch_out)
+    qtbot.addWidget(shown)
+    return shown
+
+
+def test_numeric_columns_sort_as_numbers_empty_last(qtbot, tmp_path):
+    rows = [
+        {"patient": p, "status": s, "max_p_covid": v, "folder": "", "result": ""}
+        for p, s, v in [
+            ("A", "done", "9.5e-05"),
+            ("B", "done", "0.7"),
+            ("C", "failed", ""),
+            ("D", "done", "10"),
+        ]
+    ]
+    dialog = WorklistDialog(tmp_path, rows)
+    qtbot.addWidget(dialog)
+    from PySide6.QtCore import Qt
+
+    dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.DescendingOrder)
+    assert [r["patient"] for r in dialog.shown_rows()] == ["D", "B", "A", "C"]  # as text: B, A, D
+    assert dialog.proxy.index(2, _column("max_p_covid")).data() == "0.0001"  # 9.5e-05, 4 decimals
+    dialog.table.sortByColumn(_column("patient"), Qt.SortOrder.AscendingOrder)
+    assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "C", "D"]
+
+
+def test_the_batch_shows_sorts_and_filters(qtbot, dialog, batch_out):
+    from PySide6.QtCore import Qt
+
+    rows = read_worklist(batch_out)
+    assert dialog.proxy.rowCount() == len(rows) == 4
+    dialog.table.sortByColumn(_column("mean_p_covid"), Qt.SortOrder.DescendingOrder)
+    means = [float(r["mean_p_covid"]) if r["mean_p_covid"] else -math.inf for r in dialog.shown_rows()]
+    assert means == sorted(means, reverse=True) and means[-1] == -math.inf  # failed jobs last
+    assert len([m for m in means if m > -math.inf]) == 2
+    dialog.failed_check.setChecked(True)
+    failed = dialog.shown_rows()
+    assert "BADTRUNC" in {r["patient"] for r in failed} and {r["status"] for r in failed} == {"failed"}
+    assert f"{len(failed)} of 4" in dialog.count_label.text()
+    dialog.failed_check.setChecked(False)
+    dialog.filter_edit.setText("pat001")
+    assert [r["patient"] for r in dialog.shown_rows()] == ["PAT001"]
+
+
+def test_double_click_opens_the_saved_analysis_without_the_model(
+    qtbot, window, dialog, batch_out, monkeypatch
+):
+    import lunglens.ui.controller as controller_module
+
+    def no_model_run(*_args, **_kwargs):
+        raise AssertionError("the model ran")
+
+    monkeypatch.setattr(controller_module, "analyse", no_model_run)
+    dialog.filter_edit.setText("PAT000")
+    row = dialog.shown_rows()[0]
+    saved = Analysis.from_json((batch_out / row["result"]).read_text())
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    shown = window.state.analysis
+    assert shown is not None and shown.series.key == saved.series.key == window.state.series.ref.key
+    assert json.loads(shown.to_json()) == json.loads(saved.to_json())
+    assert window.analysis_panel.message.text().startswith(f"Saved analysis of {saved.created}")
+
+
+def test_double_click_on_a_failed_row_says_why(qtbot, window, dialog):
+    dialog.failed_check.setChecked(True)
+    with qtbot.waitSignal(window.messageShown) as shown:
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    assert "no saved analysis" in shown.args[0] and "failed" in shown.args[0]
+    assert window.state.analysis is None
+
+
+def test_a_saved_analysis_of_another_length_is_not_shown(qtbot, window, batch_out):
+    rows = [r for r in read_worklist(batch_out) if r["status"] == "done"]
+    saved = Analysis.from_json((batch_out / rows[0]["result"]).read_text())
+    shorter = Analysis.from_dict({**saved.to_dict(), "slices": saved.to_dict()["slices"][:-1]})
+    with qtbot.waitSignal(window.messageShown, timeout=60000) as shown:
+        window.controller.open_with_analysis(Path(rows[0]["folder"]), shorter)
+    assert "run the analysis again" in shown.args[0]
+    assert window.state.analysis is None
+
+
+def test_a_folder_without_worklist_is_named(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.messageShown) as shown:
+        assert window.hospital.open_worklist(tmp_path) is None
+    assert "worklist.csv" in shown.args[0]
