@@ -9,18 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lunglens.inference.card import sha256_of
 from lunglens.inference.lesion_card import LesionModelCard
-from lunglens.inference.session import (
-    CPU,
-    ModelError,
-    ProviderChoice,
-    _fallback_reason,
-    _preload_gpu_libraries,
-    _session,
-    _wanted_providers,
-    card_path_for,
-)
+from lunglens.inference.session import CPU, ModelError, ProviderChoice, card_path_for, start_verified_session
 from lunglens.paths import shipped_dir
 
 LESION_MODEL_CARD = "lunglens-lesion.json"
@@ -70,30 +60,7 @@ def load_lesion_model(path: Path | None = None, provider: str = "auto") -> Lesio
         card = LesionModelCard.load(card_path)
     except ValueError as exc:
         raise ModelError(str(exc)) from exc
-    onnx_path = card_path.parent / card.onnx_file
-    if not onnx_path.is_file():
-        raise ModelError(f"{onnx_path}: model file named by {card_path.name} not found")
-    digest = sha256_of(onnx_path)
-    if digest != card.sha256:
-        raise ModelError(
-            f"{onnx_path}: sha256 {digest[:12]}… does not match its card ({card.sha256[:12]}…): "
-            "the file is corrupted or not the model the card describes"
-        )
-    import onnxruntime as ort
-
-    if provider != "cpu":
-        _preload_gpu_libraries()
-    wanted = _wanted_providers(provider, ort.get_available_providers())
-    try:
-        session = _session(onnx_path, wanted)
-    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
-        if wanted == [CPU]:
-            raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from exc
-        session, wanted = _session(onnx_path, [CPU]), [CPU]
-    used = session.get_providers()[0]
-    choice = ProviderChoice(
-        provider, used, _fallback_reason(provider, wanted, used, ort.get_available_providers())
-    )
+    onnx_path, session, choice = start_verified_session(card_path, card.onnx_file, card.sha256, provider)
     _check_signature(session, card, onnx_path)
     return LesionModel(card, onnx_path, session, choice)
 

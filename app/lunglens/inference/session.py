@@ -137,16 +137,28 @@ def load_model(path: Path | None = None, provider: str = "auto") -> Model:
         card = ModelCard.load(card_path)
     except ValueError as exc:
         raise ModelError(str(exc)) from exc
-    onnx_path = card_path.parent / card.onnx_file
+    onnx_path, session, choice = start_verified_session(card_path, card.onnx_file, card.sha256, provider)
+    _check_signature(session, card, onnx_path)
+    return Model(card, onnx_path, session, choice)
+
+
+def start_verified_session(
+    card_path: Path, onnx_file: str, sha256: str, provider: str
+) -> tuple[Path, object, ProviderChoice]:
+    """The ONNX file a card names (`onnx_file`, beside the card), checked against the card's
+    `sha256`, started on the best of the providers `provider` asks for (the CPU when a GPU
+    provider fails). Returns (path, onnxruntime session, provider choice); raises ModelError
+    naming the file."""
+    onnx_path = card_path.parent / onnx_file
     if not onnx_path.exists():
         raise ModelError(f"{onnx_path}: model file named by {card_path.name} not found")
     try:
         digest = sha256_of(onnx_path)
     except OSError as exc:
         raise ModelError(f"{onnx_path}: model file named by {card_path.name} cannot be read ({exc})") from exc
-    if digest != card.sha256:
+    if digest != sha256:
         raise ModelError(
-            f"{onnx_path}: sha256 {digest[:12]}… does not match its card ({card.sha256[:12]}…): "
+            f"{onnx_path}: sha256 {digest[:12]}… does not match its card ({sha256[:12]}…): "
             "the file is corrupted or not the model the card describes"
         )
 
@@ -168,8 +180,7 @@ def load_model(path: Path | None = None, provider: str = "auto") -> Model:
     choice = ProviderChoice(
         provider, used, _fallback_reason(provider, wanted, used, ort.get_available_providers())
     )
-    _check_signature(session, card, onnx_path)
-    return Model(card, onnx_path, session, choice)
+    return onnx_path, session, choice
 
 
 def _fallback_reason(requested: str, wanted: list[str], used: str, available: list[str]) -> str:
