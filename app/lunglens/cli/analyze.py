@@ -10,13 +10,10 @@ from pathlib import Path
 
 from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.cli import pacs as pacs_command
-from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar
+from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar, add_model_options
 from lunglens.core.decision import DecisionParams
-from lunglens.inference.session import PROVIDER_CHOICES
 from lunglens.io import FolderError, LoadError, discover
 from lunglens.quant.summary import table_lines
-
-DEFAULTS = DecisionParams()
 
 
 def add_parser(subparsers) -> None:
@@ -24,19 +21,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("path", nargs="?", help="patient folder (omit with --demo)")
     parser.add_argument("--demo", action="store_true", help="analyse a synthetic COVID-19 demo patient")
     parser.add_argument("--series", help="series UID or index (as `lunglens info` numbers them)")
-    parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
-    parser.add_argument(
-        "--fraction",
-        type=float,
-        default=DEFAULTS.patient_fraction,
-        help=f"patient fraction f of the decision rule (default {DEFAULTS.patient_fraction:g})",
-    )
-    parser.add_argument(
-        "--slice-cutoff",
-        type=float,
-        default=DEFAULTS.slice_cutoff,
-        help=f"P(COVID) at which a slice is positive (default {DEFAULTS.slice_cutoff:g})",
-    )
+    add_model_options(parser)
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
     parser.add_argument(
         "--no-quantify", action="store_true", help="skip the quantification (lungs, zones, lesion burden)"
@@ -48,7 +33,6 @@ def add_parser(subparsers) -> None:
         help="how the quantification finds lesions: HU bands (threshold estimate, default) or the learned "
         "lesion map of the bundled patch model (slower)",
     )
-    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
     parser.add_argument("--json", help="write the analysis as JSON here")
     parser.add_argument("--report", help="write the PDF report here")
     parser.add_argument(

@@ -15,9 +15,8 @@ from lunglens.analysis import AnalysisOptions
 from lunglens.batch.manifest import MANIFEST_NAME
 from lunglens.batch.runner import BatchConfig, BatchError, run_batch
 from lunglens.batch.worklist import WORKLIST_NAME
-from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
+from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_model_options
 from lunglens.core.decision import DecisionParams
-from lunglens.inference.session import PROVIDER_CHOICES
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -64,20 +63,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--threads", type=int, help="onnxruntime threads per worker (default: cores / workers)"
     )
     parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
-    parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
-    parser.add_argument(
-        "--fraction",
-        type=float,
-        default=DecisionParams.patient_fraction,
-        help="patient fraction f: COVID when k > f n",
-    )
-    parser.add_argument(
-        "--slice-cutoff",
-        type=float,
-        default=DecisionParams.slice_cutoff,
-        help="P(COVID) at which a slice is positive",
-    )
-    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    add_model_options(parser)
     parser.add_argument("--report", action="store_true", help="also write DIR/<job id>.pdf per series")
     parser.add_argument(
         "--retry-failed", action="store_true", help="run again the jobs an earlier run failed"

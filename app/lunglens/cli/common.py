@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
+
+from lunglens.core.decision import DecisionParams
+from lunglens.inference.session import PROVIDER_CHOICES
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -45,3 +49,23 @@ class ProgressBar:
             )
             if done == total:
                 print(file=sys.stderr)
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """--model, --fraction, --slice-cutoff and --provider: what every analysing command takes,
+    with the decision's defaults (`DecisionParams`)."""
+    defaults = DecisionParams()
+    parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
+    parser.add_argument(
+        "--fraction",
+        type=float,
+        default=defaults.patient_fraction,
+        help=f"patient fraction f of the decision rule (default {defaults.patient_fraction:g})",
+    )
+    parser.add_argument(
+        "--slice-cutoff",
+        type=float,
+        default=defaults.slice_cutoff,
+        help=f"P(COVID) at which a slice is positive (default {defaults.slice_cutoff:g})",
+    )
+    parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
