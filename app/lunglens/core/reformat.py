@@ -69,6 +69,17 @@ def direction_letters(vector: Sequence[float]) -> str:
     return "".join(_LETTERS[axis][int(v[axis] > 0)] for axis in order if abs(v[axis]) >= LETTER_FROM)
 
 
+def _edge_labels(rightward: np.ndarray, downward: np.ndarray) -> EdgeLabels:
+    """Edge letters of an image whose columns run along `rightward` and rows along `downward`
+    (patient directions, LPS)."""
+    return EdgeLabels(
+        left=direction_letters(-rightward),
+        right=direction_letters(rightward),
+        top=direction_letters(-downward),
+        bottom=direction_letters(downward),
+    )
+
+
 def _cosines(orientation: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
     values = ASSUMED_AXIAL_COSINES if orientation is None else orientation
     if len(values) != 6:
@@ -92,12 +103,7 @@ def axial_labels(orientation: Sequence[float] | None) -> EdgeLabels:
     """Edge labels of a slice as stored: columns run along the row direction (right edge),
     rows along the column direction (bottom edge). None: assumed axial."""
     row, column = _cosines(orientation)
-    return EdgeLabels(
-        left=direction_letters(-row),
-        right=direction_letters(row),
-        top=direction_letters(-column),
-        bottom=direction_letters(column),
-    )
+    return _edge_labels(row, column)
 
 
 def coronal(
@@ -115,12 +121,7 @@ def coronal(
     return Plane(
         image=hu[:, _inside(row, hu.shape[1], "row"), :],
         pixel_mm=(float(slice_spacing_mm), float(pixel_spacing_mm[1])),
-        labels=EdgeLabels(
-            left=direction_letters(-row_direction),
-            right=direction_letters(row_direction),
-            top=direction_letters(-down),
-            bottom=direction_letters(down),
-        ),
+        labels=_edge_labels(row_direction, down),
     )
 
 
@@ -139,12 +140,7 @@ def sagittal(
     return Plane(
         image=hu[:, :, _inside(column, hu.shape[2], "column")],
         pixel_mm=(float(slice_spacing_mm), float(pixel_spacing_mm[0])),
-        labels=EdgeLabels(
-            left=direction_letters(-column_direction),
-            right=direction_letters(column_direction),
-            top=direction_letters(-down),
-            bottom=direction_letters(down),
-        ),
+        labels=_edge_labels(column_direction, down),
     )
 
 

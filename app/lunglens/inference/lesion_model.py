@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from lunglens.inference.lesion_card import LesionModelCard
-from lunglens.inference.session import CPU, ModelError, ProviderChoice, card_path_for, start_verified_session
+from lunglens.inference.session import (
+    CPU,
+    ModelError,
+    ProviderChoice,
+    card_path_for,
+    read_card,
+    start_verified_session,
+)
 from lunglens.paths import shipped_dir
 
 LESION_MODEL_CARD = "lunglens-lesion.json"
@@ -54,12 +61,7 @@ def load_lesion_model(path: Path | None = None, provider: str = "auto") -> Lesio
     """Load a lesion model by its card or .onnx path (default: the bundled one), verify its
     sha256 and signature, and start it on the best provider (GPU when present)."""
     card_path = card_path_for(path) if path is not None else bundled_lesion_card()
-    if not card_path.exists():
-        raise ModelError(f"{card_path}: model card not found (every model needs its .json card beside it)")
-    try:
-        card = LesionModelCard.load(card_path)
-    except ValueError as exc:
-        raise ModelError(str(exc)) from exc
+    card = read_card(card_path, LesionModelCard)
     onnx_path, session, choice = start_verified_session(card_path, card.onnx_file, card.sha256, provider)
     _check_signature(session, card, onnx_path)
     return LesionModel(card, onnx_path, session, choice)

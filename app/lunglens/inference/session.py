@@ -131,15 +131,21 @@ def load_model(path: Path | None = None, provider: str = "auto") -> Model:
     """Load a model by its card or .onnx path (default: the bundled demonstration model),
     verify its sha256 and input/output shapes, and start it on the best provider."""
     card_path = card_path_for(path) if path is not None else bundled_model_card()
-    if not card_path.exists():
-        raise ModelError(f"{card_path}: model card not found (every model needs its .json card beside it)")
-    try:
-        card = ModelCard.load(card_path)
-    except ValueError as exc:
-        raise ModelError(str(exc)) from exc
+    card = read_card(card_path, ModelCard)
     onnx_path, session, choice = start_verified_session(card_path, card.onnx_file, card.sha256, provider)
     _check_signature(session, card, onnx_path)
     return Model(card, onnx_path, session, choice)
+
+
+def read_card(card_path: Path, card_type):
+    """The card at `card_path` read by `card_type.load` (a ModelCard or a lesion model card);
+    raises ModelError naming the file when it is missing or not a valid card."""
+    if not card_path.exists():
+        raise ModelError(f"{card_path}: model card not found (every model needs its .json card beside it)")
+    try:
+        return card_type.load(card_path)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from exc
 
 
 def start_verified_session(
