@@ -14,10 +14,12 @@ Parts (all by default; `--parts` picks some, the card keeps the others' earlier 
   image, at the model scale (1 mm/px); ground-glass vs consolidation (per-class recall; consolidation
   share of the true lesion area vs of the predicted area split at -400 HU = grey 161.5); and the naive
   baseline: lung-window band -750..0 HU (grey 102..229.5) inside the crude lung region.
-- `series`: the shipped ONNX model through the app (`hu_lesion_map`, lung masks from
-  `lunglens.synthetic.lung_mask`) on P001 and normal001: per-slice lesion fraction of the lung, AUC of
-  labelled vs unlabelled slices (slice_labels.csv), left vs right lung against lobe_labels.csv
-  (patient left = larger column, the series' rows run along +x), normal001 total affected %.
+- `phantom`: lesion volume on phantoms (severity 0 to 1, true lesion masks) with the learned map and
+  with the HU bands, through `quantify` (`phantom_metrics`).
+- `series`: the model through the app's quantification (`quantify` with `learned_method`, lungs of
+  `segment_lungs`) on the held-out P001 and normal001, beside the HU bands: total and per-lung
+  affected %, per-slice affected % of labelled vs unlabelled slices (slice_labels.csv, AUC), per
+  lung against lobe_labels.csv (right/left = patient side from the DICOM orientation).
 
     python -m models.evaluate_lesion --card models/lunglens-lesion.json --montages /work/helpers/out-lesion
 """
@@ -28,6 +30,7 @@ import argparse
 import csv
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,11 +39,14 @@ import torch
 from PIL import Image
 from scipy import ndimage, stats
 
+from lunglens.core.selector import select_slices
 from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.inference.lesion_model import load_lesion_model
 from lunglens.io import discover, load
-from lunglens.quant.lesion_map import LesionMapParams, hu_lesion_map, hu_to_lesion_grey, probability_map
-from lunglens.synthetic import lung_mask
+from lunglens.quant import quantify
+from lunglens.quant.lesion_map import LesionMapParams, hu_to_lesion_grey, learned_method, probability_map
+from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG
+from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.synthetic.lung_mask import body_mask
 from models.train_lesion import (
     CT_MD_DIR,
@@ -90,25 +96,30 @@ def _percentiles(values: np.ndarray) -> dict:
 
 
 def domain_gap(slices, series_volumes) -> dict:
+    """Grey percentiles of air, lung and tissue: the JPEGs as rendered, the JPEGs mapped to the
+    model's window (`jpeg_to_model_grey`, what the model is trained on) and the HU series."""
     jpeg = {"air": [], "lung": [], "tissue": []}
+    mapped = {"air": [], "lung": [], "tissue": []}
     for s in slices:
         near = ndimage.binary_dilation(s.lesion, iterations=2)
-        dark_labels, _ = ndimage.label(s.grey < 100)
+        dark_labels, _ = ndimage.label(s.rendered < 100)
         corners = {dark_labels[0, 0], dark_labels[0, -1], dark_labels[-1, 0], dark_labels[-1, -1]} - {0}
         air = np.isin(dark_labels, list(corners))
-        jpeg["air"].append(s.grey[air])
-        jpeg["lung"].append(s.grey[s.lung & ~near & ~air & (s.grey < 100)])
-        jpeg["tissue"].append(s.grey[~s.lung & ~near & (s.grey >= 100)])
+        for grey, into in ((s.rendered, jpeg), (s.grey, mapped)):
+            into["air"].append(grey[air])
+            into["lung"].append(grey[s.lung & ~near & ~air & (s.rendered < 100)])
+            into["tissue"].append(grey[~s.lung & ~near & (s.rendered >= 100)])
     hu_side = {"air": [], "lung": [], "tissue": []}
-    for hu, indices in series_volumes:
+    for hu, lung_labels, indices in series_volumes:
         for i in indices[::6]:
             grey = hu_to_lesion_grey(hu[i])
-            lungs, body = lung_mask(hu[i]), body_mask(hu[i])
+            lungs, body = lung_labels[i] > 0, body_mask(hu[i])
             hu_side["air"].append(grey[(hu[i] < -900) & ~body])
             hu_side["lung"].append(grey[lungs & (grey < 100)])
             hu_side["tissue"].append(grey[body & ~lungs & (grey >= 100)])
     out = {
         "jpeg": {k: _percentiles(np.concatenate(v)) for k, v in jpeg.items()},
+        "jpeg_mapped_to_model_window": {k: _percentiles(np.concatenate(v)) for k, v in mapped.items()},
         "hu_lung_window": {k: _percentiles(np.concatenate(v)) for k, v in hu_side.items()},
     }
     # the linear grey map that takes the HU rendering's lung and tissue medians to the JPEGs'
@@ -119,7 +130,9 @@ def domain_gap(slices, series_volumes) -> dict:
     out["note"] = (
         "grey 0..255 at 1 mm/px; lung = lung region, grey < 100, > 2 px from lesions; tissue = outside it, "
         "grey >= 100; air = outside the body. gain/offset: JPEG grey ~ gain x HU-rendering grey + offset "
-        "(from the lung and tissue medians); the augmentation covers contrast 0.8-1.25, brightness +-20, gamma 0.7-1.4"
+        "(from the lung and tissue medians); jpeg_mapped_to_model_window: the JPEGs through jpeg_to_model_grey "
+        "(their measured window W 1240 / L -460 to W 1500 / L -600), what training uses; the augmentation covers "
+        "contrast 0.8-1.25, brightness +-20, gamma 0.7-1.4"
     )
     return out
 
@@ -179,7 +192,7 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
     for s in (s for s in slices if s.number in maps):
         pred, truth = maps[s.number] >= 0.5, s.lesion
         heuristic = s.lung & (s.grey >= GGO_BAND_GREY[0]) & (s.grey <= GGO_BAND_GREY[1])
-        corrected = s.lung & (s.grey >= GGO_BAND_JPEG_GREY[0]) & (s.grey <= GGO_BAND_JPEG_GREY[1])
+        corrected = s.lung & (s.rendered >= GGO_BAND_JPEG_GREY[0]) & (s.rendered <= GGO_BAND_JPEG_GREY[1])
         pl, tl = pred & s.lung, truth & s.lung
         ggo, cons = s.multiclass == 1, s.multiclass == 2
         dice_images.append(dice(pred, truth))
@@ -253,56 +266,122 @@ def _lobe_rows() -> list[dict]:
 
 
 def series_metrics(card_path: Path, log) -> tuple[dict, dict]:
-    """The shipped ONNX model on P001 and normal001 through `hu_lesion_map`."""
+    """The model through the app's quantification (`quantify` with `learned_method`, the lungs of
+    `segment_lungs`) on the held-out P001 and normal001, beside the HU bands: total affected %,
+    per-slice affected % against slice_labels.csv (AUC), per lung against lobe_labels.csv."""
     model = load_lesion_model(card_path, provider="cpu")
     out, kept = {}, {}
     for name in ("P001", "normal001"):
         series = load(discover(CT_MD_DIR / name).series[0])
-        lungs = np.stack([lung_mask(s) for s in series.hu])
+        selection = select_slices(series.hu)
         start = time.perf_counter()
-        prob = hu_lesion_map(model, series.hu, lungs, series.pixel_spacing_mm)
+        learned = quantify(series, selection.kept, learned_method(model))
         seconds = time.perf_counter() - start
-        lesion = (prob >= 0.5) & lungs
-        lung_px = lungs.sum(axis=(1, 2))
-        has_lung = lung_px >= 0.03 * lungs[0].size
-        fraction = lesion.sum(axis=(1, 2)) / np.maximum(lung_px, 1)
-        kept[name] = (series.hu, lungs, prob, has_lung)
+        bands = quantify(series, selection.kept)
+        labels, lesion = learned.masks.lung_labels(), learned.masks.lesion_classes() > 0
+        per_lung = {
+            side: lesion_fraction_per_slice(lesion, labels == label)
+            for side, label in (("right", RIGHT_LUNG), ("left", LEFT_LUNG))
+        }
+        fraction = np.array([np.nan if v is None else v for v in learned.slices])
+        has_lung = ~np.isnan(fraction)
+        kept[name] = (series.hu, labels > 0, lesion, has_lung)
         entry = {
             "slices": int(series.n_slices), "slices_with_lung": int(has_lung.sum()), "seconds": round(seconds, 1),
-            "total_affected_percent": round(100 * float(lesion[has_lung].sum() / max(lungs[has_lung].sum(), 1)), 2),
+            "total_affected_percent": round(learned.total.affected_percent, 2),
+            "affected_percent_right_lung": round(learned.lungs["right"].affected_percent, 2),
+            "affected_percent_left_lung": round(learned.lungs["left"].affected_percent, 2),
+            "severity_score": learned.severity_score,
+            "hu_bands_total_affected_percent": round(bands.total.affected_percent, 2),
         }  # fmt: skip
         if name == "P001":
             rows = _lobe_rows()
             infected = np.array([int(r["infection_label"]) for r in rows], bool)
             left_label = np.array([int(r["LLL"]) or int(r["LUL"]) for r in rows], bool)
             right_label = np.array([int(r["RLL"]) or int(r["RML"]) or int(r["RUL"]) for r in rows], bool)
-            mid = lungs.shape[2] // 2
-            cols = np.nonzero(lungs.any(axis=(0, 1)))[0]
-            mid = int(round((cols.min() + cols.max()) / 2)) if cols.size else mid
-            left_frac = lesion[:, :, mid:].sum(axis=(1, 2)) / np.maximum(
-                lungs[:, :, mid:].sum(axis=(1, 2)), 1
-            )
-            right_frac = lesion[:, :, :mid].sum(axis=(1, 2)) / np.maximum(
-                lungs[:, :, :mid].sum(axis=(1, 2)), 1
-            )
             m = has_lung
+            bands_fraction = np.array([np.nan if v is None else v for v in bands.slices])
             entry.update({
                 "auc_labelled_vs_unlabelled_slices": round(auc(fraction[m & infected], fraction[m & ~infected]), 4),
-                "mean_fraction_labelled": round(float(fraction[m & infected].mean()), 4),
-                "mean_fraction_unlabelled": round(float(fraction[m & ~infected].mean()), 4),
-                "auc_left_lung_fraction_vs_left_lobe_labels": round(auc(left_frac[m & left_label], left_frac[m & ~left_label]), 4),
-                "auc_right_lung_fraction_vs_right_lobe_labels": round(auc(right_frac[m & right_label], right_frac[m & ~right_label]), 4),
-                "affected_percent_left_lung": round(100 * float(lesion[m][:, :, mid:].sum() / max(lungs[m][:, :, mid:].sum(), 1)), 2),
-                "affected_percent_right_lung": round(100 * float(lesion[m][:, :, :mid].sum() / max(lungs[m][:, :, :mid].sum(), 1)), 2),
+                "hu_bands_auc_labelled_vs_unlabelled_slices": round(
+                    auc(bands_fraction[m & infected], bands_fraction[m & ~infected]), 4),
+                "mean_affected_percent_labelled": round(float(fraction[m & infected].mean()), 2),
+                "mean_affected_percent_unlabelled": round(float(fraction[m & ~infected].mean()), 2),
+                "auc_left_lung_vs_left_lobe_labels": round(
+                    auc(per_lung["left"][m & left_label], per_lung["left"][m & ~left_label]), 4),
+                "auc_right_lung_vs_right_lobe_labels": round(
+                    auc(per_lung["right"][m & right_label], per_lung["right"][m & ~right_label]), 4),
                 "labelled_slices_with_lung": int((m & infected).sum()),
             })  # fmt: skip
         out[name] = entry
         log(f"{name}: {entry}")
     out["note"] = (
-        "shipped ONNX model on the CPU via lunglens.quant.lesion_map.hu_lesion_map (stride 4 at 1 mm/px), lung masks "
-        "lunglens.synthetic.lung_mask; lesion = P >= 0.5; slices with lung >= 3 % of the image; left = patient left"
+        "the model on the CPU through lunglens.quant.quantify with lunglens.quant.lesion_map.learned_method "
+        "(stride 4 at 1 mm/px, lesion = P >= 0.5 inside the segment_lungs masks, right/left = patient side); "
+        "per-slice figures over slices holding lung; P001 and normal001 were not used in training"
     )
     return out, kept
+
+
+PHANTOM_SEVERITIES = (0.0, 0.35, 0.7, 1.0)
+
+
+def phantom_metrics(card_path: Path, log, n_slices: int = 100, seed: int = 7) -> dict:
+    """Lesion volume on phantoms with ground truth: `quantify` with the learned map and with the
+    HU bands against the phantom's true lesion volume (all of it, and the part inside the lung
+    mask that `segment_lungs` finds), per severity. The phantom is written as DICOM and read back
+    through `lunglens.io`, as a patient folder would be."""
+    model = load_lesion_model(card_path, provider="cpu")
+    out = {}
+    for severity in PHANTOM_SEVERITIES:
+        phantom = make_phantom(n_slices=n_slices, seed=seed, covid_severity=severity)
+        with tempfile.TemporaryDirectory() as folder:
+            write_dicom_series(
+                phantom.hu,
+                phantom.positions_mm,
+                phantom.pixel_spacing_mm,
+                phantom.slice_thickness_mm,
+                Path(folder),
+            )
+            series = load(discover(Path(folder)).series[0])
+        voxel_ml = series.pixel_spacing_mm[0] * series.pixel_spacing_mm[1] * series.slice_spacing_mm / 1000.0
+        learned = quantify(series, None, learned_method(model))
+        bands = quantify(series, None)
+        lung = learned.masks.lung_labels() > 0
+        true_ml = float(phantom.lesion_mask.sum() * voxel_ml)
+        true_in_lung_ml = float((phantom.lesion_mask & lung).sum() * voxel_ml)
+        predicted = learned.masks.lesion_classes() > 0
+        entry = {
+            "true_lesion_ml": round(true_ml, 1),
+            "true_lesion_inside_lung_mask_ml": round(true_in_lung_ml, 1),
+            "learned_affected_ml": round(learned.total.affected_ml, 1),
+            "learned_volume_error_percent": volume_error_percent(learned.total.affected_ml, true_ml),
+            "learned_dice": round(dice(predicted, phantom.lesion_mask), 3) if true_ml else None,
+            "learned_affected_percent": round(learned.total.affected_percent, 2),
+            "hu_bands_affected_ml": round(bands.total.affected_ml, 1),
+            "hu_bands_volume_error_percent": volume_error_percent(bands.total.affected_ml, true_ml),
+            "hu_bands_affected_percent": round(bands.total.affected_percent, 2),
+        }
+        out[f"severity_{severity:g}"] = entry
+        log(f"phantom severity {severity:g}: {entry}")
+    out["note"] = (
+        f"make_phantom(n_slices={n_slices}, seed={seed}, 512 x 512 at 0.7 mm) written as DICOM and read back; "
+        "error = (affected mL - true lesion mL) / true lesion mL; the phantoms' lungs and lesions are synthetic "
+        "(the model never saw a phantom)"
+    )
+    return out
+
+
+def volume_error_percent(measured_ml: float, true_ml: float) -> float | None:
+    """(measured - true) / true in %, None without a true lesion."""
+    return None if true_ml == 0 else round(100.0 * (measured_ml - true_ml) / true_ml, 1)
+
+
+def lesion_fraction_per_slice(lesion: np.ndarray, lung: np.ndarray) -> np.ndarray:
+    """Affected fraction (%) of `lung` per slice; NaN where the slice holds none of it."""
+    lung_px = lung.sum(axis=(1, 2)).astype(float)
+    affected = (lesion & lung).sum(axis=(1, 2))
+    return np.where(lung_px > 0, 100.0 * affected / np.maximum(lung_px, 1), np.nan)
 
 
 def _overlay(grey: np.ndarray, prob: np.ndarray, outline: np.ndarray | None) -> np.ndarray:
@@ -353,7 +432,7 @@ def montages(folder: Path, slices, maps: dict, series: dict) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--card", default="models/lunglens-lesion.json")
-    parser.add_argument("--parts", default="gap,cv,series")
+    parser.add_argument("--parts", default="gap,cv,series,phantom")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--montages", help="write montage PNGs into this folder")
     parser.add_argument("--json", help="also write the metrics here")
@@ -376,8 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     if "gap" in parts:
         volumes = []
         for name in ("normal001", "P001"):
-            hu, _, indices = uninfected_slices(name)
-            volumes.append((hu, indices))
+            hu, _, lung_labels, indices = uninfected_slices(name)
+            volumes.append((hu, lung_labels, indices))
         metrics["domain_gap_grey"] = domain_gap(slices, volumes)
         log(json.dumps(metrics["domain_gap_grey"]))
     if "cv" in parts and not args.summarise_only:
@@ -391,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
         metrics["cross_validation"], maps = summarise_folds(slices, args.folds, Path(args.fold_dir))
     if "series" in parts:
         metrics["real_series"], series = series_metrics(card_path, log)
+    if "phantom" in parts:
+        metrics["phantom_lesion_volume"] = phantom_metrics(card_path, log)
     command = "python -m models.evaluate_lesion " + " ".join(sys.argv[1:] if argv is None else argv)
     for part in metrics.values():
         part["command"] = command

@@ -7,20 +7,30 @@ Model scale: every source is brought to MODEL_PIXEL_MM = 1.0 mm per pixel, so a 
 Data (labels from the centre pixel of each patch: lesion when it lies in a lesion mask):
 (a) the 50 COVID-SemiSeg slices with radiologists' masks (../shared/data/covid-lesion-masks, MedSeg data
     as prepared by Inf-Net, NON-COMMERCIAL): 8-bit windowed JPEGs of unknown spacing, resized so the
-    largest tissue component spans ASSUMED_THORAX_WIDTH_MM (`estimate_pixel_mm`). They have no lung
-    masks: a crude lung region is derived (`crude_lung_mask`: dark components >= 1 % of the image,
-    closed with a 9 mm disc and hole-filled, so enclosed lesions belong to it). Healthy = inside it,
-    > 2 px from any lesion; "other" negatives = outside it (chest wall, mediastinum, air), so the
-    model can be run over a whole 2-D image.
-(b) lesions inserted by `lunglens.synthetic.insert_lesions` (exact masks) into real COVID-CT-MD slices
-    (normal001 and P001 slices with infection_label 0; CC BY 4.0) whose lung mask
-    (`lunglens.synthetic.lung_mask`) covers >= 3 % of the slice;
+    largest tissue component spans ASSUMED_THORAX_WIDTH_MM (`estimate_pixel_mm`), and brought from
+    the window they were rendered with (measured: about W 1240 / L -460, MASKED_SLICE_WINDOW) to the
+    model's lung window, so JPEG lung, air and tissue have the grey levels of our HU renderings (the
+    domain gap, measured by `models.evaluate_lesion --parts gap`). They have no lung masks: a crude
+    lung region is derived (`crude_lung_mask`: dark components >= 1 % of the image, closed with a
+    9 mm disc and hole-filled, so enclosed lesions belong to it). Healthy = inside it, > 2 px from
+    any lesion; "other" negatives = outside it (chest wall, mediastinum, air), so the model can be
+    run over a whole 2-D image.
+(b) lesions inserted by `lunglens.synthetic.insert_lesions` (exact masks) into the real slices of
+    COVID-CT-MD cap001 without labelled infection (CC BY 4.0; slices within 2 of a labelled one left
+    out) inside the app's own lung masks (`lunglens.quant.segment_lungs`), where the lung covers
+    >= 3 % of the slice. P001 and normal001 are held out: they measure the model on real series.
 (c) healthy-lung and other negatives from the same slices outside the inserted lesions.
-Patch centres lie on a 4 px grid. Each epoch draws a balanced sample of 16,000 (EPOCH_MIX); the patches are augmented on the fly: rotation
-0-360 deg, flips, scale 0.8-1.25, shift +-1 px, gamma 0.7-1.4, contrast 0.8-1.25, brightness +-20,
-Gaussian noise sigma 0-6 grey levels, so neither the source nor the orientation can be learnt.
+Healthy-lung patches whose centre is dense (>= -500 HU: vessels, fissures, airway walls, the hila) are
+a kind of their own (HEALTHY_DENSE) drawn as often as the plain ones: they are what a lesion model
+confuses with ground glass, and what the quantification's lung mask holds around the hila.
+Patch centres lie on a 4 px grid. Each epoch draws a balanced sample of 16,000 (EPOCH_MIX); the
+patches are augmented on the fly: rotation 0-360 deg, flips, scale 0.8-1.25, shift +-1 px, gamma
+0.7-1.4, contrast 0.8-1.25, brightness +-20, Gaussian noise sigma 0-6 grey levels, so neither the
+source nor the orientation can be learnt.
 
-Training as published: SGD momentum 0.9, learning rate 0.001, mini-batch 128, 10 epochs; cross-entropy.
+Training: SGD momentum 0.9, mini-batch 128, cross-entropy, as published, but learning rate 0.01 for
+EPOCHS epochs with a tenfold decay for the last quarter: with the published 0.001 and 10 epochs the
+model underfit (training accuracy 0.77 and the loss still falling at the end, measured on version 1.0.0).
 
     python -m models.train_lesion --out models/lunglens-lesion.onnx --cache /tmp/lesion_patches.npz
 """
@@ -44,9 +54,11 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
+from lunglens.core.windowing import Window
 from lunglens.inference.card import sha256_of
 from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.io import discover, load
+from lunglens.quant import segment_lungs
 from lunglens.quant.lesion_map import (
     ASSUMED_THORAX_WIDTH_MM,
     estimate_pixel_mm,
@@ -57,7 +69,7 @@ from lunglens.quant.lesion_map import (
     resample_mask,
     scaled_shape,
 )
-from lunglens.synthetic import insert_lesions, lung_mask
+from lunglens.synthetic import insert_lesions
 from models.lesion_architecture import PATCH_PX, PatchWithSoftmax, PolatPatchCNN
 
 SHARED = Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -72,14 +84,26 @@ OTHER_KEPT = 0.25
 """Fraction of the grid points outside the lung kept as "other" negatives (they are plentiful)."""
 CLASS_NAMES = ("healthy", "lesion")
 LESION_INDEX = 1
-LESION, HEALTHY_LUNG, OTHER = 0, 1, 2
+LESION, HEALTHY_LUNG, OTHER, HEALTHY_DENSE = 0, 1, 2, 3
+KIND_NAMES = ("lesion", "healthy_lung", "other", "healthy_dense")
 JPEG, HU = 0, 1
 EPOCH_MIX = {
     (JPEG, LESION): 5000, (HU, LESION): 3000,
-    (JPEG, HEALTHY_LUNG): 4000, (JPEG, OTHER): 1500, (HU, HEALTHY_LUNG): 1900, (HU, OTHER): 600,
+    (JPEG, HEALTHY_LUNG): 2000, (JPEG, HEALTHY_DENSE): 1500, (JPEG, OTHER): 1000,
+    (HU, HEALTHY_LUNG): 1500, (HU, HEALTHY_DENSE): 1500, (HU, OTHER): 500,
 }  # fmt: skip
 """Patches per epoch by (source, kind): 8,000 lesion and 8,000 healthy (Polat: 16,040 patches)."""
-LEARNING_RATE, MOMENTUM, BATCH, EPOCHS = 0.001, 0.9, 128, 10
+DENSE_HEALTHY_HU = -500.0
+"""Healthy-lung patch centres at or above this are HEALTHY_DENSE (vessels, fissures, hila)."""
+MASKED_SLICE_WINDOW = Window("COVID-SemiSeg JPEG rendering (measured)", 1240.0, -460.0)
+"""The window the COVID-SemiSeg JPEGs were rendered with, from the measured grey relation JPEG grey =
+1.211 x (our W 1500 / L -600 grey) - 55.7 (card metrics domain_gap_grey, version 1.0.0): grey 0 at
+-1080 HU, 255 at +159 HU."""
+HU_TRAINING_SERIES = ("cap001",)
+"""COVID-CT-MD series whose uninfected slices give the HU patches; P001 and normal001 are held out."""
+LABEL_MARGIN = 2
+"""Slices within this many of a slice labelled infected are not used as uninfected."""
+LEARNING_RATE, MOMENTUM, BATCH, EPOCHS = 0.01, 0.9, 128, 20
 LICENCES = (
     {
         "data": "COVID-SemiSeg training split (50 slices, MedSeg COVID-19 CT segmentation dataset, as prepared "
@@ -88,7 +112,7 @@ LICENCES = (
         "licence": "non-commercial use only (Inf-Net's terms for the data)",
     },
     {
-        "data": "COVID-CT-MD normal001 and P001 (uninfected slices) (Afshar et al., Scientific Data 8:121, 2021, "
+        "data": "COVID-CT-MD cap001, slices without labelled infection (Afshar et al., Scientific Data 8:121, 2021, "
         "doi:10.1038/s41597-021-00900-3)",
         "use": "lesions inserted by lunglens.synthetic.insert_lesions (exact masks) and healthy lung",
         "licence": "CC BY 4.0",
@@ -99,7 +123,7 @@ LICENCES = (
 @dataclass(frozen=True)
 class PatchSet:
     """Crops [n, CROP_PX, CROP_PX] uint8 centred on labelled pixels, with their kind (LESION,
-    HEALTHY_LUNG, OTHER), source (JPEG, HU) and image id (the masked slice's number; -1 for HU)."""
+    HEALTHY_LUNG, HEALTHY_DENSE, OTHER), source (JPEG, HU) and image id (the masked slice's number; -1 for HU)."""
 
     crops: np.ndarray
     kind: np.ndarray
@@ -118,11 +142,13 @@ class PatchSet:
 
 @dataclass(frozen=True)
 class MaskedSlice:
-    """One COVID-SemiSeg slice at the model scale: grey 0..255, lesion mask, multiclass mask
-    (1 GGO, 2 consolidation), the crude lung region, and the estimated pixel size of the JPEG."""
+    """One COVID-SemiSeg slice at the model scale: grey 0..255 in the model's lung window
+    (`jpeg_to_model_grey`), the JPEG's own grey (`rendered`, same grid), lesion mask, multiclass
+    mask (1 GGO, 2 consolidation), the crude lung region, and the estimated pixel size of the JPEG."""
 
     number: int
     grey: np.ndarray
+    rendered: np.ndarray
     lesion: np.ndarray
     multiclass: np.ndarray
     lung: np.ndarray
@@ -151,6 +177,12 @@ def crude_lung_mask(
     return ndimage.binary_fill_holes(closed)
 
 
+def jpeg_to_model_grey(grey: np.ndarray, window: Window = MASKED_SLICE_WINDOW) -> np.ndarray:
+    """8-bit grey rendered with `window` -> the model's grey (HU through `hu_to_lesion_grey`)."""
+    hu = window.low + np.asarray(grey, np.float32) / 255.0 * window.width
+    return hu_to_lesion_grey(hu)
+
+
 def load_masked_slices(folder: Path = MASKS_DIR) -> list[MaskedSlice]:
     """The 50 COVID-SemiSeg slices at MODEL_PIXEL_MM, sorted by number."""
     out = []
@@ -160,14 +192,14 @@ def load_masked_slices(folder: Path = MASKS_DIR) -> list[MaskedSlice]:
         multi = np.asarray(Image.open(folder / "train_gt_multiclass" / f"{path.stem}.png"))
         pixel_mm = estimate_pixel_mm(grey8)
         shape = scaled_shape(grey8.shape, (pixel_mm, pixel_mm), MODEL_PIXEL_MM)
-        grey = np.clip(resample(grey8, shape), 0, 255)
+        rendered = np.clip(resample(grey8, shape), 0, 255)
         classes = np.zeros(shape, np.uint8)
         for value in (1, 2):
             classes[resample_mask(multi == value, shape)] = value
         out.append(
             MaskedSlice(
-                int(path.stem), grey, resample_mask(binary, shape), classes, crude_lung_mask(grey),
-                pixel_mm, grey8.shape,
+                int(path.stem), jpeg_to_model_grey(rendered), rendered, resample_mask(binary, shape), classes,
+                crude_lung_mask(rendered), pixel_mm, grey8.shape,
             )
         )  # fmt: skip
     return out
@@ -178,8 +210,15 @@ def _crops(grey: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(patches_at(padded, rows, cols, CROP_PX)[:, 0]), 0, 255).astype(np.uint8)
 
 
-def _label_grid(lesion: np.ndarray, lung: np.ndarray, rng: np.random.Generator, stride: int = SAMPLE_STRIDE):
-    """Patch centres on a stride grid (random phase) and their kinds; lesion margins (<= 2 px) left out."""
+def _label_grid(
+    lesion: np.ndarray,
+    lung: np.ndarray,
+    grey: np.ndarray,
+    rng: np.random.Generator,
+    stride: int = SAMPLE_STRIDE,
+):
+    """Patch centres on a stride grid (random phase) and their kinds; lesion margins (<= 2 px) left out.
+    `grey` (model grey) tells dense healthy lung (HEALTHY_DENSE) from the rest."""
     r0, c0 = rng.integers(stride, size=2)
     rows, cols = np.mgrid[r0 : lesion.shape[0] : stride, c0 : lesion.shape[1] : stride]
     rows, cols = rows.ravel(), cols.ravel()
@@ -188,9 +227,9 @@ def _label_grid(lesion: np.ndarray, lung: np.ndarray, rng: np.random.Generator, 
     kind[lesion[rows, cols]] = LESION
     kind[~near[rows, cols] & lung[rows, cols]] = HEALTHY_LUNG
     kind[~near[rows, cols] & ~lung[rows, cols]] = OTHER
-    keep = (
-        (kind == LESION) | (kind == HEALTHY_LUNG) | ((kind == OTHER) & (rng.random(kind.size) < OTHER_KEPT))
-    )
+    dense = grey[rows, cols] >= hu_to_lesion_grey(np.float32(DENSE_HEALTHY_HU))
+    kind[(kind == HEALTHY_LUNG) & dense] = HEALTHY_DENSE
+    keep = (kind >= 0) & ((kind != OTHER) | (rng.random(kind.size) < OTHER_KEPT))
     return rows[keep], cols[keep], kind[keep]
 
 
@@ -198,7 +237,7 @@ def masked_slice_patches(slices: list[MaskedSlice], seed: int = 0) -> PatchSet:
     rng = np.random.default_rng(seed)
     sets = []
     for s in slices:
-        rows, cols, kind = _label_grid(s.lesion, s.lung, rng)
+        rows, cols, kind = _label_grid(s.lesion, s.lung, s.grey, rng)
         n = rows.size
         sets.append(
             PatchSet(
@@ -208,34 +247,40 @@ def masked_slice_patches(slices: list[MaskedSlice], seed: int = 0) -> PatchSet:
     return PatchSet.concat(sets)
 
 
-def uninfected_slices(series: str) -> tuple[np.ndarray, tuple[float, float], list[int]]:
-    """HU volume, pixel spacing and the indices of a COVID-CT-MD series' slices without labelled
-    infection (all of normal001) whose lung mask covers >= 3 % of the slice."""
+def uninfected_slices(series: str) -> tuple[np.ndarray, tuple[float, float], np.ndarray, list[int]]:
+    """HU volume, pixel spacing, lung labels (`segment_lungs`, the quantification's masks) and the
+    indices of a COVID-CT-MD series' slices without labelled infection (none within LABEL_MARGIN of
+    a labelled one; all of a series without labels) whose lung covers >= 3 % of the slice."""
     volume = load(discover(CT_MD_DIR / series).series[0])
-    infected = set()
     with open(CT_MD_DIR / "slice_labels.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if r["series"] == series]
-    by_instance = {int(r["InstanceNumber"]): int(r["infection_label"]) for r in rows}
-    if by_instance:
-        # volume index 0 = most superior = InstanceNumber 1 (data README)
-        infected = {i for i in range(volume.n_slices) if by_instance.get(i + 1, 0)}
-    keep = [i for i in range(volume.n_slices) if i not in infected and lung_mask(volume.hu[i]).mean() >= 0.03]
-    return volume.hu, volume.pixel_spacing_mm, keep
+    # volume index 0 = most superior = InstanceNumber 1 (data README)
+    labelled = np.zeros(volume.n_slices, bool)
+    for r in rows:
+        if int(r["infection_label"]) and 0 < int(r["InstanceNumber"]) <= volume.n_slices:
+            labelled[int(r["InstanceNumber"]) - 1] = True
+    near_labelled = ndimage.binary_dilation(labelled, iterations=LABEL_MARGIN) if labelled.any() else labelled
+    lungs = segment_lungs(
+        volume.hu, volume.pixel_spacing_mm, volume.slice_spacing_mm, volume.orientation_cosines
+    ).labels
+    lung_fraction = (lungs > 0).mean(axis=(1, 2))
+    keep = [i for i in range(volume.n_slices) if not near_labelled[i] and lung_fraction[i] >= 0.03]
+    return volume.hu, volume.pixel_spacing_mm, lungs, keep
 
 
-def inserted_lesion_patches(series_names=("normal001", "P001"), every: int = 2, seed: int = 1) -> PatchSet:
+def inserted_lesion_patches(series_names=HU_TRAINING_SERIES, every: int = 1, seed: int = 1) -> PatchSet:
     """Patches of real uninfected slices with inserted lesions (severity 0.2-1), at the model scale."""
     rng = np.random.default_rng(seed)
     sets = []
     for series in series_names:
-        hu, spacing, indices = uninfected_slices(series)
+        hu, spacing, labels, indices = uninfected_slices(series)
         for index in indices[::every]:
-            lungs = lung_mask(hu[index])
+            lungs = labels[index] > 0
             new_hu, lesion = insert_lesions(hu[index], lungs, rng, float(rng.uniform(0.2, 1.0)))
             shape = scaled_shape(new_hu.shape, spacing, MODEL_PIXEL_MM)
             grey = resample(hu_to_lesion_grey(new_hu), shape)
             lesion_s, lung_s = resample_mask(lesion, shape), resample_mask(lungs, shape)
-            rows, cols, kind = _label_grid(lesion_s, lung_s, rng)
+            rows, cols, kind = _label_grid(lesion_s, lung_s, grey, rng)
             n = rows.size
             sets.append(
                 PatchSet(_crops(grey, rows, cols), kind, np.full(n, HU, np.int8), np.full(n, -1, np.int16))
@@ -288,6 +333,7 @@ def train(patches: PatchSet, epochs: int = EPOCHS, seed: int = 0, log=print) -> 
     model = PolatPatchCNN()
     optimiser = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM)
     labels_all = torch.from_numpy((patches.kind == LESION).astype(np.int64))
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimiser, [max(1, (3 * epochs) // 4)], gamma=0.1)
     for epoch in range(epochs):
         start, order = time.perf_counter(), epoch_indices(patches, rng)
         model.train()
@@ -304,6 +350,7 @@ def train(patches: PatchSet, epochs: int = EPOCHS, seed: int = 0, log=print) -> 
             total += loss.item() * idx.size
             correct += int((logits.argmax(1) == y).sum())
             seen += idx.size
+        scheduler.step()
         log(
             f"epoch {epoch + 1}/{epochs}: loss {total / seen:.4f}, train acc {correct / seen:.4f} ({time.perf_counter() - start:.0f} s)"
         )
@@ -368,20 +415,24 @@ def export(
         provenance={
             "kind": "trained",
             "method": "Polat, Ozerdem, Ekici & Akpolat, Int J Imaging Syst Technol 2021, doi:10.1002/ima.22558",
-            "optimiser": f"SGD momentum {MOMENTUM}, learning rate {LEARNING_RATE}, batch {BATCH}, {EPOCHS} epochs",
+            "optimiser": f"SGD momentum {MOMENTUM}, learning rate {LEARNING_RATE} (x 0.1 for the last quarter), "
+            f"batch {BATCH}, {EPOCHS} epochs",
             "patches_per_epoch": {
-                f"{['jpeg', 'hu'][s]}/{['lesion', 'healthy_lung', 'other'][k]}": n
-                for (s, k), n in EPOCH_MIX.items()
+                f"{['jpeg', 'hu'][s]}/{KIND_NAMES[k]}": n for (s, k), n in EPOCH_MIX.items()
             },
+            "grey_mapping": f"COVID-SemiSeg JPEGs from their measured rendering window W {MASKED_SLICE_WINDOW.width:g} / "
+            f"L {MASKED_SLICE_WINDOW.level:g} to the model's lung window",
+            "dense_healthy": f"healthy-lung patches centred at >= {DENSE_HEALTHY_HU:g} HU drawn as a class of their own",
             "augmentation": "rotation 0-360 deg, flips, scale 0.8-1.25, shift +-1 px, gamma 0.7-1.4, "
             "contrast 0.8-1.25, brightness +-20, Gaussian noise sigma 0-6",
             "labels": "centre pixel in a lesion mask = lesion; healthy = lung > 2 px from lesions, or outside the lung",
+            "held_out_series": "COVID-CT-MD P001 and normal001 (never seen in training)",
         },
         training_data=LICENCES,
         command=command,
         intended_use=(
             "Demonstration and research only. Not a medical device; not for diagnosis. Trained on 50 "
-            "non-commercial slices and on synthetic lesions inserted into two real series."
+            "non-commercial slices and on synthetic lesions inserted into one real series (cap001)."
         ),
         licence="model weights: non-commercial (trained on COVID-SemiSeg/MedSeg data, Inf-Net's terms)",
         architecture={"fc_width": model.fc_width, "dropout": model.dropout, "opset": 17},
@@ -404,11 +455,9 @@ def all_patches(cache: Path | None = None) -> PatchSet:
 
 def patch_counts(patches: PatchSet) -> dict:
     return {
-        f"{['jpeg', 'hu'][s]}/{['lesion', 'healthy_lung', 'other'][k]}": int(
-            ((patches.source == s) & (patches.kind == k)).sum()
-        )
-        for s in (0, 1)
-        for k in (0, 1, 2)
+        f"{['jpeg', 'hu'][s]}/{KIND_NAMES[k]}": int(((patches.source == s) & (patches.kind == k)).sum())
+        for s in (JPEG, HU)
+        for k in range(len(KIND_NAMES))
     }
 
 
@@ -418,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", help="patch cache (.npz): read when present, else written")
+    parser.add_argument("--version", default="2.0.0", help="the model version written into the card")
+    parser.add_argument("--save-weights", help="also save the torch state_dict here (for a later re-export)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
@@ -425,8 +476,16 @@ def main(argv: list[str] | None = None) -> int:
     counts = patch_counts(patches)
     print(f"patches: {counts} ({time.perf_counter() - start:.0f} s)", flush=True)
     model = train(patches, epochs=args.epochs, seed=args.seed, log=lambda m: print(m, flush=True))
+    if args.save_weights:
+        torch.save(model.state_dict(), args.save_weights)
     command = "python -m models.train_lesion " + " ".join(sys.argv[1:] if argv is None else argv)
-    card = export(model, Path(args.out), command=command.strip(), metrics={"patches_available": counts})
+    card = export(
+        model,
+        Path(args.out),
+        command=command.strip(),
+        metrics={"patches_available": counts},
+        version=args.version,
+    )
     print(f"wrote {args.out} ({card.sha256[:12]}), {time.perf_counter() - start:.0f} s")
     return 0
 
