@@ -39,7 +39,12 @@ from scipy import ndimage, stats
 from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.inference.lesion_model import load_lesion_model
 from lunglens.io import discover, load
-from lunglens.quant.lesion_map import LesionMapParams, hu_lesion_map, hu_to_lesion_grey, probability_map
+from lunglens.quant.lesion_map import (
+    LesionMapParams,
+    hu_lesion_map,
+    hu_to_lesion_grey,
+    patchwise_probability_map,
+)
 from lunglens.synthetic import lung_mask
 from lunglens.synthetic.lung_mask import body_mask
 from models.train_lesion import (
@@ -145,7 +150,9 @@ def run_fold(k: int, folds: int, slices, patches: PatchSet, fold_dir: Path, log)
         [predict(centre_patches(held.crops[i : i + 4096])) for i in range(0, len(held.kind), 4096)]
     )
     maps = {
-        f"map_{s.number}": probability_map(s.grey, predict, stride=STRIDE) for s in slices if s.number in test
+        f"map_{s.number}": patchwise_probability_map(s.grey, predict, stride=STRIDE)
+        for s in slices
+        if s.number in test
     }
     fold_dir.mkdir(parents=True, exist_ok=True)
     np.savez(

@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,11 +42,8 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import ndimage
 
-from lunglens.inference.card import sha256_of
-from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.io import discover, load
 from lunglens.quant.lesion_map import (
-    ASSUMED_THORAX_WIDTH_MM,
     estimate_pixel_mm,
     hu_to_lesion_grey,
     padded_for_patches,
@@ -58,7 +53,8 @@ from lunglens.quant.lesion_map import (
     scaled_shape,
 )
 from lunglens.synthetic import insert_lesions, lung_mask
-from models.lesion_architecture import PATCH_PX, PatchWithSoftmax, PolatPatchCNN
+from models.export_lesion import TrainingRecord, export
+from models.lesion_architecture import PATCH_PX, PolatPatchCNN
 
 SHARED = Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MASKS_DIR = SHARED / "covid-lesion-masks"
@@ -320,51 +316,12 @@ def torch_predictor(model: PolatPatchCNN):
     return predict
 
 
-def to_onnx_bytes(model: PolatPatchCNN) -> bytes:
-    import onnx
-
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        torch.onnx.export(
-            PatchWithSoftmax(model.eval()).eval(), (torch.zeros(1, 1, PATCH_PX, PATCH_PX),), buffer,
-            dynamo=False, opset_version=17, input_names=["image"], output_names=["probabilities"],
-            dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}},
-        )  # fmt: skip
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
-
-
-def export(
-    model: PolatPatchCNN, path: Path, *, command: str, metrics: dict, version: str = "1.0.0"
-) -> LesionModelCard:
-    """Write `path` (.onnx) and its card (.json) after checking ONNX against torch on real-like patches."""
-    import onnxruntime as ort
-
-    data = to_onnx_bytes(model)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    probe = np.random.default_rng(0).uniform(0, 255, (16, 1, PATCH_PX, PATCH_PX)).astype(np.float32)
-    onnx_p = session.run(["probabilities"], {"image": probe})[0][:, LESION_INDEX]
-    if not np.allclose(onnx_p, torch_predictor(model)(probe), atol=1e-5):
-        raise AssertionError("ONNX and torch disagree on the lesion model")
-    path = Path(path)
-    path.write_bytes(data)
-    card = LesionModelCard(
-        name="lunglens-lesion",
-        version=version,
-        onnx_file=path.name,
-        sha256=sha256_of(path),
+def training_record() -> TrainingRecord:
+    """What the card of a model trained by this script states about its training (`export`)."""
+    return TrainingRecord(
         class_names=CLASS_NAMES,
         lesion_index=LESION_INDEX,
-        patch_px=PATCH_PX,
         pixel_mm=MODEL_PIXEL_MM,
-        input_grey=(
-            "float32 [N, 1, 28, 28], grey 0..255 of the lung window W 1500 / L -600 HU mapped to 8 bit and "
-            "clipped (-1350 HU -> 0, +150 HU -> 255), at pixel_mm per pixel; 8-bit images without spacing are "
-            f"scaled so their largest tissue component spans {ASSUMED_THORAX_WIDTH_MM:g} mm"
-        ),
         provenance={
             "kind": "trained",
             "method": "Polat, Ozerdem, Ekici & Akpolat, Int J Imaging Syst Technol 2021, doi:10.1002/ima.22558",
@@ -378,17 +335,7 @@ def export(
             "labels": "centre pixel in a lesion mask = lesion; healthy = lung > 2 px from lesions, or outside the lung",
         },
         training_data=LICENCES,
-        command=command,
-        intended_use=(
-            "Demonstration and research only. Not a medical device; not for diagnosis. Trained on 50 "
-            "non-commercial slices and on synthetic lesions inserted into two real series."
-        ),
-        licence="model weights: non-commercial (trained on COVID-SemiSeg/MedSeg data, Inf-Net's terms)",
-        architecture={"fc_width": model.fc_width, "dropout": model.dropout, "opset": 17},
-        metrics=metrics,
     )
-    card.save(path.with_suffix(".json"))
-    return card
 
 
 def all_patches(cache: Path | None = None) -> PatchSet:
