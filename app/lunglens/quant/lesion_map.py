@@ -153,27 +153,40 @@ def needed_centres(region: np.ndarray, stride: int) -> np.ndarray:
     return needed
 
 
+def _tent_upsample(grid: np.ndarray, stride: int, axis: int) -> np.ndarray:
+    """Linear interpolation along `axis` between grid points `stride` pixels apart: n points ->
+    (n - 1) stride + 1 pixels, the grid points included (the tent weights of one axis)."""
+    grid = np.moveaxis(grid, axis, -1)
+    t = np.arange(stride, dtype=np.float32) / stride
+    inner = grid[..., :-1, None] * (1 - t) + grid[..., 1:, None] * t
+    full = np.concatenate([inner.reshape(*grid.shape[:-1], -1), grid[..., -1:]], axis=-1)
+    return np.moveaxis(full, -1, axis)
+
+
 def tent_average(probs: np.ndarray, needed: np.ndarray, region: np.ndarray, stride: int) -> np.ndarray:
     """The map (float32, the shape of `region`) from the probabilities of the patch centres on the
     stride grid (`probs`, used where `needed`): each pixel the tent-weighted mean of its four
-    surrounding centres (weight 1 at a centre, 0 one stride away); 0 outside `region`."""
-    height, width = region.shape
-    blocks_r, blocks_c = needed.shape[0] - 1, needed.shape[1] - 1
-    probs = np.where(needed, probs, 0).astype(np.float32)
-    weight_in = needed.astype(np.float32)
-    t = np.arange(stride, dtype=np.float32) / stride  # offset inside a block, in strides
-    tents = ((1 - t), t)
-    numerator = np.zeros((blocks_r, stride, blocks_c, stride), np.float32)
-    denominator = np.zeros_like(numerator)
-    for dr in (0, 1):
-        for dc in (0, 1):
-            w = tents[dr][None, :, None, None] * tents[dc][None, None, None, :]
-            p = probs[dr : dr + blocks_r, dc : dc + blocks_c][:, None, :, None]
-            k = weight_in[dr : dr + blocks_r, dc : dc + blocks_c][:, None, :, None]
-            numerator += w * k * p
-            denominator += w * k
-    dense = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-    out = np.ascontiguousarray(dense.reshape(blocks_r * stride, blocks_c * stride)[:height, :width])
+    surrounding needed centres (weight 1 at a centre, 0 one stride away; bilinear, so computed one
+    axis at a time over the needed centres' bounding box); 0 outside `region`."""
+    out = np.zeros(region.shape, np.float32)
+    rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
+    if rows.size == 0:
+        return out
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    weight = needed[box].astype(np.float32)
+    numerator, denominator = (
+        _tent_upsample(_tent_upsample(g, stride, 1), stride, 0) for g in (weight * probs[box], weight)
+    )
+    top, left = rows[0] * stride, cols[0] * stride
+    height = min(numerator.shape[0], region.shape[0] - top)
+    width = min(numerator.shape[1], region.shape[1] - left)
+    inside = np.s_[:height, :width]
+    np.divide(
+        numerator[inside],
+        denominator[inside],
+        out=out[top : top + height, left : left + width],
+        where=denominator[inside] > 0,
+    )
     out[~region] = 0.0
     return out
 
