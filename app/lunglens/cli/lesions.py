@@ -172,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nlunglens: {exc}", file=sys.stderr)
         _progress(number, len(paths))
     print(
-        f"{written} of {len(paths)} map(s) written to {out} (images read as rendered at W {window.width:g} / "
-        f"L {window.level:g} HU)"
-        f" ({model.card.name} {model.card.version}, {model.provider.describe()}; demonstration model, not for diagnosis)"
+        f"{written} of {len(paths)} map(s) written to {out} ({model.card.name} {model.card.version}, "
+        f"{model.provider.describe()}; images read as rendered at W {window.width:g} / L {window.level:g} HU; "
+        "demonstration model, not for diagnosis)"
         + (f"; {problems} problem(s) reported above" if problems else "")
     )
     return EXIT_OK if problems == 0 else EXIT_BAD_INPUT
