@@ -44,7 +44,12 @@ from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.inference.lesion_model import load_lesion_model
 from lunglens.io import discover, load
 from lunglens.quant import quantify
-from lunglens.quant.lesion_map import LesionMapParams, hu_to_lesion_grey, learned_method, probability_map
+from lunglens.quant.lesion_map import (
+    LesionMapParams,
+    hu_to_lesion_grey,
+    learned_method,
+    patchwise_probability_map,
+)
 from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG
 from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.synthetic.lung_mask import body_mask
@@ -97,7 +102,7 @@ def _percentiles(values: np.ndarray) -> dict:
 
 def domain_gap(slices, series_volumes) -> dict:
     """Grey percentiles of air, lung and tissue: the JPEGs as rendered, the JPEGs mapped to the
-    model's window (`jpeg_to_model_grey`, what the model is trained on) and the HU series."""
+    model's window (`rendered_grey_to_lesion_grey`, what the model is trained on) and the HU series."""
     jpeg = {"air": [], "lung": [], "tissue": []}
     mapped = {"air": [], "lung": [], "tissue": []}
     for s in slices:
@@ -130,7 +135,7 @@ def domain_gap(slices, series_volumes) -> dict:
     out["note"] = (
         "grey 0..255 at 1 mm/px; lung = lung region, grey < 100, > 2 px from lesions; tissue = outside it, "
         "grey >= 100; air = outside the body. gain/offset: JPEG grey ~ gain x HU-rendering grey + offset "
-        "(from the lung and tissue medians); jpeg_mapped_to_model_window: the JPEGs through jpeg_to_model_grey "
+        "(from the lung and tissue medians); jpeg_mapped_to_model_window: the JPEGs through rendered_grey_to_lesion_grey "
         "(their measured window W 1240 / L -460 to W 1500 / L -600), what training uses; the augmentation covers "
         "contrast 0.8-1.25, brightness +-20, gamma 0.7-1.4"
     )
@@ -158,7 +163,9 @@ def run_fold(k: int, folds: int, slices, patches: PatchSet, fold_dir: Path, log)
         [predict(centre_patches(held.crops[i : i + 4096])) for i in range(0, len(held.kind), 4096)]
     )
     maps = {
-        f"map_{s.number}": probability_map(s.grey, predict, stride=STRIDE) for s in slices if s.number in test
+        f"map_{s.number}": patchwise_probability_map(s.grey, predict, stride=STRIDE)
+        for s in slices
+        if s.number in test
     }
     fold_dir.mkdir(parents=True, exist_ok=True)
     np.savez(
@@ -307,10 +314,12 @@ def series_metrics(card_path: Path, log) -> tuple[dict, dict]:
                     auc(bands_fraction[m & infected], bands_fraction[m & ~infected]), 4),
                 "mean_affected_percent_labelled": round(float(fraction[m & infected].mean()), 2),
                 "mean_affected_percent_unlabelled": round(float(fraction[m & ~infected].mean()), 2),
-                "auc_left_lung_vs_left_lobe_labels": round(
-                    auc(per_lung["left"][m & left_label], per_lung["left"][m & ~left_label]), 4),
-                "auc_right_lung_vs_right_lobe_labels": round(
-                    auc(per_lung["right"][m & right_label], per_lung["right"][m & ~right_label]), 4),
+                **{
+                    f"auc_{side}_lung_vs_{side}_lobe_labels": round(
+                        auc(per_lung[side][m & has & label], per_lung[side][m & has & ~label]), 4)
+                    for side, label in (("left", left_label), ("right", right_label))
+                    for has in [~np.isnan(per_lung[side])]
+                },
                 "labelled_slices_with_lung": int((m & infected).sum()),
             })  # fmt: skip
         out[name] = entry

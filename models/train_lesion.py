@@ -39,12 +39,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import math
 import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,22 +53,21 @@ from PIL import Image
 from scipy import ndimage
 
 from lunglens.core.windowing import Window
-from lunglens.inference.card import sha256_of
-from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.io import discover, load
 from lunglens.quant import segment_lungs
 from lunglens.quant.lesion_map import (
-    ASSUMED_THORAX_WIDTH_MM,
     estimate_pixel_mm,
     hu_to_lesion_grey,
     padded_for_patches,
     patches_at,
+    rendered_grey_to_lesion_grey,
     resample,
     resample_mask,
     scaled_shape,
 )
 from lunglens.synthetic import insert_lesions
-from models.lesion_architecture import PATCH_PX, PatchWithSoftmax, PolatPatchCNN
+from models.export_lesion import TrainingRecord, export
+from models.lesion_architecture import PATCH_PX, PolatPatchCNN
 
 SHARED = Path(os.environ.get("LUNGLENS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MASKS_DIR = SHARED / "covid-lesion-masks"
@@ -143,7 +140,7 @@ class PatchSet:
 @dataclass(frozen=True)
 class MaskedSlice:
     """One COVID-SemiSeg slice at the model scale: grey 0..255 in the model's lung window
-    (`jpeg_to_model_grey`), the JPEG's own grey (`rendered`, same grid), lesion mask, multiclass
+    (`rendered_grey_to_lesion_grey`), the JPEG's own grey (`rendered`, same grid), lesion mask, multiclass
     mask (1 GGO, 2 consolidation), the crude lung region, and the estimated pixel size of the JPEG."""
 
     number: int
@@ -177,12 +174,6 @@ def crude_lung_mask(
     return ndimage.binary_fill_holes(closed)
 
 
-def jpeg_to_model_grey(grey: np.ndarray, window: Window = MASKED_SLICE_WINDOW) -> np.ndarray:
-    """8-bit grey rendered with `window` -> the model's grey (HU through `hu_to_lesion_grey`)."""
-    hu = window.low + np.asarray(grey, np.float32) / 255.0 * window.width
-    return hu_to_lesion_grey(hu)
-
-
 def load_masked_slices(folder: Path = MASKS_DIR) -> list[MaskedSlice]:
     """The 50 COVID-SemiSeg slices at MODEL_PIXEL_MM, sorted by number."""
     out = []
@@ -198,7 +189,7 @@ def load_masked_slices(folder: Path = MASKS_DIR) -> list[MaskedSlice]:
             classes[resample_mask(multi == value, shape)] = value
         out.append(
             MaskedSlice(
-                int(path.stem), jpeg_to_model_grey(rendered), rendered, resample_mask(binary, shape), classes,
+                int(path.stem), rendered_grey_to_lesion_grey(rendered, MASKED_SLICE_WINDOW), rendered, resample_mask(binary, shape), classes,
                 crude_lung_mask(rendered), pixel_mm, grey8.shape,
             )
         )  # fmt: skip
@@ -367,51 +358,12 @@ def torch_predictor(model: PolatPatchCNN):
     return predict
 
 
-def to_onnx_bytes(model: PolatPatchCNN) -> bytes:
-    import onnx
-
-    buffer = io.BytesIO()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        torch.onnx.export(
-            PatchWithSoftmax(model.eval()).eval(), (torch.zeros(1, 1, PATCH_PX, PATCH_PX),), buffer,
-            dynamo=False, opset_version=17, input_names=["image"], output_names=["probabilities"],
-            dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}},
-        )  # fmt: skip
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
-
-
-def export(
-    model: PolatPatchCNN, path: Path, *, command: str, metrics: dict, version: str = "1.0.0"
-) -> LesionModelCard:
-    """Write `path` (.onnx) and its card (.json) after checking ONNX against torch on real-like patches."""
-    import onnxruntime as ort
-
-    data = to_onnx_bytes(model)
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    probe = np.random.default_rng(0).uniform(0, 255, (16, 1, PATCH_PX, PATCH_PX)).astype(np.float32)
-    onnx_p = session.run(["probabilities"], {"image": probe})[0][:, LESION_INDEX]
-    if not np.allclose(onnx_p, torch_predictor(model)(probe), atol=1e-5):
-        raise AssertionError("ONNX and torch disagree on the lesion model")
-    path = Path(path)
-    path.write_bytes(data)
-    card = LesionModelCard(
-        name="lunglens-lesion",
-        version=version,
-        onnx_file=path.name,
-        sha256=sha256_of(path),
+def training_record() -> TrainingRecord:
+    """What the card of a model trained by this script states about its training (`export`)."""
+    return TrainingRecord(
         class_names=CLASS_NAMES,
         lesion_index=LESION_INDEX,
-        patch_px=PATCH_PX,
         pixel_mm=MODEL_PIXEL_MM,
-        input_grey=(
-            "float32 [N, 1, 28, 28], grey 0..255 of the lung window W 1500 / L -600 HU mapped to 8 bit and "
-            "clipped (-1350 HU -> 0, +150 HU -> 255), at pixel_mm per pixel; 8-bit images without spacing are "
-            f"scaled so their largest tissue component spans {ASSUMED_THORAX_WIDTH_MM:g} mm"
-        ),
         provenance={
             "kind": "trained",
             "method": "Polat, Ozerdem, Ekici & Akpolat, Int J Imaging Syst Technol 2021, doi:10.1002/ima.22558",
@@ -429,17 +381,7 @@ def export(
             "held_out_series": "COVID-CT-MD P001 and normal001 (never seen in training)",
         },
         training_data=LICENCES,
-        command=command,
-        intended_use=(
-            "Demonstration and research only. Not a medical device; not for diagnosis. Trained on 50 "
-            "non-commercial slices and on synthetic lesions inserted into one real series (cap001)."
-        ),
-        licence="model weights: non-commercial (trained on COVID-SemiSeg/MedSeg data, Inf-Net's terms)",
-        architecture={"fc_width": model.fc_width, "dropout": model.dropout, "opset": 17},
-        metrics=metrics,
     )
-    card.save(path.with_suffix(".json"))
-    return card
 
 
 def all_patches(cache: Path | None = None) -> PatchSet:

@@ -1,7 +1,10 @@
-"""A tiny ONNX lesion model honouring the lesion model contract (DESIGN.md section 9), built with
-onnx.helper, so lesion-map and CLI tests run without the trained model or torch.
+"""A tiny ONNX lesion model honouring the dense lesion model contract (DESIGN.md section 9), built
+with onnx.helper, so lesion-map and CLI tests run without the trained model or torch.
 
-P(lesion) = sigmoid((mean grey of the patch - 100) / 10) (class order healthy, lesion)."""
+P(lesion) of a patch = sigmoid((mean grey of the patch - 100) / 10) (class order healthy, lesion).
+The dense graph is an average pool (kernel patch_px, stride 4) over a whole image [N, 1, H, W] ->
+probabilities [N, 2, H', W']; `graph="patch"` writes the earlier patch graph instead
+([N, 1, P, P] -> [N, 2]) to test that it is refused."""
 
 from __future__ import annotations
 
@@ -26,30 +29,47 @@ def tiny_lesion_p(patches: np.ndarray) -> np.ndarray:
 
 
 def write_tiny_lesion_model(
-    folder: Path, name: str = "tiny-lesion", patch_px: int = 28, pixel_mm: float = 1.0
+    folder: Path,
+    name: str = "tiny-lesion",
+    patch_px: int = 28,
+    pixel_mm: float = 1.0,
+    graph: str = "dense",
+    output_stride: int = 4,
 ) -> Path:
-    """Write `<name>.onnx` and its lesion card into `folder`; returns the card path."""
+    """Write `<name>.onnx` and its lesion card (format 2, `output_stride` as given) into `folder`;
+    returns the card path. The graph's own stride is always 4."""
     folder.mkdir(parents=True, exist_ok=True)
-    nodes = [
-        _const("axes", np.array([1, 2, 3], np.int64)),
-        _const("shape", np.array([-1, 1], np.int64)),
+    if graph == "dense":
+        nodes = [
+            helper.make_node(
+                "AveragePool", ["image"], ["mean"], kernel_shape=[patch_px, patch_px], strides=[4, 4]
+            )
+        ]
+        image_shape, output_shape = ["N", 1, "H", "W"], ["N", 2, "H_out", "W_out"]
+    else:
+        nodes = [
+            _const("axes", np.array([1, 2, 3], np.int64)),
+            _const("shape", np.array([-1, 1], np.int64)),
+            helper.make_node("ReduceMean", ["image", "axes"], ["mean_keep"], keepdims=1),
+            helper.make_node("Reshape", ["mean_keep", "shape"], ["mean"]),
+        ]
+        image_shape, output_shape = ["N", 1, patch_px, patch_px], ["N", 2]
+    nodes += [
         _const("c100", np.float32(100)),
         _const("c20", np.float32(20)),
-        helper.make_node("ReduceMean", ["image", "axes"], ["mean"], keepdims=1),
-        helper.make_node("Reshape", ["mean", "shape"], ["mean2"]),
-        helper.make_node("Sub", ["mean2", "c100"], ["centred"]),
+        helper.make_node("Sub", ["mean", "c100"], ["centred"]),
         helper.make_node("Div", ["centred", "c20"], ["half_logit"]),
         helper.make_node("Neg", ["half_logit"], ["neg"]),
         helper.make_node("Concat", ["neg", "half_logit"], ["logits"], axis=1),
         helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
     ]
-    graph = helper.make_graph(
+    onnx_graph = helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, patch_px, patch_px])],
-        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, image_shape)],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, output_shape)],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 8
     onnx.checker.check_model(model)
     onnx_path = folder / f"{name}.onnx"
@@ -63,6 +83,7 @@ def write_tiny_lesion_model(
         lesion_index=1,
         patch_px=patch_px,
         pixel_mm=pixel_mm,
+        output_stride=output_stride,
         intended_use="tests only",
         licence="MIT",
     )

@@ -3,7 +3,12 @@ slice and per series, beside the FPN classify stage (the app's demo classifier) 
 Prints one JSON document: medians over repeats and the ratio lesion map / classify.
 
     PYTHONPATH=app:. .venv/bin/python tests/benchmarks/bench_lesion.py [--repeats N] [--provider P] [--stride S]
+        [--patchwise-repeats K]
 
+The map is the app's: one dense pass of the fully convolutional model over each slice's lung bounding
+box (`hu_lesion_map`). With --patchwise-repeats K > 0 the same series is also mapped patch by patch
+(`LesionMapParams(patchwise=True)`, what the app did before the dense graph; the same map to float
+tolerance, reported as max_abs_difference) and the speed-up dense / patchwise is reported.
 Both stages run on the slices the lung-open selector keeps (the slices the analysis classifies), with
 lung masks from `lunglens.synthetic.lung_mask` (timed separately, not part of the map).
 """
@@ -33,6 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--provider", default="cpu")
     parser.add_argument("--stride", type=int, default=LesionMapParams().stride)
+    parser.add_argument("--patchwise-repeats", type=int, default=0, help="also time the patch-by-patch map")
     args = parser.parse_args()
     series = load(discover(SHARED_DATA / "covid-ct-md" / "P001").series[0])
     kept = select_slices(series.hu, SelectorParams()).kept_indices
@@ -74,6 +80,20 @@ def main() -> None:
         "ratio_lesion_map_to_classify": round(lesion_s / classify_s, 3),
         "lesion_pixels_percent_of_lung": round(100 * float(((prob >= 0.5) & lungs).sum() / lungs.sum()), 2),
     }
+    if args.patchwise_repeats > 0:
+        patchwise = LesionMapParams(stride=args.stride, patchwise=True)
+        patch_s, patch_prob = median_time(
+            lambda: hu_lesion_map(lesion_model, hu, lungs, series.pixel_spacing_mm, patchwise),
+            args.patchwise_repeats,
+        )
+        result |= {
+            "patchwise_repeats": args.patchwise_repeats,
+            "patchwise_series_median_s": round(patch_s, 3),
+            "patchwise_per_slice_s": round(patch_s / len(kept), 4),
+            "ratio_patchwise_to_classify": round(patch_s / classify_s, 3),
+            "speedup_dense_over_patchwise": round(patch_s / lesion_s, 2),
+            "max_abs_difference_dense_vs_patchwise": float(np.abs(prob - patch_prob).max()),
+        }
     print(json.dumps(result, indent=2))
 
 

@@ -1,8 +1,10 @@
-"""The lesion patch CNN (models/lesion_architecture.py) and its training pieces (models/train_lesion.py):
-shapes, ONNX export against torch, augmentation range, patch labels, the crude lung region."""
+"""The lesion patch CNN (models/lesion_architecture.py), its dense ONNX export and the conversion of
+a patch-contract ONNX (models/export_lesion.py), and the training pieces (models/train_lesion.py):
+shapes, ONNX against torch, augmentation range, patch labels, the crude lung region."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -18,9 +20,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from models.lesion_architecture import PolatPatchCNN  # noqa: E402
+from lunglens.inference.card import sha256_of  # noqa: E402
+from lunglens.inference.lesion_model import load_lesion_model  # noqa: E402
+from lunglens.inference.session import ModelError  # noqa: E402
+from lunglens.quant.lesion_map import hu_to_lesion_grey  # noqa: E402
+from models.export_lesion import check_against_torch, convert, export, to_onnx_bytes  # noqa: E402
+from models.lesion_architecture import DenseWithSoftmax, PolatPatchCNN  # noqa: E402
 from models.train_lesion import (  # noqa: E402
     CROP_PX,
+    HEALTHY_DENSE,
     HEALTHY_LUNG,
     LESION,
     OTHER,
@@ -28,7 +36,6 @@ from models.train_lesion import (  # noqa: E402
     augment,
     centre_patches,
     crude_lung_mask,
-    to_onnx_bytes,
     torch_predictor,
 )
 
@@ -40,15 +47,79 @@ def test_the_network_is_polats_and_maps_patches_to_two_logits():
     assert model(torch.zeros(3, 1, 28, 28)).shape == (3, 2)
 
 
-def test_onnx_export_matches_torch():
-    torch.manual_seed(0)
-    model = PolatPatchCNN().eval()
+def _model(seed: int = 0) -> PolatPatchCNN:
+    torch.manual_seed(seed)
+    return PolatPatchCNN().eval()
+
+
+def test_onnx_export_on_patches_is_the_patch_classifier():
+    model = _model()
     session = ort.InferenceSession(to_onnx_bytes(model), providers=["CPUExecutionProvider"])
     patches = np.random.default_rng(0).uniform(0, 255, (32, 1, 28, 28)).astype(np.float32)
     onnx_p = session.run(["probabilities"], {"image": patches})[0]
-    assert onnx_p.shape == (32, 2)
-    assert np.allclose(onnx_p[:, 1], torch_predictor(model)(patches), atol=1e-5)
+    assert onnx_p.shape == (32, 2, 1, 1)
+    assert np.allclose(onnx_p[:, 1, 0, 0], torch_predictor(model)(patches), atol=1e-5)
     assert np.ptp(onnx_p[:, 1]) > 1e-3  # depends on the input
+
+
+@pytest.mark.parametrize(("height", "width"), [(28, 28), (31, 45), (64, 52), (97, 29)])
+def test_dense_export_gives_every_stride_4_patch_of_an_image(height, width):
+    model = _model(1)
+    session = ort.InferenceSession(to_onnx_bytes(model), providers=["CPUExecutionProvider"])
+    image = np.random.default_rng(height).uniform(0, 255, (2, 1, height, width)).astype(np.float32)
+    dense = session.run(["probabilities"], {"image": image})[0]
+    assert dense.shape == (2, 2, (height - 28) // 4 + 1, (width - 28) // 4 + 1)
+    windows = np.lib.stride_tricks.sliding_window_view(image[1, 0], (28, 28))[::4, ::4]
+    one_by_one = torch_predictor(model)(np.ascontiguousarray(windows.reshape(-1, 1, 28, 28)))
+    assert np.allclose(dense[1, 1].ravel(), one_by_one, atol=1e-5)
+    with torch.no_grad():
+        assert np.allclose(DenseWithSoftmax(model)(torch.from_numpy(image)).numpy(), dense, atol=1e-5)
+
+
+def test_export_checks_onnx_against_torch():
+    model, other = _model(2), _model(3)
+    check_against_torch(model, to_onnx_bytes(model), lesion_index=1)
+    with pytest.raises(AssertionError, match="ONNX and torch disagree"):
+        check_against_torch(model, to_onnx_bytes(other), lesion_index=1)
+
+
+class _PatchGraph(torch.nn.Module):
+    """The earlier patch-contract export: patches [N, 1, 28, 28] -> probabilities [N, 2]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, grey):
+        return torch.softmax(self.model(grey), dim=1)
+
+
+def test_a_patch_contract_model_converts_to_the_dense_graph_with_its_weights_and_card(tmp_path):
+    model = _model(4)
+    export(model, tmp_path / "lesion.onnx", command="python -m models.train_lesion --test", metrics={"m": 1})
+    old = json.loads((tmp_path / "lesion.json").read_text())
+    torch.onnx.export(  # the same weights as the earlier patch graph, with its card
+        _PatchGraph(model).eval(), (torch.zeros(1, 1, 28, 28),), tmp_path / "patch.onnx", dynamo=False,
+        opset_version=17, input_names=["image"], output_names=["probabilities"],
+        dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}},
+    )  # fmt: skip
+    old.update(onnx_file="patch.onnx", sha256=sha256_of(tmp_path / "patch.onnx"), card_format=1)
+    del old["output_stride"]
+    (tmp_path / "patch.json").write_text(json.dumps(old))
+    with pytest.raises(ModelError, match="earlier patch contract"):
+        load_lesion_model(tmp_path / "patch.json", provider="cpu")
+
+    card = convert(
+        tmp_path / "patch.json", tmp_path / "dense.onnx", command="python -m models.export_lesion x"
+    )
+    assert card.version == "1.1.0" and card.output_stride == 4 and card.card_format == 2
+    assert card.command == "python -m models.train_lesion --test" and card.metrics == {"m": 1}
+    assert card.provenance["dense_graph"]["converted_from_sha256"] == old["sha256"]
+    loaded = load_lesion_model(tmp_path / "dense.json", provider="cpu")
+    grey = np.random.default_rng(5).uniform(0, 255, (60, 44)).astype(np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(grey, (28, 28))[::4, ::4]
+    expected = torch_predictor(model)(np.ascontiguousarray(windows.reshape(-1, 1, 28, 28)))
+    assert np.allclose(loaded.lesion_grid(grey).ravel(), expected, atol=1e-5)
 
 
 def test_augmentation_keeps_grey_range_and_patch_size_and_differs_per_patch():
@@ -71,10 +142,14 @@ def test_patch_labels_come_from_the_centre_pixel_and_leave_lesion_margins_out():
     lesion[20:40, 20:40] = True
     lung = np.zeros((60, 60), bool)
     lung[10:50, 10:50] = True
-    rows, cols, kind = _label_grid(lesion, lung, np.random.default_rng(0), stride=1)
+    grey = hu_to_lesion_grey(np.full((60, 60), -850.0))
+    grey[12:16, 12:16] = hu_to_lesion_grey(np.float32(-100.0))  # a vessel in healthy lung
+    rows, cols, kind = _label_grid(lesion, lung, grey, np.random.default_rng(0), stride=1)
     assert lesion[rows[kind == LESION], cols[kind == LESION]].all()
     healthy = kind == HEALTHY_LUNG
     assert lung[rows[healthy], cols[healthy]].all() and not lesion[rows[healthy], cols[healthy]].any()
+    dense = kind == HEALTHY_DENSE
+    assert dense.sum() == 16 and (rows[dense] >= 12).all() and (rows[dense] < 16).all()
     assert not lung[rows[kind == OTHER], cols[kind == OTHER]].any()
     margin = (rows == 19) & (cols == 30)  # 1 px outside the lesion: neither class
     assert not margin.any()

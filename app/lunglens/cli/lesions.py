@@ -1,7 +1,9 @@
 """`lunglens lesions IMAGE... --out DIR`: lesion-probability maps of 8-bit lung-window images.
 
-Each input (PNG, JPEG, BMP or TIFF, 8-bit; colour is converted to grey) is treated as a lung
-window rendering (about W 1500 / L -600) of one axial slice. Its pixel size is estimated from the
+Each input (PNG, JPEG, BMP or TIFF, 8-bit; colour is converted to grey) is treated as a rendering
+of one axial slice with the window `--window W,L` (HU; default the model's lung window W 1500 /
+L -600, used as it is); another window is brought to the model's grey through HU
+(`lunglens.quant.lesion_map.rendered_grey_to_lesion_grey`). Its pixel size is estimated from the
 width of the body (an assumed thorax width, see `lunglens.quant.lesion_map.estimate_pixel_mm`)
 unless `--pixel-mm` gives it. There is no lung mask for such images: every pixel is mapped; the
 model was trained with negatives from outside the lungs. Output: DIR/<stem>.png, 8-bit grey of the
@@ -39,6 +41,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", help="lesion model .onnx or .json card (default: the bundled one)")
     parser.add_argument("--pixel-mm", type=float, help="pixel size of every input in mm (default: estimated)")
     parser.add_argument("--stride", type=int, default=4, help="patch spacing in model pixels (default 4)")
+    parser.add_argument(
+        "--window",
+        metavar="W,L",
+        help="HU window the images were rendered with, width,level (default 1500,-600: the model's lung "
+        "window; e.g. 1240,-460 for the COVID-SemiSeg JPEGs)",
+    )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
     parser.set_defaults(handler=run)
 
@@ -64,6 +72,23 @@ def _read_grey(path: Path) -> np.ndarray:
     if image.ndim != 2 or min(image.shape) < 8:
         raise ValueError(f"an image of shape {image.shape} is not a 2-D slice of at least 8 x 8 pixels")
     return image
+
+
+def parse_window(text: str | None):
+    """`--window W,L` as a `Window` (the model's lung window when None); ValueError with the reason."""
+    from lunglens.core.windowing import Window
+    from lunglens.quant.lesion_map import LESION_WINDOW
+
+    if text is None:
+        return LESION_WINDOW
+    parts = text.split(",")
+    try:
+        width, level = (float(v) for v in parts)
+    except ValueError:
+        raise ValueError(f"--window {text!r} is not WIDTH,LEVEL in HU (e.g. 1240,-460)") from None
+    if not (np.isfinite(width) and np.isfinite(level) and 1 <= width <= 10000 and -2000 <= level <= 4000):
+        raise ValueError(f"--window {text!r}: width must be 1..10000 HU and level -2000..4000 HU")
+    return Window("rendering", width, level)
 
 
 def _png_bytes(grey: np.ndarray) -> bytes:
@@ -95,13 +120,18 @@ def _progress(done: int, total: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from lunglens.inference.lesion_model import load_lesion_model
     from lunglens.inference.session import ModelError
-    from lunglens.quant.lesion_map import LesionMapParams, grey_lesion_map
+    from lunglens.quant.lesion_map import LesionMapParams, grey_lesion_map, rendered_grey_to_lesion_grey
 
     if args.pixel_mm is not None and not 0.05 <= args.pixel_mm <= 10:
         print(f"lunglens: --pixel-mm {args.pixel_mm} is not a pixel size in mm (0.05-10)", file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.stride < 1:
         print("lunglens: --stride must be at least 1", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        window = parse_window(args.window)
+    except ValueError as exc:
+        print(f"lunglens: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out)
     try:
@@ -129,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if reason is not None:
                 raise WriteError(f"{target}: not written ({reason})")
-            grey = _read_grey(path)
+            grey = rendered_grey_to_lesion_grey(_read_grey(path), window)
             prob = grey_lesion_map(model, grey, pixel_mm=args.pixel_mm, params=params)
             write_atomically(target, _png_bytes(np.rint(255 * prob).astype(np.uint8)))
             seen_stems.add(target)
@@ -142,8 +172,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"\nlunglens: {exc}", file=sys.stderr)
         _progress(number, len(paths))
     print(
-        f"{written} of {len(paths)} map(s) written to {out}"
-        f" ({model.card.name} {model.card.version}, {model.provider.describe()}; demonstration model, not for diagnosis)"
+        f"{written} of {len(paths)} map(s) written to {out} ({model.card.name} {model.card.version}, "
+        f"{model.provider.describe()}; images read as rendered at W {window.width:g} / L {window.level:g} HU; "
+        "demonstration model, not for diagnosis)"
         + (f"; {problems} problem(s) reported above" if problems else "")
     )
     return EXIT_OK if problems == 0 else EXIT_BAD_INPUT

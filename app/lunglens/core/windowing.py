@@ -38,3 +38,16 @@ def to_grey(hu: np.ndarray, window: Window) -> np.ndarray:
     scale = 255.0 / max(window.width, 1.0)
     grey = (hu.astype(np.float32) - np.float32(window.low)) * np.float32(scale)
     return np.clip(grey, 0, 255).astype(np.uint8)
+
+
+def grey_to_hu(grey: np.ndarray, window: Window) -> np.ndarray:
+    """Grey 0..255 of an image rendered with `window` -> HU (float64), the inverse of the linear
+    part of `to_grey`: 0 -> level - width/2, 255 -> level + width/2. What the rendering clipped
+    (below 0, above 255) is not recovered."""
+    return window.low + np.asarray(grey, dtype=np.float64) * (max(window.width, 1.0) / 255.0)
+
+
+def hu_to_grey_level(hu: np.ndarray, window: Window) -> np.ndarray:
+    """HU -> grey 0..255 (float64) of `window`, linear and clipped like `to_grey` but not quantised
+    to 8 bits."""
+    return np.clip((np.asarray(hu, dtype=np.float64) - window.low) * (255.0 / max(window.width, 1.0)), 0, 255)

@@ -1,9 +1,14 @@
 """The lesion model card: the JSON beside `models/lunglens-lesion.onnx` (DESIGN.md section 9).
 
 The lesion model (Polat et al. 2021) classifies 28 x 28 grey patches of a lung-window rendering;
-its card says what the classes are, how the grey input is made, how large a patch is in mm, what it
-was trained on under which licences, the exact training command and the measured metrics. Written
-by `models/train_lesion.py`, read by `lunglens.inference.lesion_model`.
+it is shipped as a fully convolutional graph that classifies every patch on a grid of
+`output_stride` pixels in one pass over a whole image. Its card says what the classes are, how the
+grey input is made, how large a patch is in mm, the output stride, what it was trained on under which
+licences, the exact training command and the measured metrics. Written by
+`models/export_lesion.py`, read by `lunglens.inference.lesion_model`.
+
+Card format 1 described the earlier patch graph (image [N, 1, 28, 28] -> probabilities [N, 2]); such a
+card is refused with the command that converts its model (`PatchContractError`).
 """
 
 from __future__ import annotations
@@ -12,17 +17,27 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-LESION_CARD_FORMAT = 1
-REQUIRED = ("name", "version", "onnx_file", "sha256", "class_names", "lesion_index", "patch_px", "pixel_mm")
+LESION_CARD_FORMAT = 2
+REQUIRED = (
+    "name", "version", "onnx_file", "sha256", "class_names", "lesion_index", "patch_px", "pixel_mm",
+    "output_stride",
+)  # fmt: skip
+CONVERT_COMMAND = "python -m models.export_lesion --convert CARD.json --out NEW.onnx"
+
+
+class PatchContractError(ValueError):
+    """A card of the earlier patch contract (format 1): its model classifies one patch per input."""
 
 
 @dataclass(frozen=True)
 class LesionModelCard:
-    """What a lesion patch model is and how it must be fed.
+    """What a dense lesion model is and how it must be fed.
 
-    Input `image`: float32 [N, 1, patch_px, patch_px], grey 0..255 (see `input_grey`) at
-    `pixel_mm` millimetres per pixel. Output `probabilities` [N, 2] in the order of
-    `class_names`; `lesion_index` is the lesion class.
+    Input `image`: float32 [N, 1, H, W] (H, W >= patch_px), grey 0..255 (see `input_grey`) at
+    `pixel_mm` millimetres per pixel. Output `probabilities` [N, 2, (H - patch_px) // output_stride
+    + 1, (W - patch_px) // output_stride + 1] in the order of `class_names`: at (i, j) the patch
+    probability of the patch_px x patch_px patch whose top-left corner is (output_stride i,
+    output_stride j); for H = W = patch_px the patch probability. `lesion_index` is the lesion class.
     """
 
     name: str
@@ -35,6 +50,8 @@ class LesionModelCard:
     patch_px: int
     pixel_mm: float
     """The physical pixel size the model assumes (mm); a patch covers patch_px x pixel_mm mm."""
+    output_stride: int
+    """Pixels between neighbouring outputs of the dense graph (the network's total pooling stride)."""
     input_grey: str = ""
     provenance: dict = field(default_factory=dict)
     training_data: tuple[dict, ...] = ()
@@ -66,6 +83,12 @@ class LesionModelCard:
         """A card from its JSON object; ValueError when a field is missing or out of range."""
         if not isinstance(data, dict):
             raise ValueError("a card is a JSON object")
+        if data.get("card_format") == 1:
+            raise PatchContractError(
+                "a lesion model of the earlier patch contract (card format 1: image [N, 1, 28, 28] -> "
+                "probabilities [N, 2]); LungLens needs its fully convolutional graph (card format "
+                f"{LESION_CARD_FORMAT}): convert it with `{CONVERT_COMMAND}`"
+            )
         missing = [k for k in REQUIRED if k not in data]
         if missing:
             raise ValueError(f"lesion model card lacks {', '.join(missing)}")
@@ -83,6 +106,8 @@ class LesionModelCard:
             raise ValueError(f"patch_px must be an integer >= 8, found {card.patch_px!r}")
         if not isinstance(card.pixel_mm, (int, float)) or not 0.05 <= card.pixel_mm <= 10:
             raise ValueError(f"pixel_mm must be a size in mm (0.05-10), found {card.pixel_mm!r}")
+        if not isinstance(card.output_stride, int) or not 1 <= card.output_stride <= card.patch_px:
+            raise ValueError(f"output_stride must be an integer 1..patch_px, found {card.output_stride!r}")
         return card
 
     @classmethod
@@ -90,5 +115,7 @@ class LesionModelCard:
         """Read a card; raises ValueError naming the file when it is not a valid lesion model card."""
         try:
             return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        except PatchContractError as exc:
+            raise PatchContractError(f"{path}: {exc}") from exc
         except (OSError, ValueError, TypeError) as exc:
             raise ValueError(f"{path}: not a valid lesion model card ({exc})") from exc

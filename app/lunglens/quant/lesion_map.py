@@ -1,27 +1,36 @@
 """Dense lesion-probability maps from the Polat et al. (2021) patch CNN (no torch, no Qt).
 
 The lesion model (DESIGN.md section 9) classifies 28 x 28 grey patches of a lung-window rendering
-as lesion or healthy. A map is made by classifying patches centred on a regular grid (every
-`stride` pixels) and averaging the overlapping patch probabilities with bilinear (tent) weights:
-each patch votes for the pixels within `stride` of its centre, so every pixel gets the weighted
-mean of its four nearest patch centres. Only patches whose vote reaches the region of interest
-are classified (the lung mask for CT, the whole image for 8-bit renderings).
+as lesion or healthy. A map is made from patches centred on a regular grid (every `stride` pixels)
+by averaging the overlapping patch probabilities with bilinear (tent) weights: each patch votes for
+the pixels within `stride` of its centre, so every pixel gets the weighted mean of its four nearest
+patch centres. Only patches whose vote reaches the region of interest count (the lung mask for CT,
+the whole image for 8-bit renderings).
+
+The model is shipped fully convolutional: one pass over an image gives the probabilities of all
+patches on a grid of its `output_stride` (4 px). `probability_map` runs that pass once over the
+bounding box of the centres the region needs (shifted passes when `stride` is not a multiple of
+the output stride), so the shared convolution work is done once; `patchwise_probability_map`
+classifies the same patches one by one (the reference, and the path for patch classifiers such as
+a torch model in evaluation). Both give the same map to float tolerance.
 
 Scale: the model assumes a fixed pixel size (`pixel_mm` in its card). HU slices are resampled
 from their DICOM pixel spacing to it; 8-bit images have no spacing, so theirs is estimated from
 the width of the body in the image (`estimate_pixel_mm`). The map is resampled back to the input
-grid. The one mapping from HU to the model's grey input is `hu_to_lesion_grey`.
+grid. The one mapping from HU to the model's grey input is `hu_to_lesion_grey`; 8-bit images
+rendered with another window are brought to it by `rendered_grey_to_lesion_grey`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from lunglens.core.windowing import Window, to_grey
+from lunglens.core.windowing import Window, grey_to_hu, hu_to_grey_level, to_grey
 from lunglens.quant.bands import ProbabilityMapMethod
 
 LESION_WINDOW = Window("Lung", 1500, -600)
@@ -34,12 +43,26 @@ width of the lung-open slices of COVID-CT-MD P001 (380 mm) and normal001 (324 mm
 PatchPredictor = Callable[[np.ndarray], np.ndarray]
 """patches float32 [n, 1, P, P] grey 0..255 -> P(lesion) float [n]."""
 
+GridPredictor = Callable[[np.ndarray], np.ndarray]
+"""grey float32 [H, W] (H, W >= P) -> P(lesion) [(H - P) // s + 1, (W - P) // s + 1]: at (i, j) the
+patch whose top-left corner is (s i, s j), s the model's output stride (a dense lesion model's
+`lesion_grid`)."""
+
 
 def hu_to_lesion_grey(hu: np.ndarray) -> np.ndarray:
     """HU -> float32 grey 0..255 of the lesion model's input: the lung window W 1500 / L -600
     mapped linearly to 8 bit and clipped (-1350 HU -> 0, +150 HU -> 255), as an 8-bit image
     would store it (`lunglens.core.windowing.to_grey`)."""
     return to_grey(np.asarray(hu), LESION_WINDOW).astype(np.float32)
+
+
+def rendered_grey_to_lesion_grey(grey: np.ndarray, window: Window = LESION_WINDOW) -> np.ndarray:
+    """Grey 0..255 of an 8-bit image rendered with `window` -> float32 grey 0..255 of the lesion
+    model's input (the lung window `LESION_WINDOW`): grey -> HU (`grey_to_hu`) -> lung-window grey,
+    linear and clipped, not quantised. With `window` = LESION_WINDOW the grey is returned unchanged.
+    E.g. the COVID-SemiSeg JPEGs measure at about W 1240 / L -460 (their grey = 1.211 x the lung
+    window's - 55.7; the lesion card's `domain_gap_grey`)."""
+    return hu_to_grey_level(grey_to_hu(grey, window), LESION_WINDOW).astype(np.float32)
 
 
 def resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -114,7 +137,132 @@ def patches_at(padded: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_px:
     return np.ascontiguousarray(windows[rows, cols][:, None], dtype=np.float32)
 
 
+def needed_centres(region: np.ndarray, stride: int) -> np.ndarray:
+    """Which patch centres of the stride grid a map over `region` needs: bool [ceil(H / stride) + 1,
+    ceil(W / stride) + 1], True at (k, l) when the tent of the centre at pixel (k stride, l stride)
+    reaches a pixel of `region` (the four corners of every stride x stride block holding one)."""
+    height, width = region.shape
+    blocks_r, blocks_c = -(-height // stride), -(-width // stride)
+    block_region = np.zeros((blocks_r * stride, blocks_c * stride), bool)
+    block_region[:height, :width] = region
+    block_region = block_region.reshape(blocks_r, stride, blocks_c, stride).any(axis=(1, 3))
+    needed = np.zeros((blocks_r + 1, blocks_c + 1), bool)
+    for dr in (0, 1):
+        for dc in (0, 1):
+            needed[dr : dr + blocks_r, dc : dc + blocks_c] |= block_region
+    return needed
+
+
+def _tent_upsample(grid: np.ndarray, stride: int, axis: int) -> np.ndarray:
+    """Linear interpolation along `axis` between grid points `stride` pixels apart: n points ->
+    (n - 1) stride + 1 pixels, the grid points included (the tent weights of one axis)."""
+    grid = np.moveaxis(grid, axis, -1)
+    t = np.arange(stride, dtype=np.float32) / stride
+    inner = grid[..., :-1, None] * (1 - t) + grid[..., 1:, None] * t
+    full = np.concatenate([inner.reshape(*grid.shape[:-1], -1), grid[..., -1:]], axis=-1)
+    return np.moveaxis(full, -1, axis)
+
+
+def tent_average(probs: np.ndarray, needed: np.ndarray, region: np.ndarray, stride: int) -> np.ndarray:
+    """The map (float32, the shape of `region`) from the probabilities of the patch centres on the
+    stride grid (`probs`, used where `needed`): each pixel the tent-weighted mean of its four
+    surrounding needed centres (weight 1 at a centre, 0 one stride away; bilinear, so computed one
+    axis at a time over the needed centres' bounding box); 0 outside `region`."""
+    out = np.zeros(region.shape, np.float32)
+    rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
+    if rows.size == 0:
+        return out
+    box = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    weight = needed[box].astype(np.float32)
+    numerator, denominator = (
+        _tent_upsample(_tent_upsample(g, stride, 1), stride, 0) for g in (weight * probs[box], weight)
+    )
+    top, left = rows[0] * stride, cols[0] * stride
+    height = min(numerator.shape[0], region.shape[0] - top)
+    width = min(numerator.shape[1], region.shape[1] - left)
+    inside = np.s_[:height, :width]
+    np.divide(
+        numerator[inside],
+        denominator[inside],
+        out=out[top : top + height, left : left + width],
+        where=denominator[inside] > 0,
+    )
+    out[~region] = 0.0
+    return out
+
+
+def _checked_region(grey: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    region = np.ones(grey.shape, bool) if region is None else np.asarray(region, dtype=bool)
+    if region.shape != grey.shape:
+        raise ValueError(f"region {region.shape} and image {grey.shape} must have the same shape")
+    return region
+
+
+def dense_centre_probabilities(
+    padded: np.ndarray,
+    predict_grid: GridPredictor,
+    first: tuple[int, int],
+    last: tuple[int, int],
+    step: int,
+    output_stride: int,
+    patch_px: int,
+) -> np.ndarray:
+    """P(lesion) of the patches centred every `step` pixels from pixel `first` to `last` (row,
+    column, inclusive; offsets from `first` multiples of `step`, `step` dividing `output_stride`)
+    of a `padded_for_patches` image: float32 [(last - first) // step + 1] per axis. One dense pass
+    per phase (output_stride / step per axis) over the crop holding those patches."""
+    (r0, c0), (r1, c1) = first, last
+    out = np.zeros(((r1 - r0) // step + 1, (c1 - c0) // step + 1), np.float32)
+    phases = output_stride // step
+    for a in range(0, min(output_stride, r1 - r0 + 1), step):
+        for b in range(0, min(output_stride, c1 - c0 + 1), step):
+            grid = predict_grid(padded[r0 + a : r1 + patch_px, c0 + b : c1 + patch_px])
+            out[a // step :: phases, b // step :: phases] = grid
+    return out
+
+
 def probability_map(
+    grey: np.ndarray,
+    predict_grid: GridPredictor,
+    region: np.ndarray | None = None,
+    *,
+    stride: int = 4,
+    patch_px: int = 28,
+    output_stride: int = 4,
+) -> np.ndarray:
+    """Dense P(lesion) of a grey image already at the model's pixel size, from dense passes.
+
+    Patches are centred every `stride` pixels (rows and columns 0, stride, 2 stride, ...); a
+    pixel's value is the tent-weighted mean of the patch probabilities of its four surrounding
+    centres (`tent_average`). Only centres whose tent reaches a pixel of `region` (bool, same
+    shape; default: the whole image) count; the map is 0 outside `region`. `predict_grid` is a
+    dense model's `lesion_grid` (output stride `output_stride`); it is run over the bounding box of
+    the needed centres, once per phase when `stride` is not a multiple of `output_stride`.
+    Returns float32 of the image's shape, values in [0, 1]; equal to `patchwise_probability_map`
+    with the same model to float tolerance.
+    """
+    grey = np.asarray(grey, dtype=np.float32)
+    region = _checked_region(grey, region)
+    if not region.any():
+        return np.zeros(grey.shape, np.float32)
+    needed = needed_centres(region, stride)
+    rows, cols = np.flatnonzero(needed.any(axis=1)), np.flatnonzero(needed.any(axis=0))
+    step = math.gcd(stride, output_stride)
+    fine = dense_centre_probabilities(
+        padded_for_patches(grey, patch_px, extra=stride),
+        predict_grid,
+        (int(rows[0]) * stride, int(cols[0]) * stride),
+        (int(rows[-1]) * stride, int(cols[-1]) * stride),
+        step,
+        output_stride,
+        patch_px,
+    )
+    probs = np.zeros(needed.shape, np.float32)
+    probs[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = fine[:: stride // step, :: stride // step]
+    return tent_average(probs, needed, region, stride)
+
+
+def patchwise_probability_map(
     grey: np.ndarray,
     predict: PatchPredictor,
     region: np.ndarray | None = None,
@@ -123,55 +271,23 @@ def probability_map(
     patch_px: int = 28,
     batch_size: int = 1024,
 ) -> np.ndarray:
-    """Dense P(lesion) of a grey image already at the model's pixel size.
-
-    Patches are centred every `stride` pixels (rows and columns 0, stride, 2 stride, ...); a
-    pixel's value is the tent-weighted mean of the patch probabilities of its four surrounding
-    centres (weight 1 at a centre, 0 one stride away). Only centres whose tent reaches a pixel of
-    `region` (bool, same shape; default: the whole image) are classified; the map is 0 outside
-    `region`. Returns float32 of the image's shape, values in [0, 1].
-    """
+    """`probability_map` with the needed patches cut out and classified one by one by `predict`
+    (in batches of `batch_size`): the reference for the dense pass, and the map of a patch
+    classifier (e.g. a torch model in evaluation)."""
     grey = np.asarray(grey, dtype=np.float32)
-    height, width = grey.shape
-    region = np.ones(grey.shape, bool) if region is None else np.asarray(region, dtype=bool)
-    if region.shape != grey.shape:
-        raise ValueError(f"region {region.shape} and image {grey.shape} must have the same shape")
-    out = np.zeros(grey.shape, np.float32)
+    region = _checked_region(grey, region)
     if not region.any():
-        return out
-    blocks_r, blocks_c = -(-height // stride), -(-width // stride)
-    # which stride x stride blocks hold region pixels; a centre is needed by its 4 adjacent blocks
-    block_region = np.zeros((blocks_r * stride, blocks_c * stride), bool)
-    block_region[:height, :width] = region
-    block_region = block_region.reshape(blocks_r, stride, blocks_c, stride).any(axis=(1, 3))
-    needed = np.zeros((blocks_r + 1, blocks_c + 1), bool)
-    for dr in (0, 1):
-        for dc in (0, 1):
-            needed[dr : dr + blocks_r, dc : dc + blocks_c] |= block_region
+        return np.zeros(grey.shape, np.float32)
+    needed = needed_centres(region, stride)
     centre_r, centre_c = np.nonzero(needed)
     padded = padded_for_patches(grey, patch_px, extra=stride)
-    probs = np.zeros(needed.shape, np.float32)
     values = np.empty(centre_r.size, np.float32)
     for start in range(0, centre_r.size, batch_size):
         sl = slice(start, start + batch_size)
         values[sl] = predict(patches_at(padded, centre_r[sl] * stride, centre_c[sl] * stride, patch_px))
+    probs = np.zeros(needed.shape, np.float32)
     probs[centre_r, centre_c] = values
-    weight_in = needed.astype(np.float32)
-    t = np.arange(stride, dtype=np.float32) / stride  # offset inside a block, in strides
-    tents = ((1 - t), t)
-    numerator = np.zeros((blocks_r, stride, blocks_c, stride), np.float32)
-    denominator = np.zeros_like(numerator)
-    for dr in (0, 1):
-        for dc in (0, 1):
-            w = tents[dr][None, :, None, None] * tents[dc][None, None, None, :]
-            p = probs[dr : dr + blocks_r, dc : dc + blocks_c][:, None, :, None]
-            k = weight_in[dr : dr + blocks_r, dc : dc + blocks_c][:, None, :, None]
-            numerator += w * k * p
-            denominator += w * k
-    dense = np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
-    out[:] = dense.reshape(blocks_r * stride, blocks_c * stride)[:height, :width]
-    out[~region] = 0.0
-    return out
+    return tent_average(probs, needed, region, stride)
 
 
 @dataclass(frozen=True)
@@ -180,10 +296,27 @@ class LesionMapParams:
 
     stride: int = 4
     """4 px = 4 mm at 1 mm/px: 1/7 of a patch; each pixel averages its 4 nearest patches."""
+    patchwise: bool = False
+    """Classify the patches one by one (`patchwise_probability_map`, the slow reference) instead of
+    the dense pass (`probability_map`); the maps agree to float tolerance."""
 
 
-def _model_parts(model) -> tuple[PatchPredictor, int, float]:
-    return model.lesion_probability, model.card.patch_px, model.card.pixel_mm
+def _map_with(model, grey: np.ndarray, region: np.ndarray | None, params: LesionMapParams) -> np.ndarray:
+    """The map of `grey` (at the model scale) with the dense model `model`: `probability_map`, or
+    `patchwise_probability_map` when `params.patchwise`."""
+    card = model.card
+    if params.patchwise:
+        return patchwise_probability_map(
+            grey, model.lesion_probability, region, stride=params.stride, patch_px=card.patch_px
+        )
+    return probability_map(
+        grey,
+        model.lesion_grid,
+        region,
+        stride=params.stride,
+        patch_px=card.patch_px,
+        output_stride=card.output_stride,
+    )
 
 
 def hu_lesion_map(
@@ -199,10 +332,10 @@ def hu_lesion_map(
 
     `model` is a `lunglens.inference.lesion_model.LesionModel`. Each slice is mapped to grey with
     `hu_to_lesion_grey`, resampled from `pixel_spacing_mm` (row, column) to the card's pixel size,
-    mapped over the lung (`probability_map`), and the map resampled back. `progress(done, total)`
-    is called after each slice."""
+    mapped over the lung (`probability_map`, one dense pass over the lung's bounding box), and the
+    map resampled back. `progress(done, total)` is called after each slice."""
     params = params or LesionMapParams()
-    predict, patch_px, model_pixel_mm = _model_parts(model)
+    model_pixel_mm = model.card.pixel_mm
     hu = np.asarray(hu)
     lung = np.asarray(lung, dtype=bool)
     if hu.shape != lung.shape or hu.ndim not in (2, 3):
@@ -214,7 +347,7 @@ def hu_lesion_map(
             shape = scaled_shape(slice_hu.shape, pixel_spacing_mm, model_pixel_mm)
             grey = resample(hu_to_lesion_grey(slice_hu), shape)
             region = resample(slice_lung.astype(np.float32), shape) > 0
-            small = probability_map(grey, predict, region, stride=params.stride, patch_px=patch_px)
+            small = _map_with(model, grey, region, params)
             out[index] = np.clip(resample(small, slice_hu.shape), 0.0, 1.0) * slice_lung
         if progress is not None:
             progress(index + 1, len(volume))
@@ -228,17 +361,16 @@ def grey_lesion_map(
 
     There is no lung mask for such images: every pixel is mapped (the model was trained with
     negatives outside the lungs: chest wall, mediastinum, air). `pixel_mm` defaults to
-    `estimate_pixel_mm` (an assumed thorax width)."""
+    `estimate_pixel_mm` (an assumed thorax width). An image rendered with another window is
+    brought to the lung window first (`rendered_grey_to_lesion_grey`)."""
     params = params or LesionMapParams()
-    predict, patch_px, model_pixel_mm = _model_parts(model)
+    model_pixel_mm = model.card.pixel_mm
     grey = np.asarray(grey, dtype=np.float32)
     if grey.ndim != 2:
         raise ValueError(f"a grey image is 2-D, found shape {grey.shape}")
     pixel_mm = estimate_pixel_mm(grey) if pixel_mm is None else float(pixel_mm)
     shape = scaled_shape(grey.shape, (pixel_mm, pixel_mm), model_pixel_mm)
-    small = probability_map(
-        np.clip(resample(grey, shape), 0, 255), predict, stride=params.stride, patch_px=patch_px
-    )
+    small = _map_with(model, np.clip(resample(grey, shape), 0, 255), None, params)
     return np.clip(resample(small, grey.shape), 0.0, 1.0)
 
 
