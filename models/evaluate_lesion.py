@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 from scipy import ndimage, stats
+from skimage.morphology import convex_hull_object
 
 from lunglens.core.selector import select_slices
 from lunglens.inference.lesion_card import LesionModelCard
@@ -193,14 +194,18 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
             maps.update({int(key[4:]): data[key] for key in data.files if key.startswith("map_")})
         per_fold.append(fold)
     names = ("tp", "fp", "fn", "tp_lung", "fp_lung", "fn_lung", "h_tp", "h_fp", "h_fn", "j_tp", "j_fp", "j_fn", "lesion_in_lung",
-             "ggo", "ggo_hit", "cons", "cons_hit", "pred", "pred_cons")  # fmt: skip
+             "ggo", "ggo_hit", "cons", "cons_hit", "pred", "pred_cons",
+             "tp_hull", "fp_hull", "fn_hull", "hh_tp", "hh_fp", "hh_fn", "lesion_in_hull",
+             "hl_tp", "hl_fp", "hl_fn")  # fmt: skip
     pixels = dict.fromkeys(names, 0)
     dice_images, dice_lung_images, heuristic_images = [], [], []
     for s in (s for s in slices if s.number in maps):
         pred, truth = maps[s.number] >= 0.5, s.lesion
-        heuristic = s.lung & (s.grey >= GGO_BAND_GREY[0]) & (s.grey <= GGO_BAND_GREY[1])
+        heuristic = heuristic_in(s, s.lung)
         corrected = s.lung & (s.rendered >= GGO_BAND_JPEG_GREY[0]) & (s.rendered <= GGO_BAND_JPEG_GREY[1])
         pl, tl = pred & s.lung, truth & s.lung
+        hull = lung_hull(s.lung)
+        ph, hh = pred & hull, heuristic_in(s, hull)
         ggo, cons = s.multiclass == 1, s.multiclass == 2
         dice_images.append(dice(pred, truth))
         dice_lung_images.append(dice(pl, tl))
@@ -212,6 +217,9 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
             "j_tp": corrected & truth, "j_fp": corrected & ~truth, "j_fn": ~corrected & truth, "lesion_in_lung": tl,
             "ggo": ggo, "ggo_hit": pred & ggo, "cons": cons, "cons_hit": pred & cons,
             "pred": pred, "pred_cons": pred & (s.grey >= CONSOLIDATION_GREY),
+            "tp_hull": ph & truth, "fp_hull": ph & ~truth, "fn_hull": ~ph & truth,
+            "hh_tp": hh & truth, "hh_fp": hh & ~truth, "hh_fn": ~hh & truth, "lesion_in_hull": truth & hull,
+            "hl_tp": heuristic & tl, "hl_fp": heuristic & ~tl, "hl_fn": ~heuristic & tl,
         }  # fmt: skip
         for name, mask in counts.items():
             pixels[name] += int(mask.sum())
@@ -230,6 +238,23 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
             "whole_image_mean_per_image": round(float(np.mean(dice_images)), 4),
             "inside_crude_lung_pooled": pooled_dice(pixels["tp_lung"], pixels["fp_lung"], pixels["fn_lung"]),
             "inside_crude_lung_mean_per_image": round(float(np.mean(dice_lung_images)), 4),
+            "heuristic_inside_crude_lung_pooled": pooled_dice(
+                pixels["hl_tp"], pixels["hl_fp"], pixels["hl_fn"]
+            ),
+            "map_inside_lung_hull_pooled": pooled_dice(
+                pixels["tp_hull"], pixels["fp_hull"], pixels["fn_hull"]
+            ),
+            "heuristic_inside_lung_hull_pooled": pooled_dice(
+                pixels["hh_tp"], pixels["hh_fp"], pixels["hh_fn"]
+            ),
+            "lesion_pixels_inside_lung_hull": round(
+                pixels["lesion_in_hull"] / max(pixels["tp"] + pixels["fn"], 1), 4
+            ),
+            "note": "whole image: the map over every pixel of the slice (chest wall and mediastinum included), "
+            "against every lesion pixel; inside_crude_lung: map and truth both restricted to the crude lung "
+            "region (which holds under half of the lesion pixels); *_inside_lung_hull: the map (or the "
+            "heuristic) restricted to the convex hull of each crude-lung component, the way the app restricts "
+            "it to a lung mask that keeps dense disease, against every lesion pixel",
         },
         "heuristic_baseline_dice": {
             "rule": "grey 102..229.5 (-750..0 HU in the lung window) inside the crude lung region",
@@ -254,6 +279,17 @@ def summarise_folds(slices, folds: int, fold_dir: Path) -> tuple[dict, dict]:
         "note": "held-out images only; maps at 1 mm/px over the whole image, stride 4; masks resampled to that scale",
     }
     return metrics, maps
+
+
+def lung_hull(lung: np.ndarray) -> np.ndarray:
+    """The convex hull of each crude-lung component: a lung region that holds peripheral dense
+    disease, as a lung mask should."""
+    return convex_hull_object(lung) if lung.any() else lung
+
+
+def heuristic_in(s, region: np.ndarray) -> np.ndarray:
+    """The naive baseline: the lung-window band -750..0 HU inside `region`."""
+    return region & (s.grey >= GGO_BAND_GREY[0]) & (s.grey <= GGO_BAND_GREY[1])
 
 
 def _patch_metrics(p: np.ndarray, y: np.ndarray) -> dict:
