@@ -19,7 +19,15 @@ from lunglens.quant.bands import (
     LesionMethod,
     lesion_classes,
 )
-from lunglens.quant.lungs import LEFT_LUNG, LUNG_LABELS, RIGHT_LUNG, LungParams, NoLungFound, segment_lungs
+from lunglens.quant.lungs import (
+    LEFT_LUNG,
+    LUNG_LABELS,
+    RIGHT_LUNG,
+    LungParams,
+    NoLungFound,
+    bounding_box,
+    segment_lungs,
+)
 from lunglens.quant.result import CompactMasks, Quantification, RegionBurden, slice_percent
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
 
@@ -81,15 +89,10 @@ class QuantParams:
 
 def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Voxel counts per slice and lung: int64 (n_slices, 2 lungs [right, left], 3 [lung, ground
-    glass, consolidation])."""
+    glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series."""
     counts = np.zeros((lung_labels.shape[0], 2, 3), np.int64)
-    rows = np.flatnonzero(lung_labels.any(axis=(0, 2)))
-    if rows.size == 0:
-        return counts
-    cols = np.flatnonzero(lung_labels.any(axis=(0, 1)))
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    for z in np.flatnonzero(lung_labels.any(axis=(1, 2))):
-        code = lung_labels[z][box].ravel() * np.uint8(3) + classes[z][box].ravel()
+    for z in range(lung_labels.shape[0]):
+        code = lung_labels[z].ravel() * np.uint8(3) + classes[z].ravel()
         hist = np.bincount(code, minlength=9)
         for column, side in enumerate(SIDES):
             counts[z, column] = (
@@ -154,10 +157,12 @@ def quantify(
     except NoLungFound as exc:
         raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
     labels = segmentation.labels
-    classes = lesion_classes(
-        series.hu, method.affected(series.hu, labels, segmentation.voxel_mm), params.bands
-    )
-    counts = slice_counts(labels, classes)
+    affected = method.affected(series.hu, labels, segmentation.voxel_mm)
+    box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
+    classes = np.zeros(labels.shape, np.uint8)
+    classes[box] = lesion_classes(series.hu[box], affected[box], params.bands)
+    counts = np.zeros((labels.shape[0], 2, 3), np.int64)
+    counts[box[0]] = slice_counts(labels[box], classes[box])
     voxel_ml = segmentation.voxel_ml
     thirds = slice_thirds(counts[:, :, 0] > 0, series.positions_mm)
 
@@ -196,5 +201,5 @@ def quantify(
         zone_definition=ZONE_DEFINITION,
         slices=tuple(slice_percent(v) for v in per_slice),
         warnings=tuple(warnings),
-        masks=CompactMasks.encode(labels, classes),
+        masks=CompactMasks.encode(labels, classes, box),
     )

@@ -33,8 +33,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
-from scipy import ndimage, spatial
+from scipy import ndimage
 from skimage import segmentation
 
 RIGHT_LUNG = 1
@@ -50,6 +51,8 @@ _INPLANE_FACES[1] = ndimage.generate_binary_structure(2, 1)
 _INPLANE_SQUARE = np.zeros((3, 3, 3), bool)
 _INPLANE_SQUARE[1] = True
 _FACES_3D = ndimage.generate_binary_structure(3, 1)
+_SQUARE_2D = np.ones((3, 3), np.uint8)
+_CROSS_2D = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 #: In-plane pooling of the grid on which touching lungs are split (only the cut's place).
 SPLIT_POOL = 2
 
@@ -126,16 +129,17 @@ class LungSegmentation:
 
 
 def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of factor x factor in-plane blocks (int16 HU), the image cropped to a multiple."""
+    """Mean of factor x factor in-plane blocks (int16 HU, rounded), the image cropped to a
+    multiple (OpenCV's area resampling, slice by slice)."""
     if factor == 1:
         return hu
     z, h, w = hu.shape
     h2, w2 = h // factor, w // factor
-    total = np.zeros((z, h2, w2), np.int32)
-    for dy in range(factor):
-        for dx in range(factor):
-            total += hu[:, dy : h2 * factor : factor, dx : w2 * factor : factor]
-    return (total // (factor * factor)).astype(np.int16)
+    out = np.empty((z, h2, w2), np.int16)
+    for index in range(z):
+        plane = np.ascontiguousarray(hu[index, : h2 * factor, : w2 * factor], dtype=np.int16)
+        out[index] = cv2.resize(plane, (w2, h2), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -152,32 +156,32 @@ def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
 
 
 def _fill_holes_inplane(mask: np.ndarray, max_hole_px: int | None = None) -> np.ndarray:
-    """Fill the holes of each slice (background not connected in-plane to the image border), only
-    those of at most `max_hole_px` pixels when given: one in-plane labelling of the background,
-    the components touching the border (or too large) stay."""
-    background, _ = ndimage.label(~mask, structure=_INPLANE_FACES)
-    edge_ids = np.unique(
-        np.concatenate(
-            [
-                background[:, 0].ravel(),
-                background[:, -1].ravel(),
-                background[:, :, 0].ravel(),
-                background[:, :, -1].ravel(),
-            ]
-        )
-    )
-    outside = np.zeros(int(background.max()) + 1, bool)
-    outside[edge_ids] = True
-    if max_hole_px is not None:
-        outside |= np.bincount(background.ravel(), minlength=outside.size) > max_hole_px
-    outside[0] = False
-    return ~outside[background]
+    """Fill the holes of each slice (background not connected in-plane to the image border, face
+    connectivity), only those of at most `max_hole_px` pixels when given: per slice, OpenCV's
+    connected components of the background; those touching the border (or too large) stay."""
+    out = np.empty(mask.shape, bool)
+    h, w = mask.shape[1:]
+    for z in range(mask.shape[0]):
+        n, parts, stats, _ = cv2.connectedComponentsWithStats((~mask[z]).view(np.uint8), connectivity=4)
+        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
+        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
+        outside = (left == 0) | (top == 0) | (right == w) | (bottom == h)
+        if max_hole_px is not None:
+            outside |= stats[:, cv2.CC_STAT_AREA] > max_hole_px
+        outside[0] = False  # label 0: the mask itself
+        out[z] = ~outside[parts]
+    return out
 
 
 def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
     """Fill what the mask encloses in 3-D (background components not touching the volume's
-    border, face connectivity): a lesion surrounded by lung on every side."""
-    background, n = ndimage.label(~mask, structure=_FACES_3D)
+    border, face connectivity): a lesion surrounded by lung on every side. Labelled on the
+    mask's bounding box padded by one background voxel (what touches the box's border is
+    connected to the outside)."""
+    if not mask.any():
+        return mask
+    box = bounding_box(mask)
+    background, n = ndimage.label(np.pad(~mask[box], 1, constant_values=True), structure=_FACES_3D)
     border = np.unique(
         np.concatenate(
             [
@@ -190,7 +194,9 @@ def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
     outside = np.zeros(n + 1, bool)
     outside[border] = True
     outside[0] = False
-    return ~outside[background]
+    out = mask.copy()
+    out[box] = ~outside[background[1:-1, 1:-1, 1:-1]]
+    return out
 
 
 def _max_pool(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -246,17 +252,24 @@ def _find_airways(
 def _remove_airways(airway: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
     """The airway dilated in-plane by the margin (its wall's partial-volume rim)."""
     steps = max(1, int(round(params.airway_margin_mm / min(pixel_mm))))
-    zs, ys, xs = ndimage.find_objects(airway.astype(np.uint8))[0]
-    ys = slice(max(ys.start - steps, 0), ys.stop + steps)
-    xs = slice(max(xs.start - steps, 0), xs.stop + steps)
+    zs, ys, xs = bounding_box(airway, (steps, steps))
     out = np.zeros(airway.shape, bool)
     out[zs, ys, xs] = ndimage.binary_dilation(airway[zs, ys, xs], structure=_INPLANE_SQUARE, iterations=steps)
     return out
 
 
-def _bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
-    """The slices around a mask's True voxels, widened in-plane by `margin` (rows, columns)."""
-    zs, ys, xs = ndimage.find_objects(mask.astype(np.uint8))[0]
+def bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
+    """The slices around a mask's nonzero voxels (it must hold one), widened in-plane by
+    `margin` (rows, columns)."""
+    plane = mask.any(axis=0)
+    zs, ys, xs = (
+        slice(int(present[0]), int(present[-1]) + 1)
+        for present in (
+            np.flatnonzero(mask.any(axis=(1, 2))),
+            np.flatnonzero(plane.any(axis=1)),
+            np.flatnonzero(plane.any(axis=0)),
+        )
+    )
     return (
         zs,
         slice(max(ys.start - margin[0], 0), min(ys.stop + margin[0], mask.shape[1])),
@@ -270,7 +283,7 @@ def _split_touching(
     """Two parts of a component holding both lungs: eroded (distance map) until it falls apart
     into two large parts, grown back by a watershed on the distance map. Computed on a grid
     pooled 2 x 2 in-plane (it only places the cut); None when it never splits."""
-    box = _bounding_box(component)
+    box = bounding_box(component)
     crop = component[box]
     coarse = _max_pool(crop, SPLIT_POOL)
     coarse_mm = (voxel_mm[0], voxel_mm[1] * SPLIT_POOL, voxel_mm[2] * SPLIT_POOL)
@@ -316,25 +329,26 @@ def _lung_components(
 
 def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
     """Per-slice closing of one lung with an octagon approximating a disk of
-    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively), then filling of
-    its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome
-    that the lung surrounds on one slice); what is added is kept only inside `allowed`."""
-    radius_mm = params.closing_radius_mm
+    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV), then
+    filling of its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a
+    diaphragm dome that the lung surrounds on one slice); what is added is kept only inside
+    `allowed`."""
     if not lung.any():
         return lung
-    radius_px = radius_mm / min(pixel_mm)
+    radius_px = params.closing_radius_mm / min(pixel_mm)
     # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
     cross_steps = max(1, int(round(radius_px)) - square_steps)
+    square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
     margin = square_steps + cross_steps + 2
-    box = _bounding_box(lung, (margin, margin))
-    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin)))
-    grown = ndimage.binary_dilation(crop, _INPLANE_SQUARE, iterations=square_steps)
-    grown = ndimage.binary_dilation(grown, _INPLANE_FACES, iterations=cross_steps)
-    closed = ndimage.binary_erosion(grown, _INPLANE_SQUARE, iterations=square_steps, border_value=1)
-    closed = ndimage.binary_erosion(closed, _INPLANE_FACES, iterations=cross_steps, border_value=1)
-    closed = closed[:, margin:-margin, margin:-margin]
+    box = bounding_box(lung, (margin, margin))
     plane = lung[box]
+    crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
+    closed = np.empty(crop.shape, np.uint8)
+    for z in range(crop.shape[0]):
+        grown = cv2.dilate(cv2.dilate(crop[z], square), _CROSS_2D, iterations=cross_steps)
+        closed[z] = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
+    closed = closed[:, margin:-margin, margin:-margin].view(bool)
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -342,55 +356,44 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungPar
     return out
 
 
-def _convex_hull(plane: np.ndarray) -> np.ndarray:
-    """The pixels whose centres lie in the convex hull of a 2-D mask's pixel centres: qhull's
-    facet half-planes (a row + b column + c <= 0 inside) tested on the grid; the mask itself
-    when it is flat. Only the first and last pixel of each row can be hull vertices."""
-    rows = np.flatnonzero(plane.any(axis=1))
-    first = plane[rows].argmax(axis=1)
-    last = plane.shape[1] - 1 - plane[rows, ::-1].argmax(axis=1)
-    points = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)]).astype(float)
-    try:
-        equations = spatial.ConvexHull(points).equations
-    except spatial.QhullError:
-        return plane
-    grid_rows, grid_cols = np.indices(plane.shape, dtype=float)
-    inside = np.ones(plane.shape, bool)
-    for a, b, c in equations:
-        inside &= a * grid_rows + b * grid_cols + c <= 1e-9
-    return inside | plane
-
-
 def _fill_pleural_indentations(
-    lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
+    lung: np.ndarray,
+    allowed: np.ndarray,
+    cosines: Sequence[float],
+    pixel_mm,
+    lateral_sign: float,
+    params: LungParams,
 ) -> np.ndarray:
-    """Per slice, the parts of the lung's convex hull that indent it from the chest wall side:
-    2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes), whose
-    centre lies lateral to the lung's centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
-    is at most `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease
-    against the ribs is such an indentation; the heart (medial) and the liver dome under a
-    basal crescent (larger than the crescent) are not."""
+    """Per slice, the parts of the lung's convex hull (OpenCV) that indent it from the chest wall
+    side: 2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes),
+    whose centre lies lateral to the lung's centre (patient x from `cosines` times
+    `lateral_sign` larger: -1 right lung, +1 left lung) and whose area is at most
+    `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease against the ribs
+    is such an indentation; the heart (medial) and the liver dome under a basal crescent (larger
+    than the crescent) are not."""
     out = lung.copy()
     for z in np.flatnonzero(lung.any(axis=(1, 2))):
         plane = lung[z]
-        area = np.count_nonzero(plane)
         rows = np.flatnonzero(plane.any(axis=1))
         cols = np.flatnonzero(plane.any(axis=0))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        crop = plane[ys, xs]
-        hull = _convex_hull(crop)
-        candidates = hull & ~crop & allowed[z, ys, xs]
-        parts, n = ndimage.label(candidates)
-        if n == 0:
+        crop = np.ascontiguousarray(plane[ys, xs]).view(np.uint8)
+        contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        hull = np.zeros((crop.shape[0] + 2, crop.shape[1] + 2), np.uint8)  # one pixel of margin
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)) + 1, 1)
+        candidates = hull[1:-1, 1:-1] & ~crop & allowed[z, ys, xs].view(np.uint8)
+        n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+        if n == 1:
             continue
-        x_crop = x_mm[ys, xs]
-        sizes = np.bincount(parts.ravel(), minlength=n + 1)
-        centres = np.bincount(parts.ravel(), weights=x_crop.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
-        lateral = (centres - x_crop[crop].mean()) * lateral_sign > 0
-        rim = np.pad(hull, 1) & ~ndimage.binary_erosion(np.pad(hull, 1))
-        open_to_rim = np.zeros(n + 1, bool)
-        open_to_rim[np.unique(parts[rim[1:-1, 1:-1]])] = True
-        accept = lateral & open_to_rim & (sizes <= params.pleural_fill_max_fraction * area)
+        lung_rows, lung_cols = np.nonzero(crop)
+        centre_x = _x_patient(centres[:, 1] + rows[0], centres[:, 0] + cols[0], cosines, pixel_mm)
+        lung_x = _x_patient(lung_rows.mean() + rows[0], lung_cols.mean() + cols[0], cosines, pixel_mm)
+        lateral = (centre_x - lung_x) * lateral_sign > 0
+        rim = hull & ~cv2.erode(hull, _CROSS_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        open_to_rim = np.zeros(n, bool)
+        open_to_rim[np.unique(parts[rim[1:-1, 1:-1].view(bool)])] = True
+        small = stats[:, cv2.CC_STAT_AREA] <= params.pleural_fill_max_fraction * lung_rows.size
+        accept = lateral & open_to_rim & small
         accept[0] = False
         out[z, ys, xs] |= accept[parts]
     return out
@@ -467,9 +470,13 @@ def segment_lungs(
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
     right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
-    right = _fill_enclosed(_fill_pleural_indentations(right, allowed, x_mm, -1.0, params))
+    right = _fill_enclosed(
+        _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
+    )
     left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
-    left = _fill_enclosed(_fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)) & ~right
+    left = _fill_enclosed(
+        _fill_pleural_indentations(left, allowed & ~right, orientation_cosines, pixel_mm, 1.0, params)
+    )
     labels[right] = RIGHT_LUNG
     labels[left & ~right] = LEFT_LUNG
     labels = _refine(hu, low, labels, factor, params)
@@ -499,27 +506,32 @@ def _two_lungs(
 def _refine(
     hu: np.ndarray, low: np.ndarray, labels: np.ndarray, factor: int, params: LungParams
 ) -> np.ndarray:
-    """Full-resolution labels: the working-grid labels upsampled; on their boundary band a pixel
-    is lung when it is air, or dense tissue that the closing made lung."""
+    """Full-resolution labels: the working-grid labels upsampled; on their boundary band (a
+    working pixel of a lung next to outside, or of outside next to a lung; 8-neighbours in-plane)
+    a full-resolution pixel is lung when it is air (the neighbouring lung's label), or dense
+    tissue that the closing made lung. Slice by slice on the lungs' bounding box: per working
+    pixel the label an air pixel gets and the label a tissue pixel gets, both upsampled, and the
+    full-resolution HU chooses."""
     if factor == 1:
         return labels
     full = np.zeros(hu.shape, np.uint8)
-    zs, ys, xs = _bounding_box(labels > 0, (1, 1))
-    box_labels = labels[zs, ys, xs]
-    lung = box_labels > 0
-    grown = ndimage.grey_dilation(box_labels, footprint=_INPLANE_SQUARE)
-    band = (grown > 0) & ~ndimage.binary_erosion(lung, structure=_INPLANE_SQUARE)
-    dense_lung = lung & (low[zs, ys, xs] >= params.air_below_hu)
-    full_box = (
-        zs,
-        slice(ys.start * factor, min(ys.stop * factor, hu.shape[1])),
-        slice(xs.start * factor, min(xs.stop * factor, hu.shape[2])),
+    zs, ys, xs = bounding_box(labels, (1, 1))
+    full_rows, full_cols = (
+        slice(ys.start * factor, ys.stop * factor),
+        slice(xs.start * factor, xs.stop * factor),
     )
-    shape = (zs.stop - zs.start, full_box[1].stop - full_box[1].start, full_box[2].stop - full_box[2].start)
-    out = _upsample(box_labels, factor, shape)
-    z, y, x = np.nonzero(_upsample(band, factor, shape))
-    yl, xl = y // factor, x // factor
-    air = hu[full_box][z, y, x] < params.air_below_hu
-    out[z, y, x] = np.where(air, grown[z, yl, xl], np.where(dense_lung[z, yl, xl], out[z, y, x], 0))
-    full[full_box] = out
+    full_size = ((xs.stop - xs.start) * factor, (ys.stop - ys.start) * factor)  # OpenCV: (width, height)
+    for z in range(zs.start, zs.stop):
+        plane = labels[z, ys, xs]
+        grown = cv2.dilate(plane, _SQUARE_2D)
+        core = cv2.erode(
+            (plane > 0).view(np.uint8), _SQUARE_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        band = (grown > 0) & (core == 0)
+        if_air = np.where(band, grown, plane)
+        if_tissue = np.where(band & (low[z, ys, xs] < params.air_below_hu), 0, plane)
+        out = cv2.resize(if_tissue, full_size, interpolation=cv2.INTER_NEAREST)
+        air = hu[z, full_rows, full_cols] < params.air_below_hu
+        np.copyto(out, cv2.resize(if_air, full_size, interpolation=cv2.INTER_NEAREST), where=air)
+        full[z, full_rows, full_cols] = out
     return full

@@ -73,14 +73,24 @@ class CompactMasks:
     planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
-    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
+    def encode(
+        cls,
+        lung_labels: np.ndarray,
+        lesion_classes: np.ndarray,
+        lung_box: tuple[slice, slice, slice] | None = None,
+    ) -> CompactMasks:
+        """The planes of the lungs' bounding box; `lung_box` (z, y, x slices) when the caller
+        knows it already, else it is found from `lung_labels`."""
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
-        lung = lung_labels > 0
-        box = []
-        for axis in range(3):
-            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
-            box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        if lung_box is None:
+            lung = lung_labels > 0
+            box = []
+            for axis in range(3):
+                present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
+                box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        else:
+            box = [(int(part.start), int(part.stop)) for part in lung_box]
         region = tuple(slice(*span) for span in box)
         labels, classes = lung_labels[region], lesion_classes[region]
         masks = (labels == 1, labels == 2, classes == 1, classes == 2)
