@@ -96,6 +96,11 @@ class LungParams:
     """A second component at least this fraction of all lung is the other lung."""
     split_erosion_mm: tuple[float, ...] = (2.0, 4.0, 6.0, 9.0, 12.0, 16.0)
     """Erosion depths tried, in order, to separate lungs that touch."""
+    ground_glass_below_hu: float = -200.0
+    ground_glass_reach_mm: float = 30.0
+    """Ground glass kept inside the lung: tissue denser than air but below this HU (fat is about
+    -100 HU) that the lung reaches in-plane within this distance is lung (a basal crescent of
+    ground glass over the liver dome, too wide for the closing)."""
     closing_radius_mm: float = 15.0
     """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
     the pleura, vessels at the hilum) become lung."""
@@ -399,6 +404,31 @@ def _fill_pleural_indentations(
     return out
 
 
+def _grow_into_ground_glass(
+    labels: np.ndarray, low: np.ndarray, body: np.ndarray, pixel_mm, params: LungParams
+) -> None:
+    """Dense disease kept: grow each lung's label in-plane (geodesically, up to
+    `ground_glass_reach_mm`) into tissue of ground-glass density (`air_below_hu` <= HU <
+    `ground_glass_below_hu`) inside the body. The tissue is first opened with a 3 x 3 square, so
+    the one-pixel partial-volume rim of the pleura, airway walls and gas does not count; fat
+    (about -100 HU) and soft tissue are never reached. In place on `labels`."""
+    steps = max(1, int(round(params.ground_glass_reach_mm / min(pixel_mm))))
+    for z in np.flatnonzero(labels.any(axis=(1, 2))):
+        plane = labels[z]
+        tissue = ((low[z] >= params.air_below_hu) & (low[z] < params.ground_glass_below_hu) & body[z]).view(
+            np.uint8
+        )
+        tissue = cv2.morphologyEx(tissue, cv2.MORPH_OPEN, _SQUARE_2D)
+        if not tissue.any():
+            continue
+        for _ in range(steps):
+            grown = cv2.dilate(plane, _CROSS_2D)
+            reached = (plane == 0) & (grown > 0) & (tissue > 0)
+            if not reached.any():
+                break
+            plane[reached] = grown[reached]
+
+
 def segment_lungs(
     hu: np.ndarray,
     pixel_spacing_mm: tuple[float, float],
@@ -467,6 +497,7 @@ def segment_lungs(
         if abs(offset) >= params.extra_min_offset_mm:
             labels[extra] = LEFT_LUNG if offset > 0 else RIGHT_LUNG
 
+    _grow_into_ground_glass(labels, low, body, pixel_mm, params)
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
     right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
