@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from lunglens.io.series import Series
@@ -89,18 +90,16 @@ class QuantParams:
 
 def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Voxel counts per slice and lung: int64 (n_slices, 2 lungs [right, left], 3 [lung, ground
-    glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series."""
-    counts = np.zeros((lung_labels.shape[0], 2, 3), np.int64)
+    glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series.
+    Per slice one histogram (OpenCV) of label x 3 + class."""
+    hist = np.zeros((lung_labels.shape[0], 9), np.int64)
     for z in range(lung_labels.shape[0]):
-        code = lung_labels[z].ravel() * np.uint8(3) + classes[z].ravel()
-        hist = np.bincount(code, minlength=9)
-        for column, side in enumerate(SIDES):
-            counts[z, column] = (
-                hist[side * 3 : side * 3 + 3].sum(),
-                hist[side * 3 + GGO_CLASS],
-                hist[side * 3 + CONSOLIDATION_CLASS],
-            )
-    return counts
+        code = lung_labels[z] * np.uint8(3) + classes[z]
+        hist[z] = cv2.calcHist([code], [0], None, [9], [0, 9]).ravel()
+    per_lung = hist.reshape(-1, 3, 3)[:, list(SIDES)]  # (slice, lung, class)
+    return np.stack(
+        [per_lung.sum(axis=2), per_lung[:, :, GGO_CLASS], per_lung[:, :, CONSOLIDATION_CLASS]], axis=2
+    )
 
 
 def discarded_involvement_warning(

@@ -1,4 +1,6 @@
-"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage and scikit-image, no model weights).
+"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage, scikit-image and OpenCV, no
+model weights). 3-D connectivity uses scipy/scikit-image; per-slice steps use OpenCV, often on
+all slices at once, framed one below the other in one image (`_framed`).
 
 Steps, on a working grid pooled in-plane to about `LungParams.working_pixel_mm` (the mean of
 f x f pixel blocks; slices are kept):
@@ -13,15 +15,19 @@ f x f pixel blocks; slices are kept):
 3. Lung components: 3-D components of the remaining air larger than `min_component_ml` that are
    not mostly pure air (stomach and bowel gas is below `gas_below_hu`; lung is air and tissue).
 4. Right and left: two large components are the two lungs. One large component (lungs touching
-   at the anterior junction) is eroded (Euclidean distance) until it falls into two parts and
+   at the anterior junction) is eroded in-plane (distance map) until it falls into two parts and
    grown back by a watershed; failing that it is split at the body's midline (warning). Patient
    right/left comes from the DICOM ImageOrientationPatient: the lung whose centroid lies
    towards patient +x (LPS: patient left) is the left lung.
-5. Dense disease kept inside the lung: each lung is closed per slice with a disk of
+5. Dense disease kept inside the lung: each lung grows in-plane, up to `ground_glass_reach_mm`,
+   into tissue of ground-glass density (`air_below_hu` to `ground_glass_below_hu`; fat and soft
+   tissue are denser), so a ground-glass crescent over the liver dome stays lung. Then each
+   lung is closed per slice with a disk of
    `closing_radius_mm` and its in-plane holes are filled, so consolidation and ground glass
    against the pleura or around vessels is lung, not outside (limited to the body, not bone);
    larger indentations of the lung's convex hull from the chest wall side (lateral to the
-   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too.
+   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too, and what a
+   lung encloses in 3-D.
 6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
    when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
 
@@ -160,22 +166,36 @@ def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
     return out
 
 
+def _framed(volume: np.ndarray, value: bool | int) -> np.ndarray:
+    """The slices of a (z, y, x) volume one below the other in one 2-D uint8 image, each framed by
+    `value` (a row above it, a column on each side, a row below the last): one OpenCV call then
+    treats every slice on its own, and all frames are connected to the image's corner. Slice k's
+    row r lies at image row k (y + 1) + 1 + r, column c at 1 + c. Back with `_unframed`."""
+    z, h, w = volume.shape
+    slices = np.pad(volume.view(np.uint8), ((0, 0), (1, 0), (1, 1)), constant_values=value)
+    return np.vstack([slices.reshape(z * (h + 1), w + 2), np.full((1, w + 2), value, np.uint8)])
+
+
+def _unframed(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The (z, y, x) volume of `shape` from an image made by `_framed`."""
+    z, h, w = shape
+    return image[:-1].reshape(z, h + 1, w + 2)[:, 1:, 1:-1]
+
+
 def _fill_holes_inplane(mask: np.ndarray, max_hole_px: int | None = None) -> np.ndarray:
     """Fill the holes of each slice (background not connected in-plane to the image border, face
-    connectivity), only those of at most `max_hole_px` pixels when given: per slice, OpenCV's
-    connected components of the background; those touching the border (or too large) stay."""
-    out = np.empty(mask.shape, bool)
-    h, w = mask.shape[1:]
-    for z in range(mask.shape[0]):
-        n, parts, stats, _ = cv2.connectedComponentsWithStats((~mask[z]).view(np.uint8), connectivity=4)
-        left, top = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
-        right, bottom = left + stats[:, cv2.CC_STAT_WIDTH], top + stats[:, cv2.CC_STAT_HEIGHT]
-        outside = (left == 0) | (top == 0) | (right == w) | (bottom == h)
-        if max_hole_px is not None:
-            outside |= stats[:, cv2.CC_STAT_AREA] > max_hole_px
-        outside[0] = False  # label 0: the mask itself
-        out[z] = ~outside[parts]
-    return out
+    connectivity), only those of at most `max_hole_px` pixels when given. OpenCV on all slices
+    framed (`_framed`): one flood fill of the background from the frames, then, for the size
+    limit, the connected components of what it did not reach."""
+    background = _framed(~mask, 1)
+    cv2.floodFill(background, None, (0, 0), 2, flags=4)
+    holes = _unframed(background == 1, mask.shape)
+    if max_hole_px is not None and holes.any():
+        n, parts, stats, _ = cv2.connectedComponentsWithStats(_framed(holes, 0), connectivity=4)
+        large = stats[:, cv2.CC_STAT_AREA] > max_hole_px
+        large[0] = False
+        holes = holes & ~_unframed(large[parts], mask.shape)
+    return mask | holes
 
 
 def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
@@ -243,14 +263,17 @@ def _find_airways(
         seeds[z] = np.isin(parts, np.flatnonzero(fits) + 1)
     if not seeds.any():
         return None, "trachea not found on the superior slices: airways not removed"
+    box = bounding_box(enclosed)  # the seeds lie in it; nothing outside it can join the tree
     for threshold in params.airway_below_hu:
-        pure = (enclosed & (low < threshold)) | seeds
+        pure = (enclosed[box] & (low[box] < threshold)) | seeds[box]
         tree, _ = ndimage.label(pure, structure=_FACES_3D)
         sizes = np.bincount(tree.ravel())
-        touched = np.unique(tree[seeds])
+        touched = np.unique(tree[seeds[box]])
         if (sizes[touched] * voxel_ml > params.max_airway_ml).any():
             continue  # the tree leaked into the lung: a stricter threshold
-        return tree == touched[np.argmax(sizes[touched])], None
+        airway = np.zeros(enclosed.shape, bool)
+        airway[box] = tree == touched[np.argmax(sizes[touched])]
+        return airway, None
     return None, "airway tree not separable from the lung (leaks at every threshold): airways kept"
 
 
@@ -285,14 +308,16 @@ def bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[sl
 def _split_touching(
     component: np.ndarray, voxel_mm, params: LungParams
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Two parts of a component holding both lungs: eroded (distance map) until it falls apart
-    into two large parts, grown back by a watershed on the distance map. Computed on a grid
+    """Two parts of a component holding both lungs: eroded in-plane (each slice's distance to
+    background or to the component's box edge, OpenCV's 5 x 5 mask approximation of the
+    Euclidean distance, deterministic; the lungs touch side by side) until it falls apart into
+    two large 3-D parts, grown back by a watershed on the distance map. Computed on a grid
     pooled 2 x 2 in-plane (it only places the cut); None when it never splits."""
     box = bounding_box(component)
     crop = component[box]
     coarse = _max_pool(crop, SPLIT_POOL)
-    coarse_mm = (voxel_mm[0], voxel_mm[1] * SPLIT_POOL, voxel_mm[2] * SPLIT_POOL)
-    distance = ndimage.distance_transform_edt(coarse, sampling=coarse_mm)
+    pixels = cv2.distanceTransform(_framed(coarse, 0), cv2.DIST_L2, cv2.DIST_MASK_5)
+    distance = _unframed(pixels, coarse.shape) * np.float32(min(voxel_mm[1:]) * SPLIT_POOL)
     total = np.count_nonzero(coarse)
     for depth in params.split_erosion_mm:
         cores, n = ndimage.label(distance > depth, structure=_FACES_3D)
@@ -317,27 +342,32 @@ def _split_touching(
 def _lung_components(
     low: np.ndarray, candidates: np.ndarray, voxel_ml: float, params: LungParams
 ) -> list[np.ndarray]:
-    """The lung-like air components (bool masks), largest first."""
-    components, n = ndimage.label(candidates, structure=_FACES_3D)
-    if n == 0:
+    """The lung-like air components (bool masks), largest first. Labelled on the candidates' box."""
+    if not candidates.any():
         return []
+    box = bounding_box(candidates)
+    components, n = ndimage.label(candidates[box], structure=_FACES_3D)
     index = np.arange(1, n + 1)
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
     big = index[sizes * voxel_ml >= params.min_component_ml]
     if big.size == 0:
         return []
-    pure_air = np.bincount(components.ravel(), weights=(low < params.gas_below_hu).ravel(), minlength=n + 1)
+    pure_air = np.bincount(components[low[box] < params.gas_below_hu], minlength=n + 1)
     lungish = big[pure_air[big] < params.max_gas_fraction * sizes[big - 1]]
-    lungish = lungish[np.argsort(sizes[lungish - 1])[::-1]]
-    return [components == i for i in lungish]
+    masks = []
+    for index in lungish[np.argsort(sizes[lungish - 1])[::-1]]:
+        mask = np.zeros(candidates.shape, bool)
+        mask[box] = components == index
+        masks.append(mask)
+    return masks
 
 
 def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
     """Per-slice closing of one lung with an octagon approximating a disk of
-    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV), then
-    filling of its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a
-    diaphragm dome that the lung surrounds on one slice); what is added is kept only inside
-    `allowed`."""
+    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV, on the
+    slices stacked with margins wider than the octagon between them), then filling of its
+    in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that
+    the lung surrounds on one slice); what is added is kept only inside `allowed`."""
     if not lung.any():
         return lung
     radius_px = params.closing_radius_mm / min(pixel_mm)
@@ -345,15 +375,14 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungPar
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
     cross_steps = max(1, int(round(radius_px)) - square_steps)
     square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
-    margin = square_steps + cross_steps + 2
+    margin = square_steps + cross_steps + 2  # > the octagon's reach: slices stay apart when stacked
     box = bounding_box(lung, (margin, margin))
     plane = lung[box]
     crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
-    closed = np.empty(crop.shape, np.uint8)
-    for z in range(crop.shape[0]):
-        grown = cv2.dilate(cv2.dilate(crop[z], square), _CROSS_2D, iterations=cross_steps)
-        closed[z] = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
-    closed = closed[:, margin:-margin, margin:-margin].view(bool)
+    image = crop.reshape(-1, crop.shape[2])
+    grown = cv2.dilate(cv2.dilate(image, square), _CROSS_2D, iterations=cross_steps)
+    closed = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
+    closed = closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -375,32 +404,43 @@ def _fill_pleural_indentations(
     `lateral_sign` larger: -1 right lung, +1 left lung) and whose area is at most
     `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease against the ribs
     is such an indentation; the heart (medial) and the liver dome under a basal crescent (larger
-    than the crescent) are not."""
+    than the crescent) are not. The hulls are drawn slice by slice; components, rims and the
+    rules run once on the slices framed (`_framed`)."""
     out = lung.copy()
-    for z in np.flatnonzero(lung.any(axis=(1, 2))):
-        plane = lung[z]
-        rows = np.flatnonzero(plane.any(axis=1))
-        cols = np.flatnonzero(plane.any(axis=0))
-        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        crop = np.ascontiguousarray(plane[ys, xs]).view(np.uint8)
+    if not lung.any():
+        return out
+    box = bounding_box(lung)
+    top, left = box[1].start, box[2].start
+    planes = np.ascontiguousarray(lung[box]).view(np.uint8)
+    depth, height, width = planes.shape
+    hulls = np.zeros((depth, height, width), np.uint8)
+    lung_area = np.zeros(depth)
+    lung_centre = np.zeros((depth, 2))  # (row, column) within the box
+    for z, crop in enumerate(planes):
         contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        hull = np.zeros((crop.shape[0] + 2, crop.shape[1] + 2), np.uint8)  # one pixel of margin
-        cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(contours)) + 1, 1)
-        candidates = hull[1:-1, 1:-1] & ~crop & allowed[z, ys, xs].view(np.uint8)
-        n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
-        if n == 1:
+        if not contours:
             continue
-        lung_rows, lung_cols = np.nonzero(crop)
-        centre_x = _x_patient(centres[:, 1] + rows[0], centres[:, 0] + cols[0], cosines, pixel_mm)
-        lung_x = _x_patient(lung_rows.mean() + rows[0], lung_cols.mean() + cols[0], cosines, pixel_mm)
-        lateral = (centre_x - lung_x) * lateral_sign > 0
-        rim = hull & ~cv2.erode(hull, _CROSS_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        open_to_rim = np.zeros(n, bool)
-        open_to_rim[np.unique(parts[rim[1:-1, 1:-1].view(bool)])] = True
-        small = stats[:, cv2.CC_STAT_AREA] <= params.pleural_fill_max_fraction * lung_rows.size
-        accept = lateral & open_to_rim & small
-        accept[0] = False
-        out[z, ys, xs] |= accept[parts]
+        cv2.fillConvexPoly(hulls[z], cv2.convexHull(np.concatenate(contours)), 1)
+        moments = cv2.moments(crop, binaryImage=True)
+        lung_area[z] = moments["m00"]
+        lung_centre[z] = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+    hull = _framed(hulls, 0)
+    candidates = _framed(hulls & ~planes & allowed[box].view(np.uint8), 0)
+    n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+    if n == 1:
+        return out
+    slice_of = (stats[:, cv2.CC_STAT_TOP] - 1) // (height + 1)
+    rows = centres[:, 1] - 1 - slice_of * (height + 1)
+    centre_x = _x_patient(rows + top, centres[:, 0] - 1 + left, cosines, pixel_mm)
+    lung_x = _x_patient(lung_centre[slice_of, 0] + top, lung_centre[slice_of, 1] + left, cosines, pixel_mm)
+    lateral = (centre_x - lung_x) * lateral_sign > 0
+    rim = hull & ~cv2.erode(hull, _CROSS_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    open_to_rim = np.zeros(n, bool)
+    open_to_rim[parts[rim.view(bool)]] = True
+    small = stats[:, cv2.CC_STAT_AREA] <= params.pleural_fill_max_fraction * lung_area[slice_of]
+    accept = lateral & open_to_rim & small
+    accept[0] = False
+    out[box] |= _unframed(accept[parts], planes.shape)
     return out
 
 
