@@ -52,8 +52,6 @@ LUNG_LABELS = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
 #: to posterior, i.e. the standard radiological display (image left = patient right).
 STANDARD_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
-_INPLANE_FACES = np.zeros((3, 3, 3), bool)
-_INPLANE_FACES[1] = ndimage.generate_binary_structure(2, 1)
 _INPLANE_SQUARE = np.zeros((3, 3, 3), bool)
 _INPLANE_SQUARE[1] = True
 _FACES_3D = ndimage.generate_binary_structure(3, 1)
