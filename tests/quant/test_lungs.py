@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lunglens.quant import HUBandMethod
 from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG, NoLungFound, segment_lungs
 from tests.quant.conftest import truth_sides
 
@@ -22,16 +23,30 @@ def test_both_lungs_match_the_phantom_with_dice_at_least_0_97(phantom_512, phant
 
 
 def test_lesions_against_the_pleura_are_lung(phantom_512, phantom_512_lungs):
-    """Dense disease is the classic failure of threshold masks: most of it must be lung. (The
-    misses are lesions filling the whole thickness of the thin basal crescents over the liver
-    dome, where the hull fill cannot tell lesion from liver; a plain threshold mask keeps only
-    the lesions' air-like ground glass, about 35 % here.)"""
+    """Dense disease is the classic failure of threshold masks: the phantom's lesion voxels must
+    lie inside the lung mask, also the ground-glass crescents over the liver dome (grown into by
+    ground-glass density). 0.949 here; about 0.85 without the ground-glass growth. The misses left
+    are consolidation filling a whole basal crescent or the paravertebral gutter, denser than fat,
+    where the mask cannot tell lesion from liver or muscle. A plain threshold mask keeps only the
+    lesions' air-like ground glass, about 35 %."""
     p, seg = phantom_512, phantom_512_lungs
     assert p.lesion_mask.sum() > 10_000
     inside = np.count_nonzero(p.lesion_mask & (seg.labels > 0)) / np.count_nonzero(p.lesion_mask)
-    assert inside >= 0.8
+    print(f"phantom lesion voxels inside the lung mask: {inside:.3f}")
+    assert inside >= 0.94
     plain = np.count_nonzero(p.lesion_mask & (p.hu < -500)) / np.count_nonzero(p.lesion_mask)
     assert inside > plain + 0.3
+
+
+def test_hu_bands_measure_the_phantom_lesion_volume(phantom_512, phantom_512_lungs):
+    """The HU-band affected volume against the phantom's true lesion volume: +4 % here (the issue's
+    15 % applies to the learned map). It is partly compensation: vessels in the bands count, the
+    lesions' soft edges and the few lesion voxels outside the mask do not (voxel Dice about 0.79)."""
+    p, seg = phantom_512, phantom_512_lungs
+    affected = HUBandMethod().affected(p.hu, seg.labels, seg.voxel_mm)
+    error = np.count_nonzero(affected) / np.count_nonzero(p.lesion_mask) - 1.0
+    print(f"HU-band lesion volume error on the phantom: {100 * error:+.1f} %")
+    assert abs(error) <= 0.15
 
 
 def test_volumes_in_ml_follow_the_voxel_size(phantom_512, phantom_512_lungs):

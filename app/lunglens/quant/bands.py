@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 #: Slices processed at a time (bounds the temporaries of a 600-slice series).
 SLAB_SLICES = 32
@@ -108,16 +108,16 @@ class HUBandMethod:
         if lung_slices.size == 0:
             return out
         size = opening_size(self.opening_radius_mm, voxel_mm[1:])
-        rows = np.flatnonzero(lung_labels.any(axis=(0, 2)))
-        cols = np.flatnonzero(lung_labels.any(axis=(0, 1)))
+        square = np.ones(size[1:], np.uint8)
+        plane = lung_labels[lung_slices[0] : lung_slices[-1] + 1].any(axis=0)
+        rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        for start in range(lung_slices[0], lung_slices[-1] + 1, SLAB_SLICES):
-            part = (slice(start, min(start + SLAB_SLICES, lung_slices[-1] + 1)), ys, xs)
-            slab = hu[part]
-            band = (slab >= low) & (slab < high) & (lung_labels[part] > 0)
-            if size != (1, 1, 1):  # opening = minimum then maximum over the square (separable)
-                band = ndimage.maximum_filter(ndimage.minimum_filter(band, size=size), size=size)
-            out[part] = band
+        for z in lung_slices:
+            slab = hu[z, ys, xs]
+            band = ((slab >= low) & (slab < high) & (lung_labels[z, ys, xs] > 0)).view(np.uint8)
+            if size != (1, 1, 1):  # opening = erosion then dilation by the square (OpenCV, separable)
+                band = cv2.morphologyEx(band, cv2.MORPH_OPEN, square)
+            out[z, ys, xs] = band.view(bool)
         return out
 
 

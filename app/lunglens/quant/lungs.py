@@ -1,4 +1,6 @@
-"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage and scikit-image, no model weights).
+"""Classical 3-D lung segmentation of a chest CT (scipy.ndimage, scikit-image and OpenCV, no
+model weights). 3-D connectivity uses scipy/scikit-image; per-slice steps use OpenCV, often on
+all slices at once, framed one below the other in one image (`_framed`).
 
 Steps, on a working grid pooled in-plane to about `LungParams.working_pixel_mm` (the mean of
 f x f pixel blocks; slices are kept):
@@ -13,15 +15,19 @@ f x f pixel blocks; slices are kept):
 3. Lung components: 3-D components of the remaining air larger than `min_component_ml` that are
    not mostly pure air (stomach and bowel gas is below `gas_below_hu`; lung is air and tissue).
 4. Right and left: two large components are the two lungs. One large component (lungs touching
-   at the anterior junction) is eroded (Euclidean distance) until it falls into two parts and
+   at the anterior junction) is eroded in-plane (distance map) until it falls into two parts and
    grown back by a watershed; failing that it is split at the body's midline (warning). Patient
    right/left comes from the DICOM ImageOrientationPatient: the lung whose centroid lies
    towards patient +x (LPS: patient left) is the left lung.
-5. Dense disease kept inside the lung: each lung is closed per slice with a disk of
+5. Dense disease kept inside the lung: each lung grows in-plane, up to `ground_glass_reach_mm`,
+   into tissue of ground-glass density (`air_below_hu` to `ground_glass_below_hu`; fat and soft
+   tissue are denser), so a ground-glass crescent over the liver dome stays lung. Then each
+   lung is closed per slice with a disk of
    `closing_radius_mm` and its in-plane holes are filled, so consolidation and ground glass
    against the pleura or around vessels is lung, not outside (limited to the body, not bone);
    larger indentations of the lung's convex hull from the chest wall side (lateral to the
-   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too.
+   lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too, and what a
+   lung encloses in 3-D.
 6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
    when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
 
@@ -33,8 +39,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
-from scipy import ndimage, spatial
+from scipy import ndimage
 from skimage import segmentation
 
 RIGHT_LUNG = 1
@@ -45,11 +52,11 @@ LUNG_LABELS = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
 #: to posterior, i.e. the standard radiological display (image left = patient right).
 STANDARD_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 
-_INPLANE_FACES = np.zeros((3, 3, 3), bool)
-_INPLANE_FACES[1] = ndimage.generate_binary_structure(2, 1)
 _INPLANE_SQUARE = np.zeros((3, 3, 3), bool)
 _INPLANE_SQUARE[1] = True
 _FACES_3D = ndimage.generate_binary_structure(3, 1)
+_SQUARE_2D = np.ones((3, 3), np.uint8)
+_CROSS_2D = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 #: In-plane pooling of the grid on which touching lungs are split (only the cut's place).
 SPLIT_POOL = 2
 
@@ -93,6 +100,11 @@ class LungParams:
     """A second component at least this fraction of all lung is the other lung."""
     split_erosion_mm: tuple[float, ...] = (2.0, 4.0, 6.0, 9.0, 12.0, 16.0)
     """Erosion depths tried, in order, to separate lungs that touch."""
+    ground_glass_below_hu: float = -200.0
+    ground_glass_reach_mm: float = 30.0
+    """Ground glass kept inside the lung: tissue denser than air but below this HU (fat is about
+    -100 HU) that the lung reaches in-plane within this distance is lung (a basal crescent of
+    ground glass over the liver dome, too wide for the closing)."""
     closing_radius_mm: float = 15.0
     """Per-slice closing of each lung: indentations narrower than twice this (dense disease at
     the pleura, vessels at the hilum) become lung."""
@@ -126,16 +138,17 @@ class LungSegmentation:
 
 
 def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
-    """Mean of factor x factor in-plane blocks (int16 HU), the image cropped to a multiple."""
+    """Mean of factor x factor in-plane blocks (int16 HU, rounded), the image cropped to a
+    multiple (OpenCV's area resampling, slice by slice)."""
     if factor == 1:
         return hu
     z, h, w = hu.shape
     h2, w2 = h // factor, w // factor
-    total = np.zeros((z, h2, w2), np.int32)
-    for dy in range(factor):
-        for dx in range(factor):
-            total += hu[:, dy : h2 * factor : factor, dx : w2 * factor : factor]
-    return (total // (factor * factor)).astype(np.int16)
+    out = np.empty((z, h2, w2), np.int16)
+    for index in range(z):
+        plane = np.ascontiguousarray(hu[index, : h2 * factor, : w2 * factor], dtype=np.int16)
+        out[index] = cv2.resize(plane, (w2, h2), interpolation=cv2.INTER_AREA)
+    return out
 
 
 def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -151,33 +164,47 @@ def _upsample(volume: np.ndarray, factor: int, shape: tuple[int, ...]) -> np.nda
     return out
 
 
+def _framed(volume: np.ndarray, value: bool | int) -> np.ndarray:
+    """The slices of a (z, y, x) volume one below the other in one 2-D uint8 image, each framed by
+    `value` (a row above it, a column on each side, a row below the last): one OpenCV call then
+    treats every slice on its own, and all frames are connected to the image's corner. Slice k's
+    row r lies at image row k (y + 1) + 1 + r, column c at 1 + c. Back with `_unframed`."""
+    z, h, w = volume.shape
+    slices = np.pad(volume.view(np.uint8), ((0, 0), (1, 0), (1, 1)), constant_values=value)
+    return np.vstack([slices.reshape(z * (h + 1), w + 2), np.full((1, w + 2), value, np.uint8)])
+
+
+def _unframed(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The (z, y, x) volume of `shape` from an image made by `_framed`."""
+    z, h, w = shape
+    return image[:-1].reshape(z, h + 1, w + 2)[:, 1:, 1:-1]
+
+
 def _fill_holes_inplane(mask: np.ndarray, max_hole_px: int | None = None) -> np.ndarray:
-    """Fill the holes of each slice (background not connected in-plane to the image border), only
-    those of at most `max_hole_px` pixels when given: one in-plane labelling of the background,
-    the components touching the border (or too large) stay."""
-    background, _ = ndimage.label(~mask, structure=_INPLANE_FACES)
-    edge_ids = np.unique(
-        np.concatenate(
-            [
-                background[:, 0].ravel(),
-                background[:, -1].ravel(),
-                background[:, :, 0].ravel(),
-                background[:, :, -1].ravel(),
-            ]
-        )
-    )
-    outside = np.zeros(int(background.max()) + 1, bool)
-    outside[edge_ids] = True
-    if max_hole_px is not None:
-        outside |= np.bincount(background.ravel(), minlength=outside.size) > max_hole_px
-    outside[0] = False
-    return ~outside[background]
+    """Fill the holes of each slice (background not connected in-plane to the image border, face
+    connectivity), only those of at most `max_hole_px` pixels when given. OpenCV on all slices
+    framed (`_framed`): one flood fill of the background from the frames, then, for the size
+    limit, the connected components of what it did not reach."""
+    background = _framed(~mask, 1)
+    cv2.floodFill(background, None, (0, 0), 2, flags=4)
+    holes = _unframed(background == 1, mask.shape)
+    if max_hole_px is not None and holes.any():
+        n, parts, stats, _ = cv2.connectedComponentsWithStats(_framed(holes, 0), connectivity=4)
+        large = stats[:, cv2.CC_STAT_AREA] > max_hole_px
+        large[0] = False
+        holes = holes & ~_unframed(large[parts], mask.shape)
+    return mask | holes
 
 
 def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
     """Fill what the mask encloses in 3-D (background components not touching the volume's
-    border, face connectivity): a lesion surrounded by lung on every side."""
-    background, n = ndimage.label(~mask, structure=_FACES_3D)
+    border, face connectivity): a lesion surrounded by lung on every side. Labelled on the
+    mask's bounding box padded by one background voxel (what touches the box's border is
+    connected to the outside)."""
+    if not mask.any():
+        return mask
+    box = bounding_box(mask)
+    background, n = ndimage.label(np.pad(~mask[box], 1, constant_values=True), structure=_FACES_3D)
     border = np.unique(
         np.concatenate(
             [
@@ -190,7 +217,9 @@ def _fill_enclosed(mask: np.ndarray) -> np.ndarray:
     outside = np.zeros(n + 1, bool)
     outside[border] = True
     outside[0] = False
-    return ~outside[background]
+    out = mask.copy()
+    out[box] = ~outside[background[1:-1, 1:-1, 1:-1]]
+    return out
 
 
 def _max_pool(mask: np.ndarray, factor: int) -> np.ndarray:
@@ -232,31 +261,41 @@ def _find_airways(
         seeds[z] = np.isin(parts, np.flatnonzero(fits) + 1)
     if not seeds.any():
         return None, "trachea not found on the superior slices: airways not removed"
+    box = bounding_box(enclosed)  # the seeds lie in it; nothing outside it can join the tree
     for threshold in params.airway_below_hu:
-        pure = (enclosed & (low < threshold)) | seeds
+        pure = (enclosed[box] & (low[box] < threshold)) | seeds[box]
         tree, _ = ndimage.label(pure, structure=_FACES_3D)
         sizes = np.bincount(tree.ravel())
-        touched = np.unique(tree[seeds])
+        touched = np.unique(tree[seeds[box]])
         if (sizes[touched] * voxel_ml > params.max_airway_ml).any():
             continue  # the tree leaked into the lung: a stricter threshold
-        return tree == touched[np.argmax(sizes[touched])], None
+        airway = np.zeros(enclosed.shape, bool)
+        airway[box] = tree == touched[np.argmax(sizes[touched])]
+        return airway, None
     return None, "airway tree not separable from the lung (leaks at every threshold): airways kept"
 
 
 def _remove_airways(airway: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
     """The airway dilated in-plane by the margin (its wall's partial-volume rim)."""
     steps = max(1, int(round(params.airway_margin_mm / min(pixel_mm))))
-    zs, ys, xs = ndimage.find_objects(airway.astype(np.uint8))[0]
-    ys = slice(max(ys.start - steps, 0), ys.stop + steps)
-    xs = slice(max(xs.start - steps, 0), xs.stop + steps)
+    zs, ys, xs = bounding_box(airway, (steps, steps))
     out = np.zeros(airway.shape, bool)
     out[zs, ys, xs] = ndimage.binary_dilation(airway[zs, ys, xs], structure=_INPLANE_SQUARE, iterations=steps)
     return out
 
 
-def _bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
-    """The slices around a mask's True voxels, widened in-plane by `margin` (rows, columns)."""
-    zs, ys, xs = ndimage.find_objects(mask.astype(np.uint8))[0]
+def bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[slice, slice, slice]:
+    """The slices around a mask's nonzero voxels (it must hold one), widened in-plane by
+    `margin` (rows, columns)."""
+    plane = mask.any(axis=0)
+    zs, ys, xs = (
+        slice(int(present[0]), int(present[-1]) + 1)
+        for present in (
+            np.flatnonzero(mask.any(axis=(1, 2))),
+            np.flatnonzero(plane.any(axis=1)),
+            np.flatnonzero(plane.any(axis=0)),
+        )
+    )
     return (
         zs,
         slice(max(ys.start - margin[0], 0), min(ys.stop + margin[0], mask.shape[1])),
@@ -267,14 +306,16 @@ def _bounding_box(mask: np.ndarray, margin: tuple[int, int] = (0, 0)) -> tuple[s
 def _split_touching(
     component: np.ndarray, voxel_mm, params: LungParams
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Two parts of a component holding both lungs: eroded (distance map) until it falls apart
-    into two large parts, grown back by a watershed on the distance map. Computed on a grid
+    """Two parts of a component holding both lungs: eroded in-plane (each slice's distance to
+    background or to the component's box edge, OpenCV's 5 x 5 mask approximation of the
+    Euclidean distance, deterministic; the lungs touch side by side) until it falls apart into
+    two large 3-D parts, grown back by a watershed on the distance map. Computed on a grid
     pooled 2 x 2 in-plane (it only places the cut); None when it never splits."""
-    box = _bounding_box(component)
+    box = bounding_box(component)
     crop = component[box]
     coarse = _max_pool(crop, SPLIT_POOL)
-    coarse_mm = (voxel_mm[0], voxel_mm[1] * SPLIT_POOL, voxel_mm[2] * SPLIT_POOL)
-    distance = ndimage.distance_transform_edt(coarse, sampling=coarse_mm)
+    pixels = cv2.distanceTransform(_framed(coarse, 0), cv2.DIST_L2, cv2.DIST_MASK_5)
+    distance = _unframed(pixels, coarse.shape) * np.float32(min(voxel_mm[1:]) * SPLIT_POOL)
     total = np.count_nonzero(coarse)
     for depth in params.split_erosion_mm:
         cores, n = ndimage.label(distance > depth, structure=_FACES_3D)
@@ -299,42 +340,47 @@ def _split_touching(
 def _lung_components(
     low: np.ndarray, candidates: np.ndarray, voxel_ml: float, params: LungParams
 ) -> list[np.ndarray]:
-    """The lung-like air components (bool masks), largest first."""
-    components, n = ndimage.label(candidates, structure=_FACES_3D)
-    if n == 0:
+    """The lung-like air components (bool masks), largest first. Labelled on the candidates' box."""
+    if not candidates.any():
         return []
+    box = bounding_box(candidates)
+    components, n = ndimage.label(candidates[box], structure=_FACES_3D)
     index = np.arange(1, n + 1)
     sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
     big = index[sizes * voxel_ml >= params.min_component_ml]
     if big.size == 0:
         return []
-    pure_air = np.bincount(components.ravel(), weights=(low < params.gas_below_hu).ravel(), minlength=n + 1)
+    pure_air = np.bincount(components[low[box] < params.gas_below_hu], minlength=n + 1)
     lungish = big[pure_air[big] < params.max_gas_fraction * sizes[big - 1]]
-    lungish = lungish[np.argsort(sizes[lungish - 1])[::-1]]
-    return [components == i for i in lungish]
+    masks = []
+    for index in lungish[np.argsort(sizes[lungish - 1])[::-1]]:
+        mask = np.zeros(candidates.shape, bool)
+        mask[box] = components == index
+        masks.append(mask)
+    return masks
 
 
 def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
     """Per-slice closing of one lung with an octagon approximating a disk of
-    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively), then filling of
-    its in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome
-    that the lung surrounds on one slice); what is added is kept only inside `allowed`."""
-    radius_mm = params.closing_radius_mm
+    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV, on the
+    slices stacked with margins wider than the octagon between them), then filling of its
+    in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that
+    the lung surrounds on one slice); what is added is kept only inside `allowed`."""
     if not lung.any():
         return lung
-    radius_px = radius_mm / min(pixel_mm)
+    radius_px = params.closing_radius_mm / min(pixel_mm)
     # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
     cross_steps = max(1, int(round(radius_px)) - square_steps)
-    margin = square_steps + cross_steps + 2
-    box = _bounding_box(lung, (margin, margin))
-    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin)))
-    grown = ndimage.binary_dilation(crop, _INPLANE_SQUARE, iterations=square_steps)
-    grown = ndimage.binary_dilation(grown, _INPLANE_FACES, iterations=cross_steps)
-    closed = ndimage.binary_erosion(grown, _INPLANE_SQUARE, iterations=square_steps, border_value=1)
-    closed = ndimage.binary_erosion(closed, _INPLANE_FACES, iterations=cross_steps, border_value=1)
-    closed = closed[:, margin:-margin, margin:-margin]
+    square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
+    margin = square_steps + cross_steps + 2  # > the octagon's reach: slices stay apart when stacked
+    box = bounding_box(lung, (margin, margin))
     plane = lung[box]
+    crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
+    image = crop.reshape(-1, crop.shape[2])
+    grown = cv2.dilate(cv2.dilate(image, square), _CROSS_2D, iterations=cross_steps)
+    closed = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
+    closed = closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -342,58 +388,83 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungPar
     return out
 
 
-def _convex_hull(plane: np.ndarray) -> np.ndarray:
-    """The pixels whose centres lie in the convex hull of a 2-D mask's pixel centres: qhull's
-    facet half-planes (a row + b column + c <= 0 inside) tested on the grid; the mask itself
-    when it is flat. Only the first and last pixel of each row can be hull vertices."""
-    rows = np.flatnonzero(plane.any(axis=1))
-    first = plane[rows].argmax(axis=1)
-    last = plane.shape[1] - 1 - plane[rows, ::-1].argmax(axis=1)
-    points = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)]).astype(float)
-    try:
-        equations = spatial.ConvexHull(points).equations
-    except spatial.QhullError:
-        return plane
-    grid_rows, grid_cols = np.indices(plane.shape, dtype=float)
-    inside = np.ones(plane.shape, bool)
-    for a, b, c in equations:
-        inside &= a * grid_rows + b * grid_cols + c <= 1e-9
-    return inside | plane
-
-
 def _fill_pleural_indentations(
-    lung: np.ndarray, allowed: np.ndarray, x_mm: np.ndarray, lateral_sign: float, params: LungParams
+    lung: np.ndarray,
+    allowed: np.ndarray,
+    cosines: Sequence[float],
+    pixel_mm,
+    lateral_sign: float,
+    params: LungParams,
 ) -> np.ndarray:
-    """Per slice, the parts of the lung's convex hull that indent it from the chest wall side:
-    2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes), whose
-    centre lies lateral to the lung's centre (patient x times `lateral_sign` larger: -1 right lung, +1 left lung) and whose area
-    is at most `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease
-    against the ribs is such an indentation; the heart (medial) and the liver dome under a
-    basal crescent (larger than the crescent) are not."""
+    """Per slice, the parts of the lung's convex hull (OpenCV) that indent it from the chest wall
+    side: 2-D components of (hull - lung) inside `allowed`, open to the hull's rim (not holes),
+    whose centre lies lateral to the lung's centre (patient x from `cosines` times
+    `lateral_sign` larger: -1 right lung, +1 left lung) and whose area is at most
+    `pleural_fill_max_fraction` of the lung's area on that slice. Dense disease against the ribs
+    is such an indentation; the heart (medial) and the liver dome under a basal crescent (larger
+    than the crescent) are not. The hulls are drawn slice by slice; components, rims and the
+    rules run once on the slices framed (`_framed`)."""
     out = lung.copy()
-    for z in np.flatnonzero(lung.any(axis=(1, 2))):
-        plane = lung[z]
-        area = np.count_nonzero(plane)
-        rows = np.flatnonzero(plane.any(axis=1))
-        cols = np.flatnonzero(plane.any(axis=0))
-        ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        crop = plane[ys, xs]
-        hull = _convex_hull(crop)
-        candidates = hull & ~crop & allowed[z, ys, xs]
-        parts, n = ndimage.label(candidates)
-        if n == 0:
+    if not lung.any():
+        return out
+    box = bounding_box(lung)
+    top, left = box[1].start, box[2].start
+    planes = np.ascontiguousarray(lung[box]).view(np.uint8)
+    depth, height, width = planes.shape
+    hulls = np.zeros((depth, height, width), np.uint8)
+    lung_area = np.zeros(depth)
+    lung_centre = np.zeros((depth, 2))  # (row, column) within the box
+    for z, crop in enumerate(planes):
+        contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if not contours:
             continue
-        x_crop = x_mm[ys, xs]
-        sizes = np.bincount(parts.ravel(), minlength=n + 1)
-        centres = np.bincount(parts.ravel(), weights=x_crop.ravel(), minlength=n + 1) / np.maximum(sizes, 1)
-        lateral = (centres - x_crop[crop].mean()) * lateral_sign > 0
-        rim = np.pad(hull, 1) & ~ndimage.binary_erosion(np.pad(hull, 1))
-        open_to_rim = np.zeros(n + 1, bool)
-        open_to_rim[np.unique(parts[rim[1:-1, 1:-1]])] = True
-        accept = lateral & open_to_rim & (sizes <= params.pleural_fill_max_fraction * area)
-        accept[0] = False
-        out[z, ys, xs] |= accept[parts]
+        cv2.fillConvexPoly(hulls[z], cv2.convexHull(np.concatenate(contours)), 1)
+        moments = cv2.moments(crop, binaryImage=True)
+        lung_area[z] = moments["m00"]
+        lung_centre[z] = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+    hull = _framed(hulls, 0)
+    candidates = _framed(hulls & ~planes & allowed[box].view(np.uint8), 0)
+    n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
+    if n == 1:
+        return out
+    slice_of = (stats[:, cv2.CC_STAT_TOP] - 1) // (height + 1)
+    rows = centres[:, 1] - 1 - slice_of * (height + 1)
+    centre_x = _x_patient(rows + top, centres[:, 0] - 1 + left, cosines, pixel_mm)
+    lung_x = _x_patient(lung_centre[slice_of, 0] + top, lung_centre[slice_of, 1] + left, cosines, pixel_mm)
+    lateral = (centre_x - lung_x) * lateral_sign > 0
+    rim = hull & ~cv2.erode(hull, _CROSS_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    open_to_rim = np.zeros(n, bool)
+    open_to_rim[parts[rim.view(bool)]] = True
+    small = stats[:, cv2.CC_STAT_AREA] <= params.pleural_fill_max_fraction * lung_area[slice_of]
+    accept = lateral & open_to_rim & small
+    accept[0] = False
+    out[box] |= _unframed(accept[parts], planes.shape)
     return out
+
+
+def _grow_into_ground_glass(
+    labels: np.ndarray, low: np.ndarray, body: np.ndarray, pixel_mm, params: LungParams
+) -> None:
+    """Dense disease kept: grow each lung's label in-plane (geodesically, up to
+    `ground_glass_reach_mm`) into tissue of ground-glass density (`air_below_hu` <= HU <
+    `ground_glass_below_hu`) inside the body. The tissue is first opened with a 3 x 3 square, so
+    the one-pixel partial-volume rim of the pleura, airway walls and gas does not count; fat
+    (about -100 HU) and soft tissue are never reached. In place on `labels`."""
+    steps = max(1, int(round(params.ground_glass_reach_mm / min(pixel_mm))))
+    for z in np.flatnonzero(labels.any(axis=(1, 2))):
+        plane = labels[z]
+        tissue = ((low[z] >= params.air_below_hu) & (low[z] < params.ground_glass_below_hu) & body[z]).view(
+            np.uint8
+        )
+        tissue = cv2.morphologyEx(tissue, cv2.MORPH_OPEN, _SQUARE_2D)
+        if not tissue.any():
+            continue
+        for _ in range(steps):
+            grown = cv2.dilate(plane, _CROSS_2D)
+            reached = (plane == 0) & (grown > 0) & (tissue > 0)
+            if not reached.any():
+                break
+            plane[reached] = grown[reached]
 
 
 def segment_lungs(
@@ -464,12 +535,17 @@ def segment_lungs(
         if abs(offset) >= params.extra_min_offset_mm:
             labels[extra] = LEFT_LUNG if offset > 0 else RIGHT_LUNG
 
+    _grow_into_ground_glass(labels, low, body, pixel_mm, params)
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
     right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
-    right = _fill_enclosed(_fill_pleural_indentations(right, allowed, x_mm, -1.0, params))
+    right = _fill_enclosed(
+        _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
+    )
     left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
-    left = _fill_enclosed(_fill_pleural_indentations(left, allowed & ~right, x_mm, 1.0, params)) & ~right
+    left = _fill_enclosed(
+        _fill_pleural_indentations(left, allowed & ~right, orientation_cosines, pixel_mm, 1.0, params)
+    )
     labels[right] = RIGHT_LUNG
     labels[left & ~right] = LEFT_LUNG
     labels = _refine(hu, low, labels, factor, params)
@@ -499,27 +575,32 @@ def _two_lungs(
 def _refine(
     hu: np.ndarray, low: np.ndarray, labels: np.ndarray, factor: int, params: LungParams
 ) -> np.ndarray:
-    """Full-resolution labels: the working-grid labels upsampled; on their boundary band a pixel
-    is lung when it is air, or dense tissue that the closing made lung."""
+    """Full-resolution labels: the working-grid labels upsampled; on their boundary band (a
+    working pixel of a lung next to outside, or of outside next to a lung; 8-neighbours in-plane)
+    a full-resolution pixel is lung when it is air (the neighbouring lung's label), or dense
+    tissue that the closing made lung. Slice by slice on the lungs' bounding box: per working
+    pixel the label an air pixel gets and the label a tissue pixel gets, both upsampled, and the
+    full-resolution HU chooses."""
     if factor == 1:
         return labels
     full = np.zeros(hu.shape, np.uint8)
-    zs, ys, xs = _bounding_box(labels > 0, (1, 1))
-    box_labels = labels[zs, ys, xs]
-    lung = box_labels > 0
-    grown = ndimage.grey_dilation(box_labels, footprint=_INPLANE_SQUARE)
-    band = (grown > 0) & ~ndimage.binary_erosion(lung, structure=_INPLANE_SQUARE)
-    dense_lung = lung & (low[zs, ys, xs] >= params.air_below_hu)
-    full_box = (
-        zs,
-        slice(ys.start * factor, min(ys.stop * factor, hu.shape[1])),
-        slice(xs.start * factor, min(xs.stop * factor, hu.shape[2])),
+    zs, ys, xs = bounding_box(labels, (1, 1))
+    full_rows, full_cols = (
+        slice(ys.start * factor, ys.stop * factor),
+        slice(xs.start * factor, xs.stop * factor),
     )
-    shape = (zs.stop - zs.start, full_box[1].stop - full_box[1].start, full_box[2].stop - full_box[2].start)
-    out = _upsample(box_labels, factor, shape)
-    z, y, x = np.nonzero(_upsample(band, factor, shape))
-    yl, xl = y // factor, x // factor
-    air = hu[full_box][z, y, x] < params.air_below_hu
-    out[z, y, x] = np.where(air, grown[z, yl, xl], np.where(dense_lung[z, yl, xl], out[z, y, x], 0))
-    full[full_box] = out
+    full_size = ((xs.stop - xs.start) * factor, (ys.stop - ys.start) * factor)  # OpenCV: (width, height)
+    for z in range(zs.start, zs.stop):
+        plane = labels[z, ys, xs]
+        grown = cv2.dilate(plane, _SQUARE_2D)
+        core = cv2.erode(
+            (plane > 0).view(np.uint8), _SQUARE_2D, borderType=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        band = (grown > 0) & (core == 0)
+        if_air = np.where(band, grown, plane)
+        if_tissue = np.where(band & (low[z, ys, xs] < params.air_below_hu), 0, plane)
+        out = cv2.resize(if_tissue, full_size, interpolation=cv2.INTER_NEAREST)
+        air = hu[z, full_rows, full_cols] < params.air_below_hu
+        np.copyto(out, cv2.resize(if_air, full_size, interpolation=cv2.INTER_NEAREST), where=air)
+        full[z, full_rows, full_cols] = out
     return full

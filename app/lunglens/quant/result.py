@@ -15,8 +15,18 @@ MASK_ENCODING = (
     "bit planes of the box [start, stop) per axis: numpy packbits of bool (z, y, x) in C order, "
     "zlib deflate, base64; outside the box all planes are false"
 )
+
 MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
 """The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
+
+
+def _deflate(data: bytes, run_length: bool) -> bytes:
+    """A zlib stream (read back by `zlib.decompress`): level 6, or for `run_length` matching
+    only runs (`Z_RLE`), which on the sparse lesion planes is smaller than level 6 and about 4x
+    faster; the lung planes compress better at level 6."""
+    strategy = zlib.Z_RLE if run_length else zlib.Z_DEFAULT_STRATEGY
+    compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+    return compressor.compress(data) + compressor.flush()
 
 
 @dataclass(frozen=True)
@@ -73,21 +83,35 @@ class CompactMasks:
     planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
-    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
+    def encode(
+        cls,
+        lung_labels: np.ndarray,
+        lesion_classes: np.ndarray,
+        lung_box: tuple[slice, slice, slice] | None = None,
+    ) -> CompactMasks:
+        """The planes of the lungs' bounding box; `lung_box` (z, y, x slices) when the caller
+        knows it already, else it is found from `lung_labels`."""
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
-        lung = lung_labels > 0
-        box = []
-        for axis in range(3):
-            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
-            box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        if lung_box is None:
+            lung = lung_labels > 0
+            box = []
+            for axis in range(3):
+                present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
+                box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
+        else:
+            box = [(int(part.start), int(part.stop)) for part in lung_box]
         region = tuple(slice(*span) for span in box)
         labels, classes = lung_labels[region], lesion_classes[region]
-        masks = (labels == 1, labels == 2, classes == 1, classes == 2)
+        lung_planes = (labels == 1, labels == 2)
+        lesion_planes = (classes == 1, classes == 2)
         return cls(
             shape=tuple(int(n) for n in lung_labels.shape),
             box=tuple(box),
-            planes=tuple(zlib.compress(np.packbits(m).tobytes(), 6) for m in masks),
+            planes=(
+                *(_deflate(np.packbits(m).tobytes(), run_length=False) for m in lung_planes),
+                *(_deflate(np.packbits(m).tobytes(), run_length=True) for m in lesion_planes),
+            ),
         )
 
     def _plane(self, index: int) -> np.ndarray:
