@@ -131,3 +131,33 @@ def test_a_lesion_model_that_cannot_load_is_named(tmp_path):
     resolved = shared_lesion_methods(tmp_path / "lesion.json", provider="cpu").resolve("learned")
     assert isinstance(resolved.method, HUBandMethod)
     assert str(tmp_path / "lesion.json") in resolved.warning
+
+
+def test_requantify_changes_the_method_without_running_the_classifier(phantom, model):
+    from lunglens.analysis import requantify
+
+    def never():
+        raise AssertionError("the HU bands built the learned method")
+
+    first = analyse(phantom, model, AnalysisOptions(lesion_method="hu_bands"))
+    model.run = lambda image: pytest.fail("the classifier ran again")
+    again = requantify(first, phantom, "learned")
+    assert first.quantification.method == "hu_bands" and again.quantification.method == "learned"
+    assert again.p_covid is first.p_covid and again.decision == first.decision
+    for side in ("right", "left"):  # the same lungs, another lesion map
+        assert again.quantification.lungs[side].volume_ml == first.quantification.lungs[side].volume_ml
+    assert again.quantification.total.affected_ml != first.quantification.total.affected_ml
+    assert list(again.timings_s) == list(first.timings_s)
+    back = requantify(again, phantom, "hu", lesion_methods=LesionMethods(never))
+    assert back.quantification.to_dict() == first.quantification.to_dict()
+
+
+def test_requantify_refuses_another_series(phantom, model):
+    from dataclasses import replace
+
+    from lunglens.analysis import requantify
+
+    first = analyse(phantom, model, AnalysisOptions(lesion_method="hu_bands"))
+    other = replace(phantom, hu=phantom.hu[:-1], positions_mm=phantom.positions_mm[:-1])
+    with pytest.raises(ValueError, match="is not the series of this analysis"):
+        requantify(first, other, "learned")

@@ -33,7 +33,7 @@ from lunglens.core.selector import Selection, SelectorParams, select_slices
 from lunglens.inference.predict import BatchProgress, CancelFlag, classify
 from lunglens.io import Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
-from lunglens.quant import NoLungFound, quantify
+from lunglens.quant import NoLungFound, Quantification, quantify
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,17 @@ def software_versions() -> dict[str, str]:
         "pydicom": pydicom.__version__,
         "python": platform.python_version(),
     }
+
+
+def _quantify(series: Series, kept: np.ndarray, lesion_method: str, methods: LesionMethods) -> Quantification:
+    """The quantification of `series` by the lesion method named `lesion_method`; when that
+    method fell back (`LesionMethods.resolve`), its warning joins the quantification's warnings.
+    Raises `NoLungFound`."""
+    resolved = methods.resolve(lesion_method)
+    quantification = quantify(series, kept, resolved.method)
+    if resolved.warning:
+        quantification = replace(quantification, warnings=(*quantification.warnings, resolved.warning))
+    return quantification
 
 
 def analyse(
@@ -129,15 +140,10 @@ def analyse(
     if options.quantify:
         with clock.step("quantify"):
             methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
-            resolved = methods.resolve(options.lesion_method)
             try:
-                quantification = quantify(series, selection.kept, resolved.method)
+                quantification = _quantify(series, selection.kept, options.lesion_method, methods)
             except NoLungFound as exc:
                 warnings.append(f"no quantification: {exc}")
-            if quantification is not None and resolved.warning:
-                quantification = replace(
-                    quantification, warnings=(*quantification.warnings, resolved.warning)
-                )
 
     with clock.step("decide"):
         decision = decide(p_covid, selection.kept, options.decision)
@@ -157,6 +163,26 @@ def analyse(
         all_slices=options.all_slices,
         quantification=quantification,
     )
+
+
+def requantify(
+    analysis: Analysis, series: Series, lesion_method: str, lesion_methods: LesionMethods | None = None
+) -> Analysis:
+    """`analysis` of `series` with its quantification made again by the lesion method named
+    `lesion_method` (through `lesion_methods`, default this process's shared one for the bundled
+    lesion model on the analysis's provider); the classifier does not run again, and the
+    "quantify" time is replaced. Raises `NoLungFound` (the lungs do not depend on the method)
+    and `ValueError` when `series` is not the one analysed."""
+    if series.ref.key != analysis.series.key or series.n_slices != analysis.n_slices:
+        raise ValueError(
+            f"{series.ref.key} ({series.n_slices} slices) is not the series of this analysis "
+            f"({analysis.series.key}, {analysis.n_slices} slices)"
+        )
+    methods = lesion_methods or shared_lesion_methods(provider=analysis.provider.requested)
+    start = time.perf_counter()
+    quantification = _quantify(series, analysis.selection.kept, lesion_method_name(lesion_method), methods)
+    timings = {**analysis.timings_s, "quantify": round(time.perf_counter() - start, 6)}
+    return replace(analysis, quantification=quantification, timings_s=timings)
 
 
 def load_and_analyse(
