@@ -100,9 +100,8 @@ class QuantPanel(QGroupBox):
         self.warnings.setText("\n".join(f"⚠ {w}" for w in q.warnings))
         self.warnings.setVisible(bool(q.warnings))
         label = LESION_METHOD_LABELS.get(q.method, q.method)
-        self.method.setText(
-            f"Lesion method: {label} ({q.method}): {q.method_description}. {q.zone_definition}"
-        )
+        zones = q.zone_definition[:1].upper() + q.zone_definition[1:]
+        self.method.setText(f"Lesion method: {label} ({q.method}): {q.method_description}. {zones}")
         rows = table_rows(q)[1:]
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
