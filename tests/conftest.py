@@ -31,3 +31,17 @@ def shared_data() -> Path:
 def covid_ct_md(shared_data) -> Path:
     """Folder holding P001/, normal001/, cap001/ and slice_labels.csv."""
     return _require(shared_data / "covid-ct-md")
+
+
+@pytest.fixture(autouse=True)
+def cheap_learned_lesion_map(request, monkeypatch):
+    """Every test starts with no lesion model loaded in its process, and the learned lesion method
+    is the cheap stand-in of `tests/lesion_stand_in.py` (the real map of a series takes seconds to a
+    minute), unless the test is marked `real_lesion_map`. Command-line runs in a subprocess and Dask
+    workers are not reached: they use the real map unless they choose `--lesion-method hu_bands`."""
+    from lunglens.analysis import lesion_methods
+    from tests.lesion_stand_in import stand_in_learned_method
+
+    monkeypatch.setattr(lesion_methods, "_SHARED", {})
+    if request.node.get_closest_marker("real_lesion_map") is None:
+        monkeypatch.setattr(lesion_methods, "bundled_learned_method", stand_in_learned_method)

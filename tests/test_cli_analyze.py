@@ -13,8 +13,12 @@ from tests.tiny_model import write_tiny_model
 
 
 def run(*args):
+    """`lunglens analyze ARGS` in a subprocess, with the fast lesion method named (these tests are
+    not about it; tests/test_cli_lesion_method.py is)."""
     return subprocess.run(
-        [sys.executable, "-m", "lunglens", "analyze", *args], capture_output=True, text=True
+        [sys.executable, "-m", "lunglens", "analyze", *args, "--lesion-method", "hu_bands"],
+        capture_output=True,
+        text=True,
     )
 
 

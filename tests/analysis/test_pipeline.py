@@ -197,18 +197,17 @@ def test_the_quantification_travels_in_the_analysis_and_its_json(model):
     assert not analyse(series, model, AnalysisOptions(quantify=False)).to_dict()["quantification"]
 
 
+@pytest.mark.real_lesion_map
 def test_the_learned_lesion_map_plugs_in_as_the_quantification_method(model, tmp_path):
-    from lunglens.inference.lesion_model import load_lesion_model
-    from lunglens.quant.lesion_map import learned_method
+    """The bundled lesion model through the options' name and the process's shared resolver."""
     from lunglens.synthetic import make_phantom
     from tests.quant.conftest import phantom_series
 
     phantom = make_phantom(n_slices=24, seed=5, covid_severity=0.6, size=256, pixel_spacing_mm=1.4)
     series = phantom_series(phantom.hu, 1.4, phantom.slice_thickness_mm)
-    method = learned_method(load_lesion_model(provider="cpu"))
-    result = analyse(series, model, lesion_method=method)
+    result = analyse(series, model, AnalysisOptions(lesion_method="learned"))
     q = result.quantification
     assert q.method == "learned" and "Polat" in q.method_description
-    hu_bands = analyse(series, model).quantification
+    hu_bands = analyse(series, model, AnalysisOptions(lesion_method="hu_bands")).quantification
     assert hu_bands.method == "hu_bands" and q.lungs["right"].volume_ml == hu_bands.lungs["right"].volume_ml
     assert q.total.affected_ml != hu_bands.total.affected_ml  # another lesion map, the same lungs

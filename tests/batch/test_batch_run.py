@@ -26,6 +26,8 @@ from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
 from tests.batch.crashing import crash_marked_patients
 
+HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
+"""The batch mechanics are tested with the fast lesion method, named (the default may be either)."""
 N_SERIES = 32  # 30 patients, the series without HU, the MR series
 KILL_AFTER_DONE = 6
 POLL_S = 0.02
@@ -33,7 +35,7 @@ POLL_S = 0.02
 
 def _batch_command(source, out, card, *extra):
     return [sys.executable, "-m", "lunglens", "batch", str(source), "--out", str(out), "--workers", "2",
-            "--model", str(card), *extra]  # fmt: skip
+            "--model", str(card), "--lesion-method", "hu_bands", *extra]  # fmt: skip
 
 
 def _states(out) -> dict[str, tuple[str, int]]:
@@ -130,7 +132,7 @@ def test_worker_death_is_retried_once_and_each_worker_loads_the_model_once(tiny_
         tmp_path / "src", 0, bad=False, names=["PAT000", "PAT001", "PAT002", "CRASHONCE", "CRASHALWAYS"]
     )
     out = tmp_path / "out"
-    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu")
+    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu", options=HU_BANDS)
     summary = run_batch(config, task=crash_marked_patients, progress=lambda *a: None)
 
     with Manifest(out) as manifest:
@@ -150,7 +152,7 @@ def test_worker_death_is_retried_once_and_each_worker_loads_the_model_once(tiny_
 def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 2, bad=False)
     out = tmp_path / "out"
-    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu")
+    config = BatchConfig(source=source, out=out, workers=2, model=tiny_card, provider="cpu", options=HU_BANDS)
     first = run_batch(config, progress=lambda *a: None)
     assert first.done == 2
     with Manifest(out) as manifest:
@@ -169,7 +171,11 @@ def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 2, bad=False)
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         config = BatchConfig(
-            source=source, out=tmp_path / "out", scheduler=cluster.scheduler_address, model=tiny_card
+            source=source,
+            out=tmp_path / "out",
+            scheduler=cluster.scheduler_address,
+            model=tiny_card,
+            options=HU_BANDS,
         )
         summary = run_batch(config, progress=lambda *a: None)
     assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
@@ -178,7 +184,9 @@ def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
 def test_report_pdfs_when_asked(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 1, bad=False)
     out = tmp_path / "out"
-    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", report=True)
+    config = BatchConfig(
+        source=source, out=out, workers=1, model=tiny_card, provider="cpu", report=True, options=HU_BANDS
+    )
     assert run_batch(config, progress=lambda *a: None).done == 1
     (pdf,) = out.glob("*.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.with_suffix(".json").exists()
@@ -186,7 +194,7 @@ def test_report_pdfs_when_asked(tiny_card, tmp_path):
 
 def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):
     out = tmp_path / "out"
-    options = AnalysisOptions()
+    options = HU_BANDS
     summary = run_batch(
         BatchConfig(source=covid_ct_md, out=out, workers=2, model=tiny_card, provider="cpu", options=options),
         progress=lambda *a: None,

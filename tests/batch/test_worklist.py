@@ -63,9 +63,10 @@ def test_summary_reads_the_kept_slices(p_covid, kept, verdict, k, n, p_max, p_me
 
 def test_summary_reads_the_quantification_when_present():
     data = _analysis([0.2, 0.8], [True, True])
-    data["quantification"] = {"total": {"affected_percent": 12.5}, "severity_score": 9}
+    data["quantification"] = {"total": {"affected_percent": 12.5}, "severity_score": 9, "method": "learned"}
     summary = summarise(data)
     assert summary["affected_percent"] == 12.5 and summary["severity_score"] == 9
+    assert summary["lesion_method"] == "learned"
 
 
 def test_csv_has_one_row_per_record_with_status_and_error():

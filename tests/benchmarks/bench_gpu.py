@@ -124,7 +124,7 @@ def main() -> None:
         import sys
 
         sys.path.insert(0, str(sys_path_benchmarks))
-        from bench_analyze import PAPER_TABLE7_S, TABLE7_SIZES, phantom_series
+        from bench_analyze import HU_BANDS, PAPER_TABLE7_S, TABLE7_SIZES, phantom_series
 
         for precision in ("fp32", "fp16"):
             model = load_model(cards[precision], provider="cuda")
@@ -132,11 +132,11 @@ def main() -> None:
                 break
             for n in TABLE7_SIZES:
                 series = phantom_series(n, seed=n)
-                analyse(series, model)  # warm-up at this batch shape
+                analyse(series, model, HU_BANDS)  # warm-up at this batch shape
                 times = []
                 for _ in range(3):
                     start = time.perf_counter()
-                    analysis = analyse(series, model)
+                    analysis = analyse(series, model, HU_BANDS)
                     times.append(time.perf_counter() - start)
                 row = {
                     "precision": precision,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lunglens.analysis import DEFAULT_LESION_METHOD
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -71,3 +73,6 @@ def test_installed_lunglens_analyses_the_demo(installed, tmp_path):
     data = json.loads((tmp_path / "demo.json").read_text())
     assert data["model"]["name"] == "lunglens-demo"
     assert data["decision"]["n_kept"] > 0
+    # the default lesion method ran: the installed wheel carries the lesion model when it is needed
+    assert data["quantification"]["method"] == DEFAULT_LESION_METHOD
+    assert not any("unavailable" in w for w in data["quantification"]["warnings"])

@@ -263,7 +263,8 @@ def test_read_only_folder_gives_a_clear_error(p001, tmp_path):
 def test_cli_writes_the_report_and_reports_an_unwritable_one(covid_ct_md, tmp_path):
     card = write_tiny_model(tmp_path / "m")
     out = tmp_path / "p001.pdf"
-    command = [sys.executable, "-m", "lunglens", "analyze", str(covid_ct_md / "P001"), "--model", str(card)]
+    command = [sys.executable, "-m", "lunglens", "analyze", str(covid_ct_md / "P001"), "--model", str(card),
+               "--lesion-method", "hu_bands"]  # fmt: skip
     result = subprocess.run([*command, "--report", str(out), "--anonymise"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "anonymised report" in squeeze(pdf_text(out.read_bytes(), tmp_path))

@@ -91,7 +91,18 @@ def test_screenshot_option_analyses_goes_to_the_slice_and_saves_the_window(
     out = tmp_path / "p001.png"
     model = ["--model", str(tiny_model_card), "--provider", "cpu"]
     result = _lunglens(
-        [str(covid_ct_md / "P001"), "--analyse", "--slice", "40", "--screenshot", str(out), *model], tmp_path
+        [
+            str(covid_ct_md / "P001"),
+            "--analyse",
+            "--slice",
+            "40",
+            "--screenshot",
+            str(out),
+            *model,
+            "--lesion-method",
+            "hu_bands",
+        ],
+        tmp_path,  # the fast lesion method, named: this test is about the screenshot
     )
     assert result.returncode == 0, result.stderr
     assert "(slice 40 of " in result.stdout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lunglens.analysis import Analysis
+from lunglens.analysis import Analysis, AnalysisOptions
 from lunglens.batch.runner import BatchConfig, run_batch
 from lunglens.ui.worklist_dialog import COLUMNS, WorklistDialog, read_worklist
 from tests.batch.conftest import write_archive
@@ -21,7 +21,16 @@ def batch_out(tmp_path_factory, tiny_model_card) -> Path:
     root = tmp_path_factory.mktemp("worklist")
     source = write_archive(root / "archive", 2)
     out = root / "out"
-    run_batch(BatchConfig(source=source, out=out, workers=1, model=tiny_model_card, provider="cpu"))
+    run_batch(
+        BatchConfig(
+            source=source,
+            out=out,
+            workers=1,
+            model=tiny_model_card,
+            provider="cpu",
+            options=AnalysisOptions(lesion_method="hu_bands"),
+        )
+    )
     return out
 
 

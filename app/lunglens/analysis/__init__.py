@@ -5,19 +5,29 @@
 
 `pipeline.analyse` runs the steps after loading for a `Series` (taking the viewer's `Selection`
 when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs.
-`result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
+`lesion_methods` names the quantification's lesion methods and the default, and resolves a name
+to a method (the lesion model loaded once per process). `result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
 DICOM writers read; `records` holds its typed parts (series, model, provider); `readout` writes
 what the viewer shows of them as plain text (imported by the viewer only, not here).
 
 This package sits above `io`, `core` (pure rules: selector, decision, windowing), `inference`
 (ONNX sessions) and `quant`, and below `report`, `cli` and `ui`. It imports no Qt."""
 
-from lunglens.analysis.pipeline import AnalysisOptions, analyse, load_and_analyse
+from lunglens.analysis.lesion_methods import (
+    DEFAULT_LESION_METHOD,
+    LESION_METHODS,
+    LesionMethods,
+    shared_lesion_methods,
+)
+from lunglens.analysis.pipeline import AnalysisOptions, analyse, load_and_analyse, requantify
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import ANALYSIS_FORMAT, Analysis, SliceRecord
 
 __all__ = [
     "ANALYSIS_FORMAT",
+    "DEFAULT_LESION_METHOD",
+    "LESION_METHODS",
+    "LesionMethods",
     "Analysis",
     "AnalysisOptions",
     "ModelRecord",
@@ -26,4 +36,6 @@ __all__ = [
     "SliceRecord",
     "analyse",
     "load_and_analyse",
+    "requantify",
+    "shared_lesion_methods",
 ]

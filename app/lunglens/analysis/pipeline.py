@@ -5,7 +5,8 @@ line and batch runs through `load_and_analyse`):
 
 Each step is timed under its name in `Analysis.timings_s`, in the order it ran. Quantification
 (lungs, zones, lesion burden, severity score: `lunglens.quant`) runs on every slice that holds
-lung, including those the selector discarded."""
+lung, including those the selector discarded, with the lesion method named in the options
+(`lesion_methods`: the learned map or the HU bands, `DEFAULT_LESION_METHOD` unless chosen)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ from datetime import datetime, timezone
 import numpy as np
 
 from lunglens import __version__
+from lunglens.analysis.lesion_methods import (
+    DEFAULT_LESION_METHOD,
+    LesionMethods,
+    lesion_method_name,
+    shared_lesion_methods,
+)
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import Analysis
 from lunglens.core.decision import DecisionParams, decide
@@ -26,20 +33,25 @@ from lunglens.core.selector import Selection, SelectorParams, select_slices
 from lunglens.inference.predict import BatchProgress, CancelFlag, classify
 from lunglens.io import Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
-from lunglens.quant import LesionMethod, NoLungFound, quantify
+from lunglens.quant import NoLungFound, Quantification, quantify
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
     """What to run: the selector's and the decision's parameters, whether to classify every
-    slice (to show what the selector saved) rather than only the kept ones, and whether to
-    quantify."""
+    slice (to show what the selector saved) rather than only the kept ones, whether to
+    quantify, and with which lesion method."""
 
     selector: SelectorParams = SelectorParams()
     decision: DecisionParams = DecisionParams()
     all_slices: bool = False
     quantify: bool = True
     """Whether to run the quantification (`lunglens.quant.quantify`)."""
+    lesion_method: str = DEFAULT_LESION_METHOD
+    """How the quantification finds lesions: "learned" or "hu_bands" (`lesion_methods`)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lesion_method", lesion_method_name(self.lesion_method))
 
 
 class _StepClock:
@@ -69,6 +81,17 @@ def software_versions() -> dict[str, str]:
     }
 
 
+def _quantify(series: Series, kept: np.ndarray, lesion_method: str, methods: LesionMethods) -> Quantification:
+    """The quantification of `series` by the lesion method named `lesion_method`; when that
+    method fell back (`LesionMethods.resolve`), its warning joins the quantification's warnings.
+    Raises `NoLungFound`."""
+    resolved = methods.resolve(lesion_method)
+    quantification = quantify(series, kept, resolved.method)
+    if resolved.warning:
+        quantification = replace(quantification, warnings=(*quantification.warnings, resolved.warning))
+    return quantification
+
+
 def analyse(
     series: Series,
     model,
@@ -78,14 +101,16 @@ def analyse(
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
     load_seconds: float | None = None,
-    lesion_method: LesionMethod | None = None,
+    lesion_methods: LesionMethods | None = None,
 ) -> Analysis:
     """Analyse a loaded `series` with `model` (a `lunglens.inference.Model`): select the
     lung-open slices (or take `selection`, the selector's result the caller already has, made
     with `options.selector`), classify the kept slices (every slice with `options.all_slices`),
-    quantify every slice that holds lung (with `options.quantify`; `lesion_method` defaults to
-    the HU bands; a series without lung gets no quantification and a warning saying so) and
-    decide at `options.decision`.
+    quantify every slice that holds lung (with `options.quantify`, by `options.lesion_method`
+    resolved through `lesion_methods`, default this process's shared one for the bundled lesion
+    model on the classifier's provider; when the learned map is unavailable the HU bands run and
+    the quantification's warnings say so; a series without lung gets no quantification and a
+    warning saying so) and decide at `options.decision`.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
     each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
@@ -114,8 +139,9 @@ def analyse(
     quantification, warnings = None, list(series.warnings)
     if options.quantify:
         with clock.step("quantify"):
+            methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
             try:
-                quantification = quantify(series, selection.kept, lesion_method)
+                quantification = _quantify(series, selection.kept, options.lesion_method, methods)
             except NoLungFound as exc:
                 warnings.append(f"no quantification: {exc}")
 
@@ -139,6 +165,26 @@ def analyse(
     )
 
 
+def requantify(
+    analysis: Analysis, series: Series, lesion_method: str, lesion_methods: LesionMethods | None = None
+) -> Analysis:
+    """`analysis` of `series` with its quantification made again by the lesion method named
+    `lesion_method` (through `lesion_methods`, default this process's shared one for the bundled
+    lesion model on the analysis's provider); the classifier does not run again, and the
+    "quantify" time is replaced. Raises `NoLungFound` (the lungs do not depend on the method)
+    and `ValueError` when `series` is not the one analysed."""
+    if series.ref.key != analysis.series.key or series.n_slices != analysis.n_slices:
+        raise ValueError(
+            f"{series.ref.key} ({series.n_slices} slices) is not the series of this analysis "
+            f"({analysis.series.key}, {analysis.n_slices} slices)"
+        )
+    methods = lesion_methods or shared_lesion_methods(provider=analysis.provider.requested)
+    start = time.perf_counter()
+    quantification = _quantify(series, analysis.selection.kept, lesion_method_name(lesion_method), methods)
+    timings = {**analysis.timings_s, "quantify": round(time.perf_counter() - start, 6)}
+    return replace(analysis, quantification=quantification, timings_s=timings)
+
+
 def load_and_analyse(
     ref: SeriesRef,
     model,
@@ -147,7 +193,7 @@ def load_and_analyse(
     load_progress: ProgressCallback | None = None,
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
-    lesion_method: LesionMethod | None = None,
+    lesion_methods: LesionMethods | None = None,
 ) -> tuple[Series, Analysis]:
     """Load the series `ref` (raises `lunglens.io.LoadError`) and `analyse` it; the load is
     timed as the first step. `load_progress(done, total)` reports decoded slices, `progress`
@@ -162,6 +208,6 @@ def load_and_analyse(
         progress=progress,
         cancel=cancel,
         load_seconds=load_seconds,
-        lesion_method=lesion_method,
+        lesion_methods=lesion_methods,
     )
     return series, analysis

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lunglens.analysis import AnalysisOptions
+from lunglens.analysis.lesion_methods import LEARNED
 from lunglens.atomic import WriteError
 from lunglens.batch.jobs import Job, plan_jobs
 from lunglens.batch.manifest import Manifest, ManifestError
@@ -90,8 +91,25 @@ def _model_settings(config: BatchConfig) -> tuple[str, str]:
     return str(card.resolve()), model.card.sha256
 
 
-def _settings_record(sha256: str, options: AnalysisOptions) -> dict:
-    """What the results of an output folder depend on (checked on every rerun)."""
+def _lesion_model_sha256(config: BatchConfig) -> str:
+    """The sha256 of the bundled lesion model when the batch quantifies with the learned map (""
+    otherwise), checked once here: a batch runs the method its manifest pins, so a lesion model
+    that cannot load stops it before any worker starts instead of falling back."""
+    if not config.options.quantify or config.options.lesion_method != LEARNED:
+        return ""
+    from lunglens.inference.lesion_model import load_lesion_model
+
+    try:
+        return load_lesion_model(provider="cpu").card.sha256
+    except ModelError as exc:
+        raise BatchError(
+            f"{exc} (the learned lesion map needs it; or choose --lesion-method hu_bands)"
+        ) from exc
+
+
+def _settings_record(sha256: str, options: AnalysisOptions, lesion_sha256: str = "") -> dict:
+    """What the results of an output folder depend on (checked on every rerun): the model, the
+    selector, the decision, the slices classified, and the lesion method with its model."""
     from dataclasses import asdict
 
     return {
@@ -99,6 +117,8 @@ def _settings_record(sha256: str, options: AnalysisOptions) -> dict:
         "selector": asdict(options.selector),
         "decision": asdict(options.decision),
         "all_slices": options.all_slices,
+        "lesion_method": options.lesion_method if options.quantify else None,
+        "lesion_model_sha256": lesion_sha256 or None,
     }
 
 
@@ -181,7 +201,7 @@ def _run_jobs(
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
-    {worker pid: {"jobs", "model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
+    {worker pid: {"jobs", "model_loads", "lesion_model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -205,10 +225,13 @@ def _run_jobs(
         job = in_flight.pop(future)
         if future.status == "finished":
             answer = future.result()
-            seen = workers.setdefault(answer["pid"], {"jobs": 0, "model_loads": 0, "cpu_seconds": 0.0})
+            seen = workers.setdefault(
+                answer["pid"], {"jobs": 0, "model_loads": 0, "lesion_model_loads": 0, "cpu_seconds": 0.0}
+            )
             seen["jobs"] += 1
             seen["cpu_seconds"] += answer["cpu_seconds"]
             seen["model_loads"] = answer["model_loads"]
+            seen["lesion_model_loads"] = answer.get("lesion_model_loads", 0)
             if answer["status"] == "done":
                 manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
             else:
@@ -267,6 +290,7 @@ def run_batch(
     if not plan.jobs:
         raise BatchError(f"{source}: no CT series found below it ({plan.skipped_files} file(s) skipped)")
     card, sha256 = _model_settings(config)
+    lesion_sha256 = _lesion_model_sha256(config)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -275,7 +299,7 @@ def run_batch(
 
     try:
         manifest = Manifest(out)
-        manifest.bind_settings(_settings_record(sha256, config.options))
+        manifest.bind_settings(_settings_record(sha256, config.options, lesion_sha256))
     except ManifestError as exc:
         raise BatchError(str(exc)) from exc
     with manifest:

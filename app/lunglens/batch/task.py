@@ -1,6 +1,7 @@
 """What a Dask worker runs for one job: load the series from its paths, analyse it, write the
 Analysis JSON (and the PDF report when asked) into the output folder, and hand back a small
-summary for the manifest. The model is loaded once per worker process and reused.
+summary for the manifest. The model is loaded once per worker process and reused, and so is the
+lesion model of the learned lesion method (`lunglens.analysis.shared_lesion_methods`).
 
 Bad data (a series that cannot be decoded) is an answer, not an exception: the job comes back
 `failed` with the reason. Results are written atomically, the JSON last: a JSON in the output
@@ -13,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.analysis import AnalysisOptions, load_and_analyse
+from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
 from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
@@ -72,12 +73,14 @@ def worker_model(settings: JobSettings) -> Model:
 def run_job(job: Job, settings: JobSettings) -> dict:
     """Run one job on a worker. Returns {"status": "done"|"failed", "error", "summary",
     "result", "seconds" (wall), "cpu_seconds" (this worker process, all its threads), "pid",
-    "model_loads"}; raises only on failures of the system itself (the client records those too)."""
+    "model_loads", "lesion_model_loads" (how often this process loaded the lesion model: 0 or
+    1)}; raises only on failures of the system itself (the client records those too)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     model = worker_model(settings)
+    lesion_methods = shared_lesion_methods(provider=settings.provider)
     answer = {"pid": os.getpid(), "model_loads": _MODEL_LOADS, "result": "", "summary": {}, "error": ""}
     try:
-        series, analysis = load_and_analyse(job.ref, model, settings.options)
+        series, analysis = load_and_analyse(job.ref, model, settings.options, lesion_methods=lesion_methods)
         out = Path(settings.out_folder)
         if settings.report:
             from lunglens.report import write_report
@@ -92,5 +95,9 @@ def run_job(job: Job, settings: JobSettings) -> dict:
             result=result_name(job.job_id),
             summary=summarise(analysis.to_dict(include_cams=False)),
         )
-    answer.update(seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu_start)
+    answer.update(
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu_start,
+        lesion_model_loads=lesion_methods.loads,
+    )
     return answer

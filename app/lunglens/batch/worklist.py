@@ -2,8 +2,8 @@
 
 `summarise` is the one place that reads an analysis result for the worklist (the Analysis JSON
 as a dict): verdict, k of n kept slices positive, the largest and the mean P(COVID) over the
-kept slices, and the quantification's total affected % and severity score when the analysis
-holds one. The verdict is the demonstration model's reading at the stated operating point, not a
+kept slices, and the quantification's total affected %, severity score and lesion method when
+the analysis holds one. The verdict is the demonstration model's reading at the stated operating point, not a
 diagnosis; the `model` column names the model that produced it."""
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ COLUMNS = (
     "slice_cutoff",
     "affected_percent",
     "severity_score",
+    "lesion_method",
     "model",
     "error",
     "seconds",
@@ -44,7 +45,8 @@ COLUMNS = (
 """`max_p_covid`/`mean_p_covid` run over the kept (classified) slices; `fraction` and
 `slice_cutoff` are the operating point of the verdict (COVID when k > fraction x n);
 `affected_percent` (total over both lungs) and `severity_score` (0-30, six-zone) are empty when
-the analysis has no quantification; `seconds` is the job's time on its worker."""
+the analysis has no quantification, `lesion_method` names the method that found the lesions
+("learned" or "hu_bands"); `seconds` is the job's time on its worker."""
 
 
 def summarise(analysis: dict) -> dict:
@@ -66,6 +68,7 @@ def summarise(analysis: dict) -> dict:
         "slice_cutoff": decision["params"]["slice_cutoff"],
         "affected_percent": total.get("affected_percent"),
         "severity_score": quantification.get("severity_score"),
+        "lesion_method": quantification.get("method"),
         "model": f"{model.get('name', '?')} {model.get('version', '')}".strip(),
     }
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.cli import pacs as pacs_command
-from lunglens.cli.common import EXIT_OK, BadInput, ProgressBar, add_model_options
+from lunglens.cli.common import (
+    EXIT_OK,
+    BadInput,
+    ProgressBar,
+    add_lesion_method_option,
+    add_model_options,
+    chosen_lesion_method,
+)
 from lunglens.core.decision import DecisionParams
 from lunglens.io import FolderError, LoadError, discover
 from lunglens.quant.summary import table_lines
@@ -26,13 +33,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--no-quantify", action="store_true", help="skip the quantification (lungs, zones, lesion burden)"
     )
-    parser.add_argument(
-        "--lesion-method",
-        choices=("hu", "learned"),
-        default="hu",
-        help="how the quantification finds lesions: HU bands (threshold estimate, default) or the learned "
-        "lesion map of the bundled patch model (slower)",
-    )
+    add_lesion_method_option(parser)
     parser.add_argument("--json", help="write the analysis as JSON here")
     parser.add_argument("--report", help="write the PDF report here")
     parser.add_argument(
@@ -81,7 +82,8 @@ def demo_folder() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lunglens.analysis import AnalysisOptions, load_and_analyse
+    from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
+    from lunglens.analysis.lesion_methods import LEARNED
     from lunglens.inference import ModelError, load_model
 
     if not args.demo and not args.path and not args.dicomweb:
@@ -114,18 +116,21 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         raise BadInput(str(exc)) from exc
 
-    lesion_method = None
-    if args.lesion_method == "learned" and not args.no_quantify:
-        from lunglens.inference.lesion_model import load_lesion_model
-        from lunglens.quant.lesion_map import learned_method
-
+    lesion_method, named = chosen_lesion_method(args)
+    lesion_methods = shared_lesion_methods(provider=args.provider)
+    if named and lesion_method == LEARNED and not args.no_quantify:  # asked for by name: no fallback
         try:
-            lesion_method = learned_method(load_lesion_model(provider=args.provider))
+            lesion_methods.learned()
         except ModelError as exc:
             raise BadInput(str(exc)) from exc
 
     start = time.perf_counter()
-    options = AnalysisOptions(decision=decision, all_slices=args.all_slices, quantify=not args.no_quantify)
+    options = AnalysisOptions(
+        decision=decision,
+        all_slices=args.all_slices,
+        quantify=not args.no_quantify,
+        lesion_method=lesion_method,
+    )
     try:
         series, result = load_and_analyse(
             ref,
@@ -133,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             options,
             load_progress=ProgressBar("loading   "),
             progress=ProgressBar("analysing "),
-            lesion_method=lesion_method,
+            lesion_methods=lesion_methods,
         )
     except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc

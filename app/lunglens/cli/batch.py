@@ -1,5 +1,5 @@
 """`lunglens batch SOURCE --out DIR [--workers N] [--threads T] [--scheduler ADDRESS] [--model M]
-[--fraction F] [--slice-cutoff P] [--provider P] [--report] [--retry-failed]`: analyse every series
+[--fraction F] [--slice-cutoff P] [--provider P] [--lesion-method M] [--report] [--retry-failed]`: analyse every series
 below SOURCE.
 
 Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
@@ -15,7 +15,13 @@ from lunglens.analysis import AnalysisOptions
 from lunglens.batch.manifest import MANIFEST_NAME
 from lunglens.batch.runner import BatchConfig, BatchError, run_batch
 from lunglens.batch.worklist import WORKLIST_NAME
-from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK, add_model_options
+from lunglens.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    add_lesion_method_option,
+    add_model_options,
+    chosen_lesion_method,
+)
 from lunglens.core.decision import DecisionParams
 
 
@@ -30,7 +36,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             model=Path(args.model) if args.model else None,
             provider=args.provider,
-            options=AnalysisOptions(decision=decision),
+            options=AnalysisOptions(decision=decision, lesion_method=chosen_lesion_method(args)[0]),
             report=args.report,
             retry_failed=args.retry_failed,
             threads=args.threads,
@@ -64,6 +70,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
     add_model_options(parser)
+    add_lesion_method_option(parser)
     parser.add_argument("--report", action="store_true", help="also write DIR/<job id>.pdf per series")
     parser.add_argument(
         "--retry-failed", action="store_true", help="run again the jobs an earlier run failed"

@@ -1,4 +1,5 @@
-"""What the subcommands share: exit codes, the bad-input exception, a terminal progress bar."""
+"""What the subcommands share: exit codes, the bad-input exception, a terminal progress bar, the
+model, decision and lesion-method options."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from lunglens.analysis.lesion_methods import (
+    DEFAULT_LESION_METHOD,
+    LESION_METHOD_ALIASES,
+    LESION_METHODS,
+    lesion_method_name,
+)
 from lunglens.core.decision import DecisionParams
 from lunglens.inference.session import PROVIDER_CHOICES
 
@@ -69,3 +76,25 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help=f"P(COVID) at which a slice is positive (default {defaults.slice_cutoff:g})",
     )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+
+
+def add_lesion_method_option(parser: argparse.ArgumentParser) -> None:
+    """--lesion-method: how the quantification finds lesions (`lunglens.analysis.lesion_methods`).
+    `chosen_lesion_method(args)` reads it."""
+    parser.add_argument(
+        "--lesion-method",
+        choices=(*LESION_METHODS, *LESION_METHOD_ALIASES),
+        metavar="{" + ",".join(LESION_METHODS) + "}",
+        default=None,
+        help=f"how the quantification finds lesions (default {DEFAULT_LESION_METHOD}): learned = the lesion "
+        "map of the bundled patch model (a demonstration model; slower), hu_bands = HU bands of Slicer's "
+        f"Lung CT Analyzer (a threshold estimate; {', '.join(LESION_METHOD_ALIASES)} is accepted for it)",
+    )
+
+
+def chosen_lesion_method(args: argparse.Namespace) -> tuple[str, bool]:
+    """(the canonical lesion method of a command, whether the user named it): the option's method,
+    or `DEFAULT_LESION_METHOD` when the option was not given."""
+    if args.lesion_method is None:
+        return DEFAULT_LESION_METHOD, False
+    return lesion_method_name(args.lesion_method), True

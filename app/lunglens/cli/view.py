@@ -1,4 +1,4 @@
-"""`lunglens [view] [PATH] [--demo] [--model PATH] [--provider ...] [--self-test]
+"""`lunglens [view] [PATH] [--demo] [--model PATH] [--provider ...] [--lesion-method M] [--self-test]
 [--analyse] [--slice N] [--screenshot OUT.png]`: the viewer.
 `lunglens` without a subcommand runs this one; Qt is imported only when it runs."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 
+from lunglens.cli.common import add_lesion_method_option
 from lunglens.inference.session import PROVIDER_CHOICES
 
 NAME = "view"
@@ -19,6 +20,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--demo", action="store_true", help="open a synthetic COVID-19 demo patient")
     parser.add_argument("--model", help="model .json card or .onnx file (default: the bundled demo model)")
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
+    add_lesion_method_option(parser)  # as if chosen in Analysis ▸ Lesion method (remembered)
     parser.add_argument(
         "--self-test",
         action="store_true",

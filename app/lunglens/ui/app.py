@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
         settings_file = Path(tempfile.mkdtemp(prefix="lunglens-self-test-")) / "settings.ini"
         settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings, model_path=args.model, provider=args.provider)
+    if getattr(args, "lesion_method", None):
+        window.controller.set_lesion_method(args.lesion_method)
     window.show()
     if args.self_test:
         self_test(window)

@@ -2,9 +2,10 @@
 
 It is the only writer of `ViewerState` and owns the background jobs (`JobSlot`s: discover,
 load, thumbnails, analysis, model, demo), the one model of the session (`SharedModel`: loaded
-once at start-up; an analysis asked for before that load ends waits for it), the session's
-analyses by series (restored when a series is opened again), the remembered settings and the
-report export. It tells the window what to show through signals; the window
+once at start-up; an analysis asked for before that load ends waits for it), the lesion method
+of the quantification (remembered; the lesion model loaded once per process by
+`shared_lesion_methods`), the session's analyses by series (restored when a series is opened
+again), the remembered settings and the report export. It tells the window what to show through signals; the window
 only shows."""
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from lunglens.analysis import Analysis, AnalysisOptions, analyse, readout
+from lunglens.analysis import Analysis, AnalysisOptions, analyse, readout, requantify, shared_lesion_methods
+from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, lesion_method_name
 from lunglens.analysis.records import ModelRecord
 from lunglens.core.selector import select_slices
 from lunglens.core.windowing import PRESETS, Window, to_grey
@@ -31,6 +33,15 @@ MAX_RECENT = 8
 #: Window/level change per screen pixel of a left drag (HU): horizontal → width, vertical → level.
 WL_HU_PER_PIXEL = (4.0, 2.0)
 JOBS = ("discover", "load", "thumbnails", "analysis", "model", "demo")
+
+
+def remembered_lesion_method(settings: QSettings) -> str:
+    """The lesion method the settings remember, or `DEFAULT_LESION_METHOD` (also for a name
+    this version does not know)."""
+    try:
+        return lesion_method_name(str(settings.value("lesion_method", DEFAULT_LESION_METHOD)))
+    except ValueError:
+        return DEFAULT_LESION_METHOD
 
 
 class ViewerController(QObject):
@@ -59,6 +70,8 @@ class ViewerController(QObject):
     analysisProgress = Signal(int, int)
     analysisMessage = Signal(str)
     recentChanged = Signal()
+    lesionMethodChanged = Signal(str)
+    """The reader chose another lesion method (its name)."""
     analysisRestored = Signal(bool)
     """An analysis made earlier in the session came back with its series (True: it was made
     with another model or selector than the current ones; a re-run is offered)."""
@@ -72,6 +85,9 @@ class ViewerController(QObject):
         self.model_problem = ""
         path = Path(model_path) if model_path else None
         self.models = SharedModel(lambda: load_model(path, provider))
+        self.lesion_methods = shared_lesion_methods(provider=provider)
+        self.lesion_method = remembered_lesion_method(settings)
+        """The name of the lesion method the quantification uses (`lunglens.analysis.lesion_methods`)."""
         self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
         self.measurements_in_reports = bool(settings.value("measurements_in_reports", True, type=bool))
         self.results: dict[str, Analysis] = {}
@@ -131,6 +147,54 @@ class ViewerController(QObject):
         """Whether exported reports leave the patient's identifiers out (remembered)."""
         self.anonymise_exports = bool(on)
         self.settings.setValue("anonymise_exports", self.anonymise_exports)
+
+    def set_lesion_method(self, name: str) -> None:
+        """Quantify with the lesion method `name` from now on (remembered). The shown analysis,
+        when its quantification used another method, is quantified again in the background: the
+        classifier does not run again (`requantify`). While an analysis runs, it is quantified
+        again when it lands."""
+        name = lesion_method_name(name)
+        if name == self.lesion_method:
+            return
+        self.lesion_method = name
+        self.settings.setValue("lesion_method", name)
+        self.lesionMethodChanged.emit(name)
+        self.requantify_shown()
+
+    def requantify_shown(self) -> None:
+        """Quantify the shown analysis again with the current lesion method, when it was made
+        with another one and no analysis is running."""
+        analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
+        if (
+            analysis is None
+            or series is None
+            or analysis.quantification is None
+            or analysis.quantification.method == name
+            or series.ref.key != analysis.series.key
+            or self.jobs["analysis"].running
+        ):
+            return
+        methods = self.lesion_methods
+
+        def work(_progress, _cancel):
+            start = time.perf_counter()
+            return requantify(analysis, series, name, methods), series.ref.key, time.perf_counter() - start
+
+        self.analysisRunning.emit(True)
+        self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
+        signals = self.jobs["analysis"].start(work)
+        signals.finished.connect(self._requantified)
+        signals.failed.connect(self._analysis_failed)
+
+    def _requantified(self, result) -> None:
+        analysis, key, seconds = result
+        self.results[key] = analysis
+        self.analysisRunning.emit(False)
+        self.analysisMessage.emit(
+            f"Quantified again in {seconds:.1f} s by {analysis.quantification.method} "
+            "(the classifier did not run again)."
+        )
+        self.state.set_analysis(analysis)
 
     # --- opening ---------------------------------------------------------------------------
     def open_folder(self, folder) -> None:
@@ -338,16 +402,21 @@ class ViewerController(QObject):
         if self.model_problem:
             self.problem.emit("No model", self.model_problem)
             return
-        models, selection = self.models, self.state.selection
-        options = AnalysisOptions(decision=self.state.params)
+        models, selection, lesion_methods = self.models, self.state.selection, self.lesion_methods
+        options = AnalysisOptions(decision=self.state.params, lesion_method=self.lesion_method)
 
         def work(progress, cancel):
             model = models.get()
-            return (
+            analysis = analyse(
+                series,
                 model,
-                analyse(series, model, options, selection=selection, progress=progress, cancel=cancel),
-                series.ref.key,
+                options,
+                selection=selection,
+                progress=progress,
+                cancel=cancel,
+                lesion_methods=lesion_methods,
             )
+            return model, analysis, series.ref.key, options.lesion_method
 
         self.analysisRunning.emit(True)
         if self.model is None:
@@ -364,7 +433,7 @@ class ViewerController(QObject):
             self.analysisMessage.emit("Cancelling…")
 
     def _analysed(self, result) -> None:
-        model, analysis, key = result
+        model, analysis, key, lesion_method = result
         self.results[key] = analysis
         if self.model is None:
             self._model_loaded(model)
@@ -372,6 +441,8 @@ class ViewerController(QObject):
         self.analysisMessage.emit(readout.analysis_done(analysis))
         self.state.set_analysis(analysis)
         self.analysisDone.emit()
+        if lesion_method != self.lesion_method:  # the reader chose another one while it ran
+            self.requantify_shown()
 
     def _analysis_failed(self, message: str) -> None:
         self.analysisRunning.emit(False)

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import readout
+from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, LESION_METHODS
 from lunglens.core.reformat import axial_labels
 from lunglens.core.windowing import PRESETS
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
@@ -338,6 +339,7 @@ class MainWindow(QMainWindow):
         analysis_menu = bar.addMenu("&Analysis")
         self.run_action = self._action("&Run analysis", control.run_analysis, "Ctrl+R", analysis_menu)
         self.cancel_action = self._action("&Cancel analysis", control.cancel_analysis, "Esc", analysis_menu)
+        self._build_lesion_method_menu(analysis_menu.addMenu("&Lesion method"))
         help_menu = bar.addMenu("&Help")
         self._action("&Keyboard and mouse…", self.show_keys, "F1", help_menu)
         self._action("&About LungLens and the model…", self.show_about, None, help_menu)
@@ -356,6 +358,26 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.run_action)
         toolbar.addAction(self.overlay_action)
         toolbar.addAction(self.export_action)
+
+    def _build_lesion_method_menu(self, menu) -> None:
+        """Analysis ▸ Lesion method: one checkable action per method, the controller's (remembered)
+        one checked; `lesion_method_actions` by name."""
+        menu.setToolTipsVisible(True)
+        group = QActionGroup(self)
+        group.setExclusive(True)
+        self.lesion_method_actions: dict[str, QAction] = {}
+        for name in LESION_METHODS:
+            label = LESION_METHOD_LABELS[name] + (" (default)" if name == DEFAULT_LESION_METHOD else "")
+            action = self._action(
+                label, lambda on, n=name: on and self.controller.set_lesion_method(n), None, menu, True
+            )
+            action.setToolTip(
+                "How the quantification finds lesions. Changing it quantifies the shown analysis again "
+                "with this method (the classifier does not run again) and applies to every later analysis."
+            )
+            group.addAction(action)
+            self.lesion_method_actions[name] = action
+        self.lesion_method_actions[self.controller.lesion_method].setChecked(True)
 
     def _connect(self) -> None:
         control, state = self.controller, self.state

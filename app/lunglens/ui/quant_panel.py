@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
 from lunglens.quant.summary import table_rows
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
 from lunglens.ui.state import ViewerState
@@ -98,7 +99,9 @@ class QuantPanel(QGroupBox):
         )
         self.warnings.setText("\n".join(f"⚠ {w}" for w in q.warnings))
         self.warnings.setVisible(bool(q.warnings))
-        self.method.setText(f"{q.method}: {q.method_description} {q.zone_definition}")
+        label = LESION_METHOD_LABELS.get(q.method, q.method)
+        zones = q.zone_definition[:1].upper() + q.zone_definition[1:]
+        self.method.setText(f"Lesion method: {label} ({q.method}): {q.method_description}. {zones}")
         rows = table_rows(q)[1:]
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):

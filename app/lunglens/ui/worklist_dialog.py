@@ -61,6 +61,12 @@ COLUMNS = (
         "affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification", 1
     ),
     Column("severity_score", "Score", True, "Six-zone severity score (0-30), a zone score, not a lobe score"),
+    Column(
+        "lesion_method",
+        "Lesion method",
+        tooltip="How the quantification found lesions: learned (the demonstration patch model's map) or "
+        "hu_bands (a threshold estimate)",
+    ),
     Column("error", "Error"),
 )
 

@@ -1,0 +1,113 @@
+"""Analysis ▸ Lesion method: the two methods with the default checked, the choice remembered in
+the settings, the analysis run with the chosen method, a change of method that quantifies the
+shown analysis again without running the classifier, and the fallback warning in the panel."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from lunglens.analysis import DEFAULT_LESION_METHOD, LESION_METHODS, lesion_methods
+from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
+from lunglens.inference import ModelError
+from lunglens.synthetic import make_phantom, write_dicom_series
+from lunglens.ui import controller as controller_module
+
+
+@pytest.fixture(scope="module")
+def patient(tmp_path_factory):
+    phantom = make_phantom(n_slices=16, seed=2, covid_severity=0.6, size=128, pixel_spacing_mm=2.8)
+    folder = tmp_path_factory.mktemp("patient") / "PAT"
+    write_dicom_series(
+        phantom.hu, phantom.positions_mm, phantom.pixel_spacing_mm, phantom.slice_thickness_mm, folder
+    )
+    return folder
+
+
+def _open(qtbot, window, folder):
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(folder)
+
+
+def _analyse(qtbot, window):
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=120000):
+        window.controller.run_analysis()
+    return window.state.analysis
+
+
+def test_the_menu_names_both_methods_and_checks_the_default(window):
+    actions = window.lesion_method_actions
+    assert list(actions) == list(LESION_METHODS)
+    assert [name for name, action in actions.items() if action.isChecked()] == [DEFAULT_LESION_METHOD]
+    assert "(default)" in actions[DEFAULT_LESION_METHOD].text()
+    assert "classifier does not run again" in actions["hu_bands"].toolTip()
+
+
+def test_the_choice_is_remembered(qtbot, window, tmp_path, tiny_model_card):
+    from lunglens.ui.main_window import MainWindow
+
+    other = next(name for name in LESION_METHODS if name != DEFAULT_LESION_METHOD)
+    window.lesion_method_actions[other].trigger()
+    assert window.controller.lesion_method == other
+    assert window.settings.value("lesion_method") == other
+    window.settings.sync()
+    again = MainWindow(
+        settings=QSettings(window.settings.fileName(), QSettings.Format.IniFormat),
+        model_path=tiny_model_card,
+        provider="cpu",
+    )
+    qtbot.addWidget(again)
+    assert again.controller.lesion_method == other and again.lesion_method_actions[other].isChecked()
+
+
+def test_an_unknown_remembered_method_gives_the_default(tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    settings.setValue("lesion_method", "grey")
+    assert controller_module.remembered_lesion_method(settings) == DEFAULT_LESION_METHOD
+
+
+@pytest.mark.parametrize("name", LESION_METHODS)
+def test_the_analysis_quantifies_with_the_chosen_method(qtbot, window, patient, name):
+    window.lesion_method_actions[name].trigger()
+    _open(qtbot, window, patient)
+    q = _analyse(qtbot, window).quantification
+    assert q.method == name
+    assert LESION_METHOD_LABELS[name] in window.quant_panel.method.text()
+
+
+def test_changing_the_method_quantifies_again_without_the_classifier(qtbot, window, patient, monkeypatch):
+    window.lesion_method_actions["hu_bands"].trigger()
+    _open(qtbot, window, patient)
+    first = _analyse(qtbot, window)
+    assert first.quantification.method == "hu_bands"
+
+    def no_classifier(*args, **kwargs):
+        raise AssertionError("the classifier ran again")
+
+    monkeypatch.setattr(controller_module, "analyse", no_classifier)
+    with qtbot.waitSignal(window.state.analysisChanged, timeout=60000):
+        window.lesion_method_actions["learned"].trigger()
+    again = window.state.analysis
+    assert again.quantification.method == "learned"
+    assert (again.p_covid[first.classified] == first.p_covid[first.classified]).all()
+    assert (again.decision.k_positive, again.decision.covid) == (
+        first.decision.k_positive,
+        first.decision.covid,
+    )
+    assert LESION_METHOD_LABELS["learned"] in window.quant_panel.method.text()
+    assert "did not run again" in window.analysis_panel.message.text()
+    assert window.controller.results[again.series.key].quantification.method == "learned"
+
+
+def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, patient, monkeypatch):
+    def broken(card=None, provider="auto"):
+        raise ModelError("/opt/lunglens/models/lunglens-lesion.json: the bundled lesion model is missing")
+
+    monkeypatch.setattr(lesion_methods, "bundled_learned_method", broken)
+    window.lesion_method_actions["learned"].trigger()
+    _open(qtbot, window, patient)
+    q = _analyse(qtbot, window).quantification
+    assert q.method == "hu_bands"
+    panel = window.quant_panel
+    assert panel.warnings.isVisibleTo(panel) and "lunglens-lesion.json" in panel.warnings.text()
+    assert LESION_METHOD_LABELS["hu_bands"] in panel.method.text()
