@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lunglens.inference.lesion_model import load_lesion_model
 from lunglens.quant import HUBandMethod
+from lunglens.quant.lesion_map import learned_method
 from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG, NoLungFound, segment_lungs
 from tests.quant.conftest import truth_sides
 
@@ -47,6 +49,21 @@ def test_hu_bands_measure_the_phantom_lesion_volume(phantom_512, phantom_512_lun
     error = np.count_nonzero(affected) / np.count_nonzero(p.lesion_mask) - 1.0
     print(f"HU-band lesion volume error on the phantom: {100 * error:+.1f} %")
     assert abs(error) <= 0.15
+
+
+@pytest.mark.real_lesion_map
+def test_learned_map_measures_the_phantom_lesion_volume(phantom_512, phantom_512_lungs):
+    """The issue's figure: the learned lesion map's affected volume within 15 % of the phantom's
+    true lesion volume (-8.6 % with model 2.0.0; the model never saw a phantom). Its misses are
+    mostly lesion voxels the lung mask does not hold (95 % inside here)."""
+    p, seg = phantom_512, phantom_512_lungs
+    method = learned_method(load_lesion_model(provider="cpu"))
+    affected = method.affected(p.hu, seg.labels, seg.voxel_mm)
+    error = np.count_nonzero(affected) / np.count_nonzero(p.lesion_mask) - 1.0
+    print(f"learned-map lesion volume error on the phantom: {100 * error:+.1f} %")
+    assert abs(error) <= 0.15
+    inside = affected & p.lesion_mask
+    assert np.count_nonzero(inside) >= 0.8 * np.count_nonzero(affected)  # mostly on the lesions
 
 
 def test_volumes_in_ml_follow_the_voxel_size(phantom_512, phantom_512_lungs):
