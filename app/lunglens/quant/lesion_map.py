@@ -387,7 +387,7 @@ def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityM
         name="learned",
         description=(
             f"learned lesion map: P(lesion) >= 0.5 from the patch CNN of Polat et al. (2021), "
-            f"{card.name} {card.version} (a demonstration model trained on 50 slices), "
+            f"{card.name} {card.version} (a demonstration model: 50 masked slices and synthetic lesions), "
             f"{card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the lung mask"
         ),
     )
