@@ -326,7 +326,7 @@ def test_shipped_card_honours_the_lesion_contract(shipped):
     assert "research" in card.intended_use.lower() and "not for diagnosis" in card.intended_use.lower()
     assert card.command.startswith("python -m models.train_lesion")
     assert shipped.onnx_path.stat().st_size < 5 * 2**20
-    for part in ("cross_validation", "real_series", "domain_gap_grey"):
+    for part in ("cross_validation", "real_series", "domain_gap_grey", "phantom_lesion_volume"):
         assert part in card.metrics, part
 
 

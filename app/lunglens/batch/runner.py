@@ -3,7 +3,7 @@ the workers with a bounded number in flight, and record every answer in the mani
 arrives (this process is the manifest's only writer).
 
 The engine is `dask.distributed`: by default an embedded `LocalCluster` of N worker processes
-(one task at a time each; onnxruntime gets cores / N threads per worker), or an existing cluster
+(one task at a time each; decoding and onnxruntime get cores / N threads per worker), or an existing cluster
 at `scheduler` (its workers must reach SOURCE and the output folder under the same paths and
 have LungLens installed). A job whose worker dies is tried once more, then recorded as failed."""
 
@@ -30,6 +30,7 @@ from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError
+from lunglens.threads import THREADS_VARIABLE
 
 #: A job is tried at most this often when its worker dies under it (the first try and one retry).
 MAX_ATTEMPTS = 2
@@ -65,7 +66,8 @@ class BatchConfig:
     report: bool = False
     retry_failed: bool = False
     threads: int | None = None
-    """onnxruntime threads per worker of the embedded cluster (default: cores / workers)."""
+    """Threads per worker of the embedded cluster, for decoding and onnxruntime (default: cores /
+    workers; `lunglens.threads.THREADS_VARIABLE` in the worker)."""
 
 
 Task = Callable[[Job, JobSettings], dict]
@@ -171,7 +173,7 @@ def _dask_client(config: BatchConfig):
                 processes=True,
                 dashboard_address=None,
                 silence_logs=logging.ERROR,
-                env={"LUNGLENS_THREADS": str(threads)},
+                env={THREADS_VARIABLE: str(threads)},
             ) as cluster,
             Client(cluster) as client,
         ):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from lunglens.inference.card import ModelCard, sha256_of
 from lunglens.inference.postprocess import output_problem
 from lunglens.paths import demo_model_card
+from lunglens.threads import thread_budget
 
 PROVIDER_CHOICES = ("auto", "cpu", "cuda", "tensorrt")
 CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
@@ -100,7 +100,7 @@ def _session(onnx_path: Path, providers: list[str]):
     options = ort.SessionOptions()
     options.log_severity_level = 4  # fatal only: a failed GPU provider is reported by us, not spammed
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    threads = int(os.environ.get("LUNGLENS_THREADS", "0"))
+    threads = thread_budget()
     if threads:
         options.intra_op_num_threads = threads
     with _quiet():

@@ -24,6 +24,7 @@ from lunglens.io.geometry import orientation_problem, spacing_report, superior_p
 from lunglens.io.raw_scale import RAW_OFFSET_HU
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.io.tiff import TiffFileError, tiff_hu
+from lunglens.threads import thread_budget
 
 #: Spacing assumed where the files state none (TIFF, incomplete DICOM), in mm.
 NOMINAL_SPACING_MM = 1.0
@@ -40,7 +41,9 @@ class LoadError(Exception):
 
 
 def _workers() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
+    """Decoding threads: the process's thread budget (a batch worker's share of the cores), else
+    the CPU count; at most 8."""
+    return max(1, min(8, thread_budget() or os.cpu_count() or 1))
 
 
 def load(

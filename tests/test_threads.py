@@ -1,0 +1,43 @@
+"""A process's thread budget (LUNGLENS_THREADS): a batch worker's share of the cores, honoured by
+the slice decoder and by onnxruntime."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+from lunglens.threads import THREADS_VARIABLE, thread_budget
+
+load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
+
+
+@pytest.mark.parametrize(
+    ("value", "budget"), [("1", 1), ("3", 3), ("0", None), ("-2", None), ("two", None), ("", None)]
+)
+def test_thread_budget_reads_a_positive_integer(monkeypatch, value, budget):
+    monkeypatch.setenv(THREADS_VARIABLE, value)
+    assert thread_budget() == budget
+
+
+def test_without_a_budget_there_is_none(monkeypatch):
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    assert thread_budget() is None
+
+
+def test_the_decoder_uses_the_budget_else_the_cores(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    assert load_module._workers() == 1
+    monkeypatch.setenv(THREADS_VARIABLE, "50")
+    assert load_module._workers() == 8
+    monkeypatch.delenv(THREADS_VARIABLE)
+    assert load_module._workers() == max(1, min(8, os.cpu_count() or 1))
+
+
+def test_onnxruntime_uses_the_budget(monkeypatch):
+    from lunglens.inference import session
+
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    model = session.load_model(provider="cpu")
+    assert model.session.get_session_options().intra_op_num_threads == 1
