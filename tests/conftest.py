@@ -45,3 +45,16 @@ def cheap_learned_lesion_map(request, monkeypatch):
     monkeypatch.setattr(lesion_methods, "_SHARED", {})
     if request.node.get_closest_marker("real_lesion_map") is None:
         monkeypatch.setattr(lesion_methods, "bundled_learned_method", stand_in_learned_method)
+
+
+@pytest.fixture(scope="session")
+def small_patient(tmp_path_factory) -> Path:
+    """A small synthetic COVID-19 patient (16 slices of 128 x 128 at 2.8 mm) as a DICOM folder."""
+    from lunglens.synthetic import make_phantom, write_dicom_series
+
+    phantom = make_phantom(n_slices=16, seed=2, covid_severity=0.6, size=128, pixel_spacing_mm=2.8)
+    folder = tmp_path_factory.mktemp("patient") / "PAT"
+    write_dicom_series(
+        phantom.hu, phantom.positions_mm, phantom.pixel_spacing_mm, phantom.slice_thickness_mm, folder
+    )
+    return folder

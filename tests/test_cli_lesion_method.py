@@ -13,19 +13,8 @@ from lunglens import cli
 from lunglens.analysis import LESION_METHODS, lesion_methods
 from lunglens.cli import common
 from lunglens.inference import ModelError
-from lunglens.synthetic import make_phantom, write_dicom_series
 from tests.lesion_stand_in import STAND_IN_DESCRIPTION
 from tests.tiny_model import write_tiny_model
-
-
-@pytest.fixture(scope="module")
-def patient(tmp_path_factory):
-    phantom = make_phantom(n_slices=16, seed=2, covid_severity=0.6, size=128, pixel_spacing_mm=2.8)
-    folder = tmp_path_factory.mktemp("patient") / "PAT"
-    write_dicom_series(
-        phantom.hu, phantom.positions_mm, phantom.pixel_spacing_mm, phantom.slice_thickness_mm, folder
-    )
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +22,9 @@ def card(tmp_path_factory):
     return write_tiny_model(tmp_path_factory.mktemp("model"))
 
 
-def analyze(patient, card, tmp_path, *extra) -> tuple[int, dict | None]:
+def analyze(small_patient, card, tmp_path, *extra) -> tuple[int, dict | None]:
     out = tmp_path / "a.json"
-    status = cli.main(["analyze", str(patient), "--model", str(card), "--json", str(out), *extra])
+    status = cli.main(["analyze", str(small_patient), "--model", str(card), "--json", str(out), *extra])
     return status, json.loads(out.read_text()) if out.exists() else None
 
 
@@ -45,10 +34,10 @@ def broken_lesion_model(card=None, provider="auto"):
 
 @pytest.mark.parametrize("default", LESION_METHODS)
 def test_without_the_option_the_default_runs_and_the_json_names_it(
-    patient, card, tmp_path, monkeypatch, capsys, default
+    small_patient, card, tmp_path, monkeypatch, capsys, default
 ):
     monkeypatch.setattr(common, "DEFAULT_LESION_METHOD", default)
-    status, data = analyze(patient, card, tmp_path)
+    status, data = analyze(small_patient, card, tmp_path)
     assert status == 0
     assert data["quantification"]["method"] == default
     assert (data["quantification"]["method_description"] == STAND_IN_DESCRIPTION) == (default == "learned")
@@ -58,40 +47,40 @@ def test_without_the_option_the_default_runs_and_the_json_names_it(
 @pytest.mark.parametrize(
     ("option", "ran"), [("learned", "learned"), ("hu_bands", "hu_bands"), ("hu", "hu_bands")]
 )
-def test_the_option_chooses_the_method(patient, card, tmp_path, option, ran):
-    status, data = analyze(patient, card, tmp_path, "--lesion-method", option)
+def test_the_option_chooses_the_method(small_patient, card, tmp_path, option, ran):
+    status, data = analyze(small_patient, card, tmp_path, "--lesion-method", option)
     assert status == 0 and data["quantification"]["method"] == ran
 
 
-def test_an_unknown_method_is_refused(patient, card, tmp_path, capsys):
+def test_an_unknown_method_is_refused(small_patient, card, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
-        analyze(patient, card, tmp_path, "--lesion-method", "grey")
+        analyze(small_patient, card, tmp_path, "--lesion-method", "grey")
     assert stop.value.code == 2 and "invalid choice: 'grey'" in capsys.readouterr().err
 
 
 def test_a_learned_map_asked_for_by_name_that_cannot_load_stops_the_run(
-    patient, card, tmp_path, monkeypatch, capsys
+    small_patient, card, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(lesion_methods, "bundled_learned_method", broken_lesion_model)
-    status, data = analyze(patient, card, tmp_path, "--lesion-method", "learned")
+    status, data = analyze(small_patient, card, tmp_path, "--lesion-method", "learned")
     captured = capsys.readouterr()
     assert status == 2 and data is None and "verdict" not in captured.out
     assert "/opt/lunglens/models/lunglens-lesion.json" in captured.err and "Traceback" not in captured.err
 
 
 def test_a_default_learned_map_that_cannot_load_falls_back_with_a_warning(
-    patient, card, tmp_path, monkeypatch, capsys
+    small_patient, card, tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(common, "DEFAULT_LESION_METHOD", "learned")
     monkeypatch.setattr(lesion_methods, "bundled_learned_method", broken_lesion_model)
-    status, data = analyze(patient, card, tmp_path)
+    status, data = analyze(small_patient, card, tmp_path)
     assert status == 0 and data["quantification"]["method"] == "hu_bands"
     (warning,) = [w for w in data["quantification"]["warnings"] if "unavailable" in w]
     assert "/opt/lunglens/models/lunglens-lesion.json" in warning and "HU bands" in warning
     assert f"Warning: {warning}" in capsys.readouterr().out
 
 
-def test_no_quantify_never_loads_the_lesion_model(patient, card, tmp_path, monkeypatch):
+def test_no_quantify_never_loads_the_lesion_model(small_patient, card, tmp_path, monkeypatch):
     monkeypatch.setattr(lesion_methods, "bundled_learned_method", broken_lesion_model)
-    status, data = analyze(patient, card, tmp_path, "--lesion-method", "learned", "--no-quantify")
+    status, data = analyze(small_patient, card, tmp_path, "--lesion-method", "learned", "--no-quantify")
     assert status == 0 and data["quantification"] is None

@@ -10,18 +10,7 @@ from PySide6.QtCore import QSettings
 from lunglens.analysis import DEFAULT_LESION_METHOD, LESION_METHODS, lesion_methods
 from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
 from lunglens.inference import ModelError
-from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.ui import controller as controller_module
-
-
-@pytest.fixture(scope="module")
-def patient(tmp_path_factory):
-    phantom = make_phantom(n_slices=16, seed=2, covid_severity=0.6, size=128, pixel_spacing_mm=2.8)
-    folder = tmp_path_factory.mktemp("patient") / "PAT"
-    write_dicom_series(
-        phantom.hu, phantom.positions_mm, phantom.pixel_spacing_mm, phantom.slice_thickness_mm, folder
-    )
-    return folder
 
 
 def _open(qtbot, window, folder):
@@ -67,17 +56,19 @@ def test_an_unknown_remembered_method_gives_the_default(tmp_path):
 
 
 @pytest.mark.parametrize("name", LESION_METHODS)
-def test_the_analysis_quantifies_with_the_chosen_method(qtbot, window, patient, name):
+def test_the_analysis_quantifies_with_the_chosen_method(qtbot, window, small_patient, name):
     window.lesion_method_actions[name].trigger()
-    _open(qtbot, window, patient)
+    _open(qtbot, window, small_patient)
     q = _analyse(qtbot, window).quantification
     assert q.method == name
     assert LESION_METHOD_LABELS[name] in window.quant_panel.method.text()
 
 
-def test_changing_the_method_quantifies_again_without_the_classifier(qtbot, window, patient, monkeypatch):
+def test_changing_the_method_quantifies_again_without_the_classifier(
+    qtbot, window, small_patient, monkeypatch
+):
     window.lesion_method_actions["hu_bands"].trigger()
-    _open(qtbot, window, patient)
+    _open(qtbot, window, small_patient)
     first = _analyse(qtbot, window)
     assert first.quantification.method == "hu_bands"
 
@@ -99,13 +90,13 @@ def test_changing_the_method_quantifies_again_without_the_classifier(qtbot, wind
     assert window.controller.results[again.series.key].quantification.method == "learned"
 
 
-def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, patient, monkeypatch):
+def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, small_patient, monkeypatch):
     def broken(card=None, provider="auto"):
         raise ModelError("/opt/lunglens/models/lunglens-lesion.json: the bundled lesion model is missing")
 
     monkeypatch.setattr(lesion_methods, "bundled_learned_method", broken)
     window.lesion_method_actions["learned"].trigger()
-    _open(qtbot, window, patient)
+    _open(qtbot, window, small_patient)
     q = _analyse(qtbot, window).quantification
     assert q.method == "hu_bands"
     panel = window.quant_panel
