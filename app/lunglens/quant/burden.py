@@ -6,7 +6,6 @@ per-slice affected %, and the warning when the slice selector discarded involved
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from lunglens.quant.lungs import (
     NoLungFound,
     bounding_box,
     segment_lungs,
+    worker_threads,
 )
 from lunglens.quant.result import (
     CompactMasks,
@@ -41,7 +41,6 @@ from lunglens.quant.result import (
     slice_percent,
 )
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
-from lunglens.threads import thread_budget
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
 
@@ -175,10 +174,9 @@ def quantify(
 
 
 def _background() -> ThreadPoolExecutor | _Inline:
-    """One worker thread for work that overlaps the main thread's, or, when the process's
-    thread budget (`lunglens.threads.thread_budget`) is 1, the caller's thread."""
-    budget = thread_budget() or os.cpu_count() or 1
-    return ThreadPoolExecutor(max_workers=1) if budget > 1 else _Inline()
+    """One worker thread for work that overlaps the main thread's, or, when the quantification
+    may use one thread only (`worker_threads`), the caller's thread."""
+    return ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else _Inline()
 
 
 class _Inline:

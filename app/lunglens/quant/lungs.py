@@ -36,13 +36,17 @@ Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import segmentation
+
+from lunglens.threads import thread_budget
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -137,6 +141,32 @@ class LungSegmentation:
         return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
 
 
+def worker_threads() -> int:
+    """How many threads the quantification may run at once: the process's thread budget
+    (`lunglens.threads.thread_budget`), else the machine's cores."""
+    return thread_budget() or os.cpu_count() or 1
+
+
+def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:
+    """`work(z)` for every z of `slices`, split into `worker_threads()` contiguous runs done side
+    by side (OpenCV and numpy release the GIL); `work` must write only slice z's output."""
+    slices = list(slices)
+    threads = min(worker_threads(), len(slices))
+    if threads <= 1:
+        for z in slices:
+            work(z)
+        return
+
+    def run(part: Sequence[int]) -> None:
+        for z in part:
+            work(z)
+
+    bounds = np.linspace(0, len(slices), threads + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(run, slices[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
+            done.result()
+
+
 def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
     """Mean of factor x factor in-plane blocks (int16 HU, rounded), the image cropped to a
     multiple (OpenCV's area resampling, slice by slice)."""
@@ -145,9 +175,12 @@ def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
     z, h, w = hu.shape
     h2, w2 = h // factor, w // factor
     out = np.empty((z, h2, w2), np.int16)
-    for index in range(z):
+
+    def pool_slice(index: int) -> None:
         plane = np.ascontiguousarray(hu[index, : h2 * factor, : w2 * factor], dtype=np.int16)
         out[index] = cv2.resize(plane, (w2, h2), interpolation=cv2.INTER_AREA)
+
+    for_each_slice(pool_slice, range(z))
     return out
 
 
@@ -590,7 +623,8 @@ def _refine(
         slice(xs.start * factor, xs.stop * factor),
     )
     full_size = ((xs.stop - xs.start) * factor, (ys.stop - ys.start) * factor)  # OpenCV: (width, height)
-    for z in range(zs.start, zs.stop):
+
+    def refine_slice(z: int) -> None:
         plane = labels[z, ys, xs]
         grown = cv2.dilate(plane, _SQUARE_2D)
         core = cv2.erode(
@@ -603,4 +637,6 @@ def _refine(
         air = hu[z, full_rows, full_cols] < params.air_below_hu
         np.copyto(out, cv2.resize(if_air, full_size, interpolation=cv2.INTER_NEAREST), where=air)
         full[z, full_rows, full_cols] = out
+
+    for_each_slice(refine_slice, range(zs.start, zs.stop))
     return full
