@@ -153,12 +153,15 @@ class ProbabilityMapMethod:
 def lesion_classes(hu: np.ndarray, affected: np.ndarray, bands: HUBands = HUBands()) -> np.ndarray:
     """uint8 (z, y, x): 0 not affected, 1 ground glass (affected, HU below the consolidation
     band), 2 consolidation (affected, HU at or above its lower edge, -400 HU by default)."""
-    classes = np.zeros(hu.shape, np.uint8)
+    classes = np.empty(hu.shape, np.uint8)
     edge = bands.consolidation.low_hu
-    for start in range(0, hu.shape[0], SLAB_SLICES):
+
+    def classify_slab(start: int) -> None:  # GGO_CLASS (1) where affected, + 1 where dense (2)
         part = slice(start, start + SLAB_SLICES)
-        dense = hu[part] >= edge
-        hit = affected[part]
-        classes[part][hit & ~dense] = GGO_CLASS
-        classes[part][hit & dense] = CONSOLIDATION_CLASS
+        hit = affected[part].astype(bool, copy=False)
+        out = classes[part]
+        np.copyto(out, hit, casting="unsafe")
+        out += hit & (hu[part] >= edge)
+
+    for_each_slice(classify_slab, range(0, hu.shape[0], SLAB_SLICES))
     return classes

@@ -30,6 +30,7 @@ from lunglens.quant.lungs import (
     LungSegmentation,
     NoLungFound,
     bounding_box,
+    for_each_slice,
     segment_lungs,
     worker_threads,
 )
@@ -103,9 +104,12 @@ def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series.
     Per slice one histogram (OpenCV) of label x 3 + class."""
     hist = np.zeros((lung_labels.shape[0], 9), np.int64)
-    for z in range(lung_labels.shape[0]):
+
+    def count_slice(z: int) -> None:
         code = lung_labels[z] * np.uint8(3) + classes[z]
         hist[z] = cv2.calcHist([code], [0], None, [9], [0, 9]).ravel()
+
+    for_each_slice(count_slice, range(lung_labels.shape[0]))
     per_lung = hist.reshape(-1, 3, 3)[:, list(SIDES)]  # (slice, lung, class)
     return np.stack(
         [per_lung.sum(axis=2), per_lung[:, :, GGO_CLASS], per_lung[:, :, CONSOLIDATION_CLASS]], axis=2

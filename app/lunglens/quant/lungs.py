@@ -447,14 +447,18 @@ def _fill_pleural_indentations(
     hulls = np.zeros((depth, height, width), np.uint8)
     lung_area = np.zeros(depth)
     lung_centre = np.zeros((depth, 2))  # (row, column) within the box
-    for z, crop in enumerate(planes):
+
+    def hull_slice(z: int) -> None:
+        crop = planes[z]
         contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
-            continue
+            return
         cv2.fillConvexPoly(hulls[z], cv2.convexHull(np.concatenate(contours)), 1)
         moments = cv2.moments(crop, binaryImage=True)
         lung_area[z] = moments["m00"]
         lung_centre[z] = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+
+    for_each_slice(hull_slice, range(depth))
     hull = _framed(hulls, 0)
     candidates = _framed(hulls & ~planes & allowed[box].view(np.uint8), 0)
     n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
@@ -484,20 +488,23 @@ def _grow_into_ground_glass(
     the one-pixel partial-volume rim of the pleura, airway walls and gas does not count; fat
     (about -100 HU) and soft tissue are never reached. In place on `labels`."""
     steps = max(1, int(round(params.ground_glass_reach_mm / min(pixel_mm))))
-    for z in np.flatnonzero(labels.any(axis=(1, 2))):
+
+    def grow_slice(z: int) -> None:
         plane = labels[z]
         tissue = ((low[z] >= params.air_below_hu) & (low[z] < params.ground_glass_below_hu) & body[z]).view(
             np.uint8
         )
         tissue = cv2.morphologyEx(tissue, cv2.MORPH_OPEN, _SQUARE_2D)
         if not tissue.any():
-            continue
+            return
         for _ in range(steps):
             grown = cv2.dilate(plane, _CROSS_2D)
             reached = (plane == 0) & (grown > 0) & (tissue > 0)
             if not reached.any():
                 break
             plane[reached] = grown[reached]
+
+    for_each_slice(grow_slice, np.flatnonzero(labels.any(axis=(1, 2))))
 
 
 def segment_lungs(
