@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import cv2
@@ -397,14 +398,16 @@ def _lung_components(
     return masks
 
 
-def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+def _closing(
+    lung: np.ndarray, pixel_mm, params: LungParams
+) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
     """Per-slice closing of one lung with an octagon approximating a disk of
     `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV, on the
-    slices stacked with margins wider than the octagon between them), then filling of its
-    in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that
-    the lung surrounds on one slice); what is added is kept only inside `allowed`."""
+    slices stacked with margins wider than the octagon between them): the lung's box widened by
+    the margin and the closed mask on it, or None for an empty lung. Depends on the lung only,
+    so the left lung's runs while the right lung is finished (`_close_lung`)."""
     if not lung.any():
-        return lung
+        return None
     radius_px = params.closing_radius_mm / min(pixel_mm)
     # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
@@ -412,12 +415,27 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungPar
     square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
     margin = square_steps + cross_steps + 2  # > the octagon's reach: slices stay apart when stacked
     box = bounding_box(lung, (margin, margin))
-    plane = lung[box]
-    crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
+    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
     image = crop.reshape(-1, crop.shape[2])
     grown = cv2.dilate(cv2.dilate(image, square), _CROSS_2D, iterations=cross_steps)
     closed = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
-    closed = closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
+    return box, closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
+
+
+def _close_lung(
+    lung: np.ndarray,
+    closing: tuple[tuple[slice, slice, slice], np.ndarray] | None,
+    allowed: np.ndarray,
+    pixel_mm,
+    params: LungParams,
+) -> np.ndarray:
+    """The lung with its `closing` (`_closing` of `lung`) added, then its in-plane holes filled
+    up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that the lung
+    surrounds on one slice); what is added is kept only inside `allowed`."""
+    if closing is None:
+        return lung
+    box, closed = closing
+    plane = lung[box]
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -582,11 +600,16 @@ def segment_lungs(
     _grow_into_ground_glass(labels, low, body, pixel_mm, params)
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
-    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
-    right = _fill_enclosed(
-        _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
-    )
-    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
+    left_lung = labels == LEFT_LUNG
+    with ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else nullcontext() as pool:
+        left_closing = pool.submit(_closing, left_lung, pixel_mm, params) if pool else None
+        right_lung = labels == RIGHT_LUNG
+        right = _close_lung(right_lung, _closing(right_lung, pixel_mm, params), allowed, pixel_mm, params)
+        right = _fill_enclosed(
+            _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
+        )
+        closing = left_closing.result() if left_closing else _closing(left_lung, pixel_mm, params)
+    left = _close_lung(left_lung, closing, allowed & ~right, pixel_mm, params)
     left = _fill_enclosed(
         _fill_pleural_indentations(left, allowed & ~right, orientation_cosines, pixel_mm, 1.0, params)
     )
