@@ -20,6 +20,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from lunglens.quant.lungs import for_each_slice
+
 #: Slices processed at a time (bounds the temporaries of a 600-slice series).
 SLAB_SLICES = 32
 
@@ -112,12 +114,15 @@ class HUBandMethod:
         plane = lung_labels[lung_slices[0] : lung_slices[-1] + 1].any(axis=0)
         rows, cols = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
         ys, xs = slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)
-        for z in lung_slices:
+
+        def affected_slice(z: int) -> None:
             slab = hu[z, ys, xs]
             band = ((slab >= low) & (slab < high) & (lung_labels[z, ys, xs] > 0)).view(np.uint8)
             if size != (1, 1, 1):  # opening = erosion then dilation by the square (OpenCV, separable)
                 band = cv2.morphologyEx(band, cv2.MORPH_OPEN, square)
             out[z, ys, xs] = band.view(bool)
+
+        for_each_slice(affected_slice, lung_slices)
         return out
 
 
@@ -148,12 +153,15 @@ class ProbabilityMapMethod:
 def lesion_classes(hu: np.ndarray, affected: np.ndarray, bands: HUBands = HUBands()) -> np.ndarray:
     """uint8 (z, y, x): 0 not affected, 1 ground glass (affected, HU below the consolidation
     band), 2 consolidation (affected, HU at or above its lower edge, -400 HU by default)."""
-    classes = np.zeros(hu.shape, np.uint8)
+    classes = np.empty(hu.shape, np.uint8)
     edge = bands.consolidation.low_hu
-    for start in range(0, hu.shape[0], SLAB_SLICES):
+
+    def classify_slab(start: int) -> None:  # GGO_CLASS (1) where affected, + 1 where dense (2)
         part = slice(start, start + SLAB_SLICES)
-        dense = hu[part] >= edge
-        hit = affected[part]
-        classes[part][hit & ~dense] = GGO_CLASS
-        classes[part][hit & dense] = CONSOLIDATION_CLASS
+        hit = affected[part].astype(bool, copy=False)
+        out = classes[part]
+        np.copyto(out, hit, casting="unsafe")
+        out += hit & (hu[part] >= edge)
+
+    for_each_slice(classify_slab, range(0, hu.shape[0], SLAB_SLICES))
     return classes

@@ -6,6 +6,8 @@ per-slice affected %, and the warning when the slice selector discarded involved
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -25,11 +27,20 @@ from lunglens.quant.lungs import (
     LUNG_LABELS,
     RIGHT_LUNG,
     LungParams,
+    LungSegmentation,
     NoLungFound,
     bounding_box,
+    for_each_slice,
     segment_lungs,
+    worker_threads,
 )
-from lunglens.quant.result import CompactMasks, Quantification, RegionBurden, slice_percent
+from lunglens.quant.result import (
+    CompactMasks,
+    Quantification,
+    RegionBurden,
+    encode_lung_planes,
+    slice_percent,
+)
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
@@ -93,9 +104,12 @@ def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
     glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series.
     Per slice one histogram (OpenCV) of label x 3 + class."""
     hist = np.zeros((lung_labels.shape[0], 9), np.int64)
-    for z in range(lung_labels.shape[0]):
+
+    def count_slice(z: int) -> None:
         code = lung_labels[z] * np.uint8(3) + classes[z]
         hist[z] = cv2.calcHist([code], [0], None, [9], [0, 9]).ravel()
+
+    for_each_slice(count_slice, range(lung_labels.shape[0]))
     per_lung = hist.reshape(-1, 3, 3)[:, list(SIDES)]  # (slice, lung, class)
     return np.stack(
         [per_lung.sum(axis=2), per_lung[:, :, GGO_CLASS], per_lung[:, :, CONSOLIDATION_CLASS]], axis=2
@@ -156,8 +170,46 @@ def quantify(
     except NoLungFound as exc:
         raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
     labels = segmentation.labels
-    affected = method.affected(series.hu, labels, segmentation.voxel_mm)
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
+    with _background() as background:
+        # the lung planes depend only on the labels; zlib releases the GIL while deflating
+        lung_planes = background.submit(encode_lung_planes, labels[box])
+        return _quantified(series, kept, method, params, segmentation, box, lung_planes.result)
+
+
+def _background() -> ThreadPoolExecutor | _Inline:
+    """One worker thread for work that overlaps the main thread's, or, when the quantification
+    may use one thread only (`worker_threads`), the caller's thread."""
+    return ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else _Inline()
+
+
+class _Inline:
+    """`submit` runs at once in the caller's thread (a thread budget of 1)."""
+
+    def __enter__(self) -> _Inline:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def submit(self, function, *args) -> Future:
+        future: Future = Future()
+        future.set_result(function(*args))
+        return future
+
+
+def _quantified(
+    series: Series,
+    kept: np.ndarray | None,
+    method: LesionMethod,
+    params: QuantParams,
+    segmentation: LungSegmentation,
+    box: tuple[slice, slice, slice],
+    lung_planes: Callable[[], tuple[bytes, bytes]],
+) -> Quantification:
+    """The result from the segmentation; `lung_planes()` returns the encoded lung planes."""
+    labels = segmentation.labels
+    affected = method.affected(series.hu, labels, segmentation.voxel_mm)
     classes = np.zeros(labels.shape, np.uint8)
     classes[box] = lesion_classes(series.hu[box], affected[box], params.bands)
     counts = np.zeros((labels.shape[0], 2, 3), np.int64)
@@ -200,5 +252,5 @@ def quantify(
         zone_definition=ZONE_DEFINITION,
         slices=tuple(slice_percent(v) for v in per_slice),
         warnings=tuple(warnings),
-        masks=CompactMasks.encode(labels, classes, box),
+        masks=CompactMasks.encode(labels, classes, box, lung_planes()),
     )

@@ -36,13 +36,18 @@ Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import segmentation
+
+from lunglens.threads import thread_budget
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -137,6 +142,32 @@ class LungSegmentation:
         return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
 
 
+def worker_threads() -> int:
+    """How many threads the quantification may run at once: the process's thread budget
+    (`lunglens.threads.thread_budget`), else the machine's cores."""
+    return thread_budget() or os.cpu_count() or 1
+
+
+def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:
+    """`work(z)` for every z of `slices`, split into `worker_threads()` contiguous runs done side
+    by side (OpenCV and numpy release the GIL); `work` must write only slice z's output."""
+    slices = list(slices)
+    threads = min(worker_threads(), len(slices))
+    if threads <= 1:
+        for z in slices:
+            work(z)
+        return
+
+    def run(part: Sequence[int]) -> None:
+        for z in part:
+            work(z)
+
+    bounds = np.linspace(0, len(slices), threads + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(run, slices[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
+            done.result()
+
+
 def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
     """Mean of factor x factor in-plane blocks (int16 HU, rounded), the image cropped to a
     multiple (OpenCV's area resampling, slice by slice)."""
@@ -145,9 +176,12 @@ def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
     z, h, w = hu.shape
     h2, w2 = h // factor, w // factor
     out = np.empty((z, h2, w2), np.int16)
-    for index in range(z):
+
+    def pool_slice(index: int) -> None:
         plane = np.ascontiguousarray(hu[index, : h2 * factor, : w2 * factor], dtype=np.int16)
         out[index] = cv2.resize(plane, (w2, h2), interpolation=cv2.INTER_AREA)
+
+    for_each_slice(pool_slice, range(z))
     return out
 
 
@@ -227,7 +261,11 @@ def _max_pool(mask: np.ndarray, factor: int) -> np.ndarray:
     z, h, w = mask.shape
     ph, pw = -h % factor, -w % factor
     padded = np.pad(mask, ((0, 0), (0, ph), (0, pw)))
-    return padded.reshape(z, (h + ph) // factor, factor, (w + pw) // factor, factor).any(axis=(2, 4))
+    out = np.zeros((z, (h + ph) // factor, (w + pw) // factor), bool)
+    for row in range(factor):  # an OR of the block's strided views: faster than any() over axes
+        for column in range(factor):
+            out |= padded[:, row::factor, column::factor]
+    return out
 
 
 def _x_patient(rows: np.ndarray, cols: np.ndarray, cosines: Sequence[float], pixel_mm) -> np.ndarray:
@@ -360,14 +398,16 @@ def _lung_components(
     return masks
 
 
-def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+def _closing(
+    lung: np.ndarray, pixel_mm, params: LungParams
+) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
     """Per-slice closing of one lung with an octagon approximating a disk of
     `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV, on the
-    slices stacked with margins wider than the octagon between them), then filling of its
-    in-plane holes up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that
-    the lung surrounds on one slice); what is added is kept only inside `allowed`."""
+    slices stacked with margins wider than the octagon between them): the lung's box widened by
+    the margin and the closed mask on it, or None for an empty lung. Depends on the lung only,
+    so the left lung's runs while the right lung is finished (`_close_lung`)."""
     if not lung.any():
-        return lung
+        return None
     radius_px = params.closing_radius_mm / min(pixel_mm)
     # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
@@ -375,12 +415,27 @@ def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungPar
     square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
     margin = square_steps + cross_steps + 2  # > the octagon's reach: slices stay apart when stacked
     box = bounding_box(lung, (margin, margin))
-    plane = lung[box]
-    crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
+    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
     image = crop.reshape(-1, crop.shape[2])
     grown = cv2.dilate(cv2.dilate(image, square), _CROSS_2D, iterations=cross_steps)
     closed = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
-    closed = closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
+    return box, closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
+
+
+def _close_lung(
+    lung: np.ndarray,
+    closing: tuple[tuple[slice, slice, slice], np.ndarray] | None,
+    allowed: np.ndarray,
+    pixel_mm,
+    params: LungParams,
+) -> np.ndarray:
+    """The lung with its `closing` (`_closing` of `lung`) added, then its in-plane holes filled
+    up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that the lung
+    surrounds on one slice); what is added is kept only inside `allowed`."""
+    if closing is None:
+        return lung
+    box, closed = closing
+    plane = lung[box]
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -414,14 +469,18 @@ def _fill_pleural_indentations(
     hulls = np.zeros((depth, height, width), np.uint8)
     lung_area = np.zeros(depth)
     lung_centre = np.zeros((depth, 2))  # (row, column) within the box
-    for z, crop in enumerate(planes):
+
+    def hull_slice(z: int) -> None:
+        crop = planes[z]
         contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if not contours:
-            continue
+            return
         cv2.fillConvexPoly(hulls[z], cv2.convexHull(np.concatenate(contours)), 1)
         moments = cv2.moments(crop, binaryImage=True)
         lung_area[z] = moments["m00"]
         lung_centre[z] = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+
+    for_each_slice(hull_slice, range(depth))
     hull = _framed(hulls, 0)
     candidates = _framed(hulls & ~planes & allowed[box].view(np.uint8), 0)
     n, parts, stats, centres = cv2.connectedComponentsWithStats(candidates, connectivity=4)
@@ -451,20 +510,23 @@ def _grow_into_ground_glass(
     the one-pixel partial-volume rim of the pleura, airway walls and gas does not count; fat
     (about -100 HU) and soft tissue are never reached. In place on `labels`."""
     steps = max(1, int(round(params.ground_glass_reach_mm / min(pixel_mm))))
-    for z in np.flatnonzero(labels.any(axis=(1, 2))):
+
+    def grow_slice(z: int) -> None:
         plane = labels[z]
         tissue = ((low[z] >= params.air_below_hu) & (low[z] < params.ground_glass_below_hu) & body[z]).view(
             np.uint8
         )
         tissue = cv2.morphologyEx(tissue, cv2.MORPH_OPEN, _SQUARE_2D)
         if not tissue.any():
-            continue
+            return
         for _ in range(steps):
             grown = cv2.dilate(plane, _CROSS_2D)
             reached = (plane == 0) & (grown > 0) & (tissue > 0)
             if not reached.any():
                 break
             plane[reached] = grown[reached]
+
+    for_each_slice(grow_slice, np.flatnonzero(labels.any(axis=(1, 2))))
 
 
 def segment_lungs(
@@ -538,11 +600,16 @@ def segment_lungs(
     _grow_into_ground_glass(labels, low, body, pixel_mm, params)
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
-    right = _close_lung(labels == RIGHT_LUNG, allowed, pixel_mm, params)
-    right = _fill_enclosed(
-        _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
-    )
-    left = _close_lung(labels == LEFT_LUNG, allowed & ~right, pixel_mm, params)
+    left_lung = labels == LEFT_LUNG
+    with ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else nullcontext() as pool:
+        left_closing = pool.submit(_closing, left_lung, pixel_mm, params) if pool else None
+        right_lung = labels == RIGHT_LUNG
+        right = _close_lung(right_lung, _closing(right_lung, pixel_mm, params), allowed, pixel_mm, params)
+        right = _fill_enclosed(
+            _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
+        )
+        closing = left_closing.result() if left_closing else _closing(left_lung, pixel_mm, params)
+    left = _close_lung(left_lung, closing, allowed & ~right, pixel_mm, params)
     left = _fill_enclosed(
         _fill_pleural_indentations(left, allowed & ~right, orientation_cosines, pixel_mm, 1.0, params)
     )
@@ -590,7 +657,8 @@ def _refine(
         slice(xs.start * factor, xs.stop * factor),
     )
     full_size = ((xs.stop - xs.start) * factor, (ys.stop - ys.start) * factor)  # OpenCV: (width, height)
-    for z in range(zs.start, zs.stop):
+
+    def refine_slice(z: int) -> None:
         plane = labels[z, ys, xs]
         grown = cv2.dilate(plane, _SQUARE_2D)
         core = cv2.erode(
@@ -603,4 +671,6 @@ def _refine(
         air = hu[z, full_rows, full_cols] < params.air_below_hu
         np.copyto(out, cv2.resize(if_air, full_size, interpolation=cv2.INTER_NEAREST), where=air)
         full[z, full_rows, full_cols] = out
+
+    for_each_slice(refine_slice, range(zs.start, zs.stop))
     return full

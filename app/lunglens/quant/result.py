@@ -29,6 +29,12 @@ def _deflate(data: bytes, run_length: bool) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
+def encode_lung_planes(box_labels: np.ndarray) -> tuple[bytes, bytes]:
+    """The stored right and left lung planes (`MASK_PLANES`) of the lung labels inside the
+    lungs' box: packbits of label 1 and of label 2, deflated at level 6."""
+    return tuple(_deflate(np.packbits(box_labels == label).tobytes(), run_length=False) for label in (1, 2))
+
+
 @dataclass(frozen=True)
 class RegionBurden:
     """Lung burden of one region (a lung, a zone, both lungs). Percentages are of the region's
@@ -88,9 +94,12 @@ class CompactMasks:
         lung_labels: np.ndarray,
         lesion_classes: np.ndarray,
         lung_box: tuple[slice, slice, slice] | None = None,
+        lung_planes: tuple[bytes, bytes] | None = None,
     ) -> CompactMasks:
         """The planes of the lungs' bounding box; `lung_box` (z, y, x slices) when the caller
-        knows it already, else it is found from `lung_labels`."""
+        knows it already, else it is found from `lung_labels`; `lung_planes` the lung labels'
+        planes when the caller encoded them already (`encode_lung_planes` of the box, which
+        depends only on the labels and so can run while the lesion classes are computed)."""
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
         if lung_box is None:
@@ -102,15 +111,15 @@ class CompactMasks:
         else:
             box = [(int(part.start), int(part.stop)) for part in lung_box]
         region = tuple(slice(*span) for span in box)
-        labels, classes = lung_labels[region], lesion_classes[region]
-        lung_planes = (labels == 1, labels == 2)
-        lesion_planes = (classes == 1, classes == 2)
+        if lung_planes is None:
+            lung_planes = encode_lung_planes(lung_labels[region])
+        classes = lesion_classes[region]
         return cls(
             shape=tuple(int(n) for n in lung_labels.shape),
             box=tuple(box),
             planes=(
-                *(_deflate(np.packbits(m).tobytes(), run_length=False) for m in lung_planes),
-                *(_deflate(np.packbits(m).tobytes(), run_length=True) for m in lesion_planes),
+                *lung_planes,
+                *(_deflate(np.packbits(classes == c).tobytes(), run_length=True) for c in (1, 2)),
             ),
         )
 
