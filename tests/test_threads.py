@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from lunglens.threads import THREADS_VARIABLE, thread_budget
+from lunglens.threads import THREADS_VARIABLE, thread_budget, thread_count
 
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 
@@ -41,3 +41,10 @@ def test_onnxruntime_uses_the_budget(monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "1")
     model = session.load_model(provider="cpu")
     assert model.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_thread_count_is_the_budget_else_the_cores(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    assert thread_count() == 1
+    monkeypatch.delenv(THREADS_VARIABLE)
+    assert thread_count() == (os.cpu_count() or 1)

@@ -16,3 +16,8 @@ def thread_budget() -> int | None:
     except ValueError:
         return None
     return threads if threads > 0 else None
+
+
+def thread_count() -> int:
+    """Threads a process's own parallel work may use: its thread budget, else the machine's cores."""
+    return thread_budget() or os.cpu_count() or 1

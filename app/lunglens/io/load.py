@@ -4,7 +4,6 @@ threads (the JPEG decoders release the GIL); a slice that fails is skipped with 
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from lunglens.io.geometry import orientation_problem, spacing_report, superior_p
 from lunglens.io.raw_scale import RAW_OFFSET_HU
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.io.tiff import TiffFileError, tiff_hu
-from lunglens.threads import thread_budget
+from lunglens.threads import thread_count
 
 #: Spacing assumed where the files state none (TIFF, incomplete DICOM), in mm.
 NOMINAL_SPACING_MM = 1.0
@@ -43,7 +42,7 @@ class LoadError(Exception):
 def _workers() -> int:
     """Decoding threads: the process's thread budget (a batch worker's share of the cores), else
     the CPU count; at most 8."""
-    return max(1, min(8, thread_budget() or os.cpu_count() or 1))
+    return min(8, thread_count())
 
 
 def load(

@@ -32,7 +32,6 @@ from lunglens.quant.lungs import (
     bounding_box,
     for_each_slice,
     segment_lungs,
-    worker_threads,
 )
 from lunglens.quant.result import (
     CompactMasks,
@@ -42,6 +41,7 @@ from lunglens.quant.result import (
     slice_percent,
 )
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
+from lunglens.threads import thread_count
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
 
@@ -179,8 +179,8 @@ def quantify(
 
 def _background() -> ThreadPoolExecutor | _Inline:
     """One worker thread for work that overlaps the main thread's, or, when the quantification
-    may use one thread only (`worker_threads`), the caller's thread."""
-    return ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else _Inline()
+    may use one thread only (`lunglens.threads.thread_count`), the caller's thread."""
+    return ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else _Inline()
 
 
 class _Inline:

@@ -36,7 +36,6 @@ Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 l
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -47,7 +46,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import segmentation
 
-from lunglens.threads import thread_budget
+from lunglens.threads import thread_count
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -142,17 +141,11 @@ class LungSegmentation:
         return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
 
 
-def worker_threads() -> int:
-    """How many threads the quantification may run at once: the process's thread budget
-    (`lunglens.threads.thread_budget`), else the machine's cores."""
-    return thread_budget() or os.cpu_count() or 1
-
-
 def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:
-    """`work(z)` for every z of `slices`, split into `worker_threads()` contiguous runs done side
+    """`work(z)` for every z of `slices`, split into `thread_count()` contiguous runs done side
     by side (OpenCV and numpy release the GIL); `work` must write only slice z's output."""
     slices = list(slices)
-    threads = min(worker_threads(), len(slices))
+    threads = min(thread_count(), len(slices))
     if threads <= 1:
         for z in slices:
             work(z)
@@ -601,7 +594,7 @@ def segment_lungs(
     allowed = body & (low < params.bone_above_hu)
     allowed |= labels > 0
     left_lung = labels == LEFT_LUNG
-    with ThreadPoolExecutor(max_workers=1) if worker_threads() > 1 else nullcontext() as pool:
+    with ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else nullcontext() as pool:
         left_closing = pool.submit(_closing, left_lung, pixel_mm, params) if pool else None
         right_lung = labels == RIGHT_LUNG
         right = _close_lung(right_lung, _closing(right_lung, pixel_mm, params), allowed, pixel_mm, params)
