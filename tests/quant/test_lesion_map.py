@@ -418,8 +418,12 @@ def test_cli_exit_0_when_all_are_mapped_and_never_writes_over_inputs_or_non_file
     assert ok.returncode == 0, ok.stderr
     before = (tmp_path / "a.png").read_bytes()
     over = _lesions(str(tmp_path / "a.png"), "--out", str(tmp_path), "--model", str(card))
-    assert over.returncode == 2 and "it is one of the inputs" in over.stderr
+    assert over.returncode == 2 and "never writes into the folders it reads" in over.stderr
     assert (tmp_path / "a.png").read_bytes() == before
+    _write_png(tmp_path / "b.jpg", grey)  # another name in the input folder: refused all the same
+    beside = _lesions(str(tmp_path / "b.jpg"), "--out", str(tmp_path), "--model", str(card))
+    assert beside.returncode == 2 and "holds input images" in beside.stderr
+    assert not (tmp_path / "b.png").exists()
     (tmp_path / "maps2" / "a.png").mkdir(parents=True)
     folder = _lesions(str(tmp_path / "a.png"), "--out", str(tmp_path / "maps2"), "--model", str(card))
     assert folder.returncode == 2 and "not a regular file" in folder.stderr

@@ -10,7 +10,7 @@ model was trained with negatives from outside the lungs. Output: DIR/<stem>.png,
 input's size, 0 = no lesion, 255 = P(lesion) 1 (value = round(255 P)).
 
 Bad files (unreadable, not an image, empty) are named on stderr and skipped. Outputs are written
-atomically, never over an input and never into something that is not a regular file.
+atomically, never into a folder that holds an input and never into something that is not a regular file.
 Exit codes: 0 every image mapped; 2 some input skipped or an output refused, or the model unusable
 (the maps that could be made are written); 1 an internal failure.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lunglens.atomic import WriteError, write_atomically
+from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
 
 
@@ -100,15 +100,6 @@ def _png_bytes(grey: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
-def _refuse_output(target: Path, inputs: set[Path]) -> str | None:
-    """Why `target` must not be written, or None."""
-    if target.resolve() in inputs:
-        return "it is one of the inputs"
-    if target.exists() and not target.is_file():
-        return "it exists and is not a regular file"
-    return None
-
-
 def _progress(done: int, total: int) -> None:
     if sys.stderr.isatty() and total:
         filled = int(30 * done / total)
@@ -134,6 +125,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"lunglens: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out)
+    if out.resolve() in {Path(p).resolve().parent for p in args.images}:
+        print(
+            f"lunglens: {out}: holds input images; LungLens never writes into the folders it reads",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -148,12 +145,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"lunglens: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     paths = [Path(p) for p in args.images]
-    inputs = {p.resolve() for p in paths if p.exists()}
     params = LesionMapParams(stride=args.stride)
     problems, written, seen_stems = 0, 0, set()
     for number, path in enumerate(paths, 1):
         target = out / f"{path.stem}.png"
-        reason = _refuse_output(target, inputs)
+        reason = destination_problem(target)
         if reason is None and target in seen_stems:
             reason = "an earlier input already wrote a map of this name"
         try:
