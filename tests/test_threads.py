@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 
 import pytest
 
-from lunglens.threads import THREADS_VARIABLE, thread_budget, thread_count
+from lunglens.threads import THREADS_VARIABLE, side_thread, thread_budget, thread_count
 
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 
@@ -48,3 +49,20 @@ def test_thread_count_is_the_budget_else_the_cores(monkeypatch):
     assert thread_count() == 1
     monkeypatch.delenv(THREADS_VARIABLE)
     assert thread_count() == (os.cpu_count() or 1)
+
+
+def test_a_side_thread_with_a_budget_of_one_runs_jobs_in_the_callers_thread(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    with side_thread() as side:
+        ran_in = side.submit(threading.get_ident)
+        failed = side.submit(int, "not a number")
+    assert ran_in.result() == threading.get_ident()
+    with pytest.raises(ValueError, match="not a number"):
+        failed.result()  # raised where the result is asked for, as from a thread
+
+
+def test_a_side_thread_runs_jobs_beside_the_caller(monkeypatch):
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    with side_thread() as side:
+        ran_in = side.submit(threading.get_ident)
+    assert ran_in.result() != threading.get_ident()

@@ -1,8 +1,10 @@
-"""How many threads one LungLens process may use for its own work (slice decoding, onnxruntime)."""
+"""How many threads one LungLens process may use for its own work (slice decoding, onnxruntime,
+quantification), and a side thread for work that overlaps the caller's."""
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 
 THREADS_VARIABLE = "LUNGLENS_THREADS"
 """Environment variable holding a process's share of the cores (a batch worker: cores / workers)."""
@@ -21,3 +23,28 @@ def thread_budget() -> int | None:
 def thread_count() -> int:
     """Threads a process's own parallel work may use: its thread budget, else the machine's cores."""
     return thread_budget() or os.cpu_count() or 1
+
+
+def side_thread() -> ThreadPoolExecutor | InlineExecutor:
+    """A context-managed executor with one worker thread, for work that overlaps the caller's
+    (OpenCV, numpy, scipy and zlib release the GIL), or, when the process may use one thread only
+    (`thread_count`), one that runs each job at once in the caller's thread."""
+    return ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else InlineExecutor()
+
+
+class InlineExecutor:
+    """`submit` runs the job at once in the caller's thread and returns its finished future."""
+
+    def __enter__(self) -> InlineExecutor:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        return None
+
+    def submit(self, function, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(function(*args))
+        except Exception as exc:  # raised by `result()`, as from a thread
+            future.set_exception(exc)
+        return future

@@ -13,6 +13,7 @@ from lunglens.core.selector import select_slices
 from lunglens.io import discover, load
 from lunglens.quant import quantify
 from lunglens.quant.zones import THIRDS, slice_thirds
+from lunglens.threads import THREADS_VARIABLE
 
 
 def _load(folder):
@@ -104,3 +105,12 @@ def test_the_selector_drops_basal_involved_slices_and_the_reader_is_told(analyse
     warning = [w for w in q.warnings if w.startswith("involvement on")]
     assert len(warning) == 1
     assert "lung bases" in warning[0]
+
+
+def test_the_result_does_not_depend_on_the_thread_budget(analysed, monkeypatch):
+    """P001's lungs touch (the split runs); the lungs are filled side by side and the planes deflated
+    on a side thread, or all in the caller's thread with a budget of one: the same result."""
+    series, selection, threaded = analysed["P001"]
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    inline = quantify(series, selection.kept)
+    assert inline.to_dict() == threaded.to_dict()

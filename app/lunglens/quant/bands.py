@@ -8,7 +8,7 @@ A `LesionMethod` marks the affected lung voxels of a series. Two methods fit:
 - `ProbabilityMapMethod`: a learned lesion map (a per-pixel lesion probability, e.g. from
   `lunglens.quant.lesion_map`) thresholded inside the lung mask.
 Whatever the method, the affected region is split into ground glass and consolidation by HU
-(`lesion_classes`).
+(`lunglens.quant.burden.classify_and_count`).
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ import cv2
 import numpy as np
 
 from lunglens.quant.lungs import for_each_slice
-
-#: Slices processed at a time (bounds the temporaries of a 600-slice series).
-SLAB_SLICES = 32
 
 GGO_CLASS = 1
 CONSOLIDATION_CLASS = 2
@@ -148,20 +145,3 @@ class ProbabilityMapMethod:
                 f"lesion probability map {probability.shape} does not match the series {hu.shape}"
             )
         return (probability >= self.threshold) & (lung_labels > 0)
-
-
-def lesion_classes(hu: np.ndarray, affected: np.ndarray, bands: HUBands = HUBands()) -> np.ndarray:
-    """uint8 (z, y, x): 0 not affected, 1 ground glass (affected, HU below the consolidation
-    band), 2 consolidation (affected, HU at or above its lower edge, -400 HU by default)."""
-    classes = np.empty(hu.shape, np.uint8)
-    edge = bands.consolidation.low_hu
-
-    def classify_slab(start: int) -> None:  # GGO_CLASS (1) where affected, + 1 where dense (2)
-        part = slice(start, start + SLAB_SLICES)
-        hit = affected[part].astype(bool, copy=False)
-        out = classes[part]
-        np.copyto(out, hit, casting="unsafe")
-        out += hit & (hu[part] >= edge)
-
-    for_each_slice(classify_slab, range(0, hu.shape[0], SLAB_SLICES))
-    return classes

@@ -6,8 +6,6 @@ per-slice affected %, and the warning when the slice selector discarded involved
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import cv2
@@ -20,7 +18,6 @@ from lunglens.quant.bands import (
     HUBandMethod,
     HUBands,
     LesionMethod,
-    lesion_classes,
 )
 from lunglens.quant.lungs import (
     LEFT_LUNG,
@@ -37,11 +34,11 @@ from lunglens.quant.result import (
     CompactMasks,
     Quantification,
     RegionBurden,
-    encode_lung_planes,
+    encode_planes,
     slice_percent,
 )
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
-from lunglens.threads import thread_count
+from lunglens.threads import side_thread
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
 
@@ -99,21 +96,32 @@ class QuantParams:
     """... and at least this much tissue (mL) is affected on it (not a sliver of lung apex)."""
 
 
-def slice_counts(lung_labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Voxel counts per slice and lung: int64 (n_slices, 2 lungs [right, left], 3 [lung, ground
-    glass, consolidation]). Every voxel is visited: pass the lungs' box, not the whole series.
-    Per slice one histogram (OpenCV) of label x 3 + class."""
-    hist = np.zeros((lung_labels.shape[0], 9), np.int64)
+def classify_and_count(
+    hu: np.ndarray, affected: np.ndarray, lung_labels: np.ndarray, bands: HUBands
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lesion classes of the affected voxels and the voxel counts per slice, in one pass
+    slice by slice (pass the lungs' box, not the whole series):
+    - classes, uint8 (z, y, x): 0 not affected, 1 ground glass (affected, HU below the
+      consolidation band), 2 consolidation (affected, HU at or above its lower edge);
+    - counts, int64 (n_slices, 2 lungs [right, left], 3 [lung, ground glass, consolidation]),
+      from one histogram (OpenCV) per slice of label x 3 + class."""
+    classes = np.empty(hu.shape, np.uint8)
+    hist = np.zeros((hu.shape[0], 9), np.int64)
+    edge = bands.consolidation.low_hu
 
-    def count_slice(z: int) -> None:
-        code = lung_labels[z] * np.uint8(3) + classes[z]
-        hist[z] = cv2.calcHist([code], [0], None, [9], [0, 9]).ravel()
+    def classify_slice(z: int) -> None:  # GGO_CLASS (1) where affected, + 1 where dense (2)
+        hit = affected[z]
+        out = classes[z]
+        np.copyto(out, hit, casting="unsafe")
+        out += hit & (hu[z] >= edge)
+        hist[z] = cv2.calcHist([lung_labels[z] * np.uint8(3) + out], [0], None, [9], [0, 9]).ravel()
 
-    for_each_slice(count_slice, range(lung_labels.shape[0]))
+    for_each_slice(classify_slice, range(hu.shape[0]))
     per_lung = hist.reshape(-1, 3, 3)[:, list(SIDES)]  # (slice, lung, class)
-    return np.stack(
+    counts = np.stack(
         [per_lung.sum(axis=2), per_lung[:, :, GGO_CLASS], per_lung[:, :, CONSOLIDATION_CLASS]], axis=2
     )
+    return classes, counts
 
 
 def discarded_involvement_warning(
@@ -171,31 +179,13 @@ def quantify(
         raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
     labels = segmentation.labels
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
-    with _background() as background:
-        # the lung planes depend only on the labels; zlib releases the GIL while deflating
-        lung_planes = background.submit(encode_lung_planes, labels[box])
-        return _quantified(series, kept, method, params, segmentation, box, lung_planes.result)
-
-
-def _background() -> ThreadPoolExecutor | _Inline:
-    """One worker thread for work that overlaps the main thread's, or, when the quantification
-    may use one thread only (`lunglens.threads.thread_count`), the caller's thread."""
-    return ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else _Inline()
-
-
-class _Inline:
-    """`submit` runs at once in the caller's thread (a thread budget of 1)."""
-
-    def __enter__(self) -> _Inline:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-    def submit(self, function, *args) -> Future:
-        future: Future = Future()
-        future.set_result(function(*args))
-        return future
+    with side_thread() as side:  # planes deflate while the main thread works on (zlib frees the GIL)
+        lung_planes = side.submit(encode_planes, labels[box])
+        affected = method.affected(series.hu, labels, segmentation.voxel_mm)
+        classes, box_counts = classify_and_count(series.hu[box], affected[box], labels[box], params.bands)
+        lesion_planes = side.submit(encode_planes, classes)
+        masks = CompactMasks.of_box(labels.shape, box, lung_planes.result(), lesion_planes.result())
+    return _quantified(series, kept, method, params, segmentation, box, box_counts, masks)
 
 
 def _quantified(
@@ -205,15 +195,13 @@ def _quantified(
     params: QuantParams,
     segmentation: LungSegmentation,
     box: tuple[slice, slice, slice],
-    lung_planes: Callable[[], tuple[bytes, bytes]],
+    box_counts: np.ndarray,
+    masks: CompactMasks,
 ) -> Quantification:
-    """The result from the segmentation; `lung_planes()` returns the encoded lung planes."""
-    labels = segmentation.labels
-    affected = method.affected(series.hu, labels, segmentation.voxel_mm)
-    classes = np.zeros(labels.shape, np.uint8)
-    classes[box] = lesion_classes(series.hu[box], affected[box], params.bands)
-    counts = np.zeros((labels.shape[0], 2, 3), np.int64)
-    counts[box[0]] = slice_counts(labels[box], classes[box])
+    """The result from the segmentation, the voxel counts per slice of the lungs' `box`
+    (`classify_and_count`) and the masks."""
+    counts = np.zeros((series.n_slices, 2, 3), np.int64)
+    counts[box[0]] = box_counts
     voxel_ml = segmentation.voxel_ml
     thirds = slice_thirds(counts[:, :, 0] > 0, series.positions_mm)
 
@@ -252,5 +240,5 @@ def _quantified(
         zone_definition=ZONE_DEFINITION,
         slices=tuple(slice_percent(v) for v in per_slice),
         warnings=tuple(warnings),
-        masks=CompactMasks.encode(labels, classes, box, lung_planes()),
+        masks=masks,
     )

@@ -27,7 +27,8 @@ f x f pixel blocks; slices are kept):
    against the pleura or around vessels is lung, not outside (limited to the body, not bone);
    larger indentations of the lung's convex hull from the chest wall side (lateral to the
    lung's centre, at most `pleural_fill_max_fraction` of its area) are filled too, and what a
-   lung encloses in 3-D.
+   lung encloses in 3-D. Each lung is filled on its own (side by side), never into the other
+   lung; tissue both lungs take (between them) goes to the right lung.
 6. Back to full resolution: the pooled labels are upsampled; on the boundary band a pixel is lung
    when it is air (HU < `air_below_hu`) or dense tissue the fill of step 5 made lung.
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import cv2
@@ -46,7 +46,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import segmentation
 
-from lunglens.threads import thread_count
+from lunglens.threads import side_thread, thread_count
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -359,7 +359,12 @@ def _split_touching(
         markers = np.zeros(coarse.shape, np.int32)
         markers[cores == order[0] + 1] = 1
         markers[cores == order[1] + 1] = 2
-        grown = _upsample(segmentation.watershed(-distance, markers, mask=coarse), SPLIT_POOL, crop.shape)
+        # A core's inner voxels are its own: the flood starts from the cores' surfaces (the same
+        # watershed up to ties between equal distances, on a third of the voxels' heap).
+        inner = ndimage.binary_erosion(markers > 0, structure=_FACES_3D)
+        grown = segmentation.watershed(-distance, markers, mask=coarse & ~inner)
+        grown[inner] = markers[inner]
+        grown = _upsample(grown, SPLIT_POOL, crop.shape)
         first = np.zeros(component.shape, bool)
         second = np.zeros(component.shape, bool)
         first[box] = crop & (grown == 1)
@@ -391,16 +396,14 @@ def _lung_components(
     return masks
 
 
-def _closing(
-    lung: np.ndarray, pixel_mm, params: LungParams
-) -> tuple[tuple[slice, slice, slice], np.ndarray] | None:
-    """Per-slice closing of one lung with an octagon approximating a disk of
-    `closing_radius_mm` (a square then a cross, dilated and eroded iteratively; OpenCV, on the
-    slices stacked with margins wider than the octagon between them): the lung's box widened by
-    the margin and the closed mask on it, or None for an empty lung. Depends on the lung only,
-    so the left lung's runs while the right lung is finished (`_close_lung`)."""
+def _close_lung(lung: np.ndarray, allowed: np.ndarray, pixel_mm, params: LungParams) -> np.ndarray:
+    """The lung closed per slice with an octagon approximating a disk of `closing_radius_mm` (a
+    square then a cross, dilated and eroded iteratively; OpenCV, on the slices stacked with
+    margins wider than the octagon between them), then its in-plane holes filled up to
+    `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that the lung surrounds on
+    one slice); what is added is kept only inside `allowed`."""
     if not lung.any():
-        return None
+        return lung
     radius_px = params.closing_radius_mm / min(pixel_mm)
     # Octagon = square (radius a) + diamond (radius b): axes reach a + b, diagonals sqrt(2)(a + b/2).
     square_steps = max(1, int(round((np.sqrt(2.0) - 1.0) * radius_px)))
@@ -408,27 +411,12 @@ def _closing(
     square = np.ones((2 * square_steps + 1,) * 2, np.uint8)
     margin = square_steps + cross_steps + 2  # > the octagon's reach: slices stay apart when stacked
     box = bounding_box(lung, (margin, margin))
-    crop = np.pad(lung[box], ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
+    plane = lung[box]
+    crop = np.pad(plane, ((0, 0), (margin, margin), (margin, margin))).view(np.uint8)
     image = crop.reshape(-1, crop.shape[2])
     grown = cv2.dilate(cv2.dilate(image, square), _CROSS_2D, iterations=cross_steps)
     closed = cv2.erode(cv2.erode(grown, square), _CROSS_2D, iterations=cross_steps)
-    return box, closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
-
-
-def _close_lung(
-    lung: np.ndarray,
-    closing: tuple[tuple[slice, slice, slice], np.ndarray] | None,
-    allowed: np.ndarray,
-    pixel_mm,
-    params: LungParams,
-) -> np.ndarray:
-    """The lung with its `closing` (`_closing` of `lung`) added, then its in-plane holes filled
-    up to `max_hole_mm2` (vessels, nodules; not the top of a diaphragm dome that the lung
-    surrounds on one slice); what is added is kept only inside `allowed`."""
-    if closing is None:
-        return lung
-    box, closed = closing
-    plane = lung[box]
+    closed = closed.reshape(crop.shape)[:, margin:-margin, margin:-margin].view(bool)
     max_hole_px = int(params.max_hole_mm2 / (pixel_mm[0] * pixel_mm[1]))
     filled = _fill_holes_inplane(closed & allowed[box] | plane, max_hole_px) & allowed[box]
     out = lung.copy()
@@ -492,6 +480,22 @@ def _fill_pleural_indentations(
     accept[0] = False
     out[box] |= _unframed(accept[parts], planes.shape)
     return out
+
+
+def _fill_lung(
+    lung: np.ndarray,
+    allowed: np.ndarray,
+    cosines: Sequence[float],
+    pixel_mm,
+    lateral_sign: float,
+    params: LungParams,
+) -> np.ndarray:
+    """One lung with the dense disease it holds (step 5 after the ground-glass growth): closed
+    and its holes filled (`_close_lung`), its pleural indentations filled
+    (`_fill_pleural_indentations`), then what it encloses in 3-D; additions only inside
+    `allowed`. Depends on this lung alone, so the two lungs are filled side by side."""
+    lung = _close_lung(lung, allowed, pixel_mm, params)
+    return _fill_enclosed(_fill_pleural_indentations(lung, allowed, cosines, pixel_mm, lateral_sign, params))
 
 
 def _grow_into_ground_glass(
@@ -592,21 +596,22 @@ def segment_lungs(
 
     _grow_into_ground_glass(labels, low, body, pixel_mm, params)
     allowed = body & (low < params.bone_above_hu)
-    allowed |= labels > 0
-    left_lung = labels == LEFT_LUNG
-    with ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else nullcontext() as pool:
-        left_closing = pool.submit(_closing, left_lung, pixel_mm, params) if pool else None
-        right_lung = labels == RIGHT_LUNG
-        right = _close_lung(right_lung, _closing(right_lung, pixel_mm, params), allowed, pixel_mm, params)
-        right = _fill_enclosed(
-            _fill_pleural_indentations(right, allowed, orientation_cosines, pixel_mm, -1.0, params)
+    right_lung, left_lung = labels == RIGHT_LUNG, labels == LEFT_LUNG
+    with side_thread() as side:  # each lung may grow into the body, never into the other lung
+        left = side.submit(
+            _fill_lung,
+            left_lung,
+            allowed & ~right_lung | left_lung,
+            orientation_cosines,
+            pixel_mm,
+            1.0,
+            params,
         )
-        closing = left_closing.result() if left_closing else _closing(left_lung, pixel_mm, params)
-    left = _close_lung(left_lung, closing, allowed & ~right, pixel_mm, params)
-    left = _fill_enclosed(
-        _fill_pleural_indentations(left, allowed & ~right, orientation_cosines, pixel_mm, 1.0, params)
-    )
-    labels[right] = RIGHT_LUNG
+        right = _fill_lung(
+            right_lung, allowed & ~left_lung | right_lung, orientation_cosines, pixel_mm, -1.0, params
+        )
+        left = left.result()
+    labels[right] = RIGHT_LUNG  # tissue both lungs took (between them, in the mediastinum) is right
     labels[left & ~right] = LEFT_LUNG
     labels = _refine(hu, low, labels, factor, params)
     return LungSegmentation(labels, (float(slice_spacing_mm), *map(float, pixel_spacing_mm)), tuple(warnings))

@@ -20,19 +20,19 @@ MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
 """The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
 
 
-def _deflate(data: bytes, run_length: bool) -> bytes:
-    """A zlib stream (read back by `zlib.decompress`): level 6, or for `run_length` matching
-    only runs (`Z_RLE`), which on the sparse lesion planes is smaller than level 6 and about 4x
-    faster; the lung planes compress better at level 6."""
-    strategy = zlib.Z_RLE if run_length else zlib.Z_DEFAULT_STRATEGY
-    compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+def _deflate(data: bytes) -> bytes:
+    """A zlib stream (read back by `zlib.decompress`) matching only runs (`Z_RLE`, level 6): on
+    packed mask planes about 3x faster than the default strategy; the sparse lesion planes come
+    out smaller, the lung planes about 20 % larger (P001: 206 KB against 172 KB)."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, 8, zlib.Z_RLE)
     return compressor.compress(data) + compressor.flush()
 
 
-def encode_lung_planes(box_labels: np.ndarray) -> tuple[bytes, bytes]:
-    """The stored right and left lung planes (`MASK_PLANES`) of the lung labels inside the
-    lungs' box: packbits of label 1 and of label 2, deflated at level 6."""
-    return tuple(_deflate(np.packbits(box_labels == label).tobytes(), run_length=False) for label in (1, 2))
+def encode_planes(box_volume: np.ndarray) -> tuple[bytes, bytes]:
+    """Two stored planes (`MASK_PLANES`) of a uint8 volume cut to the lungs' box: packbits of
+    value 1 and of value 2, deflated (`_deflate`). Of the lung labels: right and left lung; of
+    the lesion classes: ground glass and consolidation."""
+    return tuple(_deflate(np.packbits(box_volume == value).tobytes()) for value in (1, 2))
 
 
 @dataclass(frozen=True)
@@ -89,38 +89,37 @@ class CompactMasks:
     planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
-    def encode(
-        cls,
-        lung_labels: np.ndarray,
-        lesion_classes: np.ndarray,
-        lung_box: tuple[slice, slice, slice] | None = None,
-        lung_planes: tuple[bytes, bytes] | None = None,
-    ) -> CompactMasks:
-        """The planes of the lungs' bounding box; `lung_box` (z, y, x slices) when the caller
-        knows it already, else it is found from `lung_labels`; `lung_planes` the lung labels'
-        planes when the caller encoded them already (`encode_lung_planes` of the box, which
-        depends only on the labels and so can run while the lesion classes are computed)."""
+    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
+        """The planes of the lungs' bounding box of whole-series labels and classes."""
         if lung_labels.shape != lesion_classes.shape:
             raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
-        if lung_box is None:
-            lung = lung_labels > 0
-            box = []
-            for axis in range(3):
-                present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
-                box.append((int(present[0]), int(present[-1]) + 1) if present.size else (0, 0))
-        else:
-            box = [(int(part.start), int(part.stop)) for part in lung_box]
-        region = tuple(slice(*span) for span in box)
-        if lung_planes is None:
-            lung_planes = encode_lung_planes(lung_labels[region])
-        classes = lesion_classes[region]
+        lung = lung_labels > 0
+        box = []
+        for axis in range(3):
+            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
+            box.append(slice(int(present[0]), int(present[-1]) + 1) if present.size else slice(0, 0))
+        region = tuple(box)
+        return cls.of_box(
+            lung_labels.shape,
+            region,
+            encode_planes(lung_labels[region]),
+            encode_planes(lesion_classes[region]),
+        )
+
+    @classmethod
+    def of_box(
+        cls,
+        shape: tuple[int, ...],
+        box: tuple[slice, slice, slice],
+        lung_planes: tuple[bytes, bytes],
+        lesion_planes: tuple[bytes, bytes],
+    ) -> CompactMasks:
+        """The masks of a series of `shape` from the planes of its lungs' `box` (z, y, x slices),
+        each pair encoded by `encode_planes`."""
         return cls(
-            shape=tuple(int(n) for n in lung_labels.shape),
-            box=tuple(box),
-            planes=(
-                *lung_planes,
-                *(_deflate(np.packbits(classes == c).tobytes(), run_length=True) for c in (1, 2)),
-            ),
+            shape=tuple(int(n) for n in shape),
+            box=tuple((int(part.start), int(part.stop)) for part in box),
+            planes=(*lung_planes, *lesion_planes),
         )
 
     def _plane(self, index: int) -> np.ndarray:
