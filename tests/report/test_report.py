@@ -107,6 +107,7 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert "must be confirmed by a radiologist" in text
     assert "doi:10.1101/2020.06.08.20121541" in text
     assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text
+    assert "other pneumonias" in text and "severe involvement is underestimated" in text
 
 
 def test_verdicts_at_the_paper_fractions_follow_redecide(p001, tmp_path):

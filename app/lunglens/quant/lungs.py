@@ -65,6 +65,18 @@ _CROSS_2D = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 SPLIT_POOL = 2
 
 
+LUNG_MASK_LIMITS = (
+    "Lungs are segmented without a trained model (thresholds and morphology); right and left are the "
+    "patient's. Consolidation as dense as soft tissue that fills the lung against the spine, the back of "
+    "the chest wall or the diaphragm can fall outside the lung contour and is then not counted: severe "
+    "involvement is underestimated (synthetic phantoms: lesion volume about 19 % low at high severity, "
+    "40 % at the highest), so check the contours"
+)
+"""What the lung mask cannot tell, for the reader (viewer, report, CLI). The phantom figures are
+`python -m models.evaluate_lesion --parts phantom` (models/lunglens-lesion.json,
+`metrics.phantom_lesion_volume`)."""
+
+
 class NoLungFound(Exception):
     """The series holds no lung (a head CT, abdomen-only slices): nothing to quantify."""
 

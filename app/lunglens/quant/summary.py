@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.result import Quantification, RegionBurden
 from lunglens.quant.zones import THIRDS
 
@@ -62,6 +63,7 @@ def table_lines(q: Quantification) -> list[str]:
         lines.append("  ".join(cells).rstrip())
     lines.append(f"Severity score {q.severity_score}/{q.severity_score_max}: {q.severity_score_name}")
     lines.append(q.zone_definition[:1].upper() + q.zone_definition[1:])
+    lines.append(f"{LUNG_MASK_LIMITS}.")
     lines.extend(f"Warning: {w}" for w in q.warnings)
     return lines
 

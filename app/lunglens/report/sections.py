@@ -21,6 +21,7 @@ from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
+from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.summary import table_rows, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
@@ -229,8 +230,7 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
         f"Per zone 0-5 by the affected share of the zone (0 %, under 5 %, 5-25 %, 26-50 %, 51-75 %, "
         f"over 75 %). {q.zone_definition[:1].upper() + q.zone_definition[1:]}.",
         f"Method: {q.method_description}.",
-        "Lungs are segmented without a trained model (thresholds and morphology); right and left are "
-        "the patient's. In the key images the lung contours are drawn in light blue, ground glass in "
+        f"{LUNG_MASK_LIMITS}. In the key images the lung contours are drawn in light blue, ground glass in "
         "yellow and consolidation in magenta (outlines, so the tissue stays visible).",
         "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
         "and fibrosis count too, and a radiologist must confirm the extent.",

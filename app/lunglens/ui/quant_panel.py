@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
+from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.summary import table_rows
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
 from lunglens.ui.state import ViewerState
@@ -101,7 +102,9 @@ class QuantPanel(QGroupBox):
         self.warnings.setVisible(bool(q.warnings))
         label = LESION_METHOD_LABELS.get(q.method, q.method)
         zones = q.zone_definition[:1].upper() + q.zone_definition[1:]
-        self.method.setText(f"Lesion method: {label} ({q.method}): {q.method_description}. {zones}")
+        self.method.setText(
+            f"Lesion method: {label} ({q.method}): {q.method_description}. {zones}. {LUNG_MASK_LIMITS}."
+        )
         rows = table_rows(q)[1:]
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
