@@ -5,7 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lunglens.render.contours import LESION_CONTOURS, ContourStyle, contour_pixels, draw_contours, outline
+from lunglens.render.contours import (
+    LESION_CONTOURS,
+    LUNG_CONTOURS,
+    ContourStyle,
+    burn_outlines,
+    contour_pixels,
+    draw_contours,
+    outline,
+    paint,
+)
 
 
 def _square(size: int = 20, first: int = 5, side: int = 8, value: int = 1) -> np.ndarray:
@@ -47,3 +56,20 @@ def test_contour_pixels_are_the_outline_and_paint_draws_them():
         draw_contours(np.zeros((20, 20, 4), np.uint8), _square(), LESION_CONTOURS).reshape(-1, 4)[indices, 3],
         np.full(indices.size, 255),
     )
+
+
+def test_burnt_outlines_are_the_viewers_contours_in_the_same_colours():
+    """The PDF's key images and the DICOM secondary captures show what the viewer shows."""
+    lesions = _square()
+    lungs = np.zeros_like(lesions)
+    lungs[1:-1, 1:-1] = 1
+    grey = np.full((*lesions.shape, 3), 40, np.uint8)
+    burnt = burn_outlines(grey, lesions, lungs)
+    frame = np.dstack([grey, np.full(lesions.shape, 255, np.uint8)])
+    viewer = paint(
+        paint(frame, contour_pixels(lungs, LUNG_CONTOURS)), contour_pixels(lesions, LESION_CONTOURS)
+    )
+    assert np.array_equal(burnt, viewer[..., :3])
+    assert (burnt == LESION_CONTOURS.colours[1]).all(axis=-1).any()
+    assert (burnt == LUNG_CONTOURS.colours[1]).all(axis=-1).any()
+    assert np.array_equal(grey, np.full_like(grey, 40))  # a copy: the input is left as it is

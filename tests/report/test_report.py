@@ -21,7 +21,7 @@ from lunglens.core.decision import DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
-from lunglens.render.outlines import LUNG_OUTLINE
+from lunglens.render.contours import LUNG_CONTOURS
 from lunglens.render.overlay import body_mask
 from lunglens.report import render_report, write_report
 from lunglens.report.images import key_images, key_slices
@@ -141,7 +141,7 @@ def test_key_images_draw_the_cam_inside_the_body_and_nothing_on_a_slice_below_th
     # with the quantification, the lung contour is drawn on every key image (light blue)
     assert outlined.quantification is not None
     (cold,) = key_images(outlined.redecide(DecisionParams(0.99, 0.1)), series.hu)
-    assert (cold.overlay == LUNG_OUTLINE.rgb).all(axis=-1).sum() > 100
+    assert (cold.overlay == LUNG_CONTOURS.colours[1]).all(axis=-1).sum() > 100
 
 
 def test_measurements_are_listed_only_when_the_reader_made_some(p001, plain_pdf, tmp_path):

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
-from lunglens.render.outlines import LESION_OUTLINES, burn_outlines
+from lunglens.render.contours import LESION_CONTOURS, burn_outlines
 from lunglens.render.overlay import COLOUR_MAP
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
 
@@ -40,7 +40,9 @@ def derivation(facts: ResultFacts, with_outlines: bool) -> str:
         f"opacity up to {OVERLAY_STYLE.opacity:g} times the slice's P(COVID), none below the cut-off)"
     )
     if with_outlines:
-        text += "; lesion outlines: " + ", ".join(f"{o.name} RGB{o.rgb}" for o in LESION_OUTLINES)
+        text += "; lesion outlines: " + ", ".join(
+            f"{LESION_CONTOURS.names[value]} RGB{rgb}" for value, rgb in LESION_CONTOURS.colours.items()
+        )
     return text + f"; {ids.RESEARCH_ONLY}"
 
 

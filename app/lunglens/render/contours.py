@@ -1,5 +1,7 @@
-"""Outlines of label images drawn into a display frame: the lungs' contours and the lesions'
-outlines coloured by class (ground glass, consolidation), for the viewer. Plain numpy + OpenCV.
+"""Outlines of label images drawn into an image: the lungs' contours and the lesions' outlines
+coloured by class (ground glass, consolidation), in the viewer's frames (`contour_pixels`,
+`paint`) and burnt into the PDF's key images and the DICOM secondary captures (`burn_outlines`),
+in the same colours everywhere. Plain numpy + OpenCV.
 
 An outline is the labelled pixels that touch a pixel of another label (4-connected), widened to
 `width_px` by a dilation, so a region's edge shows while its inside stays visible."""
@@ -17,9 +19,10 @@ _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 @dataclass(frozen=True)
 class ContourStyle:
-    """RGB colour per label value (labels not listed are not drawn) and the line width (px)."""
+    """RGB colour and name per label value (labels not listed are not drawn) and the line width (px)."""
 
     colours: Mapping[int, tuple[int, int, int]] = field(default_factory=dict)
+    names: Mapping[int, str] = field(default_factory=dict)
     width_px: int = 1
 
     def __post_init__(self):
@@ -28,9 +31,11 @@ class ContourStyle:
 
 
 #: Lung labels (1 right, 2 left: `lunglens.quant.lungs`) in one cool colour.
-LUNG_CONTOURS = ContourStyle({1: (80, 200, 255), 2: (80, 200, 255)})
-#: Lesion classes (1 ground glass, 2 consolidation: `lunglens.quant.bands`).
-LESION_CONTOURS = ContourStyle({1: (120, 255, 120), 2: (255, 60, 200)})
+LUNG_CONTOURS = ContourStyle({1: (80, 200, 255), 2: (80, 200, 255)}, {1: "right lung", 2: "left lung"})
+#: Lesion classes (1 ground glass, 2 consolidation: `lunglens.quant.burden.classify_and_count`).
+LESION_CONTOURS = ContourStyle(
+    {1: (120, 255, 120), 2: (255, 60, 200)}, {1: "ground glass", 2: "consolidation"}
+)
 
 
 def outline(labels: np.ndarray, width_px: int = 1) -> np.ndarray:
@@ -74,3 +79,17 @@ def draw_contours(frame: np.ndarray, labels: np.ndarray, style: ContourStyle) ->
     """A copy of the RGBA uint8 `frame` (y, x, 4) with the outline of each label of `labels`
     (same y, x) that `style` colours drawn opaque in its colour."""
     return paint(frame, contour_pixels(labels, style))
+
+
+def burn_outlines(
+    rgb: np.ndarray, lesion_labels: np.ndarray | None, lung_labels: np.ndarray | None = None
+) -> np.ndarray:
+    """A copy of `rgb` (y, x, 3 uint8) with the 2-D `lung_labels` contours (`LUNG_CONTOURS`) and
+    the outlines of the 2-D `lesion_labels` classes (`LESION_CONTOURS`) drawn in their colours."""
+    out = rgb.copy()
+    flat = out.reshape(-1, 3)
+    for labels, style in ((lung_labels, LUNG_CONTOURS), (lesion_labels, LESION_CONTOURS)):
+        if labels is not None:
+            indices, colours = contour_pixels(labels, style)
+            flat[indices] = colours
+    return out

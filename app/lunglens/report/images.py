@@ -9,7 +9,7 @@ import numpy as np
 
 from lunglens.analysis import Analysis
 from lunglens.core.windowing import PRESETS, Window, to_grey
-from lunglens.render.outlines import burn_outlines
+from lunglens.render.contours import burn_outlines
 from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, body_mask, overlay_rgb
 
 #: The window the key images are shown in: Lung, W 1500 / L -600 HU.

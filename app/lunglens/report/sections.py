@@ -231,7 +231,7 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
         f"over 75 %). {q.zone_definition[:1].upper() + q.zone_definition[1:]}.",
         f"Method: {q.method_description}.",
         f"{LUNG_MASK_LIMITS}. In the key images the lung contours are drawn in light blue, ground glass in "
-        "yellow and consolidation in magenta (outlines, so the tissue stays visible).",
+        "green and consolidation in magenta, as in the viewer (outlines, so the tissue stays visible).",
         "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
         "and fibrosis count too, and a radiologist must confirm the extent.",
         *(f"Warning: {w}" for w in q.warnings),
