@@ -56,7 +56,9 @@ def test_a_side_thread_with_a_budget_of_one_runs_jobs_in_the_callers_thread(monk
     with side_thread() as side:
         ran_in = side.submit(threading.get_ident)
         failed = side.submit(int, "not a number")
+        keywords = side.submit(int, "ff", base=16)
     assert ran_in.result() == threading.get_ident()
+    assert keywords.result() == 255
     with pytest.raises(ValueError, match="not a number"):
         failed.result()  # raised where the result is asked for, as from a thread
 

@@ -4,7 +4,7 @@ quantification), and a side thread for work that overlaps the caller's."""
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 THREADS_VARIABLE = "LUNGLENS_THREADS"
 """Environment variable holding a process's share of the cores (a batch worker: cores / workers)."""
@@ -28,23 +28,19 @@ def thread_count() -> int:
 def side_thread() -> ThreadPoolExecutor | InlineExecutor:
     """A context-managed executor with one worker thread, for work that overlaps the caller's
     (OpenCV, numpy, scipy and zlib release the GIL), or, when the process may use one thread only
-    (`thread_count`), one that runs each job at once in the caller's thread."""
+    (`thread_count`), one that runs each job at once in the caller's thread. The budget holds per
+    pool: a side job that splits its own work (`lunglens.quant.lungs.for_each_slice`) briefly
+    runs beside the caller's pool."""
     return ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else InlineExecutor()
 
 
-class InlineExecutor:
+class InlineExecutor(Executor):
     """`submit` runs the job at once in the caller's thread and returns its finished future."""
 
-    def __enter__(self) -> InlineExecutor:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        return None
-
-    def submit(self, function, *args) -> Future:
+    def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         try:
-            future.set_result(function(*args))
+            future.set_result(fn(*args, **kwargs))
         except Exception as exc:  # raised by `result()`, as from a thread
             future.set_exception(exc)
         return future

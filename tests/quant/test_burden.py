@@ -8,8 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from lunglens.quant import HUBandMethod, NoLungFound, ProbabilityMapMethod, Quantification, quantify
-from lunglens.quant.result import CompactMasks
+from lunglens.quant import HUBandMethod, HUBands, NoLungFound, ProbabilityMapMethod, Quantification, quantify
+from lunglens.quant.burden import classify_and_count
+from lunglens.quant.result import CompactMasks, encode_planes
 from lunglens.quant.zones import ZONE_NAMES
 from lunglens.synthetic import make_phantom
 from tests.quant.conftest import phantom_series
@@ -143,8 +144,21 @@ def test_compact_masks_decode_to_what_was_encoded():
     labels = np.zeros((7, 33, 41), np.uint8)
     labels[2:5, 3:20, 4:18] = rng.integers(0, 3, (3, 17, 14))
     classes = np.where(labels > 0, rng.integers(0, 3, labels.shape), 0).astype(np.uint8)
-    masks = CompactMasks.encode(labels, classes)
-    assert masks.box[0] == (2, 5)
+    box = (slice(2, 5), slice(3, 20), slice(4, 18))
+    masks = CompactMasks.of_box(labels.shape, box, encode_planes(labels[box]), encode_planes(classes[box]))
+    assert masks.box == ((2, 5), (3, 20), (4, 18))
     back = CompactMasks.from_dict(json.loads(json.dumps(masks.to_dict())))
     assert np.array_equal(back.lung_labels(), labels)
     assert np.array_equal(back.lesion_classes(), classes)
+
+
+def test_classify_and_count_splits_affected_voxels_at_the_consolidation_edge():
+    """Affected voxels below -400 HU are ground glass, at or above it consolidation; unaffected
+    voxels and voxels outside the lungs are in no count; a 0/255 mark counts as affected."""
+    hu = np.array([[[-401, -400, 50, -700], [-600, -300, -900, 20]]], np.int16)
+    affected = np.array([[[255, 255, 255, 0], [255, 255, 0, 255]]], np.uint8)
+    lungs = np.array([[[1, 1, 2, 2], [0, 2, 1, 1]]], np.uint8)
+    classes, counts = classify_and_count(hu, affected, lungs, HUBands())
+    assert classes.tolist() == [[[1, 2, 2, 0], [1, 2, 0, 2]]]
+    # per slice, [right, left] x [lung voxels, ground glass, consolidation]
+    assert counts.tolist() == [[[4, 1, 2], [3, 0, 2]]]

@@ -11,7 +11,7 @@ import pytest
 
 from lunglens.core.selector import select_slices
 from lunglens.io import discover, load
-from lunglens.quant import quantify
+from lunglens.quant import lungs, quantify
 from lunglens.quant.zones import THIRDS, slice_thirds
 from lunglens.threads import THREADS_VARIABLE
 
@@ -110,7 +110,36 @@ def test_the_selector_drops_basal_involved_slices_and_the_reader_is_told(analyse
 def test_the_result_does_not_depend_on_the_thread_budget(analysed, monkeypatch):
     """P001's lungs touch (the split runs); the lungs are filled side by side and the planes deflated
     on a side thread, or all in the caller's thread with a budget of one: the same result."""
-    series, selection, threaded = analysed["P001"]
+    series, selection, _ = analysed["P001"]
+    monkeypatch.setenv(THREADS_VARIABLE, "2")
+    threaded = quantify(series, selection.kept)
     monkeypatch.setenv(THREADS_VARIABLE, "1")
     inline = quantify(series, selection.kept)
     assert inline.to_dict() == threaded.to_dict()
+
+
+def test_a_lung_never_takes_what_the_split_gave_the_other_lung(analysed, monkeypatch):
+    """P001's lungs touch: the fills of dense disease (closing, holes, pleural indentations) may
+    grow each lung into the body, never into the other lung as the split and the ground-glass
+    growth left it (working grid, before the full-resolution refinement)."""
+    seen = {}
+    grow, refine = lungs._grow_into_ground_glass, lungs._refine
+
+    def grow_and_keep(labels, *args):
+        grow(labels, *args)
+        seen["split"] = labels.copy()
+
+    def keep_and_refine(hu, low, labels, *args):
+        seen["filled"] = labels.copy()
+        return refine(hu, low, labels, *args)
+
+    monkeypatch.setattr(lungs, "_grow_into_ground_glass", grow_and_keep)
+    monkeypatch.setattr(lungs, "_refine", keep_and_refine)
+    series = analysed["P001"][0]
+    lungs.segment_lungs(
+        series.hu, series.pixel_spacing_mm, series.slice_spacing_mm, series.orientation_cosines
+    )
+    for side in (lungs.RIGHT_LUNG, lungs.LEFT_LUNG):
+        split = seen["split"] == side
+        assert split.sum() > 100_000
+        assert (seen["filled"][split] == side).all(), lungs.LUNG_LABELS[side]

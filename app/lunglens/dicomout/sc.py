@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
-from lunglens.render.contours import LESION_CONTOURS, burn_outlines
+from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, burn_outlines
 from lunglens.render.overlay import COLOUR_MAP
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
 
@@ -40,8 +40,8 @@ def derivation(facts: ResultFacts, with_outlines: bool) -> str:
         f"opacity up to {OVERLAY_STYLE.opacity:g} times the slice's P(COVID), none below the cut-off)"
     )
     if with_outlines:
-        text += "; lesion outlines: " + ", ".join(
-            f"{LESION_CONTOURS.names[value]} RGB{rgb}" for value, rgb in LESION_CONTOURS.colours.items()
+        text += f"; outlines: {LUNG_CONTOURS.names[1]} RGB{LUNG_CONTOURS.colours[1]}, " + ", ".join(
+            f"{LESION_CONTOURS.names[v]} RGB{rgb}" for v, rgb in LESION_CONTOURS.colours.items()
         )
     return text + f"; {ids.RESEARCH_ONLY}"
 

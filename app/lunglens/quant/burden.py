@@ -110,7 +110,7 @@ def classify_and_count(
     edge = bands.consolidation.low_hu
 
     def classify_slice(z: int) -> None:  # GGO_CLASS (1) where affected, + 1 where dense (2)
-        hit = affected[z]
+        hit = affected[z].astype(bool, copy=False)  # a method may mark with 0/1 or 0/255
         out = classes[z]
         np.copyto(out, hit, casting="unsafe")
         out += hit & (hu[z] >= edge)
@@ -183,8 +183,8 @@ def quantify(
         lung_planes = side.submit(encode_planes, labels[box])
         affected = method.affected(series.hu, labels, segmentation.voxel_mm)
         classes, box_counts = classify_and_count(series.hu[box], affected[box], labels[box], params.bands)
-        lesion_planes = side.submit(encode_planes, classes)
-        masks = CompactMasks.of_box(labels.shape, box, lung_planes.result(), lesion_planes.result())
+        lesion_planes = encode_planes(classes)
+        masks = CompactMasks.of_box(labels.shape, box, lung_planes.result(), lesion_planes)
     return _quantified(series, kept, method, params, segmentation, box, box_counts, masks)
 
 

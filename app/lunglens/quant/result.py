@@ -89,24 +89,6 @@ class CompactMasks:
     planes: tuple[bytes, bytes, bytes, bytes]
 
     @classmethod
-    def encode(cls, lung_labels: np.ndarray, lesion_classes: np.ndarray) -> CompactMasks:
-        """The planes of the lungs' bounding box of whole-series labels and classes."""
-        if lung_labels.shape != lesion_classes.shape:
-            raise ValueError(f"mask shapes differ: {lung_labels.shape} and {lesion_classes.shape}")
-        lung = lung_labels > 0
-        box = []
-        for axis in range(3):
-            present = np.flatnonzero(lung.any(axis=tuple(a for a in range(3) if a != axis)))
-            box.append(slice(int(present[0]), int(present[-1]) + 1) if present.size else slice(0, 0))
-        region = tuple(box)
-        return cls.of_box(
-            lung_labels.shape,
-            region,
-            encode_planes(lung_labels[region]),
-            encode_planes(lesion_classes[region]),
-        )
-
-    @classmethod
     def of_box(
         cls,
         shape: tuple[int, ...],

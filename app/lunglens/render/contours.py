@@ -31,7 +31,7 @@ class ContourStyle:
 
 
 #: Lung labels (1 right, 2 left: `lunglens.quant.lungs`) in one cool colour.
-LUNG_CONTOURS = ContourStyle({1: (80, 200, 255), 2: (80, 200, 255)}, {1: "right lung", 2: "left lung"})
+LUNG_CONTOURS = ContourStyle({1: (80, 200, 255), 2: (80, 200, 255)}, {1: "lung", 2: "lung"})
 #: Lesion classes (1 ground glass, 2 consolidation: `lunglens.quant.burden.classify_and_count`).
 LESION_CONTOURS = ContourStyle(
     {1: (120, 255, 120), 2: (255, 60, 200)}, {1: "ground glass", 2: "consolidation"}

@@ -62,8 +62,10 @@ class QuantPanel(QGroupBox):
         self.lungs = QCheckBox("Lung contours (L)")
         self.lesions = QCheckBox("Lesion outlines (G)")
         self.legend = QLabel(
-            f"{_swatch(LESION_CONTOURS.colours[1])} ground glass, {_swatch(LESION_CONTOURS.colours[2])} "
-            f"consolidation, {_swatch(LUNG_CONTOURS.colours[1])} lung"
+            ", ".join(
+                f"{_swatch(LESION_CONTOURS.colours[v])} {name}" for v, name in LESION_CONTOURS.names.items()
+            )
+            + f", {_swatch(LUNG_CONTOURS.colours[1])} {LUNG_CONTOURS.names[1]}"
         )
         layout = QVBoxLayout(self)
         for widget in (
