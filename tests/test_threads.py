@@ -7,9 +7,10 @@ import importlib
 import os
 import threading
 
+import cv2
 import pytest
 
-from lunglens.threads import THREADS_VARIABLE, side_thread, thread_budget, thread_count
+from lunglens.threads import THREADS_VARIABLE, hold_opencv_to_budget, side_thread, thread_budget, thread_count
 
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 
@@ -68,3 +69,17 @@ def test_a_side_thread_runs_jobs_beside_the_caller(monkeypatch):
     with side_thread() as side:
         ran_in = side.submit(threading.get_ident)
     assert ran_in.result() != threading.get_ident()
+
+
+def test_opencv_is_held_to_the_budget_when_there_is_one(monkeypatch):
+    before = cv2.getNumThreads()
+    try:
+        monkeypatch.setenv(THREADS_VARIABLE, "1")
+        hold_opencv_to_budget()
+        assert cv2.getNumThreads() == 1
+        monkeypatch.delenv(THREADS_VARIABLE)
+        cv2.setNumThreads(before)
+        hold_opencv_to_budget()  # no budget: OpenCV keeps its own setting
+        assert cv2.getNumThreads() == before
+    finally:
+        cv2.setNumThreads(before)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
+import cv2
+
 THREADS_VARIABLE = "LUNGLENS_THREADS"
 """Environment variable holding a process's share of the cores (a batch worker: cores / workers)."""
 
@@ -23,6 +25,15 @@ def thread_budget() -> int | None:
 def thread_count() -> int:
     """Threads a process's own parallel work may use: its thread budget, else the machine's cores."""
     return thread_budget() or os.cpu_count() or 1
+
+
+def hold_opencv_to_budget() -> None:
+    """OpenCV's own parallel loops (resizing, morphology) held to the thread budget when there is
+    one; without it OpenCV uses every core whatever the budget. Per process, idempotent: a batch
+    worker calls it before each job."""
+    budget = thread_budget()
+    if budget is not None and cv2.getNumThreads() != budget:
+        cv2.setNumThreads(budget)
 
 
 def side_thread() -> ThreadPoolExecutor | InlineExecutor:

@@ -20,6 +20,7 @@ from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import LoadError
+from lunglens.threads import hold_opencv_to_budget
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def run_job(job: Job, settings: JobSettings) -> dict:
     "model_loads", "lesion_model_loads" (how often this process loaded the lesion model: 0 or
     1)}; raises only on failures of the system itself (the client records those too)."""
     start, cpu_start = time.perf_counter(), time.process_time()
+    hold_opencv_to_budget()
     model = worker_model(settings)
     lesion_methods = shared_lesion_methods(provider=settings.provider)
     answer = {"pid": os.getpid(), "model_loads": _MODEL_LOADS, "result": "", "summary": {}, "error": ""}
