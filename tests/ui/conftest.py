@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile  # noqa: E402
 
@@ -16,6 +17,20 @@ from tests.tiny_model import write_tiny_model  # noqa: E402
 
 #: Messages of the offscreen platform plugin itself, not of LungLens.
 OFFSCREEN_NOISE = ("This plugin does not support propagateSizeHints()",)
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_outside_qt_calls():
+    """Python's cyclic garbage collection is held during a viewer test and run after it, outside
+    any Qt call, as the viewer does (`lunglens.ui.app.run`): a collection that destroys a widget
+    while a slot holds Qt's signal-slot lock deadlocks (seen once in CI, in a measurement-list
+    double-click). Autouse fixtures are set up first, so this one is torn down after the widgets."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 @pytest.fixture(autouse=True)

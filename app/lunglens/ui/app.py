@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QBuffer, QIODevice, QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
@@ -112,6 +113,10 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")
     app.setApplicationVersion(__version__)
+    # Python's cyclic garbage collection only from the event loop, never inside a Qt call: a
+    # collection that destroys a widget while a slot holds Qt's signal-slot lock (a double-click
+    # handler disconnecting a signal) deadlocks (seen in a viewer test).
+    garbage_collector = GarbageCollector(interval=1.0)
     # a self-test checks an installation and a screenshot documents a case: neither may change
     # (or depend on) the user's remembered settings
     settings = None
@@ -135,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.path:
         window.controller.open_folder(args.path)
     status = app.exec()
+    garbage_collector.timer.stop()
     # Closing the window cancelled the jobs; let them stop before Python tears down.
     QThreadPool.globalInstance().waitForDone(10000)
     return status
