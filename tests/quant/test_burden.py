@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lunglens.quant import HUBandMethod, HUBands, NoLungFound, ProbabilityMapMethod, Quantification, quantify
-from lunglens.quant.burden import classify_and_count
+from lunglens.quant.burden import QuantParams, classify_and_count, low_score_caveat
 from lunglens.quant.result import CompactMasks, encode_planes
 from lunglens.quant.zones import ZONE_NAMES
 from lunglens.synthetic import make_phantom
@@ -162,3 +162,27 @@ def test_classify_and_count_splits_affected_voxels_at_the_consolidation_edge():
     assert classes.tolist() == [[[1, 2, 2, 0], [1, 2, 0, 2]]]
     # per slice, [right, left] x [lung voxels, ground glass, consolidation]
     assert counts.tolist() == [[[4, 1, 2], [3, 0, 2]]]
+
+
+def test_a_score_of_ones_says_it_cannot_tell_mild_involvement_from_none(sick, sick_result):
+    """A map marking 200 lung voxels of one slice: that zone under 5 %, the caveat is there; the
+    sick phantom's HU bands score higher and carry none."""
+    lungs = sick_result.masks.lung_labels()
+    z = sick.n_slices // 2
+    one_slice = np.zeros(lungs.shape, np.float32)
+    one_slice[z].flat[np.flatnonzero(lungs[z])[:200]] = 1.0
+    method = ProbabilityMapMethod(probability=lambda *_: one_slice, name="one slice", description="test")
+    mild = quantify(series_of(sick), method=method)
+    assert max(mild.zone_scores.values()) == 1
+    caveats = [w for w in mild.warnings if w.startswith("no zone scores above 1")]
+    assert len(caveats) == 1 and "under 5 % affected" in caveats[0] and "one slice estimate" in caveats[0]
+    assert max(sick_result.zone_scores.values()) > 1
+    assert not any(w.startswith("no zone scores above 1") for w in sick_result.warnings)
+
+
+def test_the_caveat_follows_the_zone_scores():
+    params = QuantParams()
+    assert params.severity.mild_below_percent == 5.0
+    assert low_score_caveat({"right_upper": 1, "left_lower": 0}, params, "learned")
+    assert low_score_caveat({"right_upper": 0, "left_lower": 0}, params, "learned") is None  # nothing marked
+    assert low_score_caveat({"right_upper": 1, "left_lower": 2}, params, "learned") is None

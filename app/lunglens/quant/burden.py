@@ -70,6 +70,11 @@ class SeverityScale:
     name: str = "six-zone adaptation of the Pan lobe score (zone score, not lobe score)"
     zone_max: int = 5
 
+    @property
+    def mild_below_percent(self) -> float:
+        """Lower edge of the lowest score above 1 (5 %): below it, every non-zero zone scores 1."""
+        return min(rule.lower_percent for rule in self.bins if rule.score > 1)
+
     def score(self, affected_percent: float) -> int:
         for rule in self.bins:
             above = (
@@ -122,6 +127,19 @@ def classify_and_count(
         [per_lung.sum(axis=2), per_lung[:, :, GGO_CLASS], per_lung[:, :, CONSOLIDATION_CLASS]], axis=2
     )
     return classes, counts
+
+
+def low_score_caveat(zone_scores: dict[str, int], params: QuantParams, method_name: str) -> str | None:
+    """The caveat when some zone scores 1 and none more: at that level the method's marks on healthy lung
+    (vessels, fissures, dependent density; a learned map's false positives) weigh as much as
+    mild disease, and the score cannot tell them apart."""
+    if max(zone_scores.values(), default=0) != 1:
+        return None
+    return (
+        f"no zone scores above 1 (each under {params.severity.mild_below_percent:g} % affected): the "
+        f"{method_name} estimate also marks some tissue of healthy lungs (vessels, fissures, dependent "
+        "density), so a score this low does not tell mild involvement from none"
+    )
 
 
 def discarded_involvement_warning(
@@ -221,6 +239,9 @@ def _quantified(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_slice = np.where(lung_per_slice > 0, 100.0 * affected_per_slice / lung_per_slice, np.nan)
     warnings = list(segmentation.warnings)
+    caveat = low_score_caveat(zone_scores, params, method.name)
+    if caveat:
+        warnings.append(caveat)
     if kept is not None:
         if len(kept) != series.n_slices:
             raise ValueError(f"kept mask has {len(kept)} slices, the series {series.n_slices}")
