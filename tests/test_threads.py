@@ -10,7 +10,8 @@ import threading
 import cv2
 import pytest
 
-from lunglens.threads import THREADS_VARIABLE, hold_opencv_to_budget, side_thread, thread_budget, thread_count
+from lunglens.batch.task import hold_opencv_to_budget
+from lunglens.threads import THREADS_VARIABLE, side_thread, thread_budget, thread_count
 
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 

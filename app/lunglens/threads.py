@@ -1,12 +1,12 @@
 """How many threads one LungLens process may use for its own work (slice decoding, onnxruntime,
-quantification), and a side thread for work that overlaps the caller's."""
+quantification), per-slice work split across them, and a side thread for work that overlaps the
+caller's."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-
-import cv2
 
 THREADS_VARIABLE = "LUNGLENS_THREADS"
 """Environment variable holding a process's share of the cores (a batch worker: cores / workers)."""
@@ -27,20 +27,31 @@ def thread_count() -> int:
     return thread_budget() or os.cpu_count() or 1
 
 
-def hold_opencv_to_budget() -> None:
-    """OpenCV's own parallel loops (resizing, morphology) held to the thread budget when there is
-    one; without it OpenCV uses every core whatever the budget. Per process, idempotent: a batch
-    worker calls it before each job."""
-    budget = thread_budget()
-    if budget is not None and cv2.getNumThreads() != budget:
-        cv2.setNumThreads(budget)
+def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:
+    """`work(z)` for every z of `slices`, split into `thread_count()` contiguous runs done side
+    by side (OpenCV and numpy release the GIL); `work` must write only slice z's output."""
+    slices = list(slices)
+    threads = min(thread_count(), len(slices))
+    if threads <= 1:
+        for z in slices:
+            work(z)
+        return
+
+    def run(part: Sequence[int]) -> None:
+        for z in part:
+            work(z)
+
+    bounds = [len(slices) * i // threads for i in range(threads + 1)]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for done in [pool.submit(run, slices[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
+            done.result()
 
 
 def side_thread() -> ThreadPoolExecutor | InlineExecutor:
     """A context-managed executor with one worker thread, for work that overlaps the caller's
     (OpenCV, numpy, scipy and zlib release the GIL), or, when the process may use one thread only
     (`thread_count`), one that runs each job at once in the caller's thread. The budget holds per
-    pool: a side job that splits its own work (`lunglens.quant.lungs.for_each_slice`) briefly
+    pool: a side job that splits its own work (`for_each_slice`) briefly
     runs beside the caller's pool."""
     return ThreadPoolExecutor(max_workers=1) if thread_count() > 1 else InlineExecutor()
 

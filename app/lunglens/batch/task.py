@@ -14,13 +14,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
+
 from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
 from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import LoadError
-from lunglens.threads import hold_opencv_to_budget
+from lunglens.threads import thread_budget
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,15 @@ _MODELS: dict[tuple[str, str, str], Model] = {}
 _MODEL_LOADS = 0
 """How many times this process loaded a model (reported with each result, so a batch can show
 that each worker loaded it once)."""
+
+
+def hold_opencv_to_budget() -> None:
+    """OpenCV's own parallel loops (resizing, morphology) held to this worker's thread budget
+    (`lunglens.threads`); without it OpenCV uses every core whatever the budget. Idempotent: run
+    before each job."""
+    budget = thread_budget()
+    if budget is not None and cv2.getNumThreads() != budget:
+        cv2.setNumThreads(budget)
 
 
 def worker_model(settings: JobSettings) -> Model:

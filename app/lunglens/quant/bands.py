@@ -20,7 +20,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from lunglens.quant.lungs import for_each_slice
+from lunglens.threads import for_each_slice
 
 GGO_CLASS = 1
 CONSOLIDATION_CLASS = 2

@@ -24,10 +24,8 @@ from lunglens.quant.lungs import (
     LUNG_LABELS,
     RIGHT_LUNG,
     LungParams,
-    LungSegmentation,
     NoLungFound,
     bounding_box,
-    for_each_slice,
     segment_lungs,
 )
 from lunglens.quant.result import (
@@ -38,7 +36,7 @@ from lunglens.quant.result import (
     slice_percent,
 )
 from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
-from lunglens.threads import side_thread
+from lunglens.threads import for_each_slice, side_thread
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
 
@@ -197,27 +195,12 @@ def quantify(
         raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
     labels = segmentation.labels
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
-    with side_thread() as side:  # planes deflate while the main thread works on (zlib frees the GIL)
-        lung_planes = side.submit(encode_planes, labels[box])
+    with side_thread() as background:  # planes deflate while the main thread works on (zlib frees the GIL)
+        lung_planes = background.submit(encode_planes, labels[box])
         affected = method.affected(series.hu, labels, segmentation.voxel_mm)
         classes, box_counts = classify_and_count(series.hu[box], affected[box], labels[box], params.bands)
         lesion_planes = encode_planes(classes)
         masks = CompactMasks.of_box(labels.shape, box, lung_planes.result(), lesion_planes)
-    return _quantified(series, kept, method, params, segmentation, box, box_counts, masks)
-
-
-def _quantified(
-    series: Series,
-    kept: np.ndarray | None,
-    method: LesionMethod,
-    params: QuantParams,
-    segmentation: LungSegmentation,
-    box: tuple[slice, slice, slice],
-    box_counts: np.ndarray,
-    masks: CompactMasks,
-) -> Quantification:
-    """The result from the segmentation, the voxel counts per slice of the lungs' `box`
-    (`classify_and_count`) and the masks."""
     counts = np.zeros((series.n_slices, 2, 3), np.int64)
     counts[box[0]] = box_counts
     voxel_ml = segmentation.voxel_ml

@@ -37,8 +37,7 @@ Output: `LungSegmentation.labels`, uint8 (z, y, x): 0 outside, 1 right lung, 2 l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -46,7 +45,7 @@ import numpy as np
 from scipy import ndimage
 from skimage import segmentation
 
-from lunglens.threads import side_thread, thread_count
+from lunglens.threads import for_each_slice, side_thread
 
 RIGHT_LUNG = 1
 LEFT_LUNG = 2
@@ -152,26 +151,6 @@ class LungSegmentation:
     def volume_ml(self, label: int) -> float:
         """Volume of one lung (1 right, 2 left) in mL."""
         return int(np.count_nonzero(self.labels == label)) * self.voxel_ml
-
-
-def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:
-    """`work(z)` for every z of `slices`, split into `thread_count()` contiguous runs done side
-    by side (OpenCV and numpy release the GIL); `work` must write only slice z's output."""
-    slices = list(slices)
-    threads = min(thread_count(), len(slices))
-    if threads <= 1:
-        for z in slices:
-            work(z)
-        return
-
-    def run(part: Sequence[int]) -> None:
-        for z in part:
-            work(z)
-
-    bounds = np.linspace(0, len(slices), threads + 1).astype(int)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        for done in [pool.submit(run, slices[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]:
-            done.result()
 
 
 def _pool(hu: np.ndarray, factor: int) -> np.ndarray:
