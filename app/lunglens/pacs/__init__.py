@@ -1,7 +1,8 @@
-"""PACS over DICOMweb (no Qt), with dicomweb-client: find studies (QIDO-RS), retrieve a study
+"""PACS over DICOMweb (no Qt), with dicomweb-client: find studies and their series (QIDO-RS), retrieve a study
 into a folder (WADO-RS) and store results (STOW-RS). Credentials come from the environment
 only (see `lunglens.pacs.connection`). DIMSE (C-FIND/C-MOVE/C-STORE) is planned, not here."""
 
+from lunglens.pacs.address import SeriesAddress
 from lunglens.pacs.connection import (
     AuthenticationFailed,
     Connection,
@@ -12,7 +13,7 @@ from lunglens.pacs.connection import (
     ServerError,
     StudyNotFound,
 )
-from lunglens.pacs.find import StudySummary, find_studies
+from lunglens.pacs.find import SeriesSummary, StudySummary, find_series, find_studies
 from lunglens.pacs.retrieve import Retrieved, RetrySchedule, retrieve_study
 from lunglens.pacs.store import store
 
@@ -25,9 +26,12 @@ __all__ = [
     "PartialTransfer",
     "Retrieved",
     "RetrySchedule",
+    "SeriesAddress",
+    "SeriesSummary",
     "ServerError",
     "StudyNotFound",
     "StudySummary",
+    "find_series",
     "find_studies",
     "retrieve_study",
     "store",

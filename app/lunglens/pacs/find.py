@@ -1,4 +1,5 @@
-"""QIDO-RS: list the studies on a DICOMweb server, filtered by patient, date and modality."""
+"""QIDO-RS: list the studies on a DICOMweb server, filtered by patient, date and modality, and the
+series of a study."""
 
 from __future__ import annotations
 
@@ -47,6 +48,28 @@ class StudySummary:
         )
 
 
+#: The series attributes asked for (QIDO-RS includefield).
+SERIES_FIELDS = (
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesNumber",
+    "SeriesDescription",
+    "NumberOfSeriesRelatedInstances",
+)
+
+
+@dataclass(frozen=True)
+class SeriesSummary:
+    """One series of a study as QIDO-RS lists it ("" or None where the server says nothing)."""
+
+    study_uid: str
+    series_uid: str
+    modality: str
+    series_number: int | None
+    description: str
+    n_instances: int | None
+
+
 def _int(value) -> int | None:
     try:
         return int(value)
@@ -91,3 +114,27 @@ def find_studies(
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, "searching for studies") from None
     return sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
+
+
+def find_series(connection: Connection, study_uid: str) -> list[SeriesSummary]:
+    """The series of study `study_uid`, by series number. Raises a named PacsError."""
+    try:
+        found = connection.client().search_for_series(
+            study_instance_uid=study_uid, fields=list(SERIES_FIELDS)
+        )
+    except (PacsError, RequestException) as exc:
+        raise named_error(connection, exc, f"listing the series of study {study_uid}") from None
+    series = []
+    for item in found:
+        ds = Dataset.from_json(item)
+        series.append(
+            SeriesSummary(
+                study_uid=study_uid,
+                series_uid=str(ds.get("SeriesInstanceUID", "")),
+                modality=str(ds.get("Modality", "")).upper(),
+                series_number=_int(ds.get("SeriesNumber")),
+                description=str(ds.get("SeriesDescription", "")).strip(),
+                n_instances=_int(ds.get("NumberOfSeriesRelatedInstances")),
+            )
+        )
+    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
