@@ -1,19 +1,26 @@
-"""Planning a batch: every series found below a SOURCE folder becomes one job.
+"""Planning a batch: every series found below a SOURCE folder, or every CT series of the studies a
+DICOMweb query finds, becomes one job.
 
-A job carries paths (the `SeriesRef` from `lunglens.io.discover`), never pixels: workers decode.
+A job carries where its series is, never pixels: the paths of its files (the `SeriesRef` from
+`lunglens.io.discover`), or its address on the DICOMweb server; workers decode (and retrieve).
 Its id is stable across runs and readable: patient, study date, series number and a short hash
-of the series identity, e.g. `P001_20200415_S2_3f9a1c2e`. Series that cannot be analysed (not CT,
-not axial, too few slices) are planned too, with the reason, so the worklist lists them."""
+of the series identity, e.g. `P001_20200415_S2_3f9a1c2e`; a DICOM series has the same id whether
+it is read from a folder or from a PACS. Series that cannot be analysed (not CT, not axial, too
+few slices) are planned too, with the reason, so the worklist lists them; on a PACS, series of
+other modalities (results, reports, other images) are counted, not planned."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lunglens.io import SeriesRef, discover
 from lunglens.io.dicom import DicomFileError, read_dataset, series_metadata
+from lunglens.io.discover import MIN_SLICES
+from lunglens.pacs import Connection, SeriesAddress, SeriesSummary, StudySummary, find_series, find_studies
 
 #: Characters kept in the readable parts of a job id (file-name safe everywhere).
 _UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
@@ -23,37 +30,77 @@ HASH_DIGITS = 8
 
 
 @dataclass(frozen=True)
+class RemoteSeries:
+    """A series on a DICOMweb server: how to reach the server (no secret: workers read the
+    credentials from their environment, `lunglens.pacs.connection`) and where the series is."""
+
+    connection: Connection
+    address: SeriesAddress
+
+
+@dataclass(frozen=True)
 class Job:
-    """One series to analyse. `ref` holds the file paths (no pixels); `problems` is non-empty when
-    the series cannot be analysed (the job is recorded as failed with that reason, never run)."""
+    """One series to analyse, in a folder (`ref`: its file paths, no pixels) or on a DICOMweb
+    server (`remote`). `problems` is non-empty when the series cannot be analysed (the job is
+    recorded as failed with that reason, never run)."""
 
     job_id: str
-    ref: SeriesRef
     patient: str
     study_date: str
     series_number: int | None
     description: str
+    ref: SeriesRef | None = None
+    remote: RemoteSeries | None = None
+    remote_problems: tuple[str, ...] = ()
+    """Why a series on a server cannot be analysed, from what QIDO-RS says of it."""
 
     @property
     def series_key(self) -> str:
-        return self.ref.key
+        """The key of the analysed series (`SeriesRef.key`: SeriesInstanceUID for DICOM)."""
+        return self.ref.key if self.ref is not None else self.remote.address.series_uid
 
     @property
-    def folder(self) -> Path:
-        return self.ref.folder
+    def folder(self) -> str:
+        """Where the series is: its folder, or its DICOMweb address (`SeriesAddress.text`)."""
+        return str(self.ref.folder) if self.ref is not None else self.remote.address.text
 
     @property
     def problems(self) -> tuple[str, ...]:
-        return self.ref.problems
+        return self.ref.problems if self.ref is not None else self.remote_problems
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The jobs found below `source`, and how many files were not part of any series."""
+    """The jobs found in `source` (a folder, or the DICOMweb query in words), and what was found
+    but is not a job: files that are not part of any series, series of other modalities."""
 
-    source: Path
+    source: str
     jobs: tuple[Job, ...]
-    skipped_files: int
+    skipped_files: int = 0
+    skipped_series: int = 0
+
+    def nothing_found(self) -> str:
+        """The sentence for a plan without jobs."""
+        if self.skipped_series:
+            return f"{self.source}: no CT series found ({self.skipped_series} series of other modalities)"
+        return f"{self.source}: no CT series found below it ({self.skipped_files} file(s) skipped)"
+
+
+@dataclass(frozen=True)
+class DicomwebQuery:
+    """The studies of a batch on a DICOMweb server (QIDO-RS filters, as `find_studies` takes
+    them); the CT series of each study become the jobs."""
+
+    connection: Connection
+    patient: str | None = None
+    date: str | None = None
+    modality: str | None = "CT"
+
+    def describe(self) -> str:
+        """The server and the filters, in words."""
+        filters = (("patient", self.patient), ("date", self.date), ("modality", self.modality))
+        shown = ", ".join(f"{name} {value}" for name, value in filters if value)
+        return f"{self.connection.where} ({shown or 'every study'})"
 
 
 def _readable(text: str, fallback: str) -> str:
@@ -70,10 +117,11 @@ def series_identity(ref: SeriesRef, source: Path) -> str:
     return "dicom:" + ref.key
 
 
-def job_id_for(ref: SeriesRef, source: Path, patient: str, study_date: str) -> str:
-    """`<patient>_<study date>_S<series number>_<hash>`; unknown parts read `anon`, `nodate`, `S-`."""
-    digest = hashlib.sha256(series_identity(ref, source).encode("utf-8")).hexdigest()[:HASH_DIGITS]
-    number = f"S{ref.series_number}" if ref.series_number is not None else "S-"
+def job_id_for(identity: str, series_number: int | None, patient: str, study_date: str) -> str:
+    """`<patient>_<study date>_S<series number>_<hash of identity>`; unknown parts read `anon`,
+    `nodate`, `S-`."""
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:HASH_DIGITS]
+    number = f"S{series_number}" if series_number is not None else "S-"
     return f"{_readable(patient, 'anon')}_{_readable(study_date, 'nodate')}_{number}_{digest}"
 
 
@@ -99,7 +147,7 @@ def plan_jobs(source: Path) -> Plan:
         patient, study_date = _who_and_when(ref)
         jobs.append(
             Job(
-                job_id=job_id_for(ref, source, patient, study_date),
+                job_id=job_id_for(series_identity(ref, source), ref.series_number, patient, study_date),
                 ref=ref,
                 patient=patient,
                 study_date=study_date,
@@ -107,6 +155,42 @@ def plan_jobs(source: Path) -> Plan:
                 description=ref.description,
             )
         )
-    return Plan(
-        source=source, jobs=tuple(sorted(jobs, key=lambda j: j.job_id)), skipped_files=len(found.skipped)
+    return Plan(str(source), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped_files=len(found.skipped))
+
+
+#: QIDO-RS requests in flight at once while a DICOMweb batch is planned (one per study).
+PLAN_REQUESTS = 8
+
+
+def _remote_job(query: DicomwebQuery, study: StudySummary, series: SeriesSummary) -> Job:
+    problems = ()
+    if series.n_instances is not None and series.n_instances < MIN_SLICES:
+        problems = (f"only {series.n_instances} instance(s); at least {MIN_SLICES} slices are needed",)
+    address = SeriesAddress(query.connection.url, study.study_uid, series.series_uid)
+    return Job(
+        job_id=job_id_for(
+            "dicom:" + series.series_uid, series.series_number, study.patient_id, study.study_date
+        ),
+        patient=study.patient_id,
+        study_date=study.study_date,
+        series_number=series.series_number,
+        description=series.description,
+        remote=RemoteSeries(query.connection, address),
+        remote_problems=problems,
     )
+
+
+def plan_dicomweb_jobs(query: DicomwebQuery) -> Plan:
+    """One job per CT series of the studies `query` finds (QIDO-RS: the studies, then each
+    study's series). Retrieves nothing; never writes. Raises a named `lunglens.pacs.PacsError`."""
+    studies = find_studies(query.connection, patient=query.patient, date=query.date, modality=query.modality)
+    with ThreadPoolExecutor(PLAN_REQUESTS) as pool:
+        series_of = list(pool.map(lambda study: find_series(query.connection, study.study_uid), studies))
+    jobs, others = [], 0
+    for study, series_list in zip(studies, series_of, strict=True):
+        for series in series_list:
+            if series.modality == "CT":
+                jobs.append(_remote_job(query, study, series))
+            else:
+                others += 1
+    return Plan(query.describe(), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped_series=others)

@@ -1,11 +1,13 @@
-"""Running a batch on Dask: plan the jobs, skip what an earlier run finished, hand the rest to
-the workers with a bounded number in flight, and record every answer in the manifest as it
-arrives (this process is the manifest's only writer).
+"""Running a batch on Dask: plan the jobs (the series below a folder, or the CT series a DICOMweb
+query finds), skip what an earlier run finished, hand the rest to the workers with a bounded
+number in flight, and record every answer in the manifest as it arrives (this process is the
+manifest's only writer).
 
 The engine is `dask.distributed`: by default an embedded `LocalCluster` of N worker processes
-(one task at a time each; decoding and onnxruntime get cores / N threads per worker), or an existing cluster
-at `scheduler` (its workers must reach SOURCE and the output folder under the same paths and
-have LungLens installed). A job whose worker dies is tried once more, then recorded as failed."""
+(one task at a time each; decoding and onnxruntime get cores / N threads per worker), or an
+existing cluster at `scheduler` (its workers must reach SOURCE, or the DICOMweb server with the
+credentials in their environment, and the output folder under the same paths, and have LungLens
+installed). A job whose worker dies is tried once more, then recorded as failed."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,14 +25,15 @@ from pathlib import Path
 from lunglens.analysis import AnalysisOptions
 from lunglens.analysis.lesion_methods import LEARNED
 from lunglens.atomic import WriteError
-from lunglens.batch.jobs import Job, plan_jobs
+from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest, ManifestError
 from lunglens.batch.progress import BatchSummary, ProgressLine
-from lunglens.batch.task import JobSettings, result_name, run_job
+from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, result_name, run_job
 from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError
+from lunglens.pacs import PacsError
 from lunglens.threads import THREADS_VARIABLE
 
 #: A job is tried at most this often when its worker dies under it (the first try and one retry).
@@ -51,9 +55,10 @@ class BatchError(Exception):
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """One batch: where the series are, where results go, and how to run them."""
+    """One batch: where the series are (`source`, a folder, or `dicomweb`, a query), where results
+    go, and how to run them."""
 
-    source: Path
+    source: Path | None
     out: Path
     workers: int = 2
     """Worker processes of the embedded cluster (ignored with `scheduler`)."""
@@ -68,6 +73,8 @@ class BatchConfig:
     threads: int | None = None
     """Threads per worker of the embedded cluster, for decoding and onnxruntime (default: cores /
     workers; `lunglens.threads.THREADS_VARIABLE` in the worker)."""
+    dicomweb: DicomwebQuery | None = None
+    """The studies to analyse on a DICOMweb server (instead of `source`)."""
 
 
 Task = Callable[[Job, JobSettings], dict]
@@ -80,6 +87,23 @@ def check_folders(source: Path, out: Path) -> None:
         raise BatchError(
             f"{out}: the output folder must not be inside SOURCE {source} (inputs are never written)"
         )
+
+
+def _plan(config: BatchConfig) -> Plan:
+    """The jobs of `config`, from its folder or its DICOMweb query. Raises BatchError."""
+    if (config.source is None) == (config.dicomweb is None):
+        raise BatchError("give a SOURCE folder or a DICOMweb query (--dicomweb URL), one of them")
+    try:
+        if config.dicomweb is not None:
+            plan = plan_dicomweb_jobs(config.dicomweb)
+        else:
+            check_folders(Path(config.source), Path(config.out))
+            plan = plan_jobs(Path(config.source))
+    except (FolderError, PacsError) as exc:
+        raise BatchError(str(exc)) from exc
+    if not plan.jobs:
+        raise BatchError(plan.nothing_found())
+    return plan
 
 
 def _model_settings(config: BatchConfig) -> tuple[str, str]:
@@ -125,10 +149,13 @@ def _settings_record(sha256: str, options: AnalysisOptions, lesion_sha256: str =
 
 
 def _remove_temporaries(out: Path) -> int:
-    """Delete the temporary files of atomic writes an interrupted run left (`.<name>.*.part`)."""
+    """Delete what an interrupted run left in `out`: the temporary files of atomic writes
+    (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/`). Returns
+    how many temporary files there were."""
     leftovers = list(out.glob(".*.part"))
     for path in leftovers:
         path.unlink(missing_ok=True)
+    shutil.rmtree(out / RETRIEVING_FOLDER, ignore_errors=True)
     return len(leftovers)
 
 
@@ -283,14 +310,8 @@ def run_batch(
         raise BatchError(f"--workers must be at least 1, got {config.workers}")
     if config.threads is not None and config.threads < 1:
         raise BatchError(f"--threads must be at least 1, got {config.threads}")
-    source, out = Path(config.source), Path(config.out)
-    check_folders(source, out)
-    try:
-        plan = plan_jobs(source)
-    except FolderError as exc:
-        raise BatchError(str(exc)) from exc
-    if not plan.jobs:
-        raise BatchError(f"{source}: no CT series found below it ({plan.skipped_files} file(s) skipped)")
+    out = Path(config.out)
+    plan = _plan(config)
     card, sha256 = _model_settings(config)
     lesion_sha256 = _lesion_model_sha256(config)
     try:
@@ -332,6 +353,7 @@ def run_batch(
             with _dask_client(config) as client:
                 cluster_seconds = time.perf_counter() - cluster_started
                 ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
+            _remove_temporaries(out)  # the workers are gone: nothing of theirs is in flight
         counts = manifest.counts()
         records = manifest.records()
         try:

@@ -1,17 +1,22 @@
-"""What a Dask worker runs for one job: load the series from its paths, analyse it, write the
-Analysis JSON (and the PDF report when asked) into the output folder, and hand back a small
-summary for the manifest. The model is loaded once per worker process and reused, and so is the
-lesion model of the learned lesion method (`lunglens.analysis.shared_lesion_methods`).
+"""What a Dask worker runs for one job: load the series from its paths (a series on a DICOMweb
+server is first retrieved into a folder of its own under the output folder, removed when the job
+ends), analyse it, write the Analysis JSON (and the PDF report when asked) into the output
+folder, and hand back a small summary for the manifest. The model is loaded once per worker
+process and reused, and so is the lesion model of the learned lesion method
+(`lunglens.analysis.shared_lesion_methods`).
 
-Bad data (a series that cannot be decoded) is an answer, not an exception: the job comes back
-`failed` with the reason. Results are written atomically, the JSON last: a JSON in the output
-folder means the job finished."""
+Bad data (a series that cannot be decoded, or not retrieved) is an answer, not an exception: the
+job comes back `failed` with the reason. Results are written atomically, the JSON last: a JSON in
+the output folder means the job finished."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -21,7 +26,8 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
-from lunglens.io import LoadError
+from lunglens.io import LoadError, SeriesRef, discover
+from lunglens.pacs import PacsError, retrieve_study
 from lunglens.threads import thread_budget
 
 
@@ -36,6 +42,11 @@ class JobSettings:
     options: AnalysisOptions
     out_folder: str
     report: bool = False
+
+
+#: Where workers retrieve the series of DICOMweb jobs, inside the output folder: one sub-folder per
+#: job, removed when the job ends (the next run removes what a killed worker left).
+RETRIEVING_FOLDER = ".retrieving"
 
 
 def result_name(job_id: str) -> str:
@@ -82,6 +93,36 @@ def worker_model(settings: JobSettings) -> Model:
     return model
 
 
+@contextlib.contextmanager
+def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
+    """The job's series as files: its own, or, for a series on a DICOMweb server, retrieved
+    (WADO-RS) into `out/.retrieving/<job id>/` for the time of the job. Raises PacsError (named)
+    or LoadError when what arrived is not the one analysable series the job is about."""
+    if job.remote is None:
+        yield job.ref
+        return
+    folder = Path(out) / RETRIEVING_FOLDER / job.job_id
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        address = job.remote.address
+        retrieve_study(job.remote.connection, address.study_uid, folder, series=address.series_uid)
+        found = discover(folder)
+        if not found.series:
+            raise LoadError(f"{address.text}: no readable CT image was retrieved ({found.skipped_summary()})")
+        if len(found.series) > 1:
+            raise LoadError(
+                f"{address.text}: its instances form {len(found.series)} series, not one "
+                f"({'; '.join(ref.summary() for ref in found.series)}): the Series Instance UID is "
+                "shared by several passes or image sizes; analyse one with lunglens analyze --dicomweb"
+            )
+        (ref,) = found.series
+        if ref.problems:
+            raise LoadError(f"{address.text}: cannot be analysed: {'; '.join(ref.problems)}")
+        yield ref
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run_job(job: Job, settings: JobSettings) -> dict:
     """Run one job on a worker. Returns {"status": "done"|"failed", "error", "summary",
     "result", "seconds" (wall), "cpu_seconds" (this worker process, all its threads), "pid",
@@ -92,15 +133,18 @@ def run_job(job: Job, settings: JobSettings) -> dict:
     model = worker_model(settings)
     lesion_methods = shared_lesion_methods(provider=settings.provider)
     answer = {"pid": os.getpid(), "model_loads": _MODEL_LOADS, "result": "", "summary": {}, "error": ""}
+    out = Path(settings.out_folder)
     try:
-        series, analysis = load_and_analyse(job.ref, model, settings.options, lesion_methods=lesion_methods)
-        out = Path(settings.out_folder)
-        if settings.report:
-            from lunglens.report import write_report
+        with job_series(job, out) as ref:
+            series, analysis = load_and_analyse(ref, model, settings.options, lesion_methods=lesion_methods)
+            # where the series is, not where a DICOMweb job's retrieval put it for the job
+            analysis = replace(analysis, series=replace(analysis.series, folder=job.folder))
+            if settings.report:
+                from lunglens.report import write_report
 
-            write_report(analysis, series, out / report_name(job.job_id))
+                write_report(analysis, series, out / report_name(job.job_id))
         write_atomically(out / result_name(job.job_id), analysis.to_json().encode("utf-8"))
-    except (LoadError, WriteError) as exc:
+    except (LoadError, WriteError, PacsError) as exc:
         answer.update(status="failed", error=str(exc))
     else:
         answer.update(

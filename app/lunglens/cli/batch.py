@@ -1,9 +1,11 @@
 """`lunglens batch SOURCE --out DIR [--workers N] [--threads T] [--scheduler ADDRESS] [--model M]
 [--fraction F] [--slice-cutoff P] [--provider P] [--lesion-method M] [--report] [--retry-failed]`: analyse every series
-below SOURCE.
+below SOURCE; `lunglens batch --dicomweb URL [--patient ID] [--date RANGE] [--modality M] --out DIR
+...`: every CT series of the studies the DICOMweb query finds.
 
 Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
-worklist, they do not fail the command), 2 bad input (SOURCE, --out, the model, the scheduler)."""
+worklist, they do not fail the command), 2 bad input (SOURCE or the DICOMweb server, --out, the
+model, the scheduler)."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import sys
 from pathlib import Path
 
 from lunglens.analysis import AnalysisOptions
+from lunglens.batch.jobs import DicomwebQuery
 from lunglens.batch.manifest import MANIFEST_NAME
 from lunglens.batch.runner import BatchConfig, BatchError, run_batch
 from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.cli import pacs as pacs_command
 from lunglens.cli.common import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -23,6 +27,22 @@ from lunglens.cli.common import (
     chosen_lesion_method,
 )
 from lunglens.core.decision import DecisionParams
+from lunglens.pacs import PacsError
+
+
+def _dicomweb_query(args: argparse.Namespace) -> DicomwebQuery | None:
+    """The DICOMweb query of --dicomweb and its filters, None without --dicomweb. Raises
+    PacsError for a URL that is not http(s), BatchError for filters without --dicomweb."""
+    if not args.dicomweb:
+        if args.patient or args.date:
+            raise BatchError("--patient and --date filter a DICOMweb query: give --dicomweb URL")
+        return None
+    return DicomwebQuery(
+        pacs_command.connection_from_args(args, args.dicomweb),
+        patient=args.patient,
+        date=args.date,
+        modality=args.modality or None,
+    )
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -30,7 +50,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     try:
         decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
         config = BatchConfig(
-            source=Path(args.source),
+            source=Path(args.source) if args.source else None,
+            dicomweb=_dicomweb_query(args),
             out=Path(args.out),
             workers=args.workers,
             scheduler=args.scheduler,
@@ -42,7 +63,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             threads=args.threads,
         )
         summary = run_batch(config)
-    except (BatchError, ValueError) as exc:
+    except (BatchError, PacsError, ValueError) as exc:
         print(f"lunglens batch: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for line in summary.lines():
@@ -55,14 +76,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register `batch` on an argparse subparsers object (handler in `handler`)."""
     parser = subparsers.add_parser(
         "batch",
-        help="analyse every series below a folder on Dask workers (resumable)",
+        help="analyse every series below a folder, or of a PACS query, on Dask workers (resumable)",
         description=(
-            "Analyse every CT series found below SOURCE, one job per series, on an embedded Dask "
-            "cluster or an existing one. Writes DIR/<job id>.json (the analysis), DIR/worklist.csv "
-            "and DIR/manifest.sqlite; a rerun with the same DIR skips finished series."
+            "Analyse every CT series found below SOURCE, or every CT series of the studies a "
+            "DICOMweb query finds (--dicomweb), one job per series, on an embedded Dask cluster or "
+            "an existing one. Writes DIR/<job id>.json (the analysis), DIR/worklist.csv and "
+            "DIR/manifest.sqlite; a rerun with the same DIR skips finished series."
         ),
     )
-    parser.add_argument("source", help="folder holding the patients (searched recursively; never written)")
+    parser.add_argument(
+        "source", nargs="?", help="folder holding the patients (searched recursively; never written)"
+    )
     parser.add_argument("--out", required=True, help="output folder (created; not inside SOURCE)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded cluster")
     parser.add_argument(
@@ -75,5 +99,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--retry-failed", action="store_true", help="run again the jobs an earlier run failed"
     )
+    pacs = parser.add_argument_group(
+        "DICOMweb (instead of SOURCE)",
+        "the studies QIDO-RS finds are planned; each worker retrieves its series (WADO-RS) into "
+        "DIR/.retrieving/ for the time of its job",
+    )
+    pacs.add_argument(
+        "--dicomweb", metavar="URL", help="DICOMweb root, e.g. https://pacs.example.org/dicom-web"
+    )
+    pacs.add_argument("--patient", help="Patient ID (* wildcards allowed)")
+    pacs.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
+    pacs.add_argument(
+        "--modality", default="CT", help="modality in the study (default CT; '' for every study)"
+    )
+    pacs_command.add_connection_options(pacs)
     parser.set_defaults(handler=cmd_batch)
     return parser

@@ -1,6 +1,7 @@
-"""The command line's PACS parts: `lunglens pacs find URL ...` (its own subcommand) and the
-options `lunglens analyze --dicomweb URL --study UID [--store]` uses (retrieve into a
-temporary folder before the analysis, store the DICOM results after it).
+"""The command line's PACS parts: `lunglens pacs find URL ...` (its own subcommand), the options
+`lunglens analyze --dicomweb URL --study UID [--store]` uses (retrieve into a temporary folder
+before the analysis, store the DICOM results after it), and the connection options `lunglens
+batch --dicomweb URL` shares with them.
 
 Passwords and tokens are never options: LUNGLENS_DICOMWEB_PASSWORD (with --dicomweb-user) or
 LUNGLENS_DICOMWEB_TOKEN."""
@@ -21,7 +22,7 @@ AUTH_HELP = (
 )
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicomweb-user", metavar="NAME", help=AUTH_HELP)
     parser.add_argument(
         "--dicomweb-ca", metavar="FILE", help="CA bundle to verify the server's TLS certificate with"
@@ -64,7 +65,7 @@ def add_parser(subparsers) -> None:
     find.add_argument("--patient", help="Patient ID (* wildcards allowed)")
     find.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
     find.add_argument("--modality", help="modality in the study, e.g. CT")
-    _add_connection_options(find)
+    add_connection_options(find)
     find.set_defaults(handler=cmd_find)
 
 
@@ -78,7 +79,7 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", action="store_true", help="send the DICOM results back to the server (STOW-RS)"
     )
-    _add_connection_options(parser)
+    add_connection_options(parser)
 
 
 def check_analyze_options(args: argparse.Namespace) -> str | None:
