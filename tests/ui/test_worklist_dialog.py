@@ -126,3 +126,61 @@ def test_a_folder_without_worklist_is_named(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.messageShown) as shown:
         assert window.hospital.open_worklist(tmp_path) is None
     assert "worklist.csv" in shown.args[0]
+
+
+@pytest.fixture(scope="module")
+def pacs_batch_out(tmp_path_factory, tiny_model_card):
+    """A batch over a real Orthanc holding one phantom patient: its output folder and the server."""
+    from lunglens.batch.jobs import DicomwebQuery
+    from lunglens.pacs import Connection
+    from tests.pacs.conftest import USER, start_orthanc
+
+    root = tmp_path_factory.mktemp("pacs-worklist")
+    server = start_orthanc(root / "orthanc")
+    try:
+        server.upload(sorted(write_archive(root / "archive", 1, bad=False).rglob("*.dcm")))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+            run_batch(
+                BatchConfig(
+                    source=None,
+                    dicomweb=DicomwebQuery(Connection(url=server.dicomweb_url, user=USER)),
+                    out=root / "out",
+                    workers=1,
+                    model=tiny_model_card,
+                    provider="cpu",
+                    options=AnalysisOptions(lesion_method="hu_bands"),
+                )
+            )
+        yield root / "out", server
+    finally:
+        server.stop()
+
+
+def test_a_row_of_a_batch_over_a_pacs_is_retrieved_then_opens_with_its_saved_analysis(
+    qtbot, window, pacs_batch_out, monkeypatch
+):
+    import lunglens.ui.controller as controller_module
+    from tests.pacs.conftest import USER
+
+    out, server = pacs_batch_out
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+    monkeypatch.setattr(controller_module, "analyse", lambda *_a, **_k: pytest.fail("the model ran"))
+    dialog = window.hospital.open_worklist(out)
+    qtbot.addWidget(dialog)
+    (row,) = dialog.shown_rows()
+    assert row["status"] == "done" and row["folder"].startswith(f"{server.dicomweb_url}/studies/")
+    saved = Analysis.from_json((out / row["result"]).read_text())
+
+    # a server never used in this viewer: no user to sign in with, and the failure is named
+    with qtbot.waitSignal(window.messageShown, timeout=30000) as shown:
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    assert "authentication failed (HTTP 401)" in shown.args[0] and server.password not in shown.args[0]
+
+    window.hospital.pacs.connect_to(server.dicomweb_url, USER)  # as the PACS dialog remembers it
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    shown = window.state.analysis
+    assert shown.series.key == saved.series.key == window.state.series.ref.key
+    assert json.loads(shown.to_json()) == json.loads(saved.to_json())
+    assert window.hospital.pacs.last.url == server.dicomweb_url  # results would go back there

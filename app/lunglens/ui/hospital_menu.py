@@ -1,5 +1,5 @@
 """The File menu's hospital actions, kept apart from the main window: "Open worklist…" (a
-batch's results, `ui.worklist_dialog`), "Open from PACS…" (`ui.pacs_dialog`) and "Send results
+batch's results, `ui.worklist_dialog`; a row of a batch over a PACS is retrieved before it opens), "Open from PACS…" (`ui.pacs_dialog`) and "Send results
 to PACS" (the shown analysis as DICOM results, stored in its study on the PACS used last;
 enabled when an analysis of a DICOM series is shown)."""
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
+from lunglens.pacs import PacsError, SeriesAddress
 from lunglens.ui.pacs_dialog import PacsDialog
 from lunglens.ui.pacs_session import PacsSession
 from lunglens.ui.worklist_dialog import WorklistDialog
@@ -69,8 +70,32 @@ class HospitalActions(QObject):
             self.window.show_message("Cannot open the worklist", str(exc))
             return None
         self.window.settings.setValue("last_worklist", str(folder))
-        dialog.openRequested.connect(self.controller.open_with_analysis)
+        dialog.openRequested.connect(self.open_saved)
         dialog.problem.connect(self.window.show_message)
         self.worklist_dialog = dialog
         dialog.show()
         return dialog
+
+    def open_saved(self, where: str, analysis) -> None:
+        """Show a worklist row's series with its saved analysis: a folder opens at once; a series
+        on a DICOMweb server (a batch over a PACS) is retrieved first, then opens."""
+        address = SeriesAddress.parse(where)
+        if address is None:
+            self.controller.open_with_analysis(Path(where), analysis)
+            return
+        try:
+            signals = self.pacs.retrieve_series(address)
+        except PacsError as exc:
+            self.window.show_message("Cannot retrieve the series", str(exc))
+            return
+        status = self.window.statusBar()
+        status.showMessage(f"Retrieving series {address.series_uid} from {address.url}…")
+        signals.progress.connect(
+            lambda done, total: status.showMessage(
+                f"Retrieving from {address.url}: {done} of {total} instances"
+            )
+        )
+        signals.finished.connect(lambda folder: self.controller.open_with_analysis(folder, analysis))
+        signals.failed.connect(
+            lambda message: self.window.show_message("Cannot retrieve the series", message)
+        )

@@ -1,7 +1,8 @@
 """The viewer's PACS session, without widgets: the remembered connections (URL and user, never
 a secret, in QSettings), the password typed for this session (kept in memory only), and the
 background jobs that search (QIDO-RS), retrieve (WADO-RS into a temporary folder that is removed
-when LungLens exits) and store results (STOW-RS) with `lunglens.pacs`.
+when LungLens exits: a study chosen in the PACS dialog, or the series of a worklist row of a batch
+over a PACS) and store results (STOW-RS) with `lunglens.pacs`.
 
 Passwords: LUNGLENS_DICOMWEB_PASSWORD (or a bearer token in LUNGLENS_DICOMWEB_TOKEN) as on the
 command line, or one typed into the dialog, which lives in this object until LungLens exits: it
@@ -19,8 +20,8 @@ from pathlib import Path
 import requests
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from lunglens.pacs import Connection, find_studies, retrieve_study, store
-from lunglens.ui.workers import JobSlot
+from lunglens.pacs import Connection, SeriesAddress, find_studies, retrieve_study, store
+from lunglens.ui.workers import JobSlot, WorkerSignals
 
 SETTINGS_KEY = "pacs/connections"
 MAX_CONNECTIONS = 8
@@ -86,6 +87,13 @@ class PacsSession(QObject):
         self.last = connection
         return connection
 
+    def connection_for(self, url: str) -> SessionConnection:
+        """The connection to `url` as remembered (its user, with the password typed in this
+        session or the environment's credentials), without a user when `url` was never used.
+        Raises PacsError for a URL that is not http(s)."""
+        user = next((i["user"] for i in self.remembered() if i["url"] == url), "")
+        return SessionConnection(url=url, user=user or None, password=self.password if user else None)
+
     # --- jobs ------------------------------------------------------------------------------
     def search(self, connection: Connection, patient: str = "", date: str = "") -> None:
         """List the CT studies matching `patient` and `date` (QIDO-RS) in the background."""
@@ -95,16 +103,31 @@ class PacsSession(QObject):
         signals.finished.connect(self.studiesFound)
         signals.failed.connect(lambda message: self.failed.emit("Cannot search the PACS", message))
 
-    def retrieve(self, connection: Connection, study_uid: str) -> None:
-        """Retrieve a study into a new temporary folder (removed at exit), with progress."""
+    def _retrieve(
+        self, connection: Connection, study_uid: str, series_uid: str | None = None
+    ) -> WorkerSignals:
+        """Retrieve a study (one series of it when given) into a new temporary folder (removed at
+        exit) in the background; the signals report progress, the folder, or the failure."""
         folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        signals = self.jobs["retrieve"].start(
-            lambda progress, _c: retrieve_study(connection, study_uid, folder, progress=progress).folder
+        self.last = connection  # results are sent where their series came from
+        return self.jobs["retrieve"].start(
+            lambda progress, _c: (
+                retrieve_study(connection, study_uid, folder, series=series_uid, progress=progress).folder
+            )
         )
+
+    def retrieve(self, connection: Connection, study_uid: str) -> None:
+        """Retrieve a study, reporting through `progress`, `retrieved` and `failed`."""
+        signals = self._retrieve(connection, study_uid)
         signals.progress.connect(self.progress)
         signals.finished.connect(self.retrieved)
         signals.failed.connect(lambda message: self.failed.emit("Cannot retrieve the study", message))
+
+    def retrieve_series(self, address: SeriesAddress) -> WorkerSignals:
+        """Retrieve the series at `address` (`connection_for` its server); the caller connects
+        to the signals. Raises PacsError for an address whose URL is not http(s)."""
+        return self._retrieve(self.connection_for(address.url), address.study_uid, address.series_uid)
 
     def send_results(self, analysis, series, anonymised: bool) -> None:
         """Build the DICOM results of `analysis` (SR, SEG, key images, PDF) and store them in

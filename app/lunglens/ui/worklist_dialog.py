@@ -2,7 +2,8 @@
 sortable, filterable table. Numeric columns (P(COVID), affected %, score, ...) sort as numbers,
 empty cells last; the filter box matches any shown column; "Failed only" keeps the jobs that
 failed. Double-clicking a finished row asks to open its series with its SAVED analysis
-(`openRequested(folder, analysis)`): no model runs.
+(`openRequested(where, analysis)`, `where` the row's folder column: a folder, or the series'
+DICOMweb address for a batch over a PACS): no model runs.
 
 The P(COVID) columns are the demonstration model's slice probabilities over the kept slices
 (largest and mean), the verdict is its reading at the batch's operating point, affected % and
@@ -174,7 +175,7 @@ class WorklistFilter(QSortFilterProxyModel):
 
 
 class WorklistDialog(QDialog):
-    """The table of one batch's worklist. `openRequested(folder, analysis)` asks to show a
+    """The table of one batch's worklist. `openRequested(where, analysis)` asks to show a
     finished series with its saved analysis; `problem(title, text)` reports what cannot open."""
 
     openRequested = Signal(object, object)
@@ -261,4 +262,4 @@ class WorklistDialog(QDialog):
         except ValueError as exc:
             self.problem.emit("Cannot open this series", str(exc))
             return
-        self.openRequested.emit(Path(row["folder"]), analysis)
+        self.openRequested.emit(row["folder"], analysis)
