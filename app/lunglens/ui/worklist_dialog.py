@@ -68,8 +68,16 @@ COLUMNS = (
         tooltip="How the quantification found lesions: learned (the demonstration patch model's map) or "
         "hu_bands (a threshold estimate)",
     ),
+    Column(
+        "folder",
+        "Series at",
+        tooltip="The series' folder, or its DICOMweb address for a batch over a PACS (retrieved when opened)",
+    ),
     Column("error", "Error"),
 )
+#: Width of the "Series at" column (pixels): long paths and addresses are elided in the middle
+#: (the whole text is the cell's tooltip).
+LOCATION_WIDTH = 260
 
 
 def read_worklist(folder: Path) -> list[dict]:
@@ -210,6 +218,9 @@ class WorklistDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(self.column_of("error"), QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(self.column_of("folder"), QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(self.column_of("folder"), LOCATION_WIDTH)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.doubleClicked.connect(self._double_clicked)
 
         note = QLabel(
