@@ -76,8 +76,9 @@ def require_orthanc() -> None:
     pytest.skip(message)
 
 
-def start_orthanc(folder: Path) -> OrthancServer:
-    """Start Orthanc with its storage, index, configuration and log under `folder`."""
+def start_orthanc(folder: Path, **settings) -> OrthancServer:
+    """Start Orthanc with its storage, index, configuration and log under `folder`; `settings`
+    are added to its configuration (e.g. LimitFindInstances=10)."""
     require_orthanc()
     folder.mkdir(parents=True, exist_ok=True)
     port, password = free_port(), secrets.token_urlsafe(16)
@@ -94,6 +95,7 @@ def start_orthanc(folder: Path) -> OrthancServer:
         "Plugins": [DICOMWEB_PLUGIN],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "HttpTimeout": 30,
+        **settings,
     }
     config_path = folder / "orthanc.json"
     config_path.write_text(json.dumps(config, indent=1))

@@ -16,6 +16,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from lunglens.analysis import Analysis, AnalysisOptions, load_and_analyse
+from lunglens.batch import jobs as jobs_module
 from lunglens.batch.jobs import DicomwebQuery, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest
 from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, run_job
@@ -23,9 +24,10 @@ from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
 from lunglens.inference import load_model
 from lunglens.io import discover
-from lunglens.pacs import Connection
+from lunglens.pacs import Connection, SeriesSummary, StudySummary, find_studies
+from lunglens.pacs import find as find_module
 from tests.batch.conftest import write_archive
-from tests.pacs.conftest import USER
+from tests.pacs.conftest import USER, start_orthanc
 from tests.tiny_model import write_tiny_model
 
 HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
@@ -100,16 +102,56 @@ def _batch(server, out, card, *extra) -> list[str]:
 def test_plan_has_the_folder_batch_ids_and_leaves_other_modalities_out(on_server, dicomweb_env, archive):
     plan = plan_dicomweb_jobs(_query(on_server))
     from_folder = {job.series_key: job.job_id for job in plan_jobs(archive).jobs}
-    by_description = {job.description: job for job in plan.jobs}
     assert len(plan.jobs) == len(PATIENTS) + 3  # and BADTRUNC, the scout, the two passes; not the MR study
+    same = [job for job in plan.jobs if job.series_key in from_folder]
+    assert len(same) == len(PATIENTS) + 1 and all(job.job_id == from_folder[job.series_key] for job in same)
     for job in plan.jobs:
-        if job.series_key in from_folder:
-            assert job.job_id == from_folder[job.series_key]
         assert job.folder.startswith(f"{on_server.dicomweb_url}/studies/") and job.ref is None
-    assert plan.skipped_series == 1  # the secondary capture
-    assert "only 2 instance(s)" in by_description["scout"].problems[0]
+        assert job.remote.n_instances in (2, 24, 48)  # the scout, a patient, the two passes
+    assert plan.studies == len(PATIENTS) + 1 and plan.skipped_series == 1  # the secondary capture
     one = plan_dicomweb_jobs(_query(on_server, patient="PAT002"))
     assert [job.patient for job in one.jobs] == ["PAT002"]
+
+
+def test_plan_takes_each_series_once_and_skips_those_it_cannot_retrieve(monkeypatch):
+    study = StudySummary("1.2.3", "P1", "", "20200101", "", ("CT",), None, None)
+    twice = StudySummary("1.2.4", "P1", "", "20200102", "", ("CT",), None, None)
+    series = [
+        SeriesSummary("1.2.3", "1.2.3.1", "CT", 1, "chest", 100),
+        SeriesSummary("1.2.3", "", "CT", 2, "no UID", 100),  # cannot be retrieved
+        SeriesSummary("1.2.3", "1.2.3.3", "", 3, "no modality", 100),  # its worker decides
+        SeriesSummary("1.2.3", "1.2.3.4", "SR", 4, "results", 1),
+    ]
+    monkeypatch.setattr(jobs_module, "find_studies", lambda *a, **k: [study, twice])
+    monkeypatch.setattr(jobs_module, "find_series", lambda _c, uid: series if uid == "1.2.3" else series[:1])
+    plan = plan_dicomweb_jobs(DicomwebQuery(Connection(url="http://pacs.example/dicom-web/")))
+    assert sorted(job.description for job in plan.jobs) == ["chest", "no modality"]
+    assert plan.skipped_series == 2 and plan.studies == 2
+    assert all(job.folder.startswith("http://pacs.example/dicom-web/studies/1.2.3/") for job in plan.jobs)
+
+
+def test_studies_are_listed_page_by_page_from_a_server_that_caps_its_answers():
+    studies = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{i}"]}} for i in range(5)]
+    asked = []
+    capped = lambda offset: asked.append(offset) or studies[offset : offset + 2]  # noqa: E731
+    assert find_module.every_result(capped, "0020000D") == studies
+    assert asked == [0, 2, 4, 5]
+
+
+def test_a_server_that_ignores_the_offset_is_not_asked_forever():
+    page = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{i}"]}} for i in range(3)]
+    asked = []
+    assert find_module.every_result(lambda offset: asked.append(offset) or page, "0020000D") == page
+    assert asked == [0, 3]
+
+
+def test_orthanc_lists_every_study_once(on_server, dicomweb_env, archive):
+    studies = find_studies(Connection(url=on_server.dicomweb_url, user=USER))
+    assert len(studies) == len({s.study_uid for s in studies}) == len(PATIENTS) + 2  # BADTRUNC, MR
+    assert (
+        len(find_studies(Connection(url=on_server.dicomweb_url, user=USER), modality="CT"))
+        == len(PATIENTS) + 1
+    )
 
 
 def test_batch_over_dicomweb_equals_the_folder_analysis_and_reruns_nothing(
@@ -122,7 +164,7 @@ def test_batch_over_dicomweb_equals_the_folder_analysis_and_reruns_nothing(
     text = (out / WORKLIST_NAME).read_text(encoding="utf-8")
     rows = {row["patient"] + row["series_description"]: row for row in csv.DictReader(text.splitlines())}
     assert len(rows) == 6 and not (out / RETRIEVING_FOLDER).exists()
-    assert "only 2 instance(s)" in rows["PAT001scout"]["error"]
+    assert "only 2 slice(s)" in rows["PAT001scout"]["error"]
     assert "its instances form 2 series, not one" in rows["PAT001two passes"]["error"]
     bad = next(row for key, row in rows.items() if key.startswith("BADTRUNC"))
     assert bad["status"] == "failed" and "RescaleSlope" in bad["error"]
@@ -150,7 +192,7 @@ def test_batch_over_dicomweb_equals_the_folder_analysis_and_reruns_nothing(
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--patient", "NOBODY"], "no CT series found"),
+        (["--patient", "NOBODY"], "(patient NOBODY, modality CT): no study matches"),
         (["--dicomweb-user", "intruder"], "authentication failed (HTTP 401)"),
     ],
 )
@@ -167,8 +209,17 @@ def test_source_and_dicomweb_together_or_neither_exit_2(
 ):
     assert cli_main([*_batch(on_server, tmp_path / "a", card), str(archive)]) == 2
     assert "one of them" in capsys.readouterr().err
-    assert cli_main(["batch", "--out", str(tmp_path / "b"), "--patient", "PAT000"]) == 2
-    assert "give --dicomweb URL" in capsys.readouterr().err
+    assert (
+        cli_main(["batch", "--out", str(tmp_path / "b"), "--patient", "PAT000", "--dicomweb-user", "x"]) == 2
+    )
+    assert (
+        "--patient, --dicomweb-user: options of a DICOMweb query; give --dicomweb URL"
+        in capsys.readouterr().err
+    )
+    url = f"{on_server.dicomweb_url}?access_token=SECRET"
+    assert cli_main(["batch", "--dicomweb", url, "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "holds a query or a fragment" in err and "SECRET" not in err
 
 
 def test_unreachable_server_is_named(card, tmp_path, capsys):
@@ -192,5 +243,27 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
     answer = run_job(job, settings)
     assert answer["status"] == "failed"
     assert f"{isolated_orthanc.dicomweb_url}: host unreachable" in answer["error"]
-    assert not (out / RETRIEVING_FOLDER / job.job_id).exists()
+    assert not any((out / RETRIEVING_FOLDER).iterdir())
     assert not list(out.glob("*.json"))
+
+
+def test_a_server_that_lists_part_of_a_series_is_a_partial_transfer_not_an_analysis(
+    archive, card, tmp_path, monkeypatch
+):
+    server = start_orthanc(tmp_path / "capped", LimitFindInstances=10)  # answers list 10 (or 11) instances
+    try:
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+        server.upload(sorted((archive / "PAT000").glob("*.dcm")))
+        (job,) = plan_dicomweb_jobs(_query(server)).jobs
+        assert job.remote.n_instances == 24
+        out = tmp_path / "out"
+        out.mkdir()
+        settings = JobSettings(
+            str(card), load_model(card, provider="cpu").card.sha256, "cpu", HU_BANDS, str(out)
+        )
+        answer = run_job(job, settings)
+    finally:
+        server.stop()
+    assert answer["status"] == "failed", answer
+    assert "of the series' 24 instances retrieved" in answer["error"] and "not analysed" in answer["error"]
+    assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())

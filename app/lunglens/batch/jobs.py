@@ -6,8 +6,9 @@ A job carries where its series is, never pixels: the paths of its files (the `Se
 Its id is stable across runs and readable: patient, study date, series number and a short hash
 of the series identity, e.g. `P001_20200415_S2_3f9a1c2e`; a DICOM series has the same id whether
 it is read from a folder or from a PACS. Series that cannot be analysed (not CT, not axial, too
-few slices) are planned too, with the reason, so the worklist lists them; on a PACS, series of
-other modalities (results, reports, other images) are counted, not planned."""
+few slices) are planned too, with the reason, so the worklist lists them (on a PACS the worker
+finds the reason once it has retrieved the series); series of other modalities on a PACS
+(results, reports, other images) are counted, not planned."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from pathlib import Path
 
 from lunglens.io import SeriesRef, discover
 from lunglens.io.dicom import DicomFileError, read_dataset, series_metadata
-from lunglens.io.discover import MIN_SLICES
 from lunglens.pacs import Connection, SeriesAddress, SeriesSummary, StudySummary, find_series, find_studies
 
 #: Characters kept in the readable parts of a job id (file-name safe everywhere).
@@ -36,6 +36,9 @@ class RemoteSeries:
 
     connection: Connection
     address: SeriesAddress
+    n_instances: int | None = None
+    """Instances in the series as QIDO-RS counts them (NumberOfSeriesRelatedInstances): fewer
+    retrieved is a partial transfer, never analysed."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,6 @@ class Job:
     description: str
     ref: SeriesRef | None = None
     remote: RemoteSeries | None = None
-    remote_problems: tuple[str, ...] = ()
-    """Why a series on a server cannot be analysed, from what QIDO-RS says of it."""
 
     @property
     def series_key(self) -> str:
@@ -66,24 +67,31 @@ class Job:
 
     @property
     def problems(self) -> tuple[str, ...]:
-        return self.ref.problems if self.ref is not None else self.remote_problems
+        """Why the series cannot be analysed, as far as planning knows (a series on a server: its
+        worker finds out)."""
+        return self.ref.problems if self.ref is not None else ()
 
 
 @dataclass(frozen=True)
 class Plan:
     """The jobs found in `source` (a folder, or the DICOMweb query in words), and what was found
-    but is not a job: files that are not part of any series, series of other modalities."""
+    but is not a job: files that are not part of any series; on a server, the studies found and
+    their series that are not CT (or cannot be retrieved: no Series Instance UID)."""
 
     source: str
     jobs: tuple[Job, ...]
     skipped_files: int = 0
+    studies: int | None = None
+    """Studies the DICOMweb query found (None for a folder)."""
     skipped_series: int = 0
 
     def nothing_found(self) -> str:
         """The sentence for a plan without jobs."""
-        if self.skipped_series:
-            return f"{self.source}: no CT series found ({self.skipped_series} series of other modalities)"
-        return f"{self.source}: no CT series found below it ({self.skipped_files} file(s) skipped)"
+        if self.studies is None:
+            return f"{self.source}: no CT series found below it ({self.skipped_files} file(s) skipped)"
+        if self.studies == 0:
+            return f"{self.source}: no study matches"
+        return f"{self.source}: {self.studies} studies, no CT series in them ({self.skipped_series} other series)"
 
 
 @dataclass(frozen=True)
@@ -163,10 +171,7 @@ PLAN_REQUESTS = 8
 
 
 def _remote_job(query: DicomwebQuery, study: StudySummary, series: SeriesSummary) -> Job:
-    problems = ()
-    if series.n_instances is not None and series.n_instances < MIN_SLICES:
-        problems = (f"only {series.n_instances} instance(s); at least {MIN_SLICES} slices are needed",)
-    address = SeriesAddress(query.connection.url, study.study_uid, series.series_uid)
+    address = SeriesAddress(query.connection.url.rstrip("/"), study.study_uid, series.series_uid)
     return Job(
         job_id=job_id_for(
             "dicom:" + series.series_uid, series.series_number, study.patient_id, study.study_date
@@ -175,22 +180,28 @@ def _remote_job(query: DicomwebQuery, study: StudySummary, series: SeriesSummary
         study_date=study.study_date,
         series_number=series.series_number,
         description=series.description,
-        remote=RemoteSeries(query.connection, address),
-        remote_problems=problems,
+        remote=RemoteSeries(query.connection, address, series.n_instances),
     )
 
 
 def plan_dicomweb_jobs(query: DicomwebQuery) -> Plan:
-    """One job per CT series of the studies `query` finds (QIDO-RS: the studies, then each
-    study's series). Retrieves nothing; never writes. Raises a named `lunglens.pacs.PacsError`."""
+    """One job per CT series (or series without a modality: its worker decides) of the studies
+    `query` finds (QIDO-RS: the studies, then each study's series), each series once. Retrieves
+    nothing; never writes. Raises a named `lunglens.pacs.PacsError`."""
     studies = find_studies(query.connection, patient=query.patient, date=query.date, modality=query.modality)
     with ThreadPoolExecutor(PLAN_REQUESTS) as pool:
         series_of = list(pool.map(lambda study: find_series(query.connection, study.study_uid), studies))
-    jobs, others = [], 0
+    jobs: dict[str, Job] = {}
+    others = 0
     for study, series_list in zip(studies, series_of, strict=True):
         for series in series_list:
-            if series.modality == "CT":
-                jobs.append(_remote_job(query, study, series))
-            else:
+            if series.series_uid and series.modality in ("CT", "") and series.series_uid not in jobs:
+                jobs[series.series_uid] = _remote_job(query, study, series)
+            elif series.series_uid not in jobs:
                 others += 1
-    return Plan(query.describe(), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped_series=others)
+    return Plan(
+        query.describe(),
+        tuple(sorted(jobs.values(), key=lambda j: j.job_id)),
+        studies=len(studies),
+        skipped_series=others,
+    )

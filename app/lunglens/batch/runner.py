@@ -353,7 +353,7 @@ def run_batch(
             with _dask_client(config) as client:
                 cluster_seconds = time.perf_counter() - cluster_started
                 ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
-            _remove_temporaries(out)  # the workers are gone: nothing of theirs is in flight
+            _remove_temporaries(out)  # every job of this run has answered: none is writing here
         counts = manifest.counts()
         records = manifest.records()
         try:

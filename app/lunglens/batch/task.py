@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -26,8 +27,8 @@ from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
-from lunglens.io import LoadError, SeriesRef, discover
-from lunglens.pacs import PacsError, retrieve_study
+from lunglens.io import FolderError, LoadError, SeriesRef, discover
+from lunglens.pacs import PacsError, PartialTransfer, retrieve_study
 from lunglens.threads import thread_budget
 
 
@@ -45,7 +46,7 @@ class JobSettings:
 
 
 #: Where workers retrieve the series of DICOMweb jobs, inside the output folder: one sub-folder per
-#: job, removed when the job ends (the next run removes what a killed worker left).
+#: attempt, removed when it ends (the next run removes what a killed worker left).
 RETRIEVING_FOLDER = ".retrieving"
 
 
@@ -96,16 +97,25 @@ def worker_model(settings: JobSettings) -> Model:
 @contextlib.contextmanager
 def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
     """The job's series as files: its own, or, for a series on a DICOMweb server, retrieved
-    (WADO-RS) into `out/.retrieving/<job id>/` for the time of the job. Raises PacsError (named)
-    or LoadError when what arrived is not the one analysable series the job is about."""
+    (WADO-RS) into a folder of this attempt's own under `out/.retrieving/` for the time of the job.
+    Raises PacsError (named; PartialTransfer when fewer instances arrive than QIDO-RS counted) or
+    LoadError when what arrived is not the one analysable series the job is about."""
     if job.remote is None:
         yield job.ref
         return
-    folder = Path(out) / RETRIEVING_FOLDER / job.job_id
-    shutil.rmtree(folder, ignore_errors=True)
+    parent = Path(out) / RETRIEVING_FOLDER
+    parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{job.job_id}-"))
     try:
-        address = job.remote.address
-        retrieve_study(job.remote.connection, address.study_uid, folder, series=address.series_uid)
+        address, expected = job.remote.address, job.remote.n_instances
+        retrieved = retrieve_study(
+            job.remote.connection, address.study_uid, folder, series=address.series_uid
+        )
+        if expected is not None and len(retrieved.files) < expected:
+            raise PartialTransfer(
+                f"{address.text}: {len(retrieved.files)} of the series' {expected} instances retrieved "
+                f"(the server listed {retrieved.n_expected}; it may cap its answers): not analysed"
+            )
         found = discover(folder)
         if not found.series:
             raise LoadError(f"{address.text}: no readable CT image was retrieved ({found.skipped_summary()})")
@@ -144,7 +154,7 @@ def run_job(job: Job, settings: JobSettings) -> dict:
 
                 write_report(analysis, series, out / report_name(job.job_id))
         write_atomically(out / result_name(job.job_id), analysis.to_json().encode("utf-8"))
-    except (LoadError, WriteError, PacsError) as exc:
+    except (LoadError, WriteError, PacsError, FolderError) as exc:
         answer.update(status="failed", error=str(exc))
     else:
         answer.update(

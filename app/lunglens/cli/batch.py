@@ -29,19 +29,23 @@ from lunglens.cli.common import (
 from lunglens.core.decision import DecisionParams
 from lunglens.pacs import PacsError
 
+#: Options that only a DICOMweb batch takes (argparse names; None when not given).
+DICOMWEB_ONLY = ("patient", "date", "modality", "dicomweb_user", "dicomweb_ca")
+
 
 def _dicomweb_query(args: argparse.Namespace) -> DicomwebQuery | None:
     """The DICOMweb query of --dicomweb and its filters, None without --dicomweb. Raises
-    PacsError for a URL that is not http(s), BatchError for filters without --dicomweb."""
+    PacsError for a URL that is not http(s), BatchError for DICOMweb options without --dicomweb."""
     if not args.dicomweb:
-        if args.patient or args.date:
-            raise BatchError("--patient and --date filter a DICOMweb query: give --dicomweb URL")
+        given = [f"--{name.replace('_', '-')}" for name in DICOMWEB_ONLY if getattr(args, name) is not None]
+        if given:
+            raise BatchError(f"{', '.join(given)}: options of a DICOMweb query; give --dicomweb URL")
         return None
     return DicomwebQuery(
         pacs_command.connection_from_args(args, args.dicomweb),
         patient=args.patient,
         date=args.date,
-        modality=args.modality or None,
+        modality="CT" if args.modality is None else args.modality or None,
     )
 
 
@@ -109,9 +113,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     pacs.add_argument("--patient", help="Patient ID (* wildcards allowed)")
     pacs.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
-    pacs.add_argument(
-        "--modality", default="CT", help="modality in the study (default CT; '' for every study)"
-    )
+    pacs.add_argument("--modality", help="modality in the study (default CT; '' for every study)")
     pacs_command.add_connection_options(pacs)
     parser.set_defaults(handler=cmd_batch)
     return parser

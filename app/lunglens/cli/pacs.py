@@ -35,9 +35,8 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 def connection_from_args(args: argparse.Namespace, url: str):
     from lunglens.pacs.connection import Connection
 
-    return Connection(
-        url=url, user=args.dicomweb_user, ca_file=args.dicomweb_ca, read_timeout_s=args.dicomweb_timeout
-    )
+    ca_file = str(Path(args.dicomweb_ca).resolve()) if args.dicomweb_ca else None  # batch workers: any cwd
+    return Connection(url=url, user=args.dicomweb_user, ca_file=ca_file, read_timeout_s=args.dicomweb_timeout)
 
 
 def cmd_find(args: argparse.Namespace) -> int:

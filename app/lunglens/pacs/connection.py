@@ -76,6 +76,11 @@ class Connection:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PacsError(f"{self.url!r} is not an http(s) DICOMweb URL")
+        if parts.query or parts.fragment:
+            raise PacsError(
+                "the DICOMweb URL holds a query or a fragment (after ? or #); give the service root "
+                "only (a token goes in LUNGLENS_DICOMWEB_TOKEN)"
+            )
         if parts.username or parts.password:
             raise PacsError(
                 "the DICOMweb URL holds user information; give the user with --dicomweb-user and "

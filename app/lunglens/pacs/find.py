@@ -93,6 +93,28 @@ def _summary(item: dict) -> StudySummary:
     )
 
 
+def every_result(search, uid_tag: str) -> list[dict]:
+    """Every result of a QIDO-RS search, each once (`uid_tag`, e.g. "0020000D" for studies, says
+    what makes one). Servers cap the results of one answer (often at a few hundred or thousand,
+    as many as they choose), so `search(offset)` is asked again from the number of results so far
+    until an answer brings nothing new: an empty one, or one a server that ignores the offset
+    sends again (it would otherwise be asked forever). No `limit` is sent: a server whose filters
+    apply after its limit (Orthanc with ModalitiesInStudy) would page wrongly."""
+
+    def uid(item: dict) -> str:
+        return str((item.get(uid_tag, {}).get("Value") or [""])[0])
+
+    results, seen, offset = [], set(), 0
+    while True:
+        page = search(offset)
+        new = [item for item in page if uid(item) not in seen]
+        if not new:
+            return results
+        seen.update(uid(item) for item in new)
+        results.extend(new)
+        offset += len(page)
+
+
 def find_studies(
     connection: Connection,
     *,
@@ -101,7 +123,8 @@ def find_studies(
     modality: str | None = None,
 ) -> list[StudySummary]:
     """The studies matching `patient` (Patient ID; `*` wildcards allowed), `date` (DICOM date or
-    range, e.g. 20200301-20200331) and `modality` (e.g. CT). Raises a named PacsError."""
+    range, e.g. 20200301-20200331) and `modality` (e.g. CT), all of them (page by page where the
+    server caps an answer, `every_result`). Raises a named PacsError."""
     filters = {}
     if patient:
         filters["PatientID"] = patient
@@ -109,8 +132,14 @@ def find_studies(
         filters["StudyDate"] = date
     if modality:
         filters["ModalitiesInStudy"] = modality
+    client = connection.client()
     try:
-        found = connection.client().search_for_studies(fields=list(STUDY_FIELDS), search_filters=filters)
+        found = every_result(
+            lambda offset: client.search_for_studies(
+                fields=list(STUDY_FIELDS), search_filters=filters, offset=offset
+            ),
+            "0020000D",
+        )
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, "searching for studies") from None
     return sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
@@ -118,9 +147,13 @@ def find_studies(
 
 def find_series(connection: Connection, study_uid: str) -> list[SeriesSummary]:
     """The series of study `study_uid`, by series number. Raises a named PacsError."""
+    client = connection.client()
     try:
-        found = connection.client().search_for_series(
-            study_instance_uid=study_uid, fields=list(SERIES_FIELDS)
+        found = every_result(
+            lambda offset: client.search_for_series(
+                study_instance_uid=study_uid, fields=list(SERIES_FIELDS), offset=offset
+            ),
+            "0020000E",
         )
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, f"listing the series of study {study_uid}") from None

@@ -24,6 +24,7 @@ from lunglens.pacs.connection import (
     is_transient,
     named_error,
 )
+from lunglens.pacs.find import every_result
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (instances received, instances expected)."""
@@ -65,7 +66,12 @@ def _expected_instances(
     client = connection.client()
     what = f"listing the instances of study {study_uid}"
     try:
-        items = client.search_for_instances(study_instance_uid=study_uid, series_instance_uid=series_uid)
+        items = every_result(
+            lambda offset: client.search_for_instances(
+                study_instance_uid=study_uid, series_instance_uid=series_uid, offset=offset
+            ),
+            "00080018",
+        )
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, what) from None
     expected: dict[str, list[str]] = {}

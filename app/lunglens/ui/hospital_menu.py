@@ -96,6 +96,7 @@ class HospitalActions(QObject):
             )
         )
         signals.finished.connect(lambda folder: self.controller.open_with_analysis(folder, analysis))
+        signals.failed.connect(status.clearMessage)
         signals.failed.connect(
             lambda message: self.window.show_message("Cannot retrieve the series", message)
         )

@@ -1,5 +1,6 @@
 """The viewer's PACS session, without widgets: the remembered connections (URL and user, never
-a secret, in QSettings), the password typed for this session (kept in memory only), and the
+a secret, in QSettings), the passwords typed for this session (kept in memory only, each for its
+server and user), and the
 background jobs that search (QIDO-RS), retrieve (WADO-RS into a temporary folder that is removed
 when LungLens exits: a study chosen in the PACS dialog, or the series of a worklist row of a batch
 over a PACS) and store results (STOW-RS) with `lunglens.pacs`.
@@ -20,11 +21,16 @@ from pathlib import Path
 import requests
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from lunglens.pacs import Connection, SeriesAddress, find_studies, retrieve_study, store
+from lunglens.pacs import Connection, PacsError, SeriesAddress, find_studies, retrieve_study, store
 from lunglens.ui.workers import JobSlot, WorkerSignals
 
 SETTINGS_KEY = "pacs/connections"
 MAX_CONNECTIONS = 8
+
+
+def _server(url: str) -> str:
+    """A server URL as compared: without surrounding spaces and trailing slashes."""
+    return url.strip().rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -58,9 +64,10 @@ class PacsSession(QObject):
     def __init__(self, settings: QSettings):
         super().__init__()
         self.settings = settings
-        self.password: str | None = None
+        self.passwords: dict[tuple[str, str], str] = {}
+        """Passwords typed in this session, by (server URL, user): each is sent only there."""
         self.last: SessionConnection | None = None
-        self.jobs = {name: JobSlot() for name in ("search", "retrieve", "store")}
+        self.jobs = {name: JobSlot() for name in ("search", "retrieve", "retrieve_series", "store")}
 
     # --- connections -----------------------------------------------------------------------
     def remembered(self) -> list[dict]:
@@ -73,14 +80,18 @@ class PacsSession(QObject):
             {"url": str(i.get("url", "")), "user": str(i.get("user") or "")} for i in items if i.get("url")
         ]
 
+    def _connection(self, url: str, user: str) -> SessionConnection:
+        password = self.passwords.get((_server(url), user)) if user else None
+        return SessionConnection(url=url, user=user or None, password=password)
+
     def connect_to(self, url: str, user: str, password: str = "") -> SessionConnection:
-        """The connection for `url` and `user` (a typed `password` is kept for the session);
-        remembers URL and user. Raises PacsError for a URL that is not http(s)."""
+        """The connection for `url` and `user` (a typed `password` is kept for the session, for
+        that server and user only); remembers URL and user. Raises PacsError for a URL that is not
+        http(s)."""
+        url, user = url.strip(), user.strip()
         if password:
-            self.password = password
-        connection = SessionConnection(
-            url=url.strip(), user=user.strip() or None, password=self.password if user.strip() else None
-        )
+            self.passwords[(_server(url), user)] = password
+        connection = self._connection(url, user)
         entry = {"url": connection.url, "user": connection.user or ""}
         items = [entry] + [i for i in self.remembered() if i != entry]
         self.settings.setValue(SETTINGS_KEY, json.dumps(items[:MAX_CONNECTIONS]))
@@ -88,11 +99,16 @@ class PacsSession(QObject):
         return connection
 
     def connection_for(self, url: str) -> SessionConnection:
-        """The connection to `url` as remembered (its user, with the password typed in this
-        session or the environment's credentials), without a user when `url` was never used.
-        Raises PacsError for a URL that is not http(s)."""
-        user = next((i["user"] for i in self.remembered() if i["url"] == url), "")
-        return SessionConnection(url=url, user=user or None, password=self.password if user else None)
+        """The connection to `url` as remembered (its user, with the password typed for it in
+        this session or the environment's credentials). Raises PacsError for a server this viewer
+        never connected to: an address in a file (a worklist) is not trusted with credentials."""
+        entry = next((i for i in self.remembered() if _server(i["url"]) == _server(url)), None)
+        if entry is None:
+            raise PacsError(
+                f"{_server(url)}: this viewer has not connected to that server; connect to it once with "
+                "File > Open from PACS… (signing in there), then open the row again"
+            )
+        return self._connection(entry["url"], entry["user"])
 
     # --- jobs ------------------------------------------------------------------------------
     def search(self, connection: Connection, patient: str = "", date: str = "") -> None:
@@ -110,12 +126,14 @@ class PacsSession(QObject):
         exit) in the background; the signals report progress, the folder, or the failure."""
         folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        self.last = connection  # results are sent where their series came from
-        return self.jobs["retrieve"].start(
+        slot = self.jobs["retrieve" if series_uid is None else "retrieve_series"]
+        signals = slot.start(
             lambda progress, _c: (
                 retrieve_study(connection, study_uid, folder, series=series_uid, progress=progress).folder
             )
         )
+        signals.finished.connect(lambda _folder: setattr(self, "last", connection))  # results go back there
+        return signals
 
     def retrieve(self, connection: Connection, study_uid: str) -> None:
         """Retrieve a study, reporting through `progress`, `retrieved` and `failed`."""
@@ -125,8 +143,9 @@ class PacsSession(QObject):
         signals.failed.connect(lambda message: self.failed.emit("Cannot retrieve the study", message))
 
     def retrieve_series(self, address: SeriesAddress) -> WorkerSignals:
-        """Retrieve the series at `address` (`connection_for` its server); the caller connects
-        to the signals. Raises PacsError for an address whose URL is not http(s)."""
+        """Retrieve the series at `address` (`connection_for` its server; a job of its own, apart
+        from the PACS dialog's); the caller connects to the signals. Raises PacsError for a
+        server this viewer never connected to."""
         return self._retrieve(self.connection_for(address.url), address.study_uid, address.series_uid)
 
     def send_results(self, analysis, series, anonymised: bool) -> None:
