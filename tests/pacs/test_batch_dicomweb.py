@@ -19,6 +19,7 @@ from lunglens.analysis import Analysis, AnalysisOptions, load_and_analyse
 from lunglens.batch import jobs as jobs_module
 from lunglens.batch.jobs import DicomwebQuery, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest
+from lunglens.batch.runner import BatchConfig, BatchError, run_batch
 from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, run_job
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
@@ -267,3 +268,27 @@ def test_a_server_that_lists_part_of_a_series_is_a_partial_transfer_not_an_analy
     assert answer["status"] == "failed", answer
     assert "of the series' 24 instances retrieved" in answer["error"] and "not analysed" in answer["error"]
     assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())
+
+
+def test_workers_of_an_existing_cluster_without_the_password_stop_the_batch_before_any_job(
+    on_server, card, tmp_path, monkeypatch
+):
+    from distributed import LocalCluster
+
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", on_server.password)  # the client's, not the workers'
+        config = BatchConfig(
+            source=None,
+            dicomweb=_query(on_server, patient="PAT000"),
+            out=tmp_path / "out",
+            scheduler=cluster.scheduler_address,
+            model=card,
+            options=HU_BANDS,
+        )
+        with pytest.raises(
+            BatchError, match="1 of the cluster's workers cannot sign in: .*PASSWORD is not set"
+        ):
+            run_batch(config, progress=lambda *a: None)
+    with Manifest(tmp_path / "out") as manifest:
+        assert {r.state for r in manifest.records()} == {"pending"}  # no job ran, none failed

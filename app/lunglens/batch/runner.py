@@ -212,6 +212,19 @@ def _running_workers(dask_scheduler) -> int:
     return len(dask_scheduler.running)
 
 
+def _check_workers_sign_in(client, query: DicomwebQuery | None) -> None:
+    """Stop a DICOMweb batch before any job when a worker cannot sign in to the server (its
+    environment lacks the password: an existing cluster's workers do not share the client's)."""
+    if query is None:
+        return
+    problems = {w: p for w, p in client.run(query.connection.credentials_problem).items() if p}
+    if problems:
+        raise BatchError(
+            f"{len(problems)} of the cluster's workers cannot sign in: {next(iter(problems.values()))} "
+            "in their environment"
+        )
+
+
 def _crash_reason(exc: BaseException | None) -> str:
     if exc is None:
         return "the cluster lost this job (cancelled)"
@@ -352,6 +365,7 @@ def run_batch(
             cluster_started = time.perf_counter()
             with _dask_client(config) as client:
                 cluster_seconds = time.perf_counter() - cluster_started
+                _check_workers_sign_in(client, config.dicomweb)
                 ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
             _remove_temporaries(out)  # every job of this run has answered: none is writing here
         counts = manifest.counts()

@@ -92,17 +92,22 @@ class Connection:
         """The server as messages name it (scheme, host, port and path)."""
         return self.url.rstrip("/")
 
+    def credentials_problem(self) -> str | None:
+        """Why this process cannot sign in as the connection asks (a user without
+        LUNGLENS_DICOMWEB_PASSWORD in the environment), None when it can."""
+        if self.user and os.environ.get(PASSWORD_VARIABLE) is None:
+            return f"{self.where}: user {self.user!r} given but {PASSWORD_VARIABLE} is not set"
+        return None
+
     def session(self) -> requests.Session:
         """A requests session with the credentials from the environment and TLS verification."""
         session = requests.Session()
         session.verify = self.ca_file or True
         if self.user:
-            password = os.environ.get(PASSWORD_VARIABLE)
-            if password is None:
-                raise AuthenticationFailed(
-                    f"{self.where}: user {self.user!r} given but {PASSWORD_VARIABLE} is not set"
-                )
-            session.auth = (self.user, password)
+            problem = self.credentials_problem()
+            if problem:
+                raise AuthenticationFailed(problem)
+            session.auth = (self.user, os.environ[PASSWORD_VARIABLE])
         elif os.environ.get(TOKEN_VARIABLE):
             session.headers["Authorization"] = f"Bearer {os.environ[TOKEN_VARIABLE]}"
         return session
