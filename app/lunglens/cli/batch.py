@@ -111,9 +111,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     pacs.add_argument(
         "--dicomweb", metavar="URL", help="DICOMweb root, e.g. https://pacs.example.org/dicom-web"
     )
-    pacs.add_argument("--patient", help="Patient ID (* wildcards allowed)")
-    pacs.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
-    pacs.add_argument("--modality", help="modality in the study (default CT; '' for every study)")
+    pacs_command.add_query_options(pacs, "modality in the study (default CT; '' for every study)")
     pacs_command.add_connection_options(pacs)
     parser.set_defaults(handler=cmd_batch)
     return parser

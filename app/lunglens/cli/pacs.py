@@ -32,6 +32,13 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_query_options(parser, modality_help: str) -> None:
+    """The QIDO-RS study filters (`lunglens.pacs.find_studies`): --patient, --date, --modality."""
+    parser.add_argument("--patient", help="Patient ID (* wildcards allowed)")
+    parser.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
+    parser.add_argument("--modality", help=modality_help)
+
+
 def connection_from_args(args: argparse.Namespace, url: str):
     from lunglens.pacs.connection import Connection
 
@@ -61,9 +68,7 @@ def add_parser(subparsers) -> None:
     commands = pacs.add_subparsers(dest="pacs_command", required=True)
     find = commands.add_parser("find", help="list the studies on a DICOMweb server (QIDO-RS)")
     find.add_argument("url", help="DICOMweb root, e.g. https://pacs.example.org/dicom-web")
-    find.add_argument("--patient", help="Patient ID (* wildcards allowed)")
-    find.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
-    find.add_argument("--modality", help="modality in the study, e.g. CT")
+    add_query_options(find, "modality in the study, e.g. CT")
     add_connection_options(find)
     find.set_defaults(handler=cmd_find)
 
