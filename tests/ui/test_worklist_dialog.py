@@ -191,3 +191,11 @@ def test_a_row_of_a_batch_over_a_pacs_is_retrieved_then_opens_with_its_saved_ana
     assert shown.series.key == saved.series.key == window.state.series.ref.key
     assert json.loads(shown.to_json()) == json.loads(saved.to_json())
     assert pacs.last.where == server.dicomweb_url  # results would go back there
+
+    # opened again: from the folder retrieved before, nothing asked of the server
+    import lunglens.ui.pacs_session as session_module
+
+    monkeypatch.setattr(session_module, "retrieve_study", lambda *_a, **_k: pytest.fail("retrieved again"))
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    assert window.state.analysis.series.key == saved.series.key

@@ -67,6 +67,8 @@ class PacsSession(QObject):
         self.passwords: dict[tuple[str, str], str] = {}
         """Passwords typed in this session, by (server URL, user): each is sent only there."""
         self.last: SessionConnection | None = None
+        self.series_folders: dict[str, Path] = {}
+        """Series retrieved for worklist rows in this session: address text -> folder."""
         self.jobs = {name: JobSlot() for name in ("search", "retrieve", "retrieve_series", "store")}
 
     # --- connections -----------------------------------------------------------------------
@@ -127,17 +129,20 @@ class PacsSession(QObject):
         folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         slot = self.jobs["retrieve" if series_uid is None else "retrieve_series"]
-        signals = slot.start(
+        return slot.start(
             lambda progress, _c: (
                 retrieve_study(connection, study_uid, folder, series=series_uid, progress=progress).folder
             )
         )
-        signals.finished.connect(lambda _folder: setattr(self, "last", connection))  # results go back there
-        return signals
+
+    def _sent_back_to(self, connection: Connection):
+        """The slot that makes `connection` the one results go to (once its series is there)."""
+        return lambda _folder: setattr(self, "last", connection)
 
     def retrieve(self, connection: Connection, study_uid: str) -> None:
         """Retrieve a study, reporting through `progress`, `retrieved` and `failed`."""
         signals = self._retrieve(connection, study_uid)
+        signals.finished.connect(self._sent_back_to(connection))
         signals.progress.connect(self.progress)
         signals.finished.connect(self.retrieved)
         signals.failed.connect(lambda message: self.failed.emit("Cannot retrieve the study", message))
@@ -145,8 +150,17 @@ class PacsSession(QObject):
     def retrieve_series(self, address: SeriesAddress) -> WorkerSignals:
         """Retrieve the series at `address` (`connection_for` its server; a job of its own, apart
         from the PACS dialog's); the caller connects to the signals. Raises PacsError for a
-        server this viewer never connected to."""
-        return self._retrieve(self.connection_for(address.url), address.study_uid, address.series_uid)
+        server this viewer never connected to. A series retrieved before in this session is
+        opened from its folder again, nothing asked of the server."""
+        connection = self.connection_for(address.url)
+        earlier = self.series_folders.get(address.text)
+        if earlier is not None and earlier.is_dir():
+            signals = self.jobs["retrieve_series"].start(lambda _p, _c: earlier)
+        else:
+            signals = self._retrieve(connection, address.study_uid, address.series_uid)
+            signals.finished.connect(lambda folder: self.series_folders.update({address.text: Path(folder)}))
+        signals.finished.connect(self._sent_back_to(connection))
+        return signals
 
     def send_results(self, analysis, series, anonymised: bool) -> None:
         """Build the DICOM results of `analysis` (SR, SEG, key images, PDF) and store them in
