@@ -237,8 +237,9 @@ def test_no_seg_without_label_volumes(p001):
 
 def test_key_images_are_the_reports_with_the_window_stated(p001, written, sources):
     analysis, series, _ = p001
-    paths, _, lesions = written
-    keys = key_images(analysis, series.hu)
+    paths, lungs, lesions = written
+    keys = key_images(analysis, series.hu, lungs, lesions)  # as the report draws them with these labels
+    bare = {key.index: key.overlay for key in key_images(analysis, series.hu)}  # no outlines
     captures = sorted(name for name in paths if name.startswith("lunglens-key-"))
     assert len(captures) == len(keys)
     for key, name in zip(keys, captures, strict=True):
@@ -248,8 +249,9 @@ def test_key_images_are_the_reports_with_the_window_stated(p001, written, source
         assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID in sources
         assert sources[ds.SourceImageSequence[0].ReferencedSOPInstanceUID].InstanceNumber is not None
         pixels = ds.pixel_array
-        outside = lesions[key.index] == 0
-        assert np.array_equal(pixels[outside], key.overlay[outside])  # the report's overlay
+        assert np.array_equal(pixels, key.overlay)  # the report's overlay
+        lung_contours = (pixels != bare[key.index]).any(axis=2) & (lesions[key.index] == 0)
+        assert lung_contours.any() and "lung RGB" in ds.DerivationDescription  # drawn and stated
         assert f"P(COVID) {key.p_covid:.3f}" in ds.ImageComments
 
 

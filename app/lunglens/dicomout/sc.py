@@ -1,5 +1,5 @@
-"""Secondary captures of the report's key images with the Grad-CAM (and the lesion outlines,
-when the quantification gave a lesion map) burnt into the pixels: the one overlay every viewer
+"""Secondary captures of the report's key images with the Grad-CAM (and the lung contours and lesion
+outlines, when the quantification gave label maps) burnt into the pixels: the one overlay every viewer
 shows. The slices, the window and the colours are the PDF report's (`lunglens.report.images`);
 the window and what the colours mean are stated in each image's Derivation Description."""
 
@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
-from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, burn_outlines
+from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
 from lunglens.render.overlay import COLOUR_MAP
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
 
@@ -51,18 +51,17 @@ def build_key_image(
     sources: SourceImages,
     key: KeyImage,
     number: int,
-    lesion_labels: np.ndarray | None,
+    with_outlines: bool,
     *,
     series_uid: str,
     sop_uid: str,
 ) -> SCImage:
-    """The secondary capture of key image `key` (instance `number` of the series), referring
-    to its source slice."""
+    """The secondary capture of key image `key` (instance `number` of the series; its overlay
+    carries the outlines when `with_outlines`, `key_images`), referring to its source slice."""
     header = sources.headers[key.index]
-    pixels = key.overlay if lesion_labels is None else burn_outlines(key.overlay, lesion_labels[key.index])
     image = SCImage.from_ref_dataset(
         ref_dataset=header,
-        pixel_array=np.ascontiguousarray(pixels, np.uint8),
+        pixel_array=np.ascontiguousarray(key.overlay, np.uint8),
         photometric_interpretation="RGB",
         bits_allocated=8,
         coordinate_system="PATIENT",
@@ -82,7 +81,7 @@ def build_key_image(
         f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {key.p_covid:.3f}, "
         f"{state} at cut-off {facts.slice_cutoff:g}; demonstration model; {ids.RESEARCH_ONLY}"
     )
-    image.DerivationDescription = derivation(facts, lesion_labels is not None)
+    image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "NO"
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed
         image.BodyPartExamined = header.BodyPartExamined

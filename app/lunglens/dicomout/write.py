@@ -62,11 +62,12 @@ def build_dicom_results(
             facts, sources, lung_labels, lesion_labels, series_uid=generate_uid(), sop_uid=generate_uid()
         )
         results.append(DicomResult("lunglens-seg.dcm", seg))
-    keys = key_images(analysis, series.hu)
+    keys = key_images(analysis, series.hu, lung_labels, lesion_labels)
+    outlined = lung_labels is not None or lesion_labels is not None
     sc_series = generate_uid()
     for number, key in enumerate(keys, start=1):
         image = build_key_image(
-            facts, sources, key, number, lesion_labels, series_uid=sc_series, sop_uid=generate_uid()
+            facts, sources, key, number, outlined, series_uid=sc_series, sop_uid=generate_uid()
         )
         results.append(DicomResult(f"lunglens-key-{number:02d}.dcm", image))
     if pdf_bytes is None:
