@@ -65,6 +65,7 @@ def test_table_lines_are_aligned_and_say_what_the_figures_are():
     assert any(line.startswith("Warning: involvement on 3 slices") for line in lines)
     assert "threshold estimate" in lines[0]
     assert any("severe involvement is underestimated" in line for line in lines)  # the lung mask's limit
+    assert "Zones, not lobes" in lines  # what the zones are, as a sentence (as the viewer and PDF say it)
 
 
 def test_zone_cells_put_the_patients_right_on_the_image_left():

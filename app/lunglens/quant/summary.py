@@ -51,6 +51,11 @@ def table_rows(q: Quantification) -> list[tuple[str, ...]]:
     return rows
 
 
+def zone_definition_sentence(q: Quantification) -> str:
+    """What the zones are (not lobes), as a sentence start (capitalised, no full stop)."""
+    return q.zone_definition[:1].upper() + q.zone_definition[1:]
+
+
 def table_lines(q: Quantification) -> list[str]:
     """The table as aligned text lines, with what the figures are and the warnings."""
     rows = table_rows(q)
@@ -62,7 +67,7 @@ def table_lines(q: Quantification) -> list[str]:
         ]
         lines.append("  ".join(cells).rstrip())
     lines.append(f"Severity score {q.severity_score}/{q.severity_score_max}: {q.severity_score_name}")
-    lines.append(q.zone_definition[:1].upper() + q.zone_definition[1:])
+    lines.append(zone_definition_sentence(q))
     lines.append(f"{LUNG_MASK_LIMITS}.")
     lines.extend(f"Warning: {w}" for w in q.warnings)
     return lines

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
-from lunglens.quant.summary import table_rows
+from lunglens.quant.summary import table_rows, zone_definition_sentence
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
 from lunglens.ui.state import ViewerState
 
@@ -103,9 +103,9 @@ class QuantPanel(QGroupBox):
         self.warnings.setText("\n".join(f"⚠ {w}" for w in q.warnings))
         self.warnings.setVisible(bool(q.warnings))
         label = LESION_METHOD_LABELS.get(q.method, q.method)
-        zones = q.zone_definition[:1].upper() + q.zone_definition[1:]
         self.method.setText(
-            f"Lesion method: {label} ({q.method}): {q.method_description}. {zones}. {LUNG_MASK_LIMITS}."
+            f"Lesion method: {label} ({q.method}): {q.method_description}. {zone_definition_sentence(q)}. "
+            f"{LUNG_MASK_LIMITS}."
         )
         rows = table_rows(q)[1:]
         self.table.setRowCount(len(rows))
