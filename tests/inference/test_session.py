@@ -46,6 +46,35 @@ def test_auto_falls_back_to_cpu_and_says_why(tiny, monkeypatch):
     assert "CPU" in model.provider.describe()
 
 
+def test_the_cuda_provider_picks_convolution_algorithms_by_heuristics(tiny, monkeypatch):
+    """cuDNN's exhaustive search would run again for every new input shape (a patient's partial
+    last batch, each lung crop of the lesion model); the CUDA provider is asked for heuristics.
+    Where CUDA cannot start (this machine), the session still falls back to the CPU."""
+    import onnxruntime
+
+    asked = []
+    real_session = onnxruntime.InferenceSession
+
+    def recording_session(path, sess_options=None, providers=None):
+        asked.append(providers)
+        if any(isinstance(p, tuple) and p[0] == "CUDAExecutionProvider" for p in providers):
+            raise RuntimeError("no CUDA device")  # what onnxruntime raises without a GPU
+        return real_session(path, sess_options=sess_options, providers=providers)
+
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(onnxruntime, "InferenceSession", recording_session)
+    model = load_model(tiny, provider="cuda")
+    assert asked[0] == [
+        ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}),
+        "CPUExecutionProvider",
+    ]
+    assert asked[1] == ["CPUExecutionProvider"]
+    assert model.provider.used == "CPUExecutionProvider"
+    assert "CUDA provider could not start" in model.provider.reason
+
+
 def test_onnx_path_finds_its_card(tiny):
     assert load_model(tiny.with_suffix(".onnx"), provider="cpu").card.name == "tiny"
 

@@ -26,6 +26,14 @@ CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "Tensorrt
 #: larger on a GPU.
 BATCH_SIZE = {CPU: 4, CUDA: 16, TENSORRT: 16}
 
+#: Options per provider. cuDNN picks each convolution's algorithm by its heuristics instead of
+#: benchmarking every algorithm (onnxruntime's default, EXHAUSTIVE) once for each new input
+#: shape: a patient's last, partial batch and each lung crop the lesion model runs on are new
+#: shapes, and on ResNet-sized graphs one such search takes 0.3-1.3 s (onnxruntime issues #709
+#: and #19838), the likely source of the fixed 1.4-2.2 s per patient measured on an H100.
+#: Not yet measured on a GPU: `tests/benchmarks/bench_overhead.py --provider cuda` does.
+PROVIDER_OPTIONS = {CUDA: {"cudnn_conv_algo_search": "HEURISTIC"}}
+
 _LABELS = {CPU: "CPU", CUDA: "GPU (CUDA)", TENSORRT: "GPU (TensorRT)"}
 
 
@@ -103,8 +111,9 @@ def _session(onnx_path: Path, providers: list[str]):
     threads = thread_budget()
     if threads:
         options.intra_op_num_threads = threads
+    configured = [(name, PROVIDER_OPTIONS[name]) if name in PROVIDER_OPTIONS else name for name in providers]
     with _quiet():
-        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=configured)
 
 
 class Model:
