@@ -214,8 +214,10 @@ class MainWindow(QMainWindow):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setCheckable(checkable)
-        if slot is not None:
-            (action.toggled if checkable else action.triggered).connect(slot)
+        if slot is not None and checkable:
+            action.toggled.connect(slot)
+        elif slot is not None:  # triggered(bool) would hand `checked` to a slot's first default argument
+            action.triggered.connect(lambda _checked=False: slot())
         self.addAction(action)
         if menu is not None:
             menu.addAction(action)
@@ -330,8 +332,9 @@ class MainWindow(QMainWindow):
             self._action(f"Move the {axis} plane", lambda a=axis, d=delta: self.move_plane(a, d), key)
         measure_menu = bar.addMenu("&Measure")
         for kind, key in (("distance", "D"), ("ellipse", "E"), ("freehand", "F")):
+            article = "an" if kind[0] in "aeiou" else "a"
             self._action(
-                f"Add a {kind} measurement", lambda k=kind: self.add_measurement(k), key, measure_menu
+                f"Add {article} {kind} measurement", lambda k=kind: self.add_measurement(k), key, measure_menu
             )
         self._action("First slice", lambda: state.set_index(0), "Home")
         self._action("Last slice", lambda: state.set_index(state.n_slices - 1), "End")
@@ -491,7 +494,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         folders = self.controller.recent_folders()
         for folder in folders:
-            self.recent_menu.addAction(folder, lambda f=folder: self.controller.open_folder(f))
+            self.recent_menu.addAction(
+                folder, lambda _checked=False, f=folder: self.controller.open_folder(f)
+            )
         self.recent_menu.setEnabled(bool(folders))
 
     def set_left_drag(self, mode: str) -> None:
