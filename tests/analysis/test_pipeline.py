@@ -14,6 +14,7 @@ from lunglens.analysis import (
     Analysis,
     AnalysisOptions,
     ModelRecord,
+    NoVerdict,
     ProviderRecord,
     SeriesRecord,
     analyse,
@@ -165,14 +166,30 @@ def test_json_of_another_format_is_refused(series, model):
         Analysis.from_dict({**data, "format": 1})
 
 
-def test_a_series_without_lung_gets_no_quantification_and_says_so(tmp_path, model):
-    """Soft tissue only (an abdomen-like block): no lung."""
+def test_a_series_without_lung_gets_no_verdict(tmp_path, model):
+    """Soft tissue only (an abdomen-like block): the selector keeps nothing, so neither "normal"
+    nor any other verdict is given, quantified or not."""
     write_series(tmp_path / "solid", np.full((6, 128, 128), 1064, np.uint16), -2.0 * np.arange(6))
     series = load(discover(tmp_path / "solid").series[0])
-    result = analyse(series, model)
-    assert result.quantification is None
-    assert any(w.startswith("no quantification: ") and "no lung" in w for w in result.series.warnings)
-    assert analyse(series, model, AnalysisOptions(quantify=False)).series.warnings == tuple(series.warnings)
+    for options in (AnalysisOptions(), AnalysisOptions(quantify=False)):
+        with pytest.raises(NoVerdict, match="no verdict"):
+            analyse(series, model, options)
+
+
+@pytest.mark.parametrize(
+    "name, volume, reason",
+    [
+        ("air", lambda rng: np.full((8, 128, 128), 24, np.uint16), "same dark-pixel count"),
+        ("noise", lambda rng: rng.integers(0, 2000, (8, 128, 128)).astype(np.uint16), "no lung found"),
+    ],
+)
+def test_garbage_gets_no_verdict(tmp_path, model, name, volume, reason):
+    """Uniform air (the selector's threshold is 0 and it would keep every slice) and noise (slices
+    are kept, the classifier answers, but there is no lung): no verdict, the reason named."""
+    write_series(tmp_path / name, volume(np.random.default_rng(0)), -2.0 * np.arange(8))
+    series = load(discover(tmp_path / name).series[0])
+    with pytest.raises(NoVerdict, match=reason):
+        analyse(series, model, AnalysisOptions(lesion_method="hu_bands"))
 
 
 def test_the_quantification_travels_in_the_analysis_and_its_json(model):

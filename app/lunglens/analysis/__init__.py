@@ -19,7 +19,7 @@ from lunglens.analysis.lesion_methods import (
     LesionMethods,
     shared_lesion_methods,
 )
-from lunglens.analysis.pipeline import AnalysisOptions, analyse, load_and_analyse, requantify
+from lunglens.analysis.pipeline import AnalysisOptions, NoVerdict, analyse, load_and_analyse, requantify
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import ANALYSIS_FORMAT, Analysis, SliceRecord
 
@@ -31,6 +31,7 @@ __all__ = [
     "Analysis",
     "AnalysisOptions",
     "ModelRecord",
+    "NoVerdict",
     "ProviderRecord",
     "SeriesRecord",
     "SliceRecord",

@@ -31,9 +31,31 @@ from lunglens.analysis.result import Analysis
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams, select_slices
 from lunglens.inference.predict import BatchProgress, CancelFlag, classify
-from lunglens.io import Series, SeriesRef, load
+from lunglens.io import LoadError, Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
 from lunglens.quant import NoLungFound, Quantification, quantify
+
+
+class NoVerdict(LoadError):
+    """A series that loads but gives the method nothing to decide from: no slice the lung-open
+    selector keeps, slices it cannot tell apart, or no lung. No verdict is given (a "normal"
+    from 0 of 0 slices would be computed from nothing); the message names the series and why."""
+
+
+def _check_decidable(series: Series, selection: Selection) -> None:
+    """Raises NoVerdict when the selection leaves nothing to decide from."""
+    name = series.ref.description or series.ref.key
+    counts = selection.dark_pixel_counts
+    if series.n_slices > 1 and counts.min() == counts.max():
+        raise NoVerdict(
+            f"{name}: every slice has the same dark-pixel count ({int(counts[0])}), so the lung-open "
+            "selector cannot tell lung-open slices from others (not a chest CT?): no verdict"
+        )
+    if selection.n_kept == 0:
+        raise NoVerdict(
+            f"{name}: the lung-open selector kept none of its {series.n_slices} slices (no slice shows "
+            "open lung: not a chest CT, or the lungs are outside the images): no verdict"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,8 +131,9 @@ def analyse(
     quantify every slice that holds lung (with `options.quantify`, by `options.lesion_method`
     resolved through `lesion_methods`, default this process's shared one for the bundled lesion
     model on the classifier's provider; when the learned map is unavailable the HU bands run and
-    the quantification's warnings say so; a series without lung gets no quantification and a
-    warning saying so) and decide at `options.decision`.
+    the quantification's warnings say so) and decide at `options.decision`. Raises `NoVerdict`
+    (a `LoadError`) when the selector keeps no slice or cannot tell slices apart, and when the
+    quantification finds no lung.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
     each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
@@ -127,6 +150,7 @@ def analyse(
             f"the selection given ({len(selection.kept)} slices, {selection.params}) is not the one "
             f"of this series ({series.n_slices} slices) with {options.selector}"
         )
+    _check_decidable(series, selection)
 
     with clock.step("classify"):
         chosen = np.arange(series.n_slices) if options.all_slices else selection.kept_indices
@@ -136,20 +160,20 @@ def analyse(
         cams = np.zeros((series.n_slices, *model.card.cam_size), np.float16)
         cams[chosen] = cams_chosen
 
-    quantification, warnings = None, list(series.warnings)
+    quantification = None
     if options.quantify:
         with clock.step("quantify"):
             methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
             try:
                 quantification = _quantify(series, selection.kept, options.lesion_method, methods)
-            except NoLungFound as exc:
-                warnings.append(f"no quantification: {exc}")
+            except NoLungFound as exc:  # the classifier's slices cannot have shown lung either
+                raise NoVerdict(f"{exc}: no verdict") from exc
 
     with clock.step("decide"):
         decision = decide(p_covid, selection.kept, options.decision)
 
     return Analysis(
-        series=replace(SeriesRecord.of(series), warnings=tuple(warnings)),
+        series=SeriesRecord.of(series),
         selection=selection,
         decision=decision,
         model=ModelRecord.of(model.card),
