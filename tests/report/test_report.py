@@ -17,7 +17,7 @@ import pytest
 
 from lunglens.analysis import analyse
 from lunglens.atomic import WriteError
-from lunglens.core.decision import DecisionParams
+from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
@@ -110,16 +110,20 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert "other pneumonias" in text and "severe involvement is underestimated" in text
 
 
-def test_verdicts_at_the_paper_fractions_follow_redecide(p001, tmp_path):
-    """At cut-off 0.0002 a few P001 slices are positive: f = 0 reads COVID-19, f = 0.1 normal."""
+def test_the_paper_rows_stay_at_the_papers_operating_points(p001, tmp_path):
+    """At cut-off 0.0002 a few P001 slices are positive and this report (f = 0) reads COVID-19; the
+    rows named after the paper keep its slice cut-off 0.5, where the tiny model finds no slice."""
     analysis, series, _ = p001
-    analysis = analysis.redecide(DecisionParams(0.0002, 0.1))
-    at_zero = analysis.redecide(DecisionParams(0.0002, 0.0)).decision
-    assert 0 < analysis.decision.k_positive <= 0.1 * analysis.decision.n_kept and at_zero.covid
+    analysis = analysis.redecide(DecisionParams(0.0002, 0.0))
+    assert analysis.decision.covid and analysis.decision.k_positive <= 0.1 * analysis.decision.n_kept
     text = squeeze(pdf_text(render_report(analysis, series), tmp_path))
-    k, n = at_zero.k_positive, at_zero.n_kept
-    assert f"paper, f = 0 0.0002 0 k > 0, at least one slice {k} of {n} COVID-19" in text
-    assert f"paper, f = 0.1 0.0002 0.1 k > 0.1 × n {k} of {n} normal" in text
+    k, n = analysis.decision.k_positive, analysis.decision.n_kept
+    assert f"this report 0.0002 0 k > 0, at least one slice {k} of {n} COVID-19" in text
+    for f in PAPER_FRACTIONS:
+        point = DecisionParams(PAPER_SLICE_CUTOFF, f)
+        paper = analysis.redecide(point).decision
+        assert not paper.covid  # the tiny model's P(COVID) are all tiny
+        assert f"paper, f = {f:g} 0.5 {f:g} {point.rule()} {paper.k_positive} of {n} normal" in text
     assert text.count("Grad-CAM / its slice maximum") == min(k, 4)
 
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 
 #: The paper's thresholds: f = 0 ("at least one slice", recommended for accurate models) and
-#: f = 0.1 (used in its tables).
+#: f = 0.1 (used in its tables), with its slice rule, the arg-max (P(COVID) >= 0.5).
 PAPER_FRACTIONS = (0.0, 0.1)
+PAPER_SLICE_CUTOFF = 0.5
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,8 @@ class DecisionParams:
     """The operating point: slice cut-off on P(COVID) (0.5 = arg-max, the paper's rule) and the
     patient fraction f."""
 
-    slice_cutoff: float = 0.5
-    patient_fraction: float = 0.1
+    slice_cutoff: float = PAPER_SLICE_CUTOFF
+    patient_fraction: float = PAPER_FRACTIONS[1]
 
     def __post_init__(self):
         if not 0.0 <= self.slice_cutoff <= 1.0:

@@ -16,7 +16,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
 from lunglens.analysis import Analysis, ModelRecord
-from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams
+from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
@@ -141,7 +141,7 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
     )
     rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
     points = [("this report", params)]
-    points += [(f"paper, f = {f:g}", DecisionParams(params.slice_cutoff, f)) for f in PAPER_FRACTIONS]
+    points += [(f"paper, f = {f:g}", DecisionParams(PAPER_SLICE_CUTOFF, f)) for f in PAPER_FRACTIONS]
     for name, point in points:
         other = analysis.redecide(point).decision
         rows.append(
