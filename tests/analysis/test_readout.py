@@ -83,7 +83,10 @@ def test_slice_text(i, series, p_covid, expected):
 
 
 def test_banner_only_over_discarded_slices():
-    assert readout.banner(0, SELECTION) == "Lung closed at this level (selector discarded it)"
+    assert (
+        readout.banner(0, SELECTION)
+        == "Too little open lung here: discarded by the selector, not in the decision"
+    )
     assert readout.banner(1, SELECTION) == ""
     assert readout.banner(0, None) == ""
     assert "3 dark" in readout.banner_details(0, SELECTION) and "631" in readout.banner_details(0, SELECTION)

@@ -96,6 +96,8 @@ def test_involvement_on_discarded_slices_is_reported(sick, sick_result):
     warnings = [w for w in sick_result.warnings if w.startswith("involvement on")]
     assert len(warnings) == 1
     assert "lung bases" in warnings[0]
+    # true also with --all-slices, where the classifier sees them: only the decision leaves them out
+    assert "the patient decision does not count these slices" in warnings[0]
     everything_kept = quantify(series_of(sick), kept=np.ones(sick.n_slices, bool))
     assert not any(w.startswith("involvement on") for w in everything_kept.warnings)
 

@@ -133,7 +133,10 @@ def test_selector_banner_in_plain_words_with_numbers_in_the_tooltip(qtbot, p001_
     window, state = p001_window, p001_window.state
     discarded = int(np.flatnonzero(~state.kept_mask())[0])
     state.set_index(discarded)
-    assert window.view.banner.text() == "Lung closed at this level (selector discarded it)"
+    assert (
+        window.view.banner.text()
+        == "Too little open lung here: discarded by the selector, not in the decision"
+    )
     assert "threshold" in window.view.banner.toolTip() and "dark" in window.view.banner.toolTip()
 
 

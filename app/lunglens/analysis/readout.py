@@ -55,7 +55,7 @@ def banner(i: int, selection: Selection | None) -> str:
     loads; single slices and non-axial images, which have none)."""
     if selection is None or selection.kept[i]:
         return ""
-    return "Lung closed at this level (selector discarded it)"
+    return "Too little open lung here: discarded by the selector, not in the decision"
 
 
 def banner_details(i: int, selection: Selection | None) -> str:

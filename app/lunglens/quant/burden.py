@@ -167,7 +167,7 @@ def discarded_involvement_warning(
     return (
         f"involvement on {hidden.size} slices the lung-open selector discarded ({where}): at least "
         f"{params.involved_slice_percent:g} % of the slice's lung affected by the {method_name} estimate; "
-        "the classifier did not see these slices, the quantification includes them"
+        "the patient decision does not count these slices, the quantification includes them"
     )
 
 

@@ -215,7 +215,9 @@ class ReformatView(QWidget):
                 brush=DISCARDED_BRUSH,
                 pen=pg.mkPen(None),
             )
-            band.setToolTip("Lung closed at these levels (the selector discarded these slices)")
+            band.setToolTip(
+                "Too little open lung at these levels: the selector discarded these slices (not in the decision)"
+            )
             self.box.addItem(band, ignoreBounds=True)
             self.bands.append(band)
 
