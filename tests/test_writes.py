@@ -146,3 +146,30 @@ def test_cli_refuses_a_device_as_json(patient, tmp_path, capsys):
     status = cli.main(["analyze", str(patient), "--model", str(card), "--json", str(tmp_path / "null")])
     assert status == cli.EXIT_BAD_INPUT and "is a character device" in capsys.readouterr().err
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_cli_refuses_to_write_over_an_input_file_reached_through_a_link(patient, tmp_path, capsys):
+    """A slice of the folder is a link to a file elsewhere: that file is an input too."""
+    card = write_tiny_model(tmp_path / "m")
+    first = next(patient.glob("*.dcm"))
+    outside = tmp_path / "outside.dcm"
+    first.rename(outside)
+    first.symlink_to(outside)
+    content = outside.read_bytes()
+    status = cli.main(["analyze", str(patient), "--model", str(card), "--json", str(outside)])
+    assert status == cli.EXIT_BAD_INPUT
+    assert "one of the files being read" in capsys.readouterr().err
+    assert outside.read_bytes() == content
+
+
+def test_cli_refuses_dicom_out_inside_the_input_folder_before_writing_anything(tmp_path, capsys):
+    """The series lies in a sub-folder of the folder given: the results folder beside it is still
+    inside the input, and no other output (the JSON) is written either."""
+    card = write_tiny_model(tmp_path / "m")
+    volume = np.full((4, 64, 64), 1024, np.uint16)
+    volume[:, 16:48, 8:56] = 100
+    write_series(tmp_path / "parent" / "sub", volume, [0, -2, -4, -6])
+    argv = ["analyze", str(tmp_path / "parent"), "--model", str(card), "--json", str(tmp_path / "a.json")]
+    status = cli.main([*argv, "--dicom-out", str(tmp_path / "parent" / "results")])
+    assert status == cli.EXIT_BAD_INPUT and "a folder being read" in capsys.readouterr().err
+    assert not (tmp_path / "parent" / "results").exists() and not (tmp_path / "a.json").exists()

@@ -20,9 +20,12 @@ class WriteError(Exception):
     """The destination cannot be written; the message names it and says why."""
 
 
-def destination_problem(path: Path, read_only_folders: Iterable[Path] = ()) -> str | None:
-    """Why `path` must not be written, or None: it exists and is not a regular file, or it lies
-    inside one of `read_only_folders` (the folders being read; symbolic links resolved)."""
+def destination_problem(
+    path: Path, read_only_folders: Iterable[Path] = (), read_only_files: Iterable[Path] = ()
+) -> str | None:
+    """Why `path` must not be written, or None: it exists and is not a regular file, it lies
+    inside one of `read_only_folders` (the folders being read), or it is one of
+    `read_only_files` (the files being read, wherever their links lead); symbolic links resolved."""
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
@@ -33,6 +36,22 @@ def destination_problem(path: Path, read_only_folders: Iterable[Path] = ()) -> s
     if mode is not None and not stat.S_ISREG(mode):
         return f"is {kind_of(mode)}, not a regular file: LungLens writes only files"
     target = path.resolve()
+    inside = _inside_read_only(target, read_only_folders)
+    if inside is None and any(target == Path(file).resolve() for file in read_only_files):
+        return "is one of the files being read: LungLens never writes over its inputs"
+    return inside
+
+
+def folder_destination_problem(path: Path, read_only_folders: Iterable[Path] = ()) -> str | None:
+    """Why files must not be written into the folder `path`, or None: it exists and is not a
+    folder, or it lies inside one of `read_only_folders` (symbolic links resolved)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "exists and is not a folder"
+    return _inside_read_only(path.resolve(), read_only_folders)
+
+
+def _inside_read_only(target: Path, read_only_folders: Iterable[Path]) -> str | None:
     for folder in read_only_folders:
         if target.is_relative_to(Path(folder).resolve()):
             return f"is inside {folder}, a folder being read: LungLens never writes into its input folders"

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from lunglens.atomic import WriteError, destination_problem, write_atomically
+from lunglens.atomic import WriteError, destination_problem, folder_destination_problem, write_atomically
 from lunglens.cli import pacs as pacs_command
 from lunglens.cli.common import (
     EXIT_OK,
@@ -98,14 +98,11 @@ def run(args: argparse.Namespace) -> int:
     folder = demo_folder() if args.demo else Path(args.path or ".")
     if args.dicomweb:
         folder = _pacs_call(pacs_command.retrieve_for_analysis, args, ProgressBar("retrieving"))
-    for destination in (args.json, args.report):
-        problem = destination and destination_problem(Path(destination), [folder])
-        if problem:
-            raise BadInput(f"{destination}: {problem}")
     try:
         found = discover(folder)
     except FolderError as exc:
         raise BadInput(str(exc)) from exc
+    _check_destinations(args, folder, _all_files(found))
     if found.problem():
         raise BadInput(found.problem())
     ref = choose_series(found, args.series)
@@ -185,6 +182,18 @@ def run(args: argparse.Namespace) -> int:
     if args.dicom_out or args.store:
         _pacs_call(pacs_command.write_and_store_results, args, result, series)
     return EXIT_OK
+
+
+def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Path]) -> None:
+    """Refuse, before anything runs or is written, an output inside the folder being read or over
+    one of its files (`--json`, `--report`), or a `--dicom-out` folder inside it."""
+    for destination in (args.json, args.report):
+        problem = destination and destination_problem(Path(destination), [folder], inputs)
+        if problem:
+            raise BadInput(f"{destination}: {problem}")
+    problem = args.dicom_out and folder_destination_problem(Path(args.dicom_out), [folder])
+    if problem:
+        raise BadInput(f"{args.dicom_out}: {problem}")
 
 
 def _pacs_call(function, *args):
