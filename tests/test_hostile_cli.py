@@ -179,3 +179,27 @@ def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, c
     assert "warning:  1 file(s) in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
     assert "skipped IM00007.tif: values are not Hounsfield units" in out
     assert "(5 slices)" in out  # IM00007 dropped
+
+
+@pytest.mark.parametrize(
+    "make", [lambda p: p.symlink_to("/dev/null"), lambda p: p.write_text("x"), os.mkfifo]
+)
+def test_demo_data_onto_something_that_is_not_a_folder_is_refused(tmp_path, capsys, make):
+    target = tmp_path / "target"
+    make(target)
+    assert cli.main(["demo-data", str(target), "--slices", "35"]) == EXIT_BAD_INPUT
+    assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_a_head_ct_gets_no_verdict(tmp_path, capsys):
+    """Slices above the lungs (soft tissue in air): the selector keeps none, so no "normal: 0 of 0"."""
+    volume = np.full((6, 64, 64), 24, np.uint16)
+    volume[:, 12:52, 12:52] = 1064
+    write_series(tmp_path / "head", volume, -2.0 * np.arange(6))
+    card = write_tiny_model(tmp_path / "m")
+    status = cli.main(
+        ["analyze", str(tmp_path / "head"), "--model", str(card), "--json", str(tmp_path / "a.json")]
+    )
+    out, err = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT and "no verdict" in err and "verdict:" not in out
+    assert not (tmp_path / "a.json").exists()

@@ -470,3 +470,14 @@ def test_cli_refuses_a_window_that_is_not_width_and_level(tmp_path, window):
     )
     assert result.returncode == 2 and "--window" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "o" / "a.png").exists()
+
+
+def test_cli_refuses_a_stride_larger_than_the_models_patch(tmp_path):
+    """A stride of 100000 would have OpenCV allocate tens of GB for the tent upsampling."""
+    card = write_tiny_lesion_model(tmp_path / "model")
+    _write_png(tmp_path / "a.png", np.full((64, 64), 30, np.uint8))
+    result = _lesions(
+        str(tmp_path / "a.png"), "--out", str(tmp_path / "maps"), "--model", str(card), "--stride", "100000"
+    )
+    assert result.returncode == 2 and "larger than the model's patch" in result.stderr
+    assert "Traceback" not in result.stderr and not list((tmp_path / "maps").iterdir())

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         folder = make_demo_patient(
             Path(args.out), covid=args.covid, n_slices=args.slices, seed=args.seed, fmt=args.format
         )
-    except (FileExistsError, ValueError) as error:
+    except (OSError, ValueError) as error:  # refused or unwritable folders, bad sizes
         raise BadInput(f"demo-data: {error}") from error
     kind = "COVID-19" if args.covid else "normal"
     print(f"wrote a synthetic {kind} patient ({args.slices} slices, {args.format}) to {folder}")

@@ -144,6 +144,13 @@ def run(args: argparse.Namespace) -> int:
     except ModelError as exc:
         print(f"lunglens: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.stride > model.card.patch_px:
+        print(
+            f"lunglens: --stride {args.stride} is larger than the model's patch ({model.card.patch_px} px): "
+            "pixels between patches would have no probability",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     paths = [Path(p) for p in args.images]
     params = LesionMapParams(stride=args.stride)
     problems, written, seen_stems = 0, 0, set()

@@ -41,6 +41,8 @@ WINDOW_PRESETS = (
 
 def _prepare_folder(folder: Path) -> Path:
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"{folder}: exists and is not a folder")
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"refusing to write into a non-empty folder: {folder}")
     folder.mkdir(parents=True, exist_ok=True)
