@@ -228,3 +228,21 @@ def test_the_learned_lesion_map_plugs_in_as_the_quantification_method(model, tmp
     hu_bands = analyse(series, model, AnalysisOptions(lesion_method="hu_bands")).quantification
     assert hu_bands.method == "hu_bands" and q.lungs["right"].volume_ml == hu_bands.lungs["right"].volume_ml
     assert q.total.affected_ml != hu_bands.total.affected_ml  # another lesion map, the same lungs
+
+
+def test_an_assumed_pixel_size_is_recorded_and_round_trips(ref, tmp_path, model):
+    """DICOM without PixelSpacing: 1 mm is assumed, and the analysis record says it is assumed."""
+    import pydicom
+
+    for path, _ in ref.frames:
+        ds = pydicom.dcmread(path)
+        del ds.PixelSpacing
+        ds.save_as(tmp_path / path.name)
+    series = load(discover(tmp_path).series[0])
+    assert not series.pixel_spacing_stated and series.pixel_spacing_mm == (1.0, 1.0)
+    record = analyse(series, model, AnalysisOptions(quantify=False)).series
+    assert not record.pixel_spacing_stated
+    assert not Analysis.from_dict(
+        json.loads(json.dumps(analyse(series, model, AnalysisOptions(quantify=False)).to_dict()))
+    ).series.pixel_spacing_stated
+    assert load(ref).pixel_spacing_stated

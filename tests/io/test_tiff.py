@@ -29,6 +29,7 @@ def test_covid_ctset_layout_gives_one_series_per_folder_in_natural_order(tmp_pat
     assert np.array_equal(series.hu, volumes["SR_2"].astype(np.int32) - 1024)
     assert series.hu.dtype == np.int16
     assert series.raw().dtype == np.uint16 and np.array_equal(series.raw(), volumes["SR_2"])
+    assert not series.pixel_spacing_stated  # TIFF states no pixel size: 1 mm is nominal
 
 
 def test_tiff_offset_is_overridable(tmp_path):

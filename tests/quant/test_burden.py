@@ -3,6 +3,7 @@ warning, and a second lesion method plugged in through the same interface."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -34,6 +35,13 @@ def sick():
 @pytest.fixture(scope="module")
 def sick_result(sick):
     return quantify(series_of(sick), kept=sick.lung_open)
+
+
+def test_volumes_from_an_assumed_pixel_size_say_so(sick, sick_result):
+    """Files without a pixel size (TIFF, DICOM without PixelSpacing): the mL are nominal."""
+    assert not any("state no pixel size" in w for w in sick_result.warnings)
+    nominal = quantify(dataclasses.replace(series_of(sick), pixel_spacing_stated=False), kept=sick.lung_open)
+    assert any("volumes (mL) are nominal, not measured" in w for w in nominal.warnings)
 
 
 def test_result_follows_the_issue_schema(sick, sick_result):

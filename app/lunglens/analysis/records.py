@@ -50,6 +50,8 @@ class SeriesRecord:
     kernel: str = ""
     anonymised: bool = False
     """True when identifiers were withheld (`lunglens.report.identity.anonymised`)."""
+    pixel_spacing_stated: bool = True
+    """False when the files state no pixel size and `pixel_spacing_mm` is a nominal 1 mm."""
 
     @classmethod
     def of(cls, series: Series) -> SeriesRecord:
@@ -74,6 +76,7 @@ class SeriesRecord:
             manufacturer=meta.manufacturer,
             scanner_model=meta.scanner_model,
             kernel=meta.kernel,
+            pixel_spacing_stated=series.pixel_spacing_stated,
         )
 
     def to_dict(self) -> dict:

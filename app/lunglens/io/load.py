@@ -162,6 +162,7 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
         source_paths=tuple(kept[i][0] for i in order),
         warnings=[*ref.warnings, *warnings, *spacing_warnings],
         orientation_cosines=orientation,
+        pixel_spacing_stated=ref.pixel_spacing_mm is not None,
     )
 
 
@@ -186,4 +187,5 @@ def _load_tiff(
         metadata=SeriesMetadata(series_description=ref.description),
         source_paths=tuple(kept),
         warnings=[*ref.warnings, *warnings, "positions are slice numbers (1 mm nominal spacing)"],
+        pixel_spacing_stated=False,
     )

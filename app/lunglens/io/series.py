@@ -116,6 +116,9 @@ class Series:
     """ImageOrientationPatient of the series (row then column direction cosines, DICOM LPS:
     +x patient left, +y posterior, +z head); None for TIFF folders and files that do not say.
     It tells which image side is the patient's right."""
+    pixel_spacing_stated: bool = True
+    """False when the files state no pixel size (TIFF folders, DICOM without PixelSpacing):
+    `pixel_spacing_mm` is then a nominal 1 mm, and lengths, areas and volumes are nominal too."""
 
     @property
     def n_slices(self) -> int:

@@ -99,6 +99,12 @@ class QuantParams:
     """... and at least this much tissue (mL) is affected on it (not a sliver of lung apex)."""
 
 
+NOMINAL_PIXEL_WARNING = (
+    "the files state no pixel size: 1 mm pixels are assumed, so the volumes (mL) are nominal, not "
+    "measured, and the lung segmentation's sizes in mm may not fit this series (check the contours)"
+)
+
+
 def classify_and_count(
     hu: np.ndarray, affected: np.ndarray, lung_labels: np.ndarray, bands: HUBands
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +228,8 @@ def quantify(
     with np.errstate(invalid="ignore", divide="ignore"):
         per_slice = np.where(lung_per_slice > 0, 100.0 * affected_per_slice / lung_per_slice, np.nan)
     warnings = list(segmentation.warnings)
+    if not series.pixel_spacing_stated:
+        warnings.append(NOMINAL_PIXEL_WARNING)
     caveat = low_score_caveat(zone_scores, params, method.name)
     if caveat:
         warnings.append(caveat)

@@ -120,6 +120,7 @@ def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str
         f"{series.n_slices} slices, {analysis.series.columns} x {analysis.series.rows} pixels, "
         f"thickness {f'{thickness:g} mm' if thickness else 'not stated'}, "
         f"spacing {series.slice_spacing_mm:g} mm, pixel {spacing[0]:.3f} mm"
+        + ("" if analysis.series.pixel_spacing_stated else " (assumed: the files state no pixel size)")
     )
     scanner = " ".join(part for part in (meta.manufacturer, meta.scanner_model) if part) or "not stated"
     if meta.kernel:
