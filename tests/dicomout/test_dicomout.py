@@ -24,6 +24,7 @@ from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_re
 from lunglens.dicomout import identity as ids
 from lunglens.inference import load_model
 from lunglens.io import discover, load
+from lunglens.quant.summary import NOT_COVID_SPECIFIC
 from lunglens.report.images import key_images
 from tests.dicomout.validate import dciodvfy_errors
 from tests.report.test_report import IDENTIFIERS
@@ -227,6 +228,22 @@ def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tm
     assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [analysis.quantification.severity_score]
     seg = hd.seg.Segmentation.from_dataset(results["lunglens-seg.dcm"])
     assert seg.number_of_segments == 4
+    # what made the figures and what they cannot tell: the lesion method (a learned map names its
+    # model), not the classifier; the PDF's caveat that they are not specific to COVID-19
+    description = analysis.quantification.method_description
+    texts = list(_text_values(results["lunglens-sr.dcm"]))
+    assert any(description in t and NOT_COVID_SPECIFIC in t for t in texts)
+    assert "LungLens quantification" in texts and description in texts
+    parameters = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmParameters
+    assert description[:40] in parameters
+
+
+def _text_values(dataset):
+    """Every TEXT content item's value, recursively through the SR content tree."""
+    for item in dataset.get("ContentSequence", []):
+        if "TextValue" in item:
+            yield str(item.TextValue)
+        yield from _text_values(item)
 
 
 def test_no_seg_without_label_volumes(p001):

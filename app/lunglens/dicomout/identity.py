@@ -102,6 +102,22 @@ def algorithm(facts: ResultFacts, extra: tuple[str, ...] = ()) -> AlgorithmIdent
     )
 
 
+def quantification_algorithm(facts: ResultFacts) -> AlgorithmIdentification:
+    """TID 4019 for the quantification (not the classifier: it did not make these figures): LungLens's
+    quantification with the lesion method and its description (which names a learned lesion
+    model, its version and that it is a demonstration model)."""
+    q = facts.quantification or {}
+    return AlgorithmIdentification(
+        name=f"{SOFTWARE} quantification",
+        version=facts.lunglens_version,
+        parameters=[
+            f"method {q.get('method', 'not stated')}",
+            str(q.get("method_description") or "not stated"),
+        ],
+        manufacturer=MANUFACTURER,
+    )
+
+
 def contributing_equipment(facts: ResultFacts) -> list[ContributingEquipment]:
     """The Contributing Equipment item naming LungLens and the model (IHE AI Results)."""
     return [

@@ -68,7 +68,10 @@ def build_seg(
         name=f"{ids.SOFTWARE} quantification",
         family=codes.DCM.ArtificialIntelligence,
         version=facts.lunglens_version,
-        parameters={"method": str((facts.quantification or {}).get("method", "not stated"))},
+        parameters={
+            "method": str((facts.quantification or {}).get("method", "not stated")),
+            "description": str((facts.quantification or {}).get("method_description") or "not stated"),
+        },
     )
     descriptions = [
         SegmentDescription(

@@ -27,6 +27,7 @@ from pydicom.uid import generate_uid
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
+from lunglens.quant.summary import NOT_COVID_SPECIFIC
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
 LUNGS = (("right", ids.RIGHT), ("left", ids.LEFT))
@@ -122,7 +123,7 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
     """Per lung, per zone and in total (with the severity score and the warnings), as the
     quantification dict states them (schema of `Quantification.to_dict()`)."""
     q = facts.quantification
-    algorithm = ids.algorithm(facts, (f"method {q['method']}",))
+    algorithm = ids.quantification_algorithm(facts)
 
     def group(label: str, site: FindingSite, region: dict, extra=(), comments=()):
         made = MeasurementsAndQualitativeEvaluations(
@@ -145,9 +146,9 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
         groups.append(group(f"zone {key.replace('_', ' ')}", site, zone, extra))
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
     comments = [
-        f"Method: {q['method']}. Zones are thirds of each lung's cranio-caudal extent, not lobes. "
-        f"Severity score {q['severity_score']} of {q.get('severity_score_max', 30)}: a six-zone "
-        "adaptation of the Pan lobe score.",
+        f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
+        f"lung's cranio-caudal extent, not lobes. Severity score {q['severity_score']} of "
+        f"{q.get('severity_score_max', 30)}: a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
         *(f"Warning: {w}" for w in q.get("warnings", [])),
     ]
     groups.append(group("both lungs", FindingSite(ids.WHOLE_LUNGS), q["total"], [score], comments))

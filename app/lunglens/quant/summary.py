@@ -13,6 +13,12 @@ from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.result import Quantification, RegionBurden
 from lunglens.quant.zones import THIRDS
 
+NOT_COVID_SPECIFIC = (
+    "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
+    "and fibrosis count too, and a radiologist must confirm the extent."
+)
+"""What the quantification cannot tell, for every reader (PDF, DICOM SR)."""
+
 TABLE_HEADER = ("region", "lung mL", "affected mL", "affected %", "GGO %", "consolidation %", "zone score")
 
 SCORE_COLOURS = (

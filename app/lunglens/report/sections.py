@@ -22,7 +22,7 @@ from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
-from lunglens.quant.summary import table_rows, zone_definition_sentence, zone_diagram_rgb
+from lunglens.quant.summary import NOT_COVID_SPECIFIC, table_rows, zone_definition_sentence, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
 from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
@@ -232,8 +232,7 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
         f"Method: {q.method_description}.",
         f"{LUNG_MASK_LIMITS}. In the key images the lung contours are drawn in light blue, ground glass in "
         "green and consolidation in magenta, as in the viewer (outlines, so the tissue stays visible).",
-        "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
-        "and fibrosis count too, and a radiologist must confirm the extent.",
+        NOT_COVID_SPECIFIC,
         *(f"Warning: {w}" for w in q.warnings),
     ]
     return [KeepTogether([*opening, side_by_side, *[_p(t) for t in text]])]
