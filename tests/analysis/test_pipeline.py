@@ -179,13 +179,13 @@ def test_a_series_without_lung_gets_no_verdict(tmp_path, model):
 @pytest.mark.parametrize(
     "name, volume, reason",
     [
-        ("air", lambda rng: np.full((8, 128, 128), 24, np.uint16), "same dark-pixel count"),
+        ("air", lambda rng: np.full((8, 128, 128), 24, np.uint16), "no lung found"),
         ("noise", lambda rng: rng.integers(0, 2000, (8, 128, 128)).astype(np.uint16), "no lung found"),
     ],
 )
 def test_garbage_gets_no_verdict(tmp_path, model, name, volume, reason):
-    """Uniform air (the selector's threshold is 0 and it would keep every slice) and noise (slices
-    are kept, the classifier answers, but there is no lung): no verdict, the reason named."""
+    """Uniform air (the selector's threshold is 0, so it keeps every slice) and noise (slices are
+    kept, the classifier answers): there is no lung, so no verdict, the reason named."""
     write_series(tmp_path / name, volume(np.random.default_rng(0)), -2.0 * np.arange(8))
     series = load(discover(tmp_path / name).series[0])
     with pytest.raises(NoVerdict, match=reason):

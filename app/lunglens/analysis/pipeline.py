@@ -38,22 +38,15 @@ from lunglens.quant import NoLungFound, Quantification, quantify
 
 class NoVerdict(LoadError):
     """A series that loads but gives the method nothing to decide from: no slice the lung-open
-    selector keeps, slices it cannot tell apart, or no lung. No verdict is given (a "normal"
+    selector keeps, or no lung. No verdict is given (a "normal"
     from 0 of 0 slices would be computed from nothing); the message names the series and why."""
 
 
 def _check_decidable(series: Series, selection: Selection) -> None:
     """Raises NoVerdict when the selection leaves nothing to decide from."""
-    name = series.ref.description or series.ref.key
-    counts = selection.dark_pixel_counts
-    if series.n_slices > 1 and counts.min() == counts.max():
-        raise NoVerdict(
-            f"{name}: every slice has the same dark-pixel count ({int(counts[0])}), so the lung-open "
-            "selector cannot tell lung-open slices from others (not a chest CT?): no verdict"
-        )
     if selection.n_kept == 0:
         raise NoVerdict(
-            f"{name}: the lung-open selector kept none of its {series.n_slices} slices (no slice shows "
+            f"{series.ref.description or series.ref.key}: the lung-open selector kept none of its {series.n_slices} slices (no slice shows "
             "open lung: not a chest CT, or the lungs are outside the images): no verdict"
         )
 
@@ -132,8 +125,7 @@ def analyse(
     resolved through `lesion_methods`, default this process's shared one for the bundled lesion
     model on the classifier's provider; when the learned map is unavailable the HU bands run and
     the quantification's warnings say so) and decide at `options.decision`. Raises `NoVerdict`
-    (a `LoadError`) when the selector keeps no slice or cannot tell slices apart, and when the
-    quantification finds no lung.
+    (a `LoadError`) when the selector keeps no slice, and when the quantification finds no lung.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
     each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
