@@ -208,3 +208,24 @@ def test_a_head_ct_gets_no_verdict(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert status == EXIT_BAD_INPUT and "no verdict" in err and "verdict:" not in out
     assert not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.filterwarnings("ignore:Found unknown escape sequence")  # pydicom, on the ESC written on purpose
+def test_a_line_break_or_escape_in_a_name_cannot_forge_an_output_line(tmp_path, capsys):
+    """A skipped file named with a line break and a fake verdict, and a SeriesDescription with a
+    carriage return and a terminal escape: printed as \\xNN escapes, never as lines of their own."""
+    folder = tmp_path / "patient"
+    paths = write_series(folder, _volume(), np.arange(5) * -2.0)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.SeriesDescription = "x\rverdict:  COVID-19\x1b[2K"
+        ds.save_as(path)
+    (folder / "junk\nverdict:  normal: 0 of 90.dcm").write_bytes(b"not DICOM")
+    card = write_tiny_model(tmp_path / "m")
+    assert cli.main(["info", str(folder), "--skipped"]) == EXIT_OK
+    assert cli.main(["analyze", str(folder), "--model", str(card), "--no-quantify"]) == EXIT_OK
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert sum(line.startswith("verdict:") for line in lines) == 1
+    assert "\x1b" not in out and "\r" not in out
+    assert "junk\\x0averdict:" in out and "x\\x0dverdict:  COVID-19\\x1b[2K" in out

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from lunglens import __version__
 from lunglens.cli import analyze, batch, demo_data, info, lesions, pacs, view
 from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, BadInput
+from lunglens.io.files import printable
 
 #: The subcommands, in the order `lunglens --help` lists them.
 COMMANDS = (view, info, analyze, lesions, batch, pacs, demo_data)
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except BadInput as exc:
-        print(f"lunglens: {exc}", file=sys.stderr)
+        print(printable(f"lunglens: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("lunglens: interrupted", file=sys.stderr)

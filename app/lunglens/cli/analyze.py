@@ -20,6 +20,7 @@ from lunglens.cli.common import (
 )
 from lunglens.core.decision import DecisionParams
 from lunglens.io import FolderError, LoadError, discover
+from lunglens.io.files import printable
 from lunglens.quant.summary import table_lines
 
 
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     d = result.decision
     record = result.series
     where = "anonymised" if args.anonymise else f"in {record.folder}"
-    print(f"series:   {record.description or record.key} ({series.n_slices} slices) {where}")
+    print(printable(f"series:   {record.description or record.key} ({series.n_slices} slices) {where}"))
     print(
         f"selector: kept {d.n_kept} of {series.n_slices} slices "
         f"(threshold {result.selection.threshold:.0f} dark pixels)"
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         f"time:     {total:.1f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ")"
     )
     for warning in record.warnings:
-        print(f"warning:  {warning}")
+        print(printable(f"warning:  {warning}"))
     if result.quantification is not None:
         print("\n".join(table_lines(result.quantification)))
     if args.json:

@@ -8,6 +8,7 @@ import argparse
 from lunglens.cli.common import EXIT_OK, BadInput, spans
 from lunglens.core.selector import select_slices
 from lunglens.io import FolderError, LoadError, discover, load
+from lunglens.io.files import printable
 
 
 def add_parser(subparsers) -> None:
@@ -27,16 +28,16 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(found.problem())
     for number, ref in enumerate(found.series, 1):
         state = "analysable" if ref.analysable else "NOT analysable: " + "; ".join(ref.problems)
-        print(f"[{number}] {ref.summary()} — {state}")
-        print(f"     {ref.frames[0][0] if ref.n_slices == 1 else ref.folder}")
+        print(printable(f"[{number}] {ref.summary()} — {state}"))
+        print(printable(f"     {ref.frames[0][0] if ref.n_slices == 1 else ref.folder}"))
         for warning in ref.warnings:
-            print(f"     warning: {warning}")
+            print(printable(f"     warning: {warning}"))
         if args.select and ref.analysable:
             _print_selection(ref)
     if args.skipped and found.skipped:
         print(f"{len(found.skipped)} file(s) skipped:")
         for item in found.skipped:
-            print(f"     {item.path}: {item.reason}")
+            print(printable(f"     {item.path}: {item.reason}"))
     elif found.skipped:
         print(f"{len(found.skipped)} file(s) skipped (--skipped lists them)")
     return EXIT_OK
@@ -46,7 +47,7 @@ def _print_selection(ref) -> None:
     try:
         series = load(ref)
     except LoadError as exc:
-        print(f"     cannot load: {exc}")
+        print(printable(f"     cannot load: {exc}"))
         return
     selection = select_slices(series.hu)
     kept = selection.kept_indices

@@ -40,10 +40,17 @@ def not_regular_reason(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(mode) else f"not a regular file ({kind_of(mode)})"
 
 
+#: Control characters (C0, DEL, C1) as visible escapes: a line break, carriage return or
+#: terminal escape sequence in a file name or a DICOM text must not start a line of its own.
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
 def printable(text: str) -> str:
     """`text` with the bytes of a file name that were not UTF-8 (kept by Python as lone
-    surrogates) written as \\xNN escapes: safe for a strict UTF-8 terminal, a PDF or a label."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    surrogates) and control characters (line breaks, escape sequences) written as \\xNN escapes:
+    safe for a strict UTF-8 terminal, a PDF or a label, and one line stays one line."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.translate(_CONTROL_ESCAPES)
 
 
 def open_regular(path: str | os.PathLike) -> BinaryIO:
