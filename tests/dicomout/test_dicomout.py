@@ -319,6 +319,35 @@ def test_refuses_an_output_inside_the_input_folder(p001):
     assert not (folder / "results").exists()
 
 
+def test_results_never_mix_with_an_earlier_analysis_in_the_folder(p001, written, tmp_path):
+    """The same results again replace each file; results without a SEG would leave the earlier SEG
+    beside them, and anonymised ones (a study of their own) would sit beside another study's: refused."""
+    analysis, series, _ = p001
+    paths, lungs, lesions = written
+    out = tmp_path / "out"
+    out.mkdir()
+    for path in paths.values():
+        (out / path.name).write_bytes(path.read_bytes())
+    again = write_dicom_results(
+        analysis, series, out, quantification=quantification_dict(), lung_labels=lungs, lesion_labels=lesions
+    )
+    assert sorted(p.name for p in again) == sorted(paths)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(DicomOutError, match="holds lunglens-seg.dcm of an earlier analysis"):
+        write_dicom_results(analysis, series, out)  # no label volumes: no SEG
+    with pytest.raises(DicomOutError, match="of another study"):
+        write_dicom_results(
+            analysis,
+            series,
+            out,
+            anonymise=True,
+            quantification=quantification_dict(),
+            lung_labels=lungs,
+            lesion_labels=lesions,
+        )
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 @pytest.mark.parametrize("name", ["P001", "normal001", "cap001"])
 def test_three_real_series_pass_dciodvfy(covid_ct_md, tmp_path, name):
     (ref,) = discover(covid_ct_md / name).analysable

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.uid import generate_uid
@@ -133,9 +134,31 @@ def check_output_folder(series: Series, out_dir: Path) -> None:
         raise DicomOutError(f"{out_dir}: inside the input folder; LungLens never writes there")
 
 
+def check_earlier_results(results: list[DicomResult], out_dir: Path) -> None:
+    """Raise DicomOutError when `out_dir` holds LungLens results (lunglens-*.dcm) these would not
+    all replace: results this run does not write (a SEG, more key images) or of another study would
+    stay beside them, and the folder would mix two analyses or two patients."""
+    names = {result.name for result in results}
+    study = str(results[0].dataset.StudyInstanceUID)
+    for path in sorted(out_dir.glob("lunglens-*.dcm")) if out_dir.is_dir() else ():
+        try:
+            earlier = str(pydicom.dcmread(path, stop_before_pixels=True).get("StudyInstanceUID", ""))
+        except Exception:  # noqa: BLE001 - unreadable: it cannot be told to be ours
+            earlier = ""
+        if path.name not in names or earlier != study:
+            raise DicomOutError(
+                f"{out_dir}: holds {path.name} of an earlier analysis"
+                + ("" if earlier == study else " of another study")
+                + " that these results would not replace: write them into an empty folder"
+            )
+
+
 def save_results(results: list[DicomResult], series: Series, out_dir: Path) -> list[Path]:
-    """Write built `results` into `out_dir` (see `write_dicom_results`); returns the paths."""
+    """Write built `results` into `out_dir` (see `write_dicom_results`; results of an earlier
+    analysis there are replaced only when all of them are, see `check_earlier_results`); returns
+    the paths."""
     check_output_folder(series, out_dir)
+    check_earlier_results(results, out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
