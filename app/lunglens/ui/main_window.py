@@ -16,6 +16,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
     QDockWidget,
     QFileDialog,
     QGraphicsItem,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSlider,
     QSplitter,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -207,7 +210,8 @@ class MainWindow(QMainWindow):
         self.load_progress.hide()
         self.statusBar().addPermanentWidget(self.load_progress)
         self.statusBar().addPermanentWidget(self.model_label)
-        self.help_dialog: QMessageBox | None = None
+        self.help_dialog: QDialog | None = None
+        self.help_text: QTextBrowser | None = None
 
     def _action(self, text: str, slot, shortcut=None, menu=None, checkable=False) -> QAction:
         action = QAction(text, self)
@@ -729,11 +733,19 @@ class MainWindow(QMainWindow):
 
     def show_keys(self) -> None:
         """Help: every key and mouse gesture (`lunglens.ui.keymap`)."""
-        self.help_dialog = QMessageBox(
-            QMessageBox.Icon.NoIcon, "Keyboard and mouse", keymap_html(), parent=self
-        )
-        self.help_dialog.setTextFormat(Qt.TextFormat.RichText)
-        self.help_dialog.open()
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keyboard and mouse")
+        self.help_text = QTextBrowser(dialog)  # scrolls: the table is taller than a small screen
+        self.help_text.setHtml(keymap_html())
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, dialog)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(self.help_text)
+        layout.addWidget(buttons)
+        screen = self.screen().availableGeometry()
+        dialog.resize(min(620, int(0.9 * screen.width())), min(760, int(0.85 * screen.height())))
+        self.help_dialog = dialog
+        dialog.open()
 
     def show_about(self) -> None:
         model = self.controller.model
