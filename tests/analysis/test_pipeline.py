@@ -4,6 +4,7 @@ decide; the typed result and its JSON round trip; re-deciding without a model ca
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -211,3 +212,26 @@ def test_the_learned_lesion_map_plugs_in_as_the_quantification_method(model, tmp
     hu_bands = analyse(series, model, AnalysisOptions(lesion_method="hu_bands")).quantification
     assert hu_bands.method == "hu_bands" and q.lungs["right"].volume_ml == hu_bands.lungs["right"].volume_ml
     assert q.total.affected_ml != hu_bands.total.affected_ml  # another lesion map, the same lungs
+
+
+def test_a_cancel_after_the_classifier_stops_before_the_quantification(series, model):
+    """The reader cancels while the last batch is classified: the pipeline stops before it
+    quantifies (the quantification never checked the flag)."""
+    from lunglens.inference import Cancelled
+
+    class Methods:
+        asked = 0
+
+        def resolve(self, name):
+            self.asked += 1
+            raise AssertionError("quantified after the cancel")
+
+    cancel, methods = threading.Event(), Methods()
+
+    def progress(done, total):
+        if done == total:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        analyse(series, model, progress=progress, cancel=cancel, lesion_methods=methods)
+    assert methods.asked == 0

@@ -164,6 +164,32 @@ def test_cancel_running_analysis(qtbot, p001_window):
     assert window.analysis_panel.run_button.isEnabled()
 
 
+def test_cancel_during_the_quantification_shows_no_analysis(qtbot, p001_window):
+    """Cancel once the classifier is done, while the lesion map runs: the result is dropped."""
+    from lunglens.analysis.lesion_methods import LesionMethods
+    from lunglens.quant.bands import ProbabilityMapMethod
+
+    window, control = p001_window, p001_window.controller
+    started, gate = threading.Event(), threading.Event()
+
+    def held_probability(hu, lung_labels, voxel_mm):
+        started.set()
+        gate.wait(30)
+        return np.zeros(hu.shape, np.float32)
+
+    held = ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
+    control.lesion_methods = LesionMethods(lambda: held)
+    control.set_lesion_method("learned")
+    control.run_analysis()
+    qtbot.waitUntil(started.is_set, timeout=60000)
+    with qtbot.waitSignal(control.analysisCancelled, timeout=30000):
+        window.cancel_action.trigger()
+        gate.set()
+    assert window.state.analysis is None
+    assert window.analysis_panel.message.text() == "Analysis cancelled."
+    assert not control.jobs["analysis"].running
+
+
 def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()

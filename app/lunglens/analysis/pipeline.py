@@ -30,7 +30,7 @@ from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import Analysis
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams, select_slices
-from lunglens.inference.predict import BatchProgress, CancelFlag, classify
+from lunglens.inference.predict import BatchProgress, CancelFlag, Cancelled, classify
 from lunglens.io import Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
 from lunglens.quant import NoLungFound, Quantification, quantify
@@ -92,6 +92,12 @@ def _quantify(series: Series, kept: np.ndarray, lesion_method: str, methods: Les
     return quantification
 
 
+def _check(cancel: CancelFlag | None) -> None:
+    """Raise `Cancelled` when the caller asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
 def analyse(
     series: Series,
     model,
@@ -113,7 +119,8 @@ def analyse(
     warning saying so) and decide at `options.decision`.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
-    each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
+    each batch of the classifier, before the quantification and before the decision (raises
+    `lunglens.inference.Cancelled`; one quantification runs to its end once started). `load_seconds` is recorded as the
     "load" step when the caller loaded the series."""
     clock = _StepClock()
     if load_seconds is not None:
@@ -138,6 +145,7 @@ def analyse(
 
     quantification, warnings = None, list(series.warnings)
     if options.quantify:
+        _check(cancel)
         with clock.step("quantify"):
             methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
             try:
@@ -145,6 +153,7 @@ def analyse(
             except NoLungFound as exc:
                 warnings.append(f"no quantification: {exc}")
 
+    _check(cancel)
     with clock.step("decide"):
         decision = decide(p_covid, selection.kept, options.decision)
 

@@ -185,6 +185,7 @@ class ViewerController(QObject):
         signals = self.jobs["analysis"].start(work)
         signals.finished.connect(self._requantified)
         signals.failed.connect(self._analysis_failed)
+        signals.cancelled.connect(self._requantify_cancelled)
 
     def _requantified(self, result) -> None:
         analysis, key, seconds = result
@@ -195,6 +196,11 @@ class ViewerController(QObject):
             "(the classifier did not run again)."
         )
         self.state.set_analysis(analysis)
+
+    def _requantify_cancelled(self) -> None:
+        self.analysisRunning.emit(False)
+        shown = self.state.analysis.quantification.method if self.state.analysis is not None else ""
+        self.analysisMessage.emit(f"Quantifying again cancelled; the quantification shown is by {shown}.")
 
     # --- opening ---------------------------------------------------------------------------
     def open_folder(self, folder) -> None:
