@@ -235,3 +235,12 @@ def test_a_cancel_after_the_classifier_stops_before_the_quantification(series, m
     with pytest.raises(Cancelled):
         analyse(series, model, progress=progress, cancel=cancel, lesion_methods=methods)
     assert methods.asked == 0
+
+
+def test_the_verdict_caveat_names_a_demonstration_model_only(model):
+    """Every verdict says it cannot tell other pneumonias; a demonstration model is named."""
+    record = ModelRecord.of(model.card)
+    assert not record.demonstration
+    assert "other pneumonias" in record.verdict_caveat() and "Demonstration" not in record.verdict_caveat()
+    demo = replace(record, intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS.")
+    assert demo.verdict_caveat().startswith(f"Demonstration model {record.name} {record.version}")

@@ -7,15 +7,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lunglens.analysis import ModelRecord
 from lunglens.core.decision import DecisionParams, SliceFlips, decide
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.state import ViewerState
 
 P_COVID = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.2, 0.0003])
+DEMO_MODEL = ModelRecord(
+    name="lunglens-demo",
+    version="1.2.0",
+    sha256="0" * 64,
+    class_names=("COVID-19", "normal"),
+    covid_index=0,
+    cam_size=(16, 16),
+    intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS OR ANY CLINICAL USE.",
+)
 
 
 class StandInAnalysis:
-    """What the panel and the state read of an Analysis: `decision` and `redecide`."""
+    """What the panel and the state read of an Analysis: `decision`, `model` and `redecide`."""
+
+    model = DEMO_MODEL
 
     def __init__(self, params: DecisionParams):
         self.decision = decide(P_COVID, np.ones(P_COVID.size, bool), params)
@@ -76,3 +88,16 @@ def test_a_new_analysis_forgets_the_flips(panel):
     assert panel.flip_list
     panel.state.set_analysis(StandInAnalysis(panel.state.params))
     assert panel.flip_list == SliceFlips() and panel.flips.text() == ""
+
+
+def test_the_verdict_names_the_demonstration_model_and_what_it_cannot_tell(panel):
+    """A "normal" of the demonstration model on a community-acquired pneumonia must not read as
+    a clean bill of health."""
+    panel.set_params(DecisionParams(1.0, 0.5))
+    panel.reset_to_paper()
+    caveat = panel.caveat.text()
+    assert caveat == DEMO_MODEL.verdict_caveat()
+    assert "Demonstration model lunglens-demo 1.2.0" in caveat and "other pneumonias" in caveat
+    assert panel.caveat.isVisibleTo(panel)
+    panel.state.set_analysis(None)
+    assert panel.caveat.text() == ""

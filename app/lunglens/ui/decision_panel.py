@@ -1,4 +1,4 @@
-"""The decision panel: the verdict, k of n kept slices positive, and the operating point as two
+"""The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n kept slices positive, and the operating point as two
 sliders with exact entry beside them (patient fraction f, with f = 0 meaning "at least one
 slice"; slice cut-off on P(COVID)) and a reset to the paper's operating point. Moving either
 asks for a re-decision at once; the panel shows what flipped since the drag began."""
@@ -58,6 +58,11 @@ class DecisionPanel(QGroupBox):
         self.verdict = QLabel("Not analysed")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px;")
+        self.caveat = QLabel("")
+        """Which model made the verdict when it is a demonstration model, and what it cannot tell."""
+        self.caveat.setWordWrap(True)
+        self.caveat.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caveat.setStyleSheet("font-size: 11px; color: #888;")
         self.count = QLabel("")
         self.count.setWordWrap(True)
         self.fraction = QSlider(Qt.Orientation.Horizontal)
@@ -88,6 +93,7 @@ class DecisionPanel(QGroupBox):
         grid.addWidget(self.cutoff_spin, 3, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.caveat)
         layout.addWidget(self.count)
         layout.addLayout(grid)
         layout.addWidget(self.reset)
@@ -184,12 +190,14 @@ class DecisionPanel(QGroupBox):
         if analysis is None:
             self.verdict.setText("Not analysed")
             self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px; color: #888;")
+            self.caveat.setText("")
             self.count.setText("Run the analysis to classify the kept slices.")
             return
         decision = analysis.decision
         colour = "#e03030" if decision.covid else "#2e9d4f"
         self.verdict.setText(decision.verdict)
         self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
+        self.caveat.setText(analysis.model.verdict_caveat())
         self.count.setText(readout.decision_count(decision))
 
     def _set_flips(self, flips: SliceFlips) -> None:
