@@ -318,7 +318,10 @@ class ViewerController(QObject):
     # --- saved analyses (the worklist) ------------------------------------------------------
     def open_with_analysis(self, folder, analysis: Analysis) -> None:
         """Open `folder`, choose the series `analysis` was made of (its key) and, once that
-        series is loaded, show `analysis` as it was saved: no model runs."""
+        series is loaded, show `analysis` as it was saved, at the operating point it was decided
+        at (it becomes the viewer's): no model runs. An analysis of this session restored with
+        its series (`_restore_analysis`) is shown at the viewer's operating point instead: that
+        one is the reader's, set in this session."""
         self.open_folder(folder)
         self._saved = analysis
 
@@ -345,9 +348,14 @@ class ViewerController(QObject):
                 f"{series.n_slices}; run the analysis again.",
             )
             return
+        params = saved.decision.params
         self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
-        self.state.set_analysis(saved)
-        self.status.emit(f"Saved analysis of {saved.created} shown (no model run)", 10000)
+        self.state.set_analysis(saved, at_its_params=True)
+        self.status.emit(
+            f"Saved analysis of {saved.created} shown at its operating point (cut-off "
+            f"{params.slice_cutoff:g}, f = {params.patient_fraction:g}; no model run)",
+            10000,
+        )
         self.analysisDone.emit()
 
     # --- navigation and windowing ----------------------------------------------------------

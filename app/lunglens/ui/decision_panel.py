@@ -178,6 +178,8 @@ class DecisionPanel(QGroupBox):
     # --- showing ---------------------------------------------------------------------------
     def refresh(self) -> None:
         analysis = self.state.analysis
+        if self.params() != self.state.params:  # the operating point of a saved analysis
+            self.set_params(self.state.params)
         for widget in (self.fraction, self.cutoff, self.fraction_spin, self.cutoff_spin, self.reset):
             widget.setEnabled(analysis is not None)
         self._set_flips(
