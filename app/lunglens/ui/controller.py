@@ -163,7 +163,8 @@ class ViewerController(QObject):
 
     def requantify_shown(self) -> None:
         """Quantify the shown analysis again with the current lesion method, when it was made
-        with another one and no analysis is running."""
+        with another one and no analysis is running. A re-quantification that lands after the
+        reader chose yet another method is not shown (the current method is checked again)."""
         analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
         if (
             analysis is None
@@ -178,7 +179,8 @@ class ViewerController(QObject):
 
         def work(_progress, _cancel):
             start = time.perf_counter()
-            return requantify(analysis, series, name, methods), series.ref.key, time.perf_counter() - start
+            requantified = requantify(analysis, series, name, methods)
+            return requantified, series.ref.key, time.perf_counter() - start, name
 
         self.analysisRunning.emit(True)
         self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
@@ -188,9 +190,16 @@ class ViewerController(QObject):
         signals.cancelled.connect(self._requantify_cancelled)
 
     def _requantified(self, result) -> None:
-        analysis, key, seconds = result
-        self.results[key] = analysis
+        analysis, key, seconds, name = result
         self.analysisRunning.emit(False)
+        if name != self.lesion_method:  # the reader chose another method while it ran
+            self.analysisMessage.emit(
+                f"The quantification by the {LESION_METHOD_LABELS[name].lower()} was not shown: the "
+                f"{LESION_METHOD_LABELS[self.lesion_method].lower()} was chosen meanwhile."
+            )
+            self.requantify_shown()
+            return
+        self.results[key] = analysis
         self.analysisMessage.emit(
             f"Quantified again in {seconds:.1f} s by {analysis.quantification.method} "
             "(the classifier did not run again)."
