@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from lunglens.analysis import ModelRecord
 from lunglens.core.decision import DecisionParams, SliceFlips, decide
@@ -101,3 +102,47 @@ def test_the_verdict_names_the_demonstration_model_and_what_it_cannot_tell(panel
     assert panel.caveat.isVisibleTo(panel)
     panel.state.set_analysis(None)
     assert panel.caveat.text() == ""
+
+
+def _wheel(widget, notches: int) -> bool:
+    """Send a wheel event of `notches` to `widget`; whether it was accepted (a real event that
+    is not goes on to the parent: a synthesized one is not propagated by Qt)."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_the_wheel_scrolls_the_panel_unless_a_slider_or_box_has_focus(qtbot):
+    """Scrolling the side panel past the sliders must not move the operating point: without
+    focus the widgets leave the wheel to the panel's scroll area."""
+    state = ViewerState()
+    panel = DecisionPanel(state)
+    qtbot.addWidget(panel)
+    panel.paramsChanged.connect(state.set_params)
+    state.set_analysis(StandInAnalysis(state.params))
+    panel.show()
+    qtbot.waitExposed(panel)
+    before = state.params
+    for widget in (panel.cutoff, panel.fraction, panel.cutoff_spin, panel.fraction_spin):
+        assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        assert not _wheel(widget, 1)
+    assert state.params == before
+    panel.activateWindow()
+    panel.cutoff.setFocus()
+    qtbot.waitUntil(panel.cutoff.hasFocus)
+    assert _wheel(panel.cutoff, 1)
+    assert state.params.slice_cutoff != before.slice_cutoff

@@ -1,11 +1,12 @@
 """The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n kept slices positive, and the operating point as two
 sliders with exact entry beside them (patient fraction f, with f = 0 meaning "at least one
 slice"; slice cut-off on P(COVID)) and a reset to the paper's operating point. Moving either
-asks for a re-decision at once; the panel shows what flipped since the drag began."""
+asks for a re-decision at once; the panel shows what flipped since the drag began. The wheel moves
+a slider or box only once the reader has clicked into it; otherwise it scrolls the panel."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -39,6 +40,17 @@ def _spin(maximum: float, decimals: int, step: float) -> QDoubleSpinBox:
     spin.setKeyboardTracking(False)  # typed digits apply on Enter, not one by one
     spin.setFixedWidth(80)
     return spin
+
+
+class WheelOnlyWithFocus(QObject):
+    """An event filter that keeps the wheel from changing a slider or spin box the reader has not
+    clicked into: without focus the wheel event goes on to the parent (the panel scrolls)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
 
 
 class DecisionPanel(QGroupBox):
@@ -104,6 +116,10 @@ class DecisionPanel(QGroupBox):
             slider.sliderPressed.connect(self._drag_began)
         for spin in (self.fraction_spin, self.cutoff_spin):
             spin.valueChanged.connect(self._entered)
+        self._wheel_filter = WheelOnlyWithFocus(self)
+        for widget in (self.fraction, self.cutoff, self.fraction_spin, self.cutoff_spin):
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: the wheel gives no focus
+            widget.installEventFilter(self._wheel_filter)
         self.reset.clicked.connect(self.reset_to_paper)
         state.decisionChanged.connect(self.refresh)
         state.analysisChanged.connect(self._new_analysis)
