@@ -221,12 +221,18 @@ class ViewerController(QObject):
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
         self.analysisRunning.emit(False)
+        self.analysisMessage.emit("")
         self.state.set_discovery(None)
         self.folderOpened.emit(None)
         self.status.emit(f"Reading {folder}…", 0)
         signals = self.jobs["discover"].start(lambda _progress, _cancel: discover(folder))
         signals.finished.connect(lambda found: self._discovered(folder, found))
-        signals.failed.connect(lambda message: self.problem.emit("Cannot open the folder", message))
+        signals.failed.connect(lambda message: self._not_opened("Cannot open the folder", message))
+
+    def _not_opened(self, title: str, message: str) -> None:
+        """A folder gave nothing to show: the view stays blank, the reading note goes."""
+        self.status.emit("", 0)
+        self.problem.emit(title, message)
 
     def open_demo(self) -> None:
         """Make the synthetic demo patient in a temporary folder (in the background; removed at
@@ -241,7 +247,7 @@ class ViewerController(QObject):
     def _discovered(self, folder: Path, found: Discovery) -> None:
         problem = found.problem()
         if problem:
-            self.problem.emit("Nothing to show", problem)
+            self._not_opened("Nothing to show", problem)
             return
         self._remember_folder(folder)
         self.status.emit("", 0)
@@ -321,7 +327,9 @@ class ViewerController(QObject):
         self.analysisRestored.emit(stale)
 
     def _load_failed(self, message: str) -> None:
+        """Nothing of the series is shown any more (its preview said it was loading)."""
         self.loadEnded.emit()
+        self.state.set_ref(None)
         self.problem.emit("Cannot load the series", message)
 
     # --- saved analyses (the worklist) ------------------------------------------------------
