@@ -4,6 +4,7 @@ decide; the typed result and its JSON round trip; re-deciding without a model ca
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -246,3 +247,35 @@ def test_an_assumed_pixel_size_is_recorded_and_round_trips(ref, tmp_path, model)
         json.loads(json.dumps(analyse(series, model, AnalysisOptions(quantify=False)).to_dict()))
     ).series.pixel_spacing_stated
     assert load(ref).pixel_spacing_stated
+
+
+def test_a_cancel_after_the_classifier_stops_before_the_quantification(series, model):
+    """The reader cancels while the last batch is classified: the pipeline stops before it
+    quantifies (the quantification never checked the flag)."""
+    from lunglens.inference import Cancelled
+
+    class Methods:
+        asked = 0
+
+        def resolve(self, name):
+            self.asked += 1
+            raise AssertionError("quantified after the cancel")
+
+    cancel, methods = threading.Event(), Methods()
+
+    def progress(done, total):
+        if done == total:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        analyse(series, model, progress=progress, cancel=cancel, lesion_methods=methods)
+    assert methods.asked == 0
+
+
+def test_the_verdict_caveat_names_a_demonstration_model_only(model):
+    """Every verdict says it cannot tell other pneumonias; a demonstration model is named."""
+    record = ModelRecord.of(model.card)
+    assert not record.demonstration
+    assert "other pneumonias" in record.verdict_caveat() and "Demonstration" not in record.verdict_caveat()
+    demo = replace(record, intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS.")
+    assert demo.verdict_caveat().startswith(f"Demonstration model {record.name} {record.version}")

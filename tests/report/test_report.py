@@ -108,6 +108,7 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert "doi:10.1101/2020.06.08.20121541" in text
     assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text
     assert "other pneumonias" in text and "severe involvement is underestimated" in text
+    assert analysis.model.verdict_caveat() in text  # under the verdict, as in the viewer
 
 
 def test_the_paper_rows_stay_at_the_papers_operating_points(p001, tmp_path):

@@ -6,16 +6,29 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
+from lunglens.analysis import ModelRecord
 from lunglens.core.decision import DecisionParams, SliceFlips, decide
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.state import ViewerState
 
 P_COVID = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.55, 0.2, 0.0003])
+DEMO_MODEL = ModelRecord(
+    name="lunglens-demo",
+    version="1.2.0",
+    sha256="0" * 64,
+    class_names=("COVID-19", "normal"),
+    covid_index=0,
+    cam_size=(16, 16),
+    intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS OR ANY CLINICAL USE.",
+)
 
 
 class StandInAnalysis:
-    """What the panel and the state read of an Analysis: `decision` and `redecide`."""
+    """What the panel and the state read of an Analysis: `decision`, `model` and `redecide`."""
+
+    model = DEMO_MODEL
 
     def __init__(self, params: DecisionParams):
         self.decision = decide(P_COVID, np.ones(P_COVID.size, bool), params)
@@ -76,3 +89,60 @@ def test_a_new_analysis_forgets_the_flips(panel):
     assert panel.flip_list
     panel.state.set_analysis(StandInAnalysis(panel.state.params))
     assert panel.flip_list == SliceFlips() and panel.flips.text() == ""
+
+
+def test_the_verdict_names_the_demonstration_model_and_what_it_cannot_tell(panel):
+    """A "normal" of the demonstration model on a community-acquired pneumonia must not read as
+    a clean bill of health."""
+    panel.set_params(DecisionParams(1.0, 0.5))
+    panel.reset_to_paper()
+    caveat = panel.caveat.text()
+    assert caveat == DEMO_MODEL.verdict_caveat()
+    assert "Demonstration model lunglens-demo 1.2.0" in caveat and "other pneumonias" in caveat
+    assert panel.caveat.isVisibleTo(panel)
+    panel.state.set_analysis(None)
+    assert panel.caveat.text() == ""
+
+
+def _wheel(widget, notches: int) -> bool:
+    """Send a wheel event of `notches` to `widget`; whether it was accepted (a real event that
+    is not goes on to the parent: a synthesized one is not propagated by Qt)."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(),
+        QPoint(0, 120 * notches),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+    return event.isAccepted()
+
+
+def test_the_wheel_scrolls_the_panel_unless_a_slider_or_box_has_focus(qtbot):
+    """Scrolling the side panel past the sliders must not move the operating point: without
+    focus the widgets leave the wheel to the panel's scroll area."""
+    state = ViewerState()
+    panel = DecisionPanel(state)
+    qtbot.addWidget(panel)
+    panel.paramsChanged.connect(state.set_params)
+    state.set_analysis(StandInAnalysis(state.params))
+    panel.show()
+    qtbot.waitExposed(panel)
+    before = state.params
+    for widget in (panel.cutoff, panel.fraction, panel.cutoff_spin, panel.fraction_spin):
+        assert widget.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        assert not _wheel(widget, 1)
+    assert state.params == before
+    panel.activateWindow()
+    panel.cutoff.setFocus()
+    qtbot.waitUntil(panel.cutoff.hasFocus)
+    assert _wheel(panel.cutoff, 1)
+    assert state.params.slice_cutoff != before.slice_cutoff

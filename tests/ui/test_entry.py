@@ -115,3 +115,34 @@ def test_screenshot_option_analyses_goes_to_the_slice_and_saves_the_window(
     )
     assert outside.returncode == 1 and "outside this series' slices 1 to" in outside.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_sigterm_quits_cleanly_and_removes_the_demo_folder(tmp_path, tiny_model_card):
+    """`lunglens --demo` stopped by `kill` or `timeout` removes its temporary demo patient, as a
+    clean quit does (it left the folder, 76 MB, behind)."""
+    import os
+    import signal
+    import time
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(temporary)}
+    viewer = subprocess.Popen(
+        [sys.executable, "-m", "lunglens", "--demo", "--model", str(tiny_model_card), "--provider", "cpu"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    give_up = time.monotonic() + 240  # a guard against a hang, not a timing requirement
+    try:
+        while not list(temporary.glob("lunglens-demo-*/*")):  # the demo patient is being written
+            assert viewer.poll() is None, "the viewer ended before making the demo patient"
+            assert time.monotonic() < give_up, "no demo patient after 240 s"
+            time.sleep(0.2)
+        viewer.send_signal(signal.SIGTERM)
+        assert viewer.wait(timeout=120) == 0
+    finally:
+        if viewer.poll() is None:
+            viewer.kill()
+    assert not list(temporary.glob("lunglens-demo-*"))

@@ -102,3 +102,38 @@ def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, small_pa
     panel = window.quant_panel
     assert panel.warnings.isVisibleTo(panel) and "lunglens-lesion.json" in panel.warnings.text()
     assert LESION_METHOD_LABELS["hu_bands"] in panel.method.text()
+
+
+def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, small_patient):
+    """HU bands → learned → HU bands while the learned re-quantification runs: the menu and the
+    shown quantification both end on the HU bands (the learned result landed and was shown)."""
+    import threading
+
+    import numpy as np
+
+    from lunglens.quant.bands import ProbabilityMapMethod
+
+    started, gate = threading.Event(), threading.Event()
+
+    def held_probability(hu, lung_labels, voxel_mm):
+        started.set()
+        gate.wait(30)
+        return np.zeros(hu.shape, np.float32)
+
+    control = window.controller
+    control.lesion_methods = lesion_methods.LesionMethods(
+        lambda: ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
+    )
+    window.lesion_method_actions["hu_bands"].trigger()
+    _open(qtbot, window, small_patient)
+    assert _analyse(qtbot, window).quantification.method == "hu_bands"
+    window.lesion_method_actions["learned"].trigger()
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    window.lesion_method_actions["hu_bands"].trigger()
+    with qtbot.waitSignal(control.analysisRunning, timeout=30000, check_params_cb=lambda on: not on):
+        gate.set()
+    assert window.lesion_method_actions["hu_bands"].isChecked()
+    assert window.state.analysis.quantification.method == "hu_bands"
+    assert control.results[window.state.analysis.series.key].quantification.method == "hu_bands"
+    assert LESION_METHOD_LABELS["hu_bands"] in window.quant_panel.method.text()
+    assert "was not shown" in window.analysis_panel.message.text()

@@ -164,6 +164,32 @@ def test_cancel_running_analysis(qtbot, p001_window):
     assert window.analysis_panel.run_button.isEnabled()
 
 
+def test_cancel_during_the_quantification_shows_no_analysis(qtbot, p001_window):
+    """Cancel once the classifier is done, while the lesion map runs: the result is dropped."""
+    from lunglens.analysis.lesion_methods import LesionMethods
+    from lunglens.quant.bands import ProbabilityMapMethod
+
+    window, control = p001_window, p001_window.controller
+    started, gate = threading.Event(), threading.Event()
+
+    def held_probability(hu, lung_labels, voxel_mm):
+        started.set()
+        gate.wait(30)
+        return np.zeros(hu.shape, np.float32)
+
+    held = ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
+    control.lesion_methods = LesionMethods(lambda: held)
+    control.set_lesion_method("learned")
+    control.run_analysis()
+    qtbot.waitUntil(started.is_set, timeout=60000)
+    with qtbot.waitSignal(control.analysisCancelled, timeout=30000):
+        window.cancel_action.trigger()
+        gate.set()
+    assert window.state.analysis is None
+    assert window.analysis_panel.message.text() == "Analysis cancelled."
+    assert not control.jobs["analysis"].running
+
+
 def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -176,6 +202,32 @@ def test_broken_folder_gives_a_message(qtbot, window, tmp_path):
     assert "no such folder" in blocker.args[0]
     assert window.message_box is not None
     window.message_box.close()
+
+
+def test_a_failed_open_leaves_a_blank_view(qtbot, p001_window, tmp_path):
+    """After an analysis, opening a folder with nothing to show (or an MR series that cannot load)
+    keeps no old status, scale bar or "(loading…)" on the blank view."""
+    from tests.factory import write_series
+
+    window = p001_window
+    _analyse(qtbot, window)
+    assert window.markers.bar.isVisibleTo(window) and window.analysis_panel.message.text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("hello")
+    with qtbot.waitSignal(window.messageShown, timeout=30000):
+        window.controller.open_folder(empty)
+    window.message_box.close()
+    assert window.analysis_panel.message.text() == ""
+    assert not window.statusBar().currentMessage().startswith("Reading")  # the problem, if anything
+    assert not window.markers.bar.isVisibleTo(window) and not window.view.top_left.isVisibleTo(window)
+    write_series(tmp_path / "mr", np.zeros((3, 16, 16), np.int16), [0.0, 2.0, 4.0], modality="MR")
+    with qtbot.waitSignal(window.messageShown, timeout=30000) as shown:
+        window.controller.open_folder(tmp_path / "mr")
+    window.message_box.close()
+    assert "MR" in shown.args[0]
+    assert "loading" not in window.view.top_left.text() and not window.view.top_left.isVisibleTo(window)
+    assert not window.markers.bar.isVisibleTo(window) and not window.slider.isEnabled()
 
 
 def test_missing_model_gives_a_clear_message(qtbot, tmp_path, covid_ct_md):

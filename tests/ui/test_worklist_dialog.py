@@ -104,6 +104,32 @@ def test_double_click_opens_the_saved_analysis_without_the_model(
     assert window.analysis_panel.message.text().startswith(f"Saved analysis of {saved.created}")
 
 
+def test_a_saved_analysis_opens_at_the_operating_point_it_was_decided_at(qtbot, window, dialog, batch_out):
+    """The row's verdict, not one re-decided at the operating point the viewer had for another
+    series; the reader can move it from there."""
+    from lunglens.core.decision import DecisionParams
+
+    panel = window.decision_panel
+    panel.cutoff_spin.setValue(1.0)
+    panel.fraction_spin.setValue(0.5)
+    assert window.state.params == DecisionParams(1.0, 0.5)
+    dialog.filter_edit.setText("PAT000")
+    saved = Analysis.from_json((batch_out / dialog.shown_rows()[0]["result"]).read_text())
+    assert saved.decision.params != window.state.params
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
+    shown = window.state.analysis.decision
+    assert (shown.params, shown.k_positive, shown.verdict) == (
+        saved.decision.params,
+        saved.decision.k_positive,
+        saved.decision.verdict,
+    )
+    assert window.state.params == saved.decision.params == panel.params()
+    assert panel.cutoff.value() == round(saved.decision.params.slice_cutoff * 100)
+    panel.cutoff_spin.setValue(0.9)
+    assert window.state.analysis.decision.params.slice_cutoff == 0.9
+
+
 def test_double_click_on_a_failed_row_says_why(qtbot, window, dialog):
     dialog.failed_check.setChecked(True)
     with qtbot.waitSignal(window.messageShown) as shown:

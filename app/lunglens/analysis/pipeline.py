@@ -30,7 +30,7 @@ from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import Analysis
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams, select_slices
-from lunglens.inference.predict import BatchProgress, CancelFlag, classify
+from lunglens.inference.predict import BatchProgress, CancelFlag, Cancelled, classify
 from lunglens.io import LoadError, Series, SeriesRef, load
 from lunglens.io.load import ProgressCallback
 from lunglens.quant import NoLungFound, Quantification, quantify
@@ -107,6 +107,12 @@ def _quantify(series: Series, kept: np.ndarray, lesion_method: str, methods: Les
     return quantification
 
 
+def _check(cancel: CancelFlag | None) -> None:
+    """Raise `Cancelled` when the caller asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
 def analyse(
     series: Series,
     model,
@@ -128,7 +134,8 @@ def analyse(
     (a `LoadError`) when the selector keeps no slice, and when the quantification finds no lung.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
-    each batch (raises `lunglens.inference.Cancelled`). `load_seconds` is recorded as the
+    each batch of the classifier, before the quantification and before the decision (raises
+    `lunglens.inference.Cancelled`; one quantification runs to its end once started). `load_seconds` is recorded as the
     "load" step when the caller loaded the series."""
     clock = _StepClock()
     if load_seconds is not None:
@@ -154,6 +161,7 @@ def analyse(
 
     quantification = None
     if options.quantify:
+        _check(cancel)
         with clock.step("quantify"):
             methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
             try:
@@ -161,6 +169,7 @@ def analyse(
             except NoLungFound as exc:  # the classifier's slices cannot have shown lung either
                 raise NoVerdict(f"{exc}: no verdict") from exc
 
+    _check(cancel)
     with clock.step("decide"):
         decision = decide(p_covid, selection.kept, options.decision)
 

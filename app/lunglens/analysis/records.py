@@ -115,6 +115,21 @@ class ModelRecord:
             intended_use=card.intended_use,
         )
 
+    @property
+    def demonstration(self) -> bool:
+        """Whether the card's intended use says this is a demonstration model (the bundled one)."""
+        return "demonstration" in self.intended_use.lower()
+
+    def verdict_caveat(self) -> str:
+        """What a verdict of this model cannot tell, under the verdict (the viewer's decision panel
+        and the PDF): which model made it when it is a demonstration model, and that it tells only
+        its classes apart, so other pneumonias are not recognised as such."""
+        classes = " from ".join(self.class_names)
+        told = f"The model tells {classes} only: other pneumonias are not recognised and can read either way."
+        if self.demonstration:
+            return f"Demonstration model {self.name} {self.version}, not for diagnosis. {told}"
+        return told
+
     def to_dict(self) -> dict:
         return asdict(self)
 

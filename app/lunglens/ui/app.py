@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -107,6 +108,28 @@ def screenshot(window: MainWindow, folder: Path, out: Path, analyse: bool, slice
     control.open_folder(folder)
 
 
+#: How often the interpreter gets to run while Qt waits for events (ms): Python runs a signal
+#: handler only between its own bytecodes.
+SIGNAL_POLL_MS = 200
+
+
+def quit_on_signals(app: QApplication) -> QTimer:
+    """Make SIGTERM and SIGINT (`kill`, `timeout`, Ctrl+C in the terminal) close the windows and
+    quit as a clean quit does, so the shutdown runs (the demo patient's temporary folder is
+    removed). Returns the timer that lets Python's handler run; keep it while the loop runs."""
+
+    def close_and_quit(_signum, _frame) -> None:
+        app.closeAllWindows()
+        app.quit()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, close_and_quit)
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(SIGNAL_POLL_MS)
+    return timer
+
+
 def run(args: argparse.Namespace) -> int:
     """Show the window for the `lunglens view` arguments `args` and run the event loop."""
     app = QApplication.instance() or QApplication([sys.argv[0]])
@@ -139,8 +162,13 @@ def run(args: argparse.Namespace) -> int:
         window.controller.open_demo()
     elif args.path:
         window.controller.open_folder(args.path)
+    signal_timer = quit_on_signals(app)
     status = app.exec()
+    signal_timer.stop()
     garbage_collector.timer.stop()
-    # Closing the window cancelled the jobs; let them stop before Python tears down.
+    # Closing the window cancelled the jobs; let them stop before Python tears down, then shut
+    # down (again: a self-test or screenshot quits without closing the window, and a demo
+    # patient still being written when the window closed is removed only now).
     QThreadPool.globalInstance().waitForDone(10000)
+    window.controller.shutdown()
     return status

@@ -163,7 +163,8 @@ class ViewerController(QObject):
 
     def requantify_shown(self) -> None:
         """Quantify the shown analysis again with the current lesion method, when it was made
-        with another one and no analysis is running."""
+        with another one and no analysis is running. A re-quantification that lands after the
+        reader chose yet another method is not shown (the current method is checked again)."""
         analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
         if (
             analysis is None
@@ -178,23 +179,37 @@ class ViewerController(QObject):
 
         def work(_progress, _cancel):
             start = time.perf_counter()
-            return requantify(analysis, series, name, methods), series.ref.key, time.perf_counter() - start
+            requantified = requantify(analysis, series, name, methods)
+            return requantified, series.ref.key, time.perf_counter() - start, name
 
         self.analysisRunning.emit(True)
         self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
         signals = self.jobs["analysis"].start(work)
         signals.finished.connect(self._requantified)
         signals.failed.connect(self._analysis_failed)
+        signals.cancelled.connect(self._requantify_cancelled)
 
     def _requantified(self, result) -> None:
-        analysis, key, seconds = result
-        self.results[key] = analysis
+        analysis, key, seconds, name = result
         self.analysisRunning.emit(False)
+        if name != self.lesion_method:  # the reader chose another method while it ran
+            self.analysisMessage.emit(
+                f"The quantification by the {LESION_METHOD_LABELS[name].lower()} was not shown: the "
+                f"{LESION_METHOD_LABELS[self.lesion_method].lower()} was chosen meanwhile."
+            )
+            self.requantify_shown()
+            return
+        self.results[key] = analysis
         self.analysisMessage.emit(
             f"Quantified again in {seconds:.1f} s by {analysis.quantification.method} "
             "(the classifier did not run again)."
         )
         self.state.set_analysis(analysis)
+
+    def _requantify_cancelled(self) -> None:
+        self.analysisRunning.emit(False)
+        shown = self.state.analysis.quantification.method if self.state.analysis is not None else ""
+        self.analysisMessage.emit(f"Quantifying again cancelled; the quantification shown is by {shown}.")
 
     # --- opening ---------------------------------------------------------------------------
     def open_folder(self, folder) -> None:
@@ -206,12 +221,18 @@ class ViewerController(QObject):
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
         self.analysisRunning.emit(False)
+        self.analysisMessage.emit("")
         self.state.set_discovery(None)
         self.folderOpened.emit(None)
         self.status.emit(f"Reading {folder}…", 0)
         signals = self.jobs["discover"].start(lambda _progress, _cancel: discover(folder))
         signals.finished.connect(lambda found: self._discovered(folder, found))
-        signals.failed.connect(lambda message: self.problem.emit("Cannot open the folder", message))
+        signals.failed.connect(lambda message: self._not_opened("Cannot open the folder", message))
+
+    def _not_opened(self, title: str, message: str) -> None:
+        """A folder gave nothing to show: the view stays blank, the reading note goes."""
+        self.status.emit("", 0)
+        self.problem.emit(title, message)
 
     def open_demo(self) -> None:
         """Make the synthetic demo patient in a temporary folder (in the background; removed at
@@ -226,7 +247,7 @@ class ViewerController(QObject):
     def _discovered(self, folder: Path, found: Discovery) -> None:
         problem = found.problem()
         if problem:
-            self.problem.emit("Nothing to show", problem)
+            self._not_opened("Nothing to show", problem)
             return
         self._remember_folder(folder)
         self.status.emit("", 0)
@@ -306,13 +327,18 @@ class ViewerController(QObject):
         self.analysisRestored.emit(stale)
 
     def _load_failed(self, message: str) -> None:
+        """Nothing of the series is shown any more (its preview said it was loading)."""
         self.loadEnded.emit()
+        self.state.set_ref(None)
         self.problem.emit("Cannot load the series", message)
 
     # --- saved analyses (the worklist) ------------------------------------------------------
     def open_with_analysis(self, folder, analysis: Analysis) -> None:
         """Open `folder`, choose the series `analysis` was made of (its key) and, once that
-        series is loaded, show `analysis` as it was saved: no model runs."""
+        series is loaded, show `analysis` as it was saved, at the operating point it was decided
+        at (it becomes the viewer's): no model runs. An analysis of this session restored with
+        its series (`_restore_analysis`) is shown at the viewer's operating point instead: that
+        one is the reader's, set in this session."""
         self.open_folder(folder)
         self._saved = analysis
 
@@ -339,9 +365,14 @@ class ViewerController(QObject):
                 f"{series.n_slices}; run the analysis again.",
             )
             return
+        params = saved.decision.params
         self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
-        self.state.set_analysis(saved)
-        self.status.emit(f"Saved analysis of {saved.created} shown (no model run)", 10000)
+        self.state.set_analysis(saved, at_its_params=True)
+        self.status.emit(
+            f"Saved analysis of {saved.created} shown at its operating point (cut-off "
+            f"{params.slice_cutoff:g}, f = {params.patient_fraction:g}; no model run)",
+            10000,
+        )
         self.analysisDone.emit()
 
     # --- navigation and windowing ----------------------------------------------------------

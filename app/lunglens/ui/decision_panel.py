@@ -1,11 +1,12 @@
-"""The decision panel: the verdict, k of n kept slices positive, and the operating point as two
+"""The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n kept slices positive, and the operating point as two
 sliders with exact entry beside them (patient fraction f, with f = 0 meaning "at least one
 slice"; slice cut-off on P(COVID)) and a reset to the paper's operating point. Moving either
-asks for a re-decision at once; the panel shows what flipped since the drag began."""
+asks for a re-decision at once; the panel shows what flipped since the drag began. The wheel moves
+a slider or box only once the reader has clicked into it; otherwise it scrolls the panel."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QGridLayout,
@@ -41,6 +42,17 @@ def _spin(maximum: float, decimals: int, step: float) -> QDoubleSpinBox:
     return spin
 
 
+class WheelOnlyWithFocus(QObject):
+    """An event filter that keeps the wheel from changing a slider or spin box the reader has not
+    clicked into: without focus the wheel event goes on to the parent (the panel scrolls)."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
 class DecisionPanel(QGroupBox):
     """Emits `paramsChanged(DecisionParams)` on every move and `flipsChanged(SliceFlips)` when
     the slices flipped since the current drag (or the last single step) began change; shows
@@ -58,6 +70,11 @@ class DecisionPanel(QGroupBox):
         self.verdict = QLabel("Not analysed")
         self.verdict.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px;")
+        self.caveat = QLabel("")
+        """Which model made the verdict when it is a demonstration model, and what it cannot tell."""
+        self.caveat.setWordWrap(True)
+        self.caveat.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.caveat.setStyleSheet("font-size: 11px; color: #888;")
         self.count = QLabel("")
         self.count.setWordWrap(True)
         self.fraction = QSlider(Qt.Orientation.Horizontal)
@@ -88,6 +105,7 @@ class DecisionPanel(QGroupBox):
         grid.addWidget(self.cutoff_spin, 3, 1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.verdict)
+        layout.addWidget(self.caveat)
         layout.addWidget(self.count)
         layout.addLayout(grid)
         layout.addWidget(self.reset)
@@ -98,6 +116,10 @@ class DecisionPanel(QGroupBox):
             slider.sliderPressed.connect(self._drag_began)
         for spin in (self.fraction_spin, self.cutoff_spin):
             spin.valueChanged.connect(self._entered)
+        self._wheel_filter = WheelOnlyWithFocus(self)
+        for widget in (self.fraction, self.cutoff, self.fraction_spin, self.cutoff_spin):
+            widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: the wheel gives no focus
+            widget.installEventFilter(self._wheel_filter)
         self.reset.clicked.connect(self.reset_to_paper)
         state.decisionChanged.connect(self.refresh)
         state.analysisChanged.connect(self._new_analysis)
@@ -172,6 +194,8 @@ class DecisionPanel(QGroupBox):
     # --- showing ---------------------------------------------------------------------------
     def refresh(self) -> None:
         analysis = self.state.analysis
+        if self.params() != self.state.params:  # the operating point of a saved analysis
+            self.set_params(self.state.params)
         for widget in (self.fraction, self.cutoff, self.fraction_spin, self.cutoff_spin, self.reset):
             widget.setEnabled(analysis is not None)
         self._set_flips(
@@ -184,12 +208,14 @@ class DecisionPanel(QGroupBox):
         if analysis is None:
             self.verdict.setText("Not analysed")
             self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px; color: #888;")
+            self.caveat.setText("")
             self.count.setText("Run the analysis to classify the kept slices.")
             return
         decision = analysis.decision
         colour = "#e03030" if decision.covid else "#2e9d4f"
         self.verdict.setText(decision.verdict)
         self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
+        self.caveat.setText(analysis.model.verdict_caveat())
         self.count.setText(readout.decision_count(decision))
 
     def _set_flips(self, flips: SliceFlips) -> None:

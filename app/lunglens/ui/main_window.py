@@ -588,6 +588,10 @@ class MainWindow(QMainWindow):
         hu = state.slice_hu(i)
         if hu is None:
             self.view.forget_slice()
+            if state.ref is None:  # nothing open (a folder being read, a failed load): a blank view
+                self.view.clear()
+                self.markers.set_geometry(None, None)
+                self.slider.setEnabled(False)
             return
         frame, overlay_shown = self._frame(i, hu)
         self.view.show_slice(hu, frame, overlay_shown)

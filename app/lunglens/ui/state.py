@@ -108,7 +108,12 @@ class ViewerState(QObject):
         self.overlayChanged.emit()
 
     # --- analysis and decision -------------------------------------------------------------
-    def set_analysis(self, analysis: Analysis | None) -> None:
+    def set_analysis(self, analysis: Analysis | None, *, at_its_params: bool = False) -> None:
+        """Show `analysis` decided at the viewer's operating point `params`; with `at_its_params`,
+        at the one it was decided at, which becomes the viewer's (a saved analysis opened from a
+        file shows the verdict it was saved with; the reader can move it from there)."""
+        if analysis is not None and at_its_params:
+            self.params = analysis.decision.params
         self.analysis = analysis.redecide(self.params) if analysis is not None else None
         self.analysisChanged.emit()
         self.decisionChanged.emit()

@@ -16,7 +16,8 @@ from lunglens.inference import Cancelled
 
 class WorkerSignals(QObject):
     """What a job reports: `progress(done, total)`, then exactly one of `finished(result)`,
-    `failed(message)` or `cancelled()`."""
+    `failed(message)` or `cancelled()`. A job asked to stop reports `cancelled()` even when its
+    function returned a result after the request (the result is dropped)."""
 
     progress = Signal(int, int)
     finished = Signal(object)
@@ -38,7 +39,10 @@ class _Runnable(QRunnable):
         except Exception as exc:  # noqa: BLE001 - a worker reports every failure as a message
             self.signals.failed.emit(str(exc) or type(exc).__name__)
         else:
-            self.signals.finished.emit(result)
+            if self.cancel.is_set():
+                self.signals.cancelled.emit()
+            else:
+                self.signals.finished.emit(result)
 
 
 class JobSlot:
