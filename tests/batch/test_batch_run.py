@@ -6,6 +6,7 @@ each worker loads the model once."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import signal
 import sqlite3
@@ -18,9 +19,10 @@ import pytest
 
 from lunglens.analysis import Analysis, AnalysisOptions, analyse
 from lunglens.batch.manifest import MANIFEST_NAME, Manifest
-from lunglens.batch.runner import BatchConfig, run_batch
+from lunglens.batch.runner import LOCK_NAME, BatchConfig, run_batch
 from lunglens.batch.task import JobSettings, result_name
 from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.cli import main as cli_main
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
@@ -109,7 +111,7 @@ def test_kill_9_midway_then_rerun_completes_and_computes_nothing_twice(phantom_a
         expected = 2 if job in in_flight_at_kill and result_name(job) not in written else 1
         if state == "done":
             assert attempts == expected, job
-    assert not list(out.glob(".*")), "temporary files left behind"
+    assert set(out.glob(".*")) == {out / LOCK_NAME}, "temporary files left behind"  # the lock stays
 
     rows = list(csv.DictReader((out / WORKLIST_NAME).open()))
     assert len(rows) == N_SERIES and len({r["job_id"] for r in rows}) == N_SERIES
@@ -261,3 +263,20 @@ def test_job_settings_travel_as_paths(phantom_archive, tiny_card):
     job = plan_jobs(phantom_archive).jobs[0]
     settings = JobSettings(str(tiny_card), "0" * 64, "cpu", AnalysisOptions(), "/tmp/out")
     assert len(pickle.dumps((job, settings))) < 20_000
+
+
+def test_a_second_batch_on_a_folder_in_use_is_refused_and_runs_once_the_first_is_gone(
+    tiny_card, tmp_path, capsys
+):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["batch", str(source), "--out", str(out), "--workers", "1", "--model", str(tiny_card),
+            "--provider", "cpu", "--lesion-method", "hu_bands"]  # fmt: skip
+    with open(out / LOCK_NAME, "a") as held:  # as a running batch holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert cli_main(argv) == 2
+    assert f"{out}: another lunglens batch is writing to this folder" in capsys.readouterr().err
+    assert not (out / MANIFEST_NAME).exists() and not list(out.glob("*.json"))
+    assert cli_main(argv) == 0  # the holder closed it (a killed process releases it the same way)
+    assert len(list(out.glob("*.json"))) == 1

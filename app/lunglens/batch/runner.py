@@ -12,6 +12,7 @@ installed). A job whose worker dies is tried once more, then recorded as failed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -40,6 +41,8 @@ from lunglens.threads import THREADS_VARIABLE
 MAX_ATTEMPTS = 2
 #: Least seconds between two rewrites of the worklist while a batch runs (always at the end).
 WORKLIST_INTERVAL_S = 2.0
+#: The lock file a running batch holds in its output folder (`_exclusive_lock`).
+LOCK_NAME = ".lunglens-batch.lock"
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 10
 
@@ -146,6 +149,28 @@ def _settings_record(sha256: str, options: AnalysisOptions, lesion_sha256: str =
         "lesion_method": options.lesion_method if options.quantify else None,
         "lesion_model_sha256": lesion_sha256 or None,
     }
+
+
+@contextlib.contextmanager
+def _exclusive_lock(out: Path):
+    """Hold an exclusive lock on the output folder (`LOCK_NAME` in it) for the whole run, so that
+    two batches never write one folder side by side. The kernel releases it when the process
+    ends, however it ends (kill -9 included), so a rerun after a crash takes it. Raises
+    BatchError when another process holds it."""
+    path = out / LOCK_NAME
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (held for the run, closed below)
+    except OSError as exc:
+        raise BatchError(f"{path}: cannot create the batch lock ({exc.strerror or exc})") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(
+                f"{out}: another lunglens batch is writing to this folder (it holds {LOCK_NAME}); "
+                "wait for it to end or choose another --out"
+            ) from None
+        yield
 
 
 def _remove_temporaries(out: Path) -> int:
@@ -333,47 +358,50 @@ def run_batch(
         raise BatchError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
     progress = progress if progress is not None else ProgressLine()
 
-    try:
-        manifest = Manifest(out)
-        manifest.bind_settings(_settings_record(sha256, config.options, lesion_sha256))
-    except ManifestError as exc:
-        raise BatchError(str(exc)) from exc
-    with manifest:
-        _remove_temporaries(out)
-        recovered = manifest.recover()
-        if config.retry_failed:
-            manifest.retry_failed()
-        manifest.register(list(plan.jobs))
-        already_done = manifest.counts()["done"]
-        adopted = 0
-        todo = deque()
-        for job in plan.jobs:
-            if manifest.get(job.job_id).state != "pending":
-                continue
-            if job.problems:
-                manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
-            elif _adopt(manifest, out, job):
-                adopted += 1
-            else:
-                todo.append(job)
-
-        ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
-        if todo:
-            settings = JobSettings(
-                card, sha256, config.provider, config.options, str(out.resolve()), config.report
-            )
-            cluster_started = time.perf_counter()
-            with _dask_client(config) as client:
-                cluster_seconds = time.perf_counter() - cluster_started
-                _check_workers_sign_in(client, config.dicomweb)
-                ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
-            _remove_temporaries(out)  # every job of this run has answered: none is writing here
-        counts = manifest.counts()
-        records = manifest.records()
+    with _exclusive_lock(out):  # released however this process ends
         try:
-            write_worklist(out, records)
-        except WriteError as exc:
+            manifest = Manifest(out)
+            manifest.bind_settings(_settings_record(sha256, config.options, lesion_sha256))
+        except ManifestError as exc:
             raise BatchError(str(exc)) from exc
+        with manifest:
+            _remove_temporaries(out)
+            recovered = manifest.recover()
+            if config.retry_failed:
+                manifest.retry_failed()
+            manifest.register(list(plan.jobs))
+            already_done = manifest.counts()["done"]
+            adopted = 0
+            todo = deque()
+            for job in plan.jobs:
+                if manifest.get(job.job_id).state != "pending":
+                    continue
+                if job.problems:
+                    manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
+                elif _adopt(manifest, out, job):
+                    adopted += 1
+                else:
+                    todo.append(job)
+
+            ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
+            if todo:
+                settings = JobSettings(
+                    card, sha256, config.provider, config.options, str(out.resolve()), config.report
+                )
+                cluster_started = time.perf_counter()
+                with _dask_client(config) as client:
+                    cluster_seconds = time.perf_counter() - cluster_started
+                    _check_workers_sign_in(client, config.dicomweb)
+                    ran, workers, jobs_seconds = _run_jobs(
+                        client, todo, settings, task, manifest, out, progress
+                    )
+                _remove_temporaries(out)  # every job of this run has answered: none is writing here
+            counts = manifest.counts()
+            records = manifest.records()
+            try:
+                write_worklist(out, records)
+            except WriteError as exc:
+                raise BatchError(str(exc)) from exc
 
     verdicts: dict[str, int] = {}
     for record in records:
