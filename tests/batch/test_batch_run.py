@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from lunglens.batch.runner import LOCK_NAME, BatchConfig, run_batch
 from lunglens.batch.task import JobSettings, result_name
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
+from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
@@ -280,3 +282,24 @@ def test_a_second_batch_on_a_folder_in_use_is_refused_and_runs_once_the_first_is
     assert not (out / MANIFEST_NAME).exists() and not list(out.glob("*.json"))
     assert cli_main(argv) == 0  # the holder closed it (a killed process releases it the same way)
     assert len(list(out.glob("*.json"))) == 1
+
+
+def test_results_without_a_manifest_are_adopted_only_when_made_with_the_same_settings(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (result,) = out.glob("*.json")
+    identity = result.stat().st_ino, result.stat().st_mtime_ns
+    (out / MANIFEST_NAME).unlink()  # as if the manifest was lost
+    other = AnalysisOptions(lesion_method="hu_bands", decision=DecisionParams(patient_fraction=0.5))
+    refused = run_batch(replace(config, options=other), progress=lambda *a: None)
+    assert (refused.adopted, refused.ran, refused.failed) == (0, 0, 1)
+    with Manifest(out) as manifest:
+        (record,) = manifest.records()
+    assert f"{result}: a result of this series made with other settings (decision differ)" in record.error
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity
+    (out / MANIFEST_NAME).unlink()
+    same = run_batch(config, progress=lambda *a: None)
+    assert (same.adopted, same.ran, same.done) == (1, 0, 1)
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity

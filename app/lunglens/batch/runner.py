@@ -23,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.analysis import AnalysisOptions
-from lunglens.analysis.lesion_methods import LEARNED
+from lunglens.analysis import Analysis, AnalysisOptions
+from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
-from lunglens.batch.manifest import Manifest, ManifestError
+from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, result_name, run_job
 from lunglens.batch.worklist import summarise, write_worklist
@@ -184,16 +184,43 @@ def _remove_temporaries(out: Path) -> int:
     return len(leftovers)
 
 
-def _adopt(manifest: Manifest, out: Path, job: Job) -> bool:
-    """Record as done a job whose result an interrupted run wrote but did not record. Returns
-    whether the file was a complete result of this series."""
+def _result_settings(analysis: Analysis) -> dict:
+    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds:
+    everything but the lesion model's sha256, which it does not record."""
+    quantification = analysis.quantification
+    options = AnalysisOptions(
+        selector=analysis.selection.params,
+        decision=analysis.decision.params,
+        all_slices=analysis.all_slices,
+        quantify=quantification is not None,
+        lesion_method=quantification.method if quantification else HU_BANDS,  # (unused without)
+    )
+    record = _settings_record(analysis.model.sha256, options)
+    del record["lesion_model_sha256"]
+    return record
+
+
+def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
+    """Record as done a job whose result an interrupted run wrote but did not record, when the
+    file is a complete result of this series made with this run's `settings` (a settings record).
+    Returns whether it was adopted. A result of this series made with other settings is never
+    overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["series"]["key"] != job.series_key:
             return False
+        differing = differing_settings(_result_settings(Analysis.from_dict(data)), settings)
         summary = summarise(data)
     except (OSError, ValueError, KeyError, TypeError):
+        return False
+    differing = [name for name in differing if name != "lesion_model_sha256"]  # not in the JSON
+    if differing:
+        manifest.mark_failed(
+            job.job_id,
+            f"{path}: a result of this series made with other settings ({', '.join(differing)} differ) "
+            "is in the way and is not overwritten; move it away or choose another output folder",
+        )
         return False
     manifest.mark_done(job.job_id, path.name, summary, None)
     return True
@@ -359,9 +386,10 @@ def run_batch(
     progress = progress if progress is not None else ProgressLine()
 
     with _exclusive_lock(out):  # released however this process ends
+        run_settings = _settings_record(sha256, config.options, lesion_sha256)
         try:
             manifest = Manifest(out)
-            manifest.bind_settings(_settings_record(sha256, config.options, lesion_sha256))
+            manifest.bind_settings(run_settings)
         except ManifestError as exc:
             raise BatchError(str(exc)) from exc
         with manifest:
@@ -378,9 +406,9 @@ def run_batch(
                     continue
                 if job.problems:
                     manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
-                elif _adopt(manifest, out, job):
+                elif _adopt(manifest, out, job, run_settings):
                     adopted += 1
-                else:
+                elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
                     todo.append(job)
 
             ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
