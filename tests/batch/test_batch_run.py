@@ -303,3 +303,28 @@ def test_results_without_a_manifest_are_adopted_only_when_made_with_the_same_set
     same = run_batch(config, progress=lambda *a: None)
     assert (same.adopted, same.ran, same.done) == (1, 0, 1)
     assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity
+
+
+def test_more_workers_than_cores_exit_2_and_an_existing_scheduler_ignores_them(
+    tiny_card, tmp_path, monkeypatch, capsys
+):
+    from lunglens.batch import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    out = tmp_path / "out"
+    argv = ["batch", str(tmp_path / "src"), "--out", str(out), "--workers", "3", "--model", str(tiny_card)]
+    assert cli_main(argv) == 2
+    assert "--workers 3: more worker processes than this machine's 2 cores" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(runner.BatchError, match="no Dask scheduler answers there"):  # past the check
+        run_batch(
+            BatchConfig(
+                source=write_archive(tmp_path / "src", 1, bad=False),
+                out=out,
+                workers=3,
+                scheduler="tcp://127.0.0.1:1",
+                model=tiny_card,
+                options=HU_BANDS,
+            ),
+            progress=lambda *a: None,
+        )

@@ -373,6 +373,12 @@ def run_batch(
     started = time.perf_counter()
     if config.workers < 1:
         raise BatchError(f"--workers must be at least 1, got {config.workers}")
+    cores = os.cpu_count() or 1
+    if config.scheduler is None and config.workers > cores:
+        raise BatchError(
+            f"--workers {config.workers}: more worker processes than this machine's {cores} cores "
+            "(each runs one job at a time; more only share the cores and multiply the memory)"
+        )
     if config.threads is not None and config.threads < 1:
         raise BatchError(f"--threads must be at least 1, got {config.threads}")
     out = Path(config.out)
