@@ -52,3 +52,18 @@ def test_a_date_filter_that_is_no_dicom_date_or_range_exits_2_naming_it(command,
 @pytest.mark.parametrize("date", ["20200601", "20200301-20200331", "20200301-", "-20200331"])
 def test_dicom_dates_and_ranges_are_filters(date):
     assert date_range_problem(date) is None
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999/dicom-web"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pacs", "find", "URL"],
+        ["analyze", "--dicomweb", "URL", "--study", "1.2.3"],
+        ["batch", "--dicomweb", "URL", "--out", "OUT"],
+    ],
+)
+def test_a_url_that_cannot_be_parsed_exits_2_naming_it(command, url, tmp_path, capsys):
+    argv = [url if word == "URL" else str(tmp_path / "out") if word == "OUT" else word for word in command]
+    assert cli_main(argv) == 2
+    assert f"{url!r} is not an http(s) DICOMweb URL" in capsys.readouterr().err
