@@ -6,21 +6,25 @@ each worker loads the model once."""
 from __future__ import annotations
 
 import csv
+import fcntl
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lunglens.analysis import Analysis, AnalysisOptions, analyse
 from lunglens.batch.manifest import MANIFEST_NAME, Manifest
-from lunglens.batch.runner import BatchConfig, run_batch
+from lunglens.batch.runner import LOCK_NAME, BatchConfig, run_batch
 from lunglens.batch.task import JobSettings, result_name
 from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.cli import main as cli_main
+from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
@@ -109,7 +113,7 @@ def test_kill_9_midway_then_rerun_completes_and_computes_nothing_twice(phantom_a
         expected = 2 if job in in_flight_at_kill and result_name(job) not in written else 1
         if state == "done":
             assert attempts == expected, job
-    assert not list(out.glob(".*")), "temporary files left behind"
+    assert set(out.glob(".*")) == {out / LOCK_NAME}, "temporary files left behind"  # the lock stays
 
     rows = list(csv.DictReader((out / WORKLIST_NAME).open()))
     assert len(rows) == N_SERIES and len({r["job_id"] for r in rows}) == N_SERIES
@@ -261,3 +265,66 @@ def test_job_settings_travel_as_paths(phantom_archive, tiny_card):
     job = plan_jobs(phantom_archive).jobs[0]
     settings = JobSettings(str(tiny_card), "0" * 64, "cpu", AnalysisOptions(), "/tmp/out")
     assert len(pickle.dumps((job, settings))) < 20_000
+
+
+def test_a_second_batch_on_a_folder_in_use_is_refused_and_runs_once_the_first_is_gone(
+    tiny_card, tmp_path, capsys
+):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["batch", str(source), "--out", str(out), "--workers", "1", "--model", str(tiny_card),
+            "--provider", "cpu", "--lesion-method", "hu_bands"]  # fmt: skip
+    with open(out / LOCK_NAME, "a") as held:  # as a running batch holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert cli_main(argv) == 2
+    assert f"{out}: another lunglens batch is writing to this folder" in capsys.readouterr().err
+    assert not (out / MANIFEST_NAME).exists() and not list(out.glob("*.json"))
+    assert cli_main(argv) == 0  # the holder closed it (a killed process releases it the same way)
+    assert len(list(out.glob("*.json"))) == 1
+
+
+def test_results_without_a_manifest_are_adopted_only_when_made_with_the_same_settings(tiny_card, tmp_path):
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (result,) = out.glob("*.json")
+    identity = result.stat().st_ino, result.stat().st_mtime_ns
+    (out / MANIFEST_NAME).unlink()  # as if the manifest was lost
+    other = AnalysisOptions(lesion_method="hu_bands", decision=DecisionParams(patient_fraction=0.5))
+    refused = run_batch(replace(config, options=other), progress=lambda *a: None)
+    assert (refused.adopted, refused.ran, refused.failed) == (0, 0, 1)
+    with Manifest(out) as manifest:
+        (record,) = manifest.records()
+    assert f"{result}: a result of this series made with other settings (decision differ)" in record.error
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity
+    (out / MANIFEST_NAME).unlink()
+    same = run_batch(config, progress=lambda *a: None)
+    assert (same.adopted, same.ran, same.done) == (1, 0, 1)
+    assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity
+
+
+def test_more_workers_than_cores_exit_2_and_an_existing_scheduler_ignores_them(
+    tiny_card, tmp_path, monkeypatch, capsys
+):
+    from lunglens.batch import runner
+
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    out = tmp_path / "out"
+    argv = ["batch", str(tmp_path / "src"), "--out", str(out), "--workers", "3", "--model", str(tiny_card)]
+    assert cli_main(argv) == 2
+    assert "--workers 3: more worker processes than this machine's 2 cores" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(runner.BatchError, match="no Dask scheduler answers there"):  # past the check
+        run_batch(
+            BatchConfig(
+                source=write_archive(tmp_path / "src", 1, bad=False),
+                out=out,
+                workers=3,
+                scheduler="tcp://127.0.0.1:1",
+                model=tiny_card,
+                options=HU_BANDS,
+            ),
+            progress=lambda *a: None,
+        )

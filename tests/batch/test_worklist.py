@@ -9,7 +9,7 @@ import pytest
 
 from lunglens.analysis import Analysis, ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.batch.manifest import JobRecord
-from lunglens.batch.worklist import COLUMNS, summarise, worklist_csv
+from lunglens.batch.worklist import COLUMNS, cell_text, neutralised, summarise, worklist_csv
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams
 
@@ -107,3 +107,44 @@ def test_csv_has_one_row_per_record_with_status_and_error():
     )
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "no slice could be decoded"
     assert rows[1]["verdict"] == "" and rows[1]["affected_percent"] == ""
+
+
+HOSTILE = {
+    "patient": '=HYPERLINK("http://x","y")',
+    "description": "@SUM(1+1)",
+    "folder": "-2+3",
+    "error": "\tcmd",
+    "study_date": "'+1",  # already quoted before a formula: quoted once more, so it reads back as is
+}
+
+
+def hostile_record() -> JobRecord:
+    """A finished job whose input text would start spreadsheet formulas, with a negative number."""
+    return JobRecord(
+        job_id="A",
+        series_key="k",
+        series_number=2,
+        state="done",
+        attempts=1,
+        registered_at=0.0,
+        started_at=0.0,
+        finished_at=1.0,
+        seconds=1.0,
+        result="A.json",
+        summary={"affected_percent": -1.5, "verdict": "normal"},
+        patient=HOSTILE["patient"],
+        description=HOSTILE["description"],
+        folder=HOSTILE["folder"],
+        error=HOSTILE["error"],
+        study_date=HOSTILE["study_date"],
+    )
+
+
+def test_input_text_that_would_start_a_formula_is_neutralised_numbers_are_not():
+    (row,) = csv.DictReader(worklist_csv([hostile_record()]).splitlines())
+    assert row["patient"] == "'" + HOSTILE["patient"] and row["series_description"] == "'@SUM(1+1)"
+    assert row["folder"] == "'-2+3" and row["error"] == "'\tcmd" and row["study_date"] == "''+1"
+    assert row["affected_percent"] == "-1.5" and row["job_id"] == "A" and row["result"] == "A.json"
+    for field, text in (("patient", "P1"), ("series_description", "'quoted'"), ("folder", "/data/p")):
+        assert cell_text(neutralised(text)) == text
+        assert neutralised(text) == text, field

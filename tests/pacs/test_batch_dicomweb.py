@@ -292,3 +292,23 @@ def test_workers_of_an_existing_cluster_without_the_password_stop_the_batch_befo
             run_batch(config, progress=lambda *a: None)
     with Manifest(tmp_path / "out") as manifest:
         assert {r.state for r in manifest.records()} == {"pending"}  # no job ran, none failed
+
+
+def test_a_series_with_an_invalid_instance_uid_fails_its_job_and_writes_nothing_outside(
+    isolated_orthanc, archive, card, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", isolated_orthanc.password)
+    paths = _copy_as_new_series(sorted((archive / "PAT000").glob("*.dcm")), tmp_path / "upload")
+    dataset = pydicom.dcmread(paths[3])
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = "../../../../victim"
+    dataset.save_as(paths[3])
+    isolated_orthanc.upload(paths)
+    (job,) = plan_dicomweb_jobs(_query(isolated_orthanc)).jobs
+    out = tmp_path / "out"
+    out.mkdir()
+    settings = JobSettings(str(card), load_model(card, provider="cpu").card.sha256, "cpu", HU_BANDS, str(out))
+    answer = run_job(job, settings)
+    assert answer["status"] == "failed", answer
+    assert "instance with an invalid SOP Instance UID '../../../../victim' not saved" in answer["error"]
+    assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())
+    assert not list(tmp_path.rglob("victim*"))

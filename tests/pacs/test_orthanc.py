@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 import socket
+import tempfile
 import threading
 
 import highdicom as hd
+import numpy as np
 import pydicom
 import pytest
 import requests
@@ -31,7 +33,8 @@ from lunglens.pacs import (
     retrieve_study,
     store,
 )
-from lunglens.pacs.retrieve import RetrySchedule
+from lunglens.pacs.retrieve import RetrySchedule, is_valid_uid
+from lunglens.synthetic import write_dicom_series
 from tests.dicomout.validate import dciodvfy_errors
 from tests.pacs.conftest import USER, free_port
 from tests.tiny_model import write_tiny_model
@@ -222,3 +225,59 @@ def test_orthanc_stopped_midway_is_a_named_partial_transfer(
     assert "partial transfer" in message and "of 148 instances missing" in message
     assert "host unreachable" in message
     assert isolated_orthanc.password not in message
+
+
+@pytest.mark.parametrize(
+    ("uid", "valid"),
+    [
+        ("1.2.840.10008.1.2", True),
+        ("0.1", True),
+        ("1.2.0.3", True),
+        ("../../x", False),
+        ("1.2/../3", False),
+        ("1.02.3", False),
+        ("1..2", False),
+        ("1.2.", False),
+        ("", False),
+        ("1.2.3\n", False),
+        ("1." * 31 + "12", True),  # 64 characters
+        ("1." * 32 + "1", False),  # 65
+    ],
+)
+def test_only_a_valid_dicom_uid_is_a_valid_uid(uid, valid):
+    assert is_valid_uid(uid) is valid
+
+
+@pytest.fixture
+def series_with_a_traversal_uid(orthanc, tmp_path):
+    """A four-image phantom series on Orthanc whose third instance's SOP Instance UID climbs out of
+    any folder it would be written in; returns (study UID, that UID)."""
+    paths = write_dicom_series(
+        np.full((4, 32, 32), -800.0), [0.0, -5.0, -10.0, -15.0], 10.0, 5.0, tmp_path / "upload", seed=7
+    )
+    evil = "../../../../../escaped"
+    dataset = pydicom.dcmread(paths[2])
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID = evil
+    dataset.save_as(paths[2])
+    orthanc.upload(paths)
+    return str(dataset.StudyInstanceUID), evil
+
+
+def test_an_instance_with_an_invalid_uid_is_not_written_and_named(
+    series_with_a_traversal_uid, dicomweb_env, tmp_path, monkeypatch, capsys
+):
+    study, evil = series_with_a_traversal_uid
+    deep = tmp_path / "a" / "b" / "c"  # five levels up from a series folder in deep/in: tmp_path
+    with pytest.raises(PartialTransfer) as caught:
+        retrieve_study(connection(dicomweb_env), study, deep / "in")
+    message = str(caught.value)
+    assert "3 of 4 instances received" in message
+    assert f"instance with an invalid SOP Instance UID {evil!r} not saved" in message
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))  # analyze retrieves into a temporary folder
+    argv = ["analyze", "--dicomweb", dicomweb_env.dicomweb_url, "--study", study, "--dicomweb-user", USER]
+    assert cli_main(argv) == 2
+    captured = capsys.readouterr()
+    assert f"invalid SOP Instance UID {evil!r} not saved" in captured.err and "verdict" not in captured.out
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and "upload" not in p.parts]
+    assert written and all(deep in p.parents for p in written), written
+    assert not list(tmp_path.rglob("escaped*"))

@@ -225,3 +225,14 @@ def test_a_row_of_a_batch_over_a_pacs_is_retrieved_then_opens_with_its_saved_ana
     with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
         dialog.table.doubleClicked.emit(dialog.proxy.index(0, 0))
     assert window.state.analysis.series.key == saved.series.key
+
+
+def test_neutralised_cells_read_back_as_the_batch_had_them(tmp_path):
+    from lunglens.batch.worklist import WORKLIST_NAME, worklist_csv
+    from tests.batch.test_worklist import HOSTILE, hostile_record
+
+    (tmp_path / WORKLIST_NAME).write_text(worklist_csv([hostile_record()]), encoding="utf-8")
+    (row,) = read_worklist(tmp_path)
+    assert row["patient"] == HOSTILE["patient"] and row["series_description"] == HOSTILE["description"]
+    assert row["folder"] == HOSTILE["folder"] and row["error"] == HOSTILE["error"]
+    assert row["study_date"] == HOSTILE["study_date"] and row["affected_percent"] == "-1.5"

@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 """
 
 
+def differing_settings(before: dict, now: dict) -> list[str]:
+    """The names of the settings that differ between two settings records (as `bind_settings`
+    takes them), compared as JSON (a tuple equals the list JSON reads back)."""
+    before, now = (json.loads(json.dumps(record, sort_keys=True)) for record in (before, now))
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+
+
 class ManifestError(Exception):
     """The output folder's manifest cannot be used (unreadable, or made with other settings)."""
 
@@ -103,8 +110,7 @@ class Manifest:
             self._db.execute("INSERT INTO meta (key, value) VALUES ('settings', ?)", (text,))
             return
         if row[0] != text:
-            before, now = json.loads(row[0]), settings
-            differing = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            differing = differing_settings(json.loads(row[0]), settings)
             raise ManifestError(
                 f"{self.path.parent}: holds results made with other settings ({', '.join(differing)} "
                 "differ); choose another output folder"

@@ -12,6 +12,7 @@ installed). A job whose worker dies is tried once more, then recorded as failed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -22,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.analysis import AnalysisOptions
-from lunglens.analysis.lesion_methods import LEARNED
+from lunglens.analysis import Analysis, AnalysisOptions
+from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
-from lunglens.batch.manifest import Manifest, ManifestError
+from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, result_name, run_job
 from lunglens.batch.worklist import summarise, write_worklist
@@ -40,6 +41,8 @@ from lunglens.threads import THREADS_VARIABLE
 MAX_ATTEMPTS = 2
 #: Least seconds between two rewrites of the worklist while a batch runs (always at the end).
 WORKLIST_INTERVAL_S = 2.0
+#: The lock file a running batch holds in its output folder (`_exclusive_lock`).
+LOCK_NAME = ".lunglens-batch.lock"
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 10
 
@@ -148,6 +151,28 @@ def _settings_record(sha256: str, options: AnalysisOptions, lesion_sha256: str =
     }
 
 
+@contextlib.contextmanager
+def _exclusive_lock(out: Path):
+    """Hold an exclusive lock on the output folder (`LOCK_NAME` in it) for the whole run, so that
+    two batches never write one folder side by side. The kernel releases it when the process
+    ends, however it ends (kill -9 included), so a rerun after a crash takes it. Raises
+    BatchError when another process holds it."""
+    path = out / LOCK_NAME
+    try:
+        handle = open(path, "a")  # noqa: SIM115 (held for the run, closed below)
+    except OSError as exc:
+        raise BatchError(f"{path}: cannot create the batch lock ({exc.strerror or exc})") from exc
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(
+                f"{out}: another lunglens batch is writing to this folder (it holds {LOCK_NAME}); "
+                "wait for it to end or choose another --out"
+            ) from None
+        yield
+
+
 def _remove_temporaries(out: Path) -> int:
     """Delete what an interrupted run left in `out`: the temporary files of atomic writes
     (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/`). Returns
@@ -159,16 +184,43 @@ def _remove_temporaries(out: Path) -> int:
     return len(leftovers)
 
 
-def _adopt(manifest: Manifest, out: Path, job: Job) -> bool:
-    """Record as done a job whose result an interrupted run wrote but did not record. Returns
-    whether the file was a complete result of this series."""
+def _result_settings(analysis: Analysis) -> dict:
+    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds:
+    everything but the lesion model's sha256, which it does not record."""
+    quantification = analysis.quantification
+    options = AnalysisOptions(
+        selector=analysis.selection.params,
+        decision=analysis.decision.params,
+        all_slices=analysis.all_slices,
+        quantify=quantification is not None,
+        lesion_method=quantification.method if quantification else HU_BANDS,  # (unused without)
+    )
+    record = _settings_record(analysis.model.sha256, options)
+    del record["lesion_model_sha256"]
+    return record
+
+
+def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
+    """Record as done a job whose result an interrupted run wrote but did not record, when the
+    file is a complete result of this series made with this run's `settings` (a settings record).
+    Returns whether it was adopted. A result of this series made with other settings is never
+    overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["series"]["key"] != job.series_key:
             return False
+        differing = differing_settings(_result_settings(Analysis.from_dict(data)), settings)
         summary = summarise(data)
     except (OSError, ValueError, KeyError, TypeError):
+        return False
+    differing = [name for name in differing if name != "lesion_model_sha256"]  # not in the JSON
+    if differing:
+        manifest.mark_failed(
+            job.job_id,
+            f"{path}: a result of this series made with other settings ({', '.join(differing)} differ) "
+            "is in the way and is not overwritten; move it away or choose another output folder",
+        )
         return False
     manifest.mark_done(job.job_id, path.name, summary, None)
     return True
@@ -321,6 +373,12 @@ def run_batch(
     started = time.perf_counter()
     if config.workers < 1:
         raise BatchError(f"--workers must be at least 1, got {config.workers}")
+    cores = os.cpu_count() or 1
+    if config.scheduler is None and config.workers > cores:
+        raise BatchError(
+            f"--workers {config.workers}: more worker processes than this machine's {cores} cores "
+            "(each runs one job at a time; more only share the cores and multiply the memory)"
+        )
     if config.threads is not None and config.threads < 1:
         raise BatchError(f"--threads must be at least 1, got {config.threads}")
     out = Path(config.out)
@@ -333,47 +391,51 @@ def run_batch(
         raise BatchError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
     progress = progress if progress is not None else ProgressLine()
 
-    try:
-        manifest = Manifest(out)
-        manifest.bind_settings(_settings_record(sha256, config.options, lesion_sha256))
-    except ManifestError as exc:
-        raise BatchError(str(exc)) from exc
-    with manifest:
-        _remove_temporaries(out)
-        recovered = manifest.recover()
-        if config.retry_failed:
-            manifest.retry_failed()
-        manifest.register(list(plan.jobs))
-        already_done = manifest.counts()["done"]
-        adopted = 0
-        todo = deque()
-        for job in plan.jobs:
-            if manifest.get(job.job_id).state != "pending":
-                continue
-            if job.problems:
-                manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
-            elif _adopt(manifest, out, job):
-                adopted += 1
-            else:
-                todo.append(job)
-
-        ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
-        if todo:
-            settings = JobSettings(
-                card, sha256, config.provider, config.options, str(out.resolve()), config.report
-            )
-            cluster_started = time.perf_counter()
-            with _dask_client(config) as client:
-                cluster_seconds = time.perf_counter() - cluster_started
-                _check_workers_sign_in(client, config.dicomweb)
-                ran, workers, jobs_seconds = _run_jobs(client, todo, settings, task, manifest, out, progress)
-            _remove_temporaries(out)  # every job of this run has answered: none is writing here
-        counts = manifest.counts()
-        records = manifest.records()
+    with _exclusive_lock(out):  # released however this process ends
+        run_settings = _settings_record(sha256, config.options, lesion_sha256)
         try:
-            write_worklist(out, records)
-        except WriteError as exc:
+            manifest = Manifest(out)
+            manifest.bind_settings(run_settings)
+        except ManifestError as exc:
             raise BatchError(str(exc)) from exc
+        with manifest:
+            _remove_temporaries(out)
+            recovered = manifest.recover()
+            if config.retry_failed:
+                manifest.retry_failed()
+            manifest.register(list(plan.jobs))
+            already_done = manifest.counts()["done"]
+            adopted = 0
+            todo = deque()
+            for job in plan.jobs:
+                if manifest.get(job.job_id).state != "pending":
+                    continue
+                if job.problems:
+                    manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
+                elif _adopt(manifest, out, job, run_settings):
+                    adopted += 1
+                elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
+                    todo.append(job)
+
+            ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
+            if todo:
+                settings = JobSettings(
+                    card, sha256, config.provider, config.options, str(out.resolve()), config.report
+                )
+                cluster_started = time.perf_counter()
+                with _dask_client(config) as client:
+                    cluster_seconds = time.perf_counter() - cluster_started
+                    _check_workers_sign_in(client, config.dicomweb)
+                    ran, workers, jobs_seconds = _run_jobs(
+                        client, todo, settings, task, manifest, out, progress
+                    )
+                _remove_temporaries(out)  # every job of this run has answered: none is writing here
+            counts = manifest.counts()
+            records = manifest.records()
+            try:
+                write_worklist(out, records)
+            except WriteError as exc:
+                raise BatchError(str(exc)) from exc
 
     verdicts: dict[str, int] = {}
     for record in records:

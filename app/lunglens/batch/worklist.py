@@ -1,4 +1,6 @@
 """The worklist: `DIR/worklist.csv`, one row per series of the batch, rebuilt from the manifest.
+Text from the input that would start a spreadsheet formula (=, +, -, @, tab, CR) is written
+after a single quote (`neutralised`); readers undo it with `cell_text`.
 
 `summarise` is the one place that reads an analysis result for the worklist (the Analysis JSON
 as a dict): verdict, k of n kept slices positive, the largest and the mean P(COVID) over the
@@ -49,6 +51,30 @@ the analysis has no quantification, `lesion_method` names the method that found 
 ("learned" or "hu_bands"); `seconds` is the job's time on its worker."""
 
 
+TEXT_COLUMNS = ("job_id", "patient", "study_date", "series_description", "folder", "model", "error", "result")
+"""The columns whose text comes from the input (headers, paths, model cards, messages naming
+them): written neutralised (`neutralised`), so a spreadsheet never runs one as a formula."""
+
+#: What makes a spreadsheet read a cell as a formula when it starts the cell.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _reads_as_formula(text: str) -> bool:
+    """Whether `text`, after any leading single quotes, starts like a formula."""
+    return text.lstrip("'").startswith(FORMULA_STARTS)
+
+
+def neutralised(text: str) -> str:
+    """`text` for a text cell of the CSV: prefixed with a single quote when it would start a
+    formula (also when it already starts with quotes before one, so `cell_text` can undo it)."""
+    return "'" + text if _reads_as_formula(text) else text
+
+
+def cell_text(cell: str) -> str:
+    """The text `neutralised` wrote as `cell` (the reverse of it)."""
+    return cell[1:] if cell.startswith("'") and _reads_as_formula(cell[1:]) else cell
+
+
 def summarise(analysis: dict) -> dict:
     """The worklist fields of one analysis, from its JSON dict (`Analysis.to_dict`)."""
     decision = analysis["decision"]
@@ -89,7 +115,7 @@ def _row(record: JobRecord) -> dict:
     for key, value in record.summary.items():
         if key in COLUMNS:
             row[key] = "" if value is None else value
-    return row
+    return {key: neutralised(value) if key in TEXT_COLUMNS else value for key, value in row.items()}
 
 
 def worklist_csv(records: list[JobRecord]) -> str:

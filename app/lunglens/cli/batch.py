@@ -10,6 +10,7 @@ model, the scheduler)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             source=Path(args.source) if args.source else None,
             dicomweb=_dicomweb_query(args),
             out=Path(args.out),
-            workers=args.workers,
+            workers=args.workers if args.workers is not None else min(2, os.cpu_count() or 1),
             scheduler=args.scheduler,
             model=Path(args.model) if args.model else None,
             provider=args.provider,
@@ -92,7 +93,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "source", nargs="?", help="folder holding the patients (searched recursively; never written)"
     )
     parser.add_argument("--out", required=True, help="output folder (created; not inside SOURCE)")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes of the embedded cluster")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help=(
+            "worker processes of the embedded cluster (default 2, or 1 on a one-core machine; at "
+            "most the number of cores; ignored with --scheduler)"
+        ),
+    )
     parser.add_argument(
         "--threads", type=int, help="onnxruntime threads per worker (default: cores / workers)"
     )

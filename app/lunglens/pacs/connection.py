@@ -73,7 +73,11 @@ class Connection:
     read_timeout_s: float = 60.0
 
     def __post_init__(self):
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+            parts.port  # noqa: B018 (raises ValueError for a port that is no number in 0-65535)
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL" for http://[::1
+            raise PacsError(f"{self.url!r} is not an http(s) DICOMweb URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PacsError(f"{self.url!r} is not an http(s) DICOMweb URL")
         if parts.query or parts.fragment:

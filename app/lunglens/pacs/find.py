@@ -3,6 +3,7 @@ series of a study."""
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -115,6 +116,29 @@ def every_result(search, uid_tag: str) -> list[dict]:
         offset += len(page)
 
 
+def date_range_problem(date: str) -> str | None:
+    """Why `date` is not a study date filter QIDO-RS can match (a DICOM date YYYYMMDD, or a range
+    YYYYMMDD-YYYYMMDD with either end left out), None when it is one."""
+    ends = date.split("-")
+    if len(ends) <= 2 and any(ends) and all(_is_dicom_date(end) for end in ends if end):
+        return None
+    return (
+        f"study date {date!r} is not a date YYYYMMDD or a range YYYYMMDD-YYYYMMDD "
+        "(either end may be left out, e.g. 20200301- or -20200331)"
+    )
+
+
+def _is_dicom_date(text: str) -> bool:
+    """Whether `text` is a calendar date written YYYYMMDD."""
+    if len(text) != 8 or not (text.isascii() and text.isdigit()):
+        return False
+    try:
+        datetime.datetime.strptime(text, "%Y%m%d")
+    except ValueError:
+        return False
+    return True
+
+
 def find_studies(
     connection: Connection,
     *,
@@ -124,11 +148,15 @@ def find_studies(
 ) -> list[StudySummary]:
     """The studies matching `patient` (Patient ID; `*` wildcards allowed), `date` (DICOM date or
     range, e.g. 20200301-20200331) and `modality` (e.g. CT), all of them (page by page where the
-    server caps an answer, `every_result`). Raises a named PacsError."""
+    server caps an answer, `every_result`). Raises a named PacsError (before any request for a
+    `date` that is not one, `date_range_problem`)."""
     filters = {}
     if patient:
         filters["PatientID"] = patient
     if date:
+        problem = date_range_problem(date)
+        if problem:
+            raise PacsError(problem)
         filters["StudyDate"] = date
     if modality:
         filters["ModalitiesInStudy"] = modality

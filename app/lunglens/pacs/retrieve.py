@@ -1,10 +1,15 @@
 """WADO-RS: bring a study (or one series of it) from a DICOMweb server into a local folder,
 instance by instance on parallel threads, with progress, retrying transient failures with
 exponential back-off. What arrives is checked against what QIDO-RS said the series holds: a
-series with missing instances is never handed on as if it were whole (PartialTransfer)."""
+series with missing instances is never handed on as if it were whole (PartialTransfer).
+
+The server's Series and SOP Instance UIDs become folder and file names, so only valid UIDs are
+(`is_valid_uid`): an instance listed under another UID ("../../x") is not saved, and its series
+is then a partial transfer naming it."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.uid import RE_VALID_UID
 from requests import RequestException
 
 from lunglens.pacs.connection import (
@@ -53,6 +59,30 @@ class Retrieved:
     @property
     def n_expected(self) -> int:
         return sum(len(v) for v in self.expected.values())
+
+
+def is_valid_uid(uid: str) -> bool:
+    """Whether `uid` is a valid DICOM UID (PS3.5 9.1: digits in components separated by dots, no
+    component empty or with a leading zero except "0" itself, at most 64 characters). Such a UID
+    holds no "/" and no ".." component, so as a file or folder name it stays in its folder."""
+    return len(uid) <= 64 and re.fullmatch(RE_VALID_UID, uid) is not None
+
+
+def invalid_uid_problems(expected: dict[str, list[str]]) -> dict[tuple[str, str], str]:
+    """{(series UID, SOP instance UID): the problem in words} for the listed instances that are
+    not saved because one of their UIDs, which would become a folder or file name, is invalid."""
+    problems = {}
+    for series_uid, sops in expected.items():
+        for sop_uid in sops:
+            if not is_valid_uid(series_uid):
+                problems[series_uid, sop_uid] = (
+                    f"instances of a series with an invalid Series Instance UID {series_uid!r} not saved"
+                )
+            elif not is_valid_uid(sop_uid):
+                problems[series_uid, sop_uid] = (
+                    f"instance with an invalid SOP Instance UID {sop_uid!r} not saved"
+                )
+    return problems
 
 
 def _uid(item: dict, keyword_tag: str) -> str:
@@ -102,6 +132,7 @@ class _Transfer:
         self.received: set[str] = set()
         self.failures: dict[str, PacsError] = {}
         self.fatal: list[PacsError] = []
+        self.invalid = invalid_uid_problems(result.expected)
 
     def client(self):
         if not hasattr(self.local, "client"):
@@ -109,9 +140,12 @@ class _Transfer:
         return self.local.client
 
     def keep(self, series_uid: str, dataset: Dataset) -> None:
-        """Save an arrived instance (only one that was expected and not yet received)."""
+        """Save an arrived instance (only one that was expected, not yet received and whose
+        UIDs are valid: the others are named in `invalid`)."""
         sop_uid = str(dataset.SOPInstanceUID)
         if sop_uid not in self.result.expected.get(series_uid, ()) or sop_uid in self.received:
+            return
+        if not (is_valid_uid(series_uid) and is_valid_uid(sop_uid)):
             return
         folder = self.result.folder / series_uid
         folder.mkdir(parents=True, exist_ok=True)
@@ -179,6 +213,8 @@ class _Transfer:
             wait *= 2
 
     def missing(self) -> list[tuple[str, str]]:
+        """The expected (series UID, SOP instance UID) not received (those with an invalid UID
+        included)."""
         return [
             (series_uid, sop_uid)
             for series_uid, sops in self.result.expected.items()
@@ -206,25 +242,30 @@ def retrieve_study(
     result = Retrieved(folder=Path(dest_folder), expected=expected)
     transfer = _Transfer(connection, study_uid, result, progress, retry)
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(transfer.stream_series, expected))
+        list(pool.map(transfer.stream_series, [s for s in expected if is_valid_uid(s)]))
+    to_fetch = [item for item in transfer.missing() if item not in transfer.invalid]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(lambda item: transfer.fetch_instance(*item), transfer.missing()))
+        list(pool.map(lambda item: transfer.fetch_instance(*item), to_fetch))
     if not transfer.missing():
         return result
     if transfer.fatal and not result.files:
         raise transfer.fatal[0]
-    raise PartialTransfer(_partial_message(connection, result, transfer.failures, transfer.fatal))
+    raise PartialTransfer(
+        _partial_message(connection, result, transfer.failures, transfer.fatal, transfer.invalid)
+    )
 
 
-def _partial_message(connection, result: Retrieved, failures, fatal) -> str:
+def _partial_message(connection, result: Retrieved, failures, fatal, invalid) -> str:
     received = {path.stem for path in result.files}
     parts = []
     for series_uid, sops in result.expected.items():
         missing = [s for s in sops if s not in received]
         if missing:
             parts.append(f"series {series_uid}: {len(missing)} of {len(sops)} instances missing")
-    reason = (fatal or list(failures.values()) or [PacsError("stopped")])[0]
+    problems = list(dict.fromkeys(invalid.values()))
+    if fatal or failures or not problems:
+        problems.append(f"last failure: {(fatal or list(failures.values()) or [PacsError('stopped')])[0]}")
     return (
         f"{connection.where}: partial transfer, {len(result.files)} of {result.n_expected} instances "
-        f"received ({'; '.join(parts)}); last failure: {reason}"
+        f"received ({'; '.join(parts)}); {'; '.join(problems)}"
     )

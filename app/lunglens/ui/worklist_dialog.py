@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import Analysis
-from lunglens.batch.worklist import WORKLIST_NAME
+from lunglens.batch.worklist import TEXT_COLUMNS, WORKLIST_NAME, cell_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -81,7 +81,8 @@ LOCATION_WIDTH = 260
 
 
 def read_worklist(folder: Path) -> list[dict]:
-    """The rows of `folder/worklist.csv` (dicts keyed by its header). Raises OSError or
+    """The rows of `folder/worklist.csv` (dicts keyed by its header; text cells as the batch had
+    them, before `neutralised`). Raises OSError or
     ValueError (named) when the file is missing or not a worklist."""
     path = Path(folder) / WORKLIST_NAME
     with open(path, newline="", encoding="utf-8") as handle:
@@ -89,7 +90,7 @@ def read_worklist(folder: Path) -> list[dict]:
         missing = {"folder", "status", "result"} - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{path}: not a LungLens worklist (no {', '.join(sorted(missing))} column)")
-        return list(reader)
+        return [{k: cell_text(v) if k in TEXT_COLUMNS else v for k, v in row.items()} for row in reader]
 
 
 def load_saved_analysis(folder: Path, row: dict) -> Analysis:
