@@ -46,7 +46,7 @@ def test_plays_forward_and_wraps_to_the_first_slice(qtbot, cine):
     controller.state.sliceChanged.connect(seen.append)
     with qtbot.waitSignal(controller.playingChanged):
         controls.button.click()
-    assert controller.playing and controls.button.text() == "⏸ Pause"
+    assert controller.playing and controls.button.text() == "Pause" and not controls.button.icon().isNull()
     qtbot.waitUntil(lambda: len(seen) >= 4, timeout=5000)
     controller.stop()
     assert seen[:4] == [4, 0, 1, 2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSpinBox, QStyle, QWidget
 
 from lunglens.ui.state import ViewerState
 
@@ -69,8 +69,9 @@ class CineControls(QWidget):
     def __init__(self, cine: CineController, parent: QWidget | None = None):
         super().__init__(parent)
         self.cine = cine
-        self.button = QPushButton("▶ Cine")
+        self.button = QPushButton()
         self.button.setCheckable(True)
+        self._show_playing(False)
         self.button.setToolTip("Play through the slices (Space)")
         self.rate = QSpinBox()
         self.rate.setRange(MIN_FPS, MAX_FPS)
@@ -102,7 +103,10 @@ class CineControls(QWidget):
     def _show_playing(self, playing: bool) -> None:
         self.button.blockSignals(True)
         self.button.setChecked(playing)
-        self.button.setText("⏸ Pause" if playing else "▶ Cine")
+        # the style's icons, not text glyphs: a font without U+23F8 drew an empty box
+        icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.button.setIcon(self.style().standardIcon(icon))
+        self.button.setText("Pause" if playing else "Cine")
         self.button.blockSignals(False)
 
     def _show_fps(self, fps: int) -> None:
