@@ -61,3 +61,19 @@ def test_bar_matches_the_zoom(qtbot, view):
     box.scaleBy((0.25, 0.25))  # zoom in 4x
     assert markers.bar_mm < before
     assert markers.bar.width() == pytest.approx(markers.bar_mm / (box.viewPixelSize()[0] * 0.7), abs=1)
+
+
+def test_bar_stays_inside_a_quarter_of_a_narrow_view_and_its_label_inside_the_view(qtbot, view):
+    """A narrow view (reformats beside it): the bar took up to BAR_TARGET_PX and ran over the
+    corner text; zoomed out, its label was cut by the view's edge; zoomed in past the shortest
+    bar, it ran out of the view."""
+    graphics, box = view
+    markers = ViewMarkers(graphics, box)
+    markers.set_geometry(axial_labels(None), 0.7)
+    graphics.resize(230, 600)
+    box.autoRange(padding=0)
+    qtbot.waitUntil(lambda: markers.bar.isVisible() and markers.bar.width() <= 230 // 4)
+    box.scaleBy((200, 200))  # far out: a 500 mm bar of a few pixels
+    assert markers.bar_label.x() + markers.bar_label.width() <= graphics.width()
+    box.scaleBy((1e-5, 1e-5))  # far in: even 1 mm is wider than the view
+    assert not markers.bar.isVisible() and not markers.bar_label.isVisible()

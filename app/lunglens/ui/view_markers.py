@@ -85,14 +85,21 @@ class ViewMarkers(QObject):
             self.bar_label.hide()
             return
         mm_per_screen_pixel = pixel * self.column_spacing_mm
-        self.bar_mm = bar_length_mm(mm_per_screen_pixel)
+        # at most a quarter of the view: in a narrow view the bar stays clear of the corner text
+        self.bar_mm = bar_length_mm(mm_per_screen_pixel, min(BAR_TARGET_PX, w // 4))
         length_px = max(1, round(self.bar_mm / mm_per_screen_pixel))
+        if length_px > w // 2:  # zoomed in so far that even the shortest bar would not fit
+            self.bar.hide()
+            self.bar_label.hide()
+            return
         self.bar.setFixedWidth(length_px)
         x = w - length_px - 3 * MARGIN_PX
         y = h - bottom.height() - 4 * MARGIN_PX
         self.bar.move(x, y)
         self.bar_label.setText(f"{self.bar_mm:g} mm")
         self.bar_label.adjustSize()
-        self.bar_label.move(x + (length_px - self.bar_label.width()) // 2, y - self.bar_label.height() - 2)
+        label_x = x + (length_px - self.bar_label.width()) // 2
+        label_x = min(label_x, w - self.bar_label.width() - MARGIN_PX)  # never cut by the view's edge
+        self.bar_label.move(label_x, y - self.bar_label.height() - 2)
         self.bar.show()
         self.bar_label.show()
