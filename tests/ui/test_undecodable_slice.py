@@ -15,9 +15,10 @@ from tests.factory import patch_bytes, write_series
 
 @pytest.fixture
 def folder_with_a_broken_slice(tmp_path):
-    """Six slices found, five decodable (the last has RescaleSlope inf)."""
-    volume = np.full((6, 64, 64), 1064, np.uint16)
-    volume[:, 20:44, 10:54] = 150
+    """Six slices found, five decodable (the last has RescaleSlope inf), with lung enough to be
+    found (about 130 mL: an analysis of less gives no verdict)."""
+    volume = np.full((6, 256, 256), 1064, np.uint16)
+    volume[:, 60:200, 30:226] = 300  # -895 HU: air, not gas
     paths = write_series(tmp_path / "patient", volume, np.arange(6) * -2.0, slope=1.234567, intercept=-1265.0)
     patch_bytes(paths[-1], b"1.234567", b"inf")
     return tmp_path / "patient"
