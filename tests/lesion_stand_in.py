@@ -15,7 +15,7 @@ from lunglens.quant import ProbabilityMapMethod
 STAND_IN_DESCRIPTION = "test stand-in for the learned lesion map: -650 <= HU < 0 inside the lung"
 
 
-def stand_in_probability(hu: np.ndarray, lung_labels: np.ndarray, voxel_mm) -> np.ndarray:
+def stand_in_probability(hu: np.ndarray, lung_labels: np.ndarray, voxel_mm, cancel=None) -> np.ndarray:
     """1 where -650 <= HU < 0 inside the lung, else 0 (float32, the shape of `hu`)."""
     return ((hu >= -650) & (hu < 0) & (lung_labels > 0)).astype(np.float32)
 

@@ -121,7 +121,7 @@ def test_a_learned_map_plugs_in_through_the_same_interface(sick):
     consolidation. (How much lesion the lung mask holds is tested in test_lungs.)"""
     truth = sick.lesion_mask.astype(np.float32)
     method = ProbabilityMapMethod(
-        probability=lambda hu, labels, voxel_mm: truth, name="oracle", description="test oracle"
+        probability=lambda hu, labels, voxel_mm, cancel: truth, name="oracle", description="test oracle"
     )
     q = quantify(series_of(sick), method=method)
     assert q.method == "oracle"
@@ -136,7 +136,7 @@ def test_a_learned_map_plugs_in_through_the_same_interface(sick):
 
 def test_a_probability_map_of_the_wrong_shape_is_refused(sick):
     method = ProbabilityMapMethod(
-        probability=lambda hu, labels, voxel_mm: np.zeros(3), name="bad", description=""
+        probability=lambda hu, labels, voxel_mm, cancel: np.zeros(3), name="bad", description=""
     )
     with pytest.raises(ValueError, match="does not match"):
         quantify(series_of(sick), method=method)
@@ -196,3 +196,30 @@ def test_the_caveat_follows_the_zone_scores():
     assert low_score_caveat({"right_upper": 1, "left_lower": 0}, params, "learned")
     assert low_score_caveat({"right_upper": 0, "left_lower": 0}, params, "learned") is None  # nothing marked
     assert low_score_caveat({"right_upper": 1, "left_lower": 2}, params, "learned") is None
+
+
+def test_a_learned_map_stops_after_the_slice_during_which_cancel_came(tmp_path, sick):
+    """Cancel during the learned map (most of an analysis on the CPU) stops it after the slice in
+    hand, not after the whole series."""
+    from lunglens.inference import Cancelled
+    from lunglens.inference.lesion_model import load_lesion_model
+    from lunglens.quant.lesion_map import learned_method
+    from tests.tiny_lesion_model import write_tiny_lesion_model
+
+    model = load_lesion_model(write_tiny_lesion_model(tmp_path / "lesion"), provider="cpu")
+
+    class CancelAfter:
+        """Set from the third check on (the map checks after each slice)."""
+
+        def __init__(self):
+            self.checks = 0
+
+        def is_set(self) -> bool:
+            self.checks += 1
+            return self.checks >= 3
+
+    cancel = CancelAfter()
+    with pytest.raises(Cancelled):
+        quantify(series_of(sick), kept=sick.lung_open, method=learned_method(model), cancel=cancel)
+    assert cancel.checks == 3  # stopped at once, not after the other slices
+    assert sick.n_slices > 3

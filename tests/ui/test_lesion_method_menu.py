@@ -115,7 +115,7 @@ def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, smal
 
     started, gate = threading.Event(), threading.Event()
 
-    def held_probability(hu, lung_labels, voxel_mm):
+    def held_probability(hu, lung_labels, voxel_mm, cancel=None):
         started.set()
         gate.wait(30)
         return np.zeros(hu.shape, np.float32)

@@ -172,7 +172,7 @@ def test_cancel_during_the_quantification_shows_no_analysis(qtbot, p001_window):
     window, control = p001_window, p001_window.controller
     started, gate = threading.Event(), threading.Event()
 
-    def held_probability(hu, lung_labels, voxel_mm):
+    def held_probability(hu, lung_labels, voxel_mm, cancel=None):
         started.set()
         gate.wait(30)
         return np.zeros(hu.shape, np.float32)

@@ -96,12 +96,14 @@ def software_versions() -> dict[str, str]:
     }
 
 
-def _quantify(series: Series, kept: np.ndarray, lesion_method: str, methods: LesionMethods) -> Quantification:
+def _quantify(
+    series: Series, kept: np.ndarray, lesion_method: str, methods: LesionMethods, cancel: CancelFlag | None
+) -> Quantification:
     """The quantification of `series` by the lesion method named `lesion_method`; when that
     method fell back (`LesionMethods.resolve`), its warning joins the quantification's warnings.
-    Raises `NoLungFound`."""
+    Raises `NoLungFound`, and `Cancelled` when a learned map sees `cancel` set."""
     resolved = methods.resolve(lesion_method)
-    quantification = quantify(series, kept, resolved.method)
+    quantification = quantify(series, kept, resolved.method, cancel=cancel)
     if resolved.warning:
         quantification = replace(quantification, warnings=(*quantification.warnings, resolved.warning))
     return quantification
@@ -134,9 +136,9 @@ def analyse(
     (a `LoadError`) when the selector keeps no slice, and when the quantification finds no lung.
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
-    each batch of the classifier, before the quantification and before the decision (raises
-    `lunglens.inference.Cancelled`; one quantification runs to its end once started). `load_seconds` is recorded as the
-    "load" step when the caller loaded the series."""
+    each batch of the classifier, before the quantification, after each slice of a learned lesion
+    map and before the decision (raises `lunglens.inference.Cancelled`). `load_seconds` is
+    recorded as the "load" step when the caller loaded the series."""
     clock = _StepClock()
     if load_seconds is not None:
         clock.seconds["load"] = round(load_seconds, 6)
@@ -165,7 +167,7 @@ def analyse(
         with clock.step("quantify"):
             methods = lesion_methods or shared_lesion_methods(provider=model.provider.requested)
             try:
-                quantification = _quantify(series, selection.kept, options.lesion_method, methods)
+                quantification = _quantify(series, selection.kept, options.lesion_method, methods, cancel)
             except NoLungFound as exc:  # the classifier's slices cannot have shown lung either
                 raise NoVerdict(f"{exc}: no verdict") from exc
 
@@ -191,13 +193,18 @@ def analyse(
 
 
 def requantify(
-    analysis: Analysis, series: Series, lesion_method: str, lesion_methods: LesionMethods | None = None
+    analysis: Analysis,
+    series: Series,
+    lesion_method: str,
+    lesion_methods: LesionMethods | None = None,
+    cancel: CancelFlag | None = None,
 ) -> Analysis:
     """`analysis` of `series` with its quantification made again by the lesion method named
     `lesion_method` (through `lesion_methods`, default this process's shared one for the bundled
     lesion model on the analysis's provider); the classifier does not run again, and the
-    "quantify" time is replaced. Raises `NoLungFound` (the lungs do not depend on the method)
-    and `ValueError` when `series` is not the one analysed."""
+    "quantify" time is replaced. Raises `NoLungFound` (the lungs do not depend on the method),
+    `Cancelled` when a learned map sees `cancel` set, and `ValueError` when `series` is not the one
+    analysed."""
     if series.ref.key != analysis.series.key or series.n_slices != analysis.n_slices:
         raise ValueError(
             f"{series.ref.key} ({series.n_slices} slices) is not the series of this analysis "
@@ -205,7 +212,9 @@ def requantify(
         )
     methods = lesion_methods or shared_lesion_methods(provider=analysis.provider.requested)
     start = time.perf_counter()
-    quantification = _quantify(series, analysis.selection.kept, lesion_method_name(lesion_method), methods)
+    quantification = _quantify(
+        series, analysis.selection.kept, lesion_method_name(lesion_method), methods, cancel
+    )
     timings = {**analysis.timings_s, "quantify": round(time.perf_counter() - start, 6)}
     return replace(analysis, quantification=quantification, timings_s=timings)
 

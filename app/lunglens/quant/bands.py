@@ -20,6 +20,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from lunglens.inference.predict import CancelFlag
 from lunglens.threads import for_each_slice
 
 GGO_CLASS = 1
@@ -67,10 +68,15 @@ class LesionMethod(Protocol):
     description: str
 
     def affected(
-        self, hu: np.ndarray, lung_labels: np.ndarray, voxel_mm: tuple[float, float, float]
+        self,
+        hu: np.ndarray,
+        lung_labels: np.ndarray,
+        voxel_mm: tuple[float, float, float],
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
         """Bool (z, y, x): affected voxels, only where `lung_labels` > 0. `hu` int16 HU,
-        `voxel_mm` (slice spacing, row spacing, column spacing)."""
+        `voxel_mm` (slice spacing, row spacing, column spacing). A slow method checks `cancel`
+        as it goes (raises `lunglens.inference.Cancelled`)."""
         ...
 
 
@@ -99,8 +105,13 @@ class HUBandMethod:
     )
 
     def affected(
-        self, hu: np.ndarray, lung_labels: np.ndarray, voxel_mm: tuple[float, float, float]
+        self,
+        hu: np.ndarray,
+        lung_labels: np.ndarray,
+        voxel_mm: tuple[float, float, float],
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
+        """The bands are fast (a fraction of a second): `cancel` is not checked."""
         low, high = self.bands.ground_glass.low_hu, self.bands.consolidation.high_hu
         out = np.zeros(hu.shape, bool)
         lung_slices = np.flatnonzero(lung_labels.any(axis=(1, 2)))
@@ -123,8 +134,11 @@ class HUBandMethod:
         return out
 
 
-ProbabilityFunction = Callable[[np.ndarray, np.ndarray, tuple[float, float, float]], np.ndarray]
-"""(hu, lung_labels, voxel_mm) -> lesion probability per voxel, float in [0, 1], same shape."""
+ProbabilityFunction = Callable[
+    [np.ndarray, np.ndarray, tuple[float, float, float], "CancelFlag | None"], np.ndarray
+]
+"""(hu, lung_labels, voxel_mm, cancel) -> lesion probability per voxel, float in [0, 1], same
+shape; `cancel` is checked as it goes (raises `lunglens.inference.Cancelled`)."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +151,13 @@ class ProbabilityMapMethod:
     threshold: float = 0.5
 
     def affected(
-        self, hu: np.ndarray, lung_labels: np.ndarray, voxel_mm: tuple[float, float, float]
+        self,
+        hu: np.ndarray,
+        lung_labels: np.ndarray,
+        voxel_mm: tuple[float, float, float],
+        cancel: CancelFlag | None = None,
     ) -> np.ndarray:
-        probability = np.asarray(self.probability(hu, lung_labels, voxel_mm))
+        probability = np.asarray(self.probability(hu, lung_labels, voxel_mm, cancel))
         if probability.shape != hu.shape:
             raise ValueError(
                 f"lesion probability map {probability.shape} does not match the series {hu.shape}"

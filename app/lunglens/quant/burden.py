@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from lunglens.inference.predict import CancelFlag
 from lunglens.io.series import Series
 from lunglens.quant.bands import (
     CONSOLIDATION_CLASS,
@@ -182,12 +183,14 @@ def quantify(
     kept: np.ndarray | None = None,
     method: LesionMethod | None = None,
     params: QuantParams = QuantParams(),
+    cancel: CancelFlag | None = None,
 ) -> Quantification:
     """Lungs, zones, lesion burden and score of a loaded series.
 
     `kept` is the selector's per-slice kept mask (bool, n_slices) or None to skip the
-    discarded-involvement check; `method` defaults to the HU bands. Raises
-    `lunglens.quant.lungs.NoLungFound` when the series holds no lung."""
+    discarded-involvement check; `method` defaults to the HU bands; `cancel` is handed to the
+    method (a learned map checks it after each slice and raises `lunglens.inference.Cancelled`).
+    Raises `lunglens.quant.lungs.NoLungFound` when the series holds no lung."""
     method = method or HUBandMethod(params.bands)
     try:
         segmentation = segment_lungs(
@@ -203,7 +206,7 @@ def quantify(
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
     with side_thread() as background:  # planes deflate while the main thread works on (zlib frees the GIL)
         lung_planes = background.submit(encode_planes, labels[box])
-        affected = method.affected(series.hu, labels, segmentation.voxel_mm)
+        affected = method.affected(series.hu, labels, segmentation.voxel_mm, cancel)
         classes, box_counts = classify_and_count(series.hu[box], affected[box], labels[box], params.bands)
         lesion_planes = encode_planes(classes)
         masks = CompactMasks.of_box(labels.shape, box, lung_planes.result(), lesion_planes)

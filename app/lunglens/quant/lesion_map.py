@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from lunglens.core.windowing import Window, grey_to_hu, hu_to_grey_level, to_grey
+from lunglens.inference.predict import CancelFlag, Cancelled
 from lunglens.quant.bands import ProbabilityMapMethod
 
 LESION_WINDOW = Window("Lung", 1500, -600)
@@ -379,8 +380,17 @@ def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityM
     where the patch model's P(lesion) is at least 0.5 inside the lung mask."""
     card = model.card
 
-    def probability(hu: np.ndarray, lung_labels: np.ndarray, voxel_mm: tuple[float, float, float]):
-        return hu_lesion_map(model, hu, lung_labels > 0, voxel_mm[1:], params)
+    def probability(
+        hu: np.ndarray,
+        lung_labels: np.ndarray,
+        voxel_mm: tuple[float, float, float],
+        cancel: CancelFlag | None = None,
+    ):
+        def check(_done: int, _total: int) -> None:  # after each slice: a cancel stops the map
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+
+        return hu_lesion_map(model, hu, lung_labels > 0, voxel_mm[1:], params, progress=check)
 
     return ProbabilityMapMethod(
         probability=probability,

@@ -177,9 +177,9 @@ class ViewerController(QObject):
             return
         methods = self.lesion_methods
 
-        def work(_progress, _cancel):
+        def work(_progress, cancel):
             start = time.perf_counter()
-            requantified = requantify(analysis, series, name, methods)
+            requantified = requantify(analysis, series, name, methods, cancel)
             return requantified, series.ref.key, time.perf_counter() - start, name
 
         self.analysisRunning.emit(True)
