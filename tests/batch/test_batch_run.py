@@ -6,6 +6,7 @@ each worker loads the model once."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import os
 import signal
@@ -194,6 +195,19 @@ def test_report_pdfs_when_asked(tiny_card, tmp_path):
     assert run_batch(config, progress=lambda *a: None).done == 1
     (pdf,) = out.glob("*.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.with_suffix(".json").exists()
+
+
+def test_a_rerun_with_report_says_which_finished_series_have_no_pdf(tiny_card, tmp_path):
+    """A finished result is never made again, so its PDF does not appear: the summary says so."""
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    config = BatchConfig(
+        source=source, out=tmp_path / "out", workers=1, model=tiny_card, provider="cpu", options=HU_BANDS
+    )
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    again = run_batch(dataclasses.replace(config, report=True), progress=lambda *a: None)
+    assert again.without_report == 1 and not list((tmp_path / "out").glob("*.pdf"))
+    assert any("1 finished series have no PDF report" in line for line in again.lines())
+    assert run_batch(config, progress=lambda *a: None).without_report == 0  # not asked: not said
 
 
 def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):

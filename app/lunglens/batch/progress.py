@@ -36,6 +36,9 @@ class BatchSummary:
     workers: dict = field(default_factory=dict)
     """Worker process id → {"jobs": jobs it ran, "model_loads": times it loaded the model (one
     per process when the session is reused), "cpu_seconds": CPU time its jobs took}."""
+    without_report: int = 0
+    """With --report: done jobs that have no PDF (an earlier run finished them without --report;
+    a finished result is never made again)."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
@@ -47,7 +50,15 @@ class BatchSummary:
             + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
             + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
             f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
-        ]
+        ] + (
+            [
+                f"       {self.without_report} finished series have no PDF report: an earlier run made "
+                "them without --report, and a finished result is not made again (lunglens analyze "
+                "FOLDER --report makes one)"
+            ]
+            if self.without_report
+            else []
+        )
 
 
 class ProgressLine:

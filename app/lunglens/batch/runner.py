@@ -29,7 +29,7 @@ from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
-from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, result_name, run_job
+from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, report_name, result_name, run_job
 from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
@@ -437,6 +437,11 @@ def run_batch(
             except WriteError as exc:
                 raise BatchError(str(exc)) from exc
 
+    without_report = (
+        sum(1 for r in records if r.state == "done" and not (out / report_name(r.job_id)).exists())
+        if config.report
+        else 0
+    )
     verdicts: dict[str, int] = {}
     for record in records:
         if record.state == "done" and record.summary.get("verdict"):
@@ -455,4 +460,5 @@ def run_batch(
         studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
         cluster_start_seconds=cluster_seconds,
         workers=workers,
+        without_report=without_report,
     )
