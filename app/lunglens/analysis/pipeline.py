@@ -38,16 +38,17 @@ from lunglens.quant import NoLungFound, Quantification, quantify
 
 class NoVerdict(LoadError):
     """A series that loads but gives the method nothing to decide from: no slice the lung-open
-    selector keeps, or no lung. No verdict is given (a "normal"
-    from 0 of 0 slices would be computed from nothing); the message names the series and why."""
+    selector keeps, or no lung. No verdict is given (a "normal" from 0 of 0 slices would be
+    computed from nothing); the message names the series and why."""
 
 
 def _check_decidable(series: Series, selection: Selection) -> None:
     """Raises NoVerdict when the selection leaves nothing to decide from."""
     if selection.n_kept == 0:
         raise NoVerdict(
-            f"{series.ref.description or series.ref.key}: the lung-open selector kept none of its {series.n_slices} slices (no slice shows "
-            "open lung: not a chest CT, or the lungs are outside the images): no verdict"
+            f"{series.ref.description or series.ref.key}: the lung-open selector kept none of its "
+            f"{series.n_slices} slices (no slice shows open lung: not a chest CT, or the lungs are "
+            "outside the images): no verdict"
         )
 
 

@@ -184,9 +184,9 @@ def _remove_temporaries(out: Path) -> int:
     return len(leftovers)
 
 
-def _result_settings(analysis: Analysis) -> dict:
-    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds:
-    everything but the lesion model's sha256, which it does not record."""
+def _result_settings(analysis: Analysis, lesion_sha256: str | None) -> dict:
+    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds;
+    the lesion model's sha256, which it does not record, is taken as `lesion_sha256`."""
     quantification = analysis.quantification
     options = AnalysisOptions(
         selector=analysis.selection.params,
@@ -195,9 +195,7 @@ def _result_settings(analysis: Analysis) -> dict:
         quantify=quantification is not None,
         lesion_method=quantification.method if quantification else HU_BANDS,  # (unused without)
     )
-    record = _settings_record(analysis.model.sha256, options)
-    del record["lesion_model_sha256"]
-    return record
+    return _settings_record(analysis.model.sha256, options, lesion_sha256)
 
 
 def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
@@ -210,11 +208,11 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["series"]["key"] != job.series_key:
             return False
-        differing = differing_settings(_result_settings(Analysis.from_dict(data)), settings)
+        made_with = _result_settings(Analysis.from_dict(data), settings["lesion_model_sha256"])
+        differing = differing_settings(made_with, settings)
         summary = summarise(data)
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    differing = [name for name in differing if name != "lesion_model_sha256"]  # not in the JSON
     if differing:
         manifest.mark_failed(
             job.job_id,

@@ -64,13 +64,14 @@ def build_seg(
         if volume.shape != shape:
             raise DicomOutError(f"{name} label volume has shape {volume.shape}, the series {shape}")
     masks = np.stack([volumes[rule.volume] == rule.value for rule in SEGMENTS], axis=-1)
+    quantification = facts.quantification or {}
     algorithm = AlgorithmIdentificationSequence(
         name=f"{ids.SOFTWARE} quantification",
         family=codes.DCM.ArtificialIntelligence,
         version=facts.lunglens_version,
         parameters={
-            "method": str((facts.quantification or {}).get("method", "not stated")),
-            "description": str((facts.quantification or {}).get("method_description") or "not stated"),
+            "method": str(quantification.get("method", "not stated")),
+            "description": str(quantification.get("method_description") or "not stated"),
         },
     )
     descriptions = [

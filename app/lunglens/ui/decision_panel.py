@@ -1,6 +1,7 @@
-"""The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n kept slices positive, and the operating point as two
-sliders with exact entry beside them (patient fraction f, with f = 0 meaning "at least one
-slice"; slice cut-off on P(COVID)) and a reset to the paper's operating point. Moving either
+"""The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n
+kept slices positive, and the operating point as two sliders with exact entry beside them
+(patient fraction f, with f = 0 meaning "at least one slice"; slice cut-off on P(COVID)) and a
+reset to the paper's operating point. Moving either
 asks for a re-decision at once; the panel shows what flipped since the drag began. The wheel moves
 a slider or box only once the reader has clicked into it; otherwise it scrolls the panel."""
 
