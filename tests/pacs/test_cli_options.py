@@ -49,7 +49,18 @@ def test_a_date_filter_that_is_no_dicom_date_or_range_exits_2_naming_it(command,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("date", ["20200601", "20200301-20200331", "20200301-", "-20200331"])
+@pytest.mark.parametrize("command", [["pacs", "find", URL], ["batch", "--dicomweb", URL, "--out", "OUT"]])
+def test_a_date_range_that_ends_before_it_begins_exits_2_naming_it(command, tmp_path, capsys):
+    argv = [str(tmp_path / "out") if word == "OUT" else word for word in command]
+    assert cli_main([*argv, "--date", "20200331-20200301"]) == 2
+    err = capsys.readouterr().err
+    assert "study date range '20200331-20200301' ends before it begins" in err and "unreachable" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "date", ["20200601", "20200301-20200331", "20200301-", "-20200331", "20200301-20200301"]
+)
 def test_dicom_dates_and_ranges_are_filters(date):
     assert date_range_problem(date) is None
 

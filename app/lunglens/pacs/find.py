@@ -118,9 +118,12 @@ def every_result(search, uid_tag: str) -> list[dict]:
 
 def date_range_problem(date: str) -> str | None:
     """Why `date` is not a study date filter QIDO-RS can match (a DICOM date YYYYMMDD, or a range
-    YYYYMMDD-YYYYMMDD with either end left out), None when it is one."""
+    YYYYMMDD-YYYYMMDD with either end left out, its start not after its end), None when it is
+    one."""
     ends = date.split("-")
     if len(ends) <= 2 and any(ends) and all(_is_dicom_date(end) for end in ends if end):
+        if len(ends) == 2 and all(ends) and ends[0] > ends[1]:
+            return f"study date range {date!r} ends before it begins ({ends[1]} is before {ends[0]})"
         return None
     return (
         f"study date {date!r} is not a date YYYYMMDD or a range YYYYMMDD-YYYYMMDD "
