@@ -105,7 +105,7 @@ class Connection:
 
     def session(self) -> requests.Session:
         """A requests session with the credentials from the environment and TLS verification."""
-        session = requests.Session()
+        session = _WildcardSession()
         session.verify = self.ca_file or True
         if self.user:
             problem = self.credentials_problem()
@@ -126,6 +126,19 @@ class Connection:
         )
         client.set_http_retry_params(retry=False)
         return client
+
+
+class _WildcardSession(requests.Session):
+    """A session that sends the wildcards `*` and `?` of QIDO-RS matching values as they are.
+    requests percent-encodes them (%2A, %3F), which RFC 3986 allows, but Orthanc then matches
+    them as literal characters, so `--patient 98C*` found nothing; both are legal in a query."""
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        prepared = super().prepare_request(request)
+        head, mark, query = prepared.url.partition("?")
+        if mark:
+            prepared.url = head + mark + query.replace("%2A", "*").replace("%3F", "?")
+        return prepared
 
 
 def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
