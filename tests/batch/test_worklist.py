@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lunglens.analysis import Analysis, ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.batch.manifest import JobRecord
+from lunglens.batch.progress import BatchSummary
 from lunglens.batch.worklist import COLUMNS, cell_text, neutralised, summarise, worklist_csv
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams
@@ -148,3 +150,11 @@ def test_input_text_that_would_start_a_formula_is_neutralised_numbers_are_not():
     for field, text in (("patient", "P1"), ("series_description", "'quoted'"), ("folder", "/data/p")):
         assert cell_text(neutralised(text)) == text
         assert neutralised(text) == text, field
+
+
+def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
+    summary = BatchSummary(total=1, done=1, failed=0, pending=0, ran=1, already_done=0, adopted=0,
+                           recovered=0, verdicts={}, seconds=1.0, studies_per_hour=3600.0,
+                           caveats=("pacs: may be more",))  # fmt: skip
+    assert summary.lines()[-1] == "       warning: pacs: may be more"
+    assert not any("warning" in line for line in replace(summary, caveats=()).lines())

@@ -25,8 +25,9 @@ from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
 from lunglens.inference import load_model
 from lunglens.io import discover
-from lunglens.pacs import Connection, SeriesSummary, StudySummary, find_studies
+from lunglens.pacs import Connection, Listing, SeriesSummary, StudySummary, find_studies
 from lunglens.pacs import find as find_module
+from lunglens.pacs import retrieve as retrieve_module
 from tests.batch.conftest import write_archive
 from tests.pacs.conftest import USER, start_orthanc
 from tests.tiny_model import write_tiny_model
@@ -123,11 +124,14 @@ def test_plan_takes_each_series_once_and_skips_those_it_cannot_retrieve(monkeypa
         SeriesSummary("1.2.3", "1.2.3.3", "", 3, "no modality", 100),  # its worker decides
         SeriesSummary("1.2.3", "1.2.3.4", "SR", 4, "results", 1),
     ]
-    monkeypatch.setattr(jobs_module, "find_studies", lambda *a, **k: [study, twice])
-    monkeypatch.setattr(jobs_module, "find_series", lambda _c, uid: series if uid == "1.2.3" else series[:1])
+    monkeypatch.setattr(jobs_module, "find_studies", lambda *a, **k: Listing([study, twice], "may be more"))
+    monkeypatch.setattr(
+        jobs_module, "find_series", lambda _c, uid: Listing(series if uid == "1.2.3" else series[:1])
+    )
     plan = plan_dicomweb_jobs(DicomwebQuery(Connection(url="http://pacs.example/dicom-web/")))
     assert sorted(job.description for job in plan.jobs) == ["chest", "no modality"]
     assert plan.skipped_series == 2 and plan.studies == 2
+    assert plan.caveats == ("may be more",)
     assert all(job.folder.startswith("http://pacs.example/dicom-web/studies/1.2.3/") for job in plan.jobs)
 
 
@@ -135,14 +139,14 @@ def test_studies_are_listed_page_by_page_from_a_server_that_caps_its_answers():
     studies = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{i}"]}} for i in range(5)]
     asked = []
     capped = lambda offset: asked.append(offset) or studies[offset : offset + 2]  # noqa: E731
-    assert find_module.every_result(capped, "0020000D") == studies
+    assert find_module.every_result(capped, "0020000D") == (studies, False)
     assert asked == [0, 2, 4, 5]
 
 
 def test_a_server_that_ignores_the_offset_is_not_asked_forever():
     page = [{"0020000D": {"vr": "UI", "Value": [f"1.2.{i}"]}} for i in range(3)]
     asked = []
-    assert find_module.every_result(lambda offset: asked.append(offset) or page, "0020000D") == page
+    assert find_module.every_result(lambda offset: asked.append(offset) or page, "0020000D") == (page, True)
     assert asked == [0, 3]
 
 
@@ -248,25 +252,36 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
     assert not list(out.glob("*.json"))
 
 
-def test_a_server_that_lists_part_of_a_series_is_a_partial_transfer_not_an_analysis(
+def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(
     archive, card, tmp_path, monkeypatch
 ):
-    server = start_orthanc(tmp_path / "capped", LimitFindInstances=10)  # answers list 10 (or 11) instances
+    """Orthanc capping its listings lists 10 (or 11) of the series' 24 instances and ignores the
+    offset: the series' stream brings all 24. When only what was listed arrives (no stream), the
+    job is a partial transfer, never an analysis of part of the series."""
+    server = start_orthanc(tmp_path / "capped", LimitFindInstances=10)
     try:
         monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
         server.upload(sorted((archive / "PAT000").glob("*.dcm")))
         (job,) = plan_dicomweb_jobs(_query(server)).jobs
         assert job.remote.n_instances == 24
-        out = tmp_path / "out"
-        out.mkdir()
-        settings = JobSettings(
-            str(card), load_model(card, provider="cpu").card.sha256, "cpu", HU_BANDS, str(out)
-        )
-        answer = run_job(job, settings)
+        answers = {}
+        for streamed in (True, False):
+            if not streamed:
+                monkeypatch.setattr(retrieve_module._Transfer, "stream_series", lambda self, uid: None)
+            out = tmp_path / f"out-{streamed}"
+            out.mkdir()
+            settings = JobSettings(
+                str(card), load_model(card, provider="cpu").card.sha256, "cpu", HU_BANDS, str(out)
+            )
+            answers[streamed] = run_job(job, settings), out
     finally:
         server.stop()
-    assert answer["status"] == "failed", answer
-    assert "of the series' 24 instances retrieved" in answer["error"] and "not analysed" in answer["error"]
+    (whole, out) = answers[True]
+    assert whole["status"] == "done", whole
+    assert Analysis.from_dict(json.loads((out / whole["result"]).read_text())).series.n_slices == 24
+    (part, out) = answers[False]
+    assert part["status"] == "failed", part
+    assert "of the series' 24 instances retrieved" in part["error"] and "not analysed" in part["error"]
     assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())
 
 

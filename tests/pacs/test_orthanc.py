@@ -67,6 +67,13 @@ def test_find_lists_the_uploaded_study(uploaded, dicomweb_env, p001_header):
     day = p001_header.StudyDate
     assert find_studies(connection(uploaded), date=f"{day}-{day}", modality="CT")
     assert find_studies(connection(uploaded), patient="NOBODY") == []
+    for pattern in ("*", p001_header.PatientID[:3] + "*", "?" + p001_header.PatientID[1:]):  # wildcards
+        assert [s.study_uid for s in find_studies(connection(uploaded), patient=pattern)] == [
+            p001_header.StudyInstanceUID
+        ]
+    assert find_studies(connection(uploaded), modality="C?") and not find_studies(
+        connection(uploaded), modality="MR"
+    )
 
 
 def test_retrieve_brings_every_instance_with_progress(
@@ -281,3 +288,42 @@ def test_an_instance_with_an_invalid_uid_is_not_written_and_named(
     written = [p for p in tmp_path.rglob("*") if p.is_file() and "upload" not in p.parts]
     assert written and all(deep in p.parents for p in written), written
     assert not list(tmp_path.rglob("escaped*"))
+
+
+class _CapsAnswersIgnoresOffset:
+    """The DICOMweb client of a server that answers each QIDO-RS search with at most `cap`
+    results and ignores the offset (it lists the same first ones again)."""
+
+    def __init__(self, client, cap: int):
+        self.client, self.cap = client, cap
+
+    def __getattr__(self, name):
+        method = getattr(self.client, name)
+        if not name.startswith("search_for_"):
+            return method
+        return lambda *args, offset=None, **kwargs: method(*args, **kwargs)[: self.cap]
+
+
+@pytest.fixture
+def capping_server(uploaded, dicomweb_env, monkeypatch):
+    real_client = Connection.client
+    monkeypatch.setattr(Connection, "client", lambda self: _CapsAnswersIgnoresOffset(real_client(self), 20))
+    return uploaded
+
+
+def test_a_series_listed_in_part_is_still_retrieved_whole(capping_server, p001_header, p001_files, tmp_path):
+    retrieved = retrieve_study(connection(capping_server), p001_header.StudyInstanceUID, tmp_path)
+    assert len(retrieved.files) == retrieved.n_expected == len(p001_files) == 148
+
+
+def test_a_listing_that_may_be_incomplete_says_so(capping_server, p001_header, capsys):
+    studies = find_studies(connection(capping_server), modality="CT")
+    assert "ignored the paging offset when listing studies" in studies.caveat
+    assert f"there may be more than these {len(studies)}" in studies.caveat
+    assert find_studies(connection(capping_server), patient="NOBODY").caveat == ""
+    assert cli_main(["pacs", "find", capping_server.dicomweb_url, "--dicomweb-user", USER]) == 0
+    assert "warning: " in capsys.readouterr().err
+
+
+def test_a_complete_listing_has_no_caveat(uploaded, dicomweb_env):
+    assert find_studies(connection(uploaded), modality="CT").caveat == ""

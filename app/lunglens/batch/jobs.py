@@ -84,6 +84,8 @@ class Plan:
     studies: int | None = None
     """Studies the DICOMweb query found (None for a folder)."""
     skipped_series: int = 0
+    caveats: tuple[str, ...] = ()
+    """Why the DICOMweb listings may be incomplete (`lunglens.pacs.Listing.caveat`), if they may."""
 
     def nothing_found(self) -> str:
         """The sentence for a plan without jobs."""
@@ -204,4 +206,5 @@ def plan_dicomweb_jobs(query: DicomwebQuery) -> Plan:
         tuple(sorted(jobs.values(), key=lambda j: j.job_id)),
         studies=len(studies),
         skipped_series=others,
+        caveats=tuple(listing.caveat for listing in (studies, *series_of) if listing.caveat),
     )

@@ -39,25 +39,31 @@ class BatchSummary:
     without_report: int = 0
     """With --report: done jobs that have no PDF (an earlier run finished them without --report;
     a finished result is never made again)."""
+    caveats: tuple[str, ...] = ()
+    """Why the jobs found may not be all there are (a DICOMweb listing that may be incomplete)."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
-        return [
-            f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
-            f"       this run: {self.ran} finished in {self.seconds:.1f} s "
-            f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
-            f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
-            + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
-            + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
-            f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
-        ] + (
+        return (
             [
-                f"       {self.without_report} finished series have no PDF report: an earlier run made "
-                "them without --report, and a finished result is not made again (lunglens analyze "
-                "FOLDER --report makes one)"
+                f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
+                f"       this run: {self.ran} finished in {self.seconds:.1f} s "
+                f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
+                f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
+                + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
+                + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
+                f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
             ]
-            if self.without_report
-            else []
+            + (
+                [
+                    f"       {self.without_report} finished series have no PDF report: an earlier run made "
+                    "them without --report, and a finished result is not made again (lunglens analyze "
+                    "FOLDER --report makes one)"
+                ]
+                if self.without_report
+                else []
+            )
+            + [f"       warning: {caveat}" for caveat in self.caveats]
         )
 
 

@@ -459,4 +459,5 @@ def run_batch(
         cluster_start_seconds=cluster_seconds,
         workers=workers,
         without_report=without_report,
+        caveats=plan.caveats,
     )

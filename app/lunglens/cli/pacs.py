@@ -59,6 +59,8 @@ def cmd_find(args: argparse.Namespace) -> int:
     for study in studies:
         print(study.line())
     print(f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'} found")
+    if studies.caveat:
+        print(f"lunglens: warning: {studies.caveat}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from lunglens.pacs.connection import (
     ServerError,
     StudyNotFound,
 )
-from lunglens.pacs.find import SeriesSummary, StudySummary, find_series, find_studies
+from lunglens.pacs.find import Listing, SeriesSummary, StudySummary, find_series, find_studies
 from lunglens.pacs.retrieve import Retrieved, RetrySchedule, retrieve_study
 from lunglens.pacs.store import store
 
@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticationFailed",
     "Connection",
     "HostUnreachable",
+    "Listing",
     "PacsError",
     "PacsTimeout",
     "PartialTransfer",

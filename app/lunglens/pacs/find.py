@@ -4,6 +4,7 @@ series of a study."""
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -94,13 +95,24 @@ def _summary(item: dict) -> StudySummary:
     )
 
 
-def every_result(search, uid_tag: str) -> list[dict]:
-    """Every result of a QIDO-RS search, each once (`uid_tag`, e.g. "0020000D" for studies, says
-    what makes one). Servers cap the results of one answer (often at a few hundred or thousand,
-    as many as they choose), so `search(offset)` is asked again from the number of results so far
-    until an answer brings nothing new: an empty one, or one a server that ignores the offset
-    sends again (it would otherwise be asked forever). No `limit` is sent: a server whose filters
-    apply after its limit (Orthanc with ModalitiesInStudy) would page wrongly."""
+class Listing(list):
+    """What a QIDO-RS search found (a list), with `caveat`: why it may be incomplete, in words
+    naming the server ("" when it is complete as far as a client can tell)."""
+
+    def __init__(self, items=(), caveat: str = ""):
+        super().__init__(items)
+        self.caveat = caveat
+
+
+def every_result(search, uid_tag: str) -> tuple[list[dict], bool]:
+    """(every result of a QIDO-RS search, each once; whether the server ignored the offset).
+    `uid_tag`, e.g. "0020000D" for studies, says what makes one. Servers cap the results of one
+    answer (often at a few hundred or thousand, as many as they choose), so `search(offset)` is
+    asked again from the number of results so far until an answer brings nothing new: an empty
+    one, or one a server that ignores the offset sends again (it would otherwise be asked
+    forever; such a server may have left results out, which no answer says). No `limit` is sent:
+    a server whose filters apply after its limit (Orthanc with ModalitiesInStudy) would page
+    wrongly."""
 
     def uid(item: dict) -> str:
         return str((item.get(uid_tag, {}).get("Value") or [""])[0])
@@ -110,10 +122,20 @@ def every_result(search, uid_tag: str) -> list[dict]:
         page = search(offset)
         new = [item for item in page if uid(item) not in seen]
         if not new:
-            return results
+            return results, bool(page)
         seen.update(uid(item) for item in new)
         results.extend(new)
         offset += len(page)
+
+
+def _caveat(connection: Connection, offset_ignored: bool, found: list, what: str) -> str:
+    """The caveat of a listing whose server ignored the paging offset ("" otherwise)."""
+    if not offset_ignored:
+        return ""
+    return (
+        f"{connection.where}: the server ignored the paging offset when listing {what}; if it caps "
+        f"its answers, there may be more than these {len(found)} (narrow the search to see them all)"
+    )
 
 
 def date_range_problem(date: str) -> str | None:
@@ -148,11 +170,14 @@ def find_studies(
     patient: str | None = None,
     date: str | None = None,
     modality: str | None = None,
-) -> list[StudySummary]:
-    """The studies matching `patient` (Patient ID; `*` wildcards allowed), `date` (DICOM date or
-    range, e.g. 20200301-20200331) and `modality` (e.g. CT), all of them (page by page where the
-    server caps an answer, `every_result`). Raises a named PacsError (before any request for a
-    `date` that is not one, `date_range_problem`)."""
+) -> Listing:
+    """The studies (StudySummary) matching `patient` (Patient ID; `*` and `?` wildcards allowed),
+    `date` (DICOM date or range, e.g. 20200301-20200331) and `modality` (e.g. CT), all of them:
+    page by page where the server caps an answer (`every_result`). A server that ignores the
+    offset of a search by modality (Orthanc) is asked without the modality, which it pages, and
+    the studies of that modality are kept here; the listing's caveat says when a server that
+    ignores the offset may still have left some out. Raises a named PacsError (before any
+    request for a `date` that is not one, `date_range_problem`)."""
     filters = {}
     if patient:
         filters["PatientID"] = patient
@@ -161,26 +186,39 @@ def find_studies(
         if problem:
             raise PacsError(problem)
         filters["StudyDate"] = date
-    if modality:
-        filters["ModalitiesInStudy"] = modality
     client = connection.client()
-    try:
-        found = every_result(
+
+    def search(filters: dict) -> tuple[list[dict], bool]:
+        return every_result(
             lambda offset: client.search_for_studies(
                 fields=list(STUDY_FIELDS), search_filters=filters, offset=offset
             ),
             "0020000D",
         )
+
+    try:
+        found, offset_ignored = search({**filters, "ModalitiesInStudy": modality} if modality else filters)
+        if modality and offset_ignored:
+            found, offset_ignored = search(filters)
+            found = [item for item in found if _has_modality(item, modality)]
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, "searching for studies") from None
-    return sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
+    studies = sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
+    return Listing(studies, _caveat(connection, offset_ignored, studies, "studies"))
 
 
-def find_series(connection: Connection, study_uid: str) -> list[SeriesSummary]:
-    """The series of study `study_uid`, by series number. Raises a named PacsError."""
+def _has_modality(item: dict, modality: str) -> bool:
+    """Whether a study's ModalitiesInStudy holds `modality` (DICOM wildcards `*` and `?`)."""
+    pattern = re.escape(modality).replace(r"\*", ".*").replace(r"\?", ".")
+    return any(re.fullmatch(pattern, m) for m in _summary(item).modalities)
+
+
+def find_series(connection: Connection, study_uid: str) -> Listing:
+    """The series (SeriesSummary) of study `study_uid`, by series number, with the caveat of
+    `find_studies`. Raises a named PacsError."""
     client = connection.client()
     try:
-        found = every_result(
+        found, offset_ignored = every_result(
             lambda offset: client.search_for_series(
                 study_instance_uid=study_uid, fields=list(SERIES_FIELDS), offset=offset
             ),
@@ -201,4 +239,5 @@ def find_series(connection: Connection, study_uid: str) -> list[SeriesSummary]:
                 n_instances=_int(ds.get("NumberOfSeriesRelatedInstances")),
             )
         )
-    return sorted(series, key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
+    series.sort(key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
+    return Listing(series, _caveat(connection, offset_ignored, series, f"the series of study {study_uid}"))

@@ -1,7 +1,9 @@
 """WADO-RS: bring a study (or one series of it) from a DICOMweb server into a local folder,
 instance by instance on parallel threads, with progress, retrying transient failures with
-exponential back-off. What arrives is checked against what QIDO-RS said the series holds: a
-series with missing instances is never handed on as if it were whole (PartialTransfer).
+exponential back-off. What arrives is checked against what QIDO-RS said the series holds, plus
+what the series' stream brought that the listing left out (a server that caps its answers and
+ignores the paging offset lists only part of a long series): a series with missing instances is
+never handed on as if it were whole (PartialTransfer).
 
 The server's Series and SOP Instance UIDs become folder and file names, so only valid UIDs are
 (`is_valid_uid`): an instance listed under another UID ("../../x") is not saved, and its series
@@ -96,7 +98,7 @@ def _expected_instances(
     client = connection.client()
     what = f"listing the instances of study {study_uid}"
     try:
-        items = every_result(
+        items, _offset_ignored = every_result(  # what the listing left out, streaming brings
             lambda offset: client.search_for_instances(
                 study_instance_uid=study_uid, series_instance_uid=series_uid, offset=offset
             ),
@@ -138,6 +140,19 @@ class _Transfer:
         if not hasattr(self.local, "client"):
             self.local.client = self.connection.client()
         return self.local.client
+
+    def expect(self, series_uid: str, dataset: Dataset) -> None:
+        """Add a streamed instance of series `series_uid` that the listing left out (a server that
+        caps its answers and ignores the offset lists only part of a long series; the stream
+        brings all of it) to what is expected, so that it is kept, or fetched on its own."""
+        sop_uid = str(dataset.get("SOPInstanceUID", ""))
+        if dataset.get("SeriesInstanceUID") != series_uid or not sop_uid:
+            return
+        with self.lock:
+            expected = self.result.expected[series_uid]
+            if sop_uid not in expected:
+                expected.append(sop_uid)
+                self.invalid.update(invalid_uid_problems({series_uid: [sop_uid]}))
 
     def keep(self, series_uid: str, dataset: Dataset) -> None:
         """Save an arrived instance (only one that was expected, not yet received and whose
@@ -181,6 +196,7 @@ class _Transfer:
         pending = None
         try:
             for dataset in self.client().iter_series(self.study_uid, series_uid, media_types=AS_STORED):
+                self.expect(series_uid, dataset)
                 if pending is not None:
                     self.keep(series_uid, pending)
                 pending = dataset

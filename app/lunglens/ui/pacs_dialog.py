@@ -168,7 +168,8 @@ class PacsDialog(QDialog):
                 item = QTableWidgetItem(text)
                 item.setToolTip(study.study_uid)
                 self.table.setItem(row, column, item)
-        self._say(f"{len(self.studies)} CT stud{'y' if len(self.studies) == 1 else 'ies'} found.")
+        found = f"{len(self.studies)} CT stud{'y' if len(self.studies) == 1 else 'ies'} found."
+        self._say(f"{found} {studies.caveat}" if studies.caveat else found, error=bool(studies.caveat))
         if self.studies:
             self.table.selectRow(0)
 
