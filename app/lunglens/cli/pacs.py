@@ -34,7 +34,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
 
 def add_query_options(parser, modality_help: str) -> None:
     """The QIDO-RS study filters (`lunglens.pacs.find_studies`): --patient, --date, --modality."""
-    parser.add_argument("--patient", help="Patient ID (* wildcards allowed)")
+    parser.add_argument("--patient", help="Patient ID (wildcards * and ? allowed)")
     parser.add_argument("--date", help="study date or range, e.g. 20200301-20200331")
     parser.add_argument("--modality", help=modality_help)
 
