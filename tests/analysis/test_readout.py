@@ -139,4 +139,8 @@ def test_model_and_analysis_status():
         classified=np.array([True, True, False]),
         provider=SimpleNamespace(label="CPU"),
     )
-    assert readout.analysis_done(done) == "2 slices classified in 2.5 s on CPU"
+    assert readout.analysis_done(done) == "Analysed in 2.5 s on CPU: 2 slices classified in 2.0 s"
+    done.timings_s = {"load": 9.0, "select": 0.1, "classify": 2.0, "quantify": 6.0, "decide": 0.01}
+    assert readout.analysis_done(done) == (
+        "Analysed in 8.1 s on CPU: 2 slices classified in 2.0 s, quantified in 6.0 s"
+    )
