@@ -108,3 +108,30 @@ def test_measurements_belong_to_their_slice_and_list_and_delete(qtbot, view):
     ]
     panel.clear_button.click()
     assert layer.items == [] and panel.list.count() == 0 and not panel.delete_button.isEnabled()
+
+
+def _inside_the_view(label: pg.TextItem) -> bool:
+    """Whether the label, as painted, lies wholly inside the visible part of its view."""
+    graphics = label.scene().views()[0]
+    graphics.grab()  # a paint: the label takes its size and orientation on screen
+    visible = graphics.mapToScene(graphics.viewport().rect()).boundingRect()
+    return visible.contains(label.sceneBoundingRect())
+
+
+def test_labels_at_the_edges_of_the_view_stay_inside_it(qtbot, view):
+    """A label always sat above and right of its point: a ruler ending at the right edge of the
+    visible image, or a region at its top edge, had its label cut by the view's edge, unreadable;
+    a zoom kept the label where it was, cut again."""
+    layer, _ = view
+    layer.box.autoRange(padding=0)  # as the viewer shows a slice: the image fills the view
+    (x0, x1), (y0, y1) = layer.box.viewRange()
+    end = (x1 - 2, y1 - 2)
+    ruler = layer.add_distance((x1 - 40, y1 - 30), end)  # ends at the bottom-right corner
+    region = layer.add_ellipse((x1 - 12, y0 + 12), (10, 10))  # touches the top-right corner
+    freehand = layer.add_freehand([(x0 + 60, y0 + 3), (x1 - 3, y0 + 40), (x0 + 60, y0 + 60)])
+    for m in (ruler, region, freehand):
+        assert _inside_the_view(m.label), m.kind
+    layer.box.scaleBy((2, 2), center=QPointF(*end))  # zoom out about the ruler's end
+    assert _inside_the_view(ruler.label)
+    layer.box.translateBy(x=-(x1 - x0) / 2)  # the image moves right, the ruler out of sight
+    assert not _inside_the_view(ruler.label)

@@ -1,7 +1,8 @@
 """ "Open from PACS…" and "Send results to PACS" against a real Orthanc (tests/pacs/conftest.py):
 a phantom patient is uploaded, found, retrieved with progress and opened; the analysis' DICOM
 results are stored in its study and found there; failures are named and never carry the
-password; the remembered connection holds URL and user only."""
+password; the remembered connection holds URL and user only. The reader confirms the server
+results go to (that test stores with a fake, no Orthanc needed)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import lunglens.ui.pacs_session as session_module
 from lunglens.pacs import Connection
 from tests.batch.conftest import write_archive
 from tests.pacs.conftest import USER, dicomweb_env, free_port, orthanc  # noqa: F401 - fixtures
@@ -51,8 +53,10 @@ def test_search_open_and_send_results(qtbot, window, uploaded, dicomweb_env, tmp
     with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
         window.controller.run_analysis()
     assert window.hospital.send_action.isEnabled()
+    window.hospital.send_action.trigger()
+    assert window.hospital.send_dialog.destination().where == uploaded.dicomweb_url.rstrip("/")
     with qtbot.waitSignal(window.hospital.pacs.stored, timeout=120000) as stored:
-        window.hospital.send_action.trigger()
+        window.hospital.send_dialog.send_button.click()
     assert study_uid in stored.args[0]
     series = Connection(url=uploaded.dicomweb_url, user=USER).client().search_for_series(study_uid)
     modalities = {item["00080060"]["Value"][0] for item in series}
@@ -60,10 +64,10 @@ def test_search_open_and_send_results(qtbot, window, uploaded, dicomweb_env, tmp
 
 
 def test_sending_anonymised_results_is_refused(qtbot, window, uploaded, dicomweb_env):  # noqa: F811
-    window.hospital.pacs.connect_to(uploaded.dicomweb_url, USER)
+    connection = window.hospital.pacs.connect_to(uploaded.dicomweb_url, USER)
     window.controller.set_anonymise_exports(True)
     with qtbot.waitSignal(window.messageShown) as shown:
-        window.hospital.pacs.send_results(object(), object(), window.controller.anonymise_exports)
+        window.hospital.pacs.send_results(connection, object(), object(), window.controller.anonymise_exports)
     assert "anonymised" in shown.args[0]
 
 
@@ -127,3 +131,42 @@ def test_a_new_search_clears_the_studies_of_the_last(qtbot, window, uploaded, di
     dialog.search_button.click()
     _wait_message(qtbot, dialog, "host unreachable")
     assert dialog.table.rowCount() == 0 and not dialog.open_button.isEnabled()
+
+
+def test_the_reader_confirms_and_may_change_the_server_results_go_to(qtbot, window, tmp_path, monkeypatch):
+    """ "Send results to PACS" stored at once on the server used last, which the reader was never
+    shown; now a dialog names the study and the server (the one used last first, the others
+    remembered), nothing is sent until the reader confirms, and the status names the server."""
+    sent = []
+
+    def fake_store(connection, datasets):
+        sent.append((connection, datasets))
+        return [str(d.SOPInstanceUID) for d in datasets]
+
+    monkeypatch.setattr(session_module, "store", fake_store)
+    archive = write_archive(tmp_path, 1, bad=False)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(archive / "PAT000")
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
+    other, used = "https://other-pacs.example.org/dicom-web", "https://pacs.example.org/dicom-web"
+    window.hospital.pacs.connect_to(other, "")
+    window.hospital.pacs.connect_to(used, "reader")  # e.g. the server a study was opened from
+
+    window.hospital.send_action.trigger()
+    dialog = window.hospital.send_dialog
+    assert dialog.isVisible()
+    choices = [dialog.server_box.itemText(i) for i in range(dialog.server_box.count())]
+    assert choices == [f"{used} (user reader)", f"{other} (no sign-in)"]
+    assert dialog.server_box.currentText() == choices[0]
+    assert window.state.series.ref.study_uid in dialog.what.text()
+    dialog.reject()
+    assert not sent
+
+    window.hospital.send_action.trigger()
+    dialog = window.hospital.send_dialog
+    dialog.server_box.setCurrentIndex(1)
+    with qtbot.waitSignal(window.hospital.pacs.stored, timeout=60000):
+        dialog.send_button.click()
+    assert [connection.where for connection, _ in sent] == [other]
+    assert other in window.statusBar().currentMessage()

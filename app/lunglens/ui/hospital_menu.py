@@ -1,7 +1,8 @@
 """The File menu's hospital actions, kept apart from the main window: "Open worklist…" (a
 batch's results, `ui.worklist_dialog`; a row of a batch over a PACS is retrieved before it opens), "Open from PACS…" (`ui.pacs_dialog`) and "Send results
-to PACS" (the shown analysis as DICOM results, stored in its study on the PACS used last;
-enabled when an analysis of a DICOM series is shown)."""
+to PACS" (the shown analysis as DICOM results, stored in its study on the server the reader
+confirms, `SendResultsDialog`: the one used last first, or another remembered one; enabled
+when an analysis of a DICOM series is shown)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
 from lunglens.pacs import PacsError, SeriesAddress
-from lunglens.ui.pacs_dialog import PacsDialog
-from lunglens.ui.pacs_session import PacsSession
+from lunglens.ui.pacs_dialog import PacsDialog, SendResultsDialog, describe_server
+from lunglens.ui.pacs_session import PacsSession, SessionConnection
 from lunglens.ui.worklist_dialog import WorklistDialog
 
 
@@ -26,8 +27,9 @@ class HospitalActions(QObject):
         self.worklist_action = window._action("Open &worklist…", self.choose_worklist, None, menu)
         self.pacs = PacsSession(window.settings)
         self.pacs_dialog: PacsDialog | None = None
+        self.send_dialog: SendResultsDialog | None = None
         self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
-        self.send_action = window._action("Send results to PACS", self.send_results, None, menu)
+        self.send_action = window._action("Send results to PACS…", self.send_results, None, menu)
         self.send_action.setEnabled(False)
         self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.pacs.sendFailed.connect(window.show_message)
@@ -47,12 +49,27 @@ class HospitalActions(QObject):
         self.pacs_dialog.show()
         return self.pacs_dialog
 
-    def send_results(self) -> None:
+    def send_results(self) -> SendResultsDialog | None:
+        """Ask which server the shown analysis goes to (window-modal); nothing is sent before
+        the reader confirms it."""
         state = self.window.state
         if state.analysis is None or state.series is None:
-            return
-        self.window.statusBar().showMessage("Sending the results to the PACS…", 0)
-        self.pacs.send_results(state.analysis, state.series, self.controller.anonymise_exports)
+            return None
+        destinations = self.pacs.destinations()
+        if not destinations:
+            self.window.show_message("No PACS", "Open a study from a PACS first (File > Open from PACS…).")
+            return None
+        analysis, series = state.analysis, state.series
+        self.send_dialog = SendResultsDialog(destinations, series, self.window)
+        self.send_dialog.accepted.connect(
+            lambda dialog=self.send_dialog: self._send(dialog.destination(), analysis, series)
+        )
+        self.send_dialog.open()
+        return self.send_dialog
+
+    def _send(self, connection: SessionConnection, analysis, series) -> None:
+        self.window.statusBar().showMessage(f"Sending the results to {describe_server(connection)}…", 0)
+        self.pacs.send_results(connection, analysis, series, self.controller.anonymise_exports)
 
     def choose_worklist(self) -> None:
         start = self.window.settings.value("last_worklist", str(Path.home()))

@@ -1,7 +1,9 @@
 """Measurements drawn on the slice view: distances (mm), elliptical and freehand (polygon)
 regions with their HU statistics (`lunglens.core.measure`). Each belongs to the slice it was
 drawn on, is shown only there, follows its handles as they are dragged, and can be listed and
-deleted. Self-contained: give it the view's ViewBox and ImageItem and tell it the slice."""
+deleted. Its label sits beside it, turned to the other side (or moved in) where it would
+cross the edge of the view. Self-contained: give it the view's ViewBox and ImageItem and tell
+it the slice."""
 
 from __future__ import annotations
 
@@ -30,12 +32,14 @@ LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 @dataclass(eq=False)
 class Measurement:
     """One measurement: its kind ("distance", "ellipse", "freehand"), the slice it belongs to
-    (0-based), its ROI on the view, its label, and the last result."""
+    (0-based), its ROI on the view, its label and the image point (x, y) it sits beside, and
+    the last result."""
 
     kind: str
     slice_index: int
     roi: pg.ROI
     label: pg.TextItem
+    anchor: tuple[float, float] = (0.0, 0.0)
     result: str = ""
     stats: RegionStats | None = None
     length_mm: float | None = None
@@ -54,6 +58,8 @@ class MeasurementLayer(QObject):
         self.index = 0
         self._hu: np.ndarray | None = None
         self._spacing: tuple[float, float] = (1.0, 1.0)
+        box.sigRangeChanged.connect(self._place_labels)
+        box.sigResized.connect(self._place_labels)
 
     # --- the slice ---------------------------------------------------------------------------
     def set_slice(self, index: int, hu: np.ndarray | None, pixel_spacing_mm: tuple[float, float]) -> None:
@@ -140,17 +146,43 @@ class MeasurementLayer(QObject):
             start, end = self._points(m.roi)
             m.length_mm = distance_mm(start, end, self._spacing)
             m.result = f"{m.length_mm:.1f} mm"
-            anchor = end
+            m.anchor = end
         else:
             if self._hu is None or m.slice_index != self.index:
                 return
-            mask, anchor = self._mask(m)
+            mask, m.anchor = self._mask(m)
             m.stats = region_stats(self._hu, mask, self._spacing)
             m.result = m.stats.text()
         m.label.setText(m.result.replace(" (", "\n("))
-        m.label.setPos(*anchor)
+        self._place_label(m)
         if emit:
             self.changed.emit()
+
+    def _place_labels(self) -> None:
+        """The view was panned, zoomed or resized: keep the labels shown inside it."""
+        for m in self.items:
+            if m.slice_index == self.index:
+                self._place_label(m)
+
+    def _place_label(self, m: Measurement) -> None:
+        """Put the label above and right of its anchor point, or below / left of it where it
+        would cross the top / right edge of the view, and moved in where it still would (a view
+        narrower than the label). The label keeps its size on screen (scene pixels) whatever
+        the zoom. A point outside the view keeps its label above and right of it."""
+        point = self.box.mapViewToScene(QPointF(*m.anchor))
+        view = self.box.sceneBoundingRect()
+        if not view.contains(point):
+            m.label.setAnchor((0, 1))
+            m.label.setPos(*m.anchor)
+            return
+        size = m.label.textItem.boundingRect()
+        width, height = size.width(), size.height()
+        left = point.x() if point.x() + width <= view.right() else point.x() - width
+        top = point.y() - height if point.y() - height >= view.top() else point.y()
+        left = max(view.left(), min(left, view.right() - width))
+        top = max(view.top(), min(top, view.bottom() - height))
+        m.label.setAnchor((0, 0))
+        m.label.setPos(self.box.mapSceneToView(QPointF(left, top)))
 
     def _mask(self, m: Measurement) -> tuple[np.ndarray, tuple[float, float]]:
         shape = self._hu.shape

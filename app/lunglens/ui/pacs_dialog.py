@@ -2,7 +2,10 @@
 LUNGLENS_DICOMWEB_PASSWORD or typed for this session only), patient and date filters, the CT
 studies QIDO-RS lists, and Open, which retrieves the chosen study (WADO-RS) into a temporary
 folder with progress and asks to open that folder (`openFolder`). Failures are shown with the
-named message of `lunglens.pacs` (unreachable, 401/403, not found, timeout, partial transfer)."""
+named message of `lunglens.pacs` (unreachable, 401/403, not found, timeout, partial transfer).
+
+Also the confirmation before results are sent (`SendResultsDialog`): which study, and to which
+server, chosen among those remembered (the one used last first)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
+    QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -27,7 +31,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.pacs import PacsError
 from lunglens.pacs.connection import PASSWORD_VARIABLE
-from lunglens.ui.pacs_session import PacsSession
+from lunglens.ui.pacs_session import PacsSession, SessionConnection
 
 HEADERS = ("Study date", "Patient ID", "Patient name", "Modalities", "Description", "Series", "Instances")
 
@@ -203,3 +207,48 @@ class PacsDialog(QDialog):
         self.open_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
         self.progress.hide()
         self._say(f"{title}: {text}", error=True)
+
+
+def describe_server(connection: SessionConnection) -> str:
+    """A server as the reader picks it: its URL and who signs in."""
+    return f"{connection.where} ({f'user {connection.user}' if connection.user else 'no sign-in'})"
+
+
+class SendResultsDialog(QDialog):
+    """Asks where the results of `series` (a DICOM `Series`) go before anything is sent:
+    `destinations` (`PacsSession.destinations`, not empty) in a list, the first chosen.
+    Accepted, `destination()` is the server chosen."""
+
+    def __init__(self, destinations: list[SessionConnection], series, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Send results to PACS")
+        self.destinations = list(destinations)
+        ref = series.ref
+        self.what = QLabel(
+            "The results of this analysis (structured report, lesion segmentation, key images and "
+            f"PDF report) will be stored in study {ref.study_uid or '(no UID)'} of patient "
+            f"{ref.patient_id or '(no ID)'} on this server:"
+        )
+        self.what.setWordWrap(True)
+        self.server_box = QComboBox()
+        for connection in self.destinations:
+            self.server_box.addItem(describe_server(connection))
+        note = QLabel(
+            "First in the list: the server used last (where a study opened from a PACS came "
+            "from). The others were connected to before (File > Open from PACS…)."
+        )
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        self.send_button = buttons.addButton("&Send to this server", QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.what)
+        layout.addWidget(self.server_box)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+        self.resize(560, self.sizeHint().height())
+
+    def destination(self) -> SessionConnection:
+        """The server chosen."""
+        return self.destinations[self.server_box.currentIndex()]

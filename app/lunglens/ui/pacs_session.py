@@ -52,7 +52,8 @@ class SessionConnection(Connection):
 class PacsSession(QObject):
     """Searches, retrievals and stores for one viewer session. `studiesFound(list[StudySummary])`,
     `retrieved(folder)`, `failed(title, text)` and `progress(done, total)` report searches and
-    retrievals, `stored(text)` and `sendFailed(title, text)` the sending of results; `last` is the connection used last (where results are sent)."""
+    retrievals, `stored(text)` and `sendFailed(title, text)` the sending of results; `last` is the
+    connection used last (offered first as where results are sent, `destinations`)."""
 
     studiesFound = Signal(object)
     retrieved = Signal(object)
@@ -82,7 +83,10 @@ class PacsSession(QObject):
             {"url": str(i.get("url", "")), "user": str(i.get("user") or "")} for i in items if i.get("url")
         ]
 
-    def _connection(self, url: str, user: str) -> SessionConnection:
+    def connection(self, url: str, user: str) -> SessionConnection:
+        """The connection to `url` as `user` ("" for none) with the password typed for that
+        server and user in this session (else the environment's credentials). Raises PacsError
+        for a URL that is not http(s)."""
         password = self.passwords.get((_server(url), user)) if user else None
         return SessionConnection(url=url, user=user or None, password=password)
 
@@ -93,7 +97,7 @@ class PacsSession(QObject):
         url, user = url.strip(), user.strip()
         if password:
             self.passwords[(_server(url), user)] = password
-        connection = self._connection(url, user)
+        connection = self.connection(url, user)
         entry = {"url": connection.url, "user": connection.user or ""}
         items = [entry] + [i for i in self.remembered() if i != entry]
         self.settings.setValue(SETTINGS_KEY, json.dumps(items[:MAX_CONNECTIONS]))
@@ -110,7 +114,21 @@ class PacsSession(QObject):
                 f"{_server(url)}: this viewer has not connected to that server; connect to it once with "
                 "File > Open from PACS… (signing in there), then open the row again"
             )
-        return self._connection(entry["url"], entry["user"])
+        return self.connection(entry["url"], entry["user"])
+
+    def destinations(self) -> list[SessionConnection]:
+        """Where results may be sent: the connection used last first (the server the series
+        came from when it came from a PACS), then the other remembered ones, newest first. A
+        remembered URL that is no longer valid (a settings file edited by hand) is left out."""
+        found = [self.last] if self.last is not None else []
+        for item in self.remembered():
+            try:
+                connection = self.connection(item["url"], item["user"])
+            except PacsError:
+                continue
+            if connection not in found:
+                found.append(connection)
+        return found
 
     # --- jobs ------------------------------------------------------------------------------
     def search(self, connection: Connection, patient: str = "", date: str = "") -> None:
@@ -162,12 +180,9 @@ class PacsSession(QObject):
         signals.finished.connect(self._sent_back_to(connection))
         return signals
 
-    def send_results(self, analysis, series, anonymised: bool) -> None:
+    def send_results(self, connection: Connection, analysis, series, anonymised: bool) -> None:
         """Build the DICOM results of `analysis` (SR, SEG, key images, PDF) and store them in
-        their study on the connection used last, in the background."""
-        if self.last is None:
-            self.sendFailed.emit("No PACS", "Open a study from a PACS first (File > Open from PACS…).")
-            return
+        their study on `connection` (the one the reader confirmed), in the background."""
         if anonymised:
             self.sendFailed.emit(
                 "Results not sent",
@@ -175,7 +190,6 @@ class PacsSession(QObject):
                 "would form a study of their own). Switch off “Anonymise exported reports” to send them.",
             )
             return
-        connection = self.last
 
         def work(_progress, _cancel) -> str:
             from lunglens.dicomout import build_dicom_results
