@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -27,6 +29,20 @@ def test_info_explains_non_analysable_series(shared_data):
     assert result.returncode == 0
     assert "NOT analysable: not CT (modality MR)" in result.stdout
     assert "CT1_JPLL.dcm" in result.stdout  # a one-file series is shown by its file
+
+
+def test_info_names_a_compressed_file_cut_short_instead_of_counting_it(covid_ct_md, tmp_path):
+    """Info reads headers only; the compressed pixel data's items are walked to the end of the
+    file, so a JPEG-Lossless slice cut in half is skipped with its reason, not called analysable."""
+    slices = sorted((covid_ct_md / "P001").glob("*.dcm"))[70:74]
+    for source in slices:
+        shutil.copy(source, tmp_path / source.name)
+    cut = tmp_path / slices[1].name
+    os.truncate(cut, cut.stat().st_size // 2)
+    result = run("info", str(tmp_path), "--skipped")
+    assert result.returncode == 0, result.stderr
+    assert "3 slices" in result.stdout and "— analysable" in result.stdout
+    assert f"{cut}: file cut short: a compressed fragment of" in result.stdout
 
 
 def test_bad_folder_gives_exit_code_2_and_no_traceback(tmp_path):

@@ -161,3 +161,27 @@ def test_requantify_refuses_another_series(phantom, model):
     other = replace(phantom, hu=phantom.hu[:-1], positions_mm=phantom.positions_mm[:-1])
     with pytest.raises(ValueError, match="is not the series of this analysis"):
         requantify(first, other, "learned")
+
+
+def test_a_learned_map_records_its_lesion_model_and_older_results_load_without_it(phantom, model, tmp_path):
+    import json
+
+    from lunglens.analysis import Analysis
+    from lunglens.inference.lesion_model import load_lesion_model
+    from lunglens.quant.lesion_map import learned_method
+    from lunglens.quant.result import LesionModelRecord
+    from tests.tiny_lesion_model import write_tiny_lesion_model
+
+    lesion_model = load_lesion_model(write_tiny_lesion_model(tmp_path / "lesion"), provider="cpu")
+    methods = LesionMethods(lambda: learned_method(lesion_model))
+    result = analyse(phantom, model, AnalysisOptions(lesion_method="learned"), lesion_methods=methods)
+    card = lesion_model.card
+    expected = LesionModelRecord(card.name, card.version, card.sha256)
+    assert result.quantification.lesion_model == expected
+    data = json.loads(result.to_json(include_cams=False))
+    assert data["quantification"]["lesion_model"]["sha256"] == card.sha256
+    assert Analysis.from_dict(data).quantification.lesion_model == expected
+    del data["quantification"]["lesion_model"]  # a result written before the model was recorded
+    assert Analysis.from_dict(data).quantification.lesion_model is None
+    bands = analyse(phantom, model, AnalysisOptions(lesion_method="hu_bands")).quantification
+    assert bands.lesion_model is None and bands.to_dict()["lesion_model"] is None

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 
 import pytest
 
 from lunglens.analysis import DEFAULT_LESION_METHOD, AnalysisOptions
+from lunglens.batch.manifest import MANIFEST_NAME, Manifest
 from lunglens.batch.runner import BatchConfig, BatchError, run_batch
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import batch as batch_command
@@ -86,3 +88,29 @@ def test_a_learned_batch_loads_the_lesion_model_once_per_worker(tiny_card, tmp_p
     assert sum(seen["jobs"] for seen in summary.workers.values()) == 2
     rows = list(csv.DictReader((out / WORKLIST_NAME).open()))
     assert [r["lesion_method"] for r in rows] == ["learned", "learned"]
+
+
+def test_a_learned_result_is_adopted_only_when_made_with_this_lesion_model(tiny_card, tmp_path):
+    """The lesion model's sha256 is read from the result (the real map in the Dask worker)."""
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = _config(source, out, tiny_card, "learned")
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (result,) = out.glob("*.json")
+    made = json.loads(result.read_text())
+    recorded = made["quantification"]["lesion_model"]
+    other = json.loads(result.read_text())
+    other["quantification"]["lesion_model"] = {**recorded, "sha256": "0" * 64}
+    result.write_text(json.dumps(other))
+    (out / MANIFEST_NAME).unlink()  # as if the manifest was lost
+    refused = run_batch(config, progress=lambda *a: None)
+    assert (refused.adopted, refused.ran, refused.failed) == (0, 0, 1)
+    with Manifest(out) as manifest:
+        (record,) = manifest.records()
+    assert f"{result}: a result of this series made with other settings (lesion_model_sha256 differ)" in (
+        record.error
+    )
+    result.write_text(json.dumps(made))
+    (out / MANIFEST_NAME).unlink()
+    same = run_batch(config, progress=lambda *a: None)
+    assert (same.adopted, same.ran, same.done) == (1, 0, 1)

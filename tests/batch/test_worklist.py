@@ -158,3 +158,56 @@ def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
                            caveats=("pacs: may be more",))  # fmt: skip
     assert summary.lines()[-1] == "       warning: pacs: may be more"
     assert not any("warning" in line for line in replace(summary, caveats=()).lines())
+
+
+def _done_record(job_id: str, summary: dict) -> JobRecord:
+    return JobRecord(
+        job_id=job_id,
+        series_key="k",
+        folder="/data/p",
+        patient=job_id,
+        study_date="20200601",
+        series_number=2,
+        description="chest",
+        state="done",
+        attempts=1,
+        error="",
+        registered_at=0.0,
+        started_at=0.0,
+        finished_at=1.0,
+        seconds=1.5,
+        result=f"{job_id}.json",
+        summary=summary,
+    )
+
+
+def test_rows_edited_into_impossible_values_are_marked_invalid_naming_the_file_and_line(tmp_path):
+    from lunglens.batch.worklist import LINE, PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
+
+    summary = summarise(_analysis([0.2, 0.9, 0.8], [True, True, True]))  # COVID-19, k 2 of n 3
+    records = [_done_record(name, summary) for name in ("GOOD", "KN", "P", "TIME", "WORD", "RULE")]
+    text = worklist_csv(records).splitlines()
+    edits = {
+        "KN": (",2,3,", ",4,3,"),
+        "P": (",0.9,", ",1.7,"),
+        "TIME": (",1.50,", ",-3,"),
+        "WORD": (",COVID-19,", ",maybe,"),
+        "RULE": (",COVID-19,", ",normal,"),
+    }
+    for index, line in enumerate(text):
+        name = line.split(",")[0]
+        if name in edits:
+            assert edits[name][0] in line
+            text[index] = line.replace(*edits[name], 1)
+    (tmp_path / WORKLIST_NAME).write_text("\n".join(text) + "\n", encoding="utf-8")
+    rows = {row["job_id"]: row for row in read_worklist(tmp_path)}
+    assert rows["GOOD"][PROBLEMS] == "" and rows["GOOD"][LINE] == 2
+    assert rows["KN"][PROBLEMS] == "k_positive 4 is more than n_kept 3"
+    assert rows["P"][PROBLEMS] == "max_p_covid 1.7 is above 1"
+    assert rows["TIME"][PROBLEMS] == "seconds -3 is below 0"
+    assert rows["WORD"][PROBLEMS] == "verdict 'maybe' is not one of COVID-19, normal"
+    assert "verdict normal does not follow from k 2 of n 3 at fraction 0.0" in rows["RULE"][PROBLEMS]
+    message = invalid_rows_message(tmp_path / WORKLIST_NAME, list(rows.values()))
+    assert message.startswith(f"{tmp_path / WORKLIST_NAME}: 5 row(s) hold values no batch writes")
+    assert "line 3: k_positive 4 is more than n_kept 3" in message
+    assert invalid_rows_message(tmp_path / WORKLIST_NAME, [rows["GOOD"]]) is None

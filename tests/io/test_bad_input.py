@@ -56,3 +56,27 @@ def test_loading_a_non_ct_series_is_refused(tmp_path):
     write_series(tmp_path, np.zeros((3, 8, 8), np.uint16), [0, 1, 2], modality="MR")
     with pytest.raises(LoadError, match="not CT"):
         load(discover(tmp_path).series[0])
+
+
+def test_hidden_entries_and_linked_folders_are_skipped_and_named(tmp_path, capsys):
+    import shutil
+
+    from lunglens.cli import main as cli_main
+    from tests.factory import write_series
+
+    paths = write_series(tmp_path / "series", np.full((3, 8, 8), 1024, np.uint16), [0, 1, 2])
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / ".cache").mkdir()
+    shutil.copy(paths[0], tmp_path / ".cache" / "copy.dcm")  # never read: not listed on its own
+    (tmp_path / "linked").symlink_to(tmp_path / "series")
+    (tmp_path / "series" / "loop").symlink_to(tmp_path)
+    found = discover(tmp_path)
+    assert len(found.series) == 1 and found.series[0].n_slices == 3
+    assert {(s.path.relative_to(tmp_path).as_posix(), s.reason) for s in found.skipped} == {
+        (".DS_Store", "hidden file (its name starts with a dot), not read"),
+        (".cache", "hidden folder (its name starts with a dot), not entered"),
+        ("linked", "symbolic link to a folder, not followed"),
+        ("series/loop", "symbolic link to a folder, not followed"),
+    }
+    assert cli_main(["info", str(tmp_path), "--skipped"]) == 0
+    assert f"{tmp_path / 'linked'}: symbolic link to a folder, not followed" in capsys.readouterr().out

@@ -4,6 +4,7 @@ filters; double-clicking a finished row opens its series with the saved analysis
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -71,6 +72,7 @@ def test_the_batch_shows_sorts_and_filters(qtbot, dialog, batch_out):
 
     rows = read_worklist(batch_out)
     assert dialog.proxy.rowCount() == len(rows) == 4
+    assert not any(r["problems"] for r in rows) and dialog.invalid_label.isHidden()  # as a batch wrote it
     dialog.table.sortByColumn(_column("mean_p_covid"), Qt.SortOrder.DescendingOrder)
     means = [float(r["mean_p_covid"]) if r["mean_p_covid"] else -math.inf for r in dialog.shown_rows()]
     assert means == sorted(means, reverse=True) and means[-1] == -math.inf  # failed jobs last
@@ -236,3 +238,23 @@ def test_neutralised_cells_read_back_as_the_batch_had_them(tmp_path):
     assert row["patient"] == HOSTILE["patient"] and row["series_description"] == HOSTILE["description"]
     assert row["folder"] == HOSTILE["folder"] and row["error"] == HOSTILE["error"]
     assert row["study_date"] == HOSTILE["study_date"] and row["affected_percent"] == "-1.5"
+
+
+def test_a_row_edited_into_impossible_values_is_marked_and_the_file_and_line_named(qtbot, window, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from lunglens.batch.worklist import WORKLIST_NAME, worklist_csv
+    from tests.batch.test_worklist import hostile_record
+
+    good = dataclasses.replace(hostile_record(), summary={"verdict": "normal", "max_p_covid": 0.2})
+    edited = dataclasses.replace(good, job_id="B", summary={"verdict": "normal", "max_p_covid": 1.7})
+    (tmp_path / WORKLIST_NAME).write_text(worklist_csv([good, edited]), encoding="utf-8")
+    dialog = window.hospital.open_worklist(tmp_path)
+    qtbot.addWidget(dialog)
+    assert not dialog.invalid_label.isHidden()
+    assert dialog.invalid_label.text().startswith(f"{tmp_path / WORKLIST_NAME}: 1 row(s)")
+    assert "line 3: max_p_covid 1.7 is above 1" in dialog.invalid_label.text()
+    marked = [dialog.model.index(row, _column("problems")).data() for row in range(dialog.model.rowCount())]
+    assert marked == ["", "max_p_covid 1.7 is above 1"]
+    assert dialog.model.index(1, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
+    assert dialog.model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is None

@@ -16,7 +16,8 @@ from lunglens.core.selector import Selection, SelectorParams
 from lunglens.quant import Quantification
 
 #: Version of the JSON layout written by `Analysis.to_dict` (2: typed records, the selection
-#: under "selection"; 3: "quantification", null when not run).
+#: under "selection"; 3: "quantification", null when not run; its "lesion_model", added later,
+#: is absent from older results and read as none).
 ANALYSIS_FORMAT = 3
 
 

@@ -184,9 +184,9 @@ def _remove_temporaries(out: Path) -> int:
     return len(leftovers)
 
 
-def _result_settings(analysis: Analysis, lesion_sha256: str | None) -> dict:
-    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds;
-    the lesion model's sha256, which it does not record, is taken as `lesion_sha256`."""
+def _result_settings(analysis: Analysis) -> dict:
+    """The settings record (`_settings_record`) of a result, from what its Analysis JSON holds
+    (the lesion model's sha256 from its quantification; none where it records no lesion model)."""
     quantification = analysis.quantification
     options = AnalysisOptions(
         selector=analysis.selection.params,
@@ -195,7 +195,8 @@ def _result_settings(analysis: Analysis, lesion_sha256: str | None) -> dict:
         quantify=quantification is not None,
         lesion_method=quantification.method if quantification else HU_BANDS,  # (unused without)
     )
-    return _settings_record(analysis.model.sha256, options, lesion_sha256)
+    lesion_model = quantification.lesion_model if quantification else None
+    return _settings_record(analysis.model.sha256, options, lesion_model.sha256 if lesion_model else "")
 
 
 def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
@@ -208,7 +209,7 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["series"]["key"] != job.series_key:
             return False
-        made_with = _result_settings(Analysis.from_dict(data), settings["lesion_model_sha256"])
+        made_with = _result_settings(Analysis.from_dict(data))
         differing = differing_settings(made_with, settings)
         summary = summarise(data)
     except (OSError, ValueError, KeyError, TypeError):

@@ -6,18 +6,26 @@ after a single quote (`neutralised`); readers undo it with `cell_text`.
 as a dict): verdict, k of n kept slices positive, the largest and the mean P(COVID) over the
 kept slices, and the quantification's total affected %, severity score and lesion method when
 the analysis holds one. The verdict is the demonstration model's reading at the stated operating point, not a
-diagnosis; the `model` column names the model that produced it."""
+diagnosis; the `model` column names the model that produced it.
+
+`read_worklist` reads the file back for the viewer and checks every row (`row_problems`): a value
+no batch writes (k above n, a probability of 1.7, a negative time, an unknown verdict: a file
+edited by hand) marks its row invalid, and `invalid_rows_message` names the file and the lines."""
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import numpy as np
 
+from lunglens.analysis.lesion_methods import LESION_METHODS
 from lunglens.atomic import write_atomically
-from lunglens.batch.manifest import JobRecord
+from lunglens.batch.manifest import STATES, JobRecord
+from lunglens.core.decision import COVID_VERDICT, NORMAL_VERDICT, VERDICTS, patient_covid
+from lunglens.quant import ZONE_NAMES, SeverityScale
 
 WORKLIST_NAME = "worklist.csv"
 
@@ -133,3 +141,112 @@ def write_worklist(folder: Path, records: list[JobRecord]) -> Path:
     path = Path(folder) / WORKLIST_NAME
     write_atomically(path, worklist_csv(records).encode("utf-8"))
     return path
+
+
+LINE, PROBLEMS = "line", "problems"
+"""The keys `read_worklist` adds to each row: the row's line in the file (the header is line 1)
+and what is impossible in it ("" when nothing)."""
+
+_RANGES = {
+    "k_positive": (0, None, True),
+    "n_kept": (0, None, True),
+    "max_p_covid": (0, 1, False),
+    "mean_p_covid": (0, 1, False),
+    "fraction": (0, 1, False),
+    "slice_cutoff": (0, 1, False),
+    "affected_percent": (0, 100, False),
+    "severity_score": (0, len(ZONE_NAMES) * SeverityScale().zone_max, True),
+    "seconds": (0, None, False),
+}
+"""The numeric columns: (least, largest or None, whole number) of a value a batch writes."""
+
+
+def _checked_numbers(row: dict, problems: list[str]) -> dict[str, float]:
+    """The numeric cells of `row` that hold possible values; a problem for each other non-empty one."""
+    numbers = {}
+    for field, (low, high, whole) in _RANGES.items():
+        text = (row.get(field) or "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            problems.append(f"{field} {text!r} is not a number")
+        elif whole and not value.is_integer():
+            problems.append(f"{field} {text} is not a whole number")
+        elif value < low:
+            problems.append(f"{field} {text} is below {low}")
+        elif high is not None and value > high:
+            problems.append(f"{field} {text} is above {high}")
+        else:
+            numbers[field] = value
+    return numbers
+
+
+def row_problems(row: dict) -> list[str]:
+    """What no batch writes in one worklist row as read back (cells as text, empty = not given):
+    an unknown status, verdict or lesion method; a number outside its range (`_RANGES`); k above
+    n, a mean P(COVID) above the largest; a verdict that the patient rule does not give for the
+    row's k, n and fraction."""
+    problems = []
+    for field, allowed in (("status", STATES), ("verdict", VERDICTS), ("lesion_method", LESION_METHODS)):
+        text = row.get(field) or ""
+        if (text or field == "status") and text not in allowed:
+            problems.append(f"{field} {text!r} is not one of {', '.join(allowed)}")
+    numbers = _checked_numbers(row, problems)
+    for lower, upper in (("k_positive", "n_kept"), ("mean_p_covid", "max_p_covid")):
+        if lower in numbers and upper in numbers and numbers[lower] > numbers[upper]:
+            problems.append(f"{lower} {row[lower]} is more than {upper} {row[upper]}")
+    if (
+        row.get("verdict") in VERDICTS
+        and not problems
+        and {"k_positive", "n_kept", "fraction"} <= set(numbers)
+    ):
+        covid = patient_covid(numbers["k_positive"], numbers["n_kept"], numbers["fraction"])
+        if (row["verdict"] == COVID_VERDICT) != covid:
+            rule = COVID_VERDICT if covid else NORMAL_VERDICT
+            problems.append(
+                f"verdict {row['verdict']} does not follow from k {row['k_positive']} of n {row['n_kept']} "
+                f"at fraction {row['fraction']} (the rule gives {rule})"
+            )
+    return problems
+
+
+def read_worklist(folder: Path) -> list[dict]:
+    """The rows of `folder/worklist.csv`: dicts keyed by its header (text cells as the batch had
+    them, before `neutralised`) plus `LINE` and `PROBLEMS` (`row_problems`, joined). Raises
+    OSError, or ValueError naming the file when it is not a worklist."""
+    path = Path(folder) / WORKLIST_NAME
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, restval="")
+        try:
+            missing = {"folder", "status", "result"} - set(reader.fieldnames or ())
+            if missing:
+                raise ValueError(f"{path}: not a LungLens worklist (no {', '.join(sorted(missing))} column)")
+            rows = []
+            for cells in reader:
+                extra = cells.pop(None, None)  # cells beyond the header's
+                row = {k: cell_text(v) if k in TEXT_COLUMNS else v for k, v in cells.items()}
+                problems = row_problems(row) + (
+                    [f"{len(extra)} cell(s) more than the header"] if extra else []
+                )
+                rows.append({**row, LINE: reader.line_num, PROBLEMS: "; ".join(problems)})
+        except csv.Error as exc:
+            raise ValueError(f"{path}, line {reader.line_num}: not a readable CSV ({exc})") from exc
+    return rows
+
+
+def invalid_rows_message(path: Path, rows: list[dict], shown: int = 3) -> str | None:
+    """A sentence naming `path` and the lines of `rows` marked invalid (the first `shown` with
+    their problems), or None when every row is possible."""
+    invalid = [row for row in rows if row.get(PROBLEMS)]
+    if not invalid:
+        return None
+    listed = "; ".join(f"line {row[LINE]}: {row[PROBLEMS]}" for row in invalid[:shown])
+    more = "; ..." if len(invalid) > shown else ""
+    return (
+        f"{path}: {len(invalid)} row(s) hold values no batch writes (the file was edited?), marked "
+        f"invalid: {listed}{more}"
+    )

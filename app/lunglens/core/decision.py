@@ -14,6 +14,10 @@ import numpy as np
 PAPER_FRACTIONS = (0.0, 0.1)
 PAPER_SLICE_CUTOFF = 0.5
 
+COVID_VERDICT, NORMAL_VERDICT = "COVID-19", "normal"
+VERDICTS = (COVID_VERDICT, NORMAL_VERDICT)
+"""The words of a verdict (`Decision.verdict`)."""
+
 
 @dataclass(frozen=True)
 class DecisionParams:
@@ -49,7 +53,7 @@ class Decision:
 
     @property
     def verdict(self) -> str:
-        return "COVID-19" if self.covid else "normal"
+        return COVID_VERDICT if self.covid else NORMAL_VERDICT
 
     @property
     def needed(self) -> float:
@@ -68,6 +72,11 @@ class Decision:
         )
 
 
+def patient_covid(k_positive: int, n_kept: int, patient_fraction: float) -> bool:
+    """The patient rule: COVID-19 when some slice was kept and k > f × n."""
+    return n_kept > 0 and k_positive > patient_fraction * n_kept
+
+
 def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = DecisionParams()) -> Decision:
     """Decide from per-slice P(COVID) (NaN allowed for slices not classified) and the selector's
     kept mask. Pure and instant: the UI calls it on every slider move."""
@@ -78,7 +87,7 @@ def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = Decis
     with np.errstate(invalid="ignore"):
         positive = kept & (p_covid >= params.slice_cutoff)
     k, n = int(positive.sum()), int(kept.sum())
-    covid = n > 0 and k > params.patient_fraction * n
+    covid = patient_covid(k, n, params.patient_fraction)
     return Decision(params=params, k_positive=k, n_kept=n, covid=covid, positive=positive)
 
 

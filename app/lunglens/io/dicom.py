@@ -9,7 +9,7 @@ import io
 import math
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,11 @@ HEADER_LIMIT_BYTES = 4 << 20
 HEADER_FIRST_READ_BYTES = 64 << 10
 
 _PIXEL_TAGS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+#: Item and sequence delimiter tags of encapsulated pixel data (always little endian).
+_ITEM_TAG, _SEQUENCE_DELIMITER_TAG = b"\xfe\xff\x00\xe0", b"\xfe\xff\xdd\xe0"
+#: At most this many items of encapsulated pixel data are walked to check that they end within
+#: the file (8 bytes read per item): a bound on the time any file can take at discovery.
+FRAGMENT_WALK_LIMIT = 100_000
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"SQ", b"UT", b"UC", b"UR"}
 
 #: Compressed transfer syntaxes whose frames end with an end-of-image marker (FF D9): the JPEG
@@ -130,6 +135,34 @@ class PixelDataElement:
     """Byte offset of the value in the file."""
     file_size: int
     """Bytes in the whole file."""
+    cut_short: str = ""
+    """Why encapsulated pixel data is incomplete (an item runs past the end of the file); ""
+    when it is complete or native (`length` is then checked against the file size)."""
+
+
+def _fragments_problem(fh, offset: int, file_size: int) -> str:
+    """Why the encapsulated pixel data whose value starts at byte `offset` of the open file `fh`
+    is incomplete, or "": its items (basic offset table, fragments) are walked by their 8-byte
+    headers, nothing decoded, up to the sequence delimiter, the end of the file or
+    FRAGMENT_WALK_LIMIT items. A file ending between two items passes (a frame cut there fails
+    its end-of-image check when decoded)."""
+    for _ in range(FRAGMENT_WALK_LIMIT):
+        fh.seek(offset)
+        head = fh.read(8)
+        if not head or head[:4] == _SEQUENCE_DELIMITER_TAG:
+            return ""
+        if len(head) < 8:
+            return f"file cut short inside the compressed pixel data (at byte {offset} of {file_size})"
+        if head[:4] != _ITEM_TAG:
+            return f"malformed compressed pixel data: no item at byte {offset}"
+        length = struct.unpack("<I", head[4:])[0]
+        if offset + 8 + length > file_size:
+            return (
+                f"file cut short: a compressed fragment of {length} bytes at byte {offset} runs past the end "
+                f"of the file ({file_size} bytes)"
+            )
+        offset += 8 + length
+    return ""
 
 
 def _reason(exc: Exception) -> str:
@@ -195,7 +228,8 @@ def _starts_with_command_group(prefix: bytes) -> bool:
 def read_header(path: Path) -> tuple[Dataset, PixelDataElement | None]:
     """Every element before the pixel data, parsed from the first HEADER_FIRST_READ_BYTES of the
     file or, when the header is longer, HEADER_LIMIT_BYTES at most, and the pixel data element's
-    size (None when the file has none). Bounded cost whatever the file's size. Raises
+    size (None when the file has none); compressed pixel data is checked to end within the file
+    (`_fragments_problem`). Bounded cost whatever the file's size. Raises
     DicomFileError with a short reason on anything unreadable."""
     try:
         with open_regular(path) as fh:
@@ -205,6 +239,12 @@ def read_header(path: Path) -> tuple[Dataset, PixelDataElement | None]:
             if parsed is None:
                 prefix += fh.read(HEADER_LIMIT_BYTES - len(prefix))
                 parsed = _parse_header(prefix, file_size)
+            pixel = parsed[1] if parsed is not None else None
+            if pixel is not None and pixel.length is None and pixel.value_offset:  # encapsulated
+                parsed = (
+                    parsed[0],
+                    replace(pixel, cut_short=_fragments_problem(fh, pixel.value_offset, file_size)),
+                )
     except OSError as exc:
         raise DicomFileError(_reason(exc)) from exc
     if parsed is None:
@@ -309,6 +349,8 @@ def _claims_problem(
     if n_frames < 1:
         return f"NumberOfFrames {n_frames}"
     available = pixel.file_size - pixel.value_offset
+    if pixel.cut_short:
+        return pixel.cut_short
     if pixel.length is None:
         # each compressed frame takes at least an item header (8 bytes)
         if n_frames * 8 > available:

@@ -4,7 +4,8 @@ DICOM files are recognised by content (any name or extension), grouped by Series
 split when orientation, image size, pixel spacing or the scanner pass differ inside one UID
 (a pass: two slices at one position belong to different passes). TIFF slices are grouped by
 folder (COVID-CTset: `<patient>/SR_2/IM00001.tif`, one series per folder). Every file that is
-not used is reported with its reason."""
+not used is reported with its reason, and so is every folder not entered (hidden, or a symbolic
+link)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ MIN_SLICES = 3
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file that is not part of any series, and why."""
+    """A file (or a folder not entered) that is not part of any series, and why."""
 
     path: Path
     reason: str
@@ -69,21 +70,41 @@ class FolderError(Exception):
     """The folder itself cannot be read."""
 
 
-def _walk(folder: Path) -> list[Path]:
-    """All files under `folder`, hidden ones excluded, in a stable order."""
+HIDDEN_FILE_REASON = "hidden file (its name starts with a dot), not read"
+HIDDEN_FOLDER_REASON = "hidden folder (its name starts with a dot), not entered"
+LINKED_FOLDER_REASON = "symbolic link to a folder, not followed"
+"""Why a linked folder is not entered: a link may loop back above itself, or lead out of the folder."""
+
+
+def _walk(folder: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """All files under `folder`, in a stable order. Hidden files and folders and symbolic links
+    to folders are left out, each added to `skipped` with its reason (a hidden folder once, its
+    contents not read)."""
     files = []
     for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        files.extend(
-            Path(root) / n for n in sorted(names, key=lambda n: natural_key(Path(n))) if not n.startswith(".")
-        )
+        entered = []
+        for name in sorted(dirs):
+            path = Path(root) / name
+            if name.startswith("."):
+                skipped.append(SkippedFile(path, HIDDEN_FOLDER_REASON))
+            elif path.is_symlink():
+                skipped.append(SkippedFile(path, LINKED_FOLDER_REASON))
+            else:
+                entered.append(name)
+        dirs[:] = entered
+        for name in sorted(names, key=lambda n: natural_key(Path(n))):
+            if name.startswith("."):
+                skipped.append(SkippedFile(Path(root) / name, HIDDEN_FILE_REASON))
+            else:
+                files.append(Path(root) / name)
     return files
 
 
 def discover(folder: str | os.PathLike) -> Discovery:
     """List the series under `folder` (recursively). Never decodes pixels, never writes; reads
     regular files only (pipes, devices and sockets are skipped with their reason) and each
-    file's header at a bounded cost (`lunglens.io.dicom.read_header`)."""
+    file's header at a bounded cost (`lunglens.io.dicom.read_header`); hidden files and folders
+    and symbolic links to folders are skipped with their reason (`_walk`)."""
     folder = Path(folder)
     if not folder.exists():
         raise FolderError(f"{folder}: no such folder")
@@ -95,7 +116,7 @@ def discover(folder: str | os.PathLike) -> Discovery:
     skipped: list[SkippedFile] = []
     dicom_frames: list[FrameHeader] = []
     tiff_folders: dict[Path, list[Path]] = defaultdict(list)
-    for path in _walk(folder):
+    for path in _walk(folder, skipped):
         not_regular = not_regular_reason(path)
         if not_regular:
             skipped.append(SkippedFile(path, not_regular))

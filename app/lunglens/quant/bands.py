@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from lunglens.inference.predict import CancelFlag
+from lunglens.quant.result import LesionModelRecord
 from lunglens.threads import for_each_slice
 
 GGO_CLASS = 1
@@ -62,10 +63,11 @@ class HUBands:
 
 class LesionMethod(Protocol):
     """Marks affected lung voxels. `name` goes into the result; `description` says what the
-    number is and what it cannot tell."""
+    number is and what it cannot tell; `lesion_model` is the model that marks (None for a rule)."""
 
     name: str
     description: str
+    lesion_model: LesionModelRecord | None
 
     def affected(
         self,
@@ -103,6 +105,8 @@ class HUBandMethod:
         "healthy lung), misses opacities thinner than 4 mm, and counts tissue at or above 0 HU as vessel, "
         "not lesion"
     )
+    lesion_model = None
+    """A rule, no model (`LesionMethod.lesion_model`)."""
 
     def affected(
         self,
@@ -143,12 +147,14 @@ shape; `cancel` is checked as it goes (raises `lunglens.inference.Cancelled`).""
 
 @dataclass(frozen=True)
 class ProbabilityMapMethod:
-    """Affected = a learned lesion probability at least `threshold`, inside the lung mask."""
+    """Affected = a learned lesion probability at least `threshold`, inside the lung mask;
+    `lesion_model` is the model behind `probability`, recorded in the result."""
 
     probability: ProbabilityFunction
     name: str
     description: str
     threshold: float = 0.5
+    lesion_model: LesionModelRecord | None = None
 
     def affected(
         self,

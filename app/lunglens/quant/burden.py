@@ -256,4 +256,5 @@ def quantify(
         slices=tuple(slice_percent(v) for v in per_slice),
         warnings=tuple(warnings),
         masks=masks,
+        lesion_model=method.lesion_model,
     )

@@ -33,6 +33,7 @@ import numpy as np
 from lunglens.core.windowing import Window, grey_to_hu, hu_to_grey_level, to_grey
 from lunglens.inference.predict import CancelFlag, Cancelled
 from lunglens.quant.bands import ProbabilityMapMethod
+from lunglens.quant.result import LesionModelRecord
 
 LESION_WINDOW = Window("Lung", 1500, -600)
 """The lung window (W 1500 / L -600 HU) that maps HU to the lesion model's 8-bit grey input."""
@@ -400,4 +401,5 @@ def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityM
             f"{card.name} {card.version} (a demonstration model: 50 masked slices and synthetic lesions), "
             f"{card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the lung mask"
         ),
+        lesion_model=LesionModelRecord(card.name, card.version, card.sha256),
     )

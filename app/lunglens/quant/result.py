@@ -147,6 +147,23 @@ class CompactMasks:
 
 
 @dataclass(frozen=True)
+class LesionModelRecord:
+    """The lesion model that made a learned lesion map, from its card: name, version and the
+    sha256 of its .onnx file."""
+
+    name: str
+    version: str
+    sha256: str
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LesionModelRecord:
+        return cls(name=str(data["name"]), version=str(data["version"]), sha256=str(data["sha256"]))
+
+
+@dataclass(frozen=True)
 class Quantification:
     """How much of each lung is affected and where, for one series.
 
@@ -167,6 +184,9 @@ class Quantification:
     slices: tuple[float | None, ...]
     warnings: tuple[str, ...] = ()
     masks: CompactMasks | None = None
+    lesion_model: LesionModelRecord | None = None
+    """The lesion model that marked the affected voxels (a learned map); None for a rule such as
+    the HU bands, and in results written before it was recorded."""
 
     def to_dict(self) -> dict:
         out = {
@@ -182,6 +202,7 @@ class Quantification:
             "zone_definition": self.zone_definition,
             "slices": list(self.slices),
             "warnings": list(self.warnings),
+            "lesion_model": None if self.lesion_model is None else self.lesion_model.to_dict(),
         }
         if self.masks is not None:
             out["masks"] = self.masks.to_dict()
@@ -203,6 +224,9 @@ class Quantification:
             slices=tuple(None if v is None else float(v) for v in data["slices"]),
             warnings=tuple(str(w) for w in data.get("warnings", ())),
             masks=CompactMasks.from_dict(data["masks"]) if data.get("masks") else None,
+            lesion_model=LesionModelRecord.from_dict(data["lesion_model"])
+            if data.get("lesion_model")
+            else None,
         )
 
 

@@ -7,16 +7,20 @@ DICOMweb address for a batch over a PACS): no model runs.
 
 The P(COVID) columns are the demonstration model's slice probabilities over the kept slices
 (largest and mean), the verdict is its reading at the batch's operating point, affected % and
-the 0-30 score come from the six-zone quantification: none of them is a diagnosis."""
+the 0-30 score come from the six-zone quantification: none of them is a diagnosis.
+
+A row holding values no batch writes (`lunglens.batch.worklist.row_problems`: the file was edited)
+is shaded, says what is wrong in its "Invalid values" column, and a line above the table names the
+file and the lines."""
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -30,7 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import Analysis
-from lunglens.batch.worklist import TEXT_COLUMNS, WORKLIST_NAME, cell_text
+from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -53,6 +57,11 @@ COLUMNS = (
     Column("series_number", "Series", True),
     Column("series_description", "Description"),
     Column("status", "Status"),
+    Column(
+        PROBLEMS,
+        "Invalid values",
+        tooltip="Values no batch writes (the file was edited): the row's other cells are not to be trusted",
+    ),
     Column("verdict", "Verdict", tooltip="The demonstration model's reading at the batch's operating point"),
     Column("k_positive", "k positive", True, "Kept slices read as COVID-19"),
     Column("n_kept", "n kept", True, "Slices kept by the selector (lung open) and classified"),
@@ -78,19 +87,8 @@ COLUMNS = (
 #: Width of the "Series at" column (pixels): long paths and addresses are elided in the middle
 #: (the whole text is the cell's tooltip).
 LOCATION_WIDTH = 260
-
-
-def read_worklist(folder: Path) -> list[dict]:
-    """The rows of `folder/worklist.csv` (dicts keyed by its header; text cells as the batch had
-    them, before `neutralised`). Raises OSError or
-    ValueError (named) when the file is missing or not a worklist."""
-    path = Path(folder) / WORKLIST_NAME
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"folder", "status", "result"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{path}: not a LungLens worklist (no {', '.join(sorted(missing))} column)")
-        return [{k: cell_text(v) if k in TEXT_COLUMNS else v for k, v in row.items()} for row in reader]
+#: Background of a row marked invalid.
+INVALID_COLOUR = QColor(255, 205, 205)
 
 
 def load_saved_analysis(folder: Path, row: dict) -> Analysis:
@@ -142,6 +140,10 @@ class WorklistModel(QAbstractTableModel):
                 value = _number(text)
                 return -math.inf if math.isnan(value) else value
             return text.lower()
+        if role == Qt.ItemDataRole.BackgroundRole and row.get(PROBLEMS):
+            return INVALID_COLOUR
+        if role == Qt.ItemDataRole.ForegroundRole and row.get(PROBLEMS):
+            return QColor(Qt.GlobalColor.black)  # readable on the shade whatever the theme
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -205,6 +207,10 @@ class WorklistDialog(QDialog):
         self.failed_check = QCheckBox("Failed only")
         self.failed_check.toggled.connect(self._failed_toggled)
         self.count_label = QLabel()
+        self.invalid_label = QLabel(invalid_rows_message(self.folder / WORKLIST_NAME, rows) or "")
+        self.invalid_label.setWordWrap(True)
+        self.invalid_label.setStyleSheet("color: #a00000")
+        self.invalid_label.setVisible(bool(self.invalid_label.text()))
 
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -236,6 +242,7 @@ class WorklistDialog(QDialog):
         top.addWidget(self.count_label)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.invalid_label)
         layout.addWidget(self.table, 1)
         layout.addWidget(note)
         self.resize(1200, 520)
