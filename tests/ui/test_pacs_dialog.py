@@ -53,6 +53,11 @@ def test_search_open_and_send_results(qtbot, window, uploaded, dicomweb_env, tmp
     with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
         window.controller.run_analysis()
     assert window.hospital.send_action.isEnabled()
+    window.controller.set_anonymise_exports(True)  # refused before any server is asked for
+    with qtbot.waitSignal(window.messageShown) as shown:
+        window.hospital.send_action.trigger()
+    assert "anonymised" in shown.args[0] and window.hospital.send_dialog is None
+    window.controller.set_anonymise_exports(False)
     window.hospital.send_action.trigger()
     assert window.hospital.send_dialog.destination().where == uploaded.dicomweb_url.rstrip("/")
     with qtbot.waitSignal(window.hospital.pacs.stored, timeout=120000) as stored:

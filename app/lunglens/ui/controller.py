@@ -256,7 +256,7 @@ class ViewerController(QObject):
         self.open_series(self._saved_ref(found) or (found.analysable or found.series)[0])
         self._start_thumbnails(found.series)
         if found.skipped:
-            self.status.emit(f"{len(found.skipped)} file(s) skipped in {folder}", 10000)
+            self.status.emit(f"{found.skipped_count} skipped in {folder}", 10000)
 
     def _start_thumbnails(self, refs) -> None:
         def thumbnails(_progress, cancel) -> dict:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from lunglens.pacs import PacsError, SeriesAddress
 from lunglens.ui.pacs_dialog import PacsDialog, SendResultsDialog, describe_server
-from lunglens.ui.pacs_session import PacsSession, SessionConnection
+from lunglens.ui.pacs_session import ANONYMISED_NOT_SENT, PacsSession, SessionConnection
 from lunglens.ui.worklist_dialog import WorklistDialog
 
 
@@ -54,6 +54,9 @@ class HospitalActions(QObject):
         the reader confirms it."""
         state = self.window.state
         if state.analysis is None or state.series is None:
+            return None
+        if self.controller.anonymise_exports:  # refused before a server is asked for
+            self.window.show_message("Results not sent", ANONYMISED_NOT_SENT)
             return None
         destinations = self.pacs.destinations()
         if not destinations:

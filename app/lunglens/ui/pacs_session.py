@@ -49,6 +49,13 @@ class SessionConnection(Connection):
         return session
 
 
+#: Why anonymised results are never sent to the PACS.
+ANONYMISED_NOT_SENT = (
+    "Exports are anonymised: anonymised results cannot join the study in the PACS (they would form "
+    "a study of their own). Switch off “Anonymise exported reports” to send them."
+)
+
+
 class PacsSession(QObject):
     """Searches, retrievals and stores for one viewer session. `studiesFound(list[StudySummary])`,
     `retrieved(folder)`, `failed(title, text)` and `progress(done, total)` report searches and
@@ -184,11 +191,7 @@ class PacsSession(QObject):
         """Build the DICOM results of `analysis` (SR, SEG, key images, PDF) and store them in
         their study on `connection` (the one the reader confirmed), in the background."""
         if anonymised:
-            self.sendFailed.emit(
-                "Results not sent",
-                "Exports are anonymised: anonymised results cannot join the study in the PACS (they "
-                "would form a study of their own). Switch off “Anonymise exported reports” to send them.",
-            )
+            self.sendFailed.emit("Results not sent", ANONYMISED_NOT_SENT)
             return
 
         def work(_progress, _cancel) -> str:
