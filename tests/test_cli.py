@@ -21,7 +21,7 @@ def test_info_lists_three_analysable_series_and_the_lung_open_span(covid_ct_md):
     assert result.stdout.count("lung-open span") == 3
     assert "kept 90 of 148 slices" in result.stdout  # P001
     labels = len(list(covid_ct_md.glob("*.csv")))  # the label tables beside the series
-    assert f"{labels} file(s) skipped" in result.stdout
+    assert f"{labels} entries skipped" in result.stdout
 
 
 def test_info_explains_non_analysable_series(shared_data):

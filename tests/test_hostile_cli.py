@@ -110,7 +110,7 @@ def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert status == EXIT_OK
-    line = "2 file(s) in the folder skipped: 1 not a DICOM or TIFF image; 1 not a regular file (a named pipe)"
+    line = "2 entries in the folder skipped: 1 not a DICOM or TIFF image; 1 not a regular file (a named pipe)"
     assert f"warning:  {line}" in out
     assert line in json.loads((tmp_path / "a.json").read_text())["series"]["warnings"]
 
@@ -181,7 +181,7 @@ def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, c
     status = cli.main(["analyze", str(tmp_path / "patient"), "--model", str(card), "--no-quantify"])
     out = capsys.readouterr().out
     assert status == EXIT_OK
-    assert "warning:  1 file(s) in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
+    assert "warning:  1 entry in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
     assert "skipped IM00007.tif: values are not Hounsfield units" in out
     assert "(5 slices)" in out  # IM00007 dropped
 

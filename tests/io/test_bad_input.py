@@ -29,7 +29,7 @@ def test_folder_without_images(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "scan.csv").write_text("a,b\n1,2\n")
     found = discover(tmp_path)
-    assert "no readable CT images among 2 file(s)" in found.problem()
+    assert "no readable CT images among 2 entries" in found.problem()
     assert {s.reason for s in found.skipped} == {"not a DICOM or TIFF image"}
 
 

@@ -80,7 +80,8 @@ class Plan:
 
     source: str
     jobs: tuple[Job, ...]
-    skipped_files: int = 0
+    skipped: str = ""
+    """The entries of a folder skipped, counted in words (`Discovery.skipped_count`)."""
     studies: int | None = None
     """Studies the DICOMweb query found (None for a folder)."""
     skipped_series: int = 0
@@ -90,7 +91,7 @@ class Plan:
     def nothing_found(self) -> str:
         """The sentence for a plan without jobs."""
         if self.studies is None:
-            return f"{self.source}: no CT series found below it ({self.skipped_files} file(s) skipped)"
+            return f"{self.source}: no CT series found below it ({self.skipped or 'nothing'} skipped)"
         if self.studies == 0:
             return f"{self.source}: no study matches"
         return f"{self.source}: {self.studies} studies, no CT series in them ({self.skipped_series} other series)"
@@ -165,7 +166,7 @@ def plan_jobs(source: Path) -> Plan:
                 description=ref.description,
             )
         )
-    return Plan(str(source), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped_files=len(found.skipped))
+    return Plan(str(source), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped=found.skipped_count)
 
 
 #: QIDO-RS requests in flight at once while a DICOMweb batch is planned (one per study).

@@ -35,11 +35,11 @@ def run(args: argparse.Namespace) -> int:
         if args.select and ref.analysable:
             _print_selection(ref)
     if args.skipped and found.skipped:
-        print(f"{len(found.skipped)} file(s) skipped:")
+        print(f"{found.skipped_count} skipped:")
         for item in found.skipped:
             print(printable(f"     {item.path}: {item.reason}"))
     elif found.skipped:
-        print(f"{len(found.skipped)} file(s) skipped (--skipped lists them)")
+        print(f"{found.skipped_count} skipped (--skipped lists them)")
     return EXIT_OK
 
 

@@ -46,6 +46,11 @@ class Discovery:
     def analysable(self) -> tuple[SeriesRef, ...]:
         return tuple(s for s in self.series if s.analysable)
 
+    @property
+    def skipped_count(self) -> str:
+        """ "1 entry" / "5 entries": the files and folders skipped (a folder not entered is one)."""
+        return f"{len(self.skipped)} entr{'y' if len(self.skipped) == 1 else 'ies'}"
+
     def problem(self) -> str | None:
         """A sentence for the user when the folder holds no series at all, else None."""
         if self.series:
@@ -54,16 +59,16 @@ class Discovery:
             return f"{self.folder}: the folder holds no files"
         reasons = sorted({s.reason for s in self.skipped})
         shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
-        return f"{self.folder}: no readable CT images among {len(self.skipped)} file(s) ({shown})"
+        return f"{self.folder}: no readable CT images among {self.skipped_count} ({shown})"
 
     def skipped_summary(self, shown: int = 3) -> str | None:
-        """One line on the files not used, by reason (the `shown` most common), or None."""
+        """One line on the files and folders not used, by reason (the `shown` most common), or None."""
         if not self.skipped:
             return None
         counts = Counter(s.reason for s in self.skipped)
         listed = "; ".join(f"{n} {reason}" for reason, n in counts.most_common(shown))
         more = "; ..." if len(counts) > shown else ""
-        return f"{len(self.skipped)} file(s) in the folder skipped: {listed}{more}"
+        return f"{self.skipped_count} in the folder skipped: {listed}{more}"
 
 
 class FolderError(Exception):
