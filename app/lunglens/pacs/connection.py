@@ -104,9 +104,16 @@ class Connection:
         return None
 
     def session(self) -> requests.Session:
-        """A requests session with the credentials from the environment and TLS verification."""
+        """A requests session signed in (`sign_in`), with TLS verification."""
         session = _WildcardSession()
         session.verify = self.ca_file or True
+        self.sign_in(session)
+        return session
+
+    def sign_in(self, session: requests.Session) -> None:
+        """Put the credentials from the environment on `session`: basic authentication for a user,
+        else a bearer token when one is set. Raises AuthenticationFailed for a user without
+        LUNGLENS_DICOMWEB_PASSWORD."""
         if self.user:
             problem = self.credentials_problem()
             if problem:
@@ -114,7 +121,6 @@ class Connection:
             session.auth = (self.user, os.environ[PASSWORD_VARIABLE])
         elif os.environ.get(TOKEN_VARIABLE):
             session.headers["Authorization"] = f"Bearer {os.environ[TOKEN_VARIABLE]}"
-        return session
 
     def client(self) -> DICOMwebClient:
         """A dicomweb-client for this connection; its own retrying is off (callers retry with

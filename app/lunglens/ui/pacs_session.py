@@ -40,13 +40,11 @@ class SessionConnection(Connection):
 
     password: str | None = field(default=None, repr=False, compare=False)
 
-    def session(self) -> requests.Session:
-        if not (self.user and self.password):
-            return super().session()
-        session = requests.Session()
-        session.verify = self.ca_file or True
-        session.auth = (self.user, self.password)
-        return session
+    def sign_in(self, session: requests.Session) -> None:
+        if self.user and self.password:
+            session.auth = (self.user, self.password)
+        else:
+            super().sign_in(session)
 
 
 #: Why anonymised results are never sent to the PACS.
