@@ -9,10 +9,12 @@ under a job fails that job, not the batch."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 
 import pydicom
 import pytest
+from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
 
 from lunglens.analysis import Analysis, AnalysisOptions, load_and_analyse
@@ -25,7 +27,15 @@ from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
 from lunglens.inference import load_model
 from lunglens.io import discover
-from lunglens.pacs import Connection, Listing, SeriesSummary, StudySummary, find_studies
+from lunglens.pacs import (
+    Connection,
+    Listing,
+    PartialTransfer,
+    SeriesSummary,
+    StudySummary,
+    find_studies,
+    retrieve_study,
+)
 from lunglens.pacs import find as find_module
 from lunglens.pacs import retrieve as retrieve_module
 from tests.batch.conftest import write_archive
@@ -109,7 +119,6 @@ def test_plan_has_the_folder_batch_ids_and_leaves_other_modalities_out(on_server
     assert len(same) == len(PATIENTS) + 1 and all(job.job_id == from_folder[job.series_key] for job in same)
     for job in plan.jobs:
         assert job.folder.startswith(f"{on_server.dicomweb_url}/studies/") and job.ref is None
-        assert job.remote.n_instances in (2, 24, 48)  # the scout, a patient, the two passes
     assert plan.studies == len(PATIENTS) + 1 and plan.skipped_series == 1  # the secondary capture
     one = plan_dicomweb_jobs(_query(on_server, patient="PAT002"))
     assert [job.patient for job in one.jobs] == ["PAT002"]
@@ -157,6 +166,30 @@ def test_orthanc_lists_every_study_once(on_server, dicomweb_env, archive):
         len(find_studies(Connection(url=on_server.dicomweb_url, user=USER), modality="CT"))
         == len(PATIENTS) + 1
     )
+
+
+class _PagesWithoutModality:
+    """The DICOMweb client of a server holding five studies (three CT, two MR) that answers two
+    at a time and pages by offset, except for a search by ModalitiesInStudy, whose offset it
+    ignores (as Orthanc does)."""
+
+    STUDIES = [
+        {"0020000D": {"vr": "UI", "Value": [f"1.2.{i}"]}, "00080061": {"vr": "CS", "Value": [modality]}}
+        for i, modality in enumerate(["CT", "MR", "CT", "MR", "CT"])
+    ]
+
+    def search_for_studies(self, fields=None, search_filters=None, offset=0):
+        start = 0 if "ModalitiesInStudy" in (search_filters or {}) else offset
+        return self.STUDIES[start : start + 2]
+
+
+def test_a_server_that_pages_only_without_a_modality_lists_every_study_of_one(monkeypatch):
+    monkeypatch.setattr(Connection, "client", lambda self: _PagesWithoutModality())
+    connection = Connection(url="http://pacs.example/dicom-web")
+    ct = find_studies(connection, modality="CT")
+    assert [study.study_uid for study in ct] == ["1.2.0", "1.2.2", "1.2.4"] and not ct.caveat
+    assert [study.study_uid for study in find_studies(connection, modality="M?")] == ["1.2.1", "1.2.3"]
+    assert len(find_studies(connection)) == 5
 
 
 def test_batch_over_dicomweb_equals_the_folder_analysis_and_reruns_nothing(
@@ -255,15 +288,14 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
 def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(
     archive, card, tmp_path, monkeypatch
 ):
-    """Orthanc capping its listings lists 10 (or 11) of the series' 24 instances and ignores the
-    offset: the series' stream brings all 24. When only what was listed arrives (no stream), the
-    job is a partial transfer, never an analysis of part of the series."""
+    """Orthanc capping its listings lists 11 of the series' 24 instances, and no page after: the
+    series' stream brings all 24. When only what was listed arrives (no stream), the job is a
+    partial transfer (the server counts 24), never an analysis of part of the series."""
     server = start_orthanc(tmp_path / "capped", LimitFindInstances=10)
     try:
         monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
         server.upload(sorted((archive / "PAT000").glob("*.dcm")))
         (job,) = plan_dicomweb_jobs(_query(server)).jobs
-        assert job.remote.n_instances == 24
         answers = {}
         for streamed in (True, False):
             if not streamed:
@@ -281,8 +313,34 @@ def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(
     assert Analysis.from_dict(json.loads((out / whole["result"]).read_text())).series.n_slices == 24
     (part, out) = answers[False]
     assert part["status"] == "failed", part
-    assert "of the series' 24 instances retrieved" in part["error"] and "not analysed" in part["error"]
+    assert "partial transfer" in part["error"] and "instances missing" in part["error"]
     assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())
+
+
+def test_a_study_the_server_lists_in_part_is_retrieved_whole_or_named_partial(archive, tmp_path, monkeypatch):
+    """Orthanc capping its instance listing at 11 lists one series of a two-series study: both
+    series are streamed whole (the series listing names them). A stream cut after 5 instances is
+    a partial transfer, though the instances it did not bring were never listed."""
+    server = start_orthanc(tmp_path / "capped", LimitFindInstances=10)
+    try:
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+        first = sorted((archive / "PAT000").glob("*.dcm"))
+        server.upload(first + _copy_as_new_series(first, tmp_path / "second"))
+        connection = Connection(url=server.dicomweb_url, user=USER)
+        study_uid = pydicom.dcmread(first[0], stop_before_pixels=True).StudyInstanceUID
+        whole = retrieve_study(connection, study_uid, tmp_path / "whole")
+        real_iter_series = DICOMwebClient.iter_series
+        monkeypatch.setattr(
+            DICOMwebClient,
+            "iter_series",
+            lambda self, *a, **k: itertools.islice(real_iter_series(self, *a, **k), 5),
+        )
+        with pytest.raises(PartialTransfer) as caught:
+            retrieve_study(connection, study_uid, tmp_path / "cut")
+    finally:
+        server.stop()
+    assert len(whole.files) == whole.n_expected == 48 and len(whole.expected) == 2
+    assert str(caught.value).count("of 24 instances missing") == 2
 
 
 def test_workers_of_an_existing_cluster_without_the_password_stop_the_batch_before_any_job(

@@ -312,7 +312,12 @@ def capping_server(uploaded, dicomweb_env, monkeypatch):
 
 
 def test_a_series_listed_in_part_is_still_retrieved_whole(capping_server, p001_header, p001_files, tmp_path):
-    retrieved = retrieve_study(connection(capping_server), p001_header.StudyInstanceUID, tmp_path)
+    retrieved = retrieve_study(
+        connection(capping_server),
+        p001_header.StudyInstanceUID,
+        tmp_path,
+        series=p001_header.SeriesInstanceUID,
+    )
     assert len(retrieved.files) == retrieved.n_expected == len(p001_files) == 148
 
 

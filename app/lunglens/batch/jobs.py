@@ -36,9 +36,6 @@ class RemoteSeries:
 
     connection: Connection
     address: SeriesAddress
-    n_instances: int | None = None
-    """Instances in the series as QIDO-RS counts them (NumberOfSeriesRelatedInstances): fewer
-    retrieved is a partial transfer, never analysed."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +180,7 @@ def _remote_job(query: DicomwebQuery, study: StudySummary, series: SeriesSummary
         study_date=study.study_date,
         series_number=series.series_number,
         description=series.description,
-        remote=RemoteSeries(query.connection, address, series.n_instances),
+        remote=RemoteSeries(query.connection, address),
     )
 
 

@@ -28,7 +28,7 @@ from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
-from lunglens.pacs import PacsError, PartialTransfer, retrieve_study
+from lunglens.pacs import PacsError, retrieve_study
 from lunglens.threads import thread_budget
 
 
@@ -98,7 +98,7 @@ def worker_model(settings: JobSettings) -> Model:
 def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
     """The job's series as files: its own, or, for a series on a DICOMweb server, retrieved
     (WADO-RS) into a folder of this attempt's own under `out/.retrieving/` for the time of the job.
-    Raises PacsError (named; PartialTransfer when fewer instances arrive than QIDO-RS counted) or
+    Raises PacsError (named; PartialTransfer when fewer instances arrive than QIDO-RS lists or counts) or
     LoadError when what arrived is not the one analysable series the job is about."""
     if job.remote is None:
         yield job.ref
@@ -107,15 +107,8 @@ def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
     parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{job.job_id}-"))
     try:
-        address, expected = job.remote.address, job.remote.n_instances
-        retrieved = retrieve_study(
-            job.remote.connection, address.study_uid, folder, series=address.series_uid
-        )
-        if expected is not None and len(retrieved.files) < expected:
-            raise PartialTransfer(
-                f"{address.text}: {len(retrieved.files)} of the series' {expected} instances retrieved "
-                f"(the server listed {retrieved.n_expected}; it may cap its answers): not analysed"
-            )
+        address = job.remote.address
+        retrieve_study(job.remote.connection, address.study_uid, folder, series=address.series_uid)
         found = discover(folder)
         if not found.series:
             raise LoadError(f"{address.text}: no readable CT image was retrieved ({found.skipped_summary()})")

@@ -111,8 +111,7 @@ def every_result(search, uid_tag: str) -> tuple[list[dict], bool]:
     asked again from the number of results so far until an answer brings nothing new: an empty
     one, or one a server that ignores the offset sends again (it would otherwise be asked
     forever; such a server may have left results out, which no answer says). No `limit` is sent:
-    a server whose filters apply after its limit (Orthanc with ModalitiesInStudy) would page
-    wrongly."""
+    a server whose filters apply after its limit would page wrongly."""
 
     def uid(item: dict) -> str:
         return str((item.get(uid_tag, {}).get("Value") or [""])[0])
@@ -173,11 +172,11 @@ def find_studies(
 ) -> Listing:
     """The studies (StudySummary) matching `patient` (Patient ID; `*` and `?` wildcards allowed),
     `date` (DICOM date or range, e.g. 20200301-20200331) and `modality` (e.g. CT), all of them:
-    page by page where the server caps an answer (`every_result`). A server that ignores the
-    offset of a search by modality (Orthanc) is asked without the modality, which it pages, and
-    the studies of that modality are kept here; the listing's caveat says when a server that
-    ignores the offset may still have left some out. Raises a named PacsError (before any
-    request for a `date` that is not one, `date_range_problem`)."""
+    page by page where the server caps an answer (`every_result`; the listing's caveat says when
+    a server that ignores the offset may have left some out). The modality is matched here, on
+    the modalities each study lists (`_has_modality`), not sent: a search by ModalitiesInStudy
+    is one a server may not page (Orthanc ignores its offset). Raises a named PacsError (before
+    any request for a `date` that is not one, `date_range_problem`)."""
     filters = {}
     if patient:
         filters["PatientID"] = patient
@@ -187,30 +186,26 @@ def find_studies(
             raise PacsError(problem)
         filters["StudyDate"] = date
     client = connection.client()
-
-    def search(filters: dict) -> tuple[list[dict], bool]:
-        return every_result(
+    try:
+        found, offset_ignored = every_result(
             lambda offset: client.search_for_studies(
                 fields=list(STUDY_FIELDS), search_filters=filters, offset=offset
             ),
             "0020000D",
         )
-
-    try:
-        found, offset_ignored = search({**filters, "ModalitiesInStudy": modality} if modality else filters)
-        if modality and offset_ignored:
-            found, offset_ignored = search(filters)
-            found = [item for item in found if _has_modality(item, modality)]
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, "searching for studies") from None
     studies = sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
+    if modality:
+        studies = [study for study in studies if _has_modality(study, modality)]
     return Listing(studies, _caveat(connection, offset_ignored, studies, "studies"))
 
 
-def _has_modality(item: dict, modality: str) -> bool:
-    """Whether a study's ModalitiesInStudy holds `modality` (DICOM wildcards `*` and `?`)."""
+def _has_modality(study: StudySummary, modality: str) -> bool:
+    """Whether `study` lists `modality` among its modalities (DICOM wildcards `*` and `?`); a
+    study that lists none (a server that does not say) is kept: its series say what they are."""
     pattern = re.escape(modality).replace(r"\*", ".*").replace(r"\?", ".")
-    return any(re.fullmatch(pattern, m) for m in _summary(item).modalities)
+    return not study.modalities or any(re.fullmatch(pattern, m) for m in study.modalities)
 
 
 def find_series(connection: Connection, study_uid: str) -> Listing:

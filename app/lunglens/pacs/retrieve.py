@@ -1,9 +1,11 @@
 """WADO-RS: bring a study (or one series of it) from a DICOMweb server into a local folder,
 instance by instance on parallel threads, with progress, retrying transient failures with
-exponential back-off. What arrives is checked against what QIDO-RS said the series holds, plus
-what the series' stream brought that the listing left out (a server that caps its answers and
-ignores the paging offset lists only part of a long series): a series with missing instances is
-never handed on as if it were whole (PartialTransfer).
+exponential back-off. The series come from the study's series listing and each is streamed
+whole; what arrives is checked against the instances QIDO-RS lists, plus those the stream
+brought that the listing left out, and against the number of instances the server counts for
+each series (a server that caps its answers lists only part of a long series, and says so by no
+other sign): a series with missing instances is never handed on as if it were whole
+(PartialTransfer).
 
 The server's Series and SOP Instance UIDs become folder and file names, so only valid UIDs are
 (`is_valid_uid`): an instance listed under another UID ("../../x") is not saved, and its series
@@ -32,7 +34,7 @@ from lunglens.pacs.connection import (
     is_transient,
     named_error,
 )
-from lunglens.pacs.find import every_result
+from lunglens.pacs.find import SeriesSummary, every_result, find_series
 
 ProgressCallback = Callable[[int, int], None]
 """Called with (instances received, instances expected)."""
@@ -51,16 +53,33 @@ class RetrySchedule:
 
 @dataclass
 class Retrieved:
-    """What a retrieval brought: the folder, the instances expected per series (from QIDO-RS)
-    and the files received."""
+    """What a retrieval brought: the folder, the instances expected per series (listed by
+    QIDO-RS, or streamed though the listing left them out), the number of instances the server
+    counts per series (None where it does not say), and the files received."""
 
     folder: Path
     expected: dict[str, list[str]]
+    counted: dict[str, int | None] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+
+    def n_expected_in(self, series_uid: str) -> int:
+        """The instances series `series_uid` holds: as many as listed, or as counted if more."""
+        return max(len(self.expected.get(series_uid, ())), self.counted.get(series_uid) or 0)
 
     @property
     def n_expected(self) -> int:
-        return sum(len(v) for v in self.expected.values())
+        return sum(self.n_expected_in(uid) for uid in self.expected)
+
+    def n_received_in(self, series_uid: str) -> int:
+        return sum(1 for path in self.files if path.parent.name == series_uid)
+
+    def short_series(self) -> dict[str, tuple[int, int]]:
+        """{series UID: (instances received, instances expected)} of the series not whole."""
+        return {
+            uid: (self.n_received_in(uid), self.n_expected_in(uid))
+            for uid in self.expected
+            if self.n_received_in(uid) < self.n_expected_in(uid)
+        }
 
 
 def is_valid_uid(uid: str) -> bool:
@@ -93,12 +112,17 @@ def _uid(item: dict, keyword_tag: str) -> str:
 
 def _expected_instances(
     connection: Connection, study_uid: str, series_uid: str | None
-) -> dict[str, list[str]]:
-    """{series UID: [SOP instance UIDs]} of the study (or of the one series), from QIDO-RS."""
+) -> tuple[dict[str, list[str]], dict[str, int | None]]:
+    """({series UID: [SOP instance UIDs listed]}, {series UID: instances counted}) of the study
+    (or of the one series), from QIDO-RS: its series listing, and its instance listing, which
+    may be short (a server that caps its answers). Raises StudyNotFound."""
+    listed_series: list[SeriesSummary] = [
+        s for s in find_series(connection, study_uid) if series_uid is None or s.series_uid == series_uid
+    ]
     client = connection.client()
     what = f"listing the instances of study {study_uid}"
     try:
-        items, _offset_ignored = every_result(  # what the listing left out, streaming brings
+        items, _offset_ignored = every_result(  # what the listing left out, streams and counts tell
             lambda offset: client.search_for_instances(
                 study_instance_uid=study_uid, series_instance_uid=series_uid, offset=offset
             ),
@@ -106,13 +130,13 @@ def _expected_instances(
         )
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, what) from None
-    expected: dict[str, list[str]] = {}
+    expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
     for item in items:
         expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
-    if not expected:
+    if not any(expected.values()) and not any(s.n_instances for s in listed_series):
         target = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
         raise StudyNotFound(f"{connection.where}: {target} not found")
-    return expected
+    return expected, {s.series_uid: s.n_instances for s in listed_series if s.series_uid}
 
 
 def _save(dataset: Dataset, path: Path) -> None:
@@ -253,16 +277,17 @@ def retrieve_study(
     sub-folder per series: each series streamed in one request (series in parallel threads),
     then every instance that did not arrive fetched on its own (in parallel, with back-off).
     Raises StudyNotFound, AuthenticationFailed, HostUnreachable, PacsTimeout or
-    PartialTransfer (naming each series with missing instances and how many)."""
-    expected = _expected_instances(connection, study_uid, series)
-    result = Retrieved(folder=Path(dest_folder), expected=expected)
+    PartialTransfer (naming each series with fewer instances than listed or counted, and how
+    many)."""
+    expected, counted = _expected_instances(connection, study_uid, series)
+    result = Retrieved(folder=Path(dest_folder), expected=expected, counted=counted)
     transfer = _Transfer(connection, study_uid, result, progress, retry)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(transfer.stream_series, [s for s in expected if is_valid_uid(s)]))
     to_fetch = [item for item in transfer.missing() if item not in transfer.invalid]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda item: transfer.fetch_instance(*item), to_fetch))
-    if not transfer.missing():
+    if not result.short_series():
         return result
     if transfer.fatal and not result.files:
         raise transfer.fatal[0]
@@ -272,12 +297,10 @@ def retrieve_study(
 
 
 def _partial_message(connection, result: Retrieved, failures, fatal, invalid) -> str:
-    received = {path.stem for path in result.files}
-    parts = []
-    for series_uid, sops in result.expected.items():
-        missing = [s for s in sops if s not in received]
-        if missing:
-            parts.append(f"series {series_uid}: {len(missing)} of {len(sops)} instances missing")
+    parts = [
+        f"series {uid}: {expected - received} of {expected} instances missing"
+        for uid, (received, expected) in result.short_series().items()
+    ]
     problems = list(dict.fromkeys(invalid.values()))
     if fatal or failures or not problems:
         problems.append(f"last failure: {(fatal or list(failures.values()) or [PacsError('stopped')])[0]}")
