@@ -327,6 +327,39 @@ def test_compressed_frame_cut_short_is_refused(tmp_path, jpeg_lossless_slice, ke
     assert any("s1.dcm" in w and "cut short (no end-of-image marker)" in w for w in series.warnings)
 
 
+@pytest.mark.parametrize(
+    "where",
+    ["before the delimiter", "after the offset table", "inside a fragment's header", "inside a fragment"],
+)
+def test_a_compressed_file_cut_anywhere_is_skipped_at_discovery_naming_it(
+    tmp_path, jpeg_lossless_slice, where
+):
+    """Discovery walks the items of encapsulated pixel data (8-byte headers, nothing decoded):
+    wherever the file was cut, it is skipped with its reason, never counted in a series that
+    then loses a slice at load."""
+    data = jpeg_lossless_slice.read_bytes()
+    value = data.index(b"\xe0\x7f\x10\x00OB\x00\x00\xff\xff\xff\xff") + 12  # PixelData, undefined length
+    first_fragment = (
+        value + 8 + int.from_bytes(data[value + 4 : value + 8], "little")
+    )  # after the offset table
+    cut = {
+        "before the delimiter": len(data) - 8,
+        "after the offset table": first_fragment,
+        "inside a fragment's header": first_fragment + 4,
+        "inside a fragment": first_fragment + 100,
+    }[where]
+    for i in range(3):
+        ds = pydicom.dcmread(jpeg_lossless_slice)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.ImagePositionPatient = [0, 0, -5 * i]
+        ds.save_as(tmp_path / f"s{i}.dcm")
+    (tmp_path / "cut.dcm").write_bytes(data[:cut])
+    found = discover(tmp_path)
+    assert [s.n_slices for s in found.series] == [3]
+    ((path, reason),) = [(s.path, s.reason) for s in found.skipped]
+    assert path.name == "cut.dcm" and reason.startswith("file cut short")
+
+
 def test_the_uncut_frame_still_loads(tmp_path, jpeg_lossless_slice):
     ds = pydicom.dcmread(jpeg_lossless_slice)
     for i, position in enumerate([0, -5, -10]):

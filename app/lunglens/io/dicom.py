@@ -144,13 +144,19 @@ def _fragments_problem(fh, offset: int, file_size: int) -> str:
     """Why the encapsulated pixel data whose value starts at byte `offset` of the open file `fh`
     is incomplete, or "": its items (basic offset table, fragments) are walked by their 8-byte
     headers, nothing decoded, up to the sequence delimiter, the end of the file or
-    FRAGMENT_WALK_LIMIT items. A file ending between two items passes (a frame cut there fails
-    its end-of-image check when decoded)."""
+    FRAGMENT_WALK_LIMIT items. The file must not end before the delimiter: a file cut between
+    two items has lost its last fragments, or at least the delimiter that pydicom needs to read
+    the pixel data at all."""
     for _ in range(FRAGMENT_WALK_LIMIT):
         fh.seek(offset)
         head = fh.read(8)
-        if not head or head[:4] == _SEQUENCE_DELIMITER_TAG:
+        if head[:4] == _SEQUENCE_DELIMITER_TAG:
             return ""
+        if not head:
+            return (
+                "file cut short: the compressed pixel data ends without its sequence delimiter "
+                f"(at byte {offset} of {file_size})"
+            )
         if len(head) < 8:
             return f"file cut short inside the compressed pixel data (at byte {offset} of {file_size})"
         if head[:4] != _ITEM_TAG:
