@@ -110,6 +110,14 @@ def test_a_learned_result_is_adopted_only_when_made_with_this_lesion_model(tiny_
     assert f"{result}: a result of this series made with other settings (lesion_model_sha256 differ)" in (
         record.error
     )
+    del other["quantification"]["lesion_model"]  # as LungLens wrote it before it recorded the model
+    result.write_text(json.dumps(other))
+    (out / MANIFEST_NAME).unlink()
+    unknown = run_batch(config, progress=lambda *a: None)
+    assert (unknown.adopted, unknown.ran, unknown.failed) == (0, 0, 1)
+    with Manifest(out) as manifest:
+        (record,) = manifest.records()
+    assert "made before LungLens recorded the lesion model of a learned map" in record.error
     result.write_text(json.dumps(made))
     (out / MANIFEST_NAME).unlink()
     same = run_batch(config, progress=lambda *a: None)

@@ -215,10 +215,17 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     if differing:
+        unrecorded = differing == ["lesion_model_sha256"] and made_with["lesion_model_sha256"] is None
+        made = (
+            "made before LungLens recorded the lesion model of a learned map (which one made it "
+            "cannot be told)"
+            if unrecorded
+            else f"made with other settings ({', '.join(differing)} differ)"
+        )
         manifest.mark_failed(
             job.job_id,
-            f"{path}: a result of this series made with other settings ({', '.join(differing)} differ) "
-            "is in the way and is not overwritten; move it away or choose another output folder",
+            f"{path}: a result of this series {made} is in the way and is not overwritten; move it "
+            "away or choose another output folder",
         )
         return False
     manifest.mark_done(job.job_id, path.name, summary, None)
