@@ -142,5 +142,8 @@ def test_model_and_analysis_status():
     assert readout.analysis_done(done) == "Analysed in 2.5 s on CPU: 2 slices classified in 2.0 s"
     done.timings_s = {"load": 9.0, "select": 0.1, "classify": 2.0, "quantify": 6.0, "decide": 0.01}
     assert readout.analysis_done(done) == (
-        "Analysed in 8.1 s on CPU: 2 slices classified in 2.0 s, quantified in 6.0 s"
+        "Analysed in 17.1 s on CPU: 2 slices classified in 2.0 s, quantified in 6.0 s"
+    )
+    assert readout.timings_text(done) == (  # the CLI's and the PDF's line: the same total
+        "17.11 s (load 9.00 s, select 0.10 s, classify 2.00 s, quantify 6.00 s, decide 0.01 s)"
     )

@@ -4,7 +4,6 @@ verdict, and optionally write the analysis as JSON and the PDF report."""
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,7 +82,7 @@ def demo_folder() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
+    from lunglens.analysis import AnalysisOptions, load_and_analyse, readout, shared_lesion_methods
     from lunglens.analysis.lesion_methods import LEARNED
     from lunglens.inference import ModelError, load_model
 
@@ -122,7 +121,6 @@ def run(args: argparse.Namespace) -> int:
         except ModelError as exc:
             raise BadInput(str(exc)) from exc
 
-    start = time.perf_counter()
     options = AnalysisOptions(
         decision=decision,
         all_slices=args.all_slices,
@@ -140,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
         )
     except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc
-    total = time.perf_counter() - start
     if args.anonymise:  # every output below reads the anonymised record
         from lunglens.report.identity import anonymised
 
@@ -159,9 +156,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"verdict:  {d.summary()}")
     print(f"model:    {model.card.name} {model.card.version} on {model.provider.describe()}")
-    print(
-        f"time:     {total:.1f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in result.timings_s.items()) + ")"
-    )
+    print(f"time:     {readout.timings_text(result)}")
     for warning in record.warnings:
         print(printable(f"warning:  {warning}"))
     if result.quantification is not None:

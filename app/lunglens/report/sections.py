@@ -15,7 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
-from lunglens.analysis import Analysis, ModelRecord
+from lunglens.analysis import Analysis, ModelRecord, readout
 from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
@@ -367,10 +367,7 @@ def _flatten(value, prefix: str = "") -> list[str]:
 def method(analysis: Analysis, width: float) -> list[Flowable]:
     """Model card, provider, versions, date and duration, the method and its reference."""
     model, provider = analysis.model, analysis.provider
-    timings = analysis.timings_s
-    duration = (
-        f"{sum(timings.values()):.2f} s (" + ", ".join(f"{k} {v:.2f} s" for k, v in timings.items()) + ")"
-    )
+    duration = readout.timings_text(analysis)
     why = provider.reason or f"as requested ({provider.requested})"
     provider_text = f"{provider.label}, {provider.used}: {why}"
     rows = [
