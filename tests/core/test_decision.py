@@ -74,8 +74,11 @@ def test_shape_mismatch_is_an_error():
     ("fraction", "rule", "applied"),
     [
         (0.0, "k > 0, at least one slice", "k > 0, at least one slice"),
-        (0.1, "k > 0.1 × n", "k > 0.1 × n = 9.0"),
-        (0.3, "k > 0.3 × n", "k > 0.3 × n = 27.0"),
+        (0.1, "k > 0.1 × n", "k > 0.1 × n = 9"),
+        (0.3, "k > 0.3 × n", "k > 0.3 × n = 27"),
+        (0.3333, "k > 0.3333 × n", "k > 0.3333 × n = 29.997"),  # not "30.0": 30 > 29.997 is COVID-19
+        (0.12345678, "k > 0.12345678 × n", "k > 0.12345678 × n = 11.1111102"),
+        (1e-05, "k > 0.00001 × n", "k > 0.00001 × n = 0.0009"),
     ],
 )
 def test_the_rule_is_written_out_with_its_fraction_and_n(fraction, rule, applied):

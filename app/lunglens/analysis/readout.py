@@ -107,7 +107,7 @@ def cutoff_label(params: DecisionParams) -> str:
 
 
 def decision_count(decision: Decision) -> str:
-    """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9.0)"."""
+    """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9)"."""
     return (
         f"{decision.k_positive} of {decision.n_kept} kept slices positive "
         f"(COVID-19 when {decision.rule_applied()})"

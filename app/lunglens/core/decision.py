@@ -39,7 +39,7 @@ class DecisionParams:
         """The patient rule at this fraction, the one place it is written: "k > 0.1 × n", or for
         f = 0 "k > 0, at least one slice"."""
         f = self.patient_fraction
-        return "k > 0, at least one slice" if f == 0 else f"k > {f:g} × n"
+        return "k > 0, at least one slice" if f == 0 else f"k > {exact_text(f)} × n"
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,24 @@ class Decision:
         return patient_threshold(self.n_kept, self.params.patient_fraction)
 
     def rule_applied(self) -> str:
-        """The rule with this series' n: "k > 0.1 × n = 9.0", or "k > 0, at least one slice"."""
+        """The rule with this series' n and f × n exactly: "k > 0.1 × n = 9", "k > 0.3333 × n =
+        29.997", or "k > 0, at least one slice"."""
         rule = self.params.rule()
-        return rule if self.params.patient_fraction == 0 else f"{rule} = {self.needed:.1f}"
+        return rule if self.params.patient_fraction == 0 else f"{rule} = {exact_text(self.needed)}"
 
     def summary(self) -> str:
-        """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9.0)"."""
+        """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9)"."""
         return (
             f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({self.rule_applied()})"
         )
+
+
+def exact_text(value: float | Decimal) -> str:
+    """`value` written out exactly, without exponent or trailing zeros (29.997, 63, 0.0088); a
+    float as its shortest decimal form, the value the reader set. Used for f, the cut-off and f × n
+    wherever they are shown, so a printed rule never reads other than it decides."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return f"{number.normalize():f}"
 
 
 def patient_threshold(n_kept: int, patient_fraction: float) -> Decimal:
