@@ -119,7 +119,7 @@ def test_decision_lines():
     decision = decide(np.array([np.nan, 0.73, 0.2, np.nan]), SELECTION.kept, params)
     assert readout.decision_count(decision) == "1 of 2 kept slices positive (COVID-19 when k > 0.1 × n = 0.2)"
     assert readout.fraction_label(params) == "Patient fraction f = 0.1 — COVID-19 when k > 0.1 × n"
-    assert readout.cutoff_label(params) == "Slice cut-off — positive when P(COVID) ≥ 0.50"
+    assert readout.cutoff_label(params) == "Slice cut-off — positive when P(COVID) ≥ 0.5"
     assert readout.flips((), ()) == ""
     assert readout.flips((0, 2), (5,)) == "Flipped since the move began — now positive: 1, 3; now negative: 6"
     assert readout.flips(tuple(range(14)), ()).endswith("12 (+2 more)")

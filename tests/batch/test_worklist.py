@@ -211,3 +211,20 @@ def test_rows_edited_into_impossible_values_are_marked_invalid_naming_the_file_a
     assert message.startswith(f"{tmp_path / WORKLIST_NAME}: 5 row(s) hold values no batch writes")
     assert "line 3: k_positive 4 is more than n_kept 3" in message
     assert invalid_rows_message(tmp_path / WORKLIST_NAME, [rows["GOOD"]]) is None
+
+
+def test_a_verdict_at_the_exact_boundary_is_checked_on_the_fraction_as_written(tmp_path):
+    from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, read_worklist
+
+    analysis = _analysis([0.9] * 63 + [0.1] * 27, [True] * 90)
+    analysis["decision"]["params"]["patient_fraction"] = 0.7  # 63 > 0.7 × 90 = 63 is false: normal
+    analysis["decision"]["verdict"] = "normal"
+    summary = summarise(analysis)
+    records = [_done_record(name, summary) for name in ("NORMAL", "COVID")]
+    text = worklist_csv(records).splitlines()
+    covid = next(i for i, line in enumerate(text) if line.startswith("COVID,"))
+    text[covid] = text[covid].replace(",normal,", ",COVID-19,", 1)
+    (tmp_path / WORKLIST_NAME).write_text("\n".join(text) + "\n", encoding="utf-8")
+    rows = {row["job_id"]: row for row in read_worklist(tmp_path)}
+    assert rows["NORMAL"][PROBLEMS] == ""
+    assert "verdict COVID-19 does not follow from k 63 of n 90 at fraction 0.7" in rows["COVID"][PROBLEMS]

@@ -24,6 +24,23 @@ def test_k_must_exceed_f_times_n_strictly():
     assert decide(p, kept, DecisionParams(patient_fraction=0.1)).covid
 
 
+@pytest.mark.parametrize(("fraction", "n"), [(0.7, 90), (0.29, 100), (0.57, 100), (0.1, 30)])
+def test_the_rule_is_exact_on_the_fraction_as_written_not_its_binary_value(fraction, n):
+    from decimal import Decimal
+
+    from lunglens.core.decision import patient_covid
+
+    k = int(Decimal(repr(fraction)) * n)  # f × n is a whole number: k = f × n does not exceed it
+    kept = np.ones(n, bool)
+    at = decide(np.array([0.9] * k + [0.1] * (n - k)), kept, DecisionParams(patient_fraction=fraction))
+    above = decide(
+        np.array([0.9] * (k + 1) + [0.1] * (n - k - 1)), kept, DecisionParams(patient_fraction=fraction)
+    )
+    assert at.k_positive == k and not at.covid and not patient_covid(k, n, fraction)
+    assert above.covid and patient_covid(k + 1, n, fraction)
+    assert at.needed == k
+
+
 def test_discarded_slices_never_count():
     p = np.array([0.99, 0.99, 0.1, np.nan])
     kept = np.array([False, False, True, False])
@@ -57,8 +74,11 @@ def test_shape_mismatch_is_an_error():
     ("fraction", "rule", "applied"),
     [
         (0.0, "k > 0, at least one slice", "k > 0, at least one slice"),
-        (0.1, "k > 0.1 × n", "k > 0.1 × n = 9.0"),
-        (0.3, "k > 0.3 × n", "k > 0.3 × n = 27.0"),
+        (0.1, "k > 0.1 × n", "k > 0.1 × n = 9"),
+        (0.3, "k > 0.3 × n", "k > 0.3 × n = 27"),
+        (0.3333, "k > 0.3333 × n", "k > 0.3333 × n = 29.997"),  # not "30.0": 30 > 29.997 is COVID-19
+        (0.12345678, "k > 0.12345678 × n", "k > 0.12345678 × n = 11.1111102"),
+        (1e-05, "k > 0.00001 × n", "k > 0.00001 × n = 0.0009"),
     ],
 )
 def test_the_rule_is_written_out_with_its_fraction_and_n(fraction, rule, applied):

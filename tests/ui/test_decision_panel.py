@@ -146,3 +146,33 @@ def test_the_wheel_scrolls_the_panel_unless_a_slider_or_box_has_focus(qtbot):
     qtbot.waitUntil(panel.cutoff.hasFocus)
     assert _wheel(panel.cutoff, 1)
     assert state.params.slice_cutoff != before.slice_cutoff
+
+
+def test_a_slider_sets_only_its_own_value_and_the_boxes_keep_every_value_exactly(panel):
+    """A saved f above the slider's range (0.7) and a cut-off between its steps (0.0088) stay as
+    they are when the other slider moves, and show without rounding; typed f = 0.333 is not moved
+    to the fraction slider's 0.335 by a cut-off nudge."""
+    panel.state.set_analysis(StandInAnalysis(DecisionParams(0.0088, 0.7)), at_its_params=True)
+    assert panel.fraction.value() == 100  # pinned at its end
+    panel.cutoff.setValue(60)
+    assert panel.state.params == DecisionParams(slice_cutoff=0.6, patient_fraction=0.7)
+    panel.state.set_analysis(StandInAnalysis(DecisionParams(0.0088, 0.7)), at_its_params=True)
+    assert (panel.fraction_spin.text(), panel.cutoff_spin.text()) == ("0.7", "0.0088")
+    assert panel.cutoff_label.text().endswith("≥ 0.0088") and "f = 0.7 —" in panel.fraction_label.text()
+    panel.fraction.setValue(40)
+    assert panel.state.params == DecisionParams(slice_cutoff=0.0088, patient_fraction=0.2)
+    panel.fraction_spin.setValue(0.333)
+    panel.cutoff.setValue(49)
+    assert panel.state.params == DecisionParams(slice_cutoff=0.49, patient_fraction=0.333)
+    panel.fraction_spin.setValue(0.3332)
+    assert panel.fraction_spin.text() == "0.3332" and "f = 0.3332 —" in panel.fraction_label.text()
+    assert panel.state.params.patient_fraction == 0.3332
+
+
+def test_the_arrows_step_in_exact_decimals(panel):
+    panel.fraction_spin.setValue(0.335)
+    panel.fraction_spin.stepBy(-1)
+    assert panel.fraction_spin.value() == 0.33 and panel.fraction_spin.text() == "0.33"
+    panel.cutoff_spin.setValue(0.0088)
+    panel.cutoff_spin.stepBy(1)
+    assert panel.state.params.slice_cutoff == 0.0188

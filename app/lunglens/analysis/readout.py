@@ -9,7 +9,7 @@ import numpy as np
 
 from lunglens.analysis.records import ModelRecord
 from lunglens.analysis.result import Analysis
-from lunglens.core.decision import Decision, DecisionParams
+from lunglens.core.decision import Decision, DecisionParams, exact_text
 from lunglens.core.selector import Selection
 from lunglens.core.windowing import Window
 from lunglens.inference.session import Model
@@ -99,15 +99,17 @@ def slice_tooltip(
 
 
 def fraction_label(params: DecisionParams) -> str:
-    return f"Patient fraction f = {params.patient_fraction:.3g} — COVID-19 when {params.rule()}"
+    """The fraction slider's label, f exactly as set: "Patient fraction f = 0.3332 — …"."""
+    return f"Patient fraction f = {exact_text(params.patient_fraction)} — COVID-19 when {params.rule()}"
 
 
 def cutoff_label(params: DecisionParams) -> str:
-    return f"Slice cut-off — positive when P(COVID) ≥ {params.slice_cutoff:.2f}"
+    """The cut-off slider's label, the cut-off exactly as set: "… ≥ 0.0088"."""
+    return f"Slice cut-off — positive when P(COVID) ≥ {exact_text(params.slice_cutoff)}"
 
 
 def decision_count(decision: Decision) -> str:
-    """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9.0)"."""
+    """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9)"."""
     return (
         f"{decision.k_positive} of {decision.n_kept} kept slices positive "
         f"(COVID-19 when {decision.rule_applied()})"

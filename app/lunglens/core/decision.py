@@ -1,11 +1,13 @@
 """The patient-level decision rule (DESIGN.md section 1): a kept slice is positive when
 P(COVID) >= the slice cut-off; the patient is COVID-positive when the number of positive
 slices k is more than f × n (n = kept slices). f = 0 means "at least one positive slice".
-`DecisionParams.rule` is the one place the rule is written out for readers."""
+`patient_threshold` is the one place f × n is computed (exactly, on the decimal f the reader set)
+and `DecisionParams.rule` the one place the rule is written out for readers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
@@ -37,7 +39,7 @@ class DecisionParams:
         """The patient rule at this fraction, the one place it is written: "k > 0.1 × n", or for
         f = 0 "k > 0, at least one slice"."""
         f = self.patient_fraction
-        return "k > 0, at least one slice" if f == 0 else f"k > {f:g} × n"
+        return "k > 0, at least one slice" if f == 0 else f"k > {exact_text(f)} × n"
 
 
 @dataclass(frozen=True)
@@ -56,25 +58,40 @@ class Decision:
         return COVID_VERDICT if self.covid else NORMAL_VERDICT
 
     @property
-    def needed(self) -> float:
-        """k must exceed this for a COVID-19 verdict: f × n (0 when f = 0)."""
-        return self.params.patient_fraction * self.n_kept
+    def needed(self) -> Decimal:
+        """k must exceed this for a COVID-19 verdict: f × n, exactly (`patient_threshold`)."""
+        return patient_threshold(self.n_kept, self.params.patient_fraction)
 
     def rule_applied(self) -> str:
-        """The rule with this series' n: "k > 0.1 × n = 9.0", or "k > 0, at least one slice"."""
+        """The rule with this series' n and f × n exactly: "k > 0.1 × n = 9", "k > 0.3333 × n =
+        29.997", or "k > 0, at least one slice"."""
         rule = self.params.rule()
-        return rule if self.params.patient_fraction == 0 else f"{rule} = {self.needed:.1f}"
+        return rule if self.params.patient_fraction == 0 else f"{rule} = {exact_text(self.needed)}"
 
     def summary(self) -> str:
-        """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9.0)"."""
+        """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9)"."""
         return (
             f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({self.rule_applied()})"
         )
 
 
+def exact_text(value: float | Decimal) -> str:
+    """`value` written out exactly, without exponent or trailing zeros (29.997, 63, 0.0088); a
+    float as its shortest decimal form, the value the reader set. Used for f, the cut-off and f × n
+    wherever they are shown, so a printed rule never reads other than it decides."""
+    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+    return f"{number.normalize():f}"
+
+
+def patient_threshold(n_kept: int, patient_fraction: float) -> Decimal:
+    """f × n (slices), exactly: f is taken as the decimal the reader set (0.7, the float's shortest
+    form), not as its binary value 0.6999…, so 0.7 × 90 is 63 and k = 63 does not exceed it."""
+    return Decimal(repr(float(patient_fraction))) * int(n_kept)
+
+
 def patient_covid(k_positive: int, n_kept: int, patient_fraction: float) -> bool:
-    """The patient rule: COVID-19 when some slice was kept and k > f × n."""
-    return n_kept > 0 and k_positive > patient_fraction * n_kept
+    """The patient rule: COVID-19 when some slice was kept and k > f × n (`patient_threshold`)."""
+    return n_kept > 0 and k_positive > patient_threshold(n_kept, patient_fraction)
 
 
 def decide(p_covid: np.ndarray, kept: np.ndarray, params: DecisionParams = DecisionParams()) -> Decision:

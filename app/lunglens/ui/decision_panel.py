@@ -2,10 +2,14 @@
 kept slices positive, and the operating point as two sliders with exact entry beside them
 (patient fraction f, with f = 0 meaning "at least one slice"; slice cut-off on P(COVID)) and a
 reset to the paper's operating point. Moving either
-asks for a re-decision at once; the panel shows what flipped since the drag began. The wheel moves
-a slider or box only once the reader has clicked into it; otherwise it scrolls the panel."""
+asks for a re-decision at once; the panel shows what flipped since the drag began. A slider sets
+only its own value; the boxes hold the operating point exactly (a saved f = 0.7, beyond the
+slider's range, or a cut-off 0.0088 between its steps, stays as it is). The wheel moves a slider
+or box only once the reader has clicked into it; otherwise it scrolls the panel."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,27 +24,44 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import readout
-from lunglens.core.decision import DecisionParams, SliceFlips, flips_since
+from lunglens.core.decision import DecisionParams, SliceFlips, exact_text, flips_since
 from lunglens.ui.state import ViewerState
 
 FRACTION_STEPS = 100
 """The fraction slider runs over 0..0.5 in steps of 0.005 (the paper uses 0 and 0.1); exact
-entry goes up to 1."""
+entry goes up to 1 (the slider then stays at its end)."""
 FRACTION_MAX = 0.5
 CUTOFF_STEPS = 100
-"""The cut-off slider runs over 0..1 in steps of 0.01; exact entry takes four decimals."""
+"""The cut-off slider runs over 0..1 in steps of 0.01; exact entry takes any value between."""
 PAPER = DecisionParams()
 """The paper's operating point: cut-off 0.5 (arg-max), f = 0.1 (its tables)."""
 
 
-def _spin(maximum: float, decimals: int, step: float) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(0.0, maximum)
-    spin.setDecimals(decimals)
-    spin.setSingleStep(step)
-    spin.setKeyboardTracking(False)  # typed digits apply on Enter, not one by one
-    spin.setFixedWidth(80)
-    return spin
+class ExactSpin(QDoubleSpinBox):
+    """A box over 0..1 that holds any value the analysis can (a float's shortest decimal form,
+    `exact_text`) and shows it with as many decimals as it has, no more (0.7, 0.0088, 0.3332);
+    its arrows step in exact decimals (0.335 - 0.005 is 0.33, not 0.33000000000000007)."""
+
+    def __init__(self, step: float):
+        super().__init__()
+        self.setRange(0.0, 1.0)
+        self.setDecimals(20)  # Qt rounds every value to this many decimals: enough for any float here
+        self.setSingleStep(step)
+        self.setKeyboardTracking(False)  # typed digits apply on Enter, not one by one
+        self.setFixedWidth(96)
+
+    def textFromValue(self, value: float) -> str:
+        return self.locale().toString(value, "f", len(exact_text(value).partition(".")[2]))
+
+    def stepBy(self, steps: int) -> None:
+        self.setValue(float(Decimal(repr(self.value())) + steps * Decimal(repr(self.singleStep()))))
+
+
+def _set_quietly(widget: QSlider | QDoubleSpinBox, value: float) -> None:
+    """Set a slider or box without it emitting."""
+    widget.blockSignals(True)
+    widget.setValue(value)
+    widget.blockSignals(False)
 
 
 class WheelOnlyWithFocus(QObject):
@@ -80,11 +101,11 @@ class DecisionPanel(QGroupBox):
         self.count.setWordWrap(True)
         self.fraction = QSlider(Qt.Orientation.Horizontal)
         self.fraction.setRange(0, FRACTION_STEPS)
-        self.fraction_spin = _spin(1.0, 3, FRACTION_MAX / FRACTION_STEPS)
+        self.fraction_spin = ExactSpin(FRACTION_MAX / FRACTION_STEPS)
         self.fraction_label = QLabel()
         self.cutoff = QSlider(Qt.Orientation.Horizontal)
         self.cutoff.setRange(0, CUTOFF_STEPS)
-        self.cutoff_spin = _spin(1.0, 4, 1 / CUTOFF_STEPS)
+        self.cutoff_spin = ExactSpin(1 / CUTOFF_STEPS)
         self.cutoff_label = QLabel()
         for label in (self.fraction_label, self.cutoff_label):
             label.setWordWrap(True)
@@ -112,8 +133,9 @@ class DecisionPanel(QGroupBox):
         layout.addWidget(self.reset)
         layout.addWidget(self.flips)
         self.set_params(state.params)
+        self.fraction.valueChanged.connect(self._fraction_moved)
+        self.cutoff.valueChanged.connect(self._cutoff_moved)
         for slider in (self.fraction, self.cutoff):
-            slider.valueChanged.connect(self._slider_moved)
             slider.sliderPressed.connect(self._drag_began)
         for spin in (self.fraction_spin, self.cutoff_spin):
             spin.valueChanged.connect(self._entered)
@@ -129,12 +151,12 @@ class DecisionPanel(QGroupBox):
     def params(self) -> DecisionParams:
         """The operating point as entered (the exact-entry boxes hold the values)."""
         return DecisionParams(
-            slice_cutoff=round(self.cutoff_spin.value(), 4),
-            patient_fraction=round(self.fraction_spin.value(), 4),
+            slice_cutoff=self.cutoff_spin.value(), patient_fraction=self.fraction_spin.value()
         )
 
     def set_params(self, params: DecisionParams) -> None:
-        """Put the sliders and boxes at `params` without emitting."""
+        """Put the sliders and boxes at `params` without emitting (the fraction slider at its end
+        for f above its range)."""
         for widget, value in (
             (self.fraction_spin, params.patient_fraction),
             (self.cutoff_spin, params.slice_cutoff),
@@ -144,9 +166,7 @@ class DecisionPanel(QGroupBox):
             ),
             (self.cutoff, round(params.slice_cutoff * CUTOFF_STEPS)),
         ):
-            widget.blockSignals(True)
-            widget.setValue(value)
-            widget.blockSignals(False)
+            _set_quietly(widget, value)
         self._label(self.params())
 
     def reset_to_paper(self) -> None:
@@ -158,14 +178,14 @@ class DecisionPanel(QGroupBox):
     def _drag_began(self) -> None:
         self._anchor = self._positive_now()
 
-    def _slider_moved(self) -> None:
-        for spin, value in (
-            (self.fraction_spin, self.fraction.value() * FRACTION_MAX / FRACTION_STEPS),
-            (self.cutoff_spin, self.cutoff.value() / CUTOFF_STEPS),
-        ):
-            spin.blockSignals(True)
-            spin.setValue(value)
-            spin.blockSignals(False)
+    def _fraction_moved(self, position: int) -> None:
+        """The fraction slider moved: f follows it; the cut-off stays as it is."""
+        _set_quietly(self.fraction_spin, position * FRACTION_MAX / FRACTION_STEPS)
+        self._changed()
+
+    def _cutoff_moved(self, position: int) -> None:
+        """The cut-off slider moved: the cut-off follows it; f stays as it is."""
+        _set_quietly(self.cutoff_spin, position / CUTOFF_STEPS)
         self._changed()
 
     def _entered(self) -> None:
