@@ -135,6 +135,15 @@ def test_objects_join_the_source_study_as_new_research_series(written, sources):
     assert len(series_uids) == 4  # SR, SEG, key images, PDF
 
 
+def test_every_series_carries_the_study_description(written, sources):
+    """The key images too (highdicom's secondary capture copies no Study Description), so a PACS
+    lists all four result series under the study's description."""
+    source = next(iter(sources.values()))
+    assert source.StudyDescription
+    for name, path in written[0].items():
+        assert pydicom.dcmread(path).StudyDescription == source.StudyDescription, name
+
+
 def numbers(sr, concept) -> list[float]:
     items = find_content_items(sr, name=concept, value_type=hd.sr.ValueTypeValues.NUM, recursive=True)
     return [float(item.MeasuredValueSequence[0].NumericValue) for item in items]

@@ -75,6 +75,7 @@ def build_key_image(
         series_description=ids.SC_SERIES.description,
         contributing_equipment=ids.contributing_equipment(facts),
     )
+    image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
     n_slices = len(sources.headers)
     state = "positive" if key.positive else "not positive"
     image.ImageComments = (
