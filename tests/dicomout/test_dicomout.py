@@ -389,6 +389,48 @@ def test_a_second_viewer_shows_the_decision(p001, written):
     assert f'"Algorithm Name")="{analysis.model.name}"' in text
 
 
+def copy_of_p001(covid_ct_md, folder, **attributes):
+    """P001's files copied into `folder` with `attributes` set in each (keyword=value; None deletes)."""
+    folder.mkdir(parents=True)
+    for path in sorted((covid_ct_md / "P001").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            if value is None:
+                delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+        ds.save_as(folder / path.name)
+    return folder
+
+
+def analysed(folder, model_folder):
+    """The series in `folder`, loaded, and its analysis (tiny model, no quantification)."""
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    model = load_model(write_tiny_model(model_folder), provider="cpu")
+    return analyse(series, model, AnalysisOptions(quantify=False)), series
+
+
+def test_every_object_keeps_the_sources_character_set(covid_ct_md, tmp_path):
+    """A UTF-8 source (ISO_IR 192) with a name and an ID outside Latin-1: the PDF too says the
+    character set, so its patient is the source's (not 'P?-7', filed under another patient)."""
+    folder = copy_of_p001(
+        covid_ct_md,
+        tmp_path / "utf8",
+        SpecificCharacterSet="ISO_IR 192",
+        PatientName="Müller^Jürgen",
+        PatientID="PŁ-7",
+    )
+    analysis, series = analysed(folder, tmp_path / "model")
+    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    assert "lunglens-report-pdf.dcm" in {p.name for p in paths}
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192", path.name
+        assert (ds.PatientID, str(ds.PatientName)) == ("PŁ-7", "Müller^Jürgen"), path.name
+        assert dciodvfy_errors(path) == [], path.name
+
+
 def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     """COVID-CTset TIFF folders carry no DICOM study: a named refusal, not a made-up study."""
     folder = tmp_path / "SR_2"
