@@ -442,5 +442,5 @@ def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     series = load(ref)
     model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
     analysis = analyse(series, model, AnalysisOptions(quantify=False))  # uniform slices hold no lung
-    with pytest.raises(DicomOutError, match="TIFF folder has none"):
+    with pytest.raises(DicomOutError, match="no DICOM results for a TIFF folder"):
         write_dicom_results(analysis, series, tmp_path / "out")
