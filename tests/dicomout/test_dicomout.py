@@ -431,6 +431,24 @@ def test_every_object_keeps_the_sources_character_set(covid_ct_md, tmp_path):
         assert dciodvfy_errors(path) == [], path.name
 
 
+def test_pixels_with_identifying_text_are_said_so_and_never_anonymised(covid_ct_md, written, tmp_path):
+    """Slices declaring BurnedInAnnotation YES: the key images (their pixels) and the PDF (its key
+    images) say YES too, and anonymised results are refused before anything is written (they
+    would say PatientIdentityRemoved YES over the name in the pixels). P001 says nothing: NO."""
+    assert pydicom.dcmread(written[0]["lunglens-key-01.dcm"]).BurnedInAnnotation == "NO"
+    folder = copy_of_p001(covid_ct_md, tmp_path / "burnt", BurnedInAnnotation="YES")
+    analysis, series = analysed(folder, tmp_path / "model")
+    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    shown = [p for p in paths if p.name.startswith("lunglens-key-") or p.name == "lunglens-report-pdf.dcm"]
+    assert len(shown) >= 2
+    for path in shown:
+        assert pydicom.dcmread(path).BurnedInAnnotation == "YES", path.name
+    assert dciodvfy_errors(shown[0]) == []
+    with pytest.raises(DicomOutError, match=r"identifying text in the pixels \(BurnedInAnnotation YES\)"):
+        write_dicom_results(analysis, series, tmp_path / "anonymised", anonymise=True)
+    assert not (tmp_path / "anonymised").exists()
+
+
 def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     """COVID-CTset TIFF folders carry no DICOM study: a named refusal, not a made-up study."""
     folder = tmp_path / "SR_2"

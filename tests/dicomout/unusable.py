@@ -1,5 +1,6 @@
 """Small series LungLens analyses but cannot give DICOM results for (`dicom_results_problem`):
-files without pixel spacing, one multi-frame (Legacy Converted Enhanced CT) file, a TIFF folder."""
+files without pixel spacing, one multi-frame (Legacy Converted Enhanced CT) file, a TIFF folder;
+and one it cannot anonymise images of (`with_burned_in_annotation`)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,15 @@ def tiff_folder(folder: Path) -> Path:
     folder.mkdir(parents=True)
     for i, plane in enumerate(PHANTOM.hu):
         tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", (plane.astype(np.int32) + 1024).astype(np.uint16))
+    return folder
+
+
+def with_burned_in_annotation(folder: Path) -> Path:
+    """The phantom, its second slice declaring BurnedInAnnotation YES (the others say nothing)."""
+    path = phantom_slices(folder)[1]
+    ds = pydicom.dcmread(path)
+    ds.BurnedInAnnotation = "YES"
+    ds.save_as(path)
     return folder
 
 

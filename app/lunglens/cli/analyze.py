@@ -200,7 +200,14 @@ def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Pat
 
 def _check_results_possible(args: argparse.Namespace, ref) -> None:
     """Refuse, before anything runs or is written, DICOM results (`--dicom-out`, `--store`) that
-    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`)."""
+    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`), and anonymised
+    images (`--report`, `--dicom-out` with `--anonymise`) of a series whose pixels name the patient."""
+    if args.anonymise and (args.report or args.dicom_out):
+        from lunglens.report.identity import pixel_identity_problem
+
+        problem = pixel_identity_problem(ref)
+        if problem:
+            raise BadInput(problem)
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 

@@ -83,7 +83,7 @@ def build_key_image(
         f"{state} at cut-off {facts.slice_cutoff:g}; demonstration model; {ids.RESEARCH_ONLY}"
     )
     image.DerivationDescription = derivation(facts, with_outlines)
-    image.BurnedInAnnotation = "NO"
+    image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed
         image.BodyPartExamined = header.BodyPartExamined
     source = Dataset()

@@ -23,7 +23,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
 
 from lunglens.io.series import Series, SeriesRef
-from lunglens.report.identity import pseudonym
+from lunglens.report.identity import pixel_identity_problem, pseudonym
 
 
 class DicomOutError(Exception):
@@ -98,10 +98,12 @@ def dicom_results_problem(ref: SeriesRef) -> str | None:
 @dataclass(frozen=True)
 class SourceImages:
     """Headers of the source slices in volume order (`headers[i]` is slice i of the series;
-    one instance each, `dicom_results_problem`) and whether they are anonymised."""
+    one instance each, `dicom_results_problem`), whether they are anonymised, and whether their
+    pixels carry identifying text (`SeriesRef.burned_in_annotation`)."""
 
     headers: tuple[Dataset, ...]
     anonymised: bool
+    burned_in_annotation: bool
 
     @property
     def study_uid(self) -> str:
@@ -121,9 +123,9 @@ class SourceImages:
 
 def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
     """The headers of `series`' source files (read without pixels), anonymised when asked.
-    Raises DicomOutError for a series that cannot have DICOM results (`dicom_results_problem`)
-    or whose files cannot be read again."""
-    problem = dicom_results_problem(series.ref)
+    Raises DicomOutError for a series that cannot have DICOM results (`dicom_results_problem`),
+    anonymised ones (`pixel_identity_problem`), or whose files cannot be read again."""
+    problem = dicom_results_problem(series.ref) or (anonymise and pixel_identity_problem(series.ref))
     if problem:
         raise DicomOutError(problem)
     by_path: dict[Path, Dataset] = {}
@@ -141,7 +143,9 @@ def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
     headers = tuple(by_path[path] for path in series.source_paths)
     if anonymise:
         headers = anonymised_headers(headers, pseudonym(series))
-    return SourceImages(headers=headers, anonymised=anonymise)
+    return SourceImages(
+        headers=headers, anonymised=anonymise, burned_in_annotation=series.ref.burned_in_annotation
+    )
 
 
 #: The Patient module's statement of how identifiers were removed.
