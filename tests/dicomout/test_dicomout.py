@@ -135,6 +135,15 @@ def test_objects_join_the_source_study_as_new_research_series(written, sources):
     assert len(series_uids) == 4  # SR, SEG, key images, PDF
 
 
+def test_every_series_carries_the_study_description(written, sources):
+    """The key images too (highdicom's secondary capture copies no Study Description), so a PACS
+    lists all four result series under the study's description."""
+    source = next(iter(sources.values()))
+    assert source.StudyDescription
+    for name, path in written[0].items():
+        assert pydicom.dcmread(path).StudyDescription == source.StudyDescription, name
+
+
 def numbers(sr, concept) -> list[float]:
     items = find_content_items(sr, name=concept, value_type=hd.sr.ValueTypeValues.NUM, recursive=True)
     return [float(item.MeasuredValueSequence[0].NumericValue) for item in items]
@@ -380,6 +389,66 @@ def test_a_second_viewer_shows_the_decision(p001, written):
     assert f'"Algorithm Name")="{analysis.model.name}"' in text
 
 
+def copy_of_p001(covid_ct_md, folder, **attributes):
+    """P001's files copied into `folder` with `attributes` set in each (keyword=value; None deletes)."""
+    folder.mkdir(parents=True)
+    for path in sorted((covid_ct_md / "P001").glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            if value is None:
+                delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+        ds.save_as(folder / path.name)
+    return folder
+
+
+def analysed(folder, model_folder):
+    """The series in `folder`, loaded, and its analysis (tiny model, no quantification)."""
+    (ref,) = discover(folder).analysable
+    series = load(ref)
+    model = load_model(write_tiny_model(model_folder), provider="cpu")
+    return analyse(series, model, AnalysisOptions(quantify=False)), series
+
+
+def test_every_object_keeps_the_sources_character_set(covid_ct_md, tmp_path):
+    """A UTF-8 source (ISO_IR 192) with a name and an ID outside Latin-1: the PDF too says the
+    character set, so its patient is the source's (not 'P?-7', filed under another patient)."""
+    folder = copy_of_p001(
+        covid_ct_md,
+        tmp_path / "utf8",
+        SpecificCharacterSet="ISO_IR 192",
+        PatientName="Müller^Jürgen",
+        PatientID="PŁ-7",
+    )
+    analysis, series = analysed(folder, tmp_path / "model")
+    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    assert "lunglens-report-pdf.dcm" in {p.name for p in paths}
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        assert ds.SpecificCharacterSet == "ISO_IR 192", path.name
+        assert (ds.PatientID, str(ds.PatientName)) == ("PŁ-7", "Müller^Jürgen"), path.name
+        assert dciodvfy_errors(path) == [], path.name
+
+
+def test_pixels_with_identifying_text_are_said_so_and_never_anonymised(covid_ct_md, written, tmp_path):
+    """Slices declaring BurnedInAnnotation YES: the key images (their pixels) and the PDF (its key
+    images) say YES too, and anonymised results are refused before anything is written (they
+    would say PatientIdentityRemoved YES over the name in the pixels). P001 says nothing: NO."""
+    assert pydicom.dcmread(written[0]["lunglens-key-01.dcm"]).BurnedInAnnotation == "NO"
+    folder = copy_of_p001(covid_ct_md, tmp_path / "burnt", BurnedInAnnotation="YES")
+    analysis, series = analysed(folder, tmp_path / "model")
+    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    shown = [p for p in paths if p.name.startswith("lunglens-key-") or p.name == "lunglens-report-pdf.dcm"]
+    assert len(shown) >= 2
+    for path in shown:
+        assert pydicom.dcmread(path).BurnedInAnnotation == "YES", path.name
+    assert dciodvfy_errors(shown[0]) == []
+    with pytest.raises(DicomOutError, match=r"identifying text in the pixels \(BurnedInAnnotation YES\)"):
+        write_dicom_results(analysis, series, tmp_path / "anonymised", anonymise=True)
+    assert not (tmp_path / "anonymised").exists()
+
+
 def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     """COVID-CTset TIFF folders carry no DICOM study: a named refusal, not a made-up study."""
     folder = tmp_path / "SR_2"
@@ -391,5 +460,5 @@ def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     series = load(ref)
     model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
     analysis = analyse(series, model, AnalysisOptions(quantify=False))  # uniform slices hold no lung
-    with pytest.raises(DicomOutError, match="TIFF folder has none"):
+    with pytest.raises(DicomOutError, match="no DICOM results for a TIFF folder"):
         write_dicom_results(analysis, series, tmp_path / "out")

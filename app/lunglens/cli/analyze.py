@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if found.problem():
         raise BadInput(found.problem())
     ref = choose_series(found, args.series)
+    _check_results_possible(args, ref)
     if found.skipped_summary():  # the reader hears of every file left out
         ref = replace(ref, warnings=(*ref.warnings, found.skipped_summary()))
     try:
@@ -190,6 +191,24 @@ def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Pat
     problem = args.dicom_out and folder_destination_problem(Path(args.dicom_out), [folder])
     if problem:
         raise BadInput(f"{args.dicom_out}: {problem}")
+
+
+def _check_results_possible(args: argparse.Namespace, ref) -> None:
+    """Refuse, before anything runs or is written, DICOM results (`--dicom-out`, `--store`) that
+    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`), and anonymised
+    images (`--report`, `--dicom-out` with `--anonymise`) of a series whose pixels name the patient."""
+    if args.anonymise and (args.report or args.dicom_out):
+        from lunglens.report.identity import pixel_identity_problem
+
+        problem = pixel_identity_problem(ref)
+        if problem:
+            raise BadInput(problem)
+    if args.dicom_out or args.store:
+        from lunglens.dicomout import dicom_results_problem
+
+        problem = dicom_results_problem(ref)
+        if problem:
+            raise BadInput(problem)
 
 
 def _pacs_call(function, *args):

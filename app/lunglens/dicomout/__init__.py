@@ -4,7 +4,7 @@ quantification; a SEG of lungs and lesions; secondary captures of the key images
 overlays burnt in; the PDF report encapsulated. `write_dicom_results` is the entry point of
 `lunglens analyze --dicom-out`; `build_dicom_results` gives the objects for STOW-RS."""
 
-from lunglens.dicomout.source import DicomOutError
+from lunglens.dicomout.source import DicomOutError, dicom_results_problem
 from lunglens.dicomout.write import (
     DicomResult,
     build_dicom_results,
@@ -17,6 +17,7 @@ __all__ = [
     "DicomOutError",
     "DicomResult",
     "build_dicom_results",
+    "dicom_results_problem",
     "encode",
     "save_results",
     "write_dicom_results",

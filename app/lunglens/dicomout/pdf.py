@@ -44,6 +44,8 @@ def build_pdf(
         series_description=ids.PDF_SERIES.description,
         manufacturer_model_name=ids.SOFTWARE,
         software_versions=facts.lunglens_version,
+        # the source's, as highdicom's SR, SEG and secondary capture take it from their source
+        specific_character_set=study_header.get("SpecificCharacterSet"),
     )
     document.copy_patient_and_study_information(study_header)
     document.ContributingEquipmentSequence = ids.contributing_equipment(facts)

@@ -75,6 +75,7 @@ def build_key_image(
         series_description=ids.SC_SERIES.description,
         contributing_equipment=ids.contributing_equipment(facts),
     )
+    image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
     n_slices = len(sources.headers)
     state = "positive" if key.positive else "not positive"
     image.ImageComments = (
@@ -82,7 +83,7 @@ def build_key_image(
         f"{state} at cut-off {facts.slice_cutoff:g}; demonstration model; {ids.RESEARCH_ONLY}"
     )
     image.DerivationDescription = derivation(facts, with_outlines)
-    image.BurnedInAnnotation = "NO"
+    image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed
         image.BodyPartExamined = header.BodyPartExamined
     source = Dataset()

@@ -56,8 +56,6 @@ def build_seg(
 ) -> Segmentation:
     """The SEG of `lung_labels` and `lesion_labels` (uint8, z, y, x in the series' volume order,
     values as SEGMENTS says) on the source slices of `sources`."""
-    if not sources.single_frame:
-        raise DicomOutError("the source series is multi-frame; the segmentation needs one file per slice")
     volumes = {"lungs": np.asarray(lung_labels), "lesions": np.asarray(lesion_labels)}
     shape = (len(sources.headers), int(sources.headers[0].Rows), int(sources.headers[0].Columns))
     for name, volume in volumes.items():

@@ -22,8 +22,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
 
-from lunglens.io.series import Series
-from lunglens.report.identity import pseudonym
+from lunglens.io.series import Series, SeriesRef
+from lunglens.report.identity import pixel_identity_problem, pseudonym
 
 
 class DicomOutError(Exception):
@@ -72,15 +72,38 @@ GEOMETRY_KEPT = (
 REPLACED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
 
 
+def dicom_results_problem(ref: SeriesRef) -> str | None:
+    """Why no DICOM results can be made for the series `ref` (naming its folder), or None. They
+    refer to the source's slices, one instance each, in the source's geometry: a folder without
+    DICOM files, files that state no pixel spacing (LungLens assumed 1 mm) and multi-frame files
+    (whose slices are frames of one instance) cannot give them."""
+    if ref.source_format != "dicom":
+        return (
+            f"{ref.folder}: no DICOM results for a {ref.source_format.upper()} folder: they refer to "
+            "the DICOM images they were computed on, and it has none"
+        )
+    if ref.pixel_spacing_mm is None:
+        return (
+            f"{ref.folder}: no DICOM results: the files state no pixel spacing (LungLens assumed 1 mm), "
+            "and the results would give that guess as the images' geometry"
+        )
+    if any(frame is not None for _, frame in ref.frames):
+        return (
+            f"{ref.folder}: no DICOM results for a multi-frame (enhanced) series: they refer to one "
+            "instance per slice, and its slices are frames of one instance"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class SourceImages:
-    """Headers of the source slices in volume order (`headers[i]` is slice i of the series),
-    whether they are anonymised, and whether each slice is its own file (a segmentation needs
-    single-frame sources; a multi-frame source holds several slices in one instance)."""
+    """Headers of the source slices in volume order (`headers[i]` is slice i of the series;
+    one instance each, `dicom_results_problem`), whether they are anonymised, and whether their
+    pixels carry identifying text (`SeriesRef.burned_in_annotation`)."""
 
     headers: tuple[Dataset, ...]
     anonymised: bool
-    single_frame: bool
+    burned_in_annotation: bool
 
     @property
     def study_uid(self) -> str:
@@ -100,12 +123,11 @@ class SourceImages:
 
 def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
     """The headers of `series`' source files (read without pixels), anonymised when asked.
-    Raises DicomOutError for a series that is not DICOM or whose files cannot be read again."""
-    if series.ref.source_format != "dicom":
-        raise DicomOutError(
-            f"{series.ref.folder}: DICOM results join the source study, and a "
-            f"{series.ref.source_format.upper()} folder has none"
-        )
+    Raises DicomOutError for a series that cannot have DICOM results (`dicom_results_problem`),
+    anonymised ones (`pixel_identity_problem`), or whose files cannot be read again."""
+    problem = dicom_results_problem(series.ref) or (anonymise and pixel_identity_problem(series.ref))
+    if problem:
+        raise DicomOutError(problem)
     by_path: dict[Path, Dataset] = {}
     for path in dict.fromkeys(series.source_paths):
         try:
@@ -119,10 +141,11 @@ def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
             raise DicomOutError(f"{path}: no Study or SOP Instance UID to refer to")
         by_path[path] = header
     headers = tuple(by_path[path] for path in series.source_paths)
-    single_frame = len(by_path) == len(series.source_paths)
     if anonymise:
         headers = anonymised_headers(headers, pseudonym(series))
-    return SourceImages(headers=headers, anonymised=anonymise, single_frame=single_frame)
+    return SourceImages(
+        headers=headers, anonymised=anonymise, burned_in_annotation=series.ref.burned_in_annotation
+    )
 
 
 #: The Patient module's statement of how identifiers were removed.

@@ -44,10 +44,11 @@ def build_dicom_results(
     lesion_labels: np.ndarray | None = None,
 ) -> list[DicomResult]:
     """The SR, the SEG (only with both label volumes: uint8 z, y, x in volume order; lungs
-    0/1 right/2 left, lesions 0/1 ground glass/2 consolidation, and single-frame sources), the
+    0/1 right/2 left, lesions 0/1 ground glass/2 consolidation), the
     key-image secondary captures and the encapsulated PDF (`pdf_bytes`, or the report rendered
     here) of `analysis` of `series`. The label volumes default to the analysis' own
-    quantification masks. Raises DicomOutError when the series has no DICOM source."""
+    quantification masks. Raises DicomOutError when the series cannot have DICOM results
+    (`lunglens.dicomout.source.dicom_results_problem`)."""
     own = analysis.quantification
     if lung_labels is None and lesion_labels is None and own is not None and own.masks is not None:
         lung_labels, lesion_labels = own.masks.lung_labels(), own.masks.lesion_classes()
@@ -58,7 +59,7 @@ def build_dicom_results(
             "lunglens-sr.dcm", build_sr(facts, sources, series_uid=generate_uid(), sop_uid=generate_uid())
         )
     ]
-    if lung_labels is not None and lesion_labels is not None and sources.single_frame:
+    if lung_labels is not None and lesion_labels is not None:
         seg = build_seg(
             facts, sources, lung_labels, lesion_labels, series_uid=generate_uid(), sop_uid=generate_uid()
         )
@@ -113,7 +114,7 @@ def write_dicom_results(
 ) -> list[Path]:
     """Write the DICOM results (see `build_dicom_results`) into `out_dir` (created if needed;
     never the series' own folder), each file atomically. Returns the paths written.
-    Raises DicomOutError for a series without a DICOM source or an output inside the input."""
+    Raises DicomOutError for a series that cannot have DICOM results or an output inside the input."""
     check_output_folder(series, Path(out_dir))
     results = build_dicom_results(
         analysis,

@@ -106,6 +106,8 @@ class FrameHeader:
     """StudyDate as written (YYYYMMDD), "" when absent."""
     study_time: str = ""
     study_description: str = ""
+    burned_in_annotation: bool = False
+    """True when the file declares BurnedInAnnotation YES: identifying text in its pixels."""
 
 
 def looks_like_dicom(path: Path) -> bool:
@@ -428,6 +430,7 @@ def frame_headers(path: Path) -> list[FrameHeader]:
                 study_date=_text(ds, "StudyDate"),
                 study_time=_text(ds, "StudyTime"),
                 study_description=_text(ds, "StudyDescription"),
+                burned_in_annotation=_text(ds, "BurnedInAnnotation").upper() == "YES",
             )
         )
     return headers

@@ -245,6 +245,7 @@ def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
         study_date=first.study_date,
         study_time=first.study_time,
         study_description=first.study_description,
+        burned_in_annotation=any(m.burned_in_annotation for m in members),
     )
 
 

@@ -47,6 +47,9 @@ class SeriesRef:
     study_time: str = ""
     """StudyTime as written (HHMMSS.frac); "" when absent."""
     study_description: str = ""
+    burned_in_annotation: bool = False
+    """True when a file of the series declares BurnedInAnnotation YES: identifying text (a name,
+    a date) in the pixels, which every image made from them shows."""
 
     @property
     def n_slices(self) -> int:

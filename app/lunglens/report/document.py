@@ -23,7 +23,7 @@ from lunglens.analysis import Analysis
 from lunglens.core.measure import MeasurementRecord
 from lunglens.io.series import Series
 from lunglens.report import sections
-from lunglens.report.identity import anonymised, identity
+from lunglens.report.identity import anonymised, identity, pixel_identity_problem
 from lunglens.report.images import key_images
 
 MARGIN = 16 * mm
@@ -105,8 +105,12 @@ def render_report(
 ) -> bytes:
     """The PDF report of `analysis` of `series` (whose `hu` gives the key images), with the
     reader's `measurements` when there are any. With `anonymise`, no patient identifier appears
-    (a pseudonym and "anonymised report" instead)."""
+    (a pseudonym and "anonymised report" instead); raises ValueError for a series whose pixels
+    carry identifying text (`pixel_identity_problem`)."""
     if anonymise:
+        problem = pixel_identity_problem(series.ref)
+        if problem:
+            raise ValueError(problem)
         analysis = anonymised(analysis, series)
     who = identity(series, analysis, anonymise)
     buffer = io.BytesIO()

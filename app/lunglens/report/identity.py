@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lunglens.analysis import Analysis
-from lunglens.io.series import Series
+from lunglens.io.series import Series, SeriesRef
 
 ANONYMISED = "anonymised report"
 #: What stands where an identifier was, in anonymised text.
@@ -90,6 +90,19 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, WITHHELD)
     return text
+
+
+def pixel_identity_problem(ref: SeriesRef) -> str | None:
+    """Why no anonymised images of the series `ref` can be made (naming its folder), or None: its
+    files declare identifying text burnt into the pixels (BurnedInAnnotation YES), which the key
+    images of the report and of the DICOM results would show; LungLens does not remove it."""
+    if not ref.burned_in_annotation:
+        return None
+    return (
+        f"{ref.folder}: cannot be anonymised: its files declare identifying text in the pixels "
+        "(BurnedInAnnotation YES), which the key images of the report and of the DICOM results would "
+        "show; make identified outputs, or only the JSON"
+    )
 
 
 def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] = ()) -> Analysis:

@@ -2,7 +2,7 @@
 batch's results, `ui.worklist_dialog`; a row of a batch over a PACS is retrieved before it opens), "Open from PACS…" (`ui.pacs_dialog`) and "Send results
 to PACS" (the shown analysis as DICOM results, stored in its study on the server the reader
 confirms, `SendResultsDialog`: the one used last first, or another remembered one; enabled
-when an analysis of a DICOM series is shown)."""
+when an analysis of a series that can have DICOM results is shown, its tooltip says why not)."""
 
 from __future__ import annotations
 
@@ -31,15 +31,19 @@ class HospitalActions(QObject):
         self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
         self.send_action = window._action("Send results to PACS…", self.send_results, None, menu)
         self.send_action.setEnabled(False)
+        menu.setToolTipsVisible(True)  # the send action's tooltip says why it is disabled
         self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.pacs.sendFailed.connect(window.show_message)
         window.state.analysisChanged.connect(self._update_send)
         window.state.seriesChanged.connect(self._update_send)
 
     def _update_send(self) -> None:
+        from lunglens.dicomout import dicom_results_problem
+
         state = self.window.state
-        dicom = state.series is not None and state.series.ref.source_format == "dicom"
-        self.send_action.setEnabled(state.analysis is not None and dicom)
+        problem = None if state.series is None else dicom_results_problem(state.series.ref)
+        self.send_action.setEnabled(state.analysis is not None and problem is None)
+        self.send_action.setToolTip(problem or "Store the shown analysis as DICOM results in its study")
 
     def open_pacs(self) -> PacsDialog:
         """Show the PACS dialog (one per window; it keeps its search while LungLens runs)."""

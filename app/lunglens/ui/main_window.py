@@ -42,6 +42,7 @@ from lunglens.core.reformat import axial_labels
 from lunglens.core.windowing import PRESETS
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
 from lunglens.render.overlay import slice_weight
+from lunglens.report.identity import pixel_identity_problem
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.cine import CineController, CineControls
 from lunglens.ui.controller import ViewerController
@@ -766,6 +767,10 @@ class MainWindow(QMainWindow):
 
     def export_report(self) -> None:
         if self.state.analysis is None:
+            return
+        problem = self.controller.anonymise_exports and pixel_identity_problem(self.state.series.ref)
+        if problem:  # refused before the reader chooses a file
+            self.show_message("Report not exported", problem)
             return
         path, _ = QFileDialog.getSaveFileName(
             self, "Export the PDF report", "lunglens-report.pdf", "PDF (*.pdf)"

@@ -1,0 +1,59 @@
+"""Series LungLens analyses but cannot give DICOM results for (no pixel spacing, multi-frame, TIFF):
+`lunglens analyze --dicom-out` refuses them before anything runs or is written (exit 2, the folder
+and the reason named), never with a traceback after the JSON and the PDF were written. A series
+whose pixels carry identifying text (BurnedInAnnotation YES) gets no anonymised report or results."""
+
+from __future__ import annotations
+
+import pytest
+
+from lunglens import cli
+from lunglens.dicomout import dicom_results_problem
+from lunglens.io import discover
+from tests.dicomout.unusable import UNUSABLE, with_burned_in_annotation
+from tests.tiny_model import write_tiny_model
+
+
+@pytest.mark.parametrize("anonymise", [False, True])
+@pytest.mark.parametrize(("make", "reason"), UNUSABLE)
+def test_analyze_refuses_dicom_results_before_writing_anything(tmp_path, capsys, make, reason, anonymise):
+    folder = make(tmp_path / "series")
+    card = write_tiny_model(tmp_path / "m")
+    json_path, report, out = tmp_path / "a.json", tmp_path / "a.pdf", tmp_path / "dicom"
+    argv = ["analyze", str(folder), "--model", str(card), "--json", str(json_path), "--report", str(report)]
+    status = cli.main([*argv, "--dicom-out", str(out), *(["--anonymise"] if anonymise else [])])
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT
+    assert reason in captured.err and str(folder) in captured.err
+    assert "join the source study" not in captured.err and "Traceback" not in captured.err
+    assert "verdict" not in captured.out
+    assert not json_path.exists() and not report.exists() and not out.exists()
+
+
+@pytest.mark.parametrize(("make", "reason"), UNUSABLE)
+def test_the_series_record_says_why(tmp_path, make, reason):
+    (ref,) = discover(make(tmp_path / "series")).analysable
+    assert reason in dicom_results_problem(ref)
+
+
+def test_a_single_frame_series_with_pixel_spacing_can_have_results(covid_ct_md):
+    (ref,) = discover(covid_ct_md / "P001").analysable
+    assert dicom_results_problem(ref) is None
+
+
+@pytest.mark.parametrize("option", ["--report", "--dicom-out"])
+def test_analyze_refuses_anonymised_images_of_pixels_with_identifying_text(tmp_path, capsys, option):
+    folder = with_burned_in_annotation(tmp_path / "series")
+    (ref,) = discover(folder).analysable
+    assert ref.burned_in_annotation  # one slice of the series says so
+    card = write_tiny_model(tmp_path / "m")
+    json_path, target = tmp_path / "a.json", tmp_path / "target"
+    argv = ["analyze", str(folder), "--model", str(card), "--json", str(json_path), "--anonymise"]
+    status = cli.main([*argv, option, str(target)])
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT and "verdict" not in captured.out
+    assert str(folder) in captured.err
+    assert "identifying text in the pixels (BurnedInAnnotation YES)" in captured.err
+    assert not json_path.exists() and not target.exists()
+    assert cli.main(argv) == 0  # the JSON carries no pixels
+    assert json_path.exists()
