@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import replace
 
 import numpy as np
@@ -228,3 +229,23 @@ def test_a_verdict_at_the_exact_boundary_is_checked_on_the_fraction_as_written(t
     rows = {row["job_id"]: row for row in read_worklist(tmp_path)}
     assert rows["NORMAL"][PROBLEMS] == ""
     assert "verdict COVID-19 does not follow from k 63 of n 90 at fraction 0.7" in rows["COVID"][PROBLEMS]
+
+
+def test_a_row_is_named_by_its_first_line_and_its_operating_point_checked_as_the_decision_does(tmp_path):
+    from lunglens.batch.worklist import LINE, PROBLEMS, WORKLIST_NAME, read_worklist
+
+    summary = summarise(_analysis([0.2, 0.9, 0.8], [True, True, True]))
+    written = worklist_csv([_done_record(name, summary) for name in ("A", "B", "C")])
+    rows = list(csv.DictReader(io.StringIO(written)))
+    rows[0]["series_description"] = "chest\nsecond line"  # one cell across two lines
+    rows[1]["fraction"] = "1.5"
+    rows[2]["slice_cutoff"] = "-0.1"
+    with open(tmp_path / WORKLIST_NAME, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    read = read_worklist(tmp_path)
+    assert [row[LINE] for row in read] == [2, 4, 5]
+    assert read[0][PROBLEMS] == ""
+    assert read[1][PROBLEMS] == "fraction 1.5: patient fraction must be within [0, 1], got 1.5"
+    assert read[2][PROBLEMS] == "slice_cutoff -0.1: slice cut-off must be within [0, 1], got -0.1"

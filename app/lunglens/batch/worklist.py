@@ -24,7 +24,7 @@ import numpy as np
 from lunglens.analysis.lesion_methods import LESION_METHODS
 from lunglens.atomic import write_atomically
 from lunglens.batch.manifest import STATES, JobRecord
-from lunglens.core.decision import COVID_VERDICT, NORMAL_VERDICT, VERDICTS, patient_covid
+from lunglens.core.decision import COVID_VERDICT, NORMAL_VERDICT, VERDICTS, DecisionParams, patient_covid
 from lunglens.quant import ZONE_NAMES, SeverityScale
 
 WORKLIST_NAME = "worklist.csv"
@@ -152,13 +152,14 @@ _RANGES = {
     "n_kept": (0, None, True),
     "max_p_covid": (0, 1, False),
     "mean_p_covid": (0, 1, False),
-    "fraction": (0, 1, False),
-    "slice_cutoff": (0, 1, False),
+    "fraction": (-math.inf, None, False),  # its range is DecisionParams'
+    "slice_cutoff": (-math.inf, None, False),
     "affected_percent": (0, 100, False),
-    "severity_score": (0, len(ZONE_NAMES) * SeverityScale().zone_max, True),
+    "severity_score": (0, SeverityScale().score_max(len(ZONE_NAMES)), True),
     "seconds": (0, None, False),
 }
-"""The numeric columns: (least, largest or None, whole number) of a value a batch writes."""
+"""The numeric columns: (least, largest or None, whole number) of a value a batch writes (the
+operating point's are checked by `DecisionParams`)."""
 
 
 def _checked_numbers(row: dict, problems: list[str]) -> dict[str, float]:
@@ -196,6 +197,12 @@ def row_problems(row: dict) -> list[str]:
         if (text or field == "status") and text not in allowed:
             problems.append(f"{field} {text!r} is not one of {', '.join(allowed)}")
     numbers = _checked_numbers(row, problems)
+    for field, keyword in (("fraction", "patient_fraction"), ("slice_cutoff", "slice_cutoff")):
+        if field in numbers:
+            try:
+                DecisionParams(**{keyword: numbers[field]})
+            except ValueError as exc:
+                problems.append(f"{field} {row[field]}: {exc}")
     for lower, upper in (("k_positive", "n_kept"), ("mean_p_covid", "max_p_covid")):
         if lower in numbers and upper in numbers and numbers[lower] > numbers[upper]:
             problems.append(f"{lower} {row[lower]} is more than {upper} {row[upper]}")
@@ -225,14 +232,15 @@ def read_worklist(folder: Path) -> list[dict]:
             missing = {"folder", "status", "result"} - set(reader.fieldnames or ())
             if missing:
                 raise ValueError(f"{path}: not a LungLens worklist (no {', '.join(sorted(missing))} column)")
-            rows = []
+            rows, line = [], reader.line_num + 1  # a record's first line (a cell may hold line breaks)
             for cells in reader:
                 extra = cells.pop(None, None)  # cells beyond the header's
                 row = {k: cell_text(v) if k in TEXT_COLUMNS else v for k, v in cells.items()}
                 problems = row_problems(row) + (
                     [f"{len(extra)} cell(s) more than the header"] if extra else []
                 )
-                rows.append({**row, LINE: reader.line_num, PROBLEMS: "; ".join(problems)})
+                rows.append({**row, LINE: line, PROBLEMS: "; ".join(problems)})
+                line = reader.line_num + 1
         except csv.Error as exc:
             raise ValueError(f"{path}, line {reader.line_num}: not a readable CSV ({exc})") from exc
     return rows

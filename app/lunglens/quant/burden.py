@@ -69,6 +69,10 @@ class SeverityScale:
     name: str = "six-zone adaptation of the Pan lobe score (zone score, not lobe score)"
     zone_max: int = 5
 
+    def score_max(self, n_zones: int) -> int:
+        """The largest severity score over `n_zones` zones (30 for six)."""
+        return n_zones * self.zone_max
+
     @property
     def mild_below_percent(self) -> float:
         """Lower edge of the lowest score above 1 (5 %): below it, every non-zero zone scores 1."""
@@ -250,7 +254,7 @@ def quantify(
         total=region(counts),
         zone_scores=zone_scores,
         severity_score=int(sum(zone_scores.values())),
-        severity_score_max=len(zones) * params.severity.zone_max,
+        severity_score_max=params.severity.score_max(len(zones)),
         severity_score_name=params.severity.name,
         zone_definition=ZONE_DEFINITION,
         slices=tuple(slice_percent(v) for v in per_slice),
