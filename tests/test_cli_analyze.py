@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pydicom
 
 from tests.factory import write_series
 from tests.tiny_model import write_tiny_model
@@ -78,3 +80,20 @@ def test_unwritable_json_destination_is_bad_input(covid_ct_md, tmp_path):
         str(covid_ct_md / "P001"), "--model", str(card), "--json", str(tmp_path / "no" / "dir" / "x.json")
     )
     assert result.returncode == 2 and "cannot write there" in result.stderr
+
+
+def test_the_operating_point_is_printed_as_set_in_every_output(covid_ct_md, tmp_path):
+    """f and the cut-off are written exactly (`core.decision.exact_text`) by the CLI, the PDF and
+    the SR alike; `:g` rounded them to six digits (0.1234567 as 0.123457)."""
+    card = write_tiny_model(tmp_path / "model")
+    pdf, dicom_out = tmp_path / "report.pdf", tmp_path / "dicom"
+    result = run(str(covid_ct_md / "P001"), "--model", str(card), "--no-quantify",
+                 "--fraction", "0.1234567", "--slice-cutoff", "0.4999999",
+                 "--report", str(pdf), "--dicom-out", str(dicom_out))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    sr = str(pydicom.dcmread(dicom_out / "lunglens-sr.dcm"))
+    for output in (result.stdout, text, sr):
+        assert "0.4999999" in output and not re.search(r"cut-off 0\.5\b|>= 0\.5\b", output)
+    for output in (text, sr):
+        assert "0.1234567" in output and not re.search(r"0\.123457(?!\d)", output)

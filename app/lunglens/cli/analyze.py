@@ -17,7 +17,7 @@ from lunglens.cli.common import (
     add_model_options,
     chosen_lesion_method,
 )
-from lunglens.core.decision import DecisionParams
+from lunglens.core.decision import DecisionParams, exact_text
 from lunglens.io import FolderError, LoadError, discover
 from lunglens.io.files import printable
 from lunglens.quant.summary import table_lines
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         f"(threshold {result.selection.threshold:.0f} dark pixels)"
     )
     print(
-        f"slices:   {d.k_positive} of {d.n_kept} kept slices positive (P(COVID) >= {decision.slice_cutoff:g})"
+        f"slices:   {d.k_positive} of {d.n_kept} kept slices positive (P(COVID) >= {exact_text(decision.slice_cutoff)})"
     )
     print(f"verdict:  {d.summary()}")
     print(f"model:    {model.card.name} {model.card.version} on {model.provider.describe()}")

@@ -9,6 +9,7 @@ import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
 
+from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
@@ -80,7 +81,7 @@ def build_key_image(
     state = "positive" if key.positive else "not positive"
     image.ImageComments = (
         f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {key.p_covid:.3f}, "
-        f"{state} at cut-off {facts.slice_cutoff:g}; demonstration model; {ids.RESEARCH_ONLY}"
+        f"{state} at cut-off {exact_text(facts.slice_cutoff)}; demonstration model; {ids.RESEARCH_ONLY}"
     )
     image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels

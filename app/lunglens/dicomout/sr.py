@@ -24,6 +24,7 @@ from highdicom.sr import (
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
@@ -64,7 +65,10 @@ def _with_comments(
 def decision_group(facts: ResultFacts) -> MeasurementsAndQualitativeEvaluations:
     """The patient decision: COVID-19 present or absent by the rule k > f x n, with k, n, f and
     the slice cut-off as measurements and the rule in words."""
-    rule = (f"slice cut-off {facts.slice_cutoff:g}", f"patient fraction f {facts.patient_fraction:g}")
+    rule = (
+        f"slice cut-off {exact_text(facts.slice_cutoff)}",
+        f"patient fraction f {exact_text(facts.patient_fraction)}",
+    )
     group = MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(uid=generate_uid(), identifier="LungLens patient decision"),
         finding_type=ids.COVID19,

@@ -12,6 +12,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Re
 from reportlab.lib import colors
 
 from lunglens.analysis import Analysis
+from lunglens.core.decision import exact_text
 from lunglens.core.reformat import runs
 from lunglens.render.overlay import colour_bar_rgb
 from lunglens.report.images import OVERLAY_STYLE
@@ -204,7 +205,7 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
         plot,
         [
             ("P(COVID), kept slice", LINE_COLOUR),
-            (f"positive (>= cut-off {analysis.decision.params.slice_cutoff:g})", MARK_COLOUR),
+            (f"positive (>= cut-off {exact_text(analysis.decision.params.slice_cutoff)})", MARK_COLOUR),
             ("discarded by the selector", DISCARDED_SHADE),
         ],
     )

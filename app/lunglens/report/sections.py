@@ -16,7 +16,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
 from lunglens.analysis import Analysis, ModelRecord, readout
-from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
+from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams, exact_text
 from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
@@ -136,19 +136,21 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
     )
     explained = _p(
         f"{d.k_positive} of {d.n_kept} kept slices positive (k of n; a slice is positive when "
-        f"P(COVID) >= the slice cut-off {params.slice_cutoff:g}). Patient fraction f = "
-        f"{params.patient_fraction:g}: the patient reads COVID-19 when {d.rule_applied()}."
+        f"P(COVID) >= the slice cut-off {exact_text(params.slice_cutoff)}). Patient fraction f = "
+        f"{exact_text(params.patient_fraction)}: the patient reads COVID-19 when {d.rule_applied()}."
     )
     rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
     points = [("this report", params)]
-    points += [(f"paper, f = {f:g}", DecisionParams(PAPER_SLICE_CUTOFF, f)) for f in PAPER_FRACTIONS]
+    points += [
+        (f"paper, f = {exact_text(f)}", DecisionParams(PAPER_SLICE_CUTOFF, f)) for f in PAPER_FRACTIONS
+    ]
     for name, point in points:
         other = analysis.redecide(point).decision
         rows.append(
             [
                 name,
-                f"{point.slice_cutoff:g}",
-                f"{point.patient_fraction:g}",
+                exact_text(point.slice_cutoff),
+                exact_text(point.patient_fraction),
                 point.rule(),
                 f"{other.k_positive} of {other.n_kept}",
                 other.verdict,
@@ -190,7 +192,7 @@ def selector(analysis: Analysis, width: float) -> list[Flowable]:
 def probabilities(analysis: Analysis, width: float) -> list[Flowable]:
     text = (
         "P(COVID) of each classified slice along the series; the dashed line is the slice cut-off "
-        f"{analysis.decision.params.slice_cutoff:g}; positive slices are marked red; grey bands are slices "
+        f"{exact_text(analysis.decision.params.slice_cutoff)}; positive slices are marked red; grey bands are slices "
         "the selector discarded."
     )
     return [KeepTogether([_p("P(COVID) per slice", "h"), _p(text), probability_chart(analysis, width, 170)])]

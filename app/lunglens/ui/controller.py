@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from lunglens.analysis import Analysis, AnalysisOptions, analyse, readout, requantify, shared_lesion_methods
 from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, lesion_method_name
 from lunglens.analysis.records import ModelRecord
+from lunglens.core.decision import exact_text
 from lunglens.core.selector import select_slices
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.inference import Model, SharedModel, load_model
@@ -370,7 +371,7 @@ class ViewerController(QObject):
         self.state.set_analysis(saved, at_its_params=True)
         self.status.emit(
             f"Saved analysis of {saved.created} shown at its operating point (cut-off "
-            f"{params.slice_cutoff:g}, f = {params.patient_fraction:g}; no model run)",
+            f"{exact_text(params.slice_cutoff)}, f = {exact_text(params.patient_fraction)}; no model run)",
             10000,
         )
         self.analysisDone.emit()
