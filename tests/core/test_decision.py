@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lunglens.core.decision import DecisionParams, decide
+from lunglens.core.decision import DecisionParams, decide, probability_text
 
 
 def test_one_positive_slice_is_enough_at_f_zero():
@@ -113,3 +113,20 @@ def test_flips_between_different_series_are_refused():
 
     with pytest.raises(ValueError, match="different series"):
         flips_since(np.zeros(3, bool), np.zeros(4, bool))
+
+
+@pytest.mark.parametrize(
+    ("p", "cutoff", "decimals", "text"),
+    [
+        (0.73, 0.5, 3, "0.730"),
+        (0.99985, 0.9999, 2, "0.99985"),  # 1.00 would read positive beside "negative"
+        (0.99985, 0.9999, 3, "0.99985"),
+        (0.99995, 0.9999, 2, "1.00"),  # positive, and reads so
+        (0.4999, 0.5, 2, "0.4999"),
+        (0.00012, 0.0001, 3, "1.2e-04"),  # small values keep two significant digits
+        (0.000149, 0.00015, 3, "1.49e-04"),  # 1.5e-04 would cross the cut-off
+        (0.0, 0.5, 3, "0.000"),
+    ],
+)
+def test_a_probability_never_reads_on_the_other_side_of_the_cutoff(p, cutoff, decimals, text):
+    assert probability_text(p, cutoff, decimals) == text

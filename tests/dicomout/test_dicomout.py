@@ -20,6 +20,7 @@ from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
 from lunglens.analysis import AnalysisOptions, analyse
+from lunglens.core.decision import probability_text
 from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_results
 from lunglens.dicomout import identity as ids
 from lunglens.inference import load_model
@@ -278,7 +279,8 @@ def test_key_images_are_the_reports_with_the_window_stated(p001, written, source
         assert np.array_equal(pixels, key.overlay)  # the report's overlay
         lung_contours = (pixels != bare[key.index]).any(axis=2) & (lesions[key.index] == 0)
         assert lung_contours.any() and "lung RGB" in ds.DerivationDescription  # drawn and stated
-        assert f"P(COVID) {key.p_covid:.3f}" in ds.ImageComments
+        cutoff = analysis.decision.params.slice_cutoff  # as the report's captions write it
+        assert f"P(COVID) {probability_text(key.p_covid, cutoff)}," in ds.ImageComments
 
 
 def test_pdf_is_the_report_encapsulated(written):

@@ -9,7 +9,7 @@ import numpy as np
 
 from lunglens.analysis.records import ModelRecord
 from lunglens.analysis.result import Analysis
-from lunglens.core.decision import Decision, DecisionParams, exact_text
+from lunglens.core.decision import Decision, DecisionParams, exact_text, probability_text
 from lunglens.core.selector import Selection
 from lunglens.core.windowing import Window
 from lunglens.inference.session import Model
@@ -45,7 +45,8 @@ def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis 
     if series is not None:
         lines.append(f"Position {series.positions_mm[i]:.1f} mm")
     if analysis is not None and analysis.classified[i]:
-        lines.append(f"P(COVID) {analysis.p_covid[i]:.2f} — {_call(analysis, i)}")
+        p, cutoff = analysis.p_covid[i], analysis.decision.params.slice_cutoff
+        lines.append(f"P(COVID) {probability_text(p, cutoff, 2)} — {_call(analysis, i)}")
     return "\n".join(lines)
 
 
@@ -86,7 +87,12 @@ def slice_tooltip(
     )
     if analysis is not None:
         p = analysis.p_covid[i]
-        lines.append("not classified" if np.isnan(p) else f"P(COVID) {p:.3f} — {_call(analysis, i)}")
+        cutoff = analysis.decision.params.slice_cutoff
+        lines.append(
+            "not classified"
+            if np.isnan(p)
+            else f"P(COVID) {probability_text(p, cutoff)} — {_call(analysis, i)}"
+        )
         q = analysis.quantification
         if q is not None and i < len(q.slices):
             percent = q.slices[i]

@@ -83,6 +83,19 @@ def exact_text(value: float | Decimal) -> str:
     return f"{number.normalize():f}"
 
 
+def probability_text(p: float, cutoff: float, decimals: int = 3) -> str:
+    """P(COVID) for reading: `decimals` decimals (two significant digits below 10^-decimals, so a
+    small value never reads 0.000), with more digits where rounding would carry it onto the
+    other side of the slice cut-off: 0.99985 at cut-off 0.9999 reads 0.99985, never 1.000 beside
+    "negative"."""
+    scientific = 0 < p < 10.0**-decimals
+    for extra in range(10):
+        text = f"{p:.{1 + extra}e}" if scientific else f"{p:.{decimals + extra}f}"
+        if (float(text) >= cutoff) == (p >= cutoff):
+            return text
+    return repr(float(p))
+
+
 def patient_threshold(n_kept: int, patient_fraction: float) -> Decimal:
     """f × n (slices), exactly: f is taken as the decimal the reader set (0.7, the float's shortest
     form), not as its binary value 0.6999…, so 0.7 × 90 is 63 and k = 63 does not exceed it."""

@@ -9,7 +9,7 @@ import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
 
-from lunglens.core.decision import exact_text
+from lunglens.core.decision import exact_text, probability_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
@@ -80,7 +80,7 @@ def build_key_image(
     n_slices = len(sources.headers)
     state = "positive" if key.positive else "not positive"
     image.ImageComments = (
-        f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {key.p_covid:.3f}, "
+        f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {probability_text(key.p_covid, facts.slice_cutoff)}, "
         f"{state} at cut-off {exact_text(facts.slice_cutoff)}; demonstration model; {ids.RESEARCH_ONLY}"
     )
     image.DerivationDescription = derivation(facts, with_outlines)

@@ -136,7 +136,9 @@ def render_report(
         *sections.selector(analysis, width),
         *sections.probabilities(analysis, width),
         *sections.quantification(analysis, width),
-        *sections.key_images(key_images(analysis, series.hu), analysis.n_slices, width),
+        *sections.key_images(
+            key_images(analysis, series.hu), analysis.n_slices, analysis.decision.params.slice_cutoff, width
+        ),
         *sections.measurements(measurements, analysis, width),
         *sections.slice_table(analysis, width),
         *sections.method(analysis, width),

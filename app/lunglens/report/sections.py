@@ -16,7 +16,13 @@ from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
 from lunglens.analysis import Analysis, ModelRecord, readout
-from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams, exact_text
+from lunglens.core.decision import (
+    PAPER_FRACTIONS,
+    PAPER_SLICE_CUTOFF,
+    DecisionParams,
+    exact_text,
+    probability_text,
+)
 from lunglens.core.measure import MeasurementRecord
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
@@ -56,12 +62,6 @@ STYLES = {
     ),
     "caption": ParagraphStyle("caption", parent=_BASE["BodyText"], fontSize=8.5, leading=10.5, spaceBefore=4),
 }
-
-
-def probability_text(p: float) -> str:
-    """P(COVID) for reading: 3 decimals, or 2 significant digits below 0.001 (so a slice positive
-    at a small cut-off never reads 0.000)."""
-    return f"{p:.3f}" if p >= 0.001 or p == 0 else f"{p:.1e}"
 
 
 def _p(text: str, style: str = "body") -> Paragraph:
@@ -246,7 +246,7 @@ def _call(image: KeyImage) -> str:
     return "not positive, no Grad-CAM drawn" if OVERLAY_STYLE.hide_below_cutoff else "not positive"
 
 
-def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flowable]:
+def key_images(images: list[KeyImage], n_slices: int, cutoff: float, width: float) -> list[Flowable]:
     """Each key slice without and with its Grad-CAM overlay, side by side, with the colour bar."""
     window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
     intro = (
@@ -265,7 +265,7 @@ def key_images(images: list[KeyImage], n_slices: int, width: float) -> list[Flow
     for image in images:
         caption = _p(
             f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
-            f"P(COVID) = {probability_text(image.p_covid)} ({_call(image)}); {window}",
+            f"P(COVID) = {probability_text(image.p_covid, cutoff)} ({_call(image)}); {window}",
             "caption",
         )
         pair = Table(
@@ -321,13 +321,14 @@ def measurements(records: Sequence[MeasurementRecord], analysis: Analysis, width
 
 def slice_table(analysis: Analysis, width: float) -> list[Flowable]:
     """Every kept slice: number, position (mm), dark pixels, P(COVID), positive; runs over pages."""
+    cutoff = analysis.decision.params.slice_cutoff
     header_row = ["Slice", "Position (mm)", "Dark pixels", "P(COVID)", "Positive"]
     rows = [header_row]
     positive_rows = []
     for record in analysis.records():
         if not record.kept:
             continue
-        p = "not classified" if record.p_covid is None else probability_text(record.p_covid)
+        p = "not classified" if record.p_covid is None else probability_text(record.p_covid, cutoff)
         rows.append(
             [
                 str(record.index + 1),
