@@ -223,3 +223,16 @@ def test_a_learned_map_stops_after_the_slice_during_which_cancel_came(tmp_path, 
         quantify(series_of(sick), kept=sick.lung_open, method=learned_method(model), cancel=cancel)
     assert cancel.checks == 3  # stopped at once, not after the other slices
     assert sick.n_slices > 3
+
+
+def test_lungs_that_run_off_the_series_are_said_to_be_covered_in_part(sick, sick_result):
+    """A whole chest (the phantom: no lung on its first and last slices) gets no coverage warning;
+    its middle third, where the lungs fill the first and last slices, does: its zones are thirds
+    of that part, not of the lungs."""
+    assert not any("run off the series" in w for w in sick_result.warnings)
+    n = sick.hu.shape[0]
+    middle = slice(n // 3, 2 * n // 3)
+    part = quantify(series_of(dataclasses.replace(sick, hu=sick.hu[middle])))
+    (warning,) = [w for w in part.warnings if "run off the series" in w]
+    assert "at its first slice (" in warning and " and its last slice (" in warning
+    assert "describe that part only" in warning

@@ -102,6 +102,10 @@ class QuantParams:
     lower edge of zone score 2) ..."""
     involved_slice_min_ml: float = 1.0
     """... and at least this much tissue (mL) is affected on it (not a sliver of lung apex)."""
+    cut_lung_fraction: float = 0.1
+    """The lungs run off the series when its first or last slice holds at least this fraction of
+    their largest section (a whole chest CT ends above the apices and at the bases, where a
+    covered lung holds a few % of it at most: 2 % on COVID-CT-MD P001's last slice)."""
 
 
 NOMINAL_PIXEL_WARNING = (
@@ -148,6 +152,25 @@ def low_score_caveat(zone_scores: dict[str, int], params: QuantParams, method_na
         f"no zone scores above 1 (each under {params.severity.mild_below_percent:g} % affected): the "
         f"{method_name} estimate also marks some tissue of healthy lungs (vessels, fissures, dependent "
         "density), so a score this low does not tell mild involvement from none"
+    )
+
+
+def partial_coverage_warning(lung_per_slice: np.ndarray, params: QuantParams) -> str | None:
+    """The warning when the lungs run off the series at its first or last slice (see
+    `QuantParams.cut_lung_fraction`): the scan covers part of them, so the figures and the zones
+    describe that part only. `lung_per_slice`: lung voxels per slice."""
+    largest = int(lung_per_slice.max())
+    cut = [
+        f"its {end} slice ({100 * int(lung_per_slice[index]) / largest:.0f} % of their largest section)"
+        for end, index in (("first", 0), ("last", -1))
+        if largest and lung_per_slice[index] >= params.cut_lung_fraction * largest
+    ]
+    if not cut:
+        return None
+    return (
+        f"the lungs run off the series at {' and '.join(cut)}: the scan covers only part of them, so "
+        "the volumes, the involvement and the zone score (thirds of the lung scanned, not of the "
+        "whole lungs) describe that part only"
     )
 
 
@@ -237,6 +260,9 @@ def quantify(
     warnings = list(segmentation.warnings)
     if not series.pixel_spacing_stated:
         warnings.append(NOMINAL_PIXEL_WARNING)
+    coverage = partial_coverage_warning(lung_per_slice, params)
+    if coverage:
+        warnings.append(coverage)
     caveat = low_score_caveat(zone_scores, params, method.name)
     if caveat:
         warnings.append(caveat)
