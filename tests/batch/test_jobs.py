@@ -51,3 +51,17 @@ def test_output_inside_source_is_refused(small_archive, tmp_path):
     with pytest.raises(BatchError, match="must not be inside SOURCE"):
         check_folders(small_archive, link / "out")
     check_folders(small_archive, tmp_path / "out")  # beside it is fine
+
+
+def test_a_series_whose_files_lie_in_two_folders_is_one_job_in_the_folder_above_them(tmp_path):
+    """One Series Instance UID, its files split between two folders: one job, and its folder is
+    the one that holds both (where the viewer finds the series whole when the row is opened),
+    not the first file's folder."""
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    files = sorted((source / "PAT000").glob("*.dcm"))
+    for half, part in (("a", files[: len(files) // 2]), ("b", files[len(files) // 2 :])):
+        (source / "PAT000" / half).mkdir()
+        for path in part:
+            path.rename(source / "PAT000" / half / path.name)
+    (job,) = plan_jobs(source).jobs
+    assert job.ref.n_slices == len(files) and job.ref.folder == source / "PAT000"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,10 @@ class SeriesRef:
 
     @property
     def folder(self) -> Path:
-        """The folder holding the first file of the series."""
-        return self.frames[0][0].parent
+        """The deepest folder holding every file of the series (their own folder, or the one
+        above when a series' files lie in several: a series is found whole only from there)."""
+        parents = {str(path.parent) for path, _ in self.frames}
+        return Path(os.path.commonpath(parents)) if len(parents) > 1 else self.frames[0][0].parent
 
     def summary(self) -> str:
         """One line for listings: description, slice count, size, spacing, orientation."""
