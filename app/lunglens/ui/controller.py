@@ -96,6 +96,8 @@ class ViewerController(QObject):
         self._demo_folders: list[Path] = []
         self._saved: Analysis | None = None
         """A saved analysis to show once its series is loaded (`open_with_analysis`)."""
+        self._saved_as = ""
+        """Its file, as the reader is told it."""
         self._opened_at = 0.0
         self.open_seconds: float | None = None
         """Seconds from `open_folder` to the first slice in the state (for the benchmark)."""
@@ -293,6 +295,7 @@ class ViewerController(QObject):
 
         def load_and_select(progress, _cancel):
             series = load(ref, progress=progress)
+            series.fingerprint  # noqa: B018 - digested here, not in the window's thread (restores compare it)
             # the selector reads axial stacks; single slices and other planes get no selection
             return series, select_slices(series.hu) if ref.analysable else None
 
@@ -308,16 +311,27 @@ class ViewerController(QObject):
         self.state.set_series(series, selection)
         if series.warnings:
             self.status.emit("; ".join(series.warnings), 15000)
-        self._restore_analysis(series.ref.key)
+        self._restore_analysis(series)
         self._show_saved(series)
         self.seriesLoaded.emit()
 
-    def _restore_analysis(self, key: str) -> None:
-        """Show the analysis made earlier in the session for series `key`, if any, and say
-        whether a re-run would differ (another model or selector)."""
-        earlier = self.results.get(key)
+    def _restore_analysis(self, series) -> None:
+        """Show the analysis made earlier in the session of `series` (its key), if any, and say
+        whether a re-run would differ (another model or selector). One made of other images under
+        that key (the files were replaced since) is dropped, not shown, and the reader told."""
+        earlier = self.results.get(series.ref.key)
         selection = self.state.selection
-        if earlier is None or selection is None or len(earlier.p_covid) != self.state.n_slices:
+        if earlier is None or selection is None:
+            return
+        if len(earlier.p_covid) != series.n_slices or not earlier.series.same_images(series):
+            del self.results[series.ref.key]
+            self.analysisMessage.emit("Not analysed: the images differ from those analysed earlier.")
+            self.problem.emit(
+                "Earlier analysis not shown",
+                f"The images of {series.ref.folder} differ from those analysed earlier in this session "
+                "(the files were changed since): the earlier analysis is not shown. Run the analysis "
+                "again for these images.",
+            )
             return
         current = ModelRecord.of(self.model.card) if self.model is not None else None
         stale = (
@@ -334,14 +348,18 @@ class ViewerController(QObject):
         self.problem.emit("Cannot load the series", message)
 
     # --- saved analyses (the worklist) ------------------------------------------------------
-    def open_with_analysis(self, folder, analysis: Analysis) -> None:
+    def open_with_analysis(self, folder, analysis: Analysis, saved_as: str = "") -> None:
         """Open `folder`, choose the series `analysis` was made of (its key) and, once that
         series is loaded, show `analysis` as it was saved, at the operating point it was decided
-        at (it becomes the viewer's): no model runs. An analysis of this session restored with
-        its series (`_restore_analysis`) is shown at the viewer's operating point instead: that
-        one is the reader's, set in this session."""
+        at (it becomes the viewer's): no model runs. `saved_as` names its file in what the reader
+        is told. It is not shown when the series' images are not those it was made of
+        (`SeriesRecord.same_images`), and shown with a note when it records no fingerprint of
+        them (an older result). An analysis of this session restored with its series
+        (`_restore_analysis`) is shown at the viewer's operating point instead: that one is the
+        reader's, set in this session."""
         self.open_folder(folder)
         self._saved = analysis
+        self._saved_as = saved_as or "The saved analysis"
 
     def _saved_ref(self, found: Discovery) -> SeriesRef | None:
         if self._saved is None:
@@ -362,12 +380,30 @@ class ViewerController(QObject):
         if saved.n_slices != series.n_slices:
             self.problem.emit(
                 "Saved analysis not shown",
-                f"The saved analysis covers {saved.n_slices} slices but {series.ref.folder} now holds "
+                f"{self._saved_as} covers {saved.n_slices} slices but {series.ref.folder} now holds "
                 f"{series.n_slices}; run the analysis again.",
             )
             return
+        same = saved.series.same_images(series)
+        if same is False:
+            self.analysisMessage.emit("Not analysed: the images differ from those of the saved analysis.")
+            self.problem.emit(
+                "Saved analysis not shown",
+                f"{self._saved_as} (of {saved.created}) was made of other images than those "
+                f"{series.ref.folder} now holds (the files were changed since): it is not shown. Run "
+                "the analysis again for these images.",
+            )
+            return
         params = saved.decision.params
-        self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
+        unconfirmed = (
+            " It records no fingerprint of its images (an older result): it cannot be confirmed "
+            "to match these images."
+            if same is None
+            else ""
+        )
+        self.analysisMessage.emit(
+            f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}{unconfirmed}"
+        )
         self.state.set_analysis(saved, at_its_params=True)
         self.status.emit(
             f"Saved analysis of {saved.created} shown at its operating point (cut-off "
