@@ -98,6 +98,7 @@ def test_a_saved_analysis_is_not_shown_on_changed_pixels(qtbot, window, saved):
 
 def test_a_saved_analysis_is_shown_on_its_own_images(qtbot, window, saved):
     folder, path, analysis = saved
+    window.lesion_method_actions["hu_bands"].trigger()  # its method: it is shown as saved
     with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
         window.controller.open_with_analysis(folder, analysis, str(path))
     assert (
@@ -112,7 +113,27 @@ def test_an_older_saved_analysis_without_fingerprint_is_shown_with_a_note(qtbot,
     del data["series"]["fingerprint"]  # as LungLens wrote it before it recorded the images
     older = Analysis.from_dict(data)
     assert older.series.fingerprint == ""
-    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+    window.lesion_method_actions["hu_bands"].trigger()  # its method: it is shown as saved
+    with qtbot.waitSignal(window.messageShown, timeout=60000) as told:
         window.controller.open_with_analysis(folder, older, str(path))
+    assert str(path) in told.args[0] and "cannot be confirmed to match" in told.args[0]
     assert window.state.analysis.series == older.series
     assert "cannot be confirmed to match these images" in window.analysis_panel.message.text()
+
+
+def test_a_saved_analysis_of_another_lesion_method_is_quantified_again_by_the_chosen_one(
+    qtbot, window, saved
+):
+    """Saved with the HU bands, opened while the learned map is chosen: the figures shown end
+    as the menu says (the classifier does not run again)."""
+    folder, path, analysis = saved
+    assert window.controller.lesion_method == "learned" and analysis.quantification.method == "hu_bands"
+    window.controller.open_with_analysis(folder, analysis, str(path))
+    qtbot.waitUntil(
+        lambda: (
+            window.state.analysis is not None and window.state.analysis.quantification.method == "learned"
+        ),
+        timeout=120000,
+    )
+    assert window.state.analysis.created == analysis.created
+    assert "did not run again" in window.analysis_panel.message.text()

@@ -91,6 +91,9 @@ class ViewerController(QObject):
         """The name of the lesion method the quantification uses (`lunglens.analysis.lesion_methods`)."""
         self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
         self.measurements_in_reports = bool(settings.value("measurements_in_reports", True, type=bool))
+        self.analysing = False
+        """Whether an analysis or re-quantification runs (the shown one is then out of date:
+        `analysisRunning` tells when this changes)."""
         self.results: dict[str, Analysis] = {}
         """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
         self._demo_folders: list[Path] = []
@@ -118,6 +121,10 @@ class ViewerController(QObject):
             job.drop()
         for folder in self._demo_folders:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _set_analysing(self, on: bool) -> None:
+        self.analysing = on
+        self.analysisRunning.emit(on)
 
     # --- the model -------------------------------------------------------------------------
     def start_model_load(self) -> None:
@@ -166,8 +173,10 @@ class ViewerController(QObject):
 
     def requantify_shown(self) -> None:
         """Quantify the shown analysis again with the current lesion method, when it was made
-        with another one and no analysis is running. A re-quantification that lands after the
-        reader chose yet another method is not shown (the current method is checked again)."""
+        with another one and no analysis is running (also when one comes back with its series or
+        from its saved file: the figures shown are always the chosen method's). A
+        re-quantification that lands after the reader chose yet another method is not shown (the
+        current method is checked again)."""
         analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
         if (
             analysis is None
@@ -185,7 +194,7 @@ class ViewerController(QObject):
             requantified = requantify(analysis, series, name, methods, cancel)
             return requantified, series.ref.key, time.perf_counter() - start, name
 
-        self.analysisRunning.emit(True)
+        self._set_analysing(True)
         self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
         signals = self.jobs["analysis"].start(work)
         signals.finished.connect(self._requantified)
@@ -194,7 +203,7 @@ class ViewerController(QObject):
 
     def _requantified(self, result) -> None:
         analysis, key, seconds, name = result
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         if name != self.lesion_method:  # the reader chose another method while it ran
             self.analysisMessage.emit(
                 f"The quantification by the {LESION_METHOD_LABELS[name].lower()} was not shown: the "
@@ -210,7 +219,7 @@ class ViewerController(QObject):
         self.state.set_analysis(analysis)
 
     def _requantify_cancelled(self) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         shown = self.state.analysis.quantification.method if self.state.analysis is not None else ""
         self.analysisMessage.emit(f"Quantifying again cancelled; the quantification shown is by {shown}.")
 
@@ -223,7 +232,7 @@ class ViewerController(QObject):
         self.settings.setValue("last_folder", str(folder.parent))
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("")
         self.state.set_discovery(None)
         self.folderOpened.emit(None)
@@ -282,6 +291,7 @@ class ViewerController(QObject):
             self._opened_at = time.perf_counter()
         self.jobs["load"].drop()
         self.jobs["analysis"].drop()
+        self._set_analysing(False)
         self.state.set_ref(ref)
         self.seriesOpened.emit(ref)
         try:
@@ -340,6 +350,7 @@ class ViewerController(QObject):
         self.state.set_analysis(earlier)
         self.analysisMessage.emit(readout.restored(earlier, current, stale))
         self.analysisRestored.emit(stale)
+        self.requantify_shown()  # quantified by another method (a re-quantification was dropped)
 
     def _load_failed(self, message: str) -> None:
         """Nothing of the series is shown any more (its preview said it was loading)."""
@@ -410,7 +421,15 @@ class ViewerController(QObject):
             f"{exact_text(params.slice_cutoff)}, f = {exact_text(params.patient_fraction)}; no model run)",
             10000,
         )
+        if same is None:
+            self.problem.emit(
+                "Saved analysis not confirmed",
+                f"{self._saved_as} (of {saved.created}) records no fingerprint of its images (written by an "
+                f"older LungLens): it cannot be confirmed to match the images {series.ref.folder} holds now. "
+                "It is shown; run the analysis again to be sure.",
+            )
         self.analysisDone.emit()
+        self.requantify_shown()  # saved with another lesion method than the chosen one
 
     # --- navigation and windowing ----------------------------------------------------------
     def step(self, delta: int) -> None:
@@ -486,7 +505,7 @@ class ViewerController(QObject):
             )
             return model, analysis, series.ref.key, options.lesion_method
 
-        self.analysisRunning.emit(True)
+        self._set_analysing(True)
         if self.model is None:
             self.analysisMessage.emit("Waiting for the model to load…")
         signals = self.jobs["analysis"].start(work)
@@ -505,7 +524,7 @@ class ViewerController(QObject):
         self.results[key] = analysis
         if self.model is None:
             self._model_loaded(model)
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit(readout.analysis_done(analysis))
         self.state.set_analysis(analysis)
         self.analysisDone.emit()
@@ -513,14 +532,14 @@ class ViewerController(QObject):
             self.requantify_shown()
 
     def _analysis_failed(self, message: str) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("Analysis failed.")
         if "model" in message.lower():
             message = f"{message}\n\nStart LungLens with --model PATH to use another model."
         self.problem.emit("Analysis failed", message)
 
     def _analysis_cancelled(self) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("Analysis cancelled.")
         self.analysisCancelled.emit()
 

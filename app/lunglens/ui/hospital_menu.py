@@ -36,13 +36,16 @@ class HospitalActions(QObject):
         self.pacs.sendFailed.connect(window.show_message)
         window.state.analysisChanged.connect(self._update_send)
         window.state.seriesChanged.connect(self._update_send)
+        window.controller.analysisRunning.connect(self._update_send)
 
     def _update_send(self) -> None:
         from lunglens.dicomout import dicom_results_problem
 
         state = self.window.state
         problem = None if state.series is None else dicom_results_problem(state.series.ref)
-        self.send_action.setEnabled(state.analysis is not None and problem is None)
+        self.send_action.setEnabled(
+            state.analysis is not None and problem is None and not self.controller.analysing
+        )
         self.send_action.setToolTip(problem or "Store the shown analysis as DICOM results in its study")
 
     def open_pacs(self) -> PacsDialog:
