@@ -161,6 +161,9 @@ def test_requantify_refuses_another_series(phantom, model):
     other = replace(phantom, hu=phantom.hu[:-1], positions_mm=phantom.positions_mm[:-1])
     with pytest.raises(ValueError, match="is not the series of this analysis"):
         requantify(first, other, "learned")
+    mirrored = replace(phantom, hu=phantom.hu[:, :, ::-1].copy())  # same key and length, other images
+    with pytest.raises(ValueError, match="is not the series of this analysis"):
+        requantify(first, mirrored, "learned")
 
 
 def test_a_learned_map_records_its_lesion_model_and_older_results_load_without_it(phantom, model, tmp_path):

@@ -319,6 +319,29 @@ def test_results_without_a_manifest_are_adopted_only_when_made_with_the_same_set
     assert (result.stat().st_ino, result.stat().st_mtime_ns) == identity
 
 
+def test_a_result_of_other_images_under_the_same_uids_is_not_adopted_but_run_again(tiny_card, tmp_path):
+    """A series re-sent with the same UIDs but other pixels (mirrored here) after an interrupted
+    run: its unrecorded result was made of the old images, so the job runs again."""
+    import pydicom
+
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (result,) = out.glob("*.json")
+    before = Analysis.from_json(result.read_text()).series
+    (out / MANIFEST_NAME).unlink()  # as if the run was killed before it recorded the result
+    for path in sorted(source.rglob("*.dcm")):
+        dataset = pydicom.dcmread(path)
+        dataset.PixelData = np.ascontiguousarray(dataset.pixel_array[:, ::-1]).tobytes()
+        dataset.save_as(path)
+    again = run_batch(config, progress=lambda *a: None)
+    assert (again.adopted, again.ran, again.done) == (0, 1, 1)
+    after = Analysis.from_json(result.read_text()).series
+    assert after.key == before.key and after.fingerprint != before.fingerprint
+    assert after.same_images(load(discover(source).series[0])) is True
+
+
 def test_more_workers_than_cores_exit_2_and_an_existing_scheduler_ignores_them(
     tiny_card, tmp_path, monkeypatch, capsys
 ):

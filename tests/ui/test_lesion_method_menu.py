@@ -137,3 +137,78 @@ def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, smal
     assert control.results[window.state.analysis.series.key].quantification.method == "hu_bands"
     assert LESION_METHOD_LABELS["hu_bands"] in window.quant_panel.method.text()
     assert "was not shown" in window.analysis_panel.message.text()
+
+
+def test_a_running_analysis_greys_the_previous_verdict_and_export_waits(
+    qtbot, window, small_patient, monkeypatch
+):
+    """While a re-run runs, the verdict shown is the previous one: greyed, struck through and
+    said to be out of date; Export PDF (and sending results) wait for the new one."""
+    import threading
+
+    control = window.controller
+    window.lesion_method_actions["hu_bands"].trigger()
+    _open(qtbot, window, small_patient)
+    _analyse(qtbot, window)
+    panel = window.decision_panel
+    assert window.export_action.isEnabled() and "#888" not in panel.verdict.styleSheet()
+    gate, real = threading.Event(), controller_module.analyse
+
+    def held_analyse(*args, **kwargs):
+        gate.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(controller_module, "analyse", held_analyse)
+    control.run_analysis()
+    assert not window.export_action.isEnabled() and not window.hospital.send_action.isEnabled()
+    assert "#888" in panel.verdict.styleSheet() and "line-through" in panel.verdict.styleSheet()
+    assert "out of date" in panel.count.text()
+    with qtbot.waitSignal(control.analysisDone, timeout=60000):
+        gate.set()
+    assert window.export_action.isEnabled()
+    assert "#888" not in panel.verdict.styleSheet() and "out of date" not in panel.count.text()
+
+
+def test_a_requantification_dropped_by_a_series_switch_is_made_when_the_series_comes_back(
+    qtbot, window, small_patient, tmp_path
+):
+    """HU bands analysed, learned chosen, another series opened before the learned map is done
+    (the job is dropped), the first series opened again: its analysis comes back and is quantified
+    again by the learned method, so the figures agree with the menu."""
+    import threading
+
+    import numpy as np
+
+    from lunglens.quant.bands import ProbabilityMapMethod
+    from lunglens.synthetic import make_phantom, write_dicom_series
+
+    other = make_phantom(n_slices=16, seed=5, covid_severity=0.0, size=128, pixel_spacing_mm=2.8)
+    write_dicom_series(
+        other.hu, other.positions_mm, 2.8, other.slice_thickness_mm, tmp_path / "other", seed=5
+    )
+    started, gate = threading.Event(), threading.Event()
+
+    def held_probability(hu, lung_labels, voxel_mm, cancel=None):
+        started.set()
+        gate.wait(30)
+        return np.zeros(hu.shape, np.float32)
+
+    control = window.controller
+    control.lesion_methods = lesion_methods.LesionMethods(
+        lambda: ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
+    )
+    window.lesion_method_actions["hu_bands"].trigger()
+    _open(qtbot, window, small_patient)
+    key = _analyse(qtbot, window).series.key
+    window.lesion_method_actions["learned"].trigger()
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    _open(qtbot, window, tmp_path / "other")
+    gate.set()
+    assert window.state.analysis is None
+    _open(qtbot, window, small_patient)
+    qtbot.waitUntil(lambda: window.state.analysis.quantification.method == "learned", timeout=60000)
+    shown = window.state.analysis
+    assert shown.series.key == key and shown.quantification.method == "learned"
+    assert window.lesion_method_actions["learned"].isChecked()
+    assert LESION_METHOD_LABELS["learned"] in window.quant_panel.method.text()
+    assert control.results[key].quantification.method == "learned"

@@ -205,11 +205,12 @@ def requantify(
     lesion model on the analysis's provider); the classifier does not run again, and the
     "quantify" time is replaced. Raises `NoLungFound` (the lungs do not depend on the method),
     `Cancelled` when a learned map sees `cancel` set, and `ValueError` when `series` is not the one
-    analysed."""
-    if series.ref.key != analysis.series.key or series.n_slices != analysis.n_slices:
+    analysed (another key or slice count, or other images: `SeriesRecord.same_images`)."""
+    if series.n_slices != analysis.n_slices or analysis.series.same_images(series) is False:
         raise ValueError(
-            f"{series.ref.key} ({series.n_slices} slices) is not the series of this analysis "
-            f"({analysis.series.key}, {analysis.n_slices} slices)"
+            f"{series.ref.key} ({series.n_slices} slices, images {series.fingerprint}) is not the "
+            f"series of this analysis ({analysis.series.key}, {analysis.n_slices} slices, images "
+            f"{analysis.series.fingerprint or 'not recorded'})"
         )
     methods = lesion_methods or shared_lesion_methods(provider=analysis.provider.requested)
     start = time.perf_counter()

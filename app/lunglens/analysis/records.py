@@ -52,6 +52,9 @@ class SeriesRecord:
     """True when identifiers were withheld (`lunglens.report.identity.anonymised`)."""
     pixel_spacing_stated: bool = True
     """False when the files state no pixel size and `pixel_spacing_mm` is a nominal 1 mm."""
+    fingerprint: str = ""
+    """`Series.fingerprint` of the images analysed; "" in results written before LungLens
+    recorded it (whether they match a series cannot be told)."""
 
     @classmethod
     def of(cls, series: Series) -> SeriesRecord:
@@ -77,7 +80,16 @@ class SeriesRecord:
             scanner_model=meta.scanner_model,
             kernel=meta.kernel,
             pixel_spacing_stated=series.pixel_spacing_stated,
+            fingerprint=series.fingerprint,
         )
+
+    def same_images(self, series: Series) -> bool | None:
+        """Whether `series` holds exactly the images analysed (its key and `Series.fingerprint`);
+        None when this record has no fingerprint (an older result) and its key and slice count
+        match: it cannot be told."""
+        if series.ref.key != self.key or series.n_slices != self.n_slices:
+            return False
+        return series.fingerprint == self.fingerprint if self.fingerprint else None
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,7 +33,7 @@ from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, report_name, res
 from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
-from lunglens.io import FolderError
+from lunglens.io import FolderError, LoadError, load
 from lunglens.pacs import PacsError
 from lunglens.threads import THREADS_VARIABLE
 
@@ -199,17 +199,32 @@ def _result_settings(analysis: Analysis) -> dict:
     return _settings_record(analysis.model.sha256, options, lesion_model.sha256 if lesion_model else "")
 
 
+def _same_images(analysis: Analysis, job: Job) -> bool:
+    """Whether the series of a folder job still holds the images `analysis` was made of
+    (`SeriesRecord.same_images`; it is loaded, once per result to adopt: those an interrupted run
+    left unrecorded). False for a series that no longer loads and for a result that records no
+    fingerprint (it cannot be told). A series on a DICOMweb server is not retrieved to check."""
+    if job.ref is None:
+        return True
+    try:
+        return analysis.series.same_images(load(job.ref)) is True
+    except LoadError:
+        return False
+
+
 def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
     """Record as done a job whose result an interrupted run wrote but did not record, when the
-    file is a complete result of this series made with this run's `settings` (a settings record).
-    Returns whether it was adopted. A result of this series made with other settings is never
-    overwritten: the job fails, naming the file."""
+    file is a complete result of this series made with this run's `settings` (a settings record)
+    of the images its folder holds now (`_same_images`). Returns whether it was adopted. A result
+    of other images runs again (its file is replaced); a result of this series made with other
+    settings is never overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data["series"]["key"] != job.series_key:
             return False
-        made_with = _result_settings(Analysis.from_dict(data))
+        analysis = Analysis.from_dict(data)
+        made_with = _result_settings(analysis)
         differing = differing_settings(made_with, settings)
         summary = summarise(data)
     except (OSError, ValueError, KeyError, TypeError):
@@ -227,6 +242,8 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
             f"{path}: a result of this series {made} is in the way and is not overwritten; move it "
             "away or choose another output folder",
         )
+        return False
+    if not _same_images(analysis, job):
         return False
     manifest.mark_done(job.job_id, path.name, summary, None)
     return True

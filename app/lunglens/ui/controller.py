@@ -91,11 +91,16 @@ class ViewerController(QObject):
         """The name of the lesion method the quantification uses (`lunglens.analysis.lesion_methods`)."""
         self.anonymise_exports = bool(settings.value("anonymise_exports", False, type=bool))
         self.measurements_in_reports = bool(settings.value("measurements_in_reports", True, type=bool))
+        self.analysing = False
+        """Whether an analysis or re-quantification runs (the shown one is then out of date:
+        `analysisRunning` tells when this changes)."""
         self.results: dict[str, Analysis] = {}
         """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
         self._demo_folders: list[Path] = []
         self._saved: Analysis | None = None
         """A saved analysis to show once its series is loaded (`open_with_analysis`)."""
+        self._saved_as = ""
+        """Its file, as the reader is told it."""
         self._opened_at = 0.0
         self.open_seconds: float | None = None
         """Seconds from `open_folder` to the first slice in the state (for the benchmark)."""
@@ -116,6 +121,10 @@ class ViewerController(QObject):
             job.drop()
         for folder in self._demo_folders:
             shutil.rmtree(folder, ignore_errors=True)
+
+    def _set_analysing(self, on: bool) -> None:
+        self.analysing = on
+        self.analysisRunning.emit(on)
 
     # --- the model -------------------------------------------------------------------------
     def start_model_load(self) -> None:
@@ -164,8 +173,10 @@ class ViewerController(QObject):
 
     def requantify_shown(self) -> None:
         """Quantify the shown analysis again with the current lesion method, when it was made
-        with another one and no analysis is running. A re-quantification that lands after the
-        reader chose yet another method is not shown (the current method is checked again)."""
+        with another one and no analysis is running (also when one comes back with its series or
+        from its saved file: the figures shown are always the chosen method's). A
+        re-quantification that lands after the reader chose yet another method is not shown (the
+        current method is checked again)."""
         analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
         if (
             analysis is None
@@ -183,7 +194,7 @@ class ViewerController(QObject):
             requantified = requantify(analysis, series, name, methods, cancel)
             return requantified, series.ref.key, time.perf_counter() - start, name
 
-        self.analysisRunning.emit(True)
+        self._set_analysing(True)
         self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
         signals = self.jobs["analysis"].start(work)
         signals.finished.connect(self._requantified)
@@ -192,7 +203,7 @@ class ViewerController(QObject):
 
     def _requantified(self, result) -> None:
         analysis, key, seconds, name = result
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         if name != self.lesion_method:  # the reader chose another method while it ran
             self.analysisMessage.emit(
                 f"The quantification by the {LESION_METHOD_LABELS[name].lower()} was not shown: the "
@@ -208,7 +219,7 @@ class ViewerController(QObject):
         self.state.set_analysis(analysis)
 
     def _requantify_cancelled(self) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         shown = self.state.analysis.quantification.method if self.state.analysis is not None else ""
         self.analysisMessage.emit(f"Quantifying again cancelled; the quantification shown is by {shown}.")
 
@@ -221,7 +232,7 @@ class ViewerController(QObject):
         self.settings.setValue("last_folder", str(folder.parent))
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("")
         self.state.set_discovery(None)
         self.folderOpened.emit(None)
@@ -280,6 +291,7 @@ class ViewerController(QObject):
             self._opened_at = time.perf_counter()
         self.jobs["load"].drop()
         self.jobs["analysis"].drop()
+        self._set_analysing(False)
         self.state.set_ref(ref)
         self.seriesOpened.emit(ref)
         try:
@@ -293,6 +305,7 @@ class ViewerController(QObject):
 
         def load_and_select(progress, _cancel):
             series = load(ref, progress=progress)
+            series.fingerprint  # noqa: B018 - digested here, not in the window's thread (restores compare it)
             # the selector reads axial stacks; single slices and other planes get no selection
             return series, select_slices(series.hu) if ref.analysable else None
 
@@ -308,16 +321,27 @@ class ViewerController(QObject):
         self.state.set_series(series, selection)
         if series.warnings:
             self.status.emit("; ".join(series.warnings), 15000)
-        self._restore_analysis(series.ref.key)
+        self._restore_analysis(series)
         self._show_saved(series)
         self.seriesLoaded.emit()
 
-    def _restore_analysis(self, key: str) -> None:
-        """Show the analysis made earlier in the session for series `key`, if any, and say
-        whether a re-run would differ (another model or selector)."""
-        earlier = self.results.get(key)
+    def _restore_analysis(self, series) -> None:
+        """Show the analysis made earlier in the session of `series` (its key), if any, and say
+        whether a re-run would differ (another model or selector). One made of other images under
+        that key (the files were replaced since) is dropped, not shown, and the reader told."""
+        earlier = self.results.get(series.ref.key)
         selection = self.state.selection
-        if earlier is None or selection is None or len(earlier.p_covid) != self.state.n_slices:
+        if earlier is None or selection is None:
+            return
+        if len(earlier.p_covid) != series.n_slices or not earlier.series.same_images(series):
+            del self.results[series.ref.key]
+            self.analysisMessage.emit("Not analysed: the images differ from those analysed earlier.")
+            self.problem.emit(
+                "Earlier analysis not shown",
+                f"The images of {series.ref.folder} differ from those analysed earlier in this session "
+                "(the files were changed since): the earlier analysis is not shown. Run the analysis "
+                "again for these images.",
+            )
             return
         current = ModelRecord.of(self.model.card) if self.model is not None else None
         stale = (
@@ -326,6 +350,7 @@ class ViewerController(QObject):
         self.state.set_analysis(earlier)
         self.analysisMessage.emit(readout.restored(earlier, current, stale))
         self.analysisRestored.emit(stale)
+        self.requantify_shown()  # quantified by another method (a re-quantification was dropped)
 
     def _load_failed(self, message: str) -> None:
         """Nothing of the series is shown any more (its preview said it was loading)."""
@@ -334,14 +359,18 @@ class ViewerController(QObject):
         self.problem.emit("Cannot load the series", message)
 
     # --- saved analyses (the worklist) ------------------------------------------------------
-    def open_with_analysis(self, folder, analysis: Analysis) -> None:
+    def open_with_analysis(self, folder, analysis: Analysis, saved_as: str = "") -> None:
         """Open `folder`, choose the series `analysis` was made of (its key) and, once that
         series is loaded, show `analysis` as it was saved, at the operating point it was decided
-        at (it becomes the viewer's): no model runs. An analysis of this session restored with
-        its series (`_restore_analysis`) is shown at the viewer's operating point instead: that
-        one is the reader's, set in this session."""
+        at (it becomes the viewer's): no model runs. `saved_as` names its file in what the reader
+        is told. It is not shown when the series' images are not those it was made of
+        (`SeriesRecord.same_images`), and shown with a note when it records no fingerprint of
+        them (an older result). An analysis of this session restored with its series
+        (`_restore_analysis`) is shown at the viewer's operating point instead: that one is the
+        reader's, set in this session."""
         self.open_folder(folder)
         self._saved = analysis
+        self._saved_as = saved_as or "The saved analysis"
 
     def _saved_ref(self, found: Discovery) -> SeriesRef | None:
         if self._saved is None:
@@ -362,19 +391,45 @@ class ViewerController(QObject):
         if saved.n_slices != series.n_slices:
             self.problem.emit(
                 "Saved analysis not shown",
-                f"The saved analysis covers {saved.n_slices} slices but {series.ref.folder} now holds "
+                f"{self._saved_as} covers {saved.n_slices} slices but {series.ref.folder} now holds "
                 f"{series.n_slices}; run the analysis again.",
             )
             return
+        same = saved.series.same_images(series)
+        if same is False:
+            self.analysisMessage.emit("Not analysed: the images differ from those of the saved analysis.")
+            self.problem.emit(
+                "Saved analysis not shown",
+                f"{self._saved_as} (of {saved.created}) was made of other images than those "
+                f"{series.ref.folder} now holds (the files were changed since): it is not shown. Run "
+                "the analysis again for these images.",
+            )
+            return
         params = saved.decision.params
-        self.analysisMessage.emit(f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}")
+        unconfirmed = (
+            " It records no fingerprint of its images (an older result): it cannot be confirmed "
+            "to match these images."
+            if same is None
+            else ""
+        )
+        self.analysisMessage.emit(
+            f"Saved analysis of {saved.created}: {readout.analysis_done(saved)}{unconfirmed}"
+        )
         self.state.set_analysis(saved, at_its_params=True)
         self.status.emit(
             f"Saved analysis of {saved.created} shown at its operating point (cut-off "
             f"{exact_text(params.slice_cutoff)}, f = {exact_text(params.patient_fraction)}; no model run)",
             10000,
         )
+        if same is None:
+            self.problem.emit(
+                "Saved analysis not confirmed",
+                f"{self._saved_as} (of {saved.created}) records no fingerprint of its images (written by an "
+                f"older LungLens): it cannot be confirmed to match the images {series.ref.folder} holds now. "
+                "It is shown; run the analysis again to be sure.",
+            )
         self.analysisDone.emit()
+        self.requantify_shown()  # saved with another lesion method than the chosen one
 
     # --- navigation and windowing ----------------------------------------------------------
     def step(self, delta: int) -> None:
@@ -450,7 +505,7 @@ class ViewerController(QObject):
             )
             return model, analysis, series.ref.key, options.lesion_method
 
-        self.analysisRunning.emit(True)
+        self._set_analysing(True)
         if self.model is None:
             self.analysisMessage.emit("Waiting for the model to load…")
         signals = self.jobs["analysis"].start(work)
@@ -469,7 +524,7 @@ class ViewerController(QObject):
         self.results[key] = analysis
         if self.model is None:
             self._model_loaded(model)
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit(readout.analysis_done(analysis))
         self.state.set_analysis(analysis)
         self.analysisDone.emit()
@@ -477,14 +532,14 @@ class ViewerController(QObject):
             self.requantify_shown()
 
     def _analysis_failed(self, message: str) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("Analysis failed.")
         if "model" in message.lower():
             message = f"{message}\n\nStart LungLens with --model PATH to use another model."
         self.problem.emit("Analysis failed", message)
 
     def _analysis_cancelled(self) -> None:
-        self.analysisRunning.emit(False)
+        self._set_analysing(False)
         self.analysisMessage.emit("Analysis cancelled.")
         self.analysisCancelled.emit()
 

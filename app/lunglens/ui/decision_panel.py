@@ -87,6 +87,8 @@ class DecisionPanel(QGroupBox):
         super().__init__("Decision", parent)
         self.state = state
         self.flip_list = SliceFlips()
+        self.running = False
+        """Whether an analysis runs: the verdict shown is then the previous one, greyed."""
         self._anchor = None
         """The per-slice positive flags where the current drag or step began (None: none yet)."""
         self.verdict = QLabel("Not analysed")
@@ -233,11 +235,25 @@ class DecisionPanel(QGroupBox):
             self.count.setText("Run the analysis to classify the kept slices.")
             return
         decision = analysis.decision
-        colour = "#e03030" if decision.covid else "#2e9d4f"
+        # while an analysis runs the verdict shown is the previous one: greyed and struck through
+        colour, struck = (
+            ("#888", "line-through") if self.running else ("#e03030" if decision.covid else "#2e9d4f", "none")
+        )
         self.verdict.setText(decision.verdict)
-        self.verdict.setStyleSheet(f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour};")
+        self.verdict.setStyleSheet(
+            f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour}; text-decoration: {struck};"
+        )
         self.caveat.setText(analysis.model.verdict_caveat())
-        self.count.setText(readout.decision_count(decision))
+        self.count.setText(
+            "Previous result, out of date: an analysis is running."
+            if self.running
+            else readout.decision_count(decision)
+        )
+
+    def set_running(self, running: bool) -> None:
+        """An analysis started (the shown verdict is greyed as out of date) or ended."""
+        self.running = running
+        self.refresh()
 
     def _set_flips(self, flips: SliceFlips) -> None:
         self.flips.setText(readout.flips(flips.now_positive, flips.now_negative))

@@ -36,13 +36,16 @@ class HospitalActions(QObject):
         self.pacs.sendFailed.connect(window.show_message)
         window.state.analysisChanged.connect(self._update_send)
         window.state.seriesChanged.connect(self._update_send)
+        window.controller.analysisRunning.connect(self._update_send)
 
     def _update_send(self) -> None:
         from lunglens.dicomout import dicom_results_problem
 
         state = self.window.state
         problem = None if state.series is None else dicom_results_problem(state.series.ref)
-        self.send_action.setEnabled(state.analysis is not None and problem is None)
+        self.send_action.setEnabled(
+            state.analysis is not None and problem is None and not self.controller.analysing
+        )
         self.send_action.setToolTip(problem or "Store the shown analysis as DICOM results in its study")
 
     def open_pacs(self) -> PacsDialog:
@@ -100,12 +103,13 @@ class HospitalActions(QObject):
         dialog.show()
         return dialog
 
-    def open_saved(self, where: str, analysis) -> None:
-        """Show a worklist row's series with its saved analysis: a folder opens at once; a series
-        on a DICOMweb server (a batch over a PACS) is retrieved first, then opens."""
+    def open_saved(self, where: str, analysis, saved_as: str = "") -> None:
+        """Show a worklist row's series with its saved analysis (from the file `saved_as`): a
+        folder opens at once; a series on a DICOMweb server (a batch over a PACS) is retrieved
+        first, then opens."""
         address = SeriesAddress.parse(where)
         if address is None:
-            self.controller.open_with_analysis(Path(where), analysis)
+            self.controller.open_with_analysis(Path(where), analysis, saved_as)
             return
         try:
             signals = self.pacs.retrieve_series(address)
@@ -119,7 +123,9 @@ class HospitalActions(QObject):
                 f"Retrieving from {address.url}: {done} of {total} instances"
             )
         )
-        signals.finished.connect(lambda folder: self.controller.open_with_analysis(folder, analysis))
+        signals.finished.connect(
+            lambda folder: self.controller.open_with_analysis(folder, analysis, saved_as)
+        )
         signals.failed.connect(status.clearMessage)
         signals.failed.connect(
             lambda message: self.window.show_message("Cannot retrieve the series", message)

@@ -429,6 +429,8 @@ class MainWindow(QMainWindow):
         control.seriesLoaded.connect(self._series_loaded)
         control.modelChanged.connect(self._model_changed)
         control.analysisRunning.connect(self.analysis_panel.set_running)
+        control.analysisRunning.connect(self.decision_panel.set_running)
+        control.analysisRunning.connect(self._update_export)
         control.analysisProgress.connect(self.analysis_panel.set_progress)
         control.analysisMessage.connect(self.analysis_panel.message.setText)
         control.recentChanged.connect(self._rebuild_recent)
@@ -578,8 +580,13 @@ class MainWindow(QMainWindow):
         self._place_cross_lines()
 
     def _analysis_changed(self) -> None:
-        self.export_action.setEnabled(self.state.analysis is not None)
+        self._update_export()
         self.render()
+
+    def _update_export(self) -> None:
+        """Export PDF is there for a shown analysis, and waits while another runs (the shown one
+        is then out of date)."""
+        self.export_action.setEnabled(self.state.analysis is not None and not self.controller.analysing)
 
     # --- drawing ---------------------------------------------------------------------------
     def render(self) -> None:

@@ -2,7 +2,7 @@
 sortable, filterable table. Numeric columns (P(COVID), affected %, score, ...) sort as numbers,
 empty cells last; the filter box matches any shown column; "Failed only" keeps the jobs that
 failed. Double-clicking a finished row asks to open its series with its SAVED analysis
-(`openRequested(where, analysis)`, `where` the row's folder column: a folder, or the series'
+(`openRequested(where, analysis, saved_as)`, `where` the row's folder column: a folder, or the series'
 DICOMweb address for a batch over a PACS): no model runs.
 
 The P(COVID) columns are the demonstration model's slice probabilities over the kept slices
@@ -186,10 +186,11 @@ class WorklistFilter(QSortFilterProxyModel):
 
 
 class WorklistDialog(QDialog):
-    """The table of one batch's worklist. `openRequested(where, analysis)` asks to show a
-    finished series with its saved analysis; `problem(title, text)` reports what cannot open."""
+    """The table of one batch's worklist. `openRequested(where, analysis, saved_as)` asks to
+    show a finished series with its saved analysis (`saved_as`: the analysis' file);
+    `problem(title, text)` reports what cannot open."""
 
-    openRequested = Signal(object, object)
+    openRequested = Signal(object, object, str)
     problem = Signal(str, str)
 
     def __init__(self, folder: Path, rows: list[dict], parent=None):
@@ -281,4 +282,4 @@ class WorklistDialog(QDialog):
         except ValueError as exc:
             self.problem.emit("Cannot open this series", str(exc))
             return
-        self.openRequested.emit(row["folder"], analysis)
+        self.openRequested.emit(row["folder"], analysis, str(self.folder / row["result"]))
