@@ -121,19 +121,19 @@ def test_an_older_saved_analysis_without_fingerprint_is_shown_with_a_note(qtbot,
     assert "cannot be confirmed to match these images" in window.analysis_panel.message.text()
 
 
-def test_a_saved_analysis_of_another_lesion_method_is_quantified_again_by_the_chosen_one(
+def test_a_saved_analysis_of_another_lesion_method_is_shown_as_saved_and_the_menu_follows_it(
     qtbot, window, saved
 ):
-    """Saved with the HU bands, opened while the learned map is chosen: the figures shown end
-    as the menu says (the classifier does not run again)."""
+    """Saved with the HU bands, opened while the learned map is chosen: shown as saved (no model
+    runs), the menu turns to the HU bands; choosing the learned map then quantifies it again."""
     folder, path, analysis = saved
     assert window.controller.lesion_method == "learned" and analysis.quantification.method == "hu_bands"
-    window.controller.open_with_analysis(folder, analysis, str(path))
-    qtbot.waitUntil(
-        lambda: (
-            window.state.analysis is not None and window.state.analysis.quantification.method == "learned"
-        ),
-        timeout=120000,
-    )
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.open_with_analysis(folder, analysis, str(path))
+    assert window.state.analysis.quantification.method == "hu_bands"
+    assert window.lesion_method_actions["hu_bands"].isChecked()
+    assert not window.controller.jobs["analysis"].running  # no re-quantification started
+    window.lesion_method_actions["learned"].trigger()
+    qtbot.waitUntil(lambda: window.state.analysis.quantification.method == "learned", timeout=120000)
     assert window.state.analysis.created == analysis.created
     assert "did not run again" in window.analysis_panel.message.text()

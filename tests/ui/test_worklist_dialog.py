@@ -95,7 +95,7 @@ def test_double_click_opens_the_saved_analysis_without_the_model(
         raise AssertionError("the model ran")
 
     monkeypatch.setattr(controller_module, "analyse", no_model_run)
-    window.lesion_method_actions["hu_bands"].trigger()  # the batch's: nothing is quantified again
+    monkeypatch.setattr(controller_module, "requantify", no_model_run)  # nor the lesion model
     dialog.filter_edit.setText("PAT000")
     row = dialog.shown_rows()[0]
     saved = Analysis.from_json((batch_out / row["result"]).read_text())

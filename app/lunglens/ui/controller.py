@@ -171,10 +171,21 @@ class ViewerController(QObject):
         self.lesionMethodChanged.emit(name)
         self.requantify_shown()
 
+    def _follow_lesion_method(self, analysis: Analysis) -> None:
+        """Turn the lesion method to the one that quantified `analysis` (a saved analysis is shown
+        as it was saved: no model runs, the lesion model's no more than the classifier's), so the
+        menu names the method of the figures shown; choosing another quantifies it again. Not
+        remembered for later sessions."""
+        quantification = analysis.quantification
+        if quantification is not None and quantification.method != self.lesion_method:
+            self.lesion_method = quantification.method
+            self.lesionMethodChanged.emit(self.lesion_method)
+
     def requantify_shown(self) -> None:
         """Quantify the shown analysis again with the current lesion method, when it was made
-        with another one and no analysis is running (also when one comes back with its series or
-        from its saved file: the figures shown are always the chosen method's). A
+        with another one and no analysis is running (also when one comes back with its series: the
+        figures shown are always the chosen method's; a saved one turns the method to its own,
+        `_follow_lesion_method`). A
         re-quantification that lands after the reader chose yet another method is not shown (the
         current method is checked again)."""
         analysis, series, name = self.state.analysis, self.state.series, self.lesion_method
@@ -429,7 +440,7 @@ class ViewerController(QObject):
                 "It is shown; run the analysis again to be sure.",
             )
         self.analysisDone.emit()
-        self.requantify_shown()  # saved with another lesion method than the chosen one
+        self._follow_lesion_method(saved)
 
     # --- navigation and windowing ----------------------------------------------------------
     def step(self, delta: int) -> None:

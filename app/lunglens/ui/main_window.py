@@ -386,6 +386,9 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.lesion_method_actions[name] = action
         self.lesion_method_actions[self.controller.lesion_method].setChecked(True)
+        self.controller.lesionMethodChanged.connect(
+            lambda name: self.lesion_method_actions[name].setChecked(True)
+        )
 
     def _connect(self) -> None:
         control, state = self.controller, self.state
