@@ -336,3 +336,26 @@ def test_an_analysis_asked_for_during_the_model_load_waits_for_that_load(
     assert loads == [tiny_model_card]
     assert control.model is not None and control.state.analysis.model.sha256 == control.model.card.sha256
     assert "tiny" in window.model_label.text()
+
+
+def test_a_tiff_folder_shows_no_letters_scale_bar_or_mm_from_what_is_only_assumed(qtbot, window, tmp_path):
+    """TIFF files state neither pixel size nor orientation: the axial view hid its letters but
+    drew a 1 mm-per-pixel scale bar, the reformats showed R/L/S/I/A/P and a bar, and a ruler read
+    "... mm"."""
+    import tifffile
+
+    from lunglens.ui.view_markers import NO_SCALE_TEXT
+
+    folder = tmp_path / "tiff"
+    folder.mkdir()
+    for i in range(4):
+        tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", np.full((64, 64), 1024 + 40 * i, np.uint16))
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(folder)
+    for markers in (window.markers, window.coronal.markers, window.sagittal.markers):
+        assert not any(label.text() for label in markers.edges.values())
+        assert not markers.bar.isVisibleTo(window) and markers.bar_label.text() == NO_SCALE_TEXT
+    window.add_measurement("distance")
+    (ruler,) = window.measurements.items
+    assert ruler.result.endswith("pixels (pixel size not stated)")

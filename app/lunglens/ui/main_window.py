@@ -571,9 +571,10 @@ class MainWindow(QMainWindow):
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)
         series = self.state.series
-        axial = series.ref.orientation == "axial" and series.orientation_cosines is not None
-        self.markers.set_geometry(
-            axial_labels(series.orientation_cosines) if axial else None, series.pixel_spacing_mm[1]
+        self.markers.set_series_geometry(
+            series,
+            axial_labels(series.orientation_cosines) if series.ref.orientation == "axial" else None,
+            series.pixel_spacing_mm[1],
         )
         self._place_cross_lines()
 
@@ -598,8 +599,11 @@ class MainWindow(QMainWindow):
         self.view.show_slice(hu, frame, overlay_shown)
         if self._measured_slice != (i, state.series is not None):
             self._measured_slice = (i, state.series is not None)
-            spacing = state.series.pixel_spacing_mm if state.series is not None else (1.0, 1.0)
-            self.measurements.set_slice(i, hu, spacing)
+            series = state.series
+            if series is None:
+                self.measurements.set_slice(i, hu, (1.0, 1.0))
+            else:
+                self.measurements.set_slice(i, hu, series.pixel_spacing_mm, series.pixel_spacing_stated)
         self._prefetch.start(0)
         if self.slider.value() != i:
             self.slider.blockSignals(True)

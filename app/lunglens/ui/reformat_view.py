@@ -145,7 +145,7 @@ class ReformatView(QWidget):
         plane = self._plane()
         self.aspect = plane.aspect
         self.image.setTransform(QTransform.fromScale(1.0, self.aspect))
-        self.markers.set_geometry(plane.labels, plane.pixel_mm[1])
+        self.markers.set_series_geometry(self.state.series, plane.labels, plane.pixel_mm[1])
         self._draw()
         self._move_slice_line(self.state.index)
         self._shade_discarded()

@@ -2,7 +2,8 @@
 the middle of each edge (`lunglens.core.reformat.EdgeLabels`, e.g. R on the left, L on the
 right of an axial slice) and a bar of a round length in mm that follows the zoom. Both are
 labels on the view widget (they stay put while the image pans), with a dark backing so they
-read over bright bone."""
+read over bright bone. Neither is drawn from a guess: no letters where the files do not state
+the orientation, no bar (a note in its place) where they do not state the pixel size."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from lunglens.core.reformat import EdgeLabels
+from lunglens.io.series import Series
 
 #: Bar lengths offered (mm): the longest not exceeding the target width on screen is used.
 BAR_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 #: The bar aims at about this many screen pixels.
 BAR_TARGET_PX = 120
+#: In the bar's place when the files state no pixel size (a bar from the 1 mm assumed would lie).
+NO_SCALE_TEXT = "no scale: pixel size not stated"
 MARGIN_PX = 8
 _STYLE = (
     "color: #f0e68c; background: rgba(0, 0, 0, 150); font-size: 13px; font-weight: bold; padding: 1px 3px;"
@@ -44,6 +48,7 @@ class ViewMarkers(QObject):
         self.bar.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.bar_label = self._label()
         self.column_spacing_mm: float | None = None
+        self.no_scale_note = ""
         self.bar_mm = 0.0
         box.sigRangeChanged.connect(self.place)
         widget.installEventFilter(self)
@@ -55,15 +60,33 @@ class ViewMarkers(QObject):
         label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         return label
 
-    def set_geometry(self, labels: EdgeLabels | None, column_spacing_mm: float | None) -> None:
+    def set_series_geometry(
+        self, series: Series, labels: EdgeLabels | None, column_spacing_mm: float
+    ) -> None:
+        """`set_geometry` for a loaded series whose view has edge `labels` and columns
+        `column_spacing_mm` apart: the letters only where the files state the orientation (a
+        TIFF stack's is assumed), the bar only where they state the pixel size (NO_SCALE_TEXT
+        in its place where they do not)."""
+        stated = series.pixel_spacing_stated
+        self.set_geometry(
+            labels if series.orientation_cosines is not None else None,
+            column_spacing_mm if stated else None,
+            "" if stated else NO_SCALE_TEXT,
+        )
+
+    def set_geometry(
+        self, labels: EdgeLabels | None, column_spacing_mm: float | None, no_scale_note: str = ""
+    ) -> None:
         """Edge letters (None: hide them, e.g. a TIFF stack whose orientation is only assumed)
-        and the column spacing in mm (None: no scale bar, the size is unknown)."""
+        and the column spacing in mm (None: no scale bar, the size is unknown; `no_scale_note`
+        is then written in the bar's place)."""
         for side, label in self.edges.items():
             text = getattr(labels, side) if labels is not None else ""
             label.setText(text)
             label.setVisible(bool(text))
             label.adjustSize()
         self.column_spacing_mm = column_spacing_mm
+        self.no_scale_note = no_scale_note
         self.place()
 
     def eventFilter(self, watched, event) -> bool:
@@ -82,7 +105,10 @@ class ViewMarkers(QObject):
         pixel = self.box.viewPixelSize()[0] if self.column_spacing_mm else 0.0
         if not pixel:
             self.bar.hide()
-            self.bar_label.hide()
+            self.bar_label.setText(self.no_scale_note)
+            self.bar_label.adjustSize()
+            self.bar_label.move(w - self.bar_label.width() - MARGIN_PX, h - bottom.height() - 4 * MARGIN_PX)
+            self.bar_label.setVisible(bool(self.no_scale_note))
             return
         mm_per_screen_pixel = pixel * self.column_spacing_mm
         # at most a quarter of the view: in a narrow view the bar stays clear of the corner text
