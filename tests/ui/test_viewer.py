@@ -6,7 +6,7 @@ import threading
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 
 from lunglens.core.decision import DecisionParams
 from lunglens.core.windowing import PRESETS
@@ -359,3 +359,42 @@ def test_a_tiff_folder_shows_no_letters_scale_bar_or_mm_from_what_is_only_assume
     window.add_measurement("distance")
     (ruler,) = window.measurements.items
     assert ruler.result.endswith("pixels (pixel size not stated)")
+
+
+class _LeftDrag:
+    """A left drag of 40 screen pixels to the right, as pyqtgraph hands it to a ViewBox."""
+
+    def button(self):
+        return Qt.MouseButton.LeftButton
+
+    def screenPos(self):
+        return QPointF(140, 100)
+
+    def lastScreenPos(self):
+        return QPointF(100, 100)
+
+    def accept(self):
+        pass
+
+
+def test_the_reformats_follow_the_mouse_map_and_r_resets_them(qtbot, window, tmp_path):
+    """The reformats zoomed on the wheel and panned on a left drag (a plain ViewBox), unlike the
+    README's map, and R reset only the axial view: a reformat zoomed out of sight stayed so."""
+    from tests.factory import write_series
+    from tests.ui.test_decision_panel import _wheel
+
+    volume = (np.arange(6)[:, None, None] * 50 + np.zeros((6, 64, 64))).astype(np.int16)
+    write_series(tmp_path / "ct", volume, [0.0, -2.0, -4.0, -6.0, -8.0, -10.0])
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(tmp_path / "ct")
+    coronal = window.coronal
+    qtbot.waitUntil(coronal.isVisible)
+    whole, plane, level = coronal.box.viewRange(), coronal.plane_index, window.state.window
+    assert _wheel(coronal.graphics.viewport(), -1)  # one notch down: the next plane, no zoom
+    assert coronal.plane_index == plane + 1 and coronal.box.viewRange() == whole
+    coronal.box.mouseDragEvent(_LeftDrag())  # a left drag windows, it does not pan
+    assert window.state.window != level and coronal.box.viewRange() == whole
+    coronal.box.zoom(1e-3)  # zoomed out until the image is a dot
+    window.reset_view()
+    assert np.allclose(coronal.box.viewRange(), whole)

@@ -403,8 +403,10 @@ class MainWindow(QMainWindow):
         self.view.hintLinkActivated.connect(
             lambda link: self.choose_folder() if link == "open" else control.open_demo()
         )
-        for reformat in (self.coronal, self.sagittal):
+        for axis, reformat in (("coronal", self.coronal), ("sagittal", self.sagittal)):
             reformat.sliceClicked.connect(state.set_index)
+            reformat.box.sliceSteps.connect(lambda steps, a=axis: self.move_plane(a, steps))
+            reformat.box.windowDrag.connect(control.drag_window)
         self.coronal.crossPicked.connect(self._sagittal_at)
         self.sagittal.crossPicked.connect(self._coronal_at)
         self.measurement_list.sliceRequested.connect(state.set_index)
@@ -505,7 +507,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(folders))
 
     def set_left_drag(self, mode: str) -> None:
-        self.view.box.left_drag = mode
+        for view in (self.view, self.coronal, self.sagittal):
+            view.box.left_drag = mode
         self.settings.setValue("left_drag", mode)
 
     def closeEvent(self, event):
@@ -730,7 +733,10 @@ class MainWindow(QMainWindow):
                 self._frame(i, hu)
 
     def reset_view(self) -> None:
-        self.view.reset_view()
+        """Zoom and pan of the axial view and the reformats back to the whole image, and the
+        series' own window."""
+        for view in (self.view, self.coronal, self.sagittal):
+            view.reset_view()
         self.controller.reset_window()
 
     # --- dialogs ---------------------------------------------------------------------------

@@ -4,7 +4,8 @@ analysed slices drawn as on the axial view (`lunglens.render.overlay`: each row 
 its slice's P(COVID), none on cold rows, inside the body), the current slice as a line, the
 slices the selector discarded shaded, the other reformat's plane as a cross line, and
 orientation markers with a scale bar. Reads the viewer state; a click asks for the slice
-and the crossing plane under the mouse."""
+and the crossing plane under the mouse; the rest of the mouse is the axial view's
+(`SliceViewBox`: the wheel steps this view's plane, left drag windows, right drag zooms)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from lunglens.render.overlay import (
     plane_overlay_rgb,
     slice_weight,
 )
+from lunglens.ui.image_view import SliceViewBox
 from lunglens.ui.state import ViewerState
 from lunglens.ui.view_markers import ViewMarkers
 
@@ -50,7 +52,7 @@ class ReformatView(QWidget):
         self.axis, self.state = axis, state
         self.graphics = pg.GraphicsView(self)
         self.graphics.setBackground("k")
-        self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.box = SliceViewBox()
         self.graphics.setCentralItem(self.box)
         self.image = pg.ImageItem()
         self.box.addItem(self.image)
@@ -149,6 +151,10 @@ class ReformatView(QWidget):
         self._draw()
         self._move_slice_line(self.state.index)
         self._shade_discarded()
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Show the whole plane (no zoom, no pan)."""
         self.box.autoRange(padding=0)
 
     def set_style(self, style: OverlayStyle) -> None:
