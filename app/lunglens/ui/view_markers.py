@@ -8,7 +8,7 @@ the orientation, no bar (a note in its place) where they do not state the pixel 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from lunglens.core.reformat import EdgeLabels
@@ -36,7 +36,7 @@ def bar_length_mm(mm_per_screen_pixel: float, target_px: int = BAR_TARGET_PX) ->
 class ViewMarkers(QObject):
     """Edge letters and a scale bar on `widget` (the GraphicsView showing `box`). Call
     `set_geometry` when the series (orientation, pixel spacing) changes; the bar follows the
-    zoom and the widget's size by itself."""
+    zoom and the view's size by itself."""
 
     def __init__(self, widget: QWidget, box: pg.ViewBox, parent: QObject | None = None):
         super().__init__(parent)
@@ -50,8 +50,10 @@ class ViewMarkers(QObject):
         self.column_spacing_mm: float | None = None
         self.no_scale_note = ""
         self.bar_mm = 0.0
+        # after the view box has its new size: a resize of the widget that keeps the range (the
+        # aspect locked, both sides scaled alike) still changes the screen size of a pixel
         box.sigRangeChanged.connect(self.place)
-        widget.installEventFilter(self)
+        box.sigResized.connect(self.place)
         self.set_geometry(None, None)
 
     def _label(self) -> QLabel:
@@ -88,11 +90,6 @@ class ViewMarkers(QObject):
         self.column_spacing_mm = column_spacing_mm
         self.no_scale_note = no_scale_note
         self.place()
-
-    def eventFilter(self, watched, event) -> bool:
-        if watched is self.widget and event.type() == QEvent.Type.Resize:
-            self.place()
-        return False
 
     def place(self) -> None:
         """Put the letters at the middle of each edge and size the bar for the current zoom."""
