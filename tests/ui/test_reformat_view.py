@@ -24,7 +24,9 @@ N, ROWS, COLUMNS = 12, 40, 50
 KEPT = np.array([False, False, True, True, True, True, True, True, False, True, False, False])
 
 
-def open_series(state: ViewerState, n: int = N, orientation: str = "axial", stated: bool = True) -> Series:
+def open_series(
+    state: ViewerState, n: int = N, orientation: str = "axial", stated: bool = True, positions_mm=None
+) -> Series:
     """Put a hand-made series (slice spacing 2.5 mm, pixels 0.5 x 0.8 mm) into `state`; not
     `stated`: its files state neither pixel size (1 mm assumed) nor orientation, as a TIFF folder."""
     hu = (np.arange(n)[:, None, None] * 100 + np.arange(ROWS)[None, :, None] - 1000).repeat(COLUMNS, axis=2)
@@ -43,7 +45,7 @@ def open_series(state: ViewerState, n: int = N, orientation: str = "axial", stat
     series = Series(
         ref=ref,
         hu=hu.astype(np.int16),
-        positions_mm=-2.5 * np.arange(n),
+        positions_mm=-2.5 * np.arange(n) if positions_mm is None else np.asarray(positions_mm, float),
         pixel_spacing_mm=(0.5, 0.8) if stated else (1.0, 1.0),
         slice_spacing_mm=2.5,
         metadata=SeriesMetadata(),
@@ -101,6 +103,20 @@ def test_no_letters_nor_scale_bar_from_an_assumed_orientation_and_pixel_size(qtb
     open_series(state)
     assert view.markers.edges["top"].isVisible() and view.markers.bar.isVisible()
     assert view.markers.bar_label.text().endswith(" mm")
+
+
+def test_a_gap_in_the_slice_positions_is_marked_where_the_slices_are_stacked_evenly(qtbot, state):
+    """Slices 5-8 removed: the reformat stacked slices 4 and 5 side by side at 2.5 mm with no
+    mark of the 12.5 mm between them."""
+    view = ReformatView("sagittal", state)
+    qtbot.addWidget(view)
+    positions = -2.5 * np.array([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15])
+    open_series(state, positions_mm=positions)
+    (line,) = view.gap_lines
+    assert line.value() == pytest.approx(4 * view.aspect)  # between rows 3 and 4
+    assert line.label.toPlainText() == "gap: slices 4 and 5 are 12.5 mm apart"
+    open_series(state)
+    assert not view.gap_lines
 
 
 def test_slice_line_and_discarded_bands(qtbot, state):
