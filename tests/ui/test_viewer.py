@@ -6,6 +6,7 @@ import threading
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QPointF, Qt
 
 from lunglens.core.decision import DecisionParams
@@ -398,3 +399,21 @@ def test_the_reformats_follow_the_mouse_map_and_r_resets_them(qtbot, window, tmp
     coronal.box.zoom(1e-3)  # zoomed out until the image is a dot
     window.reset_view()
     assert np.allclose(coronal.box.viewRange(), whole)
+
+
+def test_the_scale_bars_match_the_image_on_first_display(qtbot, window, tmp_path):
+    """pyqtgraph's cached viewPixelSize was stale after the first layout: P001's coronal said
+    100 mm over 76 px where 100 mm of the image was 85 px."""
+    from tests.factory import write_series
+
+    write_series(tmp_path / "ct", np.zeros((6, 64, 64), np.int16), [0.0, -2.0, -4.0, -6.0, -8.0, -10.0])
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(tmp_path / "ct")
+    qtbot.waitUntil(window.coronal.isVisible)
+    qtbot.wait(300)
+    for markers, box in ((window.markers, window.view.box), (window.coronal.markers, window.coronal.box)):
+        (x0, x1), _ = box.viewRange()
+        screen_px_per_mm = box.width() / ((x1 - x0) * 0.7)  # the factory's slices have 0.7 mm pixels
+        assert markers.bar.isVisible()
+        assert markers.bar.width() == pytest.approx(markers.bar_mm * screen_px_per_mm, abs=1)

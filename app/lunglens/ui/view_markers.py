@@ -99,7 +99,12 @@ class ViewMarkers(QObject):
         right.move(w - right.width() - MARGIN_PX, (h - right.height()) // 2)
         top.move((w - top.width()) // 2, MARGIN_PX)
         bottom.move((w - bottom.width()) // 2, h - bottom.height() - MARGIN_PX)
-        pixel = self.box.viewPixelSize()[0] if self.column_spacing_mm else 0.0
+        # image columns per screen pixel from the range and the box's width: pyqtgraph's
+        # viewPixelSize is cached and was found stale after the window's first layout (a
+        # coronal 100 mm bar 11 % short)
+        (x0, x1), _ = self.box.viewRange()
+        box_px = self.box.width()
+        pixel = (x1 - x0) / box_px if self.column_spacing_mm and box_px > 0 else 0.0
         if not pixel:
             self.bar.hide()
             self.bar_label.setText(self.no_scale_note)
