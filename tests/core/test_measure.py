@@ -44,6 +44,9 @@ def test_rectangle_gives_the_known_mean_sd_range_and_area():
     assert stats.area_mm2 == pytest.approx(2400 * 0.5 * 0.8)
     assert (stats.mean_hu, stats.sd_hu, stats.min_hu, stats.max_hu) == (50.0, 20.0, 30.0, 70.0)
     assert stats.text() == "mean 50 ± 20 HU (min 30, max 70), area 960.0 mm²"
+    assert stats.text(pixel_size_stated=False) == (
+        "mean 50 ± 20 HU (min 30, max 70), area 2400 pixels (pixel size not stated)"
+    )
 
 
 def test_freehand_triangle_covers_half_its_bounding_box():

@@ -161,6 +161,19 @@ def test_measurements_are_listed_only_when_the_reader_made_some(p001, plain_pdf,
     position = f"{analysis.positions_mm[40]:.1f}"
     assert f"41 {position} distance 142.1 mm" in text  # sorted by slice
     assert "96" in text and "mean -585 ± 379 HU (min -1024, max 109), area 1163.9 mm²" in text
+    assert "distances in mm from the pixel spacing" in text
+
+
+def test_measurements_without_a_stated_pixel_size_are_said_to_be_in_pixels(p001, tmp_path):
+    """The section said "distances in mm from the pixel spacing" where 1 mm was only assumed."""
+    analysis, series, _ = p001
+    unstated = dataclasses.replace(
+        analysis, series=dataclasses.replace(analysis.series, pixel_spacing_stated=False)
+    )
+    records = [MeasurementRecord(40, "distance", "128.0 pixels (pixel size not stated)")]
+    text = squeeze(pdf_text(render_report(unstated, series, measurements=records), tmp_path))
+    assert "the files state no pixel size, so distances and areas are in pixels, not mm" in text
+    assert "distances in mm from the pixel spacing" not in text
 
 
 def test_every_page_has_the_patient_line_and_its_number(p001, plain_pdf, tmp_path):

@@ -135,3 +135,16 @@ def test_labels_at_the_edges_of_the_view_stay_inside_it(qtbot, view):
     assert _inside_the_view(ruler.label)
     layer.box.translateBy(x=-(x1 - x0) / 2)  # the image moves right, the ruler out of sight
     assert not _inside_the_view(ruler.label)
+
+
+def test_without_a_stated_pixel_size_lengths_and_areas_are_in_pixels_and_say_so(view):
+    """A TIFF folder or DICOM without PixelSpacing: 1 mm is assumed; the labels said "5.0 mm"
+    and "area ... mm²" as if measured."""
+    layer, hu = view
+    layer.set_slice(3, hu, (1.0, 1.0), pixel_spacing_stated=False)
+    ruler = layer.add_distance((10, 10), (13, 14))
+    region = layer.add_freehand([(10, 10), (40, 10), (40, 30), (10, 30)])
+    assert ruler.result == "5.0 pixels (pixel size not stated)"
+    assert region.result.endswith("area 600 pixels (pixel size not stated)") and "mm" not in region.result
+    layer.set_slice(3, hu, SPACING)  # stated again: back in mm
+    assert ruler.result == f"{math.hypot(3 * 0.8, 4 * 0.5):.1f} mm" and region.result.endswith("mm²")

@@ -18,13 +18,17 @@ from lunglens.core.windowing import PRESETS, to_grey
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.ui.reformat_view import ReformatView
 from lunglens.ui.state import ViewerState
+from lunglens.ui.view_markers import NO_SCALE_TEXT
 
 N, ROWS, COLUMNS = 12, 40, 50
 KEPT = np.array([False, False, True, True, True, True, True, True, False, True, False, False])
 
 
-def open_series(state: ViewerState, n: int = N, orientation: str = "axial") -> Series:
-    """Put a hand-made series (slice spacing 2.5 mm, pixels 0.5 x 0.8 mm) into `state`."""
+def open_series(
+    state: ViewerState, n: int = N, orientation: str = "axial", stated: bool = True, positions_mm=None
+) -> Series:
+    """Put a hand-made series (slice spacing 2.5 mm, pixels 0.5 x 0.8 mm) into `state`; not
+    `stated`: its files state neither pixel size (1 mm assumed) nor orientation, as a TIFF folder."""
     hu = (np.arange(n)[:, None, None] * 100 + np.arange(ROWS)[None, :, None] - 1000).repeat(COLUMNS, axis=2)
     ref = SeriesRef(
         key="reformat-test",
@@ -41,12 +45,13 @@ def open_series(state: ViewerState, n: int = N, orientation: str = "axial") -> S
     series = Series(
         ref=ref,
         hu=hu.astype(np.int16),
-        positions_mm=-2.5 * np.arange(n),
-        pixel_spacing_mm=(0.5, 0.8),
+        positions_mm=-2.5 * np.arange(n) if positions_mm is None else np.asarray(positions_mm, float),
+        pixel_spacing_mm=(0.5, 0.8) if stated else (1.0, 1.0),
         slice_spacing_mm=2.5,
         metadata=SeriesMetadata(),
         source_paths=tuple(p for p, _ in ref.frames),
-        orientation_cosines=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0),
+        orientation_cosines=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0) if stated else None,
+        pixel_spacing_stated=stated,
     )
     kept = KEPT[:n] if n == N else np.ones(n, bool)
     state.set_ref(ref)
@@ -80,6 +85,38 @@ def test_plane_in_true_aspect_and_current_window(qtbot, state, axis, aspect, wid
     letters = {side: label.text() for side, label in view.markers.edges.items()}
     assert (letters["top"], letters["bottom"]) == ("S", "I")
     assert (letters["left"], letters["right"]) == (("R", "L") if axis == "coronal" else ("A", "P"))
+
+
+@pytest.mark.parametrize("axis", ["coronal", "sagittal"])
+def test_no_letters_nor_scale_bar_from_an_assumed_orientation_and_pixel_size(qtbot, state, axis):
+    """A TIFF folder: the axial view hid its letters, the reformats still wrote R/L/S/I/A/P, and
+    both drew a mm scale bar from the 1 mm pixel assumed."""
+    view = ReformatView(axis, state)
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    open_series(state, stated=False)
+    assert not any(label.isVisible() for label in view.markers.edges.values())
+    assert not view.markers.bar.isVisible()
+    assert view.markers.bar_label.isVisible() and view.markers.bar_label.text() == NO_SCALE_TEXT
+    open_series(state)
+    assert view.markers.edges["top"].isVisible() and view.markers.bar.isVisible()
+    assert view.markers.bar_label.text().endswith(" mm")
+
+
+def test_a_gap_in_the_slice_positions_is_marked_where_the_slices_are_stacked_evenly(qtbot, state):
+    """Slices 5-8 removed: the reformat stacked slices 4 and 5 side by side at 2.5 mm with no
+    mark of the 12.5 mm between them."""
+    view = ReformatView("sagittal", state)
+    qtbot.addWidget(view)
+    positions = -2.5 * np.array([0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15])
+    open_series(state, positions_mm=positions)
+    (line,) = view.gap_lines
+    assert line.value() == pytest.approx(4 * view.aspect)  # between rows 3 and 4
+    assert line.label.toPlainText() == "gap: slices 4 and 5 are 12.5 mm apart"
+    open_series(state)
+    assert not view.gap_lines
 
 
 def test_slice_line_and_discarded_bands(qtbot, state):

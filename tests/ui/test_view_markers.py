@@ -77,3 +77,16 @@ def test_bar_stays_inside_a_quarter_of_a_narrow_view_and_its_label_inside_the_vi
     assert markers.bar_label.x() + markers.bar_label.width() <= graphics.width()
     box.scaleBy((1e-5, 1e-5))  # far in: even 1 mm is wider than the view
     assert not markers.bar.isVisible() and not markers.bar_label.isVisible()
+
+
+def test_bar_follows_a_resize_that_keeps_the_range(qtbot, view):
+    """Both sides scaled alike keep the range of an aspect-locked view (no sigRangeChanged) but
+    not the screen size of a pixel: the bar was placed for the old size (a coronal 100 mm bar
+    at 115 px where 100 mm was 128 px on first display)."""
+    graphics, box = view
+    markers = ViewMarkers(graphics, box)
+    markers.set_geometry(axial_labels(None), 0.7)
+    graphics.resize(660, 660)
+    qtbot.waitUntil(lambda: box.width() > 650)
+    mm_per_screen_px = box.viewPixelSize()[0] * 0.7
+    assert markers.bar.width() == pytest.approx(markers.bar_mm / mm_per_screen_px, abs=1)

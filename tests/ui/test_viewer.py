@@ -6,7 +6,8 @@ import threading
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import QPointF, Qt
 
 from lunglens.core.decision import DecisionParams
 from lunglens.core.windowing import PRESETS
@@ -336,3 +337,83 @@ def test_an_analysis_asked_for_during_the_model_load_waits_for_that_load(
     assert loads == [tiny_model_card]
     assert control.model is not None and control.state.analysis.model.sha256 == control.model.card.sha256
     assert "tiny" in window.model_label.text()
+
+
+def test_a_tiff_folder_shows_no_letters_scale_bar_or_mm_from_what_is_only_assumed(qtbot, window, tmp_path):
+    """TIFF files state neither pixel size nor orientation: the axial view hid its letters but
+    drew a 1 mm-per-pixel scale bar, the reformats showed R/L/S/I/A/P and a bar, and a ruler read
+    "... mm"."""
+    import tifffile
+
+    from lunglens.ui.view_markers import NO_SCALE_TEXT
+
+    folder = tmp_path / "tiff"
+    folder.mkdir()
+    for i in range(4):
+        tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", np.full((64, 64), 1024 + 40 * i, np.uint16))
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(folder)
+    for markers in (window.markers, window.coronal.markers, window.sagittal.markers):
+        assert not any(label.text() for label in markers.edges.values())
+        assert not markers.bar.isVisibleTo(window) and markers.bar_label.text() == NO_SCALE_TEXT
+    window.add_measurement("distance")
+    (ruler,) = window.measurements.items
+    assert ruler.result.endswith("pixels (pixel size not stated)")
+
+
+class _LeftDrag:
+    """A left drag of 40 screen pixels to the right, as pyqtgraph hands it to a ViewBox."""
+
+    def button(self):
+        return Qt.MouseButton.LeftButton
+
+    def screenPos(self):
+        return QPointF(140, 100)
+
+    def lastScreenPos(self):
+        return QPointF(100, 100)
+
+    def accept(self):
+        pass
+
+
+def test_the_reformats_follow_the_mouse_map_and_r_resets_them(qtbot, window, tmp_path):
+    """The reformats zoomed on the wheel and panned on a left drag (a plain ViewBox), unlike the
+    README's map, and R reset only the axial view: a reformat zoomed out of sight stayed so."""
+    from tests.factory import write_series
+    from tests.ui.test_decision_panel import _wheel
+
+    volume = (np.arange(6)[:, None, None] * 50 + np.zeros((6, 64, 64))).astype(np.int16)
+    write_series(tmp_path / "ct", volume, [0.0, -2.0, -4.0, -6.0, -8.0, -10.0])
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(tmp_path / "ct")
+    coronal = window.coronal
+    qtbot.waitUntil(coronal.isVisible)
+    whole, plane, level = coronal.box.viewRange(), coronal.plane_index, window.state.window
+    assert _wheel(coronal.graphics.viewport(), -1)  # one notch down: the next plane, no zoom
+    assert coronal.plane_index == plane + 1 and coronal.box.viewRange() == whole
+    coronal.box.mouseDragEvent(_LeftDrag())  # a left drag windows, it does not pan
+    assert window.state.window != level and coronal.box.viewRange() == whole
+    coronal.box.zoom(1e-3)  # zoomed out until the image is a dot
+    window.reset_view()
+    assert np.allclose(coronal.box.viewRange(), whole)
+
+
+def test_the_scale_bars_match_the_image_on_first_display(qtbot, window, tmp_path):
+    """pyqtgraph's cached viewPixelSize was stale after the first layout: P001's coronal said
+    100 mm over 76 px where 100 mm of the image was 85 px."""
+    from tests.factory import write_series
+
+    write_series(tmp_path / "ct", np.zeros((6, 64, 64), np.int16), [0.0, -2.0, -4.0, -6.0, -8.0, -10.0])
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(tmp_path / "ct")
+    qtbot.waitUntil(window.coronal.isVisible)
+    qtbot.wait(300)
+    for markers, box in ((window.markers, window.view.box), (window.coronal.markers, window.coronal.box)):
+        (x0, x1), _ = box.viewRange()
+        screen_px_per_mm = box.width() / ((x1 - x0) * 0.7)  # the factory's slices have 0.7 mm pixels
+        assert markers.bar.isVisible()
+        assert markers.bar.width() == pytest.approx(markers.bar_mm * screen_px_per_mm, abs=1)

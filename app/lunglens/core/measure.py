@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from skimage.draw import ellipse, polygon
 
+#: Said beside a length or area given in pixels because the files state no pixel size.
+NO_PIXEL_SIZE = "pixel size not stated"
+
 
 @dataclass(frozen=True)
 class RegionStats:
@@ -28,13 +31,17 @@ class RegionStats:
     min_hu: float
     max_hu: float
 
-    def text(self) -> str:
-        """One line for a label or a report: mean ± SD, range and area."""
+    def text(self, pixel_size_stated: bool = True) -> str:
+        """One line for a label or a report: mean ± SD, range and area (in pixels, saying so,
+        when the files state no pixel size and `area_mm2` rests on an assumed one)."""
         if self.n_pixels == 0:
             return "no pixel inside"
+        area = (
+            f"{self.area_mm2:.1f} mm²" if pixel_size_stated else f"{self.n_pixels} pixels ({NO_PIXEL_SIZE})"
+        )
         return (
             f"mean {self.mean_hu:.0f} ± {self.sd_hu:.0f} HU (min {self.min_hu:.0f}, max {self.max_hu:.0f}), "
-            f"area {self.area_mm2:.1f} mm²"
+            f"area {area}"
         )
 
 

@@ -64,6 +64,18 @@ def superior_positions_mm(positions: np.ndarray, orientation: Sequence[float]) -
     return np.asarray(positions, dtype=float) @ normal
 
 
+#: A step between neighbouring slices longer than this many median steps is a gap.
+GAP_STEPS = 1.5
+
+
+def gaps_after(positions_mm: np.ndarray) -> np.ndarray:
+    """Indices i of the slices followed by a gap: the step (mm) from slice i to slice i + 1 is
+    longer than GAP_STEPS median steps. Positions sorted superior→inferior (mm)."""
+    steps = -np.diff(np.asarray(positions_mm, dtype=float))
+    spacing = float(np.median(steps)) if len(steps) else 0.0
+    return np.flatnonzero(steps > GAP_STEPS * spacing) if spacing > 0 else np.zeros(0, int)
+
+
 def spacing_report(positions_mm: np.ndarray, tolerance_mm: float = 0.1) -> tuple[float, list[str]]:
     """Median slice spacing (mm) of positions sorted superior→inferior, and warnings about
     duplicates, gaps and uneven spacing (steps differing from the median by > `tolerance_mm`)."""
@@ -77,10 +89,10 @@ def spacing_report(positions_mm: np.ndarray, tolerance_mm: float = 0.1) -> tuple
         warnings.append(f"{duplicates} slice(s) share a position with their neighbour")
     if spacing > 0:
         uneven = np.abs(steps - spacing) > tolerance_mm
-        gaps = steps > 1.5 * spacing
-        if gaps.any():
-            where = ", ".join(f"after slice {i + 1} ({steps[i]:.1f} mm)" for i in np.flatnonzero(gaps)[:5])
-            warnings.append(f"{int(gaps.sum())} gap(s) in the series: {where}")
+        gaps = gaps_after(positions_mm)
+        if len(gaps):
+            where = ", ".join(f"after slice {i + 1} ({steps[i]:.1f} mm)" for i in gaps[:5])
+            warnings.append(f"{len(gaps)} gap(s) in the series: {where}")
         elif uneven.any():
             warnings.append(
                 f"uneven slice spacing: steps {steps.min():.2f}-{steps.max():.2f} mm (median {spacing:.2f})"

@@ -311,10 +311,16 @@ def measurements(records: Sequence[MeasurementRecord], analysis: Analysis, width
             ]
         )
     )
+    stated = analysis.series.pixel_spacing_stated
+    sizes = (
+        "distances in mm from the pixel spacing; regions give"
+        if stated
+        else "the files state no pixel size, so distances and areas are in pixels, not mm; regions give"
+    )
+    area = "their area (pixel count x pixel area)" if stated else "their area (pixel count)"
     intro = (
-        "Measured by the reader in the viewer: distances in mm from the pixel spacing; regions give the "
-        "mean ± standard deviation, minimum and maximum HU of the pixels whose centre lies inside, and "
-        "their area (pixel count x pixel area)."
+        f"Measured by the reader in the viewer: {sizes} the mean ± standard deviation, minimum and maximum "
+        f"HU of the pixels whose centre lies inside, and {area}."
     )
     return [KeepTogether([_p("Measurements", "h"), _p(intro), table])]
 

@@ -24,8 +24,10 @@ START_HINT = (
 _LABEL_STYLE = "color: #f0e68c; background: rgba(0, 0, 0, 160); font-size: 12px; padding: 2px 4px;"
 
 
-class _SliceViewBox(pg.ViewBox):
-    """A ViewBox that turns the wheel into slice steps and a left drag into W/L changes."""
+class SliceViewBox(pg.ViewBox):
+    """A ViewBox with the viewer's mouse map: the wheel gives slice steps (a reformat's: plane
+    steps), a left drag W/L changes (or pans, `left_drag`), a right drag zooms at
+    ZOOM_PER_100_PX, a middle drag pans. The axial view and the reformats use it alike."""
 
     sliceSteps = Signal(int)
     windowDrag = Signal(float, float)
@@ -94,7 +96,7 @@ class SliceView(QWidget):
         super().__init__(parent)
         self.graphics = pg.GraphicsView(self)
         self.graphics.setBackground("k")
-        self.box = _SliceViewBox()
+        self.box = SliceViewBox()
         self.graphics.setCentralItem(self.box)
         self.image = pg.ImageItem()
         self.box.addItem(self.image)

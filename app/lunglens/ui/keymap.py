@@ -62,7 +62,7 @@ KEYMAP: tuple[Binding, ...] = (
     Binding(("Delete",), "Delete the measurement selected in the list", "Measure"),
     Binding(("Ctrl+R",), "Run the analysis", "Analysis"),
     Binding(("Esc",), "Cancel the analysis", "Analysis"),
-    Binding(("Wheel",), "Next / previous slice", "Mouse"),
+    Binding(("Wheel",), "Next / previous slice (on a reformat: its plane)", "Mouse"),
     Binding(("Left drag",), "Window (left-right) and level (up-down), or pan (View menu)", "Mouse"),
     Binding(("Middle drag",), "Pan", "Mouse"),
     Binding(("Right drag",), "Zoom (100 px up = 2x)", "Mouse"),

@@ -406,8 +406,10 @@ class MainWindow(QMainWindow):
         self.view.hintLinkActivated.connect(
             lambda link: self.choose_folder() if link == "open" else control.open_demo()
         )
-        for reformat in (self.coronal, self.sagittal):
+        for axis, reformat in (("coronal", self.coronal), ("sagittal", self.sagittal)):
             reformat.sliceClicked.connect(state.set_index)
+            reformat.box.sliceSteps.connect(lambda steps, a=axis: self.move_plane(a, steps))
+            reformat.box.windowDrag.connect(control.drag_window)
         self.coronal.crossPicked.connect(self._sagittal_at)
         self.sagittal.crossPicked.connect(self._coronal_at)
         self.measurement_list.sliceRequested.connect(state.set_index)
@@ -510,7 +512,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(folders))
 
     def set_left_drag(self, mode: str) -> None:
-        self.view.box.left_drag = mode
+        for view in (self.view, self.coronal, self.sagittal):
+            view.box.left_drag = mode
         self.settings.setValue("left_drag", mode)
 
     def closeEvent(self, event):
@@ -576,9 +579,10 @@ class MainWindow(QMainWindow):
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)
         series = self.state.series
-        axial = series.ref.orientation == "axial" and series.orientation_cosines is not None
-        self.markers.set_geometry(
-            axial_labels(series.orientation_cosines) if axial else None, series.pixel_spacing_mm[1]
+        self.markers.set_series_geometry(
+            series,
+            axial_labels(series.orientation_cosines) if series.ref.orientation == "axial" else None,
+            series.pixel_spacing_mm[1],
         )
         self._place_cross_lines()
 
@@ -608,8 +612,11 @@ class MainWindow(QMainWindow):
         self.view.show_slice(hu, frame, overlay_shown)
         if self._measured_slice != (i, state.series is not None):
             self._measured_slice = (i, state.series is not None)
-            spacing = state.series.pixel_spacing_mm if state.series is not None else (1.0, 1.0)
-            self.measurements.set_slice(i, hu, spacing)
+            series = state.series
+            if series is None:
+                self.measurements.set_slice(i, hu, (1.0, 1.0))
+            else:
+                self.measurements.set_slice(i, hu, series.pixel_spacing_mm, series.pixel_spacing_stated)
         self._prefetch.start(0)
         if self.slider.value() != i:
             self.slider.blockSignals(True)
@@ -736,7 +743,10 @@ class MainWindow(QMainWindow):
                 self._frame(i, hu)
 
     def reset_view(self) -> None:
-        self.view.reset_view()
+        """Zoom and pan of the axial view and the reformats back to the whole image, and the
+        series' own window."""
+        for view in (self.view, self.coronal, self.sagittal):
+            view.reset_view()
         self.controller.reset_window()
 
     # --- dialogs ---------------------------------------------------------------------------

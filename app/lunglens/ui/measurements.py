@@ -1,5 +1,6 @@
 """Measurements drawn on the slice view: distances (mm), elliptical and freehand (polygon)
-regions with their HU statistics (`lunglens.core.measure`). Each belongs to the slice it was
+regions with their HU statistics (`lunglens.core.measure`); lengths and areas in pixels, saying
+so, where the files state no pixel size. Each belongs to the slice it was
 drawn on, is shown only there, follows its handles as they are dragged, and can be listed and
 deleted. Its label sits beside it, turned to the other side (or moved in) where it would
 cross the edge of the view. Self-contained: give it the view's ViewBox and ImageItem and tell
@@ -16,6 +17,7 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
 
 from lunglens.core.measure import (
+    NO_PIXEL_SIZE,
     MeasurementRecord,
     RegionStats,
     distance_mm,
@@ -33,7 +35,7 @@ LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 class Measurement:
     """One measurement: its kind ("distance", "ellipse", "freehand"), the slice it belongs to
     (0-based), its ROI on the view, its label and the image point (x, y) it sits beside, and
-    the last result."""
+    the last result (`length_mm` is nominal where the pixel size is assumed)."""
 
     kind: str
     slice_index: int
@@ -58,14 +60,23 @@ class MeasurementLayer(QObject):
         self.index = 0
         self._hu: np.ndarray | None = None
         self._spacing: tuple[float, float] = (1.0, 1.0)
+        self._spacing_stated = True
         box.sigRangeChanged.connect(self._place_labels)
         box.sigResized.connect(self._place_labels)
 
     # --- the slice ---------------------------------------------------------------------------
-    def set_slice(self, index: int, hu: np.ndarray | None, pixel_spacing_mm: tuple[float, float]) -> None:
+    def set_slice(
+        self,
+        index: int,
+        hu: np.ndarray | None,
+        pixel_spacing_mm: tuple[float, float],
+        pixel_spacing_stated: bool = True,
+    ) -> None:
         """Slice `index` (HU `hu`, spacing (row, column) mm) is on screen: show its measurements
-        only, with results from its pixels."""
+        only, with results from its pixels (lengths and areas in pixels when the spacing is not
+        stated by the files but assumed, `Series.pixel_spacing_stated`)."""
         self.index, self._hu, self._spacing = index, hu, tuple(pixel_spacing_mm)
+        self._spacing_stated = pixel_spacing_stated
         for m in self.items:
             m.roi.setVisible(m.slice_index == index)
             m.label.setVisible(m.slice_index == index)
@@ -145,14 +156,18 @@ class MeasurementLayer(QObject):
         if m.kind == "distance":
             start, end = self._points(m.roi)
             m.length_mm = distance_mm(start, end, self._spacing)
-            m.result = f"{m.length_mm:.1f} mm"
+            m.result = (
+                f"{m.length_mm:.1f} mm"
+                if self._spacing_stated
+                else f"{distance_mm(start, end, (1.0, 1.0)):.1f} pixels ({NO_PIXEL_SIZE})"
+            )
             m.anchor = end
         else:
             if self._hu is None or m.slice_index != self.index:
                 return
             mask, m.anchor = self._mask(m)
             m.stats = region_stats(self._hu, mask, self._spacing)
-            m.result = m.stats.text()
+            m.result = m.stats.text(self._spacing_stated)
         m.label.setText(m.result.replace(" (", "\n("))
         self._place_label(m)
         if emit:

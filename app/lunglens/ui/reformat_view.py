@@ -2,9 +2,11 @@
 true aspect (`lunglens.core.reformat`), in the current window, with the Grad-CAM of the
 analysed slices drawn as on the axial view (`lunglens.render.overlay`: each row weighted by
 its slice's P(COVID), none on cold rows, inside the body), the current slice as a line, the
-slices the selector discarded shaded, the other reformat's plane as a cross line, and
+slices the selector discarded shaded, a gap in the slice positions as a red line (the slices are
+stacked evenly, so the plane jumps there), the other reformat's plane as a cross line, and
 orientation markers with a scale bar. Reads the viewer state; a click asks for the slice
-and the crossing plane under the mouse."""
+and the crossing plane under the mouse; the rest of the mouse is the axial view's
+(`SliceViewBox`: the wheel steps this view's plane, left drag windows, right drag zooms)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from lunglens.core.reformat import coronal, runs, sagittal
 from lunglens.core.windowing import to_grey
+from lunglens.io.geometry import gaps_after
 from lunglens.render.overlay import (
     DEFAULT_STYLE,
     OverlayStyle,
@@ -27,12 +30,15 @@ from lunglens.render.overlay import (
     plane_overlay_rgb,
     slice_weight,
 )
+from lunglens.ui.image_view import SliceViewBox
 from lunglens.ui.state import ViewerState
 from lunglens.ui.view_markers import ViewMarkers
 
 SLICE_PEN = pg.mkPen("#ffd700", width=1)
 CROSS_PEN = pg.mkPen("#00e5ff", width=1, style=Qt.PenStyle.DashLine)
 DISCARDED_BRUSH = pg.mkBrush(0, 0, 0, 140)
+GAP_PEN = pg.mkPen("#ff4040", width=2, style=Qt.PenStyle.DashLine)
+LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 
 
 class ReformatView(QWidget):
@@ -50,7 +56,7 @@ class ReformatView(QWidget):
         self.axis, self.state = axis, state
         self.graphics = pg.GraphicsView(self)
         self.graphics.setBackground("k")
-        self.box = pg.ViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.box = SliceViewBox()
         self.graphics.setCentralItem(self.box)
         self.image = pg.ImageItem()
         self.box.addItem(self.image)
@@ -59,6 +65,7 @@ class ReformatView(QWidget):
         for line in (self.slice_line, self.cross_line):
             self.box.addItem(line, ignoreBounds=True)
         self.bands: list[pg.LinearRegionItem] = []
+        self.gap_lines: list[pg.InfiniteLine] = []
         self.markers = ViewMarkers(self.graphics, self.box)
         self.note = QLabel(self)
         self.note.setStyleSheet("color: #aaa;")
@@ -129,6 +136,7 @@ class ReformatView(QWidget):
             for item in (self.slice_line, self.cross_line):
                 item.setVisible(False)
             self._clear_bands()
+            self._mark_gaps()
             self.markers.set_geometry(None, None)
             series = self.state.series
             self.note.setText(
@@ -145,10 +153,15 @@ class ReformatView(QWidget):
         plane = self._plane()
         self.aspect = plane.aspect
         self.image.setTransform(QTransform.fromScale(1.0, self.aspect))
-        self.markers.set_geometry(plane.labels, plane.pixel_mm[1])
+        self.markers.set_series_geometry(self.state.series, plane.labels, plane.pixel_mm[1])
         self._draw()
         self._move_slice_line(self.state.index)
         self._shade_discarded()
+        self._mark_gaps()
+        self.reset_view()
+
+    def reset_view(self) -> None:
+        """Show the whole plane (no zoom, no pan)."""
         self.box.autoRange(padding=0)
 
     def set_style(self, style: OverlayStyle) -> None:
@@ -195,6 +208,32 @@ class ReformatView(QWidget):
     def _move_slice_line(self, index: int) -> None:
         self.slice_line.setVisible(self.available())
         self.slice_line.setPos((index + 0.5) * self.aspect)
+
+    def _mark_gaps(self) -> None:
+        """A red line, labelled with the step (mm), between the slices either side of each
+        gap in the slice positions (`gaps_after`); none when no reformat is shown."""
+        for line in self.gap_lines:
+            self.box.removeItem(line)
+        self.gap_lines.clear()
+        if not self.available():
+            return
+        positions = self.state.series.positions_mm
+        for i in gaps_after(positions):
+            line = pg.InfiniteLine(
+                pos=(i + 1) * self.aspect,
+                angle=0,
+                movable=False,
+                pen=GAP_PEN,
+                label=f"gap: slices {i + 1} and {i + 2} are {positions[i] - positions[i + 1]:.1f} mm apart",
+                labelOpts={
+                    "position": 0.02,
+                    "anchors": [(0, 1), (0, 1)],
+                    "color": "#ff8080",
+                    "fill": LABEL_FILL,
+                },
+            )
+            self.box.addItem(line, ignoreBounds=True)
+            self.gap_lines.append(line)
 
     def _clear_bands(self) -> None:
         for band in self.bands:

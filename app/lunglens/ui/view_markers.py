@@ -2,20 +2,24 @@
 the middle of each edge (`lunglens.core.reformat.EdgeLabels`, e.g. R on the left, L on the
 right of an axial slice) and a bar of a round length in mm that follows the zoom. Both are
 labels on the view widget (they stay put while the image pans), with a dark backing so they
-read over bright bone."""
+read over bright bone. Neither is drawn from a guess: no letters where the files do not state
+the orientation, no bar (a note in its place) where they do not state the pixel size."""
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from lunglens.core.reformat import EdgeLabels
+from lunglens.io.series import Series
 
 #: Bar lengths offered (mm): the longest not exceeding the target width on screen is used.
 BAR_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 #: The bar aims at about this many screen pixels.
 BAR_TARGET_PX = 120
+#: In the bar's place when the files state no pixel size (a bar from the 1 mm assumed would lie).
+NO_SCALE_TEXT = "no scale: pixel size not stated"
 MARGIN_PX = 8
 _STYLE = (
     "color: #f0e68c; background: rgba(0, 0, 0, 150); font-size: 13px; font-weight: bold; padding: 1px 3px;"
@@ -32,7 +36,7 @@ def bar_length_mm(mm_per_screen_pixel: float, target_px: int = BAR_TARGET_PX) ->
 class ViewMarkers(QObject):
     """Edge letters and a scale bar on `widget` (the GraphicsView showing `box`). Call
     `set_geometry` when the series (orientation, pixel spacing) changes; the bar follows the
-    zoom and the widget's size by itself."""
+    zoom and the view's size by itself."""
 
     def __init__(self, widget: QWidget, box: pg.ViewBox, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,9 +48,12 @@ class ViewMarkers(QObject):
         self.bar.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.bar_label = self._label()
         self.column_spacing_mm: float | None = None
+        self.no_scale_note = ""
         self.bar_mm = 0.0
+        # after the view box has its new size: a resize of the widget that keeps the range (the
+        # aspect locked, both sides scaled alike) still changes the screen size of a pixel
         box.sigRangeChanged.connect(self.place)
-        widget.installEventFilter(self)
+        box.sigResized.connect(self.place)
         self.set_geometry(None, None)
 
     def _label(self) -> QLabel:
@@ -55,21 +62,34 @@ class ViewMarkers(QObject):
         label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         return label
 
-    def set_geometry(self, labels: EdgeLabels | None, column_spacing_mm: float | None) -> None:
+    def set_series_geometry(
+        self, series: Series, labels: EdgeLabels | None, column_spacing_mm: float
+    ) -> None:
+        """`set_geometry` for a loaded series whose view has edge `labels` and columns
+        `column_spacing_mm` apart: the letters only where the files state the orientation (a
+        TIFF stack's is assumed), the bar only where they state the pixel size (NO_SCALE_TEXT
+        in its place where they do not)."""
+        stated = series.pixel_spacing_stated
+        self.set_geometry(
+            labels if series.orientation_cosines is not None else None,
+            column_spacing_mm if stated else None,
+            "" if stated else NO_SCALE_TEXT,
+        )
+
+    def set_geometry(
+        self, labels: EdgeLabels | None, column_spacing_mm: float | None, no_scale_note: str = ""
+    ) -> None:
         """Edge letters (None: hide them, e.g. a TIFF stack whose orientation is only assumed)
-        and the column spacing in mm (None: no scale bar, the size is unknown)."""
+        and the column spacing in mm (None: no scale bar, the size is unknown; `no_scale_note`
+        is then written in the bar's place)."""
         for side, label in self.edges.items():
             text = getattr(labels, side) if labels is not None else ""
             label.setText(text)
             label.setVisible(bool(text))
             label.adjustSize()
         self.column_spacing_mm = column_spacing_mm
+        self.no_scale_note = no_scale_note
         self.place()
-
-    def eventFilter(self, watched, event) -> bool:
-        if watched is self.widget and event.type() == QEvent.Type.Resize:
-            self.place()
-        return False
 
     def place(self) -> None:
         """Put the letters at the middle of each edge and size the bar for the current zoom."""
@@ -79,10 +99,18 @@ class ViewMarkers(QObject):
         right.move(w - right.width() - MARGIN_PX, (h - right.height()) // 2)
         top.move((w - top.width()) // 2, MARGIN_PX)
         bottom.move((w - bottom.width()) // 2, h - bottom.height() - MARGIN_PX)
-        pixel = self.box.viewPixelSize()[0] if self.column_spacing_mm else 0.0
+        # image columns per screen pixel from the range and the box's width: pyqtgraph's
+        # viewPixelSize is cached and was found stale after the window's first layout (a
+        # coronal 100 mm bar 11 % short)
+        (x0, x1), _ = self.box.viewRange()
+        box_px = self.box.width()
+        pixel = (x1 - x0) / box_px if self.column_spacing_mm and box_px > 0 else 0.0
         if not pixel:
             self.bar.hide()
-            self.bar_label.hide()
+            self.bar_label.setText(self.no_scale_note)
+            self.bar_label.adjustSize()
+            self.bar_label.move(w - self.bar_label.width() - MARGIN_PX, h - bottom.height() - 4 * MARGIN_PX)
+            self.bar_label.setVisible(bool(self.no_scale_note))
             return
         mm_per_screen_pixel = pixel * self.column_spacing_mm
         # at most a quarter of the view: in a narrow view the bar stays clear of the corner text
