@@ -104,9 +104,8 @@ def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, small_pa
     assert LESION_METHOD_LABELS["hu_bands"] in panel.method.text()
 
 
-def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, small_patient):
-    """HU bands → learned → HU bands while the learned re-quantification runs: the menu and the
-    shown quantification both end on the HU bands (the learned result landed and was shown)."""
+def _hold_the_learned_map(window):
+    """Make the viewer's learned map wait for `gate` after setting `started` (both returned)."""
     import threading
 
     import numpy as np
@@ -120,10 +119,18 @@ def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, smal
         gate.wait(30)
         return np.zeros(hu.shape, np.float32)
 
-    control = window.controller
-    control.lesion_methods = lesion_methods.LesionMethods(
+    window.controller.lesion_methods = lesion_methods.LesionMethods(
         lambda: ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
     )
+    return started, gate
+
+
+def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, small_patient):
+    """HU bands → learned → HU bands while the learned re-quantification runs: the menu and the
+    shown quantification both end on the HU bands (the learned result landed and was shown)."""
+
+    started, gate = _hold_the_learned_map(window)
+    control = window.controller
     window.lesion_method_actions["hu_bands"].trigger()
     _open(qtbot, window, small_patient)
     assert _analyse(qtbot, window).quantification.method == "hu_bands"
@@ -175,28 +182,15 @@ def test_a_requantification_dropped_by_a_series_switch_is_made_when_the_series_c
     """HU bands analysed, learned chosen, another series opened before the learned map is done
     (the job is dropped), the first series opened again: its analysis comes back and is quantified
     again by the learned method, so the figures agree with the menu."""
-    import threading
 
-    import numpy as np
-
-    from lunglens.quant.bands import ProbabilityMapMethod
     from lunglens.synthetic import make_phantom, write_dicom_series
 
     other = make_phantom(n_slices=16, seed=5, covid_severity=0.0, size=128, pixel_spacing_mm=2.8)
     write_dicom_series(
         other.hu, other.positions_mm, 2.8, other.slice_thickness_mm, tmp_path / "other", seed=5
     )
-    started, gate = threading.Event(), threading.Event()
-
-    def held_probability(hu, lung_labels, voxel_mm, cancel=None):
-        started.set()
-        gate.wait(30)
-        return np.zeros(hu.shape, np.float32)
-
+    started, gate = _hold_the_learned_map(window)
     control = window.controller
-    control.lesion_methods = lesion_methods.LesionMethods(
-        lambda: ProbabilityMapMethod(probability=held_probability, name="learned", description="held")
-    )
     window.lesion_method_actions["hu_bands"].trigger()
     _open(qtbot, window, small_patient)
     key = _analyse(qtbot, window).series.key
