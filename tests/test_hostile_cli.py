@@ -93,10 +93,13 @@ def test_anonymise_covers_stdout_json_and_pdf(tmp_path, capsys, anonymise):
     leaks = [name for name, text in outputs.items() if SENTINEL in text]
     if anonymise:
         assert leaks == []
-        assert json.loads(outputs["JSON"])["series"]["key"].startswith("ANON-")
+        record = json.loads(outputs["JSON"])["series"]
+        assert record["key"].startswith("ANON-")
+        assert record["fingerprint"] == ""  # a digest of the source pixels links back to them
         assert "(withheld)" in outputs["JSON"]  # the dropped slice's warning, its name withheld
     else:  # the sentinel is there to be found: the test can see a leak
         assert set(leaks) >= {"stdout and stderr", "JSON", "PDF text"}
+        assert len(json.loads(outputs["JSON"])["series"]["fingerprint"]) == 32
 
 
 def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):

@@ -107,9 +107,9 @@ def pixel_identity_problem(ref: SeriesRef) -> str | None:
 
 def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] = ()) -> Analysis:
     """`analysis` with nothing that identifies the patient in its series record: the key becomes
-    the pseudonym, description, folder and UIDs are emptied, and identifying strings in the
-    warnings (`identifying_strings`) are withheld. What every anonymised output (JSON, stdout,
-    PDF) reads."""
+    the pseudonym, description, folder, UIDs and the images' fingerprint are emptied, and
+    identifying strings in the warnings (`identifying_strings`) are withheld. What every
+    anonymised output (JSON, stdout, PDF) reads."""
     secrets = identifying_strings(series, extra_paths)
     record = replace(
         analysis.series,
@@ -118,6 +118,7 @@ def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] =
         folder="",
         study_uid="",
         series_uid="",
+        fingerprint="",  # a digest of the source pixels: it would link the output back to them
         warnings=tuple(scrub(w, secrets) for w in analysis.series.warnings),
         anonymised=True,
     )
