@@ -160,8 +160,8 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
         slice_spacing_mm=slice_spacing or (ref.slice_thickness_mm or NOMINAL_SPACING_MM),
         metadata=series_metadata(middle),
         source_paths=tuple(kept[i][0] for i in order),
-        # the decoded slices' spacing report repeats discovery's when every slice decoded: once
-        warnings=list(dict.fromkeys([*ref.warnings, *warnings, *spacing_warnings])),
+        # when every slice decoded, their positions are those discovery reported on (ref.warnings)
+        warnings=[*ref.warnings, *warnings, *(spacing_warnings if len(kept) < ref.n_slices else [])],
         orientation_cosines=orientation,
         pixel_spacing_stated=ref.pixel_spacing_mm is not None,
     )

@@ -344,7 +344,7 @@ class ViewerController(QObject):
         selection = self.state.selection
         if earlier is None or selection is None:
             return
-        if len(earlier.p_covid) != series.n_slices or not earlier.series.same_images(series):
+        if not earlier.series.same_images(series):  # (another slice count included)
             del self.results[series.ref.key]
             self.analysisMessage.emit("Not analysed: the images differ from those analysed earlier.")
             self.problem.emit(
