@@ -368,3 +368,16 @@ def test_the_uncut_frame_still_loads(tmp_path, jpeg_lossless_slice):
         ds.save_as(tmp_path / f"s{i}.dcm")
     series = load(discover(tmp_path).series[0])
     assert series.n_slices == 3 and not any("skipped" in w for w in series.warnings)
+
+
+def test_a_slice_of_another_modality_is_not_taken_into_the_ct_series(tmp_path):
+    paths = _good_series(tmp_path, n=5)
+    mr = pydicom.dcmread(paths[2])
+    mr.Modality = "MR"
+    mr.save_as(paths[2])
+    ct, other = sorted(discover(tmp_path).series, key=lambda ref: ref.modality)
+    assert ct.modality == "CT" and ct.n_slices == 4 and ct.analysable
+    assert paths[2] not in {path for path, _ in ct.frames}
+    assert other.modality == "MR" and not other.analysable
+    assert "SeriesInstanceUID shared by 2 series; split here" in ct.warnings
+    assert load(ct).hu.shape[0] == 4

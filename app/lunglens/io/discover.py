@@ -1,7 +1,7 @@
 """Walk a patient folder and list the series in it, without decoding pixels.
 
 DICOM files are recognised by content (any name or extension), grouped by SeriesInstanceUID and
-split when orientation, image size, pixel spacing or the scanner pass differ inside one UID
+split when modality, orientation, image size, pixel spacing or the scanner pass differ inside one UID
 (a pass: two slices at one position belong to different passes). TIFF slices are grouped by
 folder (COVID-CTset: `<patient>/SR_2/IM00001.tif`, one series per folder). Every file that is
 not used is reported with its reason, and so is every folder not entered (hidden, or a symbolic
@@ -156,7 +156,15 @@ def _dicom_series(frames: list[FrameHeader], skipped: list[SkippedFile]) -> list
         seen[identity] = header.path
         orientation = tuple(np.round(header.orientation, 3)) if header.orientation else None
         spacing = tuple(np.round(header.pixel_spacing_mm, 3)) if header.pixel_spacing_mm else None
-        key = (header.series_uid, orientation, header.rows, header.columns, spacing, header.samples_per_pixel)
+        key = (
+            header.series_uid,
+            header.modality,
+            orientation,
+            header.rows,
+            header.columns,
+            spacing,
+            header.samples_per_pixel,
+        )
         groups[key].append(header)
 
     refs = []
