@@ -300,3 +300,15 @@ def test_a_100_pixel_right_drag_zooms_2x(qtbot, p001_window):
     assert width / zoomed == pytest.approx(2.0, rel=0.02)
     p001_window.view.zoom(1.25)  # the + key
     assert width / (box.viewRange()[0][1] - box.viewRange()[0][0]) == pytest.approx(2.5, rel=0.02)
+
+
+@pytest.mark.parametrize("factor", [1e-3, 1e3])
+def test_zoom_stops_before_the_image_vanishes_or_blurs(qtbot, p001_window, factor):
+    from lunglens.ui.image_view import ZOOM_LIMITS
+
+    box = p001_window.view.box
+    (x0, x1), _ = box.childrenBounds()
+    for _ in range(20):
+        p001_window.view.zoom(factor)
+    magnification = (x1 - x0) / np.ptp(box.viewRange()[0])
+    assert magnification == pytest.approx(ZOOM_LIMITS[factor > 1], rel=0.01)

@@ -15,12 +15,17 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 LEFT_DRAG_MODES = ("window", "pan")
 #: Zoom factor of a 100 screen-pixel right drag (up = in); pyqtgraph's own rate gave about 7x.
 ZOOM_PER_100_PX = 2.0
+#: How far a view zooms, as the image's width over the view's: out to a quarter of the view, in
+#: to about 16 pixels of a 512-pixel slice across it.
+ZOOM_LIMITS = (0.25, 32.0)
 #: What the empty view says (links: "open", "demo").
 START_HINT = (
     "<p style='font-size:15px'>No series open.</p>"
     "<p><a href='open' style='color:#7fc8ff'>Open a folder</a> of CT slices (Ctrl+O), drop one on this "
     "window, or <a href='demo' style='color:#7fc8ff'>try the synthetic demo patient</a>.</p>"
 )
+#: The dark backing of text drawn on the image (measurement labels, reformat markers).
+LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 _LABEL_STYLE = "color: #f0e68c; background: rgba(0, 0, 0, 160); font-size: 12px; padding: 2px 4px;"
 
 
@@ -61,7 +66,12 @@ class SliceViewBox(pg.ViewBox):
         super().mouseDragEvent(ev, axis)
 
     def zoom(self, factor: float, centre: QPointF | None = None) -> None:
-        """Magnify by `factor` (> 1: in) about `centre` (view coordinates; None: the middle)."""
+        """Magnify by `factor` (> 1: in) about `centre` (view coordinates; None: the middle),
+        within ZOOM_LIMITS of the image's width, so the image never vanishes nor becomes a blur."""
+        (x0, x1), _ = self.childrenBounds()
+        if x0 is not None and x1 > x0:
+            magnification = (x1 - x0) / np.ptp(self.viewRange()[0])
+            factor = np.clip(magnification * factor, *ZOOM_LIMITS) / magnification
         self.scaleBy((1 / factor, 1 / factor), center=centre)
 
 

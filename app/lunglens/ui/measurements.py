@@ -25,10 +25,10 @@ from lunglens.core.measure import (
     polygon_mask,
     region_stats,
 )
+from lunglens.ui.image_view import LABEL_FILL
 
 #: Colour of measurement outlines and labels (readable on grey CT and on the inferno overlay).
 PEN = pg.mkPen("#00e5ff", width=2)
-LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 
 
 @dataclass(eq=False)

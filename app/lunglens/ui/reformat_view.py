@@ -30,7 +30,7 @@ from lunglens.render.overlay import (
     plane_overlay_rgb,
     slice_weight,
 )
-from lunglens.ui.image_view import SliceViewBox
+from lunglens.ui.image_view import LABEL_FILL, SliceViewBox
 from lunglens.ui.state import ViewerState
 from lunglens.ui.view_markers import ViewMarkers
 
@@ -38,7 +38,6 @@ SLICE_PEN = pg.mkPen("#ffd700", width=1)
 CROSS_PEN = pg.mkPen("#00e5ff", width=1, style=Qt.PenStyle.DashLine)
 DISCARDED_BRUSH = pg.mkBrush(0, 0, 0, 140)
 GAP_PEN = pg.mkPen("#ff4040", width=2, style=Qt.PenStyle.DashLine)
-LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 
 
 class ReformatView(QWidget):
