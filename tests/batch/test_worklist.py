@@ -69,7 +69,10 @@ def test_summary_reads_the_quantification_when_present():
     data["quantification"] = {"total": {"affected_percent": 12.5}, "severity_score": 9, "method": "learned"}
     summary = summarise(data)
     assert summary["affected_percent"] == 12.5 and summary["severity_score"] == 9
-    assert summary["lesion_method"] == "learned"
+    assert summary["lesion_method"] == "learned" and summary["lungs_scanned"] == "whole"
+    data["quantification"]["partial_coverage"] = True
+    assert summarise(data)["lungs_scanned"] == "part"
+    assert summarise(_analysis([0.2], [True]))["lungs_scanned"] is None
 
 
 def test_csv_has_one_row_per_record_with_status_and_error():

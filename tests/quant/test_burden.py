@@ -236,3 +236,18 @@ def test_lungs_that_run_off_the_series_are_said_to_be_covered_in_part(sick, sick
     (warning,) = [w for w in part.warnings if "run off the series" in w]
     assert "at its first slice (" in warning and " and its last slice (" in warning
     assert "describe that part only" in warning
+
+
+def test_the_score_of_a_partial_scan_says_so_wherever_it_is_written(sick, sick_result):
+    """The score of the lungs' middle third is of that third: the table, the text lines, the
+    zone diagram's caption and the saved JSON say so; a whole chest's score reads plainly."""
+    from lunglens.quant.result import PARTIAL_SCORE, Quantification
+    from lunglens.quant.summary import table_lines
+
+    n = sick.hu.shape[0]
+    part = quantify(series_of(dataclasses.replace(sick, hu=sick.hu[n // 3 : 2 * n // 3])))
+    assert part.partial_coverage and not sick_result.partial_coverage
+    assert part.score_text == f"{part.severity_score}/30 ({PARTIAL_SCORE})"
+    assert sick_result.score_text == f"{sick_result.severity_score}/30"
+    assert f"Severity score {part.score_text}:" in "\n".join(table_lines(part))
+    assert Quantification.from_dict(part.to_dict()).score_text == part.score_text

@@ -46,6 +46,7 @@ COLUMNS = (
     "slice_cutoff",
     "affected_percent",
     "severity_score",
+    "lungs_scanned",
     "lesion_method",
     "model",
     "error",
@@ -55,7 +56,8 @@ COLUMNS = (
 """`max_p_covid`/`mean_p_covid` run over the kept (classified) slices; `fraction` and
 `slice_cutoff` are the operating point of the verdict (COVID when k > fraction x n);
 `affected_percent` (total over both lungs) and `severity_score` (0-30, six-zone) are empty when
-the analysis has no quantification, `lesion_method` names the method that found the lesions
+the analysis has no quantification, `lungs_scanned` is "part" when the lungs run off the series
+(its figures and score are of the part scanned) and "whole" otherwise, `lesion_method` names the method that found the lesions
 ("learned" or "hu_bands"); `seconds` is the job's time on its worker."""
 
 
@@ -102,6 +104,9 @@ def summarise(analysis: dict) -> dict:
         "slice_cutoff": decision["params"]["slice_cutoff"],
         "affected_percent": total.get("affected_percent"),
         "severity_score": quantification.get("severity_score"),
+        "lungs_scanned": ("part" if quantification.get("partial_coverage") else "whole")
+        if quantification
+        else None,
         "lesion_method": quantification.get("method"),
         "model": f"{model.get('name', '?')} {model.get('version', '')}".strip(),
     }

@@ -28,6 +28,7 @@ from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
+from lunglens.quant.result import Quantification
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
@@ -151,8 +152,8 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
     comments = [
         f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
-        f"lung's cranio-caudal extent, not lobes. Severity score {q['severity_score']} of "
-        f"{q.get('severity_score_max', 30)}: a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
+        f"lung's cranio-caudal extent, not lobes. Severity score {Quantification.from_dict(q).score_text}: "
+        f"a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
         *(f"Warning: {w}" for w in q.get("warnings", [])),
     ]
     groups.append(group("both lungs", FindingSite(ids.WHOLE_LUNGS), q["total"], [score], comments))

@@ -287,4 +287,5 @@ def quantify(
         warnings=tuple(warnings),
         masks=masks,
         lesion_model=method.lesion_model,
+        partial_coverage=coverage is not None,
     )

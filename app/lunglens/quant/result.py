@@ -19,6 +19,9 @@ MASK_ENCODING = (
 MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
 """The stored planes: lung labels 1 and 2, lesion classes 1 and 2."""
 
+#: What a severity score of a scan that covers part of the lungs is of.
+PARTIAL_SCORE = "lungs partly scanned"
+
 
 def _deflate(data: bytes) -> bytes:
     """A zlib stream (read back by `zlib.decompress`) matching only runs (`Z_RLE`, level 6): on
@@ -187,6 +190,15 @@ class Quantification:
     lesion_model: LesionModelRecord | None = None
     """The lesion model that marked the affected voxels (a learned map); None for a rule such as
     the HU bands, and in results written before it was recorded."""
+    partial_coverage: bool = False
+    """True when the lungs run off the series at its first or last slice: the figures and the
+    score are of the part of the lungs scanned (see `partial_coverage_warning`)."""
+
+    @property
+    def score_text(self) -> str:
+        """The severity score as "score/maximum", saying when it is of part of the lungs only."""
+        text = f"{self.severity_score}/{self.severity_score_max}"
+        return f"{text} ({PARTIAL_SCORE})" if self.partial_coverage else text
 
     def to_dict(self) -> dict:
         out = {
@@ -203,6 +215,7 @@ class Quantification:
             "slices": list(self.slices),
             "warnings": list(self.warnings),
             "lesion_model": None if self.lesion_model is None else self.lesion_model.to_dict(),
+            "partial_coverage": self.partial_coverage,
         }
         if self.masks is not None:
             out["masks"] = self.masks.to_dict()
@@ -227,6 +240,7 @@ class Quantification:
             lesion_model=LesionModelRecord.from_dict(data["lesion_model"])
             if data.get("lesion_model")
             else None,
+            partial_coverage=bool(data.get("partial_coverage", False)),
         )
 
 

@@ -53,7 +53,7 @@ def table_rows(q: Quantification) -> list[tuple[str, ...]]:
         for third in THIRDS:
             name = f"{side}_{third}"
             rows.append(_cells(f"  {third} zone", q.zones[name], str(q.zone_scores[name])))
-    rows.append(_cells("both lungs", q.total, f"{q.severity_score}/{q.severity_score_max}"))
+    rows.append(_cells("both lungs", q.total, q.score_text))
     return rows
 
 
@@ -72,7 +72,7 @@ def table_lines(q: Quantification) -> list[str]:
             cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
         ]
         lines.append("  ".join(cells).rstrip())
-    lines.append(f"Severity score {q.severity_score}/{q.severity_score_max}: {q.severity_score_name}")
+    lines.append(f"Severity score {q.score_text}: {q.severity_score_name}")
     lines.append(zone_definition_sentence(q))
     lines.append(f"{LUNG_MASK_LIMITS}.")
     lines.extend(f"Warning: {w}" for w in q.warnings)
@@ -125,6 +125,6 @@ def zone_diagram_rgb(q: Quantification, width: int = 360, height: int = 300) -> 
         cv2.putText(image, str(cell.score), (x0 + 8, y0 + box_h // 2 + 6), font, 0.8, ink, 2, cv2.LINE_AA)
         label = f"{cell.affected_percent:.1f} %"
         cv2.putText(image, label, (x0 + 38, y0 + box_h // 2 + 4), font, 0.45, ink, 1, cv2.LINE_AA)
-    total = f"score {q.severity_score}/{q.severity_score_max} (zones, not lobes)"
+    total = f"score {q.score_text}; zones, not lobes"
     cv2.putText(image, total, (10, height - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     return image

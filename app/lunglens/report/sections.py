@@ -228,7 +228,7 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
         TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)])
     )
     text = [
-        f"Severity score {q.severity_score} of {q.severity_score_max}: {q.severity_score_name}. "
+        f"Severity score {q.score_text}: {q.severity_score_name}. "
         f"Per zone 0-5 by the affected share of the zone (0 %, under 5 %, 5-25 %, 26-50 %, 51-75 %, "
         f"over 75 %). {zone_definition_sentence(q)}.",
         f"Method: {q.method_description}.",

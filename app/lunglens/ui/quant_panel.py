@@ -96,7 +96,7 @@ class QuantPanel(QGroupBox):
             self.score.setText("No quantification for this analysis." if analysed else "Run the analysis.")
             return
         self.score.setText(
-            f"<b>Severity score {q.severity_score}/{q.severity_score_max}</b> ({q.severity_score_name}); "
+            f"<b>Severity score {q.score_text}</b> ({q.severity_score_name}); "
             f"{q.total.affected_percent:.1f} % of the lungs affected ({q.total.affected_ml:.0f} of "
             f"{q.total.volume_ml:.0f} mL)"
         )

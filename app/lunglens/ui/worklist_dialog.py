@@ -72,6 +72,11 @@ COLUMNS = (
     ),
     Column("severity_score", "Score", True, "Six-zone severity score (0-30), a zone score, not a lobe score"),
     Column(
+        "lungs_scanned",
+        "Lungs scanned",
+        tooltip="part: the lungs run off the series, so the affected % and the score are of the part scanned",
+    ),
+    Column(
         "lesion_method",
         "Lesion method",
         tooltip="How the quantification found lesions: learned (the demonstration patch model's map) or "
