@@ -279,3 +279,35 @@ def test_the_verdict_caveat_names_a_demonstration_model_only(model):
     assert "other pneumonias" in record.verdict_caveat() and "Demonstration" not in record.verdict_caveat()
     demo = replace(record, intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS.")
     assert demo.verdict_caveat().startswith(f"Demonstration model {record.name} {record.version}")
+
+
+STORED_LAYOUTS = {
+    "rows reversed": ((1, 0, 0, 0, -1, 0), lambda images: images[..., ::-1, :]),
+    "prone (both reversed)": ((-1, 0, 0, 0, -1, 0), lambda images: images[..., ::-1, ::-1]),
+    "transposed": ((0, 1, 0, 1, 0, 0), lambda images: np.swapaxes(images, -1, -2)),
+}
+
+
+@pytest.mark.parametrize("name", STORED_LAYOUTS)
+def test_the_method_sees_the_patient_the_same_way_however_the_slices_are_stored(tmp_path, model, name):
+    """The selector's region and the classifier assume the patient's front at the top and the
+    right on the image left: slices stored otherwise (their ImageOrientationPatient says how) are
+    turned before counting and classifying, and the CAMs come back over the stored pixels.
+    Before, P001 stored with its rows reversed kept 52 slices instead of 90."""
+    orientation, store = STORED_LAYOUTS[name]
+    standard = np.full((12, 512, 512), 24, np.uint16)
+    for i in range(12):
+        standard[i, 100:, :] = 1064 + 30 * i
+        if 2 <= i < 10:
+            standard[i, 260 - 10 * i : 330, 100 + 20 * i : 300] = 150  # lungs, off-centre and lopsided
+    write_series(tmp_path / "standard", standard, -2.0 * np.arange(12))
+    write_series(tmp_path / "stored", store(standard).copy(), -2.0 * np.arange(12), orientation=orientation)
+    (standard_ref,) = discover(tmp_path / "standard").series
+    (stored_ref,) = discover(tmp_path / "stored").series
+    options = AnalysisOptions(quantify=False)
+    expected = analyse(load(standard_ref), model, options)
+    got = analyse(load(stored_ref), model, options)
+    assert np.array_equal(got.selection.dark_pixel_counts, expected.selection.dark_pixel_counts)
+    assert np.array_equal(got.selection.kept, expected.selection.kept)
+    assert np.allclose(got.p_covid, expected.p_covid, equal_nan=True)
+    assert np.array_equal(got.cams, store(expected.cams))

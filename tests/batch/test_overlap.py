@@ -50,3 +50,16 @@ def test_overlapped_equals_sequential_on_p001(covid_ct_md, demo_model):
     ref = discover(covid_ct_md / "P001").series[0]
     counts = _assert_same(ref, demo_model, AnalysisOptions())
     assert counts["reused"] > 0  # the overlap did happen
+
+
+def test_overlapped_equals_sequential_on_a_prone_stored_phantom(demo_model, tmp_path):
+    """Slices stored with both axes reversed (ImageOrientationPatient -1,0,0,0,-1,0) are turned
+    alike by the speculation and by the sequential path (else its batches would not match)."""
+    from tests.factory import write_series
+
+    phantom = make_phantom(n_slices=40, size=512, seed=7, covid_severity=0.6)
+    stored = np.clip(phantom.hu[:, ::-1, ::-1] + 1024, 0, 4095).astype(np.uint16)
+    write_series(tmp_path / "p", stored, phantom.positions_mm, orientation=(-1, 0, 0, 0, -1, 0))
+    ref = discover(tmp_path / "p").series[0]
+    counts = _assert_same(ref, demo_model, AnalysisOptions(decision=DecisionParams(patient_fraction=0.0)))
+    assert counts["reused"] > 0

@@ -101,3 +101,32 @@ def test_loading_never_writes_into_the_folder(tmp_path):
     finally:
         os.chmod(tmp_path, 0o755)
     assert before == {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in tmp_path.rglob("*")}
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [
+        (1, 0, 0, 0, 1, 0),
+        (1, 0, 0, 0, -1, 0),
+        (-1, 0, 0, 0, 1, 0),
+        (-1, 0, 0, 0, -1, 0),
+        (0, 1, 0, 1, 0, 0),
+        (0, -1, 0, 1, 0, 0),
+        (0, 1, 0, -1, 0, 0),
+        (0, -1, 0, -1, 0, 0),
+        (0.98, 0.17, 0, -0.17, 0.98, 0),
+    ],  # fmt: skip
+)
+def test_the_standard_layout_runs_patient_x_along_columns_and_y_down_rows(orientation):
+    """Each stored pixel (r, c) lies at c x row cosines + r x column cosines (LPS); turned to the
+    standard layout, patient x (towards the left) grows along the columns, y (towards the back)
+    down the rows."""
+    from lunglens.io.geometry import StandardLayout
+
+    rows, columns = 5, 7
+    r, c = np.mgrid[0:rows, 0:columns]
+    where = c[..., None] * np.array(orientation[:3]) + r[..., None] * np.array(orientation[3:])
+    layout = StandardLayout.of(orientation)
+    x, y = layout.to_standard(where[..., 0]), layout.to_standard(where[..., 1])
+    assert (np.diff(x, axis=1) > 0).all() and (np.diff(y, axis=0) > 0).all()
+    assert np.array_equal(layout.to_stored(layout.to_standard(where[..., 0])), where[..., 0])

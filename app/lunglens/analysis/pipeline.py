@@ -146,7 +146,7 @@ def analyse(
 
     if selection is None:
         with clock.step("select"):
-            selection = select_slices(series.hu, options.selector)
+            selection = select_slices(series.standard_hu, options.selector)
     elif selection.params != options.selector or len(selection.kept) != series.n_slices:
         raise ValueError(
             f"the selection given ({len(selection.kept)} slices, {selection.params}) is not the one "
@@ -156,7 +156,9 @@ def analyse(
 
     with clock.step("classify"):
         chosen = np.arange(series.n_slices) if options.all_slices else selection.kept_indices
-        p_chosen, cams_chosen = classify(model, series.hu, chosen, progress=progress, cancel=cancel)
+        p_chosen, cams_chosen = classify(
+            model, series.hu, chosen, layout=series.layout, progress=progress, cancel=cancel
+        )
         p_covid = np.full(series.n_slices, np.nan)
         p_covid[chosen] = p_chosen
         cams = np.zeros((series.n_slices, *model.card.cam_size), np.float16)

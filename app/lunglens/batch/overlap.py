@@ -34,6 +34,7 @@ from lunglens.analysis import Analysis, AnalysisOptions, analyse
 from lunglens.core.selector import SelectorParams, dark_pixel_counts, select_slices
 from lunglens.inference.preprocess import to_model_input
 from lunglens.io import Series, SeriesRef, load
+from lunglens.io.geometry import StandardLayout
 
 #: Slices after the last rise of the largest dark-pixel count before speculation starts.
 STABLE_SLICES = 8
@@ -51,10 +52,11 @@ def _sample(image: np.ndarray) -> np.ndarray:
 class _Speculation(threading.Thread):
     """Runs the predicted model batches while the series decodes (see the module docstring)."""
 
-    def __init__(self, model, params: SelectorParams):
+    def __init__(self, model, params: SelectorParams, layout: StandardLayout):
         super().__init__(name="lunglens-speculative-classify", daemon=True)
         self.model = model
         self.params = params
+        self.layout = layout
         self.step = max(1, int(model.batch_size))
         self.inbox: queue.Queue = queue.Queue()
         self.outputs: dict[Batch, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -66,7 +68,9 @@ class _Speculation(threading.Thread):
         self._decoded = False
 
     def offer(self, path: Path, frame: int | None, hu: np.ndarray) -> None:
-        """The loader's `on_slice`: count the slice's dark pixels and queue it."""
+        """The loader's `on_slice`: count the slice's dark pixels (in the standard layout, as the
+        selector and the classifier see it) and queue it."""
+        hu = self.layout.to_standard(hu)
         self.inbox.put((int(dark_pixel_counts(hu[None], self.params)[0]), path, hu))
 
     def decoding_finished(self) -> None:
@@ -160,7 +164,7 @@ def load_and_analyse_overlapped(
         analysis = analyse(series, model, options, load_seconds=time.perf_counter() - start)
         return series, analysis, {}
 
-    speculation = _Speculation(model, options.selector)
+    speculation = _Speculation(model, options.selector, StandardLayout.of(ref.orientation_cosines))
     start = time.perf_counter()
     speculation.start()
     try:
@@ -172,7 +176,7 @@ def load_and_analyse_overlapped(
         raise speculation.error
     load_seconds = time.perf_counter() - start
 
-    selection = select_slices(series.hu, options.selector)
+    selection = select_slices(series.standard_hu, options.selector)
     kept = selection.kept_indices
     speculated = _SpeculatedModel(model, speculation.outputs, [series.source_paths[i] for i in kept])
     analysis = analyse(series, speculated, options, selection=selection, load_seconds=load_seconds)

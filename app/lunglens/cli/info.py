@@ -49,7 +49,7 @@ def _print_selection(ref) -> None:
     except LoadError as exc:
         print(printable(f"     cannot load: {exc}"))
         return
-    selection = select_slices(series.hu)
+    selection = select_slices(series.standard_hu)
     kept = selection.kept_indices
     print(
         f"     selector: kept {selection.n_kept} of {series.n_slices} slices "

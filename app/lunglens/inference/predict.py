@@ -9,6 +9,7 @@ import numpy as np
 
 from lunglens.inference.postprocess import compact_cam, covid_probability
 from lunglens.inference.preprocess import to_model_input
+from lunglens.io.geometry import STANDARD_LAYOUT, StandardLayout
 
 
 class Cancelled(Exception):
@@ -28,11 +29,13 @@ def classify(
     hu_volume: np.ndarray,
     indices: np.ndarray,
     *,
+    layout: StandardLayout = STANDARD_LAYOUT,
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(COVID) (float64 [k]) and compact CAMs (float16 [k, h, w]) for the slices `indices` of an
-    HU volume (z, y, x). Raises Cancelled when `cancel` is set before a batch starts."""
+    HU volume (z, y, x) stored in `layout`: the model reads them in the standard layout, and the
+    CAMs come back as stored. Raises Cancelled when `cancel` is set before a batch starts."""
     indices = np.asarray(indices, dtype=int)
     h, w = model.card.cam_size
     p_covid = np.empty(len(indices), dtype=np.float64)
@@ -42,9 +45,9 @@ def classify(
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         chunk = indices[start : start + step]
-        probabilities, cam = model.run(to_model_input(hu_volume[chunk]))
+        probabilities, cam = model.run(to_model_input(layout.to_standard(hu_volume[chunk])))
         p_covid[start : start + len(chunk)] = covid_probability(probabilities, model.card.covid_index)
-        cams[start : start + len(chunk)] = compact_cam(cam)
+        cams[start : start + len(chunk)] = layout.to_stored(compact_cam(cam))
         if progress is not None:
             progress(start + len(chunk), len(indices))
     return p_covid, cams

@@ -254,6 +254,7 @@ def _dicom_ref(key: str, members: list[FrameHeader]) -> SeriesRef:
         study_time=first.study_time,
         study_description=first.study_description,
         burned_in_annotation=any(m.burned_in_annotation for m in members),
+        orientation_cosines=first.orientation,
     )
 
 

@@ -4,6 +4,7 @@ normal and each slice's position along it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,6 +54,49 @@ def orientation_name(orientation: Sequence[float] | None) -> str:
     if np.abs(normal[axis]) >= np.cos(np.radians(ORIENTATION_TOLERANCE_DEG)):
         return _AXIS_NAMES[axis]
     return "oblique"
+
+
+@dataclass(frozen=True)
+class StandardLayout:
+    """How stored axial images turn to the standard layout the method assumes (the paper's
+    slices, ImageOrientationPatient [1, 0, 0, 0, 1, 0]: the patient's front at the top, the
+    patient's right on the image left): an optional transpose, then flips of the rows and of the
+    columns. Works on the last two axes (rows, columns) and returns numpy views."""
+
+    transpose: bool = False
+    flip_rows: bool = False
+    flip_columns: bool = False
+
+    @classmethod
+    def of(cls, orientation: Sequence[float] | None) -> StandardLayout:
+        """The layout of images with this ImageOrientationPatient (LPS); the standard layout (no
+        change) when there is none or it is degenerate, as for TIFF folders."""
+        if orientation is None or len(orientation) != 6 or orientation_problem(orientation):
+            return cls()
+        row = np.asarray(orientation[:3], dtype=float)  # along increasing column index
+        column = np.asarray(orientation[3:6], dtype=float)  # along increasing row index
+        if abs(row[0]) >= abs(row[1]):
+            return cls(False, bool(column[1] < 0), bool(row[0] < 0))
+        return cls(True, bool(row[1] < 0), bool(column[0] < 0))
+
+    @property
+    def is_standard(self) -> bool:
+        return not (self.transpose or self.flip_rows or self.flip_columns)
+
+    def to_standard(self, images: np.ndarray) -> np.ndarray:
+        """`images` (..., rows, columns) as stored, in the standard layout."""
+        if self.transpose:
+            images = np.swapaxes(images, -1, -2)
+        return images[..., :: -1 if self.flip_rows else 1, :: -1 if self.flip_columns else 1]
+
+    def to_stored(self, images: np.ndarray) -> np.ndarray:
+        """`images` (..., rows, columns) in the standard layout, back as stored."""
+        images = images[..., :: -1 if self.flip_rows else 1, :: -1 if self.flip_columns else 1]
+        return np.swapaxes(images, -1, -2) if self.transpose else images
+
+
+#: The layout of slices stored as the method assumes them (nothing to turn).
+STANDARD_LAYOUT = StandardLayout()
 
 
 def superior_positions_mm(positions: np.ndarray, orientation: Sequence[float]) -> np.ndarray:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lunglens.io.geometry import StandardLayout
 from lunglens.io.raw_scale import hu_to_raw
 
 
@@ -53,6 +54,8 @@ class SeriesRef:
     burned_in_annotation: bool = False
     """True when a file of the series declares BurnedInAnnotation YES: identifying text (a name,
     a date) in the pixels, which every image made from them shows."""
+    orientation_cosines: tuple[float, ...] | None = None
+    """ImageOrientationPatient of the first file (LPS); None for TIFF and files that do not say."""
 
     @property
     def n_slices(self) -> int:
@@ -131,6 +134,17 @@ class Series:
     @property
     def n_slices(self) -> int:
         return int(self.hu.shape[0])
+
+    @property
+    def layout(self) -> StandardLayout:
+        """How the stored slices turn to the layout the selector and the classifier assume."""
+        return StandardLayout.of(self.orientation_cosines)
+
+    @property
+    def standard_hu(self) -> np.ndarray:
+        """`hu` in the standard layout (a view): what the selector counts and the classifier reads,
+        whichever way the slices are stored (rows reversed, a prone scan's both axes)."""
+        return self.layout.to_standard(self.hu)
 
     @cached_property
     def fingerprint(self) -> str:

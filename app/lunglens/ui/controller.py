@@ -318,7 +318,7 @@ class ViewerController(QObject):
             series = load(ref, progress=progress)
             series.fingerprint  # noqa: B018 - digested here, not in the window's thread (restores compare it)
             # the selector reads axial stacks; single slices and other planes get no selection
-            return series, select_slices(series.hu) if ref.analysable else None
+            return series, select_slices(series.standard_hu) if ref.analysable else None
 
         self.loadProgress.emit(0, ref.n_slices)
         signals = self.jobs["load"].start(load_and_select)
