@@ -46,14 +46,15 @@ def _cells(label: str, region: RegionBurden, score: str = "") -> tuple[str, ...]
 
 def table_rows(q: Quantification) -> list[tuple[str, ...]]:
     """The table as cells: header, then per lung its row and its three zones, then both lungs
-    with the total score."""
+    with the total score (a number: the text lines and the diagram say when it is of part of the
+    lungs)."""
     rows = [TABLE_HEADER]
     for side in ("right", "left"):
         rows.append(_cells(f"{side} lung", q.lungs[side]))
         for third in THIRDS:
             name = f"{side}_{third}"
             rows.append(_cells(f"  {third} zone", q.zones[name], str(q.zone_scores[name])))
-    rows.append(_cells("both lungs", q.total, q.score_text))
+    rows.append(_cells("both lungs", q.total, f"{q.severity_score}/{q.severity_score_max}"))
     return rows
 
 
