@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from lunglens.inference.preprocess import MODEL_SIZE
 from lunglens.io.files import open_regular
 
 CARD_FORMAT = 1
@@ -32,9 +33,10 @@ class ModelCard:
     """What a model is, where it came from and how it must be fed.
 
     Input `image`: float32 [N, 1, input_size, input_size] on the raw scale
-    (HU + 1024, clipped to 0..65535, no normalisation). Outputs `probabilities` [N, 2] in
-    the order of `class_names`, and `cam` [N, 1, cam_size[0], cam_size[1]], non-negative and
-    unnormalised, the Grad-CAM of class `cam_target_index`.
+    (HU + 1024, clipped to 0..65535, no normalisation); `input_size` is 512, the one size the
+    app feeds (`preprocess.MODEL_SIZE`). Outputs `probabilities` [N, 2] in the order of
+    `class_names`, and `cam` [N, 1, cam_size[0], cam_size[1]], non-negative and unnormalised,
+    the Grad-CAM of class `cam_target_index`.
     """
 
     name: str
@@ -136,7 +138,10 @@ FIELD_CHECKS: dict[str, _Check] = {
         "two positive integers [h, w]",
         lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(n) and n > 0 for n in v),
     ),
-    "input_size": _Check("a positive integer", lambda v: _is_int(v) and v > 0),
+    "input_size": _Check(
+        f"{MODEL_SIZE} (the app feeds {MODEL_SIZE} x {MODEL_SIZE} images)",
+        lambda v: _is_int(v) and v == MODEL_SIZE,
+    ),
     "provenance": _Check("an object", lambda v: isinstance(v, dict)),
     "architecture": _Check("an object", lambda v: isinstance(v, dict)),
     "metrics": _Check("an object", lambda v: isinstance(v, dict)),
