@@ -72,6 +72,7 @@ def test_card_or_model_that_is_not_a_regular_file_is_refused(tiny, make, kind, w
         ({"class_names": "COVID-19"}, "'class_names' must be a list of two class names"),
         ({"input_size": 512.5}, "'input_size' must be 512"),
         ({"input_size": 256}, "'input_size' must be 512"),
+        ({"cam_target_index": 1}, "'cam_target_index' must equal covid_index (0)"),
         ({"provenance": "trained"}, "'provenance' must be an object"),
     ],
 )

@@ -36,7 +36,8 @@ class ModelCard:
     (HU + 1024, clipped to 0..65535, no normalisation); `input_size` is 512, the one size the
     app feeds (`preprocess.MODEL_SIZE`). Outputs `probabilities` [N, 2] in the order of
     `class_names`, and `cam` [N, 1, cam_size[0], cam_size[1]], non-negative and unnormalised,
-    the Grad-CAM of class `cam_target_index`.
+    the Grad-CAM of class `cam_target_index`, which must be `covid_index` (the viewer and the
+    reports show it as the Grad-CAM of the COVID-19 class).
     """
 
     name: str
@@ -78,6 +79,11 @@ class ModelCard:
         for name, check in FIELD_CHECKS.items():
             if name in values and not check.test(values[name]):
                 raise ValueError(f"field {name!r} must be {check.what}, found {values[name]!r}")
+        if values["cam_target_index"] != values["covid_index"]:
+            raise ValueError(
+                f"field 'cam_target_index' must equal covid_index ({values['covid_index']}): the CAM is "
+                f"shown and reported as the Grad-CAM of the COVID-19 class, found {values['cam_target_index']}"
+            )
         values["class_names"] = tuple(values["class_names"])
         if "cam_size" in values:
             values["cam_size"] = tuple(values["cam_size"])
