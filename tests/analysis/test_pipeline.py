@@ -4,10 +4,13 @@ decide; the typed result and its JSON round trip; re-deciding without a model ca
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from lunglens.analysis import (
@@ -175,6 +178,39 @@ def test_a_series_without_lung_gets_no_verdict(tmp_path, model):
     for options in (AnalysisOptions(), AnalysisOptions(quantify=False)):
         with pytest.raises(NoVerdict, match="no verdict"):
             analyse(series, model, options)
+
+
+def test_a_series_whose_darkest_slice_shows_only_a_speck_of_air_gets_no_verdict(tmp_path, model):
+    """Soft tissue with 9 pixels of air on one slice: the selector's relative threshold keeps that
+    slice, but 9 of the 1550 pixels of its region (128 x 128 images) is no open lung: no verdict,
+    quantified or not, with the numbers named."""
+    stored = np.full((6, 128, 128), 1064, np.uint16)
+    stored[3, 70:73, 50:53] = 24  # air, inside the selector's region (rows 60-84, columns 30-91)
+    write_series(tmp_path / "speck", stored, -2.0 * np.arange(6))
+    series = load(discover(tmp_path / "speck").series[0])
+    assert select_slices(series.hu).kept.tolist() == [False, False, False, True, False, False]
+    for options in (AnalysisOptions(quantify=False), AnalysisOptions()):
+        with pytest.raises(NoVerdict, match="no slice shows open lung") as caught:
+            analyse(series, model, options)
+        assert "9 dark pixels in the selector's region of 1550" in str(caught.value)
+
+
+def test_the_neck_above_the_lungs_gets_no_verdict(covid_ct_md, tmp_path, model):
+    """normal001's 9 most superior slices (neck, above the lung apices) hold 25 dark pixels at most
+    in the selector's region: the relative threshold would keep that slice; no verdict is given,
+    quantified or not, the series named."""
+    headers = [
+        pydicom.dcmread(path, stop_before_pixels=True) for path in (covid_ct_md / "normal001").glob("*.dcm")
+    ]
+    headers.sort(key=lambda ds: -float(ds.ImagePositionPatient[2]))
+    for ds in headers[:9]:
+        shutil.copy(ds.filename, tmp_path / Path(ds.filename).name)
+    series = load(discover(tmp_path).series[0])
+    assert select_slices(series.hu).n_kept > 0
+    for options in (AnalysisOptions(quantify=False), AnalysisOptions()):
+        with pytest.raises(NoVerdict, match="ThorRoutine  2.0  D40s: no slice shows open lung") as caught:
+            analyse(series, model, options)
+        assert "25 dark pixels in the selector's region of 25000" in str(caught.value)
 
 
 @pytest.mark.parametrize(

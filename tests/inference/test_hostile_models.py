@@ -70,7 +70,9 @@ def test_card_or_model_that_is_not_a_regular_file_is_refused(tiny, make, kind, w
         ({"onnx_file": ""}, "'onnx_file' must be a file name"),
         ({"onnx_file": "sub/"}, "'onnx_file' must be a file name"),
         ({"class_names": "COVID-19"}, "'class_names' must be a list of two class names"),
-        ({"input_size": 512.5}, "'input_size' must be a positive integer"),
+        ({"input_size": 512.5}, "'input_size' must be 512"),
+        ({"input_size": 256}, "'input_size' must be 512"),
+        ({"cam_target_index": 1}, "'cam_target_index' must equal covid_index (0)"),
         ({"provenance": "trained"}, "'provenance' must be an object"),
     ],
 )
@@ -79,6 +81,22 @@ def test_malformed_card_fields_are_named(tiny, fields, named):
     with pytest.raises(ModelError, match="not a valid model card") as caught:
         load_model(tiny, provider="cpu")
     assert named in str(caught.value) and str(tiny) in str(caught.value)
+
+
+def test_model_made_for_another_input_size_is_refused_at_load(tiny):
+    """A 256 x 256 model with a card that says so honours its own signature, but the app feeds
+    512 x 512 images: it is refused when loading, not with an onnxruntime error at classification."""
+    onnx_path = tiny.with_suffix(".onnx")
+    model = onnx.load(onnx_path)
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_value = 256
+    model.graph.input[0].type.tensor_type.shape.dim[3].dim_value = 256
+    for dim in (2, 3):
+        model.graph.output[1].type.tensor_type.shape.dim[dim].dim_value = 16
+    onnx.save(model, onnx_path)
+    _edit_card(tiny, input_size=256, cam_size=[16, 16], sha256=sha256_of(onnx_path))
+    with pytest.raises(ModelError, match="'input_size' must be 512") as caught:
+        load_model(tiny, provider="cpu")
+    assert str(tiny) in str(caught.value)
 
 
 @pytest.mark.parametrize("missing", ["cam_size", "covid_index", "licence"])

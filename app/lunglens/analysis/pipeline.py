@@ -38,16 +38,40 @@ from lunglens.quant import NoLungFound, Quantification, quantify
 
 class NoVerdict(LoadError):
     """A series that loads but gives the method nothing to decide from: no slice the lung-open
-    selector keeps, or no lung. No verdict is given (a "normal" from 0 of 0 slices would be
-    computed from nothing); the message names the series and why."""
+    selector keeps, no slice dark enough to show open lung, or no lung. No verdict is given (a
+    "normal" from 0 of 0 slices would be computed from nothing); the message names the series
+    and why."""
+
+
+#: Open lung fills at least this share of the selector's region on the slice of a series with the
+#: most dark pixels; below it no slice shows open lung, and the selector's relative threshold (which
+#: always keeps the series' own darkest slices) would keep slices of dark specks. Calibrated on the
+#: real series in shared/data: that slice fills 13 % (3 slices of lung bases, dcmqi) to 83 %
+#: (cap001) of the region in real chest series, and single axial chest slices with severe COVID-19
+#: 1.8 % (COVID-19-NY-SBU A046441), so the floor sits at least 1.7 times below any slice showing
+#: lung; the 9 neck slices above normal001's lungs fill 0.1 % (25 pixels), 10 times below it. A
+#: series holding only lung apices or bases passes (normal001's top 14 slices 23 %, P001's bottom
+#: 18 slices 17 %): it shows open lung; the quantification's lung volume judges how much.
+MIN_OPEN_LUNG_SHARE = 0.01
 
 
 def _check_decidable(series: Series, selection: Selection) -> None:
-    """Raises NoVerdict when the selection leaves nothing to decide from."""
+    """Raises NoVerdict when the selection leaves nothing to decide from: no slice kept, or no
+    slice with `MIN_OPEN_LUNG_SHARE` of the selector's region dark."""
+    name = series.ref.description or series.ref.key
     if selection.n_kept == 0:
         raise NoVerdict(
-            f"{series.ref.description or series.ref.key}: the lung-open selector kept none of its "
-            f"{series.n_slices} slices (no slice shows open lung: not a chest CT, or the lungs are "
+            f"{name}: the lung-open selector kept none of its {series.n_slices} slices (no slice "
+            "shows open lung: not a chest CT, or the lungs are outside the images): no verdict"
+        )
+    region_rows, region_columns = selection.params.region(*series.hu.shape[-2:])
+    region_pixels = (region_rows.stop - region_rows.start) * (region_columns.stop - region_columns.start)
+    darkest = int(selection.dark_pixel_counts.max())
+    if darkest < MIN_OPEN_LUNG_SHARE * region_pixels:
+        raise NoVerdict(
+            f"{name}: no slice shows open lung: the darkest of its {series.n_slices} slices has "
+            f"{darkest} dark pixels in the selector's region of {region_pixels}, under the "
+            f"{MIN_OPEN_LUNG_SHARE:.0%} that open lung fills (not a chest CT, or the lungs are "
             "outside the images): no verdict"
         )
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from lunglens.inference.preprocess import MODEL_SIZE
 from lunglens.io.files import open_regular
 
 CARD_FORMAT = 1
@@ -32,9 +33,11 @@ class ModelCard:
     """What a model is, where it came from and how it must be fed.
 
     Input `image`: float32 [N, 1, input_size, input_size] on the raw scale
-    (HU + 1024, clipped to 0..65535, no normalisation). Outputs `probabilities` [N, 2] in
-    the order of `class_names`, and `cam` [N, 1, cam_size[0], cam_size[1]], non-negative and
-    unnormalised, the Grad-CAM of class `cam_target_index`.
+    (HU + 1024, clipped to 0..65535, no normalisation); `input_size` is 512, the one size the
+    app feeds (`preprocess.MODEL_SIZE`). Outputs `probabilities` [N, 2] in the order of
+    `class_names`, and `cam` [N, 1, cam_size[0], cam_size[1]], non-negative and unnormalised,
+    the Grad-CAM of class `cam_target_index`, which must be `covid_index` (the viewer and the
+    reports show it as the Grad-CAM of the COVID-19 class).
     """
 
     name: str
@@ -76,6 +79,11 @@ class ModelCard:
         for name, check in FIELD_CHECKS.items():
             if name in values and not check.test(values[name]):
                 raise ValueError(f"field {name!r} must be {check.what}, found {values[name]!r}")
+        if values["cam_target_index"] != values["covid_index"]:
+            raise ValueError(
+                f"field 'cam_target_index' must equal covid_index ({values['covid_index']}): the CAM is "
+                f"shown and reported as the Grad-CAM of the COVID-19 class, found {values['cam_target_index']}"
+            )
         values["class_names"] = tuple(values["class_names"])
         if "cam_size" in values:
             values["cam_size"] = tuple(values["cam_size"])
@@ -136,7 +144,10 @@ FIELD_CHECKS: dict[str, _Check] = {
         "two positive integers [h, w]",
         lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(n) and n > 0 for n in v),
     ),
-    "input_size": _Check("a positive integer", lambda v: _is_int(v) and v > 0),
+    "input_size": _Check(
+        f"{MODEL_SIZE} (the app feeds {MODEL_SIZE} x {MODEL_SIZE} images)",
+        lambda v: _is_int(v) and v == MODEL_SIZE,
+    ),
     "provenance": _Check("an object", lambda v: isinstance(v, dict)),
     "architecture": _Check("an object", lambda v: isinstance(v, dict)),
     "metrics": _Check("an object", lambda v: isinstance(v, dict)),
