@@ -31,6 +31,7 @@ def test_analyze_real_series_writes_json(covid_ct_md, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "kept 90 of 148 slices" in result.stdout
     assert "verdict:" in result.stdout and "on CPU" in result.stdout
+    assert "caveat:   The model tells COVID-19 from normal only: other pneumonias" in result.stdout
     data = json.loads(out.read_text())
     assert len(data["slices"]) == 148 and data["decision"]["n_kept"] == 90
     assert data["decision"]["params"]["patient_fraction"] == 0.0

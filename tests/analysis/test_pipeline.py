@@ -3,6 +3,7 @@ decide; the typed result and its JSON round trip; re-deciding without a model ca
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -315,6 +316,17 @@ def test_the_verdict_caveat_names_a_demonstration_model_only(model):
     assert "other pneumonias" in record.verdict_caveat() and "Demonstration" not in record.verdict_caveat()
     demo = replace(record, intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS.")
     assert demo.verdict_caveat().startswith(f"Demonstration model {record.name} {record.version}")
+
+
+def test_a_verdict_from_a_series_the_lungs_run_off_says_so(series, model):
+    """The selector keeping the first or last slice means the lungs go on beyond the series:
+    the verdict reads part of them. A whole chest (closed slices at both ends) reads plainly."""
+    whole = analyse(series, model, AnalysisOptions(quantify=False))
+    assert whole.verdict_caveat() == whole.model.verdict_caveat()
+    bases = dataclasses.replace(series, hu=series.hu[:6], positions_mm=series.positions_mm[:6])
+    cut = analyse(bases, model, AnalysisOptions(quantify=False))
+    assert cut.verdict_caveat().startswith(cut.model.verdict_caveat())
+    assert "run off the series at its last slice" in cut.verdict_caveat()
 
 
 STORED_LAYOUTS = {

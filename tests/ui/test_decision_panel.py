@@ -26,12 +26,14 @@ DEMO_MODEL = ModelRecord(
 
 
 class StandInAnalysis:
-    """What the panel and the state read of an Analysis: `decision`, `model` and `redecide`."""
-
-    model = DEMO_MODEL
+    """What the panel and the state read of an Analysis: `decision`, `verdict_caveat` and
+    `redecide`."""
 
     def __init__(self, params: DecisionParams):
         self.decision = decide(P_COVID, np.ones(P_COVID.size, bool), params)
+
+    def verdict_caveat(self) -> str:
+        return DEMO_MODEL.verdict_caveat()
 
     def redecide(self, params: DecisionParams) -> StandInAnalysis:
         return StandInAnalysis(params)

@@ -71,6 +71,18 @@ class Analysis:
         """Per slice: whether the model ran on it."""
         return ~np.isnan(self.p_covid)
 
+    def verdict_caveat(self) -> str:
+        """What the verdict cannot tell, under it (viewer and PDF): the model's caveat
+        (`ModelRecord.verdict_caveat`) and, when the selector kept the series' first or last slice,
+        that the lungs run off the series there, so the verdict reads only the part scanned."""
+        ends = [end for end, index in (("first", 0), ("last", -1)) if self.selection.kept[index]]
+        if not ends:
+            return self.model.verdict_caveat()
+        return (
+            f"{self.model.verdict_caveat()} The lungs run off the series at its {' and '.join(ends)} "
+            "slice (kept as lung open): the verdict reads only the part of them scanned."
+        )
+
     def redecide(self, params: DecisionParams) -> Analysis:
         """The same analysis at another operating point (no model call; instant)."""
         return replace(self, decision=decide(self.p_covid, self.selection.kept, params))

@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         f"slices:   {d.k_positive} of {d.n_kept} kept slices positive (P(COVID) >= {exact_text(decision.slice_cutoff)})"
     )
     print(f"verdict:  {d.summary()}")
+    print(f"caveat:   {result.verdict_caveat()}")
     print(f"model:    {model.card.name} {model.card.version} on {model.provider.describe()}")
     print(f"time:     {readout.timings_text(result)}")
     for warning in record.warnings:

@@ -168,7 +168,7 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
             ]
         )
     )
-    return [_p("Decision", "h"), verdict, _p(analysis.model.verdict_caveat()), explained, table]
+    return [_p("Decision", "h"), verdict, _p(analysis.verdict_caveat()), explained, table]
 
 
 def selector(analysis: Analysis, width: float) -> list[Flowable]:

@@ -1,4 +1,4 @@
-"""The decision panel: the verdict with what it cannot tell (`ModelRecord.verdict_caveat`), k of n
+"""The decision panel: the verdict with what it cannot tell (`Analysis.verdict_caveat`), k of n
 kept slices positive, and the operating point as two sliders with exact entry beside them
 (patient fraction f, with f = 0 meaning "at least one slice"; slice cut-off on P(COVID)) and a
 reset to the paper's operating point. Moving either
@@ -243,7 +243,7 @@ class DecisionPanel(QGroupBox):
         self.verdict.setStyleSheet(
             f"font-size: 20px; font-weight: bold; padding: 4px; color: {colour}; text-decoration: {struck};"
         )
-        self.caveat.setText(analysis.model.verdict_caveat())
+        self.caveat.setText(analysis.verdict_caveat())
         self.count.setText(
             "Previous result, out of date: an analysis is running."
             if self.running
