@@ -69,10 +69,24 @@ def test_summary_reads_the_quantification_when_present():
     data["quantification"] = {"total": {"affected_percent": 12.5}, "severity_score": 9, "method": "learned"}
     summary = summarise(data)
     assert summary["affected_percent"] == 12.5 and summary["severity_score"] == 9
-    assert summary["lesion_method"] == "learned" and summary["lungs_scanned"] == "whole"
-    data["quantification"]["partial_coverage"] = True
-    assert summarise(data)["lungs_scanned"] == "part"
-    assert summarise(_analysis([0.2], [True]))["lungs_scanned"] is None
+    assert summary["lesion_method"] == "learned"
+
+
+def test_lungs_scanned_says_part_when_the_lungs_run_off_the_series():
+    """The selector keeping an end slice, or the quantification's lungs reaching one (recorded, or
+    in a result written before it was recorded, its warning), makes the row read "part"."""
+    whole = _analysis([0.1, 0.2, 0.8, 0.1], [False, True, True, False])
+    assert summarise(whole)["lungs_scanned"] == "whole"
+    assert summarise(_analysis([0.1, 0.2, 0.8], [False, True, True]))["lungs_scanned"] == "part"
+    whole["quantification"] = {"total": {}, "partial_coverage": False}
+    assert summarise(whole)["lungs_scanned"] == "whole"
+    whole["quantification"] = {"total": {}, "partial_coverage": True}
+    assert summarise(whole)["lungs_scanned"] == "part"
+    whole["quantification"] = {
+        "total": {},
+        "warnings": ["the lungs run off the series at its first slice (97 %)"],
+    }
+    assert summarise(whole)["lungs_scanned"] == "part"
 
 
 def test_csv_has_one_row_per_record_with_status_and_error():
@@ -189,7 +203,7 @@ def test_rows_edited_into_impossible_values_are_marked_invalid_naming_the_file_a
     from lunglens.batch.worklist import LINE, PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
 
     summary = summarise(_analysis([0.2, 0.9, 0.8], [True, True, True]))  # COVID-19, k 2 of n 3
-    records = [_done_record(name, summary) for name in ("GOOD", "KN", "P", "TIME", "WORD", "RULE")]
+    records = [_done_record(name, summary) for name in ("GOOD", "KN", "P", "TIME", "WORD", "RULE", "SCAN")]
     text = worklist_csv(records).splitlines()
     edits = {
         "KN": (",2,3,", ",4,3,"),
@@ -197,6 +211,7 @@ def test_rows_edited_into_impossible_values_are_marked_invalid_naming_the_file_a
         "TIME": (",1.50,", ",-3,"),
         "WORD": (",COVID-19,", ",maybe,"),
         "RULE": (",COVID-19,", ",normal,"),
+        "SCAN": (",part,", ",banana,"),
     }
     for index, line in enumerate(text):
         name = line.split(",")[0]
@@ -211,8 +226,9 @@ def test_rows_edited_into_impossible_values_are_marked_invalid_naming_the_file_a
     assert rows["TIME"][PROBLEMS] == "seconds -3 is below 0"
     assert rows["WORD"][PROBLEMS] == "verdict 'maybe' is not one of COVID-19, normal"
     assert "verdict normal does not follow from k 2 of n 3 at fraction 0.0" in rows["RULE"][PROBLEMS]
+    assert rows["SCAN"][PROBLEMS] == "lungs_scanned 'banana' is not one of whole, part"
     message = invalid_rows_message(tmp_path / WORKLIST_NAME, list(rows.values()))
-    assert message.startswith(f"{tmp_path / WORKLIST_NAME}: 5 row(s) hold values no batch writes")
+    assert message.startswith(f"{tmp_path / WORKLIST_NAME}: 6 row(s) hold values no batch writes")
     assert "line 3: k_positive 4 is more than n_kept 3" in message
     assert invalid_rows_message(tmp_path / WORKLIST_NAME, [rows["GOOD"]]) is None
 

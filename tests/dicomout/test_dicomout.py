@@ -388,6 +388,7 @@ def test_a_second_viewer_shows_the_decision(p001, written):
     assert f'"Positive kept slices (k)")="{d.k_positive}' in text
     assert f'"Slices kept by the lung-open selector (n)")="{d.n_kept}' in text
     assert f"Verdict: {d.summary().replace('×', 'x')}" in text
+    assert f'"{analysis.verdict_caveat()} Research use only' in text  # what the verdict cannot tell
     assert f'"Algorithm Name")="{analysis.model.name}"' in text
 
 

@@ -251,3 +251,5 @@ def test_the_score_of_a_partial_scan_says_so_wherever_it_is_written(sick, sick_r
     assert sick_result.score_text == f"{sick_result.severity_score}/30"
     assert f"Severity score {part.score_text}:" in "\n".join(table_lines(part))
     assert Quantification.from_dict(part.to_dict()).score_text == part.score_text
+    older = {k: v for k, v in part.to_dict().items() if k != "partial_coverage"}  # its warning says it
+    assert Quantification.from_dict(older).partial_coverage

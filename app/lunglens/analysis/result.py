@@ -12,7 +12,7 @@ import numpy as np
 
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.core.decision import Decision, DecisionParams, decide
-from lunglens.core.selector import Selection, SelectorParams
+from lunglens.core.selector import Selection, SelectorParams, run_off_ends
 from lunglens.quant import Quantification
 
 #: Version of the JSON layout written by `Analysis.to_dict` (2: typed records, the selection
@@ -75,7 +75,7 @@ class Analysis:
         """What the verdict cannot tell, under it (viewer and PDF): the model's caveat
         (`ModelRecord.verdict_caveat`) and, when the selector kept the series' first or last slice,
         that the lungs run off the series there, so the verdict reads only the part scanned."""
-        ends = [end for end, index in (("first", 0), ("last", -1)) if self.selection.kept[index]]
+        ends = run_off_ends(self.selection.kept)
         if not ends:
             return self.model.verdict_caveat()
         return (

@@ -25,7 +25,9 @@ from lunglens.analysis.lesion_methods import LESION_METHODS
 from lunglens.atomic import write_atomically
 from lunglens.batch.manifest import STATES, JobRecord
 from lunglens.core.decision import COVID_VERDICT, NORMAL_VERDICT, VERDICTS, DecisionParams, patient_covid
+from lunglens.core.selector import run_off_ends
 from lunglens.quant import ZONE_NAMES, SeverityScale
+from lunglens.quant.result import covers_part_of_lungs
 
 WORKLIST_NAME = "worklist.csv"
 
@@ -57,9 +59,13 @@ COLUMNS = (
 `slice_cutoff` are the operating point of the verdict (COVID when k > fraction x n);
 `affected_percent` (total over both lungs) and `severity_score` (0-30, six-zone) are empty when
 the analysis has no quantification, `lungs_scanned` is "part" when the lungs run off the series
-(its figures and score are of the part scanned) and "whole" otherwise, `lesion_method` names the method that found the lesions
+(the selector kept its first or last slice, or the quantification's lungs reach them: the verdict,
+the affected % and the score read the part scanned) and "whole" otherwise, `lesion_method` names the method that found the lesions
 ("learned" or "hu_bands"); `seconds` is the job's time on its worker."""
 
+
+LUNGS_SCANNED = ("whole", "part")
+"""The values of `lungs_scanned`: whether the lungs lie within the series or run off it."""
 
 TEXT_COLUMNS = ("job_id", "patient", "study_date", "series_description", "folder", "model", "error", "result")
 """The columns whose text comes from the input (headers, paths, model cards, messages naming
@@ -88,6 +94,7 @@ def cell_text(cell: str) -> str:
 def summarise(analysis: dict) -> dict:
     """The worklist fields of one analysis, from its JSON dict (`Analysis.to_dict`)."""
     decision = analysis["decision"]
+    kept = [s["kept"] for s in analysis["slices"]]
     kept_p = np.array(
         [s["p_covid"] for s in analysis["slices"] if s["kept"] and s["p_covid"] is not None], float
     )
@@ -104,9 +111,7 @@ def summarise(analysis: dict) -> dict:
         "slice_cutoff": decision["params"]["slice_cutoff"],
         "affected_percent": total.get("affected_percent"),
         "severity_score": quantification.get("severity_score"),
-        "lungs_scanned": ("part" if quantification.get("partial_coverage") else "whole")
-        if quantification
-        else None,
+        "lungs_scanned": LUNGS_SCANNED[bool(run_off_ends(kept)) or covers_part_of_lungs(quantification)],
         "lesion_method": quantification.get("method"),
         "model": f"{model.get('name', '?')} {model.get('version', '')}".strip(),
     }
@@ -193,11 +198,16 @@ def _checked_numbers(row: dict, problems: list[str]) -> dict[str, float]:
 
 def row_problems(row: dict) -> list[str]:
     """What no batch writes in one worklist row as read back (cells as text, empty = not given):
-    an unknown status, verdict or lesion method; a number outside its range (`_RANGES`); k above
+    an unknown status, verdict, lesion method or lungs scanned; a number outside its range (`_RANGES`); k above
     n, a mean P(COVID) above the largest; a verdict that the patient rule does not give for the
     row's k, n and fraction."""
     problems = []
-    for field, allowed in (("status", STATES), ("verdict", VERDICTS), ("lesion_method", LESION_METHODS)):
+    for field, allowed in (
+        ("status", STATES),
+        ("verdict", VERDICTS),
+        ("lesion_method", LESION_METHODS),
+        ("lungs_scanned", LUNGS_SCANNED),
+    ):
         text = row.get(field) or ""
         if (text or field == "status") and text not in allowed:
             problems.append(f"{field} {text!r} is not one of {', '.join(allowed)}")

@@ -72,6 +72,14 @@ def dark_pixel_counts(hu: np.ndarray, params: SelectorParams = SelectorParams())
     return np.count_nonzero(region < raw_to_hu(params.dark_below_raw), axis=(-2, -1)).astype(np.int64)
 
 
+def run_off_ends(kept: np.ndarray) -> tuple[str, ...]:
+    """The ends of a series ("first", "last") whose slice the selector kept as lung open: the
+    lungs run off the series there, so what is read from it covers only the part scanned."""
+    if not len(kept):
+        return ()
+    return tuple(end for end, index in (("first", 0), ("last", -1)) if kept[index])
+
+
 def select_slices(hu: np.ndarray, params: SelectorParams = SelectorParams()) -> Selection:
     """Apply the selector to a whole series (HU volume, z first)."""
     counts = dark_pixel_counts(hu, params)

@@ -41,6 +41,8 @@ class ResultFacts:
     model_provenance: str
     lunglens_version: str
     quantification: dict | None
+    verdict_caveat: str
+    """What the verdict cannot tell (`Analysis.verdict_caveat`)."""
 
 
 def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
@@ -77,4 +79,5 @@ def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
         model_provenance=str(model.provenance),
         lunglens_version=str(analysis.versions.get("lunglens", __version__)),
         quantification=quantification,
+        verdict_caveat=analysis.verdict_caveat(),
     )

@@ -88,7 +88,7 @@ def decision_group(facts: ResultFacts) -> MeasurementsAndQualitativeEvaluations:
         group,
         [
             f"Verdict: {facts.summary}",
-            f"Demonstration model {facts.model_name} {facts.model_version}; {ids.RESEARCH_ONLY}.",
+            f"{facts.verdict_caveat} {ids.RESEARCH_ONLY[:1].upper()}{ids.RESEARCH_ONLY[1:]}.",
         ],
     )
 

@@ -30,6 +30,7 @@ from lunglens.quant.lungs import (
     segment_lungs,
 )
 from lunglens.quant.result import (
+    PARTIAL_COVERAGE_OPENING,
     CompactMasks,
     Quantification,
     RegionBurden,
@@ -168,7 +169,7 @@ def partial_coverage_warning(lung_per_slice: np.ndarray, params: QuantParams) ->
     if not cut:
         return None
     return (
-        f"the lungs run off the series at {' and '.join(cut)}: the scan covers only part of them, so "
+        f"{PARTIAL_COVERAGE_OPENING} {' and '.join(cut)}: the scan covers only part of them, so "
         "the volumes, the involvement and the zone score (thirds of the lung scanned, not of the "
         "whole lungs) describe that part only"
     )

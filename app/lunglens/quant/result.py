@@ -21,6 +21,17 @@ MASK_PLANES = ("right_lung", "left_lung", "ground_glass", "consolidation")
 
 #: What a severity score of a scan that covers part of the lungs is of.
 PARTIAL_SCORE = "lungs partly scanned"
+#: How the warning of a scan covering part of the lungs begins (`partial_coverage_warning`): it
+#: tells results written before `partial_coverage` was recorded.
+PARTIAL_COVERAGE_OPENING = "the lungs run off the series at"
+
+
+def covers_part_of_lungs(data: dict) -> bool:
+    """Whether a quantification as a dict (`Quantification.to_dict`; {} when none) covers part of
+    the lungs; in results written before `partial_coverage` was recorded, whether its warning says so."""
+    if "partial_coverage" in data:
+        return bool(data["partial_coverage"])
+    return any(str(w).startswith(PARTIAL_COVERAGE_OPENING) for w in data.get("warnings", ()))
 
 
 def _deflate(data: bytes) -> bytes:
@@ -240,7 +251,7 @@ class Quantification:
             lesion_model=LesionModelRecord.from_dict(data["lesion_model"])
             if data.get("lesion_model")
             else None,
-            partial_coverage=bool(data.get("partial_coverage", False)),
+            partial_coverage=covers_part_of_lungs(data),
         )
 
 

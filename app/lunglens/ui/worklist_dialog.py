@@ -74,7 +74,8 @@ COLUMNS = (
     Column(
         "lungs_scanned",
         "Lungs scanned",
-        tooltip="part: the lungs run off the series, so the affected % and the score are of the part scanned",
+        tooltip="part: the lungs run off the series (at its first or last slice), so the verdict, the "
+        "affected % and the score read the part scanned",
     ),
     Column(
         "lesion_method",
