@@ -307,8 +307,22 @@ def test_zoom_stops_before_the_image_vanishes_or_blurs(qtbot, p001_window, facto
     from lunglens.ui.image_view import ZOOM_LIMITS
 
     box = p001_window.view.box
-    (x0, x1), _ = box.childrenBounds()
     for _ in range(20):
         p001_window.view.zoom(factor)
-    magnification = (x1 - x0) / np.ptp(box.viewRange()[0])
+    magnification = 512 / np.ptp(box.viewRange()[0])
     assert magnification == pytest.approx(ZOOM_LIMITS[factor > 1], rel=0.01)
+    back = 0.5 if factor > 1 else 2.0
+    p001_window.view.zoom(back)  # from the limit the other way: it turns
+    assert 512 / np.ptp(box.viewRange()[0]) == pytest.approx(ZOOM_LIMITS[factor > 1] * back, rel=0.01)
+
+
+def test_zoom_out_never_magnifies_a_view_already_past_its_limit(qtbot, p001_window):
+    """A wide, short view shows the whole slice at under a quarter of its width: "-" leaves it."""
+    from lunglens.ui.image_view import ZOOM_LIMITS
+
+    box = p001_window.view.box
+    box.setRange(xRange=(-2000, 2512), padding=0)  # the slice at about a ninth of the view
+    before = 512 / np.ptp(box.viewRange()[0])
+    assert before < ZOOM_LIMITS[0]
+    p001_window.view.zoom(0.8)
+    assert 512 / np.ptp(box.viewRange()[0]) == pytest.approx(before)

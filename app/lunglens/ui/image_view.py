@@ -67,11 +67,19 @@ class SliceViewBox(pg.ViewBox):
 
     def zoom(self, factor: float, centre: QPointF | None = None) -> None:
         """Magnify by `factor` (> 1: in) about `centre` (view coordinates; None: the middle),
-        within ZOOM_LIMITS of the image's width, so the image never vanishes nor becomes a blur."""
-        (x0, x1), _ = self.childrenBounds()
-        if x0 is not None and x1 > x0:
-            magnification = (x1 - x0) / np.ptp(self.viewRange()[0])
-            factor = np.clip(magnification * factor, *ZOOM_LIMITS) / magnification
+        up to ZOOM_LIMITS of the image's width, so the image never vanishes nor becomes a blur (a
+        view already past a limit is never pushed further, nor turned the other way)."""
+        images = [
+            item for item in self.addedItems if isinstance(item, pg.ImageItem) and item.image is not None
+        ]
+        if images:
+            width = images[0].mapRectToParent(images[0].boundingRect()).width()
+            magnification = width / np.ptp(self.viewRange()[0])
+            low, high = ZOOM_LIMITS
+            if factor < 1:
+                factor = max(factor, min(low / magnification, 1.0))
+            else:
+                factor = min(factor, max(high / magnification, 1.0))
         self.scaleBy((1 / factor, 1 / factor), center=centre)
 
 
