@@ -2,7 +2,8 @@
 so inference and analysis tests run without the trained model or torch.
 
 P(COVID) = sigmoid((mean raw value - 700) / 50): brighter slices (denser lungs) read as COVID.
-cam = ReLU(16 x 16 average of raw - 500) at 32 x 32."""
+cam = ReLU(16 x 16 average of raw - 500) at 32 x 32 (`cam_pool` sets another average, such as
+16 x 32 for a 32 x 16 CAM)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,14 @@ def _const(name: str, value) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(np.asarray(value), name))
 
 
-def write_tiny_model(folder: Path, name: str = "tiny") -> Path:
+def write_tiny_model(folder: Path, name: str = "tiny", cam_pool: tuple[int, int] = (16, 16)) -> Path:
     """Write `<name>.onnx` and its card into `folder`; returns the card path."""
     folder.mkdir(parents=True, exist_ok=True)
+    cam_size = (512 // cam_pool[0], 512 // cam_pool[1])
     nodes = [
-        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[16, 16], strides=[16, 16]),
+        helper.make_node(
+            "AveragePool", ["image"], ["pooled"], kernel_shape=list(cam_pool), strides=list(cam_pool)
+        ),
         _const("c500", np.float32(500)),
         _const("c700", np.float32(700)),
         _const("c50", np.float32(50)),
@@ -45,7 +49,7 @@ def write_tiny_model(folder: Path, name: str = "tiny") -> Path:
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, 512, 512])],
         [
             helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2]),
-            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", 1, 32, 32]),
+            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["N", 1, *cam_size]),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
@@ -61,7 +65,7 @@ def write_tiny_model(folder: Path, name: str = "tiny") -> Path:
         class_names=("COVID-19", "normal"),
         covid_index=0,
         cam_target_index=0,
-        cam_size=(32, 32),
+        cam_size=cam_size,
         provenance={"kind": "test fixture"},
         intended_use="tests only",
         licence="MIT",

@@ -336,13 +336,15 @@ STORED_LAYOUTS = {
 }
 
 
+@pytest.mark.parametrize("cam_pool", [(16, 16), (16, 32)], ids=["square CAM", "32 x 16 CAM"])
 @pytest.mark.parametrize("name", STORED_LAYOUTS)
-def test_the_method_sees_the_patient_the_same_way_however_the_slices_are_stored(tmp_path, model, name):
+def test_the_method_sees_the_patient_the_same_way_however_the_slices_are_stored(tmp_path, name, cam_pool):
     """The selector's region and the classifier assume the patient's front at the top and the
     right on the image left: slices stored otherwise (their ImageOrientationPatient says how) are
     turned before counting and classifying, and the CAMs come back over the stored pixels.
     Before, P001 stored with its rows reversed kept 52 slices instead of 90."""
     orientation, store = STORED_LAYOUTS[name]
+    model = load_model(write_tiny_model(tmp_path / "m", cam_pool=cam_pool), provider="cpu")
     standard = np.full((12, 512, 512), 24, np.uint16)
     for i in range(12):
         standard[i, 100:, :] = 1064 + 30 * i

@@ -185,7 +185,7 @@ def analyse(
         )
         p_covid = np.full(series.n_slices, np.nan)
         p_covid[chosen] = p_chosen
-        cams = np.zeros((series.n_slices, *model.card.cam_size), np.float16)
+        cams = np.zeros((series.n_slices, *cams_chosen.shape[1:]), np.float16)
         cams[chosen] = cams_chosen
 
     quantification = None

@@ -37,7 +37,7 @@ def classify(
     HU volume (z, y, x) stored in `layout`: the model reads them in the standard layout, and the
     CAMs come back as stored. Raises Cancelled when `cancel` is set before a batch starts."""
     indices = np.asarray(indices, dtype=int)
-    h, w = model.card.cam_size
+    h, w = model.card.cam_size[::-1] if layout.transpose else model.card.cam_size  # CAMs as stored
     p_covid = np.empty(len(indices), dtype=np.float64)
     cams = np.zeros((len(indices), h, w), dtype=np.float16)
     step = max(1, int(model.batch_size))
