@@ -87,7 +87,7 @@ def test_only_kept_slices_are_classified(series, model):
 
 def test_the_callers_selection_is_used_not_recomputed(series, model):
     """The viewer selects at load; `analyse` takes that selection and does not select again."""
-    made_at_load = select_slices(series.hu)
+    made_at_load = select_slices(series.standard_hu)
     only_two = replace(made_at_load, kept=np.isin(np.arange(12), [4, 5]))  # not what the selector says
     result = analyse(series, model, selection=only_two)
     assert result.selection is only_two
@@ -189,7 +189,7 @@ def test_a_series_whose_darkest_slice_shows_only_a_speck_of_air_gets_no_verdict(
     stored[3, 70:73, 50:53] = 24  # air, inside the selector's region (rows 60-84, columns 30-91)
     write_series(tmp_path / "speck", stored, -2.0 * np.arange(6))
     series = load(discover(tmp_path / "speck").series[0])
-    assert select_slices(series.hu).kept.tolist() == [False, False, False, True, False, False]
+    assert select_slices(series.standard_hu).kept.tolist() == [False, False, False, True, False, False]
     for options in (AnalysisOptions(quantify=False), AnalysisOptions()):
         with pytest.raises(NoVerdict, match="no slice shows open lung") as caught:
             analyse(series, model, options)
@@ -207,7 +207,7 @@ def test_the_neck_above_the_lungs_gets_no_verdict(covid_ct_md, tmp_path, model):
     for ds in headers[:9]:
         shutil.copy(ds.filename, tmp_path / Path(ds.filename).name)
     series = load(discover(tmp_path).series[0])
-    assert select_slices(series.hu).n_kept > 0
+    assert select_slices(series.standard_hu).n_kept > 0
     for options in (AnalysisOptions(quantify=False), AnalysisOptions()):
         with pytest.raises(NoVerdict, match="ThorRoutine  2.0  D40s: no slice shows open lung") as caught:
             analyse(series, model, options)

@@ -110,14 +110,16 @@ def part_authors(args) -> dict:
 
     def authors():
         kept = authors_selector(series.raw())[2]
-        return [model.run(to_model_input(series.hu[i : i + 1]))[0][0, 0] for i in np.flatnonzero(kept)]
+        return [
+            model.run(to_model_input(series.standard_hu[i : i + 1]))[0][0, 0] for i in np.flatnonzero(kept)
+        ]
 
     def ours():
         return analyse(series, model, HU_BANDS).p_covid
 
     ours_s, p_ours = median_time(ours, args.repeats)
     authors_s, p_authors = median_time(authors, 1)
-    kept = select_slices(series.hu).kept
+    kept = select_slices(series.standard_hu).kept
     return {
         "benchmark": "authors' per-image loop vs LungLens pipeline (same model, same loaded series)",
         "series": "covid-ct-md/P001",
@@ -208,7 +210,7 @@ def part_fullwidth(args) -> dict:
     }
 
     (ref,) = discover(P001).analysable
-    one = to_model_input(load(ref).hu[70:71])
+    one = to_model_input(load(ref).standard_hu[70:71])
     latency = {}
     for name, session in sessions.items():
         session.run(None, {"image": one})
@@ -218,10 +220,10 @@ def part_fullwidth(args) -> dict:
     for series_name in ("P001", "normal001", "cap001"):
         (ref,) = discover(SHARED / "covid-ct-md" / series_name).analysable
         series = load(ref)
-        kept = np.flatnonzero(select_slices(series.hu).kept)
+        kept = np.flatnonzero(select_slices(series.standard_hu).kept)
         p = {k: [] for k in sessions}
         for start in range(0, len(kept), 4):
-            batch = to_model_input(series.hu[kept[start : start + 4]])
+            batch = to_model_input(series.standard_hu[kept[start : start + 4]])
             for k, session in sessions.items():
                 p[k].append(session.run(["probabilities"], {"image": batch})[0][:, 0])
         fp32 = np.concatenate(p["fp32"])

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--patchwise-repeats", type=int, default=0, help="also time the patch-by-patch map")
     args = parser.parse_args()
     series = load(discover(SHARED_DATA / "covid-ct-md" / "P001").series[0])
-    kept = select_slices(series.hu, SelectorParams()).kept_indices
+    kept = select_slices(series.standard_hu, SelectorParams()).kept_indices
     hu = series.hu[kept]
     start = time.perf_counter()
     lungs = np.stack([lung_mask(s) for s in hu])
@@ -50,13 +50,15 @@ def main() -> None:
     lesion_model = load_lesion_model(None, provider=args.provider)
     classifier = load_model(demo_model_card(), provider=args.provider)
     params = LesionMapParams(stride=args.stride)
-    classify(classifier, series.hu, kept[:2])  # warm-up both sessions
+    classify(classifier, series.hu, kept[:2], layout=series.layout)  # warm-up both sessions
     hu_lesion_map(lesion_model, hu[:1], lungs[:1], series.pixel_spacing_mm, params)
 
     lesion_s, prob = median_time(
         lambda: hu_lesion_map(lesion_model, hu, lungs, series.pixel_spacing_mm, params), args.repeats
     )
-    classify_s, _ = median_time(lambda: classify(classifier, series.hu, kept), args.repeats)
+    classify_s, _ = median_time(
+        lambda: classify(classifier, series.hu, kept, layout=series.layout), args.repeats
+    )
     middle = len(kept) // 2
     one_slice_s, _ = median_time(
         lambda: hu_lesion_map(lesion_model, hu[middle], lungs[middle], series.pixel_spacing_mm, params),

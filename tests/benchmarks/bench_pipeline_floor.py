@@ -65,8 +65,8 @@ def main() -> int:
     ref = discover(p001).series[0]
     model = load_model(args.model, provider="cpu")
     series = load(ref)
-    kept = select_slices(series.hu).kept_indices
-    image = to_model_input(series.hu[kept])
+    kept = select_slices(series.standard_hu).kept_indices
+    image = to_model_input(series.standard_hu[kept])
     model.session.run(["probabilities", "cam"], {"image": image[:4]})  # warm-up
 
     times: dict[str, list[float]] = {}
@@ -82,8 +82,8 @@ def main() -> int:
                 model.session.run(["probabilities", "cam"], {"image": image[i : i + model.batch_size]})
                 for i in range(0, len(image), model.batch_size)
             ],
-            "preprocess": lambda: to_model_input(series.hu[kept]),
-            "classify": lambda: classify(model, series.hu, kept),
+            "preprocess": lambda: to_model_input(series.standard_hu[kept]),
+            "classify": lambda: classify(model, series.hu, kept, layout=series.layout),
             "sequential": lambda: load_and_analyse(ref, model, NO_QUANT),
             "overlapped": lambda: load_and_analyse_overlapped(ref, model, NO_QUANT),
         }

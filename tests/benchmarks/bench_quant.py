@@ -81,7 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     (ref,) = discover(args.folder).analysable
     load_s, load_cpu_s, series = timed(lambda: load(ref), args.repeats)
-    kept = select_slices(series.hu).kept
+    kept = select_slices(series.standard_hu).kept
 
     def lungs():
         return segment_lungs(

@@ -38,7 +38,7 @@ def main(out: str) -> None:
     window.resize(1100, 560)
     window.show()
     state.set_ref(ref)
-    state.set_series(series, select_slices(series.hu))
+    state.set_series(series, select_slices(series.standard_hu))
     state.set_index(95)
     state.set_analysis(analyse(series, load_model(provider="cpu")))
     coronal.set_plane_index(244)  # through the hot spot in the left lung on slice 96

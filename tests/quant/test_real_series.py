@@ -28,7 +28,7 @@ def analysed(covid_ct_md):
     out = {}
     for name in ("P001", "normal001", "cap001"):
         series = _load(covid_ct_md / name)
-        selection = select_slices(series.hu)
+        selection = select_slices(series.standard_hu)
         out[name] = (series, selection, quantify(series, selection.kept))
     return out
 

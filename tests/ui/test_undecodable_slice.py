@@ -35,7 +35,7 @@ def test_state_and_strip_count_the_loaded_slices(qtbot, folder_with_a_broken_sli
     strip.resize(90, 300)
     state.set_ref(ref)
     state.index = discovered_index
-    state.set_series(series, select_slices(series.hu))
+    state.set_series(series, select_slices(series.standard_hu))
     assert state.n_slices == 5 and 0 <= state.index <= 4
     strip.grab()  # paints every row: an IndexError here is a test error
     state.set_index(99)
