@@ -370,14 +370,18 @@ def test_the_uncut_frame_still_loads(tmp_path, jpeg_lossless_slice):
     assert series.n_slices == 3 and not any("skipped" in w for w in series.warnings)
 
 
-def test_a_slice_of_another_modality_is_not_taken_into_the_ct_series(tmp_path):
+@pytest.mark.parametrize("other", [0, 2, 4])
+def test_a_slice_of_another_modality_is_not_taken_into_the_ct_series(tmp_path, other):
+    """The CT part keeps the bare UID (what `--series UID` and a DICOMweb job name) wherever the
+    other slice lies in the files' order."""
     paths = _good_series(tmp_path, n=5)
-    mr = pydicom.dcmread(paths[2])
+    mr = pydicom.dcmread(paths[other])
     mr.Modality = "MR"
-    mr.save_as(paths[2])
-    ct, other = sorted(discover(tmp_path).series, key=lambda ref: ref.modality)
+    mr.save_as(paths[other])
+    ct, mr_part = sorted(discover(tmp_path).series, key=lambda ref: ref.modality)
     assert ct.modality == "CT" and ct.n_slices == 4 and ct.analysable
-    assert paths[2] not in {path for path, _ in ct.frames}
-    assert other.modality == "MR" and not other.analysable
+    assert paths[other] not in {path for path, _ in ct.frames}
+    assert ct.key == mr.SeriesInstanceUID and mr_part.key == f"{mr.SeriesInstanceUID}#2"
+    assert mr_part.modality == "MR" and not mr_part.analysable
     assert "SeriesInstanceUID shared by 2 series; split here" in ct.warnings
     assert load(ct).hu.shape[0] == 4

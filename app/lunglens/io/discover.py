@@ -169,7 +169,8 @@ def _dicom_series(frames: list[FrameHeader], skipped: list[SkippedFile]) -> list
 
     refs = []
     split_count: dict[str, int] = defaultdict(int)
-    for key, members in groups.items():
+    # CT parts first: a UID's CT series keeps the bare UID as its key, whatever the files' order
+    for key, members in sorted(groups.items(), key=lambda group: group[0][1] != "CT"):
         for part in _split_passes(members):
             uid = key[0]
             split_count[uid] += 1
