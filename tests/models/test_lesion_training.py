@@ -38,7 +38,9 @@ from models.train_lesion import (  # noqa: E402
     centre_patches,
     crude_lung_mask,
     torch_predictor,
+    training_record,
 )
+from models.train_lesion import main as train_lesion_main  # noqa: E402
 
 
 def test_the_network_is_polats_and_maps_patches_to_two_logits():
@@ -209,3 +211,18 @@ def test_crude_lung_region_holds_dark_lungs_and_enclosed_lesions_not_tissue():
     mask = crude_lung_mask(grey)
     assert mask[100, 55] and mask[100, 145] and not mask[100, 100] and not mask[5, 5]
     assert abs(int(mask.sum()) - int(lungs.sum())) < 0.05 * lungs.sum()
+
+
+def test_the_card_states_the_epochs_and_seed_the_model_was_trained_with():
+    provenance = training_record(epochs=3, seed=7).provenance
+    assert provenance["optimiser"].endswith("batch 128, 3 epochs")  # was the recipe's 20 epochs
+    assert provenance["epochs"] == 3 and provenance["seed"] == 7
+
+
+def test_training_refuses_zero_epochs_and_a_non_onnx_output_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # zero epochs exported an untrained model
+        train_lesion_main(["--epochs", "0", "--out", str(tmp_path / "x.onnx")])
+    assert exit_info.value.code == 2 and "--epochs: must be at least 1" in capsys.readouterr().err
+    assert train_lesion_main(["--out", str(tmp_path / "x.json")]) == 2
+    assert "must be a .onnx file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
