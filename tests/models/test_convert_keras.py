@@ -122,9 +122,12 @@ def test_command_line_reports_failure(tmp_path, capsys):
     bad = tmp_path / "not-keras.hdf5"
     with h5py.File(bad, "w") as fh:
         fh.create_group("something")
-    assert main([str(bad), str(tmp_path / "out.onnx")]) == 1
+    assert main([str(bad), str(tmp_path / "out.onnx")]) == 2  # bad input, as the README says
     assert "not a Keras HDF5 model" in capsys.readouterr().err
-    assert not (tmp_path / "out.onnx").exists()
+    assert main([str(tmp_path / "absent.hdf5"), str(tmp_path / "out.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "absent.hdf5" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-keras.hdf5"]
 
 
 def keras_reference_module():
