@@ -152,6 +152,7 @@ def convert(source: Path, out: Path, *, name: str, version: str, licence: str):
         },
         intended_use="Research use only, not a medical device: reproduces the published classifier.",
         licence=licence,
+        inputs=[source],
     )
 
 
