@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from models.architecture import LEVEL_NAMES, ResNet50V2FPN
+from models.cli import INPUT_ERRORS, fail
 from models.export_onnx import export, sha256_of
 
 PAPER = "Rahimzadeh, Attar & Sakhaei 2020, doi 10.1101/2020.06.08.20121541"
@@ -151,6 +152,7 @@ def convert(source: Path, out: Path, *, name: str, version: str, licence: str):
         },
         intended_use="Research use only, not a medical device: reproduces the published classifier.",
         licence=licence,
+        inputs=[source],
     )
 
 
@@ -166,9 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     try:
         card = convert(a.source, a.out, name=a.name or a.out.stem, version=a.version, licence=a.licence)
-    except (ConversionError, OSError) as exc:
-        print(f"conversion failed: {exc}", file=sys.stderr)
-        return 1
+    except INPUT_ERRORS as exc:  # ConversionError is a ValueError
+        return fail(exc)
     print(f"wrote {a.out} and {a.out.with_suffix('.json').name} (sha256 {card.sha256})")
     return 0
 

@@ -29,6 +29,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from lunglens.inference.card import ModelCard
 from lunglens.inference.preprocess import to_model_input
 from lunglens.io.dicom import frame_hu, read_dataset
 from lunglens.synthetic import lung_mask
+from models.cli import INPUT_ERRORS, fail
 from models.train_demo import (
     DATA_DIR,
     VALIDATION_SERIES,
@@ -165,18 +167,23 @@ def evaluate(model: Model, seed: int) -> dict:
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Evaluate the demonstration model and update its card.")
     ap.add_argument("--model", type=Path, default=Path(__file__).resolve().parent / "lunglens-demo.onnx")
     a = ap.parse_args(argv)
     card_path = a.model.with_suffix(".json")
-    card = ModelCard.load(card_path)
-    results = evaluate(Model(a.model), int(card.provenance.get("seed", 0)))
+    try:
+        card = ModelCard.load(card_path)
+        model = Model(a.model)
+    except INPUT_ERRORS as exc:
+        return fail(exc)
+    results = evaluate(model, int(card.provenance.get("seed", 0)))
     results["onnx_megabytes"] = round(a.model.stat().st_size / 1e6, 2)
     a.model.with_suffix(".eval.json").write_text(json.dumps(results, indent=2) + "\n")
     dataclasses.replace(card, metrics={**card.metrics, "evaluation": results}).save(card_path)
     print(json.dumps(results, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -54,6 +54,7 @@ from lunglens.quant.lesion_map import (
 from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG
 from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.synthetic.lung_mask import body_mask
+from models.cli import INPUT_ERRORS, fail
 from models.train_lesion import (
     CT_MD_DIR,
     HEALTHY_LUNG,
@@ -494,6 +495,12 @@ def main(argv: list[str] | None = None) -> int:
     parts = set(args.parts.split(","))
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     card_path = Path(args.card)
+    try:  # a missing or bad card or model stops the run before any measurement, not at its end
+        LesionModelCard.load(card_path)
+        if parts & {"series", "phantom"}:
+            load_lesion_model(card_path, provider="cpu")
+    except INPUT_ERRORS as exc:
+        return fail(exc)
     metrics = {}
     slices = load_masked_slices() if parts & {"gap", "cv"} or args.montages else []
     maps, series = {}, {}

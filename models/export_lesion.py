@@ -21,15 +21,18 @@ import io
 import json
 import sys
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from lunglens.atomic import write_atomically
 from lunglens.inference.card import sha256_of
 from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.quant.lesion_map import ASSUMED_THORAX_WIDTH_MM
+from models.cli import INPUT_ERRORS, BadInput, check_model_output, fail
 from models.lesion_architecture import OUTPUT_STRIDE, PATCH_PX, DenseWithSoftmax, PolatPatchCNN
 
 OPSET = 17
@@ -122,19 +125,23 @@ def export(
     metrics: dict,
     version: str = "1.0.0",
     training: TrainingRecord | None = None,
+    inputs: Iterable[Path] = (),
 ) -> LesionModelCard:
-    """Write `path` (.onnx, the dense graph) and its card (.json) after `check_against_torch`.
+    """Write `path` (.onnx, the dense graph) and its card (.json), each atomically, after
+    `check_against_torch`. Raises BadInput when `path` is not a .onnx or it or its card is one of
+    `inputs` (the files the model was read from) before anything is computed (`check_model_output`).
 
     `training` (default: `models.train_lesion.training_record()`, the training script's recipe) gives
     the class order, pixel size, provenance and training data the card states."""
+    path = Path(path)
+    check_model_output(path, inputs)
     if training is None:
         from models.train_lesion import training_record  # train_lesion imports this module
 
         training = training_record()
     data = to_onnx_bytes(model)
     check_against_torch(model, data, training.lesion_index)
-    path = Path(path)
-    path.write_bytes(data)
+    write_atomically(path, data)
     card = LesionModelCard(
         name="lunglens-lesion",
         version=version,
@@ -166,7 +173,7 @@ def export(
         },
         metrics=metrics,
     )
-    card.save(path.with_suffix(".json"))
+    write_atomically(path.with_suffix(".json"), card.to_json().encode("utf-8"))
     return card
 
 
@@ -199,30 +206,45 @@ def model_from_patch_onnx(onnx_path: Path, fc_width: int, dropout: float) -> Pol
 def convert(card_path: Path, out: Path, command: str) -> LesionModelCard:
     """Export the weights of the patch-contract model described by `card_path` as the dense graph at
     `out` (.onnx + card). The card keeps the old one's figures, provenance and training command and
-    records the conversion (`command`, the source sha256) under provenance["dense_graph"]."""
-    old = json.loads(Path(card_path).read_text(encoding="utf-8"))
-    source = Path(card_path).parent / old["onnx_file"]
+    records the conversion (`command`, the source sha256) under provenance["dense_graph"]. Raises
+    BadInput for a card that is not a patch-contract lesion card or does not match its model, and
+    when `out` or its card would replace the card or the model read."""
+    try:
+        old = json.loads(Path(card_path).read_text(encoding="utf-8"))
+        source = Path(card_path).parent / old["onnx_file"]
+        architecture = old["architecture"]
+        fc_width, dropout = architecture["fc_width"], architecture["dropout"]
+        training = TrainingRecord(
+            class_names=tuple(old["class_names"]),
+            lesion_index=int(old["lesion_index"]),
+            pixel_mm=float(old["pixel_mm"]),
+            provenance={
+                **old.get("provenance", {}),
+                "dense_graph": {
+                    "converted_from_sha256": old["sha256"],
+                    "converted_from_version": old["version"],
+                    "command": command,
+                },
+            },
+            training_data=tuple(old.get("training_data", ())),
+        )
+        major, minor, _ = (old["version"].split(".") + ["0", "0"])[:3]
+        version = f"{major}.{int(minor) + 1}.0"  # same weights, new graph
+        training_command, metrics = old["command"], old["metrics"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        reason = f"lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise BadInput(f"{card_path}: not the card of a patch-contract lesion model ({reason})") from exc
     if sha256_of(source) != old["sha256"]:
-        raise ValueError(f"{source}: sha256 does not match {card_path}")
-    architecture = old.get("architecture", {})
-    model = model_from_patch_onnx(source, architecture["fc_width"], architecture["dropout"])
-    provenance = dict(old.get("provenance", {}))
-    provenance["dense_graph"] = {
-        "converted_from_sha256": old["sha256"],
-        "converted_from_version": old["version"],
-        "command": command,
-    }
-    training = TrainingRecord(
-        class_names=tuple(old["class_names"]),
-        lesion_index=int(old["lesion_index"]),
-        pixel_mm=float(old["pixel_mm"]),
-        provenance=provenance,
-        training_data=tuple(old.get("training_data", ())),
-    )
-    major, minor, _ = (old["version"].split(".") + ["0", "0"])[:3]
-    version = f"{major}.{int(minor) + 1}.0"  # same weights, new graph
+        raise BadInput(f"{source}: sha256 does not match {card_path}")
+    model = model_from_patch_onnx(source, fc_width, dropout)
     return export(
-        model, out, command=old["command"], metrics=old["metrics"], version=version, training=training
+        model,
+        out,
+        command=training_command,
+        metrics=metrics,
+        version=version,
+        training=training,
+        inputs=[card_path, source],
     )
 
 
@@ -232,7 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="the dense .onnx to write (its card beside it)")
     args = parser.parse_args(argv)
     command = "python -m models.export_lesion " + " ".join(sys.argv[1:] if argv is None else argv)
-    card = convert(Path(args.convert), Path(args.out), command.strip())
+    try:
+        card = convert(Path(args.convert), Path(args.out), command.strip())
+    except INPUT_ERRORS as exc:
+        return fail(exc)
     print(
         f"wrote {args.out} ({card.sha256[:12]}), {card.name} {card.version}, dense, stride {card.output_stride}"
     )

@@ -27,6 +27,7 @@ import argparse
 import io
 import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,8 @@ try:
 except ModuleNotFoundError:  # a checkout without `pip install -e .`: app/ is the source root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "app"))
     from lunglens.inference.card import ModelCard, sha256_of
+from lunglens.atomic import write_atomically  # after the fallback above: both import lunglens
+from models.cli import INPUT_ERRORS, check_model_output, fail
 
 CAM_SIZE = (32, 32)
 """Grad-CAM resolution: stride 16 on a 512 x 512 input."""
@@ -194,17 +197,21 @@ def export(
     licence: str,
     metrics: dict | None = None,
     check: bool = True,
+    inputs: Iterable[Path] = (),
 ) -> ModelCard:
-    """Write `path` (.onnx) and its card `path.with_suffix(".json")`; returns the card.
+    """Write `path` (.onnx) and its card `path.with_suffix(".json")`, each atomically; returns the card.
 
-    With `check` (see `check_contract`), nothing is written unless the graph passes.
+    With `check` (see `check_contract`), nothing is written unless the graph passes. Raises BadInput,
+    before anything is computed, when `path` is not a .onnx or it or its card is one of `inputs` (the
+    files the model was made from; `check_model_output`).
     """
     path = Path(path)
+    check_model_output(path, inputs)
     onnx_bytes = to_onnx_bytes(model)
     if check:
         check_contract(onnx_bytes)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(onnx_bytes)
+    write_atomically(path, onnx_bytes)
     card = ModelCard(
         name=name,
         version=version,
@@ -227,7 +234,7 @@ def export(
         },
         metrics=metrics or {},
     )
-    card.save(path.with_suffix(".json"))
+    write_atomically(path.with_suffix(".json"), card.to_json().encode("utf-8"))
     return card
 
 
@@ -292,15 +299,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
-    card = export(
-        ResNet50V2FPN(width=a.width),
-        a.out,
-        name=a.out.stem,
-        version="0.0.0",
-        provenance={"kind": "untrained", "seed": a.seed},
-        intended_use="Software testing only: random weights, its outputs mean nothing.",
-        licence="MIT",
-    )
+    try:
+        card = export(
+            ResNet50V2FPN(width=a.width),
+            a.out,
+            name=a.out.stem,
+            version="0.0.0",
+            provenance={"kind": "untrained", "seed": a.seed},
+            intended_use="Software testing only: random weights, its outputs mean nothing.",
+            licence="MIT",
+        )
+    except INPUT_ERRORS as exc:
+        sys.exit(fail(exc))
     print(f"wrote {a.out} ({a.out.stat().st_size / 1e6:.1f} MB), sha256 {card.sha256}")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,9 +33,11 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from lunglens.atomic import write_atomically
 from lunglens.inference.card import ModelCard, sha256_of
 from lunglens.inference.preprocess import to_model_input
 from lunglens.synthetic import make_phantom
+from models.cli import INPUT_ERRORS, BadInput, check_model_output, fail
 
 QUANTISED_OPS = ["Conv"]
 
@@ -85,18 +88,25 @@ class PhantomSlices(CalibrationDataReader):
 
 
 def quantize(source: Path, target: Path, mode: str = "static") -> ModelCard:
-    """Write the int8 model `target` (.onnx) and its card; returns the card."""
-    card = ModelCard.load(source.with_suffix(".json"))
+    """Write the int8 model `target` (.onnx) and its card, each atomically; returns the card. Raises
+    BadInput when `target` or its card would replace `source` or its card (`check_model_output`) or
+    `source` is not the model its card describes, ValueError for an invalid card."""
+    source_card = source.with_suffix(".json")
+    check_model_output(target, [source, source_card])
+    card = ModelCard.load(source_card)
+    if sha256_of(source) != card.sha256:
+        raise BadInput(f"{source}: sha256 does not match its card {source_card}")
     model = onnx.load(str(source))
     split_shared_initializers(model)
     with tempfile.TemporaryDirectory() as tmp:
         split, prepared = Path(tmp) / "split.onnx", Path(tmp) / "prepared.onnx"
+        written = Path(tmp) / "int8.onnx"
         onnx.save(model, str(split))
         quant_pre_process(str(split), str(prepared))  # shape inference and graph optimisation
         if mode == "static":
             quantize_static(
                 str(prepared),
-                str(target),
+                str(written),
                 PhantomSlices(),
                 quant_format=QuantFormat.QDQ,
                 op_types_to_quantize=QUANTISED_OPS,
@@ -106,8 +116,9 @@ def quantize(source: Path, target: Path, mode: str = "static") -> ModelCard:
             )
         else:
             quantize_dynamic(
-                str(prepared), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTISED_OPS
+                str(prepared), str(written), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTISED_OPS
             )
+        write_atomically(target, written.read_bytes())
     quantised = dataclasses.replace(
         card,
         name=f"{card.name}-int8",
@@ -122,22 +133,25 @@ def quantize(source: Path, target: Path, mode: str = "static") -> ModelCard:
             "source_provenance": card.provenance,
         },
     )
-    quantised.save(target.with_suffix(".json"))
+    write_atomically(target.with_suffix(".json"), quantised.to_json().encode("utf-8"))
     return quantised
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("source", type=Path, help="an exported .onnx with its .json card beside it")
     ap.add_argument("target", type=Path, help="the int8 .onnx to write (its card goes beside it)")
     ap.add_argument("--mode", choices=("static", "dynamic"), default="static")
     a = ap.parse_args(argv)
-    card = quantize(a.source, a.target, a.mode)
+    try:
+        source_mb = a.source.stat().st_size / 1e6
+        card = quantize(a.source, a.target, a.mode)
+    except INPUT_ERRORS as exc:
+        return fail(exc)
     size = a.target.stat().st_size / 1e6
-    print(
-        f"wrote {a.target} ({size:.1f} MB, from {a.source.stat().st_size / 1e6:.1f} MB), sha256 {card.sha256}"
-    )
+    print(f"wrote {a.target} ({size:.1f} MB, from {source_mb:.1f} MB), sha256 {card.sha256}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

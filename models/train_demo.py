@@ -48,6 +48,7 @@ from lunglens.core.selector import select_slices
 from lunglens.io import discover, hu_to_raw, load
 from lunglens.synthetic import insert_lesions, lung_mask
 from models.architecture import ResNet50V2FPN
+from models.cli import INPUT_ERRORS, check_model_output, fail
 from models.export_onnx import ClassifierWithCAM, export, load_exported
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -437,7 +438,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--version", default="1.0.0")
     a = ap.parse_args(argv)
     command = "python -m models.train_demo " + " ".join(sys.argv[1:] if argv is None else argv)
-    init_card = json.loads(a.init.with_suffix(".json").read_text()) if a.init else None
+    try:  # every epoch's export writes --out: checked before training, never over --init
+        check_model_output(a.out, [a.init, a.init.with_suffix(".json")] if a.init else [])
+        init_card = json.loads(a.init.with_suffix(".json").read_text()) if a.init else None
+    except INPUT_ERRORS as exc:
+        sys.exit(fail(exc))
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)

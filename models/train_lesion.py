@@ -66,6 +66,7 @@ from lunglens.quant.lesion_map import (
     scaled_shape,
 )
 from lunglens.synthetic import insert_lesions
+from models.cli import BadInput, check_model_output, fail
 from models.export_lesion import TrainingRecord, export
 from models.lesion_architecture import PATCH_PX, PolatPatchCNN
 
@@ -317,8 +318,9 @@ def epoch_indices(patches: PatchSet, rng: np.random.Generator) -> np.ndarray:
 
 
 def train(patches: PatchSet, epochs: int = EPOCHS, seed: int = 0, log=print) -> PolatPatchCNN:
-    """Train a PolatPatchCNN on `patches` as published (SGD momentum, lr 0.001, batch 128); label
-    lesion = kind LESION, healthy = the rest."""
+    """Train a PolatPatchCNN on `patches` for `epochs` epochs (SGD momentum, batch 128 as published;
+    learning rate LEARNING_RATE, x 0.1 for the last quarter); label lesion = kind LESION, healthy =
+    the rest."""
     torch.manual_seed(seed)
     rng, trng = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     model = PolatPatchCNN()
@@ -358,8 +360,9 @@ def torch_predictor(model: PolatPatchCNN):
     return predict
 
 
-def training_record() -> TrainingRecord:
-    """What the card of a model trained by this script states about its training (`export`)."""
+def training_record(epochs: int = EPOCHS, seed: int = 0) -> TrainingRecord:
+    """What the card of a model trained by this script for `epochs` epochs from `seed` states about
+    its training (`export`)."""
     return TrainingRecord(
         class_names=CLASS_NAMES,
         lesion_index=LESION_INDEX,
@@ -368,7 +371,9 @@ def training_record() -> TrainingRecord:
             "kind": "trained",
             "method": "Polat, Ozerdem, Ekici & Akpolat, Int J Imaging Syst Technol 2021, doi:10.1002/ima.22558",
             "optimiser": f"SGD momentum {MOMENTUM}, learning rate {LEARNING_RATE} (x 0.1 for the last quarter), "
-            f"batch {BATCH}, {EPOCHS} epochs",
+            f"batch {BATCH}, {epochs} epochs",
+            "epochs": epochs,
+            "seed": seed,
             "patches_per_epoch": {
                 f"{['jpeg', 'hu'][s]}/{KIND_NAMES[k]}": n for (s, k), n in EPOCH_MIX.items()
             },
@@ -403,15 +408,27 @@ def patch_counts(patches: PatchSet) -> dict:
     }
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (zero epochs would export an untrained model)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, found {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models/lunglens-lesion.onnx")
-    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--epochs", type=_positive_int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", help="patch cache (.npz): read when present, else written")
     parser.add_argument("--version", default="2.0.0", help="the model version written into the card")
     parser.add_argument("--save-weights", help="also save the torch state_dict here (for a later re-export)")
     args = parser.parse_args(argv)
+    try:
+        check_model_output(Path(args.out))  # before hours of training, not after
+    except BadInput as exc:
+        return fail(exc)
     torch.set_num_threads(1)
     start = time.perf_counter()
     patches = all_patches(Path(args.cache) if args.cache else None)
@@ -427,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         command=command.strip(),
         metrics={"patches_available": counts},
         version=args.version,
+        training=training_record(args.epochs, args.seed),
     )
     print(f"wrote {args.out} ({card.sha256[:12]}), {time.perf_counter() - start:.0f} s")
     return 0

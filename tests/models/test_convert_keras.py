@@ -122,9 +122,12 @@ def test_command_line_reports_failure(tmp_path, capsys):
     bad = tmp_path / "not-keras.hdf5"
     with h5py.File(bad, "w") as fh:
         fh.create_group("something")
-    assert main([str(bad), str(tmp_path / "out.onnx")]) == 1
+    assert main([str(bad), str(tmp_path / "out.onnx")]) == 2  # bad input, as the README says
     assert "not a Keras HDF5 model" in capsys.readouterr().err
-    assert not (tmp_path / "out.onnx").exists()
+    assert main([str(tmp_path / "absent.hdf5"), str(tmp_path / "out.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "absent.hdf5" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-keras.hdf5"]
 
 
 def keras_reference_module():
@@ -168,3 +171,16 @@ def test_converted_onnx_equals_keras_predict(tmp_path):
     assert card.provenance["kind"] == "converted"
     assert card.provenance["source_sha256"] == sha256_of(source)
     assert card.class_names == ("COVID-19", "normal") and card.covid_index == 0
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"), [("small.onnx", "one of the files being read"), ("out.hdf5", "must be a .onnx file")]
+)
+def test_command_line_never_writes_over_the_source(small_model, tmp_path, capsys, out, reason):
+    source = tmp_path / "small.hdf5"
+    write_keras_layout(small_model, source, SHUFFLED_DENSE_NAMES)
+    (tmp_path / "small.onnx").symlink_to(source)  # a link to the source named as a model
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert main([str(source), str(tmp_path / out)]) == 2
+    assert reason in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -25,6 +25,7 @@ from lunglens.inference.lesion_model import load_lesion_model  # noqa: E402
 from lunglens.inference.session import ModelError  # noqa: E402
 from lunglens.quant.lesion_map import hu_to_lesion_grey  # noqa: E402
 from models.export_lesion import check_against_torch, convert, export, to_onnx_bytes  # noqa: E402
+from models.export_lesion import main as export_lesion_main  # noqa: E402
 from models.lesion_architecture import DenseWithSoftmax, PolatPatchCNN  # noqa: E402
 from models.train_lesion import (  # noqa: E402
     CROP_PX,
@@ -37,7 +38,9 @@ from models.train_lesion import (  # noqa: E402
     centre_patches,
     crude_lung_mask,
     torch_predictor,
+    training_record,
 )
+from models.train_lesion import main as train_lesion_main  # noqa: E402
 
 
 def test_the_network_is_polats_and_maps_patches_to_two_logits():
@@ -94,18 +97,25 @@ class _PatchGraph(torch.nn.Module):
         return torch.softmax(self.model(grey), dim=1)
 
 
-def test_a_patch_contract_model_converts_to_the_dense_graph_with_its_weights_and_card(tmp_path):
-    model = _model(4)
-    export(model, tmp_path / "lesion.onnx", command="python -m models.train_lesion --test", metrics={"m": 1})
-    old = json.loads((tmp_path / "lesion.json").read_text())
+def _patch_contract_model(folder: Path, model: PolatPatchCNN) -> dict:
+    """Write `model` as the earlier patch graph folder/patch.onnx with its card folder/patch.json
+    (card format 1); returns the card."""
+    export(model, folder / "lesion.onnx", command="python -m models.train_lesion --test", metrics={"m": 1})
+    old = json.loads((folder / "lesion.json").read_text())
     torch.onnx.export(  # the same weights as the earlier patch graph, with its card
-        _PatchGraph(model).eval(), (torch.zeros(1, 1, 28, 28),), tmp_path / "patch.onnx", dynamo=False,
+        _PatchGraph(model).eval(), (torch.zeros(1, 1, 28, 28),), folder / "patch.onnx", dynamo=False,
         opset_version=17, input_names=["image"], output_names=["probabilities"],
         dynamic_axes={"image": {0: "N"}, "probabilities": {0: "N"}},
     )  # fmt: skip
-    old.update(onnx_file="patch.onnx", sha256=sha256_of(tmp_path / "patch.onnx"), card_format=1)
+    old.update(onnx_file="patch.onnx", sha256=sha256_of(folder / "patch.onnx"), card_format=1)
     del old["output_stride"]
-    (tmp_path / "patch.json").write_text(json.dumps(old))
+    (folder / "patch.json").write_text(json.dumps(old))
+    return old
+
+
+def test_a_patch_contract_model_converts_to_the_dense_graph_with_its_weights_and_card(tmp_path):
+    model = _model(4)
+    old = _patch_contract_model(tmp_path, model)
     with pytest.raises(ModelError, match="earlier patch contract"):
         load_lesion_model(tmp_path / "patch.json", provider="cpu")
 
@@ -120,6 +130,41 @@ def test_a_patch_contract_model_converts_to_the_dense_graph_with_its_weights_and
     windows = np.lib.stride_tricks.sliding_window_view(grey, (28, 28))[::4, ::4]
     expected = torch_predictor(model)(np.ascontiguousarray(windows.reshape(-1, 1, 28, 28)))
     assert np.allclose(loaded.lesion_grid(grey).ravel(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        ("patch.onnx", "one of the files being read"),  # the model converted
+        ("link.onnx", "one of the files being read"),  # a symbolic link to the model
+        ("dense.json", "must be a .onnx file"),  # was the model, then its card over it
+        ("hard.onnx", "one of the files being read"),  # a hard link to the model
+        ("card.onnx", "one of the files being read"),  # its card would be the input card
+    ],
+)
+def test_conversion_refuses_to_write_over_its_inputs_or_a_non_onnx(tmp_path, capsys, out, reason):
+    _patch_contract_model(tmp_path, _model(4))
+    (tmp_path / "hard.onnx").hardlink_to(tmp_path / "patch.onnx")
+    (tmp_path / "link.onnx").symlink_to(tmp_path / "patch.onnx")
+    (tmp_path / "card.json").symlink_to(tmp_path / "patch.json")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    argv = ["--convert", str(tmp_path / "patch.json"), "--out", str(tmp_path / out)]
+    assert export_lesion_main(argv) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    ("card", "reason"),
+    [("missing.json", "missing.json: No such file or directory"), ("bad.json", "bad.json: not the card")],
+)
+def test_conversion_of_a_missing_or_bad_card_is_a_message_and_exit_2(tmp_path, capsys, card, reason):
+    (tmp_path / "bad.json").write_text('{"name": "x"}')
+    argv = ["--convert", str(tmp_path / card), "--out", str(tmp_path / "dense.onnx")]
+    assert export_lesion_main(argv) == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "dense.onnx").exists()
 
 
 def test_augmentation_keeps_grey_range_and_patch_size_and_differs_per_patch():
@@ -166,3 +211,18 @@ def test_crude_lung_region_holds_dark_lungs_and_enclosed_lesions_not_tissue():
     mask = crude_lung_mask(grey)
     assert mask[100, 55] and mask[100, 145] and not mask[100, 100] and not mask[5, 5]
     assert abs(int(mask.sum()) - int(lungs.sum())) < 0.05 * lungs.sum()
+
+
+def test_the_card_states_the_epochs_and_seed_the_model_was_trained_with():
+    provenance = training_record(epochs=3, seed=7).provenance
+    assert provenance["optimiser"].endswith("batch 128, 3 epochs")  # was the recipe's 20 epochs
+    assert provenance["epochs"] == 3 and provenance["seed"] == 7
+
+
+def test_training_refuses_zero_epochs_and_a_non_onnx_output_before_training(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # zero epochs exported an untrained model
+        train_lesion_main(["--epochs", "0", "--out", str(tmp_path / "x.onnx")])
+    assert exit_info.value.code == 2 and "--epochs: must be at least 1" in capsys.readouterr().err
+    assert train_lesion_main(["--out", str(tmp_path / "x.json")]) == 2
+    assert "must be a .onnx file" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

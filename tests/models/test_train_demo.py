@@ -89,3 +89,15 @@ def test_fine_tuning_from_the_shipped_model_records_its_origin(covid_ct_md, tmp_
     assert 0.0 <= record["validation_cam_lesioned"]["pointing_game_hit_rate"] <= 1.0
     assert json.loads(json.dumps(record)) == record
     assert np.isfinite(record["train_cam_loss"])
+
+
+@pytest.mark.parametrize("out", ["m.onnx", "m.json"])
+def test_fine_tuning_refuses_to_write_over_its_init_model_before_training(tmp_path, capsys, out):
+    (tmp_path / "m.onnx").write_bytes(DEMO.read_bytes())
+    (tmp_path / "m.json").write_bytes(DEMO.with_suffix(".json").read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(SystemExit) as exit_info:  # each epoch's export replaced the --init model
+        main(["--init", str(tmp_path / "m.onnx"), "--out", str(tmp_path / out)])
+    assert exit_info.value.code == 2
+    assert f"{tmp_path / out}: " in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -83,6 +83,11 @@ class LesionModelCard:
         """A card from its JSON object; ValueError when a field is missing or out of range."""
         if not isinstance(data, dict):
             raise ValueError("a card is a JSON object")
+        if "covid_index" in data and "lesion_index" not in data:  # both cards have card_format 1
+            raise ValueError(
+                "a classifier model's card: it states covid_index where a lesion model card states "
+                "lesion_index, patch_px and output_stride"
+            )
         if data.get("card_format") == 1:
             raise PatchContractError(
                 "a lesion model of the earlier patch contract (card format 1: image [N, 1, 28, 28] -> "
