@@ -131,7 +131,7 @@ def evaluate(model: Model, seed: int) -> dict:
     kept_uninfected = {}
     for name in ("P001", "normal001", "cap001"):
         series, kept, labels = load_series(name)
-        p, cams = model(series.hu)
+        p, cams = model(series.standard_hu)
         entry = {"decision_cutoff_0.5": decisions(p, kept)}
         if (labels >= 0).any():
             for scope, mask in (("kept", kept & (labels >= 0)), ("all_labelled", labels >= 0)):

@@ -317,7 +317,7 @@ def series_metrics(card_path: Path, log) -> tuple[dict, dict]:
     out, kept = {}, {}
     for name in ("P001", "normal001"):
         series = load(discover(CT_MD_DIR / name).series[0])
-        selection = select_slices(series.hu)
+        selection = select_slices(series.standard_hu)
         start = time.perf_counter()
         learned = quantify(series, selection.kept, learned_method(model))
         seconds = time.perf_counter() - start

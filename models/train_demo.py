@@ -106,7 +106,7 @@ def load_series(name: str, data_dir: Path = DATA_DIR):
     series = load(discover(data_dir / name).series[0])
     labels = slice_labels(data_dir)
     per_slice = np.array([labels.get((name, p.name), -1) for p in series.source_paths])
-    return series, select_slices(series.hu).kept, per_slice
+    return series, select_slices(series.standard_hu).kept, per_slice
 
 
 def uninfected_kept(name: str, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, list[str]]:
@@ -114,7 +114,7 @@ def uninfected_kept(name: str, data_dir: Path = DATA_DIR) -> tuple[np.ndarray, l
     origins)."""
     series, kept, labels = load_series(name, data_dir)
     chosen = np.flatnonzero(kept & (labels <= 0))
-    return series.hu[chosen], [f"{name}/{series.source_paths[i].name}" for i in chosen]
+    return series.standard_hu[chosen], [f"{name}/{series.source_paths[i].name}" for i in chosen]
 
 
 def build_pool(names: tuple[str, ...], variants: int, seed: int, data_dir: Path = DATA_DIR) -> SlicePool:
