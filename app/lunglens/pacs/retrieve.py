@@ -28,7 +28,9 @@ from requests import RequestException
 from lunglens.pacs.connection import (
     Connection,
     HostUnreachable,
+    MalformedAnswer,
     PacsError,
+    PacsTimeout,
     PartialTransfer,
     StudyNotFound,
     is_transient,
@@ -203,10 +205,11 @@ class _Transfer:
         return PartialTransfer(f"{self.result.folder}: cannot save an instance ({exc.strerror or exc})")
 
     def give_up(self, key: str, error: PacsError) -> None:
-        """Record a final failure; a server that is gone or refuses us stops the transfer."""
+        """Record a final failure; a server that is gone, refuses us, sends what is no DICOMweb
+        or does not answer in time (each try of an instance timed out) stops the transfer."""
         with self.lock:
             self.failures[key] = error
-            if not is_transient(error) or isinstance(error, HostUnreachable):
+            if not is_transient(error) or isinstance(error, HostUnreachable | PacsTimeout):
                 self.fatal.append(error)
                 self.stop.set()
 
@@ -215,11 +218,23 @@ class _Transfer:
         per instance); what does not arrive is fetched one by one afterwards. A part is kept
         only once the next one has begun: the multipart decoder hands on the tail of a cut
         stream as if it were a last part, so the last part is never trusted (its instance is
-        fetched on its own)."""
+        fetched on its own). A stream that repeats an instance, or brings more than the server
+        counts in the series, is stopped (MalformedAnswer: a server sending without end)."""
         what = f"retrieving series {series_uid}"
-        pending = None
+        pending, streamed = None, set()
+        counted = self.result.counted.get(series_uid)
         try:
             for dataset in self.client().iter_series(self.study_uid, series_uid, media_types=AS_STORED):
+                sop_uid = str(dataset.get("SOPInstanceUID", ""))
+                if sop_uid in streamed:
+                    raise MalformedAnswer(f"the stream repeats instance {sop_uid or '(no SOP Instance UID)'}")
+                streamed.add(sop_uid)
+                if counted is not None and len(streamed) > max(
+                    counted, len(self.result.expected[series_uid])
+                ):
+                    raise MalformedAnswer(
+                        f"the stream brings more instances than the {counted} the server counts"
+                    )
                 self.expect(series_uid, dataset)
                 if pending is not None:
                     self.keep(series_uid, pending)
