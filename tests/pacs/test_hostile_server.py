@@ -1,5 +1,6 @@
 """A hostile DICOMweb server (an http.server in a thread of the test, `Hostile`): answers that
-drip, never end or repeat end in a named PacsError (CLI exit 2) naming the server, never in a hang."""
+drip, never end or repeat end in a named PacsError (CLI exit 2) naming the server, never in a hang;
+a store answer that acknowledges not every instance sent (a web page, `{}`) is a failure."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from lunglens.pacs import (
     MalformedAnswer,
     PacsTimeout,
     RetrySchedule,
+    ServerError,
     find_studies,
     retrieve_study,
     store,
@@ -222,3 +224,10 @@ def test_pacs_find_on_a_dripping_server_exits_2_within_its_timeout_naming_it(hos
     url = f"{hostile[0]}/qido-drip/dicom-web"
     assert _guarded(cli_main, ["pacs", "find", url, "--dicomweb-timeout", "2"]) == 2
     assert f"lunglens: {url}: no whole answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["stow-html", "stow-empty"])
+def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    with pytest.raises(ServerError, match="acknowledged 0 of 2 instances while storing"):
+        store(_connection(hostile, mode), datasets)
