@@ -1,6 +1,9 @@
 """A hostile DICOMweb server (an http.server in a thread of the test, `Hostile`): answers that
 drip, never end or repeat end in a named PacsError (CLI exit 2) naming the server, never in a hang;
-a store answer that acknowledges not every instance sent (a web page, `{}`) is a failure."""
+a store answer that acknowledges not every instance sent (a web page, `{}`) is a failure; answers
+of the wrong shape (JSON objects or numbers for arrays of datasets, a web page or parts that are
+no DICOM for instances, instances listed without UIDs) are named (MalformedAnswer), never a
+traceback."""
 
 from __future__ import annotations
 
@@ -231,3 +234,36 @@ def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
     datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
     with pytest.raises(ServerError, match="acknowledged 0 of 2 instances while storing"):
         store(_connection(hostile, mode), datasets)
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("dict", "a result is not a DICOM JSON dataset"),
+        ("ints", "the answer is not a JSON array of DICOM datasets"),
+        ("badvalue", "a result is not a DICOM JSON dataset"),
+    ],
+)
+def test_a_search_answer_of_the_wrong_shape_is_named(hostile, mode, words, capsys):
+    url = f"{hostile[0]}/{mode}/dicom-web"
+    with pytest.raises(MalformedAnswer, match=f"malformed answer while searching for studies: {words}"):
+        find_studies(_connection(hostile, mode))
+    assert cli_main(["pacs", "find", url]) == 2
+    assert f"lunglens: {url}: malformed answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("wado-html", "not the DICOM JSON or DICOM instances asked for"),
+        ("wado-garbage", "a part of it is not a DICOM instance"),
+        ("noinst", "an instance is listed without a UID at (0008,0018)"),
+    ],
+)
+def test_a_retrieval_answer_that_is_no_dicom_is_named(hostile, mode, words, tmp_path, capsys):
+    url = f"{hostile[0]}/{mode}/dicom-web"
+    with pytest.raises(MalformedAnswer) as caught:
+        retrieve_study(_connection(hostile, mode), hostile[1], tmp_path / "in")
+    assert str(caught.value).startswith(f"{url}: malformed answer while ") and words in str(caught.value)
+    assert cli_main(["analyze", "--dicomweb", url, "--study", hostile[1]]) == 2
+    assert f"lunglens: {url}: malformed answer" in capsys.readouterr().err

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import requests
 from dicomweb_client.api import DICOMwebClient
+from pydicom.errors import InvalidDicomError
+from requests import RequestException
 
 # dicomweb-client's retry helper logs every failed request with its traceback at WARNING level,
 # which Python prints on stderr without logging configured; failures here are named instead.
@@ -59,8 +61,9 @@ class PartialTransfer(PacsError):
 
 
 class MalformedAnswer(PacsError):
-    """An answer that is not what DICOMweb specifies: a stream repeating its instances, an answer
-    larger than any search or store answer. Raised with the
+    """An answer that is not what DICOMweb specifies: JSON of another shape than an array of DICOM
+    datasets, a page where DICOM instances were asked for, parts that are not DICOM, a stream
+    repeating its instances, an answer larger than any search or store answer. Raised with the
     `problem` alone where the answer is read, `named_error` names the server and the request."""
 
     def __init__(self, problem: str, where: str = "", what: str = ""):
@@ -258,13 +261,22 @@ class _AnswerGuard:
 
 def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
     """The PacsError for `exc` raised while doing `what` (e.g. "searching for studies").
-    The message is built from the URL and the status only (and, for a MalformedAnswer, what is
-    wrong with the answer in words of ours, never its content)."""
+    The message is built from the URL and the status only (and, for an answer that is not
+    DICOMweb, what is wrong with it in words of ours, never its content)."""
     where = connection.where
     if isinstance(exc, MalformedAnswer) and not exc.named:
         return MalformedAnswer(exc.problem, where, what)
     if isinstance(exc, PacsError):
         return exc
+    if isinstance(exc, InvalidDicomError):
+        return MalformedAnswer("a part of it is not a DICOM instance", where, what)
+    if isinstance(exc, ValueError) and not isinstance(exc, RequestException):  # dicomweb-client, pydicom
+        return MalformedAnswer(
+            "not the DICOM JSON or DICOM instances asked for (a web page, another media type or "
+            "parts that cannot be decoded)",
+            where,
+            what,
+        )
     if isinstance(exc, requests.exceptions.Timeout):
         return PacsTimeout(
             f"{where}: no answer within {connection.read_timeout_s:g} s while {what} (timeout)"
@@ -282,6 +294,8 @@ def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
         if status == 404:
             return StudyNotFound(f"{where}: not found (HTTP 404) while {what}")
         return ServerError(f"{where}: the server answered HTTP {status} while {what}", status)
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return MalformedAnswer("not JSON", where, what)
     return ServerError(f"{where}: {type(exc).__name__} while {what}")
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import RE_VALID_UID
 from requests import RequestException
 
@@ -108,8 +109,12 @@ def invalid_uid_problems(expected: dict[str, list[str]]) -> dict[tuple[str, str]
     return problems
 
 
-def _uid(item: dict, keyword_tag: str) -> str:
-    return str(item[keyword_tag]["Value"][0])
+def _uid(item: dict, tag: str) -> str:
+    """The UID at `tag` (e.g. "00080018") of a QIDO-RS result. Raises MalformedAnswer (unnamed)."""
+    try:
+        return str(item[tag]["Value"][0])
+    except (KeyError, TypeError, IndexError):
+        raise MalformedAnswer(f"an instance is listed without a UID at ({tag[:4]},{tag[4:]})") from None
 
 
 def _expected_instances(
@@ -130,11 +135,11 @@ def _expected_instances(
             ),
             "00080018",
         )
+        expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
+        for item in items:
+            expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, what) from None
-    expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
-    for item in items:
-        expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
     if not any(expected.values()) and not any(s.n_instances for s in listed_series):
         target = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
         raise StudyNotFound(f"{connection.where}: {target} not found")
@@ -183,7 +188,7 @@ class _Transfer:
     def keep(self, series_uid: str, dataset: Dataset) -> None:
         """Save an arrived instance (only one that was expected, not yet received and whose
         UIDs are valid: the others are named in `invalid`)."""
-        sop_uid = str(dataset.SOPInstanceUID)
+        sop_uid = str(dataset.get("SOPInstanceUID", ""))
         if sop_uid not in self.result.expected.get(series_uid, ()) or sop_uid in self.received:
             return
         if not (is_valid_uid(series_uid) and is_valid_uid(sop_uid)):
@@ -200,13 +205,13 @@ class _Transfer:
             self.progress(done, self.result.n_expected)
 
     def error(self, exc: Exception, what: str) -> PacsError:
-        if isinstance(exc, PacsError | RequestException):  # (RequestException is an OSError)
-            return named_error(self.connection, exc, what)
+        if isinstance(exc, PacsError | RequestException | ValueError | InvalidDicomError):
+            return named_error(self.connection, exc, what)  # (RequestException is an OSError)
         return PartialTransfer(f"{self.result.folder}: cannot save an instance ({exc.strerror or exc})")
 
     def give_up(self, key: str, error: PacsError) -> None:
-        """Record a final failure; a server that is gone, refuses us, sends what is no DICOMweb
-        or does not answer in time (each try of an instance timed out) stops the transfer."""
+        """Record a final failure; a server that is gone, refuses us, answers what is no DICOMweb
+        or not in time (each try of an instance timed out) stops the transfer."""
         with self.lock:
             self.failures[key] = error
             if not is_transient(error) or isinstance(error, HostUnreachable | PacsTimeout):
@@ -241,7 +246,7 @@ class _Transfer:
                 pending = dataset
                 if self.stop.is_set():
                     return
-        except (PacsError, RequestException, OSError) as exc:
+        except (PacsError, RequestException, OSError, ValueError, InvalidDicomError) as exc:
             error = self.error(exc, what)
             if not is_transient(error):
                 self.give_up(series_uid, error)
@@ -259,7 +264,7 @@ class _Transfer:
                 )
                 self.keep(series_uid, dataset)
                 return
-            except (PacsError, RequestException, OSError) as exc:
+            except (PacsError, RequestException, OSError, ValueError, InvalidDicomError) as exc:
                 error = self.error(exc, what)
                 if not is_transient(error) or attempt == self.retry.attempts - 1:
                     self.give_up(sop_uid, error)
