@@ -3,7 +3,7 @@ drip, never end or repeat end in a named PacsError (CLI exit 2) naming the serve
 a store answer that acknowledges not every instance sent (a web page, `{}`) is a failure; answers
 of the wrong shape (JSON objects or numbers for arrays of datasets, a web page or parts that are
 no DICOM for instances, instances listed without UIDs) are named (MalformedAnswer), never a
-traceback."""
+traceback; `analyze --dicomweb` killed by SIGTERM or SIGHUP removes the study it retrieved."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ import io
 import itertools
 import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -267,3 +270,25 @@ def test_a_retrieval_answer_that_is_no_dicom_is_named(hostile, mode, words, tmp_
     assert str(caught.value).startswith(f"{url}: malformed answer while ") and words in str(caught.value)
     assert cli_main(["analyze", "--dicomweb", url, "--study", hostile[1]]) == 2
     assert f"lunglens: {url}: malformed answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_analyze_killed_while_retrieving_removes_the_retrieved_study(hostile, signum, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    url = f"{hostile[0]}/wado-drip/dicom-web"
+    argv = ["analyze", "--dicomweb", url, "--study", hostile[1], "--dicomweb-timeout", "5"]
+    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen([sys.executable, "-m", "lunglens", *argv], env=environment)
+    try:
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not list(temporary.glob("lunglens-pacs-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(temporary.glob("lunglens-pacs-*")), "no retrieval began"
+        time.sleep(1.0)  # into the retrieval
+        process.send_signal(signum)
+        assert process.wait(HANG_GUARD_S) != 0
+    finally:
+        process.kill()
+        process.wait()
+    assert not list(temporary.glob("lunglens-pacs-*"))
