@@ -5,6 +5,7 @@ Orthanc stopped midway) and never carry the password."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import tempfile
@@ -129,10 +130,23 @@ def test_cli_analyses_from_dicomweb_and_stores(uploaded, dicomweb_env, p001_head
     model = write_tiny_model(tmp_path / "model")
     study = p001_header.StudyInstanceUID
     argv = ["analyze", "--dicomweb", uploaded.dicomweb_url, "--study", study, "--dicomweb-user", USER]
-    code = cli_main([*argv, "--model", str(model), "--store", "--dicom-out", str(tmp_path / "out")])
+    json_path = tmp_path / "analysis.json"
+    outputs = [
+        "--model",
+        str(model),
+        "--store",
+        "--dicom-out",
+        str(tmp_path / "out"),
+        "--json",
+        str(json_path),
+    ]
+    code = cli_main([*argv, *outputs])
     out = capsys.readouterr().out
     assert code == 0, out
     assert re.search(r"pacs: +(\d+) of \1 instances retrieved", out) and "stored:" in out
+    address = f"{uploaded.dicomweb_url}/studies/{study}/series/{p001_header.SeriesInstanceUID}"
+    assert json.loads(json_path.read_text())["series"]["folder"] == address  # not the temporary folder
+    assert f"in {address}" in out and "lunglens-pacs-" not in out
     series = requests.get(
         f"{uploaded.dicomweb_url}/studies/{study}/series", auth=uploaded.auth, timeout=30
     ).json()

@@ -8,13 +8,18 @@ Without a subcommand (`lunglens`, `lunglens PATH`, `lunglens --demo`) the viewer
 arguments are the `view` subcommand's. Qt is imported only on the viewer's path.
 
 Exit codes: 0 success, 2 bad input (a folder or file that cannot be used; the message says
-which and why), 1 an internal failure."""
+which and why), 1 an internal failure or an interruption (Ctrl-C, SIGTERM, SIGHUP: each ends the
+command the same way, so that what it leaves behind, e.g. a study retrieved into a temporary
+folder, is removed)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from lunglens import __version__
 from lunglens.cli import analyze, batch, demo_data, info, lesions, pacs, view
@@ -47,6 +52,30 @@ def _tolerant_streams() -> None:
             reconfigure(errors="backslashreplace")
 
 
+#: The signals that end a command as Ctrl-C does (KeyboardInterrupt).
+TERMINATION_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _termination_interrupts() -> Iterator[None]:
+    """For the time of a command, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread,
+    so that `finally` blocks and atexit handlers run (their default kills the process at once).
+    Only in the main thread, where Python handles signals; the handlers before are restored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, _interrupt) for signum in TERMINATION_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `lunglens` with `argv` (without the program name; default sys.argv[1:])."""
     _tolerant_streams()
@@ -56,7 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = [view.NAME, *argv]
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        if args.command == view.NAME:  # the viewer handles SIGTERM itself (lunglens.ui.app)
+            return args.handler(args)
+        with _termination_interrupts():
+            return args.handler(args)
     except BadInput as exc:
         print(printable(f"lunglens: {exc}"), file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -139,6 +139,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except (LoadError, ModelError) as exc:
         raise BadInput(str(exc)) from exc
+    if args.dicomweb:  # where the series is, not the temporary folder it was retrieved into (as a batch)
+        from lunglens.pacs import SeriesAddress
+
+        address = SeriesAddress(args.dicomweb, args.study, result.series.series_uid)
+        result = replace(result, series=replace(result.series, folder=address.text))
     if args.anonymise:  # every output below reads the anonymised record
         from lunglens.report.identity import anonymised
 

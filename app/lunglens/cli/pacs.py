@@ -28,7 +28,11 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         "--dicomweb-ca", metavar="FILE", help="CA bundle to verify the server's TLS certificate with"
     )
     parser.add_argument(
-        "--dicomweb-timeout", type=float, default=60.0, metavar="S", help="seconds to wait for an answer"
+        "--dicomweb-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds to wait for an answer, whole (a long one, e.g. a series, gets as much again per MiB it brings)",
     )
 
 

@@ -9,13 +9,18 @@ text of a lower-level exception."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
 from dicomweb_client.api import DICOMwebClient
+from pydicom.errors import InvalidDicomError
+from requests import RequestException
 
 # dicomweb-client's retry helper logs every failed request with its traceback at WARNING level,
 # which Python prints on stderr without logging configured; failures here are named instead.
@@ -23,6 +28,12 @@ logging.getLogger("retrying").setLevel(logging.ERROR)
 
 PASSWORD_VARIABLE = "LUNGLENS_DICOMWEB_PASSWORD"
 TOKEN_VARIABLE = "LUNGLENS_DICOMWEB_TOKEN"
+
+#: The most bytes a search or store answer (DICOM JSON, or anything but DICOM instances) may hold:
+#: QIDO-RS lists a few kB per study, so a longer one is a server sending without end.
+MAX_METADATA_BYTES = 32 * 2**20
+#: How many bytes of an answer buy it one more timeout span (see `Connection`).
+BYTES_PER_SPAN = 2**20
 
 
 class PacsError(Exception):
@@ -49,6 +60,17 @@ class PartialTransfer(PacsError):
     """Some instances of a series did not arrive, even after retrying."""
 
 
+class MalformedAnswer(PacsError):
+    """An answer that is not what DICOMweb specifies: JSON of another shape than an array of DICOM
+    datasets, a page where DICOM instances were asked for, parts that are not DICOM, a stream
+    repeating its instances, an answer larger than any search or store answer. Raised with the
+    `problem` alone where the answer is read, `named_error` names the server and the request."""
+
+    def __init__(self, problem: str, where: str = "", what: str = ""):
+        super().__init__(f"{where}: malformed answer while {what}: {problem}" if where else problem)
+        self.problem, self.named = problem, bool(where)
+
+
 class ServerError(PacsError):
     """Any other refusal by the server (an HTTP status the other errors do not cover);
     `status` is the HTTP status (None when the answer was not HTTP)."""
@@ -64,7 +86,12 @@ class Connection:
     authentication, the password read from LUNGLENS_DICOMWEB_PASSWORD when a request is made;
     without a user, a bearer token from LUNGLENS_DICOMWEB_TOKEN when it is set, else no
     authentication. `ca_file`: a CA bundle to verify the server's certificate against (the
-    system's by default; verification is never switched off). Timeouts in seconds."""
+    system's by default; verification is never switched off). Timeouts in seconds: `read_timeout_s`
+    bounds each wait for the next bytes and also the whole answer, which must arrive within it plus
+    one such span for each MiB it brought (a search or store answer whole within it, a streamed
+    series at 1 MiB per span at least), so that a server dripping bytes or sending without end is
+    stopped (PacsTimeout); an answer that is not DICOM instances holds at most
+    MAX_METADATA_BYTES (else MalformedAnswer)."""
 
     url: str
     user: str | None = None
@@ -104,8 +131,9 @@ class Connection:
         return None
 
     def session(self) -> requests.Session:
-        """A requests session signed in (`sign_in`), with TLS verification."""
-        session = _WildcardSession()
+        """A requests session signed in (`sign_in`), with TLS verification, whose answers are
+        bounded in time and size (`_GuardedSession`)."""
+        session = _GuardedSession(self.where, self.read_timeout_s)
         session.verify = self.ca_file or True
         self.sign_in(session)
         return session
@@ -134,10 +162,27 @@ class Connection:
         return client
 
 
-class _WildcardSession(requests.Session):
-    """A session that sends the wildcards `*` and `?` of QIDO-RS matching values as they are.
-    requests percent-encodes them (%2A, %3F), which RFC 3986 allows, but Orthanc then matches
-    them as literal characters, so `--patient 98C*` found nothing; both are legal in a query."""
+class _GuardedSession(requests.Session):
+    """A session whose answers are bounded (`_AnswerGuard`: in time, `timeout_s` plus as much per
+    MiB received; in size, MAX_METADATA_BYTES unless they are DICOM instances), and that sends the
+    wildcards `*` and `?` of QIDO-RS matching values as they are. requests percent-encodes them
+    (%2A, %3F), which RFC 3986 allows, but Orthanc then matches them as literal characters, so
+    `--patient 98C*` found nothing; both are legal in a query."""
+
+    def __init__(self, where: str, timeout_s: float):
+        super().__init__()
+        self.where, self.timeout_s = where, timeout_s
+
+    def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
+        """Send `request`; its answer's body is read through an `_AnswerGuard` (at once unless the
+        caller streams it). Raises PacsTimeout or MalformedAnswer (named) besides requests' errors."""
+        stream = kwargs.pop("stream", False)
+        started = time.monotonic()
+        response = super().send(request, stream=True, **kwargs)
+        _AnswerGuard(response, self.where, self.timeout_s, started)
+        if not stream:
+            response.content  # noqa: B018 (reads the body now, through the guard)
+        return response
 
     def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
         prepared = super().prepare_request(request)
@@ -147,12 +192,91 @@ class _WildcardSession(requests.Session):
         return prepared
 
 
+class _AnswerGuard:
+    """Reads the body of `response` (begun at `started`, monotonic seconds) within its deadline,
+    `timeout_s` plus `timeout_s` for each BYTES_PER_SPAN received, and at most MAX_METADATA_BYTES
+    unless it is DICOM instances (multipart/related or application/dicom): its chunks pass
+    through `_chunks`, and a timer shuts the socket down at the deadline, waking a read that waits
+    for bytes trickling in (a read of many bytes returns only when all have come)."""
+
+    def __init__(self, response: requests.Response, where: str, timeout_s: float, started: float):
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        self.raw, self.timeout_s, self.started = response.raw, timeout_s, started
+        self.limit = None if media_type in ("multipart/related", "application/dicom") else MAX_METADATA_BYTES
+        self.where, self.request = where, f"{response.request.method} {urlsplit(response.request.url).path}"
+        self.received, self.expired, self.done, self.timer = 0, False, False, None
+        self.original_stream = self.raw.stream
+        self.raw.stream = self._chunks
+        self._watch()
+
+    def deadline(self) -> float:
+        return self.started + self.timeout_s * (1 + self.received // BYTES_PER_SPAN)
+
+    def _watch(self) -> None:
+        """Shut the socket down once the deadline passed, else look again at the deadline."""
+        if self.done:
+            return
+        remaining = self.deadline() - time.monotonic()
+        if remaining > 0:
+            self.timer = threading.Timer(remaining, self._watch)
+            self.timer.daemon = True
+            self.timer.start()
+            return
+        self.expired = True
+        with contextlib.suppress(OSError, RuntimeError, ValueError):  # already closed or released
+            self.raw.shutdown()
+
+    def timeout(self) -> PacsTimeout:
+        return PacsTimeout(
+            f"{self.where}: no whole answer to {self.request} in time ({self.received} bytes in "
+            f"{time.monotonic() - self.started:.0f} s, where {self.timeout_s:g} s are allowed plus as much per "
+            "MiB received: a server dripping its answer or sending one without end) (timeout)"
+        )
+
+    def _chunks(self, *args, **kwargs):
+        try:
+            for chunk in self.original_stream(*args, **kwargs):
+                self.received += len(chunk)
+                if self.limit is not None and self.received > self.limit:
+                    raise MalformedAnswer(
+                        f"larger than {self.limit // 2**20} MiB, more than any search or store answer holds "
+                        "(a server sending without end)",
+                        self.where,
+                        f"receiving the answer to {self.request}",
+                    )
+                if self.expired or time.monotonic() > self.deadline():
+                    raise self.timeout()
+                yield chunk
+        except PacsError:
+            raise
+        except Exception:
+            if self.expired:
+                raise self.timeout() from None
+            raise
+        finally:
+            self.done = True
+            if self.timer is not None:
+                self.timer.cancel()
+
+
 def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
     """The PacsError for `exc` raised while doing `what` (e.g. "searching for studies").
-    The message is built from the URL and the status only."""
+    The message is built from the URL and the status only (and, for an answer that is not
+    DICOMweb, what is wrong with it in words of ours, never its content)."""
     where = connection.where
+    if isinstance(exc, MalformedAnswer) and not exc.named:
+        return MalformedAnswer(exc.problem, where, what)
     if isinstance(exc, PacsError):
         return exc
+    if isinstance(exc, InvalidDicomError):
+        return MalformedAnswer("a part of it is not a DICOM instance", where, what)
+    if isinstance(exc, ValueError) and not isinstance(exc, RequestException):  # dicomweb-client, pydicom
+        return MalformedAnswer(
+            "not the DICOM JSON or DICOM instances asked for (a web page, another media type or "
+            "parts that cannot be decoded)",
+            where,
+            what,
+        )
     if isinstance(exc, requests.exceptions.Timeout):
         return PacsTimeout(
             f"{where}: no answer within {connection.read_timeout_s:g} s while {what} (timeout)"
@@ -170,6 +294,8 @@ def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
         if status == 404:
             return StudyNotFound(f"{where}: not found (HTTP 404) while {what}")
         return ServerError(f"{where}: the server answered HTTP {status} while {what}", status)
+    if isinstance(exc, requests.exceptions.JSONDecodeError):
+        return MalformedAnswer("not JSON", where, what)
     return ServerError(f"{where}: {type(exc).__name__} while {what}")
 
 

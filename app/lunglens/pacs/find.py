@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from requests import RequestException
 
-from lunglens.pacs.connection import Connection, PacsError, named_error
+from lunglens.pacs.connection import Connection, MalformedAnswer, PacsError, named_error
 
 #: The study attributes asked for (QIDO-RS includefield).
 STUDY_FIELDS = (
@@ -79,8 +79,21 @@ def _int(value) -> int | None:
         return None
 
 
+def dataset_from_json(item: dict) -> Dataset:
+    """The dataset a DICOM JSON result `item` of a server's answer spells. Raises MalformedAnswer
+    (without the server's name: `named_error` adds it) for one that spells none (an attribute
+    that is no {"vr": ..., "Value": [...]}, a value of the wrong type)."""
+    try:
+        dataset = Dataset.from_json(item)
+        for element in dataset:  # values are decoded when read
+            str(element.value)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        raise MalformedAnswer("a result is not a DICOM JSON dataset") from None
+    return dataset
+
+
 def _summary(item: dict) -> StudySummary:
-    ds = Dataset.from_json(item)
+    ds = dataset_from_json(item)
     modalities = ds.get("ModalitiesInStudy", [])
     modalities = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     return StudySummary(
@@ -111,14 +124,18 @@ def every_result(search, uid_tag: str) -> tuple[list[dict], bool]:
     asked again from the number of results so far until an answer brings nothing new: an empty
     one, or one a server that ignores the offset sends again (it would otherwise be asked
     forever; such a server may have left results out, which no answer says). No `limit` is sent:
-    a server whose filters apply after its limit would page wrongly."""
+    a server whose filters apply after its limit would page wrongly. Raises MalformedAnswer
+    (unnamed, see `dataset_from_json`) for an answer that is not an array of JSON objects."""
 
     def uid(item: dict) -> str:
-        return str((item.get(uid_tag, {}).get("Value") or [""])[0])
+        value = item.get(uid_tag, {}).get("Value") if isinstance(item.get(uid_tag), dict) else None
+        return str((value if isinstance(value, list) and value else [""])[0])
 
     results, seen, offset = [], set(), 0
     while True:
         page = search(offset)
+        if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+            raise MalformedAnswer("the answer is not a JSON array of DICOM datasets")
         new = [item for item in page if uid(item) not in seen]
         if not new:
             return results, bool(page)
@@ -193,9 +210,10 @@ def find_studies(
             ),
             "0020000D",
         )
+        summaries = [_summary(item) for item in found]
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, "searching for studies") from None
-    studies = sorted((_summary(item) for item in found), key=lambda s: (s.study_date, s.study_uid))
+    studies = sorted(summaries, key=lambda s: (s.study_date, s.study_uid))
     if modality:
         studies = [study for study in studies if _has_modality(study, modality)]
     return Listing(studies, _caveat(connection, offset_ignored, studies, "studies"))
@@ -219,20 +237,20 @@ def find_series(connection: Connection, study_uid: str) -> Listing:
             ),
             "0020000E",
         )
+        series = [_series_summary(study_uid, item) for item in found]
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, f"listing the series of study {study_uid}") from None
-    series = []
-    for item in found:
-        ds = Dataset.from_json(item)
-        series.append(
-            SeriesSummary(
-                study_uid=study_uid,
-                series_uid=str(ds.get("SeriesInstanceUID", "")),
-                modality=str(ds.get("Modality", "")).upper(),
-                series_number=_int(ds.get("SeriesNumber")),
-                description=str(ds.get("SeriesDescription", "")).strip(),
-                n_instances=_int(ds.get("NumberOfSeriesRelatedInstances")),
-            )
-        )
     series.sort(key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
     return Listing(series, _caveat(connection, offset_ignored, series, f"the series of study {study_uid}"))
+
+
+def _series_summary(study_uid: str, item: dict) -> SeriesSummary:
+    ds = dataset_from_json(item)
+    return SeriesSummary(
+        study_uid=study_uid,
+        series_uid=str(ds.get("SeriesInstanceUID", "")),
+        modality=str(ds.get("Modality", "")).upper(),
+        series_number=_int(ds.get("SeriesNumber")),
+        description=str(ds.get("SeriesDescription", "")).strip(),
+        n_instances=_int(ds.get("NumberOfSeriesRelatedInstances")),
+    )

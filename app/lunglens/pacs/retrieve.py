@@ -22,13 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 from pydicom.uid import RE_VALID_UID
 from requests import RequestException
 
 from lunglens.pacs.connection import (
     Connection,
     HostUnreachable,
+    MalformedAnswer,
     PacsError,
+    PacsTimeout,
     PartialTransfer,
     StudyNotFound,
     is_transient,
@@ -106,8 +109,12 @@ def invalid_uid_problems(expected: dict[str, list[str]]) -> dict[tuple[str, str]
     return problems
 
 
-def _uid(item: dict, keyword_tag: str) -> str:
-    return str(item[keyword_tag]["Value"][0])
+def _uid(item: dict, tag: str) -> str:
+    """The UID at `tag` (e.g. "00080018") of a QIDO-RS result. Raises MalformedAnswer (unnamed)."""
+    try:
+        return str(item[tag]["Value"][0])
+    except (KeyError, TypeError, IndexError):
+        raise MalformedAnswer(f"an instance is listed without a UID at ({tag[:4]},{tag[4:]})") from None
 
 
 def _expected_instances(
@@ -128,11 +135,11 @@ def _expected_instances(
             ),
             "00080018",
         )
+        expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
+        for item in items:
+            expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, what) from None
-    expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
-    for item in items:
-        expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
     if not any(expected.values()) and not any(s.n_instances for s in listed_series):
         target = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
         raise StudyNotFound(f"{connection.where}: {target} not found")
@@ -181,7 +188,7 @@ class _Transfer:
     def keep(self, series_uid: str, dataset: Dataset) -> None:
         """Save an arrived instance (only one that was expected, not yet received and whose
         UIDs are valid: the others are named in `invalid`)."""
-        sop_uid = str(dataset.SOPInstanceUID)
+        sop_uid = str(dataset.get("SOPInstanceUID", ""))
         if sop_uid not in self.result.expected.get(series_uid, ()) or sop_uid in self.received:
             return
         if not (is_valid_uid(series_uid) and is_valid_uid(sop_uid)):
@@ -198,15 +205,16 @@ class _Transfer:
             self.progress(done, self.result.n_expected)
 
     def error(self, exc: Exception, what: str) -> PacsError:
-        if isinstance(exc, PacsError | RequestException):  # (RequestException is an OSError)
-            return named_error(self.connection, exc, what)
+        if isinstance(exc, PacsError | RequestException | ValueError | InvalidDicomError):
+            return named_error(self.connection, exc, what)  # (RequestException is an OSError)
         return PartialTransfer(f"{self.result.folder}: cannot save an instance ({exc.strerror or exc})")
 
     def give_up(self, key: str, error: PacsError) -> None:
-        """Record a final failure; a server that is gone or refuses us stops the transfer."""
+        """Record a final failure; a server that is gone, refuses us, answers what is no DICOMweb
+        or not in time (each try of an instance timed out) stops the transfer."""
         with self.lock:
             self.failures[key] = error
-            if not is_transient(error) or isinstance(error, HostUnreachable):
+            if not is_transient(error) or isinstance(error, HostUnreachable | PacsTimeout):
                 self.fatal.append(error)
                 self.stop.set()
 
@@ -215,18 +223,30 @@ class _Transfer:
         per instance); what does not arrive is fetched one by one afterwards. A part is kept
         only once the next one has begun: the multipart decoder hands on the tail of a cut
         stream as if it were a last part, so the last part is never trusted (its instance is
-        fetched on its own)."""
+        fetched on its own). A stream that repeats an instance, or brings more than the server
+        counts in the series, is stopped (MalformedAnswer: a server sending without end)."""
         what = f"retrieving series {series_uid}"
-        pending = None
+        pending, streamed = None, set()
+        counted = self.result.counted.get(series_uid)
         try:
             for dataset in self.client().iter_series(self.study_uid, series_uid, media_types=AS_STORED):
+                sop_uid = str(dataset.get("SOPInstanceUID", ""))
+                if sop_uid in streamed:
+                    raise MalformedAnswer(f"the stream repeats instance {sop_uid or '(no SOP Instance UID)'}")
+                streamed.add(sop_uid)
+                if counted is not None and len(streamed) > max(
+                    counted, len(self.result.expected[series_uid])
+                ):
+                    raise MalformedAnswer(
+                        f"the stream brings more instances than the {counted} the server counts"
+                    )
                 self.expect(series_uid, dataset)
                 if pending is not None:
                     self.keep(series_uid, pending)
                 pending = dataset
                 if self.stop.is_set():
                     return
-        except (PacsError, RequestException, OSError) as exc:
+        except (PacsError, RequestException, OSError, ValueError, InvalidDicomError) as exc:
             error = self.error(exc, what)
             if not is_transient(error):
                 self.give_up(series_uid, error)
@@ -244,7 +264,7 @@ class _Transfer:
                 )
                 self.keep(series_uid, dataset)
                 return
-            except (PacsError, RequestException, OSError) as exc:
+            except (PacsError, RequestException, OSError, ValueError, InvalidDicomError) as exc:
                 error = self.error(exc, what)
                 if not is_transient(error) or attempt == self.retry.attempts - 1:
                     self.give_up(sop_uid, error)

@@ -11,19 +11,36 @@ from lunglens.pacs.connection import Connection, PacsError, ServerError, named_e
 
 
 def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
-    """Store `datasets` (one study); returns the SOP Instance UIDs the server accepted.
-    Raises a named PacsError, and ServerError listing the instances it refused."""
+    """Store `datasets` (one study); returns their SOP Instance UIDs, each acknowledged by the
+    server (in the ReferencedSOPSequence of its answer). Raises a named PacsError, ServerError
+    naming how many instances it refused (FailedSOPSequence), and ServerError naming how many it
+    acknowledged when that is not all of them (an answer that is no STOW-RS answer, e.g. a web
+    page or `{}`, acknowledges none)."""
     if not datasets:
         return []
     study_uid = str(datasets[0].StudyInstanceUID)
     what = f"storing {len(datasets)} instance(s) in study {study_uid}"
     try:
         response = connection.client().store_instances(list(datasets))
-    except (PacsError, RequestException) as exc:
+        failed = [
+            str(item.get("ReferencedSOPInstanceUID", "")) for item in response.get("FailedSOPSequence", [])
+        ]
+        acknowledged = {
+            str(item.get("ReferencedSOPInstanceUID", ""))
+            for item in response.get("ReferencedSOPSequence", [])
+        }
+    except (PacsError, RequestException, ValueError) as exc:
         raise named_error(connection, exc, what) from None
-    failed = [str(item.ReferencedSOPInstanceUID) for item in response.get("FailedSOPSequence", [])]
     if failed:
         raise ServerError(
             f"{connection.where}: refused {len(failed)} of {len(datasets)} instances while {what}"
         )
-    return [str(item.ReferencedSOPInstanceUID) for item in response.get("ReferencedSOPSequence", [])]
+    sent = [str(dataset.SOPInstanceUID) for dataset in datasets]
+    missing = [uid for uid in sent if uid not in acknowledged]
+    if missing:
+        raise ServerError(
+            f"{connection.where}: acknowledged {len(sent) - len(missing)} of {len(sent)} instances while "
+            f"{what} (the answer lists no others as stored: not a STOW-RS answer, or the server kept "
+            "them silently; look in the PACS before sending again)"
+        )
+    return sent

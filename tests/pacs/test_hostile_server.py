@@ -1,0 +1,294 @@
+"""A hostile DICOMweb server (an http.server in a thread of the test, `Hostile`): answers that
+drip, never end or repeat end in a named PacsError (CLI exit 2) naming the server, never in a hang;
+a store answer that acknowledges not every instance sent (a web page, `{}`) is a failure; answers
+of the wrong shape (JSON objects or numbers for arrays of datasets, a web page or parts that are
+no DICOM for instances, instances listed without UIDs) are named (MalformedAnswer), never a
+traceback; `analyze --dicomweb` killed by SIGTERM or SIGHUP removes the study it retrieved."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from lunglens.cli import main as cli_main
+from lunglens.pacs import (
+    Connection,
+    MalformedAnswer,
+    PacsTimeout,
+    RetrySchedule,
+    ServerError,
+    find_studies,
+    retrieve_study,
+    store,
+)
+from lunglens.synthetic import write_dicom_series
+
+BOUNDARY = b"hostile-boundary"
+DRIP_S = 0.2
+#: A generous guard: none of these tests may take anywhere near this long (seconds).
+HANG_GUARD_S = 120
+
+
+def _instances(folder: Path) -> list[bytes]:
+    """Two instances of one phantom CT series, as Part 10 bytes."""
+    paths = write_dicom_series(np.full((2, 16, 16), -800.0), [0.0, -5.0], 10.0, 5.0, folder, seed=3)
+    return [path.read_bytes() for path in paths]
+
+
+class Hostile(BaseHTTPRequestHandler):
+    """URL http://127.0.0.1:PORT/<mode>/dicom-web/...; QIDO-RS lists one study of one series of the
+    two `instances`, except in the modes that break it. Modes: qido-drip, qido-endless, dict, ints,
+    badvalue (QIDO-RS); noinst (an instance listing without SOP Instance UIDs), wado-repeat,
+    wado-drip, wado-html, wado-garbage (WADO-RS); stow-html, stow-empty, stow-drip (STOW-RS)."""
+
+    protocol_version = "HTTP/1.1"
+    instances: list[bytes] = []
+
+    def log_message(self, *_args):
+        pass
+
+    def _send(self, body: bytes, content_type: str = "application/dicom+json") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _chunked(self, content_type: str, chunks) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.wfile.flush()
+        except OSError:  # the client hung up
+            pass
+
+    @staticmethod
+    def _drip(first: bytes):
+        yield first
+        while True:
+            time.sleep(DRIP_S)
+            yield b" "
+
+    @staticmethod
+    def _part(data: bytes) -> bytes:
+        return b"--" + BOUNDARY + b"\r\nContent-Type: application/dicom\r\n\r\n" + data + b"\r\n"
+
+    def _datasets(self) -> list[pydicom.Dataset]:
+        return [pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)) for data in self.instances]
+
+    def do_POST(self):
+        if "chunked" in str(self.headers.get("Transfer-Encoding")):
+            while size := int(self.rfile.readline().strip() or b"0", 16):
+                self.rfile.read(size + 2)  # the chunk and its CRLF
+            self.rfile.readline()
+        else:
+            self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+        mode = self.path.split("/")[1]
+        if mode == "stow-html":
+            self._send(b"<html><body>Welcome</body></html>", "text/html")
+        elif mode == "stow-empty":
+            self._send(b"{}")
+        elif mode == "stow-drip":
+            self._chunked("application/dicom+json", self._drip(b"{"))
+
+    def do_GET(self):
+        _, mode, rest = self.path.split("/", 2)
+        path = "/" + rest.split("?")[0].removeprefix("dicom-web").strip("/")
+        datasets = [pydicom.dcmread(io.BytesIO(data)) for data in self.instances]
+        if mode == "qido-drip":
+            return self._chunked("application/dicom+json", self._drip(b"["))
+        if mode == "qido-endless":
+            item = json.dumps({"0020000D": {"vr": "UI", "Value": ["1.2.3"]}}).encode() + b","
+            return self._chunked(
+                "application/dicom+json", itertools.chain([b"["], itertools.repeat(item * 1000))
+            )
+        if mode in ("dict", "ints", "badvalue"):
+            bad = {
+                "dict": {"error": "nope"},
+                "ints": [1, 2, 3],
+                "badvalue": [{"0020000D": {"vr": "UI", "Value": "x"}}],
+            }
+            return self._send(json.dumps(bad[mode]).encode())
+        if path == "/studies" or path.endswith(("/series", "/instances")):
+            items = [ds.to_json_dict() for ds in datasets]
+            if path.endswith("/series"):
+                items = [{**items[0], "00201209": {"vr": "IS", "Value": [len(items)]}}]
+            if mode == "noinst":
+                items = [{tag: value for tag, value in item.items() if tag != "00080018"} for item in items]
+            return self._send(json.dumps(items).encode())
+        multipart = f'multipart/related; type="application/dicom"; boundary={BOUNDARY.decode()}'
+        if mode == "wado-repeat":
+            return self._chunked(multipart, itertools.repeat(self._part(self.instances[0])))
+        if mode == "wado-drip":
+            return self._chunked(multipart, self._drip(self._part(self.instances[0])[:60]))
+        if mode == "wado-html":
+            return self._send(b"<html><body>Sign in</body></html>", "text/html")
+        if mode == "wado-garbage":
+            return self._send(self._part(os.urandom(3000)) * 2 + b"--" + BOUNDARY + b"--", multipart)
+        wanted = [
+            data for data, ds in zip(self.instances, datasets, strict=True) if ds.SOPInstanceUID in path
+        ]
+        body = b"".join(self._part(data) for data in wanted or self.instances) + b"--" + BOUNDARY + b"--"
+        return self._send(body, multipart)
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """The hostile server's root, http://127.0.0.1:PORT, and the study it lists."""
+    Hostile.instances = _instances(tmp_path_factory.mktemp("hostile"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    study = str(pydicom.dcmread(io.BytesIO(Hostile.instances[0])).StudyInstanceUID)
+    yield f"http://127.0.0.1:{server.server_port}", study
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _no_credentials(monkeypatch):
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+
+
+def _connection(hostile, mode: str, timeout_s: float = 2.0) -> Connection:
+    return Connection(url=f"{hostile[0]}/{mode}/dicom-web", read_timeout_s=timeout_s)
+
+
+def _guarded(function, *args, **kwargs):
+    """What `function` returns, or the exception it raises, run in a thread; fails (rather than
+    hangs) when it takes over HANG_GUARD_S."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(function(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert outcome, f"{function.__name__} hung"
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "words"),
+    [
+        ("qido-drip", PacsTimeout, "no whole answer to GET /qido-drip/dicom-web/studies in time"),
+        ("qido-endless", MalformedAnswer, "larger than 32 MiB"),
+    ],
+)
+def test_a_search_answer_that_drips_or_never_ends_is_stopped_and_named(hostile, mode, error, words):
+    raised = _guarded(find_studies, _connection(hostile, mode))
+    assert isinstance(raised, error) and words in str(raised)
+    assert str(raised).startswith(f"{hostile[0]}/{mode}/dicom-web: ")
+
+
+@pytest.mark.parametrize(
+    ("mode", "error", "words"),
+    [
+        ("wado-repeat", MalformedAnswer, "the stream repeats instance"),
+        ("wado-drip", PacsTimeout, "in time"),
+    ],
+)
+def test_a_retrieval_whose_stream_repeats_or_drips_is_stopped_and_named(
+    hostile, tmp_path, mode, error, words
+):
+    raised = _guarded(
+        retrieve_study, _connection(hostile, mode), hostile[1], tmp_path, retry=RetrySchedule(2, 0.1)
+    )
+    assert isinstance(raised, error) and words in str(raised), raised
+    assert str(raised).startswith(f"{hostile[0]}/{mode}/dicom-web: ")
+
+
+def test_a_store_answer_that_drips_is_stopped_and_named(hostile):
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    raised = _guarded(store, _connection(hostile, "stow-drip"), datasets)
+    assert isinstance(raised, PacsTimeout) and "no whole answer to POST" in str(raised)
+
+
+def test_pacs_find_on_a_dripping_server_exits_2_within_its_timeout_naming_it(hostile, capsys):
+    url = f"{hostile[0]}/qido-drip/dicom-web"
+    assert _guarded(cli_main, ["pacs", "find", url, "--dicomweb-timeout", "2"]) == 2
+    assert f"lunglens: {url}: no whole answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["stow-html", "stow-empty"])
+def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    with pytest.raises(ServerError, match="acknowledged 0 of 2 instances while storing"):
+        store(_connection(hostile, mode), datasets)
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("dict", "a result is not a DICOM JSON dataset"),
+        ("ints", "the answer is not a JSON array of DICOM datasets"),
+        ("badvalue", "a result is not a DICOM JSON dataset"),
+    ],
+)
+def test_a_search_answer_of_the_wrong_shape_is_named(hostile, mode, words, capsys):
+    url = f"{hostile[0]}/{mode}/dicom-web"
+    with pytest.raises(MalformedAnswer, match=f"malformed answer while searching for studies: {words}"):
+        find_studies(_connection(hostile, mode))
+    assert cli_main(["pacs", "find", url]) == 2
+    assert f"lunglens: {url}: malformed answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"),
+    [
+        ("wado-html", "not the DICOM JSON or DICOM instances asked for"),
+        ("wado-garbage", "a part of it is not a DICOM instance"),
+        ("noinst", "an instance is listed without a UID at (0008,0018)"),
+    ],
+)
+def test_a_retrieval_answer_that_is_no_dicom_is_named(hostile, mode, words, tmp_path, capsys):
+    url = f"{hostile[0]}/{mode}/dicom-web"
+    with pytest.raises(MalformedAnswer) as caught:
+        retrieve_study(_connection(hostile, mode), hostile[1], tmp_path / "in")
+    assert str(caught.value).startswith(f"{url}: malformed answer while ") and words in str(caught.value)
+    assert cli_main(["analyze", "--dicomweb", url, "--study", hostile[1]]) == 2
+    assert f"lunglens: {url}: malformed answer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_analyze_killed_while_retrieving_removes_the_retrieved_study(hostile, signum, tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    url = f"{hostile[0]}/wado-drip/dicom-web"
+    argv = ["analyze", "--dicomweb", url, "--study", hostile[1], "--dicomweb-timeout", "5"]
+    environment = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": os.pathsep.join(sys.path)}
+    process = subprocess.Popen([sys.executable, "-m", "lunglens", *argv], env=environment)
+    try:
+        deadline = time.monotonic() + HANG_GUARD_S
+        while not list(temporary.glob("lunglens-pacs-*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(temporary.glob("lunglens-pacs-*")), "no retrieval began"
+        time.sleep(1.0)  # into the retrieval
+        process.send_signal(signum)
+        assert process.wait(HANG_GUARD_S) != 0
+    finally:
+        process.kill()
+        process.wait()
+    assert not list(temporary.glob("lunglens-pacs-*"))
