@@ -29,7 +29,15 @@ from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
-from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, report_name, result_name, run_job
+from lunglens.batch.task import (
+    RETRIEVING_FOLDER,
+    JobSettings,
+    held_job_ids,
+    job_lock,
+    report_name,
+    result_name,
+    run_job,
+)
 from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
@@ -175,12 +183,21 @@ def _exclusive_lock(out: Path):
 
 def _remove_temporaries(out: Path) -> int:
     """Delete what an interrupted run left in `out`: the temporary files of atomic writes
-    (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/`). Returns
-    how many temporary files there were."""
-    leftovers = list(out.glob(".*.part"))
+    (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/<job id>-*`),
+    except those of jobs whose lock a task holds (`held_job_ids`: a task of a killed batch still
+    running on an existing cluster). Returns how many temporary files there were."""
+    held = held_job_ids(out)
+    ours = tuple(f".{job_id}.{kind}." for job_id in held for kind in ("json", "pdf"))
+    leftovers = [path for path in out.glob(".*.part") if not path.name.startswith(ours)]
     for path in leftovers:
         path.unlink(missing_ok=True)
-    shutil.rmtree(out / RETRIEVING_FOLDER, ignore_errors=True)
+    retrieving = out / RETRIEVING_FOLDER
+    if retrieving.is_dir() and not held:
+        shutil.rmtree(retrieving, ignore_errors=True)
+    elif retrieving.is_dir():
+        for folder in retrieving.iterdir():
+            if not folder.name.startswith(tuple(f"{job_id}-" for job_id in held)):
+                shutil.rmtree(folder, ignore_errors=True)
     return len(leftovers)
 
 
@@ -317,8 +334,10 @@ def _run_jobs(
 ) -> tuple[int, dict]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
-    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
-    {worker pid: {"jobs", "model_loads", "lesion_model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
+    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished, the
+    ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
+    finished by this run), {worker pid: {"jobs", "model_loads", "lesion_model_loads",
+    "cpu_seconds"}}, seconds from the first submission to the last answer)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -335,7 +354,7 @@ def _run_jobs(
             in_flight[future] = job
             finished.add(future)
 
-    ran, workers, last_worklist = 0, {}, time.monotonic()
+    ran, kept, workers, last_worklist = 0, set(), {}, time.monotonic()
     start = time.perf_counter()
     fill()
     for future in finished:
@@ -345,15 +364,19 @@ def _run_jobs(
             seen = workers.setdefault(
                 answer["pid"], {"jobs": 0, "model_loads": 0, "lesion_model_loads": 0, "cpu_seconds": 0.0}
             )
-            seen["jobs"] += 1
-            seen["cpu_seconds"] += answer["cpu_seconds"]
             seen["model_loads"] = answer["model_loads"]
             seen["lesion_model_loads"] = answer.get("lesion_model_loads", 0)
-            if answer["status"] == "done":
-                manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+            if answer.get("adopted"):
+                manifest.mark_done(job.job_id, answer["result"], answer["summary"], None)
+                kept.add(job.job_id)
             else:
-                manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
-            ran += 1
+                seen["jobs"] += 1
+                seen["cpu_seconds"] += answer["cpu_seconds"]
+                if answer["status"] == "done":
+                    manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+                else:
+                    manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
+                ran += 1
         else:
             error = future.exception() if future.status == "error" else None
             if isinstance(error, KilledWorker) or error is None:
@@ -382,7 +405,7 @@ def _run_jobs(
             with contextlib.suppress(WriteError):  # the final write reports a lasting failure
                 write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
-    return ran, workers, time.perf_counter() - start
+    return ran, kept, workers, time.perf_counter() - start
 
 
 def run_batch(
@@ -435,12 +458,17 @@ def run_batch(
                     continue
                 if job.problems:
                     manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
-                elif _adopt(manifest, out, job, run_settings):
-                    adopted += 1
-                elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
-                    todo.append(job)
+                    continue
+                with job_lock(out, job.job_id, wait=False) as idle:
+                    if not idle:  # a task of a killed batch runs it: this run's task adopts its result
+                        todo.append(job)
+                    elif _adopt(manifest, out, job, run_settings):
+                        adopted += 1
+                    elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
+                        (out / result_name(job.job_id)).unlink(missing_ok=True)  # not its result
+                        todo.append(job)
 
-            ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
+            ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
             if todo:
                 settings = JobSettings(
                     card, sha256, config.provider, config.options, str(out.resolve()), config.report
@@ -449,10 +477,10 @@ def run_batch(
                 with _dask_client(config) as client:
                     cluster_seconds = time.perf_counter() - cluster_started
                     _check_workers_sign_in(client, config.dicomweb)
-                    ran, workers, jobs_seconds = _run_jobs(
+                    ran, kept, workers, jobs_seconds = _run_jobs(
                         client, todo, settings, task, manifest, out, progress
                     )
-                _remove_temporaries(out)  # every job of this run has answered: none is writing here
+                _remove_temporaries(out)  # every job of this run has answered
             counts = manifest.counts()
             records = manifest.records()
             try:
@@ -476,7 +504,7 @@ def run_batch(
         pending=counts["pending"] + counts["running"],
         ran=ran,
         already_done=already_done,
-        adopted=adopted,
+        adopted=adopted + len(kept),
         recovered=recovered,
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
