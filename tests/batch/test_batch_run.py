@@ -167,7 +167,10 @@ def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_p
         manifest.mark_running(job.job_id)
     identity = (out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns
     second = run_batch(config, progress=lambda *a: None)
-    assert (second.recovered, second.adopted, second.ran, second.done) == (1, 1, 0, 2)
+    # counted once: kept, not run again
+    assert (second.recovered, second.adopted, second.ran, second.done) == (0, 1, 0, 2)
+    assert "1 results of an interrupted run kept" in second.lines()[1]
+    assert "run again" not in second.lines()[1]
     assert ((out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns) == identity
 
 
@@ -445,6 +448,7 @@ def test_a_job_a_killed_batch_left_running_on_its_cluster_is_adopted_not_run_twi
     assert rerun.returncode == 0, stderr
     assert (out / result.name).stat().st_ino == result.stat().st_ino  # the orphan's file, kept
     assert "0 finished" in stdout and "1 results of an interrupted run kept" in stdout
+    assert "run again" not in stdout
     assert _states(out)[job.job_id] == ("done", 2)
     assert not list(out.glob("*.pdf")) and set(out.glob(".*")) == {out / LOCK_NAME}
 

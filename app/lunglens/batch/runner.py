@@ -446,7 +446,8 @@ def run_batch(
             raise BatchError(str(exc)) from exc
         with manifest:
             _remove_temporaries(out)
-            recovered = manifest.recover()
+            interrupted = {record.job_id for record in manifest.records() if record.state == "running"}
+            manifest.recover()
             if config.retry_failed:
                 manifest.retry_failed()
             manifest.register(list(plan.jobs))
@@ -467,6 +468,7 @@ def run_batch(
                     elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
                         (out / result_name(job.job_id)).unlink(missing_ok=True)  # not its result
                         todo.append(job)
+            submitted = {job.job_id for job in todo}
 
             ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
             if todo:
@@ -505,7 +507,7 @@ def run_batch(
         ran=ran,
         already_done=already_done,
         adopted=adopted + len(kept),
-        recovered=recovered,
+        recovered=len((interrupted & submitted) - kept),
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
         studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
