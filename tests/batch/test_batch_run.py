@@ -190,6 +190,36 @@ def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
     assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
 
 
+def test_a_scheduler_without_workers_is_waited_for_and_said_so(tiny_card, tmp_path, monkeypatch, capsys):
+    import threading
+
+    from distributed import LocalCluster
+
+    from lunglens.batch import runner
+
+    monkeypatch.setattr(runner, "WORKERS_NOTICE_S", 0.2)
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        config = BatchConfig(
+            source=source, out=tmp_path / "out", scheduler=cluster.scheduler_address, model=tiny_card,
+            options=HU_BANDS,
+        )  # fmt: skip
+        summaries = []
+        batch = threading.Thread(target=lambda: summaries.append(run_batch(config, progress=lambda *a: None)))
+        batch.start()
+        said, deadline = "", time.monotonic() + 120
+        while "waiting for a worker" not in said:
+            assert batch.is_alive() and time.monotonic() < deadline, said
+            said += capsys.readouterr().err
+            time.sleep(POLL_S)
+        assert f"the Dask scheduler at {cluster.scheduler_address} has none running" in said
+        assert batch.is_alive() and not summaries  # still waiting: a worker may join
+        cluster.scale(1)
+        batch.join()
+    (summary,) = summaries
+    assert (summary.done, summary.failed) == (1, 0)
+
+
 def test_report_pdfs_when_asked(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 1, bad=False)
     out = tmp_path / "out"

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -53,6 +54,8 @@ WORKLIST_INTERVAL_S = 2.0
 LOCK_NAME = ".lunglens-batch.lock"
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 10
+#: Seconds an existing scheduler may have no worker before the batch says it is waiting for one.
+WORKERS_NOTICE_S = 10
 
 #: Dask settings for the batch: the scheduler does not retry a task whose worker died (the
 #: client does, once, and records the attempt in the manifest).
@@ -282,6 +285,7 @@ def _dask_client(config: BatchConfig):
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"{config.scheduler}: no Dask scheduler answers there ({exc})") from exc
             with client:
+                _wait_for_a_worker(client, config.scheduler)
                 yield client
             return
         threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
@@ -297,6 +301,22 @@ def _dask_client(config: BatchConfig):
             Client(cluster) as client,
         ):
             yield client
+
+
+def _wait_for_a_worker(client, scheduler: str) -> None:
+    """Wait until the cluster has a worker running, saying so on stderr when none has joined
+    after `WORKERS_NOTICE_S` seconds (workers may join later; Ctrl-C stops the batch, no job
+    handed out)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_NOTICE_S)
+    except TimeoutError:
+        print(
+            f"lunglens batch: waiting for a worker: the Dask scheduler at {scheduler} has none "
+            f"running (start one: dask worker {scheduler}; Ctrl-C stops the batch)",
+            file=sys.stderr,
+            flush=True,
+        )
+        client.wait_for_workers(1)
 
 
 def _running_workers(dask_scheduler) -> int:
