@@ -58,9 +58,13 @@ def _inside_read_only(target: Path, read_only_folders: Iterable[Path]) -> str | 
     return None
 
 
-def write_atomically(path: Path, data: bytes, *, read_only_folders: Iterable[Path] = ()) -> None:
+def write_atomically(
+    path: Path, data: bytes, *, read_only_folders: Iterable[Path] = (), replace: bool = True
+) -> None:
     """Write `data` to `path` (mode 0666 less the umask). Raises WriteError when the destination
-    is refused (`destination_problem`) or the write fails."""
+    is refused (`destination_problem`) or the write fails. With `replace` False an existing `path`
+    is never replaced, even one another process publishes meanwhile (the file is hard-linked into
+    place): FileExistsError, and nothing of this write is left."""
     path = Path(path)
     problem = destination_problem(path, read_only_folders)
     if problem:
@@ -76,7 +80,14 @@ def write_atomically(path: Path, data: bytes, *, read_only_folders: Iterable[Pat
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails when path exists, atomically
+            os.unlink(tmp)
+    except FileExistsError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise WriteError(f"{path}: cannot write there ({exc.strerror or exc})") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import fcntl
+import json
 import os
 import signal
 import sqlite3
@@ -166,7 +167,10 @@ def test_result_written_but_not_recorded_is_kept_not_recomputed(tiny_card, tmp_p
         manifest.mark_running(job.job_id)
     identity = (out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns
     second = run_batch(config, progress=lambda *a: None)
-    assert (second.recovered, second.adopted, second.ran, second.done) == (1, 1, 0, 2)
+    # counted once: kept, not run again
+    assert (second.recovered, second.adopted, second.ran, second.done) == (0, 1, 0, 2)
+    assert "1 results of an interrupted run kept" in second.lines()[1]
+    assert "run again" not in second.lines()[1]
     assert ((out / job.result).stat().st_ino, (out / job.result).stat().st_mtime_ns) == identity
 
 
@@ -184,6 +188,36 @@ def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
         )
         summary = run_batch(config, progress=lambda *a: None)
     assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
+
+
+def test_a_scheduler_without_workers_is_waited_for_and_said_so(tiny_card, tmp_path, monkeypatch, capsys):
+    import threading
+
+    from distributed import LocalCluster
+
+    from lunglens.batch import runner
+
+    monkeypatch.setattr(runner, "WORKERS_NOTICE_S", 0.2)
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    with LocalCluster(n_workers=0, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        config = BatchConfig(
+            source=source, out=tmp_path / "out", scheduler=cluster.scheduler_address, model=tiny_card,
+            options=HU_BANDS,
+        )  # fmt: skip
+        summaries = []
+        batch = threading.Thread(target=lambda: summaries.append(run_batch(config, progress=lambda *a: None)))
+        batch.start()
+        said, deadline = "", time.monotonic() + 120
+        while "waiting for a worker" not in said:
+            assert batch.is_alive() and time.monotonic() < deadline, said
+            said += capsys.readouterr().err
+            time.sleep(POLL_S)
+        assert f"the Dask scheduler at {cluster.scheduler_address} has none running" in said
+        assert batch.is_alive() and not summaries  # still waiting: a worker may join
+        cluster.scale(1)
+        batch.join()
+    (summary,) = summaries
+    assert (summary.done, summary.failed) == (1, 0)
 
 
 def test_report_pdfs_when_asked(tiny_card, tmp_path):
@@ -365,3 +399,110 @@ def test_more_workers_than_cores_exit_2_and_an_existing_scheduler_ignores_them(
             ),
             progress=lambda *a: None,
         )
+
+
+def _one_result(source, out, card):
+    """The result file of a batch of the one series in `source`, run into `out`."""
+    config = BatchConfig(source=source, out=out, workers=1, model=card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    (result,) = out.glob("*.json")
+    return result
+
+
+ORPHAN = """
+import fcntl, os, shutil, sys
+from pathlib import Path
+
+out, job_id, result = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+part, retrieving = out / f".{job_id}.json.orphan.part", out / ".retrieving" / f"{job_id}-orphan"
+lock = out / f".{job_id}.job-lock"
+with open(lock, "a") as held:  # as its task holds the job's lock (batch.task.job_lock)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    part.write_bytes(b"")
+    retrieving.mkdir(parents=True)
+    print("holding", flush=True)
+    sys.stdin.readline()
+    part.unlink()
+    shutil.rmtree(retrieving)
+    os.link(result, out / result.name)  # publishes the result it computed
+    lock.unlink()
+"""
+
+
+def test_a_job_a_killed_batch_left_running_on_its_cluster_is_adopted_not_run_twice(tiny_card, tmp_path):
+    """kill -9 of a batch on an existing cluster leaves its task running there (here a process
+    holding the job's lock, as the task does). The rerun leaves its temporaries, waits for it,
+    and keeps the result it writes: computed once, written once, counted once."""
+    from lunglens.batch.jobs import plan_jobs
+    from lunglens.batch.task import RETRIEVING_FOLDER
+
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    computed = tmp_path / "computed"  # the orphan's result, made beforehand
+    result = _one_result(source, computed, tiny_card)
+    out = tmp_path / "out"
+    out.mkdir()
+    (job,) = plan_jobs(source).jobs
+    db = sqlite3.connect(computed / MANIFEST_NAME)
+    (settings,) = db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+    db.close()
+    with Manifest(out) as manifest:  # as the killed run left it: the job handed to the cluster
+        manifest.bind_settings(json.loads(settings))
+        manifest.register([job])
+        manifest.mark_running(job.job_id)
+    orphan = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN, str(out), job.job_id, str(result)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    rerun = None
+    try:
+        assert orphan.stdout.readline() == "holding\n"
+        rerun = subprocess.Popen(
+            _batch_command(source, out, tiny_card, "--workers", "1"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 240
+        while _states(out)[job.job_id] != ("running", 2):  # handed to this run's cluster
+            assert rerun.poll() is None and time.monotonic() < deadline, rerun.communicate()
+            time.sleep(POLL_S)
+        # the orphan's temporaries were left where it writes them
+        assert (out / f".{job.job_id}.json.orphan.part").exists()
+        assert (out / RETRIEVING_FOLDER / f"{job.job_id}-orphan").is_dir()
+        orphan.communicate("publish\n", timeout=60)
+        assert orphan.returncode == 0
+        stdout, stderr = rerun.communicate(timeout=240)
+    finally:
+        for process in (orphan, rerun):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert rerun.returncode == 0, stderr
+    assert (out / result.name).stat().st_ino == result.stat().st_ino  # the orphan's file, kept
+    assert "0 finished" in stdout and "1 results of an interrupted run kept" in stdout
+    assert "run again" not in stdout
+    assert _states(out)[job.job_id] == ("done", 2)
+    assert not list(out.glob("*.pdf")) and set(out.glob(".*")) == {out / LOCK_NAME}
+
+
+def test_a_result_another_process_publishes_meanwhile_is_kept_not_replaced(tiny_card, tmp_path, monkeypatch):
+    """A finished result is never replaced: a task that finds one published while it computed
+    (by a writer that did not hold the job's lock) discards its own copy."""
+    from lunglens.batch import task
+    from lunglens.batch.jobs import plan_jobs
+
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    theirs = _one_result(source, tmp_path / "computed", tiny_card)
+    out = tmp_path / "out"
+    out.mkdir()
+    (job,) = plan_jobs(source).jobs
+    sha256 = load_model(tiny_card, provider="cpu").card.sha256
+    analyse_series = task.load_and_analyse
+
+    def published_meanwhile(*args, **kwargs):
+        os.link(theirs, out / theirs.name)
+        return analyse_series(*args, **kwargs)
+
+    monkeypatch.setattr(task, "load_and_analyse", published_meanwhile)
+    answer = task.run_job(job, JobSettings(str(tiny_card), sha256, "cpu", HU_BANDS, str(out)))
+    assert answer["status"] == "done" and answer["result"] == theirs.name
+    assert (out / theirs.name).stat().st_ino == theirs.stat().st_ino
+    assert sorted(p.name for p in out.iterdir()) == [theirs.name]  # no temporary, no lock left

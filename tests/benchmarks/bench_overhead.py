@@ -132,12 +132,18 @@ def per_patient(card: Path, provider: str, sizes: tuple[int, ...], lesion_method
         out_folder=str(scratch / "out"),
     )
     Path(settings.out_folder).mkdir()
-    run_job(jobs[-1], settings)  # the worker's first job: sessions made, the largest shapes seen
+
+    def run_afresh(job):
+        """`run_job` with no result of the job in place (a finished one would be kept, not made)."""
+        (Path(settings.out_folder) / result_name(job.job_id)).unlink(missing_ok=True)
+        return run_job(job, settings)
+
+    run_afresh(jobs[-1])  # the worker's first job: sessions made, the largest shapes seen
     rows = []
     for job in jobs:
         runs = []
         for _ in range(3):
-            answer = run_job(job, settings)
+            answer = run_afresh(job)
             if answer["status"] != "done":
                 raise SystemExit(f"{job.job_id}: {answer['error']}")
             stored = json.loads((Path(settings.out_folder) / result_name(job.job_id)).read_text())

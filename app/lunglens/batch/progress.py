@@ -16,8 +16,9 @@ BAR_WIDTH = 30
 class BatchSummary:
     """What a batch run did. `ran` counts the jobs this run finished (done or failed);
     `already_done` those skipped because an earlier run finished them; `adopted` results an
-    interrupted run had written but not recorded; `recovered` jobs an interrupted run left
-    running. `verdicts` counts the verdicts of every done job of the folder. `seconds` is the
+    interrupted run had written (or, on an existing cluster, its task still running went on to
+    write) but not recorded, kept and not computed again; `recovered` jobs an interrupted run
+    left running that this run ran again (those whose result it kept are `adopted` only). `verdicts` counts the verdicts of every done job of the folder. `seconds` is the
     wall time of this run; `studies_per_hour` the rate of jobs this run finished once the cluster
     was up (`cluster_start_seconds` to start or reach it)."""
 

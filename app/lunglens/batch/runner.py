@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,7 +30,15 @@ from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
-from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, report_name, result_name, run_job
+from lunglens.batch.task import (
+    RETRIEVING_FOLDER,
+    JobSettings,
+    held_job_ids,
+    job_lock,
+    report_name,
+    result_name,
+    run_job,
+)
 from lunglens.batch.worklist import summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
@@ -45,6 +54,8 @@ WORKLIST_INTERVAL_S = 2.0
 LOCK_NAME = ".lunglens-batch.lock"
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 10
+#: Seconds an existing scheduler may have no worker before the batch says it is waiting for one.
+WORKERS_NOTICE_S = 10
 
 #: Dask settings for the batch: the scheduler does not retry a task whose worker died (the
 #: client does, once, and records the attempt in the manifest).
@@ -175,12 +186,21 @@ def _exclusive_lock(out: Path):
 
 def _remove_temporaries(out: Path) -> int:
     """Delete what an interrupted run left in `out`: the temporary files of atomic writes
-    (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/`). Returns
-    how many temporary files there were."""
-    leftovers = list(out.glob(".*.part"))
+    (`.<name>.*.part`) and the series DICOMweb jobs were retrieving (`.retrieving/<job id>-*`),
+    except those of jobs whose lock a task holds (`held_job_ids`: a task of a killed batch still
+    running on an existing cluster). Returns how many temporary files there were."""
+    held = held_job_ids(out)
+    ours = tuple(f".{job_id}.{kind}." for job_id in held for kind in ("json", "pdf"))
+    leftovers = [path for path in out.glob(".*.part") if not path.name.startswith(ours)]
     for path in leftovers:
         path.unlink(missing_ok=True)
-    shutil.rmtree(out / RETRIEVING_FOLDER, ignore_errors=True)
+    retrieving = out / RETRIEVING_FOLDER
+    if retrieving.is_dir() and not held:
+        shutil.rmtree(retrieving, ignore_errors=True)
+    elif retrieving.is_dir():
+        for folder in retrieving.iterdir():
+            if not folder.name.startswith(tuple(f"{job_id}-" for job_id in held)):
+                shutil.rmtree(folder, ignore_errors=True)
     return len(leftovers)
 
 
@@ -265,6 +285,7 @@ def _dask_client(config: BatchConfig):
             except (OSError, TimeoutError) as exc:
                 raise BatchError(f"{config.scheduler}: no Dask scheduler answers there ({exc})") from exc
             with client:
+                _wait_for_a_worker(client, config.scheduler)
                 yield client
             return
         threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
@@ -280,6 +301,22 @@ def _dask_client(config: BatchConfig):
             Client(cluster) as client,
         ):
             yield client
+
+
+def _wait_for_a_worker(client, scheduler: str) -> None:
+    """Wait until the cluster has a worker running, saying so on stderr when none has joined
+    after `WORKERS_NOTICE_S` seconds (workers may join later; Ctrl-C stops the batch, no job
+    handed out)."""
+    try:
+        client.wait_for_workers(1, timeout=WORKERS_NOTICE_S)
+    except TimeoutError:
+        print(
+            f"lunglens batch: waiting for a worker: the Dask scheduler at {scheduler} has none "
+            f"running (start one: dask worker {scheduler}; Ctrl-C stops the batch)",
+            file=sys.stderr,
+            flush=True,
+        )
+        client.wait_for_workers(1)
 
 
 def _running_workers(dask_scheduler) -> int:
@@ -317,8 +354,10 @@ def _run_jobs(
 ) -> tuple[int, dict]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
-    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished,
-    {worker pid: {"jobs", "model_loads", "lesion_model_loads", "cpu_seconds"}}, seconds from the first submission to the last answer)."""
+    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished, the
+    ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
+    finished by this run), {worker pid: {"jobs", "model_loads", "lesion_model_loads",
+    "cpu_seconds"}}, seconds from the first submission to the last answer)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -335,7 +374,7 @@ def _run_jobs(
             in_flight[future] = job
             finished.add(future)
 
-    ran, workers, last_worklist = 0, {}, time.monotonic()
+    ran, kept, workers, last_worklist = 0, set(), {}, time.monotonic()
     start = time.perf_counter()
     fill()
     for future in finished:
@@ -345,15 +384,19 @@ def _run_jobs(
             seen = workers.setdefault(
                 answer["pid"], {"jobs": 0, "model_loads": 0, "lesion_model_loads": 0, "cpu_seconds": 0.0}
             )
-            seen["jobs"] += 1
-            seen["cpu_seconds"] += answer["cpu_seconds"]
             seen["model_loads"] = answer["model_loads"]
             seen["lesion_model_loads"] = answer.get("lesion_model_loads", 0)
-            if answer["status"] == "done":
-                manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+            if answer.get("adopted"):
+                manifest.mark_done(job.job_id, answer["result"], answer["summary"], None)
+                kept.add(job.job_id)
             else:
-                manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
-            ran += 1
+                seen["jobs"] += 1
+                seen["cpu_seconds"] += answer["cpu_seconds"]
+                if answer["status"] == "done":
+                    manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+                else:
+                    manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
+                ran += 1
         else:
             error = future.exception() if future.status == "error" else None
             if isinstance(error, KilledWorker) or error is None:
@@ -382,7 +425,7 @@ def _run_jobs(
             with contextlib.suppress(WriteError):  # the final write reports a lasting failure
                 write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
-    return ran, workers, time.perf_counter() - start
+    return ran, kept, workers, time.perf_counter() - start
 
 
 def run_batch(
@@ -423,7 +466,8 @@ def run_batch(
             raise BatchError(str(exc)) from exc
         with manifest:
             _remove_temporaries(out)
-            recovered = manifest.recover()
+            interrupted = {record.job_id for record in manifest.records() if record.state == "running"}
+            manifest.recover()
             if config.retry_failed:
                 manifest.retry_failed()
             manifest.register(list(plan.jobs))
@@ -435,12 +479,18 @@ def run_batch(
                     continue
                 if job.problems:
                     manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
-                elif _adopt(manifest, out, job, run_settings):
-                    adopted += 1
-                elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
-                    todo.append(job)
+                    continue
+                with job_lock(out, job.job_id, wait=False) as idle:
+                    if not idle:  # a task of a killed batch runs it: this run's task adopts its result
+                        todo.append(job)
+                    elif _adopt(manifest, out, job, run_settings):
+                        adopted += 1
+                    elif manifest.get(job.job_id).state == "pending":  # not failed as in the way
+                        (out / result_name(job.job_id)).unlink(missing_ok=True)  # not its result
+                        todo.append(job)
+            submitted = {job.job_id for job in todo}
 
-            ran, workers, jobs_seconds, cluster_seconds = 0, {}, 0.0, 0.0
+            ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
             if todo:
                 settings = JobSettings(
                     card, sha256, config.provider, config.options, str(out.resolve()), config.report
@@ -449,10 +499,10 @@ def run_batch(
                 with _dask_client(config) as client:
                     cluster_seconds = time.perf_counter() - cluster_started
                     _check_workers_sign_in(client, config.dicomweb)
-                    ran, workers, jobs_seconds = _run_jobs(
+                    ran, kept, workers, jobs_seconds = _run_jobs(
                         client, todo, settings, task, manifest, out, progress
                     )
-                _remove_temporaries(out)  # every job of this run has answered: none is writing here
+                _remove_temporaries(out)  # every job of this run has answered
             counts = manifest.counts()
             records = manifest.records()
             try:
@@ -476,8 +526,8 @@ def run_batch(
         pending=counts["pending"] + counts["running"],
         ran=ran,
         already_done=already_done,
-        adopted=adopted,
-        recovered=recovered,
+        adopted=adopted + len(kept),
+        recovered=len((interrupted & submitted) - kept),
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
         studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,

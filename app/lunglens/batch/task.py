@@ -7,11 +7,18 @@ process and reused, and so is the lesion model of the learned lesion method
 
 Bad data (a series that cannot be decoded, or not retrieved) is an answer, not an exception: the
 job comes back `failed` with the reason. Results are written atomically, the JSON last: a JSON in
-the output folder means the job finished."""
+the output folder means the job finished, and it is never replaced.
+
+A job holds its lock (`job_lock`) in the output folder for its whole life on the worker. A batch
+killed with kill -9 on an existing cluster leaves its jobs running there; the rerun's task of
+such a job waits for the lock and adopts the result the orphan wrote instead of computing it
+again, and the rerun leaves the temporaries of a job whose lock is held (`held_job_ids`)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -57,6 +64,66 @@ def result_name(job_id: str) -> str:
 
 def report_name(job_id: str) -> str:
     return f"{job_id}.pdf"
+
+
+#: The lock file of a job while a task runs it, inside the output folder: `.<job id>` + this.
+JOB_LOCK_SUFFIX = ".job-lock"
+
+
+def _lock_path(out: Path, job_id: str) -> Path:
+    return Path(out) / f".{job_id}{JOB_LOCK_SUFFIX}"
+
+
+def _take(path: Path, *, wait: bool) -> int | None:
+    """An open descriptor holding the exclusive flock of the file `path` names now (created when
+    missing), or None when `wait` is False and another process holds it. A lock taken on a file
+    its holder has since removed (`_release`) is let go and taken again on the new one."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        os.close(fd)
+
+
+def _release(path: Path, fd: int) -> None:
+    """Remove the lock file, then let the lock go (a waiter on the removed file takes it again)."""
+    path.unlink(missing_ok=True)
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def job_lock(out: Path, job_id: str, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the lock of `job_id` in `out`, waiting while another task (of an earlier, killed
+    batch) holds it; yields True. With `wait` False, yields False at once instead of waiting (the
+    lock is not held then). The kernel lets it go when the process ends, however it ends."""
+    path = _lock_path(out, job_id)
+    fd = _take(path, wait=wait)
+    if fd is None:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        _release(path, fd)
+
+
+def held_job_ids(out: Path) -> set[str]:
+    """The jobs whose lock a task holds in `out` now; removes the lock files nobody holds (left by
+    a worker killed with its job)."""
+    held = set()
+    for path in Path(out).glob(f".*{JOB_LOCK_SUFFIX}"):
+        fd = _take(path, wait=False)
+        if fd is None:
+            held.add(path.name[1 : -len(JOB_LOCK_SUFFIX)])
+        else:
+            _release(path, fd)
+    return held
 
 
 # --- one model per worker process -----------------------------------------------------------------
@@ -126,38 +193,76 @@ def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def _finished(path: Path, job: Job) -> dict | None:
+    """The worklist summary of the finished result of `job` at `path`, or None when there is none
+    (a file of another series is not one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise WriteError(f"{path}: a result is in the way and cannot be read ({exc})") from exc
+    if data.get("series", {}).get("key") != job.series_key:
+        raise WriteError(f"{path}: a result of another series is in the way")
+    return summarise(data)
+
+
 def run_job(job: Job, settings: JobSettings) -> dict:
-    """Run one job on a worker. Returns {"status": "done"|"failed", "error", "summary",
-    "result", "seconds" (wall), "cpu_seconds" (this worker process, all its threads), "pid",
-    "model_loads", "lesion_model_loads" (how often this process loaded the lesion model: 0 or
-    1)}; raises only on failures of the system itself (the client records those too)."""
+    """Run one job on a worker, holding its lock (`job_lock`). Returns {"status": "done"|"failed",
+    "error", "summary", "result", "adopted" (the result was there once the lock was held: written
+    by a task of an earlier, killed batch, and not computed again), "seconds" (wall),
+    "cpu_seconds" (this worker process, all its threads), "pid", "model_loads",
+    "lesion_model_loads" (how often this process loaded the lesion model: 0 or 1)}; raises only
+    on failures of the system itself (the client records those too)."""
     start, cpu_start = time.perf_counter(), time.process_time()
     hold_opencv_to_budget()
     model = worker_model(settings)
     lesion_methods = shared_lesion_methods(provider=settings.provider)
-    answer = {"pid": os.getpid(), "model_loads": _MODEL_LOADS, "result": "", "summary": {}, "error": ""}
+    answer = {
+        "pid": os.getpid(),
+        "model_loads": _MODEL_LOADS,
+        "result": "",
+        "summary": {},
+        "error": "",
+        "adopted": False,
+    }
     out = Path(settings.out_folder)
+    path = out / result_name(job.job_id)
     try:
-        with job_series(job, out) as ref:
-            series, analysis = load_and_analyse(ref, model, settings.options, lesion_methods=lesion_methods)
-            # where the series is, not where a DICOMweb job's retrieval put it for the job
-            analysis = replace(analysis, series=replace(analysis.series, folder=job.folder))
-            if settings.report:
-                from lunglens.report import write_report
-
-                write_report(analysis, series, out / report_name(job.job_id))
-        write_atomically(out / result_name(job.job_id), analysis.to_json().encode("utf-8"))
+        with job_lock(out, job.job_id):
+            summary = _finished(path, job)
+            if summary is None:
+                summary = _analyse_and_write(job, settings, model, lesion_methods)
+            else:
+                answer["adopted"] = True
     except (LoadError, WriteError, PacsError, FolderError) as exc:
         answer.update(status="failed", error=str(exc))
     else:
-        answer.update(
-            status="done",
-            result=result_name(job.job_id),
-            summary=summarise(analysis.to_dict(include_cams=False)),
-        )
+        answer.update(status="done", result=path.name, summary=summary)
     answer.update(
         seconds=time.perf_counter() - start,
         cpu_seconds=time.process_time() - cpu_start,
         lesion_model_loads=lesion_methods.loads,
     )
     return answer
+
+
+def _analyse_and_write(job: Job, settings: JobSettings, model: Model, lesion_methods) -> dict:
+    """Analyse the job's series and write its results; returns the worklist summary. A result
+    another process published meanwhile is kept and this one discarded. Raises LoadError,
+    WriteError, PacsError, FolderError."""
+    out = Path(settings.out_folder)
+    with job_series(job, out) as ref:
+        series, analysis = load_and_analyse(ref, model, settings.options, lesion_methods=lesion_methods)
+        # where the series is, not where a DICOMweb job's retrieval put it for the job
+        analysis = replace(analysis, series=replace(analysis.series, folder=job.folder))
+        if settings.report:
+            from lunglens.report import write_report
+
+            write_report(analysis, series, out / report_name(job.job_id))
+    path = out / result_name(job.job_id)
+    try:
+        write_atomically(path, analysis.to_json().encode("utf-8"), replace=False)
+    except FileExistsError:
+        return _finished(path, job)
+    return summarise(analysis.to_dict(include_cams=False))
