@@ -385,3 +385,31 @@ def test_a_series_with_an_invalid_instance_uid_fails_its_job_and_writes_nothing_
     assert "instance with an invalid SOP Instance UID '../../../../victim' not saved" in answer["error"]
     assert not list(out.glob("*.json")) and not any((out / RETRIEVING_FOLDER).iterdir())
     assert not list(tmp_path.rglob("victim*"))
+
+
+def test_a_job_over_a_uid_holding_an_instance_of_another_modality_analyses_its_ct_part(tmp_path, monkeypatch):
+    """Discovery splits an MR-tagged instance off a CT series' UID; the job takes the CT part, as
+    a batch over a folder does, instead of refusing the UID as shared by several passes."""
+    import numpy as np
+
+    from lunglens.batch import task
+    from lunglens.batch.jobs import Job, RemoteSeries
+    from lunglens.pacs import SeriesAddress
+    from tests.factory import write_series
+
+    volume = np.full((5, 16, 16), 1024, np.uint16)
+    volume[:, 4:12, 4:12] = 200
+    paths = write_series(tmp_path / "src", volume, np.arange(5) * -2.0)
+    mr = pydicom.dcmread(paths[0])
+    mr.Modality = "MR"
+    mr.save_as(paths[0])
+
+    def retrieve(connection, study_uid, folder, series=None):
+        for path in paths:
+            (folder / path.name).write_bytes(path.read_bytes())
+
+    monkeypatch.setattr(task, "retrieve_study", retrieve)
+    address = SeriesAddress("http://pacs/dicom-web", mr.StudyInstanceUID, mr.SeriesInstanceUID)
+    job = Job("j", "p", "", 1, "d", remote=RemoteSeries(connection=None, address=address))
+    with task.job_series(job, tmp_path / "out") as ref:
+        assert ref.modality == "CT" and ref.n_slices == 4 and ref.key == mr.SeriesInstanceUID

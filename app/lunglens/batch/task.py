@@ -179,13 +179,15 @@ def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
         found = discover(folder)
         if not found.series:
             raise LoadError(f"{address.text}: no readable CT image was retrieved ({found.skipped_summary()})")
-        if len(found.series) > 1:
+        # instances of another modality under the UID form parts of their own, never analysed
+        parts = [ref for ref in found.series if ref.modality == "CT"] or list(found.series)
+        if len(parts) > 1:
             raise LoadError(
-                f"{address.text}: its instances form {len(found.series)} series, not one "
-                f"({'; '.join(ref.summary() for ref in found.series)}): the Series Instance UID is "
+                f"{address.text}: its instances form {len(parts)} series, not one "
+                f"({'; '.join(ref.summary() for ref in parts)}): the Series Instance UID is "
                 "shared by several passes or image sizes; analyse one with lunglens analyze --dicomweb"
             )
-        (ref,) = found.series
+        (ref,) = parts
         if ref.problems:
             raise LoadError(f"{address.text}: cannot be analysed: {'; '.join(ref.problems)}")
         yield ref
