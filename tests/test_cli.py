@@ -102,3 +102,20 @@ def test_version_and_help_go_to_the_command_line(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "demo-data" in capsys.readouterr().out
+
+
+def test_a_termination_signal_the_process_was_started_ignoring_stays_ignored():
+    """`nohup lunglens batch ...` ignores SIGHUP: a closed terminal must not stop the batch; SIGTERM
+    still ends the command as Ctrl-C does."""
+    import signal
+
+    from lunglens.cli import _termination_interrupts
+
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _termination_interrupts():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)

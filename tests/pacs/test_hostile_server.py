@@ -34,6 +34,7 @@ from lunglens.pacs import (
     retrieve_study,
     store,
 )
+from lunglens.pacs.connection import MAX_METADATA_BYTES
 from lunglens.synthetic import write_dicom_series
 
 BOUNDARY = b"hostile-boundary"
@@ -51,8 +52,10 @@ def _instances(folder: Path) -> list[bytes]:
 class Hostile(BaseHTTPRequestHandler):
     """URL http://127.0.0.1:PORT/<mode>/dicom-web/...; QIDO-RS lists one study of one series of the
     two `instances`, except in the modes that break it. Modes: qido-drip, qido-endless, dict, ints,
-    badvalue (QIDO-RS); noinst (an instance listing without SOP Instance UIDs), wado-repeat,
-    wado-drip, wado-html, wado-garbage (WADO-RS); stow-html, stow-empty, stow-drip (STOW-RS)."""
+    badvalue (QIDO-RS); noinst (an instance listing without SOP Instance UIDs), arriving (the
+    listings leave out the second instance, which arrived meanwhile; the stream brings it),
+    wado-repeat, wado-drip, wado-html, wado-garbage (WADO-RS); stow-html, stow-empty, stow-drip,
+    stow-slow (reads a large body at about 2 MB/s, then acknowledges every instance) (STOW-RS)."""
 
     protocol_version = "HTTP/1.1"
     instances: list[bytes] = []
@@ -93,15 +96,26 @@ class Hostile(BaseHTTPRequestHandler):
     def _datasets(self) -> list[pydicom.Dataset]:
         return [pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)) for data in self.instances]
 
+    def _read(self, size: int, slowly: bool) -> None:
+        """Read `size` bytes of the body; `slowly`: 64 KiB every 0.03 s (about 2 MB/s)."""
+        while size > 0:
+            size -= len(self.rfile.read(min(size, 2**16) if slowly else size))
+            if slowly:
+                time.sleep(0.03)
+
     def do_POST(self):
+        mode = self.path.split("/")[1]
+        slowly = mode == "stow-slow"
         if "chunked" in str(self.headers.get("Transfer-Encoding")):
             while size := int(self.rfile.readline().strip() or b"0", 16):
-                self.rfile.read(size + 2)  # the chunk and its CRLF
+                self._read(size + 2, slowly)  # the chunk and its CRLF
             self.rfile.readline()
         else:
-            self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-        mode = self.path.split("/")[1]
-        if mode == "stow-html":
+            self._read(int(self.headers.get("Content-Length", 0) or 0), slowly)
+        if mode == "stow-slow":
+            stored = [{"00081155": {"vr": "UI", "Value": [ds.SOPInstanceUID]}} for ds in self._datasets()]
+            self._send(json.dumps({"00081199": {"vr": "SQ", "Value": stored}}).encode())
+        elif mode == "stow-html":
             self._send(b"<html><body>Welcome</body></html>", "text/html")
         elif mode == "stow-empty":
             self._send(b"{}")
@@ -127,7 +141,7 @@ class Hostile(BaseHTTPRequestHandler):
             }
             return self._send(json.dumps(bad[mode]).encode())
         if path == "/studies" or path.endswith(("/series", "/instances")):
-            items = [ds.to_json_dict() for ds in datasets]
+            items = [ds.to_json_dict() for ds in (datasets[:1] if mode == "arriving" else datasets)]
             if path.endswith("/series"):
                 items = [{**items[0], "00201209": {"vr": "IS", "Value": [len(items)]}}]
             if mode == "noinst":
@@ -194,7 +208,7 @@ def _guarded(function, *args, **kwargs):
     ("mode", "error", "words"),
     [
         ("qido-drip", PacsTimeout, "no whole answer to GET /qido-drip/dicom-web/studies in time"),
-        ("qido-endless", MalformedAnswer, "larger than 32 MiB"),
+        ("qido-endless", MalformedAnswer, f"larger than {MAX_METADATA_BYTES >> 20} MiB"),
     ],
 )
 def test_a_search_answer_that_drips_or_never_ends_is_stopped_and_named(hostile, mode, error, words):
@@ -218,6 +232,23 @@ def test_a_retrieval_whose_stream_repeats_or_drips_is_stopped_and_named(
     )
     assert isinstance(raised, error) and words in str(raised), raised
     assert str(raised).startswith(f"{hostile[0]}/{mode}/dicom-web: ")
+
+
+def test_an_instance_arriving_while_its_series_is_retrieved_is_kept(hostile, tmp_path):
+    """The listings count one instance; the stream brings two: the second arrived meanwhile."""
+    retrieved = _guarded(retrieve_study, _connection(hostile, "arriving"), hostile[1], tmp_path)
+    assert not isinstance(retrieved, Exception), retrieved
+    assert len(retrieved.files) == 2
+
+
+def test_a_store_whose_upload_takes_longer_than_the_timeout_succeeds(hostile):
+    """The answer's clock starts with its headers: 8 MiB read at about 2 MB/s take 4 s, each read
+    well within the 2 s timeout, and the acknowledgement then comes at once."""
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    for ds in datasets:
+        ds.PixelData = bytes(4 * 2**20)
+    stored = _guarded(store, _connection(hostile, "stow-slow"), datasets)
+    assert stored == [ds.SOPInstanceUID for ds in datasets], stored
 
 
 def test_a_store_answer_that_drips_is_stopped_and_named(hostile):

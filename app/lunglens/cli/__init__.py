@@ -64,11 +64,16 @@ def _interrupt(_signum, _frame) -> None:
 def _termination_interrupts() -> Iterator[None]:
     """For the time of a command, SIGTERM and SIGHUP raise KeyboardInterrupt in the main thread,
     so that `finally` blocks and atexit handlers run (their default kills the process at once).
-    Only in the main thread, where Python handles signals; the handlers before are restored."""
+    Only in the main thread, where Python handles signals; a signal the process was started
+    ignoring (`nohup` ignores SIGHUP) stays ignored; the handlers before are restored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, _interrupt) for signum in TERMINATION_SIGNALS}
+    previous = {
+        signum: signal.signal(signum, _interrupt)
+        for signum in TERMINATION_SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
     try:
         yield
     finally:

@@ -30,8 +30,9 @@ PASSWORD_VARIABLE = "LUNGLENS_DICOMWEB_PASSWORD"
 TOKEN_VARIABLE = "LUNGLENS_DICOMWEB_TOKEN"
 
 #: The most bytes a search or store answer (DICOM JSON, or anything but DICOM instances) may hold:
-#: QIDO-RS lists a few kB per study, so a longer one is a server sending without end.
-MAX_METADATA_BYTES = 32 * 2**20
+#: an instance listing takes about 1.9 kB per instance (Orthanc, a whole study's listing comes in
+#: one answer), so this holds some 140,000 instances; a longer answer is a server sending without end.
+MAX_METADATA_BYTES = 256 * 2**20
 #: How many bytes of an answer buy it one more timeout span (see `Connection`).
 BYTES_PER_SPAN = 2**20
 
@@ -177,9 +178,10 @@ class _GuardedSession(requests.Session):
         """Send `request`; its answer's body is read through an `_AnswerGuard` (at once unless the
         caller streams it). Raises PacsTimeout or MalformedAnswer (named) besides requests' errors."""
         stream = kwargs.pop("stream", False)
-        started = time.monotonic()
         response = super().send(request, stream=True, **kwargs)
-        _AnswerGuard(response, self.where, self.timeout_s, started)
+        # the answer's clock starts with its headers: sending a large STOW body and the server's
+        # storing take their time, bounded per read by the session's timeout
+        _AnswerGuard(response, self.where, self.timeout_s, time.monotonic())
         if not stream:
             response.content  # noqa: B018 (reads the body now, through the guard)
         return response
