@@ -173,3 +173,22 @@ def test_cli_refuses_dicom_out_inside_the_input_folder_before_writing_anything(t
     status = cli.main([*argv, "--dicom-out", str(tmp_path / "parent" / "results")])
     assert status == cli.EXIT_BAD_INPUT and "a folder being read" in capsys.readouterr().err
     assert not (tmp_path / "parent" / "results").exists() and not (tmp_path / "a.json").exists()
+
+
+def test_a_result_is_published_without_replacing_where_there_are_no_hard_links(tmp_path, monkeypatch):
+    """vfat, exFAT and some network mounts refuse link(): the write is renamed into place, and an
+    existing file is still never replaced."""
+    import errno
+
+    from lunglens import atomic
+
+    def no_links(source, destination):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(atomic.os, "link", no_links)
+    path = tmp_path / "result.json"
+    atomic.write_atomically(path, b"first", replace=False)
+    assert path.read_bytes() == b"first"
+    with pytest.raises(FileExistsError):
+        atomic.write_atomically(path, b"second", replace=False)
+    assert path.read_bytes() == b"first" and sorted(tmp_path.iterdir()) == [path]

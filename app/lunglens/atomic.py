@@ -7,6 +7,7 @@ regular file), and anything inside a folder LungLens reads from (input folders a
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -58,13 +59,34 @@ def _inside_read_only(target: Path, read_only_folders: Iterable[Path]) -> str | 
     return None
 
 
+#: What `link` fails with on a file system without hard links.
+NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def _publish_without_replacing(tmp: Path, path: Path) -> None:
+    """Move the written `tmp` to `path` unless `path` exists (FileExistsError)."""
+    try:
+        os.link(tmp, path)  # fails when path exists, atomically
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from exc
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 def write_atomically(
     path: Path, data: bytes, *, read_only_folders: Iterable[Path] = (), replace: bool = True
 ) -> None:
     """Write `data` to `path` (mode 0666 less the umask). Raises WriteError when the destination
     is refused (`destination_problem`) or the write fails. With `replace` False an existing `path`
     is never replaced, even one another process publishes meanwhile (the file is hard-linked into
-    place): FileExistsError, and nothing of this write is left."""
+    place): FileExistsError, and nothing of this write is left. Where the file system has no hard
+    links (vfat, exFAT, some network and object-store mounts) it is renamed into place when `path`
+    does not exist: two writers at once must then be kept apart by the caller (the batch's job
+    locks)."""
     path = Path(path)
     problem = destination_problem(path, read_only_folders)
     if problem:
@@ -83,8 +105,7 @@ def write_atomically(
         if replace:
             os.replace(tmp, path)
         else:
-            os.link(tmp, path)  # fails when path exists, atomically
-            os.unlink(tmp)
+            _publish_without_replacing(Path(tmp), path)
     except FileExistsError:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -506,3 +506,28 @@ def test_a_result_another_process_publishes_meanwhile_is_kept_not_replaced(tiny_
     assert answer["status"] == "done" and answer["result"] == theirs.name
     assert (out / theirs.name).stat().st_ino == theirs.stat().st_ino
     assert sorted(p.name for p in out.iterdir()) == [theirs.name]  # no temporary, no lock left
+
+
+def test_a_job_lock_that_cannot_be_opened_counts_as_held_and_fails_its_job_by_name(tmp_path, monkeypatch):
+    """A lock file another user's worker left and this user cannot open: the batch leaves its
+    temporaries (it cannot tell whether a task holds it) and the job's task fails naming the file,
+    never a traceback."""
+    import errno
+
+    from lunglens.atomic import WriteError
+    from lunglens.batch import task
+
+    lock = tmp_path / f".J{task.JOB_LOCK_SUFFIX}"
+    lock.touch()
+    opened = os.open
+
+    def refused(path, *args, **kwargs):
+        if str(path) == str(lock):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return opened(path, *args, **kwargs)
+
+    monkeypatch.setattr(task.os, "open", refused)
+    assert task.held_job_ids(tmp_path) == {"J"}
+    refusal = r"\.J\.job-lock: cannot take the job's lock \(Permission denied\)"
+    with pytest.raises(WriteError, match=refusal), task.job_lock(tmp_path, "J"):
+        pass

@@ -77,9 +77,16 @@ def _lock_path(out: Path, job_id: str) -> Path:
 def _take(path: Path, *, wait: bool) -> int | None:
     """An open descriptor holding the exclusive flock of the file `path` names now (created when
     missing), or None when `wait` is False and another process holds it. A lock taken on a file
-    its holder has since removed (`_release`) is let go and taken again on the new one."""
+    its holder has since removed (`_release`) is let go and taken again on the new one. The file
+    is opened read-only (flock needs no more), so a lock file another user's worker left is taken
+    too; one that cannot be opened counts as held when not waiting, else raises WriteError."""
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+        except OSError as exc:
+            if not wait:
+                return None
+            raise WriteError(f"{path}: cannot take the job's lock ({exc.strerror or exc})") from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
