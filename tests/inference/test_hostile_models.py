@@ -206,3 +206,24 @@ def test_a_real_probability_passes(tmp_path):
 def test_output_problem_table(probabilities, cam, problem):
     found = output_problem(probabilities, cam, 2, (4, 4))
     assert found == problem if problem is None else found.startswith(problem)
+
+
+def test_a_card_is_saved_by_a_new_file_renamed_into_place(tmp_path):
+    """Saving writes a new file and renames it over the card (a failed or killed write leaves the
+    card that was there): a second name of the old card keeps the old text."""
+    from lunglens.inference.card import ModelCard
+    from lunglens.inference.lesion_card import LesionModelCard
+    from tests.tiny_lesion_model import write_tiny_lesion_model
+    from tests.tiny_model import write_tiny_model
+
+    for path, kind in (
+        (write_tiny_model(tmp_path / "c"), ModelCard),
+        (write_tiny_lesion_model(tmp_path / "l"), LesionModelCard),
+    ):
+        old = path.read_text()
+        second_name = path.with_name("second-name.json")
+        os.link(path, second_name)
+        card = kind.load(path)
+        changed = type(card)(**{**card.__dict__, "version": "9.9.9"})
+        changed.save(path)
+        assert kind.load(path).version == "9.9.9" and second_name.read_text() == old

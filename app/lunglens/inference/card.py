@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from lunglens.atomic import write_atomically
 from lunglens.inference.preprocess import MODEL_SIZE
 from lunglens.io.files import open_regular
 
@@ -64,7 +65,9 @@ class ModelCard:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        """Write the card to `path` atomically: a failed or killed write leaves the card that was
+        there (the model stays loadable). Raises WriteError."""
+        write_atomically(Path(path), self.to_json().encode("utf-8"))
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelCard:

@@ -17,6 +17,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lunglens.atomic import write_atomically
+
 LESION_CARD_FORMAT = 2
 REQUIRED = (
     "name", "version", "onnx_file", "sha256", "class_names", "lesion_index", "patch_px", "pixel_mm",
@@ -76,7 +78,9 @@ class LesionModelCard:
         return json.dumps(data, indent=2) + "\n"
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        """Write the card to `path` atomically: a failed or killed write leaves the card that was
+        there (the model stays loadable). Raises WriteError."""
+        write_atomically(Path(path), self.to_json().encode("utf-8"))
 
     @classmethod
     def from_dict(cls, data: dict) -> LesionModelCard:
