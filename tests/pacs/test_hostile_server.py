@@ -323,3 +323,26 @@ def test_analyze_killed_while_retrieving_removes_the_retrieved_study(hostile, si
         process.kill()
         process.wait()
     assert not list(temporary.glob("lunglens-pacs-*"))
+
+
+def test_an_interrupted_retrieval_tells_its_threads_to_stop():
+    """Ctrl-C, or SIGTERM turned into it, reaches the main thread only: the retrieval threads are
+    told to stop at their next instance, so the command ends (and removes what it retrieved) at
+    once rather than after streaming every series."""
+    from types import SimpleNamespace
+
+    from lunglens.pacs.retrieve import _in_parallel
+
+    transfer = SimpleNamespace(stop=threading.Event())
+    started, told = threading.Event(), []
+
+    def work(item):
+        if item == 0:
+            started.wait(HANG_GUARD_S)  # the other thread streams its series
+            raise KeyboardInterrupt
+        started.set()
+        told.append(transfer.stop.wait(HANG_GUARD_S / 4))
+
+    with pytest.raises(KeyboardInterrupt):
+        _in_parallel(transfer, work, [0, 1], workers=2)
+    assert told == [True]
