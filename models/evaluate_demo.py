@@ -138,11 +138,11 @@ def evaluate(model: Model, seed: int) -> dict:
                 entry[f"infected_vs_uninfected_{scope}"] = binary_metrics(p[mask], labels[mask] == 1)
             entry["uninfected_kept"] = summary(p[kept & (labels == 0)])
             infected = np.flatnonzero(kept & (labels == 1))
-            lungs = np.stack([lung_mask(s) for s in series.hu[infected]])
+            lungs = np.stack([lung_mask(s) for s in series.standard_hu[infected]])
             entry["cam_real_infected_kept"] = cam_scores(cams[infected], lungs)
         else:
             entry["kept"] = summary(p[kept])
-        kept_uninfected[name] = series.hu[kept & (labels <= 0)]
+        kept_uninfected[name] = series.standard_hu[kept & (labels <= 0)]
         out[name] = entry
     clean = np.concatenate(list(kept_uninfected.values()))
     out["kernel_robustness_uninfected_kept"] = {
