@@ -64,7 +64,7 @@ def _check_decidable(series: Series, selection: Selection) -> None:
             f"{name}: the lung-open selector kept none of its {series.n_slices} slices (no slice "
             "shows open lung: not a chest CT, or the lungs are outside the images): no verdict"
         )
-    region_rows, region_columns = selection.params.region(*series.hu.shape[-2:])
+    region_rows, region_columns = selection.params.region(*series.standard_hu.shape[-2:])
     region_pixels = (region_rows.stop - region_rows.start) * (region_columns.stop - region_columns.start)
     darkest = int(selection.dark_pixel_counts.max())
     if darkest < MIN_OPEN_LUNG_SHARE * region_pixels:

@@ -28,7 +28,7 @@ from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
-from lunglens.quant.result import Quantification
+from lunglens.quant.result import covers_part_of_lungs, severity_score_text
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
@@ -150,9 +150,12 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
         site = FindingSite(ids.LUNG, laterality=laterality, topographical_modifier=ids.ZONE_THIRDS[third])
         groups.append(group(f"zone {key.replace('_', ' ')}", site, zone, extra))
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
+    score_text = severity_score_text(
+        q["severity_score"], q.get("severity_score_max", 30), covers_part_of_lungs(q)
+    )
     comments = [
         f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
-        f"lung's cranio-caudal extent, not lobes. Severity score {Quantification.from_dict(q).score_text}: "
+        f"lung's cranio-caudal extent, not lobes. Severity score {score_text}: "
         f"a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
         *(f"Warning: {w}" for w in q.get("warnings", [])),
     ]

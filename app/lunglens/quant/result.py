@@ -26,6 +26,11 @@ PARTIAL_SCORE = "lungs partly scanned"
 PARTIAL_COVERAGE_OPENING = "the lungs run off the series at"
 
 
+def severity_score_text(score: int, score_max: int, partial: bool) -> str:
+    """A severity score as "score/maximum", saying when it is of part of the lungs only."""
+    return f"{score}/{score_max} ({PARTIAL_SCORE})" if partial else f"{score}/{score_max}"
+
+
 def covers_part_of_lungs(data: dict) -> bool:
     """Whether a quantification as a dict (`Quantification.to_dict`; {} when none) covers part of
     the lungs; in results written before `partial_coverage` was recorded, whether its warning says so."""
@@ -208,8 +213,7 @@ class Quantification:
     @property
     def score_text(self) -> str:
         """The severity score as "score/maximum", saying when it is of part of the lungs only."""
-        text = f"{self.severity_score}/{self.severity_score_max}"
-        return f"{text} ({PARTIAL_SCORE})" if self.partial_coverage else text
+        return severity_score_text(self.severity_score, self.severity_score_max, self.partial_coverage)
 
     def to_dict(self) -> dict:
         out = {
