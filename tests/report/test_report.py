@@ -23,9 +23,9 @@ from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.render.contours import LUNG_CONTOURS
 from lunglens.render.overlay import body_mask
-from lunglens.report import render_report, write_report
+from lunglens.report import render_report, sections, write_report
 from lunglens.report.images import key_images, key_slices
-from tests.pdf_text import pdf_file_text
+from tests.pdf_text import pdf_file_text, pdftotext
 from tests.tiny_model import write_tiny_model
 
 #: DICOM attributes that identify the patient, the study or the place (PS3.15 basic profile).
@@ -291,3 +291,88 @@ def test_cli_writes_the_report_and_reports_an_unwritable_one(covid_ct_md, tmp_pa
     result = subprocess.run([*command, "--report", str(tmp_path / "dir.pdf")], capture_output=True, text=True)
     assert result.returncode != 0 and "dir.pdf: is a folder, not a regular file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _edge_letters(pdf: bytes, tmp_path) -> list[tuple[str, float, float]]:
+    """(letter, x centre, y centre from the page top) of every one-letter word R, L, A or P on the
+    page that opens the key images, from poppler's bounding boxes."""
+    path = tmp_path / "letters.pdf"
+    path.write_bytes(pdf)
+    html = subprocess.run(
+        [pdftotext(), "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    (page,) = [page for page in html.split("<page ") if re.search(r">Key</word>\s*<word[^>]*>images<", page)]
+    words = re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([RLAP])</word>', page
+    )
+    return [(w[4], (float(w[0]) + float(w[2])) / 2, (float(w[1]) + float(w[3])) / 2) for w in words]
+
+
+def _framed_letters(letters) -> list[tuple[str, str, str, str]]:
+    """(left, right, top, bottom) letters of each image: an R or L with the nearest R or L to its
+    right on the same line, and the nearest letters above and below the middle between them."""
+
+    images = []
+    for left in letters:
+        right = [b for b in letters if b[0] in "RL" and abs(b[2] - left[2]) < 1 and b[1] > left[1]]
+        if left[0] not in "RL" or not right:
+            continue
+        right = min(right, key=lambda b: b[1])
+        middle = (left[1] + right[1]) / 2
+        column = [c for c in letters if c[0] in "AP" and abs(c[1] - middle) < 1]
+        above = [c for c in column if c[2] < left[2]]
+        below = [c for c in column if c[2] > left[2]]
+        if not (above and below):  # between two images
+            continue
+        images.append(
+            (
+                left[0],
+                right[0],
+                max(above, key=lambda c: c[2])[0],
+                min(below, key=lambda c: c[2])[0],
+            )
+        )
+    return images
+
+
+def test_key_images_carry_the_patients_directions_from_the_files_orientation(p001, tmp_path):
+    """The key images are drawn as stored, so their edge letters come from ImageOrientationPatient:
+    R left and A top for P001; P top for the same slices stored with their rows reversed; none
+    where the files state no orientation, and the text says which."""
+    analysis, series, _ = p001
+    n_images = len(key_slices(analysis))
+    framed = _framed_letters(_edge_letters(render_report(analysis, series), tmp_path))
+    assert framed == [("R", "L", "A", "P")] * (2 * n_images)  # each slice plain and with its CAM
+
+    cosines = series.orientation_cosines
+    rows_reversed = dataclasses.replace(
+        series, hu=series.hu[:, ::-1], orientation_cosines=(*cosines[:3], *(-c for c in cosines[3:]))
+    )
+    framed = _framed_letters(_edge_letters(render_report(analysis, rows_reversed), tmp_path))
+    assert framed == [("R", "L", "P", "A")] * (2 * n_images)
+
+    unstated = dataclasses.replace(series, orientation_cosines=None)
+    pdf = render_report(analysis, unstated)
+    assert _framed_letters(_edge_letters(pdf, tmp_path)) == []
+    assert "The files state no orientation: the slices are shown as stored" in squeeze(
+        pdf_text(pdf, tmp_path)
+    )
+
+
+def test_key_images_are_drawn_in_true_proportion(p001):
+    """Pixels twice as tall as wide give a key image twice as tall as wide, fitted to the column."""
+    analysis, series, _ = p001
+    images = key_images(analysis, series.hu)
+    flowables = sections.key_images(images, analysis.n_slices, 0.5, 400.0, None, (1.4, 0.7))
+    pictures = [
+        cell
+        for flowable in flowables
+        for table in getattr(flowable, "_content", [flowable])
+        for row in getattr(table, "_cellvalues", [])
+        for cell in row
+        if isinstance(cell, sections.Picture)
+    ]
+    assert len(pictures) == 2 * len(images)
+    side = (400.0 - 8) / 2
+    for picture in pictures:
+        assert picture.height == pytest.approx(side) and picture.width == pytest.approx(side / 2)

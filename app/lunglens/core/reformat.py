@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lunglens.io.series import Series
+
 #: The orientation a TIFF stack (no geometry) is assumed to have: rows left→right, columns
 #: front→back (a plain axial slice), as `lunglens.io` assumes for TIFF.
 ASSUMED_AXIAL_COSINES = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
@@ -104,6 +106,14 @@ def axial_labels(orientation: Sequence[float] | None) -> EdgeLabels:
     rows along the column direction (bottom edge). None: assumed axial."""
     row, column = _cosines(orientation)
     return _edge_labels(row, column)
+
+
+def stated_slice_labels(series: Series) -> EdgeLabels | None:
+    """Edge labels of the series' slices as stored, where its files state an axial orientation;
+    None otherwise (a TIFF stack's orientation is only assumed: no letters from a guess)."""
+    if series.orientation_cosines is None or series.ref.orientation != "axial":
+        return None
+    return axial_labels(series.orientation_cosines)
 
 
 def coronal(

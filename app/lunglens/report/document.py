@@ -21,6 +21,7 @@ from reportlab.platypus import SimpleDocTemplate
 from lunglens import __version__
 from lunglens.analysis import Analysis
 from lunglens.core.measure import MeasurementRecord
+from lunglens.core.reformat import stated_slice_labels
 from lunglens.io.series import Series
 from lunglens.report import sections
 from lunglens.report.identity import anonymised, identity, pixel_identity_problem
@@ -137,7 +138,12 @@ def render_report(
         *sections.probabilities(analysis, width),
         *sections.quantification(analysis, width),
         *sections.key_images(
-            key_images(analysis, series.hu), analysis.n_slices, analysis.decision.params.slice_cutoff, width
+            key_images(analysis, series.hu),
+            analysis.n_slices,
+            analysis.decision.params.slice_cutoff,
+            width,
+            stated_slice_labels(series),
+            series.pixel_spacing_mm,
         ),
         *sections.measurements(measurements, analysis, width),
         *sections.slice_table(analysis, width),

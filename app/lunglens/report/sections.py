@@ -24,6 +24,7 @@ from lunglens.core.decision import (
     probability_text,
 )
 from lunglens.core.measure import MeasurementRecord
+from lunglens.core.reformat import EdgeLabels
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
@@ -44,6 +45,12 @@ BANNER = (
 RED = colors.Color(0.75, 0.05, 0.05)
 GREEN = colors.Color(0.05, 0.45, 0.15)
 GRID = colors.Color(0.75, 0.75, 0.75)
+#: Size of the patient-direction letters on the key images (points).
+EDGE_LETTER_POINTS = 9
+EDGE_LETTERS_TEXT = (
+    "The slices are shown as stored; the letters at their edges are the patient's directions from the "
+    "files' orientation (R right, L left, A anterior, P posterior)."
+)
 
 _BASE = getSampleStyleSheet()
 STYLES = {
@@ -92,19 +99,54 @@ def _field_table(rows, width: float, mono: tuple[str, ...] = (), label_width: fl
 
 class Picture(Flowable):
     """A uint8 image (grey rows x columns, or RGB rows x columns x 3) drawn `width` x `height`
-    points, with a thin frame."""
+    points, with a thin frame and, when given, the patient direction at the middle of each edge
+    (white letters outlined in black, inside the frame)."""
 
-    def __init__(self, pixels: np.ndarray, width: float, height: float):
+    def __init__(self, pixels: np.ndarray, width: float, height: float, labels: EdgeLabels | None = None):
         super().__init__()
-        self.pixels, self.width, self.height = pixels, width, height
+        self.pixels, self.width, self.height, self.labels = pixels, width, height, labels
 
     def wrap(self, available_width, available_height):
         return self.width, self.height
 
     def draw(self):
-        self.canv.drawImage(ImageReader(Image.fromarray(self.pixels)), 0, 0, self.width, self.height)
-        self.canv.setLineWidth(0.4)
-        self.canv.rect(0, 0, self.width, self.height)
+        canvas = self.canv
+        canvas.drawImage(ImageReader(Image.fromarray(self.pixels)), 0, 0, self.width, self.height)
+        canvas.setLineWidth(0.4)
+        canvas.rect(0, 0, self.width, self.height)
+        if self.labels is None:
+            return
+        size, inset = EDGE_LETTER_POINTS, 2.0
+        middle_x, middle_y = self.width / 2, (self.height - size * 0.7) / 2
+        places = {
+            "left": (inset, middle_y, "left"),
+            "right": (self.width - inset, middle_y, "right"),
+            "top": (middle_x, self.height - inset - size * 0.75, "centre"),
+            "bottom": (middle_x, inset, "centre"),
+        }
+        canvas.saveState()
+        canvas.setFillColor(colors.white)
+        canvas.setStrokeColor(colors.black)
+        canvas.setLineWidth(0.6)
+        for side, (x, y, anchor) in places.items():
+            text = getattr(self.labels, side)
+            width = canvas.stringWidth(text, "Helvetica-Bold", size)
+            x -= {"left": 0.0, "right": width, "centre": width / 2}[anchor]
+            letters = canvas.beginText(x, y)
+            letters.setFont("Helvetica-Bold", size)
+            letters.setTextRenderMode(2)  # fill and outline: reads over black air and white bone
+            letters.textOut(text)
+            canvas.drawText(letters)
+        canvas.restoreState()
+
+
+def picture_size(shape: tuple[int, ...], pixel_mm: tuple[float, float], box: float) -> tuple[float, float]:
+    """(width, height) in points of an image of `shape` (rows, columns, ...) whose pixels are
+    `pixel_mm` (row spacing, column spacing) in true proportion, as large as fits a `box` x `box`
+    square."""
+    height_mm, width_mm = shape[0] * pixel_mm[0], shape[1] * pixel_mm[1]
+    scale = box / max(height_mm, width_mm)
+    return width_mm * scale, height_mm * scale
 
 
 def title_and_banner(width: float) -> list[Flowable]:
@@ -246,8 +288,17 @@ def _call(image: KeyImage) -> str:
     return "not positive, no Grad-CAM drawn" if OVERLAY_STYLE.hide_below_cutoff else "not positive"
 
 
-def key_images(images: list[KeyImage], n_slices: int, cutoff: float, width: float) -> list[Flowable]:
-    """Each key slice without and with its Grad-CAM overlay, side by side, with the colour bar."""
+def key_images(
+    images: list[KeyImage],
+    n_slices: int,
+    cutoff: float,
+    width: float,
+    labels: EdgeLabels | None,
+    pixel_mm: tuple[float, float],
+) -> list[Flowable]:
+    """Each key slice without and with its Grad-CAM overlay, side by side, with the colour bar,
+    as stored, in true proportion (`pixel_mm`: row and column spacing) with the patient
+    directions at the edges (`labels`; None where the files state no orientation)."""
     window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
     intro = (
         f"The most suspicious kept slices, shown in the lung window ({window}). Left: the slice; right: "
@@ -255,12 +306,18 @@ def key_images(images: list[KeyImage], n_slices: int, cutoff: float, width: floa
         f"{OVERLAY_STYLE.visible_from:g} of the slice's own maximum (yellow: most influential), drawn as "
         "strongly as the slice's P(COVID) and not at all on a slice below the cut-off, as in the viewer."
     )
+    intro += (
+        f" {EDGE_LETTERS_TEXT}"
+        if labels is not None
+        else " The files state no orientation: the slices are shown as stored, without direction letters."
+    )
     if images and not any(image.positive for image in images):
         intro += " No slice is positive: the most suspicious kept slice is shown."
     opening: list[Flowable] = [_p("Key images", "h"), _p(intro)]
     if not images:
         return opening + [_p("No slice was kept by the selector, so none was classified.")]
     side = (width - 8) / 2
+    picture_width, picture_height = picture_size(images[0].plain.shape, pixel_mm, side)
     story: list[Flowable] = []
     for image in images:
         caption = _p(
@@ -270,7 +327,10 @@ def key_images(images: list[KeyImage], n_slices: int, cutoff: float, width: floa
         )
         pair = Table(
             [
-                [Picture(image.plain, side, side), Picture(image.overlay, side, side)],
+                [
+                    Picture(image.plain, picture_width, picture_height, labels),
+                    Picture(image.overlay, picture_width, picture_height, labels),
+                ],
                 ["", colour_bar(side * 0.8)],
             ],
             colWidths=[side + 4, side + 4],

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.analysis import readout
 from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, LESION_METHODS
-from lunglens.core.reformat import axial_labels
+from lunglens.core.reformat import stated_slice_labels
 from lunglens.core.windowing import PRESETS
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
 from lunglens.render.overlay import slice_weight
@@ -579,11 +579,7 @@ class MainWindow(QMainWindow):
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)
         series = self.state.series
-        self.markers.set_series_geometry(
-            series,
-            axial_labels(series.orientation_cosines) if series.ref.orientation == "axial" else None,
-            series.pixel_spacing_mm[1],
-        )
+        self.markers.set_series_geometry(series, stated_slice_labels(series), series.pixel_spacing_mm[1])
         self._place_cross_lines()
 
     def _analysis_changed(self) -> None:
