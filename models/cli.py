@@ -33,13 +33,19 @@ def check_model_output(out: Path, inputs: Iterable[Path] = ()) -> None:
         raise BadInput(
             f"{out}: the model to write must be a .onnx file (its .json card is written beside it)"
         )
-    inputs = [Path(p) for p in inputs]
     for path in (out, out.with_suffix(".json")):
-        problem = destination_problem(path, read_only_files=inputs)
-        if problem is None and any(_same_file(path, p) for p in inputs):
-            problem = "is one of the files being read: the scripts never write over their inputs"
-        if problem:
-            raise BadInput(f"{path}: {problem}")
+        check_output(path, inputs)
+
+
+def check_output(path: Path, inputs: Iterable[Path] = ()) -> None:
+    """Raise BadInput unless `path` may be written: not a device, pipe or folder, nor one of
+    `inputs` (the files being read; symbolic and hard links followed)."""
+    inputs = [Path(p) for p in inputs]
+    problem = destination_problem(path, read_only_files=inputs)
+    if problem is None and any(_same_file(path, p) for p in inputs):
+        problem = "is one of the files being read: the scripts never write over their inputs"
+    if problem:
+        raise BadInput(f"{path}: {problem}")
 
 
 def _same_file(a: Path, b: Path) -> bool:

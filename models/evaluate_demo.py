@@ -36,6 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lunglens.atomic import write_atomically
 from lunglens.core.decision import PAPER_FRACTIONS, DecisionParams, decide
 from lunglens.inference import classify, load_model
 from lunglens.inference.card import ModelCard
@@ -179,8 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(exc)
     results = evaluate(model, int(card.provenance.get("seed", 0)))
     results["onnx_megabytes"] = round(a.model.stat().st_size / 1e6, 2)
-    a.model.with_suffix(".eval.json").write_text(json.dumps(results, indent=2) + "\n")
-    dataclasses.replace(card, metrics={**card.metrics, "evaluation": results}).save(card_path)
+    try:
+        write_atomically(a.model.with_suffix(".eval.json"), (json.dumps(results, indent=2) + "\n").encode())
+        dataclasses.replace(card, metrics={**card.metrics, "evaluation": results}).save(card_path)
+    except INPUT_ERRORS as exc:
+        return fail(exc)
     print(json.dumps(results, indent=1))
     return 0
 

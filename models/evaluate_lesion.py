@@ -40,6 +40,7 @@ from PIL import Image
 from scipy import ndimage, stats
 from skimage.morphology import convex_hull_object
 
+from lunglens.atomic import WriteError, write_atomically
 from lunglens.core.selector import select_slices
 from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.inference.lesion_model import load_lesion_model
@@ -54,7 +55,7 @@ from lunglens.quant.lesion_map import (
 from lunglens.quant.lungs import LEFT_LUNG, RIGHT_LUNG
 from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.synthetic.lung_mask import body_mask
-from models.cli import INPUT_ERRORS, fail
+from models.cli import INPUT_ERRORS, check_output, fail
 from models.train_lesion import (
     CT_MD_DIR,
     HEALTHY_LUNG,
@@ -497,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     card_path = Path(args.card)
     try:  # a missing or bad card or model stops the run before any measurement, not at its end
         LesionModelCard.load(card_path)
+        if args.json:
+            check_output(Path(args.json), [card_path])
         if parts & {"series", "phantom"}:
             load_lesion_model(card_path, provider="cpu")
     except INPUT_ERRORS as exc:
@@ -534,7 +537,10 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        try:
+            write_atomically(Path(args.json), (text + "\n").encode())
+        except WriteError as exc:
+            return fail(exc)
     if args.montages:
         for path in montages(Path(args.montages), slices, maps, series):
             log(f"montage: {path}")

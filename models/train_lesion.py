@@ -32,7 +32,8 @@ Training: SGD momentum 0.9, mini-batch 128, cross-entropy, as published, but lea
 EPOCHS epochs with a tenfold decay for the last quarter: with the published 0.001 and 10 epochs the
 model underfit (training accuracy 0.77 and the loss still falling at the end, measured on version 1.0.0).
 
-    python -m models.train_lesion --out models/lunglens-lesion.onnx --cache /tmp/lesion_patches.npz
+    python -m models.train_lesion --out models/lunglens-lesion.onnx --cache /tmp/lesion_patches.npz \
+        --version 2.1.0
 """
 
 from __future__ import annotations
@@ -422,7 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=_positive_int, default=EPOCHS)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", help="patch cache (.npz): read when present, else written")
-    parser.add_argument("--version", default="2.0.0", help="the model version written into the card")
+    parser.add_argument(
+        "--version",
+        required=True,
+        help="the model version written into the card (required: a retrained model never takes the "
+        "shipped model's version)",
+    )
     parser.add_argument("--save-weights", help="also save the torch state_dict here (for a later re-export)")
     args = parser.parse_args(argv)
     try:

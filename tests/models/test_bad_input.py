@@ -57,3 +57,15 @@ def test_evaluate_lesion_says_the_classifier_card_is_not_a_lesion_model_card(cap
     err = _run(evaluate_lesion.main, ["--card", str(card), "--parts", "series"], capsys)
     assert f"{card}: not a valid lesion model card (a classifier model's card" in err
     assert "earlier patch contract" not in err  # it was called a format-1 lesion model
+
+
+def test_evaluate_lesion_refuses_a_metrics_file_it_may_not_write_before_measuring(tmp_path, capsys):
+    for name in ("lunglens-lesion.json", "lunglens-lesion.onnx"):
+        shutil.copy(REPO_ROOT / "models" / name, tmp_path / name)
+    card = tmp_path / "lunglens-lesion.json"
+    before = card.read_bytes()
+    err = _run(evaluate_lesion.main, ["--card", str(card), "--parts", "gap", "--json", str(card)], capsys)
+    assert f"{card}: is one of the files being read" in err
+    err = _run(evaluate_lesion.main, ["--card", str(card), "--parts", "gap", "--json", str(tmp_path)], capsys)
+    assert f"{tmp_path}: " in err
+    assert card.read_bytes() == before

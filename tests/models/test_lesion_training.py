@@ -221,8 +221,11 @@ def test_the_card_states_the_epochs_and_seed_the_model_was_trained_with():
 
 def test_training_refuses_zero_epochs_and_a_non_onnx_output_before_training(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # zero epochs exported an untrained model
-        train_lesion_main(["--epochs", "0", "--out", str(tmp_path / "x.onnx")])
+        train_lesion_main(["--epochs", "0", "--out", str(tmp_path / "x.onnx"), "--version", "9.0.0"])
     assert exit_info.value.code == 2 and "--epochs: must be at least 1" in capsys.readouterr().err
-    assert train_lesion_main(["--out", str(tmp_path / "x.json")]) == 2
+    assert train_lesion_main(["--out", str(tmp_path / "x.json"), "--version", "9.0.0"]) == 2
     assert "must be a .onnx file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # the shipped model's version was the default
+        train_lesion_main(["--out", str(tmp_path / "x.onnx")])
+    assert exit_info.value.code == 2 and "--version" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
