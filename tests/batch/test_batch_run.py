@@ -30,7 +30,7 @@ from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
-from tests.batch.crashing import crash_marked_patients
+from tests.batch.crashing import crash_marked_patients, slow_jobs
 
 HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
 """The batch mechanics are tested with the fast lesion method, named (the default may be either)."""
@@ -50,6 +50,14 @@ def _states(out) -> dict[str, tuple[str, int]]:
         return {row[0]: (row[1], row[2]) for row in db.execute("SELECT job_id, state, attempts FROM jobs")}
     finally:
         db.close()
+
+
+def _a_job_runs(out) -> bool:
+    """Whether the manifest in `out` has a job running (False while it is being created)."""
+    try:
+        return any(state == "running" for state, _ in _states(out).values())
+    except sqlite3.OperationalError:  # no manifest yet, or its table not yet made
+        return False
 
 
 def _wait_for_done(out, proc, at_least: int, timeout_s: float = 240.0) -> dict:
@@ -218,6 +226,47 @@ def test_a_scheduler_without_workers_is_waited_for_and_said_so(tiny_card, tmp_pa
         batch.join()
     (summary,) = summaries
     assert (summary.done, summary.failed) == (1, 0)
+
+
+def test_workers_leaving_mid_run_are_waited_for_and_said_so(tiny_card, tmp_path, monkeypatch, capsys):
+    """Every worker of an existing cluster leaves while a job runs: the batch says it waits for
+    one, says when one joins, and then finishes every job."""
+    import threading
+
+    from distributed import LocalCluster
+
+    from lunglens.batch import runner
+
+    monkeypatch.setattr(runner, "WORKERS_NOTICE_S", 0.5)
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    out = tmp_path / "out"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        config = BatchConfig(
+            source=source, out=out, scheduler=cluster.scheduler_address, model=tiny_card, options=HU_BANDS
+        )
+        summaries = []
+        batch = threading.Thread(
+            target=lambda: summaries.append(run_batch(config, task=slow_jobs, progress=lambda *a: None))
+        )
+        batch.start()
+        deadline = time.monotonic() + 120
+        while not _a_job_runs(out):
+            assert batch.is_alive() and time.monotonic() < deadline
+            time.sleep(POLL_S)
+        cluster.scale(0)  # the job in flight loses its worker
+        said = ""
+        while "waiting for a worker" not in said:
+            assert batch.is_alive() and time.monotonic() < deadline, said
+            said += capsys.readouterr().err
+            time.sleep(POLL_S)
+        assert f"every worker of the Dask scheduler at {cluster.scheduler_address} has left" in said
+        assert not summaries  # still waiting: a worker may join
+        cluster.scale(1)
+        batch.join(timeout=120)
+    said += capsys.readouterr().err
+    assert "a worker joined: the batch goes on" in said
+    (summary,) = summaries
+    assert (summary.done, summary.failed) == (2, 0)
 
 
 def test_report_pdfs_when_asked(tiny_card, tmp_path):

@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -319,6 +320,54 @@ def _wait_for_a_worker(client, scheduler: str) -> None:
         client.wait_for_workers(1)
 
 
+class _WorkerWatch(threading.Thread):
+    """While jobs run, says on stderr when the cluster has had no running worker for
+    `WORKERS_NOTICE_S` seconds (every worker left mid-run: the jobs in flight wait for one to
+    join), and again when one has joined. Polls the scheduler about once a second."""
+
+    def __init__(self, client):
+        super().__init__(name="lunglens-worker-watch", daemon=True)
+        self.client = client
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        address = self.client.scheduler.address
+        lead = "\n" if sys.stderr.isatty() else ""  # below the progress bar redrawn in place
+        none_since, said = None, False
+        while not self.stopped.wait(min(1.0, WORKERS_NOTICE_S / 4)):
+            try:
+                running = self.client.run_on_scheduler(_running_workers)
+            except Exception:  # noqa: BLE001 - the client is closing; the batch reports what matters
+                return
+            if running:
+                if said:
+                    print(
+                        f"{lead}lunglens batch: a worker joined: the batch goes on",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                none_since, said = None, False
+                continue
+            none_since = time.monotonic() if none_since is None else none_since
+            if not said and time.monotonic() - none_since >= WORKERS_NOTICE_S:
+                print(
+                    f"{lead}lunglens batch: waiting for a worker: every worker of the Dask scheduler at "
+                    f"{address} has left; the jobs in flight wait for one to join (start one: dask "
+                    f"worker {address}; Ctrl-C stops the batch)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                said = True
+
+    def __enter__(self) -> _WorkerWatch:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.join(timeout=CONNECT_TIMEOUT_S)  # a poll in flight ends within the connect timeout
+
+
 def _running_workers(dask_scheduler) -> int:
     """Workers of the cluster able to take a job now (run on the scheduler)."""
     return len(dask_scheduler.running)
@@ -499,9 +548,10 @@ def run_batch(
                 with _dask_client(config) as client:
                     cluster_seconds = time.perf_counter() - cluster_started
                     _check_workers_sign_in(client, config.dicomweb)
-                    ran, kept, workers, jobs_seconds = _run_jobs(
-                        client, todo, settings, task, manifest, out, progress
-                    )
+                    with _WorkerWatch(client):
+                        ran, kept, workers, jobs_seconds = _run_jobs(
+                            client, todo, settings, task, manifest, out, progress
+                        )
                 _remove_temporaries(out)  # every job of this run has answered
             counts = manifest.counts()
             records = manifest.records()
