@@ -286,6 +286,25 @@ def test_an_assumed_pixel_size_is_recorded_and_round_trips(ref, tmp_path, model)
     assert load(ref).pixel_spacing_stated
 
 
+@pytest.mark.parametrize("spacing", [("0", "0"), ("-0.7", "0.7")])
+def test_a_pixel_spacing_of_zero_or_below_is_taken_as_not_stated(ref, tmp_path, model, spacing):
+    """PixelSpacing 0\\0 divided by zero in the lung segmentation (a traceback) and a negative one
+    drew the report's key images upside down over the page: both describe no image."""
+    import pydicom
+
+    for path, _ in ref.frames:
+        ds = pydicom.dcmread(path)
+        ds.PixelSpacing = list(spacing)
+        ds.SliceThickness = "0"
+        ds.save_as(tmp_path / path.name)
+    (found,) = discover(tmp_path).series
+    assert found.pixel_spacing_mm is None and found.slice_thickness_mm is None
+    series = load(found)
+    assert not series.pixel_spacing_stated and series.pixel_spacing_mm == (1.0, 1.0)
+    assert any("no usable PixelSpacing" in warning for warning in series.warnings)
+    assert analyse(series, model).quantification is not None  # the whole method runs
+
+
 def test_a_cancel_after_the_classifier_stops_before_the_quantification(series, model):
     """The reader cancels while the last batch is classified: the pipeline stops before it
     quantifies (the quantification never checked the flag)."""

@@ -63,7 +63,7 @@ def with_burned_in_annotation(folder: Path) -> Path:
 
 #: (maker, what the refusal says)
 UNUSABLE = [
-    (without_pixel_spacing, "the files state no pixel spacing (LungLens assumed 1 mm)"),
+    (without_pixel_spacing, "the files state no usable pixel spacing (LungLens assumed 1 mm)"),
     (multi_frame, "no DICOM results for a multi-frame (enhanced) series"),
     (tiff_folder, "no DICOM results for a TIFF folder"),
 ]

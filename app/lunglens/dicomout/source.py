@@ -84,7 +84,7 @@ def dicom_results_problem(ref: SeriesRef) -> str | None:
         )
     if ref.pixel_spacing_mm is None:
         return (
-            f"{ref.folder}: no DICOM results: the files state no pixel spacing (LungLens assumed 1 mm), "
+            f"{ref.folder}: no DICOM results: the files state no usable pixel spacing (LungLens assumed 1 mm), "
             "and the results would give that guess as the images' geometry"
         )
     if any(frame is not None for _, frame in ref.frames):

@@ -151,7 +151,9 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
     pixel_spacing = ref.pixel_spacing_mm
     if pixel_spacing is None:
         pixel_spacing = (NOMINAL_SPACING_MM, NOMINAL_SPACING_MM)
-        warnings.append(f"no PixelSpacing: {NOMINAL_SPACING_MM:g} mm assumed")
+        warnings.append(
+            f"no usable PixelSpacing (absent, or not two positive numbers): {NOMINAL_SPACING_MM:g} mm assumed"
+        )
     return Series(
         ref=ref,
         hu=np.stack([slices[i] for i in order]),
