@@ -497,9 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     card_path = Path(args.card)
     try:  # a missing or bad card or model stops the run before any measurement, not at its end
-        LesionModelCard.load(card_path)
-        if args.json:
-            check_output(Path(args.json), [card_path])
+        card = LesionModelCard.load(card_path)
+        if args.json:  # never over what this run reads: the card, its model, the patch cache
+            read = [card_path, card_path.parent / card.onnx_file, *([Path(args.cache)] if args.cache else [])]
+            check_output(Path(args.json), read)
         if parts & {"series", "phantom"}:
             load_lesion_model(card_path, provider="cpu")
     except INPUT_ERRORS as exc:

@@ -54,6 +54,7 @@ from PIL import Image
 from scipy import ndimage
 
 from lunglens.core.windowing import Window
+from lunglens.inference.lesion_card import LesionModelCard
 from lunglens.io import discover, load
 from lunglens.quant import segment_lungs
 from lunglens.quant.lesion_map import (
@@ -417,6 +418,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _check_new_version(card_path: Path, version: str) -> None:
+    """Raise BadInput when the card the training would replace already states `version`: two
+    different models must never share a name and version."""
+    try:
+        replaced = LesionModelCard.load(card_path).version if card_path.exists() else None
+    except ValueError:  # not a lesion card: check_model_output's business, or nothing to compare
+        return
+    if replaced == version:
+        raise BadInput(
+            f"{card_path}: holds the model of version {version} that this training would replace; "
+            "give the new model another --version"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="models/lunglens-lesion.onnx")
@@ -433,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_model_output(Path(args.out))  # before hours of training, not after
+        _check_new_version(Path(args.out).with_suffix(".json"), args.version)
     except BadInput as exc:
         return fail(exc)
     torch.set_num_threads(1)

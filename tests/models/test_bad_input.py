@@ -68,4 +68,11 @@ def test_evaluate_lesion_refuses_a_metrics_file_it_may_not_write_before_measurin
     assert f"{card}: is one of the files being read" in err
     err = _run(evaluate_lesion.main, ["--card", str(card), "--parts", "gap", "--json", str(tmp_path)], capsys)
     assert f"{tmp_path}: " in err
-    assert card.read_bytes() == before
+    model = tmp_path / "lunglens-lesion.onnx"
+    err = _run(evaluate_lesion.main, ["--card", str(card), "--parts", "gap", "--json", str(model)], capsys)
+    assert f"{model}: is one of the files being read" in err
+    cache = tmp_path / "patches.npz"
+    cache.write_bytes(b"cache")
+    argv = ["--card", str(card), "--parts", "gap", "--cache", str(cache), "--json", str(cache)]
+    assert f"{cache}: is one of the files being read" in _run(evaluate_lesion.main, argv, capsys)
+    assert card.read_bytes() == before and cache.read_bytes() == b"cache"

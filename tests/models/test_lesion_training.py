@@ -229,3 +229,9 @@ def test_training_refuses_zero_epochs_and_a_non_onnx_output_before_training(tmp_
         train_lesion_main(["--out", str(tmp_path / "x.onnx")])
     assert exit_info.value.code == 2 and "--version" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+    shipped = REPO_ROOT / "models" / "lunglens-lesion.json"
+    (tmp_path / "m.json").write_bytes(shipped.read_bytes())  # a model this training would replace
+    version = json.loads(shipped.read_text())["version"]
+    assert train_lesion_main(["--out", str(tmp_path / "m.onnx"), "--version", version]) == 2
+    assert f"holds the model of version {version}" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
