@@ -269,6 +269,23 @@ def test_workers_leaving_mid_run_are_waited_for_and_said_so(tiny_card, tmp_path,
     assert (summary.done, summary.failed) == (2, 0)
 
 
+def test_a_worker_paused_for_memory_is_not_a_worker_gone():
+    """Dask pauses a worker whose memory is nearly full (it leaves the scheduler's running set but
+    finishes its job): the batch must not say that every worker has left."""
+    from types import SimpleNamespace
+
+    from distributed.core import Status
+
+    from lunglens.batch.runner import _present_workers
+
+    def scheduler(*statuses):
+        return SimpleNamespace(workers={i: SimpleNamespace(status=s) for i, s in enumerate(statuses)})
+
+    assert _present_workers(scheduler(Status.paused)) == 1
+    assert _present_workers(scheduler(Status.running, Status.closing_gracefully)) == 1
+    assert _present_workers(scheduler(Status.closing, Status.closed)) == 0
+
+
 def test_report_pdfs_when_asked(tiny_card, tmp_path):
     source = write_archive(tmp_path / "src", 1, bad=False)
     out = tmp_path / "out"
@@ -291,6 +308,33 @@ def test_a_rerun_with_report_says_which_finished_series_have_no_pdf(tiny_card, t
     assert again.without_report == 1 and not list((tmp_path / "out").glob("*.pdf"))
     assert any("1 finished series have no PDF report" in line for line in again.lines())
     assert run_batch(config, progress=lambda *a: None).without_report == 0  # not asked: not said
+
+
+def test_a_rerun_analyses_again_the_series_whose_files_changed_and_only_those(tiny_card, tmp_path):
+    """A series that lost a file since it was analysed (a copy still arriving, a slice removed) is
+    analysed again, its result replaced; the others are skipped, their results untouched; the
+    archive moved elsewhere is not a change."""
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 2
+    results = {path.name.split("_")[0]: path for path in out.glob("PAT*.json")}
+    slices = json.loads(results["PAT000"].read_text())["series"]["n_slices"]
+    untouched = (results["PAT001"].stat().st_mtime_ns, results["PAT001"].read_bytes())
+    sorted((source / "PAT000").iterdir())[-1].unlink()
+
+    again = run_batch(config, progress=lambda *a: None)
+    assert (again.changed, again.ran, again.done, again.already_done) == (1, 1, 2, 1)
+    assert any("1 finished series changed since" in line for line in again.lines())
+    assert json.loads(results["PAT000"].read_text())["series"]["n_slices"] == slices - 1
+    assert (results["PAT001"].stat().st_mtime_ns, results["PAT001"].read_bytes()) == untouched
+    with Manifest(out) as manifest:
+        assert {r.state for r in manifest.records()} == {"done"}
+
+    moved = tmp_path / "moved"
+    source.rename(moved)
+    still = run_batch(dataclasses.replace(config, source=moved), progress=lambda *a: None)
+    assert (still.changed, still.ran, still.already_done) == (0, 0, 2)
 
 
 def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):

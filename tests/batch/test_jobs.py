@@ -65,3 +65,22 @@ def test_a_series_whose_files_lie_in_two_folders_is_one_job_in_the_folder_above_
             path.rename(source / "PAT000" / half / path.name)
     (job,) = plan_jobs(source).jobs
     assert job.ref.n_slices == len(files) and job.ref.folder == source / "PAT000"
+
+
+def test_the_source_signature_follows_the_files_not_where_the_archive_lies(tmp_path):
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    before = {job.job_id: job.source_signature for job in plan_jobs(source).jobs}
+    assert all(s.startswith("files:") for s in before.values())
+    moved = tmp_path / "moved"
+    source.rename(moved)
+    assert {job.job_id: job.source_signature for job in plan_jobs(moved).jobs} == before
+    first, *rest = sorted((moved / "PAT000").iterdir())
+    with open(first, "ab") as fh:  # a file grown (a copy finishing)
+        fh.write(b"\0\0")
+    grown = {job.job_id: job.source_signature for job in plan_jobs(moved).jobs}
+    rest[-1].unlink()  # a file gone
+    shrunk = {job.job_id: job.source_signature for job in plan_jobs(moved).jobs}
+    changed = [job_id for job_id in before if grown[job_id] != before[job_id]]
+    assert len(changed) == 1 and changed[0].startswith("PAT000")
+    assert shrunk[changed[0]] not in (before[changed[0]], grown[changed[0]])
+    assert all(shrunk[j] == before[j] for j in before if j != changed[0])

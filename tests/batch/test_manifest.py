@@ -53,3 +53,45 @@ def test_other_settings_are_refused(tmp_path):
         manifest.bind_settings({"model_sha256": "aa", "decision": {"patient_fraction": 0.1}})
     with Manifest(tmp_path) as manifest, pytest.raises(ManifestError, match="decision differ"):
         manifest.bind_settings({"model_sha256": "aa", "decision": {"patient_fraction": 0.0}})
+
+
+def test_finished_jobs_whose_source_changed_are_reopened(jobs, tmp_path):
+    a, b, c = (job.job_id for job in jobs)
+    with Manifest(tmp_path) as manifest:
+        manifest.register(jobs)
+        manifest.mark_running(a, "files:1")
+        manifest.mark_done(a, f"{a}.json", {}, 1.0)
+        manifest.mark_running(b, "files:2")
+        manifest.mark_done(b, f"{b}.json", {}, 1.0)
+        manifest.mark_failed(c, "cannot be analysed: too few slices", source_signature="files:3")
+        # a: unchanged; b: changed; c (failed at planning): changed; unknown now: not reopened
+        assert manifest.reopen_changed({a: "files:1", b: "files:2b", c: "files:3c"}) == [b, c]
+        assert [manifest.get(j).state for j in (a, b, c)] == ["done", "pending", "pending"]
+        assert manifest.get(c).attempts == 0 and manifest.get(c).error == ""
+        manifest.mark_running(b, "files:2b")
+        manifest.mark_done(b, f"{b}.json", {}, 1.0)
+        assert manifest.reopen_changed({a: "", b: "files:2b"}) == []
+
+
+def test_a_manifest_made_before_source_signatures_gains_the_column_and_reopens_nothing(jobs, tmp_path):
+    job = jobs[0]
+    old = sqlite3.connect(tmp_path / MANIFEST_NAME)
+    old.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "CREATE TABLE jobs (job_id TEXT PRIMARY KEY, series_key TEXT NOT NULL, folder TEXT NOT NULL, "
+        "patient TEXT NOT NULL, study_date TEXT NOT NULL, series_number INTEGER, description TEXT NOT NULL, "
+        "state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '', "
+        "registered_at REAL NOT NULL, started_at REAL, finished_at REAL, seconds REAL, "
+        "result TEXT NOT NULL DEFAULT '', summary TEXT NOT NULL DEFAULT '{}');"
+    )
+    old.execute(
+        "INSERT INTO jobs (job_id, series_key, folder, patient, study_date, description, state, "
+        "registered_at, summary) VALUES (?, 'k', 'f', 'p', '', '', 'done', 0, '{\"verdict\": \"normal\"}')",
+        (job.job_id,),
+    )
+    old.commit()
+    old.close()
+    with Manifest(tmp_path) as manifest:
+        record = manifest.get(job.job_id)
+        assert record.source_signature == "" and record.summary == {"verdict": "normal"}
+        assert manifest.reopen_changed({job.job_id: job.source_signature}) == []  # cannot be told

@@ -139,6 +139,7 @@ def test_plan_takes_each_series_once_and_skips_those_it_cannot_retrieve(monkeypa
     )
     plan = plan_dicomweb_jobs(DicomwebQuery(Connection(url="http://pacs.example/dicom-web/")))
     assert sorted(job.description for job in plan.jobs) == ["chest", "no modality"]
+    assert {job.source_signature for job in plan.jobs} == {"instances:100"}  # instances arriving later: again
     assert plan.skipped_series == 2 and plan.studies == 2
     assert plan.caveats == ("may be more",)
     assert all(job.folder.startswith("http://pacs.example/dicom-web/studies/1.2.3/") for job in plan.jobs)

@@ -13,6 +13,7 @@ finds the reason once it has retrieved the series); series of other modalities o
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class Job:
     description: str
     ref: SeriesRef | None = None
     remote: RemoteSeries | None = None
+    source_signature: str = ""
+    """What the series' source was when the job was planned: `files_signature` of a folder
+    series, the instance count the server stated for one on a DICOMweb server; "" when unknown.
+    A finished job whose source has changed since is analysed again."""
 
     @property
     def series_key(self) -> str:
@@ -133,6 +138,20 @@ def job_id_for(identity: str, series_number: int | None, patient: str, study_dat
     return f"{_readable(patient, 'anon')}_{_readable(study_date, 'nodate')}_{number}_{digest}"
 
 
+def files_signature(ref: SeriesRef) -> str:
+    """A digest of the series' files: each one's path relative to the series folder and its size
+    in bytes. A file added, removed, renamed, grown or cut short changes it; the archive copied or
+    moved elsewhere does not. "" when a file cannot be read (it is then not known)."""
+    digest = hashlib.sha256()
+    for path in sorted({path for path, _ in ref.frames}):
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return ""
+        digest.update(f"{os.path.relpath(path, ref.folder)}\0{size}\n".encode("utf-8", "surrogateescape"))
+    return "files:" + digest.hexdigest()[:16]
+
+
 def _who_and_when(ref: SeriesRef) -> tuple[str, str]:
     """(patient id, study date YYYYMMDD) from the first file's header; for TIFF (COVID-CTset
     `<patient>/SR_2/`) the patient is the folder above the series and the date is unknown."""
@@ -161,6 +180,7 @@ def plan_jobs(source: Path) -> Plan:
                 study_date=study_date,
                 series_number=ref.series_number,
                 description=ref.description,
+                source_signature=files_signature(ref),
             )
         )
     return Plan(str(source), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped=found.skipped_count)
@@ -181,6 +201,7 @@ def _remote_job(query: DicomwebQuery, study: StudySummary, series: SeriesSummary
         series_number=series.series_number,
         description=series.description,
         remote=RemoteSeries(query.connection, address),
+        source_signature=f"instances:{series.n_instances}" if series.n_instances is not None else "",
     )
 
 

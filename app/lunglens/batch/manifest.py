@@ -38,9 +38,12 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished_at REAL,
     seconds REAL,
     result TEXT NOT NULL DEFAULT '',
-    summary TEXT NOT NULL DEFAULT '{}'
+    summary TEXT NOT NULL DEFAULT '{}',
+    source_signature TEXT NOT NULL DEFAULT ''
 );
 """
+#: Columns added since the first manifests, with their definitions (added when missing).
+_ADDED_COLUMNS = {"source_signature": "TEXT NOT NULL DEFAULT ''"}
 
 
 def differing_settings(before: dict, now: dict) -> list[str]:
@@ -76,6 +79,9 @@ class JobRecord:
     seconds: float | None
     result: str
     summary: dict
+    source_signature: str = ""
+    """`Job.source_signature` when the job was last handed to the cluster ("" in manifests made
+    before LungLens recorded it)."""
 
 
 class Manifest:
@@ -88,6 +94,10 @@ class Manifest:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            for column, definition in _ADDED_COLUMNS.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {definition}")
         except sqlite3.Error as exc:
             raise ManifestError(f"{self.path}: cannot be used as a batch manifest ({exc})") from exc
 
@@ -152,11 +162,29 @@ class Manifest:
         )
         return cursor.rowcount
 
-    def mark_running(self, job_id: str) -> int:
-        """The job is handed to the cluster: one more attempt. Returns the attempt number."""
+    def reopen_changed(self, signatures: dict[str, str]) -> list[str]:
+        """Put back to pending the finished (done or failed) jobs whose source has changed since
+        they ran: their recorded signature and `signatures[job id]` (the source now) both known
+        and different. Returns their ids (their result files are the caller's to remove)."""
+        changed = [
+            record.job_id
+            for record in self._select("WHERE state IN ('done', 'failed') AND source_signature != ''", ())
+            if signatures.get(record.job_id) and signatures[record.job_id] != record.source_signature
+        ]
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE jobs SET state = 'pending', attempts = 0, error = '' WHERE job_id = ?",
+                [(job_id,) for job_id in changed],
+            )
+        return changed
+
+    def mark_running(self, job_id: str, source_signature: str = "") -> int:
+        """The job is handed to the cluster, its source as `source_signature` says: one more
+        attempt. Returns the attempt number."""
         self._db.execute(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ? WHERE job_id = ?",
-            (time.time(), job_id),
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
+            "source_signature = ? WHERE job_id = ?",
+            (time.time(), source_signature, job_id),
         )
         return self.get(job_id).attempts
 
@@ -171,10 +199,15 @@ class Manifest:
             (result, json.dumps(summary), seconds, time.time(), job_id),
         )
 
-    def mark_failed(self, job_id: str, error: str, seconds: float | None = None) -> None:
+    def mark_failed(
+        self, job_id: str, error: str, seconds: float | None = None, source_signature: str | None = None
+    ) -> None:
+        """The job failed with `error`; `source_signature` records its source when the job failed
+        without being handed to the cluster (planning found it cannot be analysed)."""
         self._db.execute(
-            "UPDATE jobs SET state = 'failed', error = ?, seconds = ?, finished_at = ? WHERE job_id = ?",
-            (error, seconds, time.time(), job_id),
+            "UPDATE jobs SET state = 'failed', error = ?, seconds = ?, finished_at = ?, "
+            "source_signature = COALESCE(?, source_signature) WHERE job_id = ?",
+            (error, seconds, time.time(), source_signature, job_id),
         )
 
     # --- reading -------------------------------------------------------------------------------
@@ -194,9 +227,13 @@ class Manifest:
         return {state: int(found.get(state, 0)) for state in STATES}
 
     def _select(self, where: str, parameters: tuple) -> list[JobRecord]:
-        fields = ", ".join(JobRecord.__dataclass_fields__)
-        rows = self._db.execute(f"SELECT {fields} FROM jobs {where}", parameters).fetchall()
-        return [JobRecord(*row[:-1], summary=json.loads(row[-1])) for row in rows]
+        names = list(JobRecord.__dataclass_fields__)
+        rows = self._db.execute(f"SELECT {', '.join(names)} FROM jobs {where}", parameters).fetchall()
+        records = []
+        for row in rows:
+            values = dict(zip(names, row, strict=True))
+            records.append(JobRecord(**{**values, "summary": json.loads(values["summary"])}))
+        return records
 
     @contextlib.contextmanager
     def _transaction(self):

@@ -42,6 +42,9 @@ class BatchSummary:
     a finished result is never made again)."""
     caveats: tuple[str, ...] = ()
     """Why the jobs found may not be all there are (a DICOMweb listing that may be incomplete)."""
+    changed: int = 0
+    """Jobs an earlier run finished (done or failed) whose series has changed since (files added,
+    removed or resized; another instance count on the server): analysed again by this run."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
@@ -52,7 +55,13 @@ class BatchSummary:
                 f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
                 f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
                 + (f"; {self.adopted} results of an interrupted run kept" if self.adopted else "")
-                + (f"; {self.recovered} interrupted jobs run again" if self.recovered else ""),
+                + (f"; {self.recovered} interrupted jobs run again" if self.recovered else "")
+                + (
+                    f"; {self.changed} finished series changed since (files added, removed or resized, "
+                    "or the server's instance count) and were analysed again"
+                    if self.changed
+                    else ""
+                ),
                 f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
             ]
             + (

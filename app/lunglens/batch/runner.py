@@ -321,25 +321,38 @@ def _wait_for_a_worker(client, scheduler: str) -> None:
 
 
 class _WorkerWatch(threading.Thread):
-    """While jobs run, says on stderr when the cluster has had no running worker for
-    `WORKERS_NOTICE_S` seconds (every worker left mid-run: the jobs in flight wait for one to
-    join), and again when one has joined. Polls the scheduler about once a second."""
+    """While jobs run, says on stderr when the cluster has had no worker for `WORKERS_NOTICE_S`
+    seconds (every worker left mid-run: the jobs in flight wait for one to join), and again when
+    one has joined. A worker Dask has paused (its memory nearly full) is there: it finishes its
+    job. Polls the scheduler about once a second. `scheduler`: the address of an existing
+    cluster (the message says how to start a worker there), None for the embedded one."""
 
-    def __init__(self, client):
+    def __init__(self, client, scheduler: str | None):
         super().__init__(name="lunglens-worker-watch", daemon=True)
         self.client = client
+        self.scheduler = scheduler
         self.stopped = threading.Event()
 
+    def _notice(self) -> str:
+        if self.scheduler is None:
+            return (
+                "every worker process of the local cluster has stopped; the jobs in flight wait for one "
+                "to start (Ctrl-C stops the batch)"
+            )
+        return (
+            f"every worker of the Dask scheduler at {self.scheduler} has left; the jobs in flight wait for "
+            f"one to join (start one: dask worker {self.scheduler}; Ctrl-C stops the batch)"
+        )
+
     def run(self) -> None:
-        address = self.client.scheduler.address
         lead = "\n" if sys.stderr.isatty() else ""  # below the progress bar redrawn in place
         none_since, said = None, False
         while not self.stopped.wait(min(1.0, WORKERS_NOTICE_S / 4)):
             try:
-                running = self.client.run_on_scheduler(_running_workers)
+                present = self.client.run_on_scheduler(_present_workers)
             except Exception:  # noqa: BLE001 - the client is closing; the batch reports what matters
                 return
-            if running:
+            if present:
                 if said:
                     print(
                         f"{lead}lunglens batch: a worker joined: the batch goes on",
@@ -351,9 +364,7 @@ class _WorkerWatch(threading.Thread):
             none_since = time.monotonic() if none_since is None else none_since
             if not said and time.monotonic() - none_since >= WORKERS_NOTICE_S:
                 print(
-                    f"{lead}lunglens batch: waiting for a worker: every worker of the Dask scheduler at "
-                    f"{address} has left; the jobs in flight wait for one to join (start one: dask "
-                    f"worker {address}; Ctrl-C stops the batch)",
+                    f"{lead}lunglens batch: waiting for a worker: {self._notice()}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -366,6 +377,11 @@ class _WorkerWatch(threading.Thread):
     def __exit__(self, *exc) -> None:
         self.stopped.set()
         self.join(timeout=CONNECT_TIMEOUT_S)  # a poll in flight ends within the connect timeout
+
+
+def _present_workers(dask_scheduler) -> int:
+    """Workers of the cluster running or paused (run on the scheduler): not closing or gone."""
+    return sum(1 for worker in dask_scheduler.workers.values() if worker.status.name in ("running", "paused"))
 
 
 def _running_workers(dask_scheduler) -> int:
@@ -418,7 +434,7 @@ def _run_jobs(
         limit = max(1, client.run_on_scheduler(_running_workers)) if todo else 0
         while todo and len(in_flight) < limit:
             job = todo.popleft()
-            attempt = manifest.mark_running(job.job_id)
+            attempt = manifest.mark_running(job.job_id, job.source_signature)
             future = client.submit(task, job, settings, key=f"lunglens-{job.job_id}-{attempt}", pure=False)
             in_flight[future] = job
             finished.add(future)
@@ -520,6 +536,10 @@ def run_batch(
             if config.retry_failed:
                 manifest.retry_failed()
             manifest.register(list(plan.jobs))
+            changed = manifest.reopen_changed({job.job_id: job.source_signature for job in plan.jobs})
+            for job_id in changed:  # a result of the files as they were: never adopted
+                (out / result_name(job_id)).unlink(missing_ok=True)
+                (out / report_name(job_id)).unlink(missing_ok=True)
             already_done = manifest.counts()["done"]
             adopted = 0
             todo = deque()
@@ -527,7 +547,11 @@ def run_batch(
                 if manifest.get(job.job_id).state != "pending":
                     continue
                 if job.problems:
-                    manifest.mark_failed(job.job_id, "cannot be analysed: " + "; ".join(job.problems))
+                    manifest.mark_failed(
+                        job.job_id,
+                        "cannot be analysed: " + "; ".join(job.problems),
+                        source_signature=job.source_signature,
+                    )
                     continue
                 with job_lock(out, job.job_id, wait=False) as idle:
                     if not idle:  # a task of a killed batch runs it: this run's task adopts its result
@@ -548,7 +572,7 @@ def run_batch(
                 with _dask_client(config) as client:
                     cluster_seconds = time.perf_counter() - cluster_started
                     _check_workers_sign_in(client, config.dicomweb)
-                    with _WorkerWatch(client):
+                    with _WorkerWatch(client, config.scheduler):
                         ran, kept, workers, jobs_seconds = _run_jobs(
                             client, todo, settings, task, manifest, out, progress
                         )
@@ -578,6 +602,7 @@ def run_batch(
         already_done=already_done,
         adopted=adopted + len(kept),
         recovered=len((interrupted & submitted) - kept),
+        changed=len(changed),
         verdicts=verdicts,
         seconds=time.perf_counter() - started,
         studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
