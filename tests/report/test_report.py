@@ -294,8 +294,9 @@ def test_cli_writes_the_report_and_reports_an_unwritable_one(covid_ct_md, tmp_pa
 
 
 def _edge_letters(pdf: bytes, tmp_path) -> list[tuple[str, float, float]]:
-    """(letter, x centre, y centre from the page top) of every one-letter word R, L, A or P on the
-    page that opens the key images, from poppler's bounding boxes."""
+    """(letters, x centre, y centre from the page top) of every word of one to three of the
+    direction letters R, L, A, P, S, I on the page that opens the key images, from poppler's
+    bounding boxes."""
     path = tmp_path / "letters.pdf"
     path.write_bytes(pdf)
     html = subprocess.run(
@@ -303,7 +304,7 @@ def _edge_letters(pdf: bytes, tmp_path) -> list[tuple[str, float, float]]:
     ).stdout
     (page,) = [page for page in html.split("<page ") if re.search(r">Key</word>\s*<word[^>]*>images<", page)]
     words = re.findall(
-        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([RLAP])</word>', page
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([RLAPSI]{1,3})</word>', page
     )
     return [(w[4], (float(w[0]) + float(w[2])) / 2, (float(w[1]) + float(w[3])) / 2) for w in words]
 
@@ -319,7 +320,7 @@ def _framed_letters(letters) -> list[tuple[str, str, str, str]]:
             continue
         right = min(right, key=lambda b: b[1])
         middle = (left[1] + right[1]) / 2
-        column = [c for c in letters if c[0] in "AP" and abs(c[1] - middle) < 1]
+        column = [c for c in letters if abs(c[1] - middle) < 1]
         above = [c for c in column if c[2] < left[2]]
         below = [c for c in column if c[2] > left[2]]
         if not (above and below):  # between two images
@@ -350,6 +351,12 @@ def test_key_images_carry_the_patients_directions_from_the_files_orientation(p00
     )
     framed = _framed_letters(_edge_letters(render_report(analysis, rows_reversed), tmp_path))
     assert framed == [("R", "L", "P", "A")] * (2 * n_images)
+
+    tilt = np.radians(15)  # a tilted gantry: still axial, the top edge anterior and superior
+    tilted = dataclasses.replace(series, orientation_cosines=(1, 0, 0, 0, np.cos(tilt), -np.sin(tilt)))
+    pdf = render_report(analysis, tilted)
+    assert _framed_letters(_edge_letters(pdf, tmp_path)) == [("R", "L", "AS", "PI")] * (2 * n_images)
+    assert "S superior, I inferior" in squeeze(pdf_text(pdf, tmp_path))
 
     unstated = dataclasses.replace(series, orientation_cosines=None)
     pdf = render_report(analysis, unstated)

@@ -401,6 +401,31 @@ def test_the_reformats_follow_the_mouse_map_and_r_resets_them(qtbot, window, tmp
     assert np.allclose(coronal.box.viewRange(), whole)
 
 
+def test_pixels_taller_than_wide_are_drawn_taller_than_wide(qtbot, window, tmp_path):
+    """The axial view keeps the pixels' proportion, as the reformats and the report's key images
+    do: rows 1.4 mm apart, columns 0.7 mm, and a square slice is drawn twice as tall as wide."""
+    import pydicom
+
+    from tests.factory import write_series
+
+    paths = write_series(tmp_path / "ct", np.zeros((3, 64, 64), np.int16), [0.0, -2.0, -4.0])
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        dataset.PixelSpacing = [1.4, 0.7]
+        dataset.save_as(path)
+    window.resize(1500, 900)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(tmp_path / "ct")
+    qtbot.wait(200)
+    image = window.view.image
+    drawn = image.mapRectToScene(image.boundingRect())  # the slice on screen
+    assert drawn.height() / drawn.width() == pytest.approx(2.0, rel=0.02)
+    (x0, x1), _ = window.view.box.viewRange()
+    assert window.markers.bar.width() == pytest.approx(
+        window.markers.bar_mm * window.view.box.width() / ((x1 - x0) * 0.7), abs=1
+    )  # the bar measures columns 0.7 mm apart still
+
+
 def test_the_scale_bars_match_the_image_on_first_display(qtbot, window, tmp_path):
     """pyqtgraph's cached viewPixelSize was stale after the first layout: P001's coronal said
     100 mm over 76 px where 100 mm of the image was 85 px."""

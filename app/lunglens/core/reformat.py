@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lunglens.io.geometry import orientation_problem
 from lunglens.io.series import Series
 
 #: The orientation a TIFF stack (no geometry) is assumed to have: rows left→right, columns
@@ -108,12 +109,16 @@ def axial_labels(orientation: Sequence[float] | None) -> EdgeLabels:
     return _edge_labels(row, column)
 
 
+def orientation_stated(series: Series) -> bool:
+    """Whether the series' files state a usable orientation. Views draw direction letters only
+    then: a TIFF stack's orientation is assumed, and no letter comes from a guess."""
+    return series.orientation_cosines is not None and orientation_problem(series.orientation_cosines) is None
+
+
 def stated_slice_labels(series: Series) -> EdgeLabels | None:
-    """Edge labels of the series' slices as stored, where its files state an axial orientation;
-    None otherwise (a TIFF stack's orientation is only assumed: no letters from a guess)."""
-    if series.orientation_cosines is None or series.ref.orientation != "axial":
-        return None
-    return axial_labels(series.orientation_cosines)
+    """Edge labels of the series' slices as stored, where the files state their orientation
+    (`orientation_stated`); None otherwise."""
+    return axial_labels(series.orientation_cosines) if orientation_stated(series) else None
 
 
 def coronal(

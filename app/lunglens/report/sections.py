@@ -49,8 +49,12 @@ GRID = colors.Color(0.75, 0.75, 0.75)
 EDGE_LETTER_POINTS = 9
 EDGE_LETTERS_TEXT = (
     "The slices are shown as stored; the letters at their edges are the patient's directions from the "
-    "files' orientation (R right, L left, A anterior, P posterior)."
+    "files' orientation (R right, L left, A anterior, P posterior, S superior, I inferior; two letters: "
+    "an edge between two directions, the nearer first)."
 )
+#: Height of a capital letter as a share of the font size (Helvetica), and the letters' distance
+#: from the image's edge (points).
+_CAP_HEIGHT, _LETTER_INSET = 0.72, 2.0
 
 _BASE = getSampleStyleSheet()
 STYLES = {
@@ -114,14 +118,14 @@ class Picture(Flowable):
         canvas.drawImage(ImageReader(Image.fromarray(self.pixels)), 0, 0, self.width, self.height)
         canvas.setLineWidth(0.4)
         canvas.rect(0, 0, self.width, self.height)
-        if self.labels is None:
+        size, inset = EDGE_LETTER_POINTS, _LETTER_INSET
+        if self.labels is None or min(self.width, self.height) < 4 * size:  # no room: they would meet
             return
-        size, inset = EDGE_LETTER_POINTS, 2.0
-        middle_x, middle_y = self.width / 2, (self.height - size * 0.7) / 2
+        middle_x, middle_y = self.width / 2, (self.height - size * _CAP_HEIGHT) / 2
         places = {
             "left": (inset, middle_y, "left"),
             "right": (self.width - inset, middle_y, "right"),
-            "top": (middle_x, self.height - inset - size * 0.75, "centre"),
+            "top": (middle_x, self.height - inset - size * _CAP_HEIGHT, "centre"),
             "bottom": (middle_x, inset, "centre"),
         }
         canvas.saveState()

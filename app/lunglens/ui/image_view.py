@@ -200,6 +200,14 @@ class SliceView(QWidget):
                 self._place_labels(label)
             label.setVisible(bool(text))
 
+    def set_pixel_size(self, pixel_mm: tuple[float, float]) -> None:
+        """Draw the slices in true proportion: a pixel `pixel_mm` (row spacing, column spacing)
+        high and wide on screen (the view's aspect lock: image coordinates stay pixels)."""
+        ratio = pixel_mm[1] / pixel_mm[0]  # screen size of a column step over a row step
+        if self.box.state["aspectLocked"] != ratio:
+            self.box.setAspectLocked(True, ratio=ratio)
+            self.reset_view()
+
     def reset_view(self) -> None:
         self.box.autoRange(padding=0.0)
 

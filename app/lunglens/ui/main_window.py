@@ -558,6 +558,7 @@ class MainWindow(QMainWindow):
         self.measurements.clear()
         self._measured_slice = None
         self.view.forget_slice()
+        self.view.set_pixel_size(ref.pixel_spacing_mm or (1.0, 1.0))  # the middle slice shows first
         self.markers.set_geometry(None, ref.pixel_spacing_mm[1] if ref.pixel_spacing_mm else None)
         self._fit_reformats()
         self.browser.select(ref)
@@ -579,6 +580,7 @@ class MainWindow(QMainWindow):
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)
         series = self.state.series
+        self.view.set_pixel_size(series.pixel_spacing_mm)
         self.markers.set_series_geometry(series, stated_slice_labels(series), series.pixel_spacing_mm[1])
         self._place_cross_lines()
 

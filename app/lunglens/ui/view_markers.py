@@ -11,7 +11,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
-from lunglens.core.reformat import EdgeLabels
+from lunglens.core.reformat import EdgeLabels, orientation_stated
 from lunglens.io.series import Series
 
 #: Bar lengths offered (mm): the longest not exceeding the target width on screen is used.
@@ -66,12 +66,12 @@ class ViewMarkers(QObject):
         self, series: Series, labels: EdgeLabels | None, column_spacing_mm: float
     ) -> None:
         """`set_geometry` for a loaded series whose view has edge `labels` and columns
-        `column_spacing_mm` apart: the letters only where the files state the orientation (a
-        TIFF stack's is assumed), the bar only where they state the pixel size (NO_SCALE_TEXT
-        in its place where they do not)."""
+        `column_spacing_mm` apart: the letters only where the files state the orientation
+        (`orientation_stated`), the bar only where they state the pixel size (NO_SCALE_TEXT in
+        its place where they do not)."""
         stated = series.pixel_spacing_stated
         self.set_geometry(
-            labels if series.orientation_cosines is not None else None,
+            labels if orientation_stated(series) else None,
             column_spacing_mm if stated else None,
             "" if stated else NO_SCALE_TEXT,
         )
