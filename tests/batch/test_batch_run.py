@@ -335,6 +335,52 @@ def test_a_rerun_analyses_again_the_series_whose_files_changed_and_only_those(ti
     source.rename(moved)
     still = run_batch(dataclasses.replace(config, source=moved), progress=lambda *a: None)
     assert (still.changed, still.ran, still.already_done) == (0, 0, 2)
+    with open(out / WORKLIST_NAME, newline="", encoding="utf-8") as fh:  # opens them where they are
+        assert {row["folder"].rsplit("/", 1)[0] for row in csv.DictReader(fh)} == {str(moved)}
+
+
+def test_a_changed_series_is_listed_as_to_run_again_before_its_new_analysis_begins(
+    tiny_card, tmp_path, monkeypatch
+):
+    """Its old result is removed at the start: the worklist says so at once, not once the first
+    job has answered (a batch killed meanwhile left 'done' rows whose result was gone)."""
+    from lunglens.batch import runner
+
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    sorted((source / "PAT000").iterdir())[-1].unlink()
+
+    def killed_as_the_cluster_starts(_config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_dask_client", killed_as_the_cluster_starts)
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(config, progress=lambda *a: None)
+    with open(out / WORKLIST_NAME, newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["status"] == "pending" and "source changed" in row["error"] and not list(out.glob("PAT*.json"))
+    monkeypatch.undo()
+    again = run_batch(config, progress=lambda *a: None)  # the rerun after the kill still says why
+    assert (again.changed, again.ran, again.done) == (1, 1, 1)
+
+
+def test_a_result_left_by_a_killed_run_is_not_adopted_once_its_source_changed(tiny_card, tmp_path):
+    """A killed run wrote a result before recording it; the file then grew (same pixels: the
+    images' fingerprint cannot tell). The result is of the source as it was: analysed again."""
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    assert run_batch(config, progress=lambda *a: None).done == 1
+    db = sqlite3.connect(out / MANIFEST_NAME)
+    db.execute("UPDATE jobs SET state = 'running'")  # killed after writing the result, before recording it
+    db.commit()
+    db.close()
+    with open(sorted((source / "PAT000").iterdir())[0], "ab") as fh:
+        fh.write(b"\0\0")
+    again = run_batch(config, progress=lambda *a: None)
+    assert (again.adopted, again.ran, again.done) == (0, 1, 1)
 
 
 def test_batch_result_equals_the_single_series_analysis(covid_ct_md, tiny_card, tmp_path):

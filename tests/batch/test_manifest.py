@@ -60,20 +60,26 @@ def test_finished_jobs_whose_source_changed_are_reopened(jobs, tmp_path):
     with Manifest(tmp_path) as manifest:
         manifest.register(jobs)
         manifest.mark_running(a, "files:1")
-        manifest.mark_done(a, f"{a}.json", {}, 1.0)
+        manifest.mark_done(a, f"{a}.json", {}, 1.0)  # a result adopted from a killed batch's task
         manifest.mark_running(b, "files:2")
-        manifest.mark_done(b, f"{b}.json", {}, 1.0)
+        manifest.mark_done(b, f"{b}.json", {}, 1.0, "files:2")
         manifest.mark_failed(c, "cannot be analysed: too few slices", source_signature="files:3")
+        assert manifest.get(a).source_signature == "files:1"  # recorded when its job began
         # a: unchanged; b: changed; c (failed at planning): changed; unknown now: not reopened
         assert manifest.reopen_changed({a: "files:1", b: "files:2b", c: "files:3c"}) == [b, c]
         assert [manifest.get(j).state for j in (a, b, c)] == ["done", "pending", "pending"]
-        assert manifest.get(c).attempts == 0 and manifest.get(c).error == ""
-        manifest.mark_running(b, "files:2b")
-        manifest.mark_done(b, f"{b}.json", {}, 1.0)
+        assert manifest.get(c).attempts == 0 and "source changed" in manifest.get(c).error
+        # running again, b keeps the source it was analysed of until this run's result replaces it
+        assert manifest.mark_running(b, "files:2b") == 1 and manifest.get(b).source_signature == "files:2"
+        manifest.mark_done(b, f"{b}.json", {}, 1.0, "files:2b")
         assert manifest.reopen_changed({a: "", b: "files:2b"}) == []
+        # the series read from a server where it was read from a folder: another kind, a new baseline
+        assert manifest.reopen_changed({a: "instances:40", b: "files:2b"}) == []
+        assert manifest.get(a).source_signature == "instances:40" and manifest.get(a).state == "done"
+        assert manifest.reopen_changed({a: "instances:41"}) == [a]
 
 
-def test_a_manifest_made_before_source_signatures_gains_the_column_and_reopens_nothing(jobs, tmp_path):
+def test_a_manifest_made_before_source_signatures_gains_the_column_and_a_baseline(jobs, tmp_path):
     job = jobs[0]
     old = sqlite3.connect(tmp_path / MANIFEST_NAME)
     old.executescript(
@@ -94,4 +100,6 @@ def test_a_manifest_made_before_source_signatures_gains_the_column_and_reopens_n
     with Manifest(tmp_path) as manifest:
         record = manifest.get(job.job_id)
         assert record.source_signature == "" and record.summary == {"verdict": "normal"}
-        assert manifest.reopen_changed({job.job_id: job.source_signature}) == []  # cannot be told
+        assert manifest.reopen_changed({job.job_id: job.source_signature}) == []  # cannot be told...
+        assert manifest.get(job.job_id).source_signature == job.source_signature  # ...from now on it can
+        assert manifest.reopen_changed({job.job_id: "files:other"}) == [job.job_id]

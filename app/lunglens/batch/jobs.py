@@ -152,6 +152,14 @@ def files_signature(ref: SeriesRef) -> str:
     return "files:" + digest.hexdigest()[:16]
 
 
+def source_changed(recorded: str, now: str) -> bool:
+    """Whether a job's source has changed between two signatures: both known and of the same kind
+    (the same series read from a folder and from a server cannot be compared) and different."""
+    if not (recorded and now) or recorded.split(":", 1)[0] != now.split(":", 1)[0]:
+        return False
+    return recorded != now
+
+
 def _who_and_when(ref: SeriesRef) -> tuple[str, str]:
     """(patient id, study date YYYYMMDD) from the first file's header; for TIFF (COVID-CTset
     `<patient>/SR_2/`) the patient is the folder above the series and the date is unknown."""

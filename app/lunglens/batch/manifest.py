@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.batch.jobs import Job
+from lunglens.batch.jobs import Job, source_changed
 
 MANIFEST_NAME = "manifest.sqlite"
+#: The error a job reopened because its source changed carries until its new result.
+CHANGED_SOURCE = "its source changed since it was analysed: to be analysed again"
 STATES = ("pending", "running", "done", "failed")
 
 _SCHEMA = """
@@ -134,12 +136,14 @@ class Manifest:
         return cursor.rowcount
 
     def register(self, jobs: list[Job]) -> None:
-        """Add jobs not yet known, as pending; known jobs keep their state."""
+        """Add jobs not yet known, as pending; known jobs keep their state and take their folder
+        as found now (an archive moved elsewhere: the worklist opens the series where they are)."""
         now = time.time()
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO jobs (job_id, series_key, folder, patient, study_date, "
-                "series_number, description, state, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+                "INSERT INTO jobs (job_id, series_key, folder, patient, study_date, series_number, "
+                "description, state, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) "
+                "ON CONFLICT (job_id) DO UPDATE SET folder = excluded.folder",
                 [
                     (
                         j.job_id,
@@ -164,26 +168,35 @@ class Manifest:
 
     def reopen_changed(self, signatures: dict[str, str]) -> list[str]:
         """Put back to pending the finished (done or failed) jobs whose source has changed since
-        they ran: their recorded signature and `signatures[job id]` (the source now) both known
-        and different. Returns their ids (their result files are the caller's to remove)."""
-        changed = [
-            record.job_id
-            for record in self._select("WHERE state IN ('done', 'failed') AND source_signature != ''", ())
-            if signatures.get(record.job_id) and signatures[record.job_id] != record.source_signature
-        ]
+        they ran (`source_changed` between the recorded signature and `signatures[job id]`, the
+        source now), and return their ids: their result files are the caller's to remove. A
+        finished job without a signature of this kind (a manifest made before LungLens recorded
+        them, or the series read from a server where it was read from a folder) takes the
+        current one as its baseline."""
+        changed, baselines = [], []
+        for record in self._select("WHERE state IN ('done', 'failed')", ()):
+            now = signatures.get(record.job_id, "")
+            if source_changed(record.source_signature, now):
+                changed.append(record.job_id)
+            elif now and now.split(":", 1)[0] != record.source_signature.split(":", 1)[0]:
+                baselines.append((now, record.job_id))
         with self._transaction():
             self._db.executemany(
-                "UPDATE jobs SET state = 'pending', attempts = 0, error = '' WHERE job_id = ?",
-                [(job_id,) for job_id in changed],
+                "UPDATE jobs SET state = 'pending', attempts = 0, error = ? WHERE job_id = ?",
+                [(CHANGED_SOURCE, job_id) for job_id in changed],
             )
+            self._db.executemany("UPDATE jobs SET source_signature = ? WHERE job_id = ?", baselines)
         return changed
 
     def mark_running(self, job_id: str, source_signature: str = "") -> int:
-        """The job is handed to the cluster, its source as `source_signature` says: one more
-        attempt. Returns the attempt number."""
+        """The job is handed to the cluster: one more attempt. Returns the attempt number. A job
+        without a recorded source takes `source_signature`; one with a recorded source keeps it
+        until a result of this run replaces it (`mark_done`): a task of a killed batch may still
+        be analysing the source as it was."""
         self._db.execute(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = ?, "
-            "source_signature = ? WHERE job_id = ?",
+            "source_signature = CASE WHEN source_signature = '' THEN ? ELSE source_signature END "
+            "WHERE job_id = ?",
             (time.time(), source_signature, job_id),
         )
         return self.get(job_id).attempts
@@ -192,18 +205,27 @@ class Manifest:
         """Back in the queue (a retry after a worker died), with what happened."""
         self._db.execute("UPDATE jobs SET state = 'pending', error = ? WHERE job_id = ?", (error, job_id))
 
-    def mark_done(self, job_id: str, result: str, summary: dict, seconds: float | None) -> None:
+    def mark_done(
+        self,
+        job_id: str,
+        result: str,
+        summary: dict,
+        seconds: float | None,
+        source_signature: str | None = None,
+    ) -> None:
+        """The job's result is written; `source_signature`: the source this run analysed (None
+        for a result adopted from a killed batch's task: the source recorded when it began stays)."""
         self._db.execute(
             "UPDATE jobs SET state = 'done', error = '', result = ?, summary = ?, seconds = ?, "
-            "finished_at = ? WHERE job_id = ?",
-            (result, json.dumps(summary), seconds, time.time(), job_id),
+            "finished_at = ?, source_signature = COALESCE(?, source_signature) WHERE job_id = ?",
+            (result, json.dumps(summary), seconds, time.time(), source_signature, job_id),
         )
 
     def mark_failed(
         self, job_id: str, error: str, seconds: float | None = None, source_signature: str | None = None
     ) -> None:
-        """The job failed with `error`; `source_signature` records its source when the job failed
-        without being handed to the cluster (planning found it cannot be analysed)."""
+        """The job failed with `error`; `source_signature`: the source this run tried (None: the
+        recorded one stays)."""
         self._db.execute(
             "UPDATE jobs SET state = 'failed', error = ?, seconds = ?, finished_at = ?, "
             "source_signature = COALESCE(?, source_signature) WHERE job_id = ?",

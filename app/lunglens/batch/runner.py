@@ -28,8 +28,8 @@ from pathlib import Path
 from lunglens.analysis import Analysis, AnalysisOptions
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError
-from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs
-from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
+from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
+from lunglens.batch.manifest import CHANGED_SOURCE, Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
     RETRIEVING_FOLDER,
@@ -236,8 +236,9 @@ def _same_images(analysis: Analysis, job: Job) -> bool:
 def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
     """Record as done a job whose result an interrupted run wrote but did not record, when the
     file is a complete result of this series made with this run's `settings` (a settings record)
-    of the images its folder holds now (`_same_images`). Returns whether it was adopted. A result
-    of other images runs again (its file is replaced); a result of this series made with other
+    of the images its folder holds now (`_same_images`) and of its source as planned now
+    (`source_changed`). Returns whether it was adopted. A result of other images runs again (its
+    file is replaced); a result of this series made with other
     settings is never overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
@@ -264,6 +265,8 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
             "away or choose another output folder",
         )
         return False
+    if source_changed(manifest.get(job.job_id).source_signature, job.source_signature):
+        return False  # made of the source as it was when its job began
     if not _same_images(analysis, job):
         return False
     manifest.mark_done(job.job_id, path.name, summary, None)
@@ -458,9 +461,15 @@ def _run_jobs(
                 seen["jobs"] += 1
                 seen["cpu_seconds"] += answer["cpu_seconds"]
                 if answer["status"] == "done":
-                    manifest.mark_done(job.job_id, answer["result"], answer["summary"], answer["seconds"])
+                    manifest.mark_done(
+                        job.job_id,
+                        answer["result"],
+                        answer["summary"],
+                        answer["seconds"],
+                        job.source_signature,
+                    )
                 else:
-                    manifest.mark_failed(job.job_id, answer["error"], answer["seconds"])
+                    manifest.mark_failed(job.job_id, answer["error"], answer["seconds"], job.source_signature)
                 ran += 1
         else:
             error = future.exception() if future.status == "error" else None
@@ -469,10 +478,18 @@ def _run_jobs(
                     manifest.mark_pending(job.job_id, _crash_reason(error))
                     todo.appendleft(by_id[job.job_id])
                 else:
-                    manifest.mark_failed(job.job_id, _crash_reason(error) + f", {MAX_ATTEMPTS} times")
+                    manifest.mark_failed(
+                        job.job_id,
+                        _crash_reason(error) + f", {MAX_ATTEMPTS} times",
+                        source_signature=job.source_signature,
+                    )
                     ran += 1
             else:
-                manifest.mark_failed(job.job_id, f"internal error: {type(error).__name__}: {error}")
+                manifest.mark_failed(
+                    job.job_id,
+                    f"internal error: {type(error).__name__}: {error}",
+                    source_signature=job.source_signature,
+                )
                 ran += 1
         future.release()
         fill()
@@ -536,10 +553,13 @@ def run_batch(
             if config.retry_failed:
                 manifest.retry_failed()
             manifest.register(list(plan.jobs))
-            changed = manifest.reopen_changed({job.job_id: job.source_signature for job in plan.jobs})
-            for job_id in changed:  # a result of the files as they were: never adopted
+            reopened = manifest.reopen_changed({job.job_id: job.source_signature for job in plan.jobs})
+            for job_id in reopened:  # a result of the source as it was
                 (out / result_name(job_id)).unlink(missing_ok=True)
                 (out / report_name(job_id)).unlink(missing_ok=True)
+            changed = {
+                r.job_id for r in manifest.records() if r.state == "pending" and r.error == CHANGED_SOURCE
+            }
             already_done = manifest.counts()["done"]
             adopted = 0
             todo = deque()
@@ -562,6 +582,8 @@ def run_batch(
                         (out / result_name(job.job_id)).unlink(missing_ok=True)  # not its result
                         todo.append(job)
             submitted = {job.job_id for job in todo}
+            with contextlib.suppress(WriteError):  # the worklist says now what is to run again
+                write_worklist(out, manifest.records())  # (the final write reports a lasting failure)
 
             ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
             if todo:
