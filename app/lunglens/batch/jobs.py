@@ -152,12 +152,15 @@ def files_signature(ref: SeriesRef) -> str:
     return "files:" + digest.hexdigest()[:16]
 
 
+def signature_kind(signature: str) -> str:
+    """What a source signature describes: "files", "instances", or "" when unknown."""
+    return signature.split(":", 1)[0]
+
+
 def source_changed(recorded: str, now: str) -> bool:
     """Whether a job's source has changed between two signatures: both known and of the same kind
     (the same series read from a folder and from a server cannot be compared) and different."""
-    if not (recorded and now) or recorded.split(":", 1)[0] != now.split(":", 1)[0]:
-        return False
-    return recorded != now
+    return bool(recorded and now) and signature_kind(recorded) == signature_kind(now) and recorded != now
 
 
 def _who_and_when(ref: SeriesRef) -> tuple[str, str]:

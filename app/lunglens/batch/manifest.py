@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.batch.jobs import Job, source_changed
+from lunglens.batch.jobs import Job, signature_kind, source_changed
 
 MANIFEST_NAME = "manifest.sqlite"
 #: The error a job reopened because its source changed carries until its new result.
@@ -82,8 +82,9 @@ class JobRecord:
     result: str
     summary: dict
     source_signature: str = ""
-    """`Job.source_signature` when the job was last handed to the cluster ("" in manifests made
-    before LungLens recorded it)."""
+    """`Job.source_signature` of the source the job's result (or failure) is of: recorded when
+    the job is first handed to the cluster, replaced by each result a run makes itself ("" in
+    manifests made before LungLens recorded it, until a rerun takes the source as it finds it)."""
 
 
 class Manifest:
@@ -178,7 +179,7 @@ class Manifest:
             now = signatures.get(record.job_id, "")
             if source_changed(record.source_signature, now):
                 changed.append(record.job_id)
-            elif now and now.split(":", 1)[0] != record.source_signature.split(":", 1)[0]:
+            elif now and signature_kind(now) != signature_kind(record.source_signature):
                 baselines.append((now, record.job_id))
         with self._transaction():
             self._db.executemany(
