@@ -237,9 +237,9 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
     """Record as done a job whose result an interrupted run wrote but did not record, when the
     file is a complete result of this series made with this run's `settings` (a settings record)
     of the images its folder holds now (`_same_images`) and of its source as planned now
-    (`source_changed`). Returns whether it was adopted. A result of other images runs again (its
-    file is replaced); a result of this series made with other
-    settings is never overwritten: the job fails, naming the file."""
+    (`source_changed`). Returns whether it was adopted. A result of other images or of an older
+    source runs again (its file is replaced); a result of this series made with other settings is
+    never overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
