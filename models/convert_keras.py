@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from models.architecture import LEVEL_NAMES, ResNet50V2FPN
-from models.cli import INPUT_ERRORS, fail
+from models.cli import INPUT_ERRORS, check_model_output, fail
 from models.export_onnx import export, sha256_of
 
 PAPER = "Rahimzadeh, Attar & Sakhaei 2020, doi 10.1101/2020.06.08.20121541"
@@ -135,6 +135,7 @@ def load_keras_hdf5(path: Path) -> ResNet50V2FPN:
 def convert(source: Path, out: Path, *, name: str, version: str, licence: str):
     """Convert `source` (Keras HDF5) to `out` (.onnx) plus its card; returns the ModelCard."""
     source = Path(source)
+    check_model_output(out, [source])  # before the weights are read and hashed
     model = load_keras_hdf5(source)
     return export(
         model,

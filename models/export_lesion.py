@@ -173,7 +173,7 @@ def export(
         },
         metrics=metrics,
     )
-    write_atomically(path.with_suffix(".json"), card.to_json().encode("utf-8"))
+    card.save(path.with_suffix(".json"))
     return card
 
 

@@ -142,13 +142,13 @@ def files_signature(ref: SeriesRef) -> str:
     """A digest of the series' files: each one's path relative to the series folder and its size
     in bytes. A file added, removed, renamed, grown or cut short changes it; the archive copied or
     moved elsewhere does not. "" when a file cannot be read (it is then not known)."""
-    digest = hashlib.sha256()
+    digest, folder = hashlib.sha256(), ref.folder
     for path in sorted({path for path, _ in ref.frames}):
         try:
             size = os.stat(path).st_size
         except OSError:
             return ""
-        digest.update(f"{os.path.relpath(path, ref.folder)}\0{size}\n".encode("utf-8", "surrogateescape"))
+        digest.update(f"{os.path.relpath(path, folder)}\0{size}\n".encode("utf-8", "surrogateescape"))
     return "files:" + digest.hexdigest()[:16]
 
 

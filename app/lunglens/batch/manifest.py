@@ -189,6 +189,14 @@ class Manifest:
             self._db.executemany("UPDATE jobs SET source_signature = ? WHERE job_id = ?", baselines)
         return changed
 
+    def reopened(self) -> set[str]:
+        """The ids of the jobs `reopen_changed` put back that have not run again yet (this run's,
+        or a killed run's)."""
+        rows = self._db.execute(
+            "SELECT job_id FROM jobs WHERE state = 'pending' AND error = ?", (CHANGED_SOURCE,)
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def mark_running(self, job_id: str, source_signature: str = "") -> int:
         """The job is handed to the cluster: one more attempt. Returns the attempt number. A job
         without a recorded source takes `source_signature`; one with a recorded source keeps it

@@ -29,7 +29,7 @@ from lunglens.analysis import Analysis, AnalysisOptions
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
-from lunglens.batch.manifest import CHANGED_SOURCE, Manifest, ManifestError, differing_settings
+from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
     RETRIEVING_FOLDER,
@@ -557,9 +557,7 @@ def run_batch(
             for job_id in reopened:  # a result of the source as it was
                 (out / result_name(job_id)).unlink(missing_ok=True)
                 (out / report_name(job_id)).unlink(missing_ok=True)
-            changed = {
-                r.job_id for r in manifest.records() if r.state == "pending" and r.error == CHANGED_SOURCE
-            }
+            changed = manifest.reopened()
             already_done = manifest.counts()["done"]
             adopted = 0
             todo = deque()
@@ -582,8 +580,9 @@ def run_batch(
                         (out / result_name(job.job_id)).unlink(missing_ok=True)  # not its result
                         todo.append(job)
             submitted = {job.job_id for job in todo}
-            with contextlib.suppress(WriteError):  # the worklist says now what is to run again
-                write_worklist(out, manifest.records())  # (the final write reports a lasting failure)
+            if todo:  # the worklist says now what is to run (the final write reports a lasting failure)
+                with contextlib.suppress(WriteError):
+                    write_worklist(out, manifest.records())
 
             ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
             if todo:

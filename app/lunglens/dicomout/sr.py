@@ -150,9 +150,7 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
         site = FindingSite(ids.LUNG, laterality=laterality, topographical_modifier=ids.ZONE_THIRDS[third])
         groups.append(group(f"zone {key.replace('_', ' ')}", site, zone, extra))
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
-    score_text = severity_score_text(
-        q["severity_score"], q.get("severity_score_max", 30), covers_part_of_lungs(q)
-    )
+    score_text = severity_score_text(q["severity_score"], q["severity_score_max"], covers_part_of_lungs(q))
     comments = [
         f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
         f"lung's cranio-caudal extent, not lobes. Severity score {score_text}: "

@@ -330,12 +330,6 @@ def as_floats(value, n: int) -> tuple[float, ...] | None:
     return values if len(values) == n and all(math.isfinite(v) for v in values) else None
 
 
-def positive_sizes(values: tuple[float, ...] | None) -> tuple[float, ...] | None:
-    """`values` (sizes in mm) when every one is positive, else None: a pixel spacing or slice
-    thickness of zero or below describes no image (it is treated as not stated)."""
-    return values if values is not None and min(values) > 0 else None
-
-
 def _float(value) -> float | None:
     try:
         return float(value) if value not in (None, "") else None
@@ -406,12 +400,8 @@ def frame_headers(path: Path) -> list[FrameHeader]:
     headers = []
     for index in range(n_frames):
         frame = index if multi else None
-        spacing = positive_sizes(
-            as_floats(functional_attribute(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), 2)
-        )
-        thickness = positive_sizes(
-            as_floats([functional_attribute(ds, frame, "PixelMeasuresSequence", "SliceThickness")], 1)
-        )
+        spacing = as_floats(functional_attribute(ds, frame, "PixelMeasuresSequence", "PixelSpacing"), 2)
+        thickness = _float(functional_attribute(ds, frame, "PixelMeasuresSequence", "SliceThickness"))
         headers.append(
             FrameHeader(
                 path=path,
@@ -427,8 +417,11 @@ def frame_headers(path: Path) -> list[FrameHeader]:
                 position=as_floats(
                     functional_attribute(ds, frame, "PlanePositionSequence", "ImagePositionPatient"), 3
                 ),
-                pixel_spacing_mm=spacing,
-                slice_thickness_mm=thickness[0] if thickness else None,
+                # a size of zero or below describes no image: taken as not stated
+                pixel_spacing_mm=spacing if spacing is not None and min(spacing) > 0 else None,
+                slice_thickness_mm=thickness
+                if thickness and math.isfinite(thickness) and thickness > 0
+                else None,
                 instance_number=_int(ds.get("InstanceNumber")),
                 description=str(ds.get("SeriesDescription", "")).strip(),
                 series_number=_int(ds.get("SeriesNumber")),
