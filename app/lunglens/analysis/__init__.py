@@ -4,7 +4,8 @@
     → (quantify) → decide → Analysis
 
 `pipeline.analyse` runs the steps after loading for a `Series` (taking the viewer's `Selection`
-when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs.
+when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs, on a
+GPU classifying while the series decodes (`speculation`).
 `lesion_methods` names the quantification's lesion methods and the default, and resolves a name
 to a method (the lesion model loaded once per process). `result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
 DICOM writers read; `records` holds its typed parts (series, model, provider); `readout` writes

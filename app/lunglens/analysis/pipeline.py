@@ -28,6 +28,7 @@ from lunglens.analysis.lesion_methods import (
 )
 from lunglens.analysis.records import ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.analysis.result import Analysis
+from lunglens.analysis.speculation import load_speculating, speculation_pays
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams, select_slices
 from lunglens.inference.predict import BatchProgress, CancelFlag, Cancelled, classify
@@ -148,7 +149,7 @@ def analyse(
     selection: Selection | None = None,
     progress: BatchProgress | None = None,
     cancel: CancelFlag | None = None,
-    load_seconds: float | None = None,
+    steps_before: dict[str, float] | None = None,
     lesion_methods: LesionMethods | None = None,
 ) -> Analysis:
     """Analyse a loaded `series` with `model` (a `lunglens.inference.Model`): select the
@@ -162,11 +163,11 @@ def analyse(
 
     `progress(done, total)` is called after each batch of slices; `cancel` is checked before
     each batch of the classifier, before the quantification, after each slice of a learned lesion
-    map and before the decision (raises `lunglens.inference.Cancelled`). `load_seconds` is
-    recorded as the "load" step when the caller loaded the series."""
+    map and before the decision (raises `lunglens.inference.Cancelled`). `steps_before` are the
+    seconds of the steps the caller ran first, by name (loading the series, selecting), recorded
+    before this analysis' own steps."""
     clock = _StepClock()
-    if load_seconds is not None:
-        clock.seconds["load"] = round(load_seconds, 6)
+    clock.seconds.update({step: round(seconds, 6) for step, seconds in (steps_before or {}).items()})
 
     if selection is None:
         with clock.step("select"):
@@ -259,17 +260,30 @@ def load_and_analyse(
 ) -> tuple[Series, Analysis]:
     """Load the series `ref` (raises `lunglens.io.LoadError`) and `analyse` it; the load is
     timed as the first step. `load_progress(done, total)` reports decoded slices, `progress`
-    classified ones."""
+    classified ones. When `speculation_pays` for the model (on a GPU) the slices the selector
+    will probably keep are classified while the series decodes (`lunglens.analysis.speculation`):
+    the Analysis is the same but for its timings, whose first step is then "load and classify
+    ahead"."""
     start = time.perf_counter()
-    series = load(ref, progress=load_progress)
-    load_seconds = time.perf_counter() - start
+    if speculation_pays(model) and not options.all_slices:
+        series, speculation = load_speculating(ref, model, options.selector, progress=load_progress)
+    else:
+        series, speculation = load(ref, progress=load_progress), None
+    steps = {"load and classify ahead" if speculation else "load": time.perf_counter() - start}
+    selection = None
+    if speculation is not None:
+        start = time.perf_counter()
+        selection = select_slices(series.standard_hu, options.selector)
+        steps["select"] = time.perf_counter() - start
+        model = speculation.answering([series.source_paths[i] for i in selection.kept_indices])
     analysis = analyse(
         series,
         model,
         options,
+        selection=selection,
         progress=progress,
         cancel=cancel,
-        load_seconds=load_seconds,
+        steps_before=steps,
         lesion_methods=lesion_methods,
     )
     return series, analysis

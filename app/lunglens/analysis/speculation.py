@@ -1,5 +1,6 @@
-"""Load and analyse one series with decoding and inference overlapped; the result is exactly the
-sequential one (`load`, then `analyze`).
+"""Decoding and inference overlapped: the slices the selector will probably keep are classified
+while the series decodes, and the result is exactly the sequential one (`load`, then `analyse`).
+`pipeline.load_and_analyse` does this when `speculation_pays` for the model (on a GPU).
 
 The paper's selector needs every slice's dark-pixel count before it knows which slices to keep
 (threshold = (max - min) / 1.5 over the series), but each count is known as soon as its slice is
@@ -18,23 +19,23 @@ predicts the kept slices from the threshold seen so far and classifies them spec
   slices in the same order is taken from it, any other batch is run by the model. Speculative
   batches that do not match (a late rise of the threshold shifts the kept range) are discarded.
 
-So the Analysis is identical to the sequential one. Series with multi-frame files, and analyses of
-all slices, run sequentially (speculation matches slices by file)."""
+So the Analysis is identical to the sequential one. Series with multi-frame files load without
+speculation (it matches slices by file)."""
 
 from __future__ import annotations
 
 import queue
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
-from lunglens.analysis import Analysis, AnalysisOptions, analyse
-from lunglens.core.selector import SelectorParams, dark_pixel_counts, select_slices
+from lunglens.core.selector import SelectorParams, dark_pixel_counts
 from lunglens.inference.preprocess import to_model_input
+from lunglens.inference.session import CPU
 from lunglens.io import Series, SeriesRef, load
 from lunglens.io.geometry import StandardLayout
+from lunglens.io.load import ProgressCallback
 
 #: Slices after the last rise of the largest dark-pixel count before speculation starts.
 STABLE_SLICES = 8
@@ -43,6 +44,15 @@ STABLE_SLICES = 8
 _CHECK_STRIDE = (61, 67)
 
 Batch = tuple[Path, ...]
+
+
+def speculation_pays(model) -> bool:
+    """Whether overlapping decoding and inference shortens an analysis with `model`: when it runs
+    on a GPU, so that inference leaves the CPU cores to the decoding threads. On the CPU both keep
+    every core busy: on the 2-core development machine the overlapped run of covid-ct-md P001 took
+    1.12 times the sequential one with the demo model, 0.97 times with a model of twice its width
+    (tests/benchmarks/bench_pipeline_floor.py)."""
+    return model.provider.used != CPU
 
 
 def _sample(image: np.ndarray) -> np.ndarray:
@@ -75,10 +85,6 @@ class _Speculation(threading.Thread):
 
     def decoding_finished(self) -> None:
         self.inbox.put(None)
-
-    @property
-    def classified(self) -> int:
-        return sum(len(batch) for batch in self.outputs)
 
     def _receive(self, block: bool) -> None:
         while True:
@@ -126,6 +132,10 @@ class _Speculation(threading.Thread):
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             self.error = exc
 
+    def answering(self, kept_files: list[Path]) -> _SpeculatedModel:
+        """The model for `analyse` to classify the kept slices (their files in order) with."""
+        return _SpeculatedModel(self.model, self.outputs, kept_files)
+
 
 class _SpeculatedModel:
     """The model as `analyse` sees it: a batch the speculation already ran (same slices, same
@@ -135,7 +145,6 @@ class _SpeculatedModel:
     def __init__(self, model, outputs: dict, files_in_order: list[Path]):
         self.card, self.provider, self.batch_size = model.card, model.provider, model.batch_size
         self._model, self._outputs, self._files = model, outputs, iter(files_in_order)
-        self.reused = 0
 
     def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key = tuple(next(self._files) for _ in range(len(image)))
@@ -143,47 +152,27 @@ class _SpeculatedModel:
             probabilities, cams, sample = self._outputs[key]
             if not np.array_equal(sample, _sample(image)):
                 raise RuntimeError(f"{key[0]}: speculative batch matched to other slices")
-            self.reused += len(key)
             return probabilities, cams
         return self._model.run(image)
 
 
-def load_and_analyse_overlapped(
-    ref: SeriesRef, model, options: AnalysisOptions | None = None
-) -> tuple[Series, Analysis, dict]:
-    """Decode `ref` while classifying its probably-kept slices, then select, classify the rest and
-    decide. Returns (Series, Analysis, counts), the Analysis identical to
-    `load_and_analyse(ref, model, options)` except for its timings (`load` here includes the
-    overlapped inference); counts: slices classified speculatively, reused and discarded (empty
-    when nothing was speculated). Raises `LoadError` on bad data."""
-    options = options if options is not None else AnalysisOptions()
-    multi_frame = any(frame is not None for _, frame in ref.frames)
-    if options.all_slices or multi_frame:
-        start = time.perf_counter()
-        series = load(ref)
-        analysis = analyse(series, model, options, load_seconds=time.perf_counter() - start)
-        return series, analysis, {}
-
-    speculation = _Speculation(model, options.selector, StandardLayout.of(ref.orientation_cosines))
-    start = time.perf_counter()
+def load_speculating(
+    ref: SeriesRef, model, params: SelectorParams, *, progress: ProgressCallback | None = None
+) -> tuple[Series, _Speculation | None]:
+    """Load `ref` (`lunglens.io.load`, `progress` as there) while classifying with `model` the
+    slices the selector with `params` will probably keep. Returns the series and the finished
+    speculation, whose `answering(kept files)` model `analyse` then uses; None for a series with
+    multi-frame files, loaded without speculating. Raises LoadError on bad data, and what the
+    model raised."""
+    if any(frame is not None for _, frame in ref.frames):
+        return load(ref, progress=progress), None
+    speculation = _Speculation(model, params, StandardLayout.of(ref.orientation_cosines))
     speculation.start()
     try:
-        series = load(ref, on_slice=speculation.offer)
+        series = load(ref, progress=progress, on_slice=speculation.offer)
     finally:
         speculation.decoding_finished()
         speculation.join()
     if speculation.error is not None:
         raise speculation.error
-    load_seconds = time.perf_counter() - start
-
-    selection = select_slices(series.standard_hu, options.selector)
-    kept = selection.kept_indices
-    speculated = _SpeculatedModel(model, speculation.outputs, [series.source_paths[i] for i in kept])
-    analysis = analyse(series, speculated, options, selection=selection, load_seconds=load_seconds)
-    stats = {
-        "speculatively_classified": speculation.classified,
-        "reused": speculated.reused,
-        "discarded": speculation.classified - speculated.reused,
-        "load_and_speculation_s": round(load_seconds, 4),
-    }
-    return series, analysis, stats
+    return series, speculation
