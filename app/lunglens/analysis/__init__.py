@@ -7,9 +7,10 @@
 when it has one); `pipeline.load_and_analyse` also loads, for the command line and batch runs, on a
 GPU classifying while the series decodes (`speculation`).
 `lesion_methods` names the quantification's lesion methods and the default, and resolves a name
-to a method (the lesion model loaded once per process). `result.Analysis` is the serialisable result the viewer, the CLI's JSON, the PDF report and the
-DICOM writers read; `records` holds its typed parts (series, model, provider); `readout` writes
-what the viewer shows of them as plain text (imported by the viewer only, not here).
+to a method (the lesion model loaded once per process). `result.Analysis` is the serialisable
+result the viewer, the CLI's JSON, the PDF report and the DICOM writers read; `records` holds its
+typed parts (series, model, provider); `readout` writes what is shown of them as plain text (the
+viewer, the report and the command line import it; this package does not).
 
 This package sits above `io`, `core` (pure rules: selector, decision, windowing), `inference`
 (ONNX sessions) and `quant`, and below `report`, `cli` and `ui`. It imports no Qt."""

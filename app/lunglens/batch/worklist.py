@@ -5,7 +5,7 @@ after a single quote (`neutralised`); readers undo it with `cell_text`.
 `summarise` is the one place that reads an analysis result for the worklist (the Analysis JSON
 as a dict): verdict, k of n kept slices positive, the largest and the mean P(COVID) over the
 kept slices, and the quantification's total affected %, severity score and lesion method when
-the analysis holds one. The verdict is the demonstration model's reading at the stated operating point, not a
+the analysis holds one. The verdict is the model's reading at the stated operating point, not a
 diagnosis; the `model` column names the model that produced it.
 
 `read_worklist` reads the file back for the viewer and checks every row (`row_problems`): a value

@@ -102,7 +102,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--threads", type=int, help="onnxruntime threads per worker (default: cores / workers)"
+        "--threads",
+        type=int,
+        help="threads per worker for decoding and onnxruntime (default: cores / workers)",
     )
     parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
     add_model_options(parser)

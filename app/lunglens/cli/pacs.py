@@ -141,9 +141,8 @@ def write_and_store_results(args: argparse.Namespace, analysis, series) -> None:
         paths = save_results(results, series, Path(args.dicom_out))
         print(f"dicom:    {len(paths)} objects in {args.dicom_out} ({', '.join(p.name for p in paths)})")
     if args.store:  # never with --anonymise (check_analyze_options)
-        from lunglens.pacs import store
+        from lunglens.pacs import store, stored_text
 
-        stored = store(connection_from_args(args, args.dicomweb), [r.dataset for r in results])
-        print(
-            f"stored:   {len(stored)} objects in study {results[0].dataset.StudyInstanceUID} at {args.dicomweb}"
-        )
+        connection = connection_from_args(args, args.dicomweb)
+        stored = store(connection, [r.dataset for r in results])
+        print(f"stored:   {stored_text(stored, results[0].dataset.StudyInstanceUID, connection)}")

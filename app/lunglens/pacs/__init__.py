@@ -16,7 +16,7 @@ from lunglens.pacs.connection import (
 )
 from lunglens.pacs.find import Listing, SeriesSummary, StudySummary, find_series, find_studies
 from lunglens.pacs.retrieve import Retrieved, RetrySchedule, retrieve_study
-from lunglens.pacs.store import store
+from lunglens.pacs.store import store, stored_text
 
 __all__ = [
     "AuthenticationFailed",
@@ -38,4 +38,5 @@ __all__ = [
     "find_studies",
     "retrieve_study",
     "store",
+    "stored_text",
 ]

@@ -44,3 +44,9 @@ def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
             "them silently; look in the PACS before sending again)"
         )
     return sent
+
+
+def stored_text(stored: Sequence[str], study_uid: str, connection: Connection) -> str:
+    """What the command line and the viewer say once `store` returned the UIDs `stored`: "3 result
+    objects stored in study 1.2.3 at https://pacs.example/dicom-web"."""
+    return f"{len(stored)} result objects stored in study {study_uid} at {connection.where}"

@@ -18,8 +18,10 @@ from scipy import ndimage
 
 from lunglens.inference.postprocess import cam_for_display
 
-#: The one colour map of the overlay (perceptually uniform: dark = low, yellow = high).
+#: The one colour map of the overlay (perceptually uniform: dark = low, yellow = high), by name
+#: and as OpenCV draws it.
 COLOUR_MAP = "inferno"
+_OPENCV_COLOUR_MAP = cv2.COLORMAP_INFERNO
 
 #: Tissue is denser than this (HU); air, lung and the gap to the table are below it.
 BODY_ABOVE_HU = -500.0
@@ -72,7 +74,7 @@ DEFAULT_STYLE = OverlayStyle()
 def colours(values: np.ndarray) -> np.ndarray:
     """Values in 0..1 (any shape) → RGB uint8 (shape + (3,)) of the overlay colour map."""
     index = np.clip(np.asarray(values, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    bgr = cv2.applyColorMap(index.reshape(-1, 1), cv2.COLORMAP_INFERNO)
+    bgr = cv2.applyColorMap(index.reshape(-1, 1), _OPENCV_COLOUR_MAP)
     return bgr[:, 0, ::-1].reshape(*index.shape, 3)
 
 

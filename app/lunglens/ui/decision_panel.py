@@ -115,7 +115,8 @@ class DecisionPanel(QGroupBox):
             f"Paper's operating point (cut-off {PAPER.slice_cutoff:g}, f = {PAPER.patient_fraction:g})"
         )
         self.reset.setToolTip(
-            "Rahimzadeh et al.: a slice is positive at P(COVID) ≥ 0.5; the tables use f = 0.1"
+            f"Rahimzadeh et al.: a slice is positive at P(COVID) ≥ {PAPER.slice_cutoff:g}; the tables use "
+            f"f = {PAPER.patient_fraction:g}"
         )
         self.flips = QLabel("")
         self.flips.setWordWrap(True)

@@ -8,7 +8,6 @@ and the remembered window geometry, drag mode, overlay style and layout."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,6 @@ from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHO
 from lunglens.core.reformat import stated_slice_labels
 from lunglens.core.windowing import PRESETS
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
-from lunglens.render.overlay import slice_weight
 from lunglens.report.identity import pixel_identity_problem
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.cine import CineController, CineControls
@@ -637,9 +635,7 @@ class MainWindow(QMainWindow):
             cam, p_covid = analysis.cams[i], float(analysis.p_covid[i])
             cutoff = analysis.decision.params.slice_cutoff
         frame = self.cache.frame(i, hu, state.window, cam, state.overlay_opacity, p_covid, cutoff)
-        shown = cam is not None and (
-            slice_weight(p_covid, cutoff, replace(self.cache.style, opacity=state.overlay_opacity)) > 0
-        )
+        shown = cam is not None and self.cache.overlay_weight(state.overlay_opacity, p_covid, cutoff) > 0
         labels = self._quant_labels()
         if labels is not None:
             frame = paint(frame, self._contours(i, labels))

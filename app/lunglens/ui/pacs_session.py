@@ -21,7 +21,15 @@ from pathlib import Path
 import requests
 from PySide6.QtCore import QObject, QSettings, Signal
 
-from lunglens.pacs import Connection, PacsError, SeriesAddress, find_studies, retrieve_study, store
+from lunglens.pacs import (
+    Connection,
+    PacsError,
+    SeriesAddress,
+    find_studies,
+    retrieve_study,
+    store,
+    stored_text,
+)
 from lunglens.ui.workers import JobSlot, WorkerSignals
 
 SETTINGS_KEY = "pacs/connections"
@@ -197,7 +205,7 @@ class PacsSession(QObject):
 
             results = build_dicom_results(analysis, series, anonymise=False)
             stored = store(connection, [r.dataset for r in results])
-            return f"{len(stored)} result objects stored in study {results[0].dataset.StudyInstanceUID} at {connection.where}"
+            return stored_text(stored, results[0].dataset.StudyInstanceUID, connection)
 
         signals = self.jobs["store"].start(work)
         signals.finished.connect(lambda text: self.stored.emit(text))

@@ -70,9 +70,7 @@ class DisplayCache:
         [h, w] blended in at `opacity` (0..1) when given, weighted by the slice's `p_covid`
         against the slice `cutoff` as the style says (None: not weighted). One table look-up
         per pixel."""
-        weight = 0.0
-        if cam is not None:
-            weight = slice_weight(p_covid, cutoff, replace(self.style, opacity=opacity))
+        weight = 0.0 if cam is None else self.overlay_weight(opacity, p_covid, cutoff)
         key = (index, window, weight, self.style if weight > 0 else None)
         frame = self._frames.get(key)
         if frame is not None:
@@ -80,6 +78,11 @@ class DisplayCache:
         colours = self.colour_index(index, cam, hu) if weight > 0 else None
         frame = blend(to_grey(hu, window), colours, self.blend_table(weight if colours is not None else 0.0))
         return self._store(self._frames, key, frame)
+
+    def overlay_weight(self, opacity: float, p_covid: float | None, cutoff: float | None) -> float:
+        """How strongly a slice's Grad-CAM is drawn (0..1; 0: not at all) at `opacity` in this
+        style (`lunglens.render.overlay.slice_weight`)."""
+        return slice_weight(p_covid, cutoff, replace(self.style, opacity=opacity))
 
     def colour_index(self, index: int, cam: np.ndarray, hu: np.ndarray) -> np.ndarray | None:
         """uint8 (y, x) colour index of slice `index` (`lunglens.render.overlay.colour_index`)

@@ -5,9 +5,10 @@ failed. Double-clicking a finished row asks to open its series with its SAVED an
 (`openRequested(where, analysis, saved_as)`, `where` the row's folder column: a folder, or the series'
 DICOMweb address for a batch over a PACS): no model runs.
 
-The P(COVID) columns are the demonstration model's slice probabilities over the kept slices
-(largest and mean), the verdict is its reading at the batch's operating point, affected % and
-the 0-30 score come from the six-zone quantification: none of them is a diagnosis.
+The P(COVID) columns are the model's slice probabilities over the kept slices (largest and mean;
+the Model column names the model: the bundled demonstration model unless the batch named another), the
+verdict is its reading at the batch's operating point, affected % and the score come from the
+six-zone quantification: none of them is a diagnosis.
 
 A row holding values no batch writes (`lunglens.batch.worklist.row_problems`: the file was edited)
 is shaded, says what is wrong in its "Invalid values" column, and a line above the table names the
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.analysis import Analysis
 from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
+from lunglens.quant import ZONE_NAMES, SeverityScale
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -62,7 +64,9 @@ COLUMNS = (
         "Invalid values",
         tooltip="Values no batch writes (the file was edited): the row's other cells are not to be trusted",
     ),
-    Column("verdict", "Verdict", tooltip="The demonstration model's reading at the batch's operating point"),
+    Column(
+        "verdict", "Verdict", tooltip="The model's reading at the batch's operating point (not a diagnosis)"
+    ),
     Column("k_positive", "k positive", True, "Kept slices read as COVID-19"),
     Column("n_kept", "n kept", True, "Slices kept by the selector (lung open) and classified"),
     Column("max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices", 4),
@@ -70,7 +74,12 @@ COLUMNS = (
     Column(
         "affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification", 1
     ),
-    Column("severity_score", "Score", True, "Six-zone severity score (0-30), a zone score, not a lobe score"),
+    Column(
+        "severity_score",
+        "Score",
+        True,
+        f"Six-zone severity score (0-{SeverityScale().score_max(len(ZONE_NAMES))}), a zone score, not a lobe score",
+    ),
     Column(
         "lungs_scanned",
         "Lungs scanned",
@@ -80,9 +89,10 @@ COLUMNS = (
     Column(
         "lesion_method",
         "Lesion method",
-        tooltip="How the quantification found lesions: learned (the demonstration patch model's map) or "
+        tooltip="How the quantification found lesions: learned (the lesion patch model's map) or "
         "hu_bands (a threshold estimate)",
     ),
+    Column("model", "Model", tooltip="The classifier that gave the verdict and the P(COVID) columns"),
     Column(
         "folder",
         "Series at",
