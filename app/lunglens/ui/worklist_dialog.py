@@ -249,8 +249,9 @@ class WorklistDialog(QDialog):
 
         note = QLabel(
             "Double-click a finished series to open it with its saved analysis (no model run). "
-            "P(COVID), verdict and score come from the demonstration model and the six-zone "
-            "quantification; they are reading aids, not a diagnosis."
+            "P(COVID) and verdict come from the model in the Model column, the score from the six-zone "
+            "quantification; they are reading aids, not a diagnosis, and cannot tell COVID-19 from "
+            "other pneumonias."
         )
         note.setWordWrap(True)
         top = QHBoxLayout()
