@@ -131,6 +131,8 @@ class _Speculation(threading.Thread):
                     self.outputs[key] = (probabilities, cams, _sample(image))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             self.error = exc
+        finally:
+            self._slices = []  # the slices are the series' now; only the model's answers are kept
 
     def answering(self, kept_files: list[Path]) -> _SpeculatedModel:
         """The model for `analyse` to classify the kept slices (their files in order) with."""
