@@ -229,7 +229,7 @@ def quantify(
             params.lungs,
         )
     except NoLungFound as exc:
-        raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
+        raise NoLungFound(f"{series.ref.name}: {exc}") from exc
     labels = segmentation.labels
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
     with side_thread() as background:  # planes deflate while the main thread works on (zlib frees the GIL)
