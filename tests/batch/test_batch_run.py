@@ -426,7 +426,10 @@ def test_output_inside_source_writes_nothing(tiny_card, tmp_path):
     result = subprocess.run(
         _batch_command(source, source / "results", tiny_card), capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 2 and "must not be inside SOURCE" in result.stderr
+    assert (
+        result.returncode == 2
+        and "a folder being read: LungLens never writes into its input folders" in result.stderr
+    )
     assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
 
 
