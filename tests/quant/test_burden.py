@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from lunglens.quant import HUBandMethod, HUBands, NoLungFound, ProbabilityMapMethod, Quantification, quantify
-from lunglens.quant.burden import QuantParams, classify_and_count, low_score_caveat
+from lunglens.quant.burden import (
+    QuantParams,
+    classify_and_count,
+    discarded_involvement_warning,
+    low_score_caveat,
+)
 from lunglens.quant.result import CompactMasks, encode_planes
 from lunglens.quant.zones import ZONE_NAMES
 from lunglens.synthetic import make_phantom
@@ -108,6 +113,18 @@ def test_involvement_on_discarded_slices_is_reported(sick, sick_result):
     assert "the patient decision does not count these slices" in warnings[0]
     everything_kept = quantify(series_of(sick), kept=np.ones(sick.n_slices, bool))
     assert not any(w.startswith("involvement on") for w in everything_kept.warnings)
+
+
+def test_discarded_involvement_is_read_from_the_per_slice_percentages():
+    percent = np.array([np.nan, 40.0, 2.0, 30.0, 50.0, 20.0])  # % of each slice's lung (NaN: no lung)
+    affected_ml = np.array([0.0, 5.0, 5.0, 5.0, 9.0, 0.5])  # the last is too small to count
+    kept = np.array([False, False, True, True, False, False])
+    warning = discarded_involvement_warning(percent, affected_ml, kept, QuantParams(), "HU-band")
+    assert warning.startswith(
+        "involvement on 2 slices the lung-open selector discarded (1 below the last kept slice "
+        "(lung bases), 1 above the first kept slice (apices)): at least 5 % of the slice's lung "
+        "affected by the HU-band estimate"
+    )
 
 
 def test_kept_mask_must_match_the_series(sick):
