@@ -418,7 +418,7 @@ def _run_jobs(
     manifest: Manifest,
     out: Path,
     progress,
-) -> tuple[int, dict]:
+) -> tuple[int, set[str], dict[int, dict], float]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Returns (jobs finished, the

@@ -36,9 +36,6 @@ class HUBand:
     low_hu: float
     high_hu: float
 
-    def contains(self, hu: np.ndarray) -> np.ndarray:
-        return (hu >= self.low_hu) & (hu < self.high_hu)
-
 
 @dataclass(frozen=True)
 class HUBands:
