@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lunglens.quant import HUBandMethod, HUBands, NoLungFound, ProbabilityMapMethod, Quantification, quantify
+from lunglens.quant.bands import HUBand
 from lunglens.quant.burden import (
     QuantParams,
     classify_and_count,
@@ -125,6 +126,21 @@ def test_discarded_involvement_is_read_from_the_per_slice_percentages():
         "(lung bases), 1 above the first kept slice (apices)): at least 5 % of the slice's lung "
         "affected by the HU-band estimate"
     )
+
+
+def test_the_hu_band_method_describes_its_own_bands_and_opening():
+    assert HUBandMethod().description.startswith(
+        "threshold estimate: HU bands of Slicer's Lung CT Analyzer inside the lung mask (ground glass "
+        "-750 to -400 HU, consolidation -400 to 0 HU), opened in-plane (about 4 mm square)"
+    )
+    bands = HUBands(ground_glass=HUBand("ground glass", -700, -300), consolidation=HUBand("dense", -300, 50))
+    description = HUBandMethod(bands, opening_radius_mm=3.0).description
+    assert (
+        "(ground glass -700 to -300 HU, consolidation -300 to 50 HU), opened in-plane (about 6 mm"
+        in description
+    )
+    assert "thinner than 6 mm" in description and "at or above 50 HU as vessel" in description
+    assert "opened" not in HUBandMethod(opening_radius_mm=0).description.replace("not opened", "")
 
 
 def test_kept_mask_must_match_the_series(sick):
