@@ -426,7 +426,10 @@ def test_output_inside_source_writes_nothing(tiny_card, tmp_path):
     result = subprocess.run(
         _batch_command(source, source / "results", tiny_card), capture_output=True, text=True, timeout=120
     )
-    assert result.returncode == 2 and "must not be inside SOURCE" in result.stderr
+    assert (
+        result.returncode == 2
+        and "a folder being read: LungLens never writes into its input folders" in result.stderr
+    )
     assert sorted(p.relative_to(source) for p in source.rglob("*")) == before
 
 
@@ -645,6 +648,29 @@ def test_a_result_another_process_publishes_meanwhile_is_kept_not_replaced(tiny_
     assert answer["status"] == "done" and answer["result"] == theirs.name
     assert (out / theirs.name).stat().st_ino == theirs.stat().st_ino
     assert sorted(p.name for p in out.iterdir()) == [theirs.name]  # no temporary, no lock left
+
+
+def test_a_job_serialises_its_analysis_once_for_the_result_and_the_worklist(tiny_card, tmp_path, monkeypatch):
+    from lunglens.batch import task
+    from lunglens.batch.jobs import plan_jobs
+    from lunglens.batch.worklist import summarise
+
+    source = write_archive(tmp_path / "src", 1, bad=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    (job,) = plan_jobs(source).jobs
+    sha256 = load_model(tiny_card, provider="cpu").card.sha256
+    calls = []
+    to_dict = Analysis.to_dict
+
+    def counted(self, *args, **kwargs):
+        calls.append(args or kwargs)
+        return to_dict(self, *args, **kwargs)
+
+    monkeypatch.setattr(Analysis, "to_dict", counted)
+    answer = task.run_job(job, JobSettings(str(tiny_card), sha256, "cpu", HU_BANDS, str(out)))
+    assert answer["status"] == "done" and len(calls) == 1
+    assert answer["summary"] == summarise(json.loads((out / answer["result"]).read_text()))
 
 
 def test_a_job_lock_that_cannot_be_opened_counts_as_held_and_fails_its_job_by_name(tmp_path, monkeypatch):

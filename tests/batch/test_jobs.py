@@ -42,15 +42,24 @@ def test_ids_are_stable_across_runs_and_spellings_of_source(small_archive, monke
     assert absolute == relative
 
 
+INSIDE_SOURCE = "the output folder is inside .*, a folder being read: LungLens never writes into its input"
+
+
 def test_output_inside_source_is_refused(small_archive, tmp_path):
     for inside in (small_archive, small_archive / "PAT000" / "results", small_archive / "new"):
-        with pytest.raises(BatchError, match="must not be inside SOURCE"):
+        with pytest.raises(BatchError, match=INSIDE_SOURCE):
             check_folders(small_archive, inside)
     link = tmp_path / "link-to-source"
     os.symlink(small_archive, link)
-    with pytest.raises(BatchError, match="must not be inside SOURCE"):
+    with pytest.raises(BatchError, match=INSIDE_SOURCE):
         check_folders(small_archive, link / "out")
     check_folders(small_archive, tmp_path / "out")  # beside it is fine
+
+
+def test_output_that_is_a_file_is_refused(small_archive, tmp_path):
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(BatchError, match="out: the output folder exists and is not a folder"):
+        check_folders(small_archive, tmp_path / "out")
 
 
 def test_a_series_whose_files_lie_in_two_folders_is_one_job_in_the_folder_above_them(tmp_path):

@@ -16,8 +16,10 @@ from onnx import TensorProto, helper
 
 from lunglens.inference import ModelError, classify, load_model
 from lunglens.inference.card import sha256_of
+from lunglens.inference.lesion_model import load_lesion_model
 from lunglens.inference.postprocess import output_problem
 from tests.io.test_hostile_input import finishes
+from tests.tiny_lesion_model import write_tiny_lesion_model
 from tests.tiny_model import _const, write_tiny_model
 
 
@@ -53,6 +55,19 @@ def test_card_or_model_that_is_not_a_regular_file_is_refused(tiny, make, kind, w
     make(tiny if which == "card" else tiny.with_suffix(".onnx"))
     with pytest.raises(ModelError, match=f"not a regular file \\({kind}\\)"):
         finishes(load_model, tiny, "cpu")
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [(_replace_with_fifo, "a named pipe"), (_replace_with_link_to_dev_zero, "a character device")],
+)
+def test_lesion_card_that_is_not_a_regular_file_is_refused(tmp_path, make, kind):
+    card = write_tiny_lesion_model(tmp_path)
+    make(card)
+    with pytest.raises(
+        ModelError, match=f"not a valid lesion model card \\(not a regular file \\({kind}\\)\\)"
+    ):
+        finishes(load_lesion_model, card, "cpu")
 
 
 # --- malformed card fields -----------------------------------------------------------------

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import numpy as np
+import pytest
 import tifffile
 
-from lunglens.io import discover, load
+from lunglens.io import LoadError, discover, load
 
 
 def _write_folder(folder, volume_raw):
@@ -45,6 +49,16 @@ def test_mixed_sizes_in_a_tiff_folder_are_not_analysable(tmp_path):
         tifffile.imwrite(folder / f"IM{i:05d}.tif", np.zeros((size, size), np.uint16))
     (ref,) = discover(tmp_path).series
     assert not ref.analysable and "mixed slice sizes" in ref.problems[0]
+
+
+def test_undecodable_tiff_folder_without_description_is_named_by_its_key(tmp_path):
+    folder = tmp_path / "SR_2"
+    _write_folder(folder, np.zeros((3, 8, 8), np.uint16))
+    ref = dataclasses.replace(discover(tmp_path).series[0], description="")
+    for path, _ in ref.frames:  # the files change between discovery and loading
+        path.write_bytes(b"not a TIFF")
+    with pytest.raises(LoadError, match=rf"^{re.escape(str(folder))}: no slice could be decoded"):
+        load(ref)
 
 
 def test_real_series_as_tiff_folder_loads_the_same_hu(covid_ct_md, tmp_path):

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 
 from lunglens.quant import HUBandMethod, HUBands, NoLungFound, ProbabilityMapMethod, Quantification, quantify
-from lunglens.quant.burden import QuantParams, classify_and_count, low_score_caveat
+from lunglens.quant.bands import HUBand
+from lunglens.quant.burden import (
+    QuantParams,
+    classify_and_count,
+    discarded_involvement_warning,
+    low_score_caveat,
+)
 from lunglens.quant.result import CompactMasks, encode_planes
 from lunglens.quant.zones import ZONE_NAMES
 from lunglens.synthetic import make_phantom
@@ -108,6 +114,33 @@ def test_involvement_on_discarded_slices_is_reported(sick, sick_result):
     assert "the patient decision does not count these slices" in warnings[0]
     everything_kept = quantify(series_of(sick), kept=np.ones(sick.n_slices, bool))
     assert not any(w.startswith("involvement on") for w in everything_kept.warnings)
+
+
+def test_discarded_involvement_is_read_from_the_per_slice_percentages():
+    percent = np.array([np.nan, 40.0, 2.0, 30.0, 50.0, 20.0])  # % of each slice's lung (NaN: no lung)
+    affected_ml = np.array([0.0, 5.0, 5.0, 5.0, 9.0, 0.5])  # the last is too small to count
+    kept = np.array([False, False, True, True, False, False])
+    warning = discarded_involvement_warning(percent, affected_ml, kept, QuantParams(), "HU-band")
+    assert warning.startswith(
+        "involvement on 2 slices the lung-open selector discarded (1 below the last kept slice "
+        "(lung bases), 1 above the first kept slice (apices)): at least 5 % of the slice's lung "
+        "affected by the HU-band estimate"
+    )
+
+
+def test_the_hu_band_method_describes_its_own_bands_and_opening():
+    assert HUBandMethod().description.startswith(
+        "threshold estimate: HU bands of Slicer's Lung CT Analyzer inside the lung mask (ground glass "
+        "-750 to -400 HU, consolidation -400 to 0 HU), opened in-plane (about 4 mm square)"
+    )
+    bands = HUBands(ground_glass=HUBand("ground glass", -700, -300), consolidation=HUBand("dense", -300, 50))
+    description = HUBandMethod(bands, opening_radius_mm=3.0).description
+    assert (
+        "(ground glass -700 to -300 HU, consolidation -300 to 50 HU), opened in-plane (about 6 mm"
+        in description
+    )
+    assert "thinner than 6 mm" in description and "at or above 50 HU as vessel" in description
+    assert "opened" not in HUBandMethod(opening_radius_mm=0).description.replace("not opened", "")
 
 
 def test_kept_mask_must_match_the_series(sick):

@@ -26,6 +26,7 @@ from lunglens.quant.lesion_map import (
     grey_lesion_map,
     hu_lesion_map,
     hu_to_lesion_grey,
+    learned_method,
     patchwise_probability_map,
     probability_map,
     rendered_grey_to_lesion_grey,
@@ -363,6 +364,14 @@ def test_a_patch_graph_is_refused_even_with_a_dense_card(tmp_path):
     card = write_tiny_lesion_model(tmp_path, graph="patch")
     with pytest.raises(ModelError, match=r"input must be image \[N, 1, H, W\] with H and W free"):
         load_lesion_model(card, provider="cpu")
+
+
+def test_the_learned_method_describes_the_model_its_card_states(tmp_path, shipped):
+    method = learned_method(load_lesion_model(write_tiny_lesion_model(tmp_path), provider="cpu"))
+    assert f"P(lesion) >= {method.threshold:g} " in method.description
+    assert "tiny-lesion" in method.description and "demonstration" not in method.description
+    assert method.description.endswith("intended use as its card states it: tests only")
+    assert learned_method(shipped).description.endswith(shipped.card.intended_use)
 
 
 def test_card_round_trips_through_json(tmp_path):

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from lunglens.inference import ModelError, SharedModel
 from lunglens.quant import HUBandMethod, LesionMethod
+from lunglens.quant.bands import HU_BANDS
+from lunglens.quant.lesion_map import LEARNED
 
-LEARNED = "learned"
-HU_BANDS = "hu_bands"
 LESION_METHODS = (LEARNED, HU_BANDS)
 """The names of the lesion methods, as `quantification.method` records them."""
 LESION_METHOD_ALIASES = {"hu": HU_BANDS}

@@ -59,7 +59,7 @@ MIN_OPEN_LUNG_SHARE = 0.01
 def _check_decidable(series: Series, selection: Selection) -> None:
     """Raises NoVerdict when the selection leaves nothing to decide from: no slice kept, or no
     slice with `MIN_OPEN_LUNG_SHARE` of the selector's region dark."""
-    name = series.ref.description or series.ref.key
+    name = series.ref.name
     if selection.n_kept == 0:
         raise NoVerdict(
             f"{name}: the lung-open selector kept none of its {series.n_slices} slices (no slice "

@@ -134,7 +134,7 @@ class Analysis:
         return data
 
     def to_json(self, include_cams: bool = True) -> str:
-        return json.dumps(self.to_dict(include_cams), indent=1)
+        return analysis_json(self.to_dict(include_cams))
 
     @classmethod
     def from_dict(cls, data: dict) -> Analysis:
@@ -179,3 +179,8 @@ class Analysis:
     @classmethod
     def from_json(cls, text: str) -> Analysis:
         return cls.from_dict(json.loads(text))
+
+
+def analysis_json(data: dict) -> str:
+    """The JSON text of an analysis' dict (`Analysis.to_dict`), as result files hold it."""
+    return json.dumps(data, indent=1)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from lunglens.analysis import Analysis, AnalysisOptions
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
-from lunglens.atomic import WriteError
+from lunglens.atomic import WriteError, folder_destination_problem
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
 from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
@@ -96,12 +96,11 @@ Task = Callable[[Job, JobSettings], dict]
 
 
 def check_folders(source: Path, out: Path) -> None:
-    """Refuse an output folder that is SOURCE or lies inside it (inputs are never written)."""
-    source_real, out_real = Path(source).resolve(), Path(out).resolve()
-    if out_real == source_real or source_real in out_real.parents:
-        raise BatchError(
-            f"{out}: the output folder must not be inside SOURCE {source} (inputs are never written)"
-        )
+    """Refuse an output folder that is not a folder, or is SOURCE or lies inside it (inputs are
+    never written; `folder_destination_problem`)."""
+    problem = folder_destination_problem(out, [source])
+    if problem:
+        raise BatchError(f"{out}: the output folder {problem}")
 
 
 def _plan(config: BatchConfig) -> Plan:
@@ -419,7 +418,7 @@ def _run_jobs(
     manifest: Manifest,
     out: Path,
     progress,
-) -> tuple[int, dict]:
+) -> tuple[int, set[str], dict[int, dict], float]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Returns (jobs finished, the

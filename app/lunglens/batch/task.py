@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 
 from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
+from lunglens.analysis.result import analysis_json
 from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job
 from lunglens.batch.worklist import summarise
@@ -270,8 +271,9 @@ def _analyse_and_write(job: Job, settings: JobSettings, model: Model, lesion_met
 
             write_report(analysis, series, out / report_name(job.job_id))
     path = out / result_name(job.job_id)
+    data = analysis.to_dict()
     try:
-        write_atomically(path, analysis.to_json().encode("utf-8"), replace=False)
+        write_atomically(path, analysis_json(data).encode("utf-8"), replace=False)
     except FileExistsError:
         return _finished(path, job)
-    return summarise(analysis.to_dict(include_cams=False))
+    return summarise(data)

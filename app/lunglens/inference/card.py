@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar, Self
 
 from lunglens.atomic import write_atomically
 from lunglens.inference.preprocess import MODEL_SIZE
@@ -29,8 +30,56 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+#: A card is read whole, up to this size (real cards are a few KiB).
+CARD_LIMIT_BYTES = 1 << 20
+
+
+class JsonCard:
+    """What every model card (`ModelCard`, the lesion model's `LesionModelCard`) does alike: it is
+    written as JSON, saved atomically and read from a regular file of at most `CARD_LIMIT_BYTES`.
+    A subclass is a frozen dataclass with a `from_dict` that starts from `fields_of`."""
+
+    KIND: ClassVar[str]
+    """What messages call such a card ("model card")."""
+    DERIVED: ClassVar[tuple[str, ...]] = ()
+    """Properties written to the JSON beside the fields, for readers of the file (read back: ignored)."""
+
+    def to_json(self) -> str:
+        """The card as JSON text: its fields, then the `DERIVED` properties."""
+        data = asdict(self) | {name: getattr(self, name) for name in self.DERIVED}
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: Path) -> None:
+        """Write the card to `path` atomically: a failed or killed write leaves the card that was
+        there (the model stays loadable). Raises WriteError."""
+        write_atomically(Path(path), self.to_json().encode("utf-8"))
+
+    @classmethod
+    def fields_of(cls, data: object) -> dict:
+        """The card's fields in `data` (other keys dropped); ValueError when `data` is not a JSON
+        object or lacks a field with no default."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise ValueError(f"{cls.KIND} lacks {', '.join(missing)}")
+        return {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+
+    @classmethod
+    def load(cls, path: Path) -> Self:
+        """Read a card; raises ValueError naming the file when it is not a valid card (or not a
+        regular file: a pipe or a device is never read)."""
+        try:
+            with open_regular(path) as fh:
+                data = json.loads(fh.read(CARD_LIMIT_BYTES + 1).decode("utf-8"))
+            return cls.from_dict(data)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise ValueError(f"{path}: not a valid {cls.KIND} ({exc})") from exc
+
+
 @dataclass(frozen=True)
-class ModelCard:
+class ModelCard(JsonCard):
     """What a model is, where it came from and how it must be fed.
 
     Input `image`: float32 [N, 1, input_size, input_size] on the raw scale
@@ -61,24 +110,13 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)
     card_format: int = CARD_FORMAT
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
-
-    def save(self, path: Path) -> None:
-        """Write the card to `path` atomically: a failed or killed write leaves the card that was
-        there (the model stays loadable). Raises WriteError."""
-        write_atomically(Path(path), self.to_json().encode("utf-8"))
+    KIND: ClassVar[str] = "model card"
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelCard:
         """A card from its JSON object; raises ValueError naming the first field that is missing
         or of the wrong kind."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
-        missing = [k for k in REQUIRED if k not in data]
-        if missing:
-            raise ValueError(f"model card lacks {', '.join(missing)}")
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values = cls.fields_of(data)
         for name, check in FIELD_CHECKS.items():
             if name in values and not check.test(values[name]):
                 raise ValueError(f"field {name!r} must be {check.what}, found {values[name]!r}")
@@ -91,17 +129,6 @@ class ModelCard:
         if "cam_size" in values:
             values["cam_size"] = tuple(values["cam_size"])
         return cls(**values)
-
-    @classmethod
-    def load(cls, path: Path) -> ModelCard:
-        """Read a card; raises ValueError naming the file when it is not a valid card (or not a
-        regular file: a pipe or a device is never read)."""
-        try:
-            with open_regular(path) as fh:
-                data = json.loads(fh.read(CARD_LIMIT_BYTES + 1).decode("utf-8"))
-            return cls.from_dict(data)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise ValueError(f"{path}: not a valid model card ({exc})") from exc
 
 
 @dataclass(frozen=True)
@@ -121,12 +148,6 @@ def _is_text(value) -> bool:
 def _is_file_name(value) -> bool:
     return _is_text(value) and not value.endswith(("/", "\\")) and Path(value).name not in ("", ".", "..")
 
-
-#: A card is read whole, up to this size (real cards are a few KiB).
-CARD_LIMIT_BYTES = 1 << 20
-
-#: The fields a card cannot do without (those with no default).
-REQUIRED = tuple(f.name for f in fields(ModelCard) if f.default is MISSING and f.default_factory is MISSING)
 
 #: What each card field must hold (the rest of the card is free text or free-form metadata).
 FIELD_CHECKS: dict[str, _Check] = {

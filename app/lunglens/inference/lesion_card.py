@@ -13,17 +13,12 @@ card is refused with the command that converts its model (`PatchContractError`).
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import ClassVar
 
-from lunglens.atomic import write_atomically
+from lunglens.inference.card import JsonCard
 
 LESION_CARD_FORMAT = 2
-REQUIRED = (
-    "name", "version", "onnx_file", "sha256", "class_names", "lesion_index", "patch_px", "pixel_mm",
-    "output_stride",
-)  # fmt: skip
 CONVERT_COMMAND = "python -m models.export_lesion --convert CARD.json --out NEW.onnx"
 
 
@@ -32,7 +27,7 @@ class PatchContractError(ValueError):
 
 
 @dataclass(frozen=True)
-class LesionModelCard:
+class LesionModelCard(JsonCard):
     """What a dense lesion model is and how it must be fed.
 
     Input `image`: float32 [N, 1, H, W] (H, W >= patch_px), grey 0..255 (see `input_grey`) at
@@ -66,27 +61,19 @@ class LesionModelCard:
     metrics: dict = field(default_factory=dict)
     card_format: int = LESION_CARD_FORMAT
 
+    KIND: ClassVar[str] = "lesion model card"
+    DERIVED: ClassVar[tuple[str, ...]] = ("patch_mm",)
+
     @property
     def patch_mm(self) -> float:
         """Side of one patch in mm."""
         return self.patch_px * self.pixel_mm
 
-    def to_json(self) -> str:
-        """The card as JSON; `patch_mm` (derived) is written too, for readers of the file."""
-        data = asdict(self)
-        data["patch_mm"] = self.patch_mm
-        return json.dumps(data, indent=2) + "\n"
-
-    def save(self, path: Path) -> None:
-        """Write the card to `path` atomically: a failed or killed write leaves the card that was
-        there (the model stays loadable). Raises WriteError."""
-        write_atomically(Path(path), self.to_json().encode("utf-8"))
-
     @classmethod
     def from_dict(cls, data: dict) -> LesionModelCard:
         """A card from its JSON object; ValueError when a field is missing or out of range."""
         if not isinstance(data, dict):
-            raise ValueError("a card is a JSON object")
+            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
         if "covid_index" in data and "lesion_index" not in data:  # both cards have card_format 1
             raise ValueError(
                 "a classifier model's card: it states covid_index where a lesion model card states "
@@ -98,10 +85,7 @@ class LesionModelCard:
                 "probabilities [N, 2]); LungLens needs its fully convolutional graph (card format "
                 f"{LESION_CARD_FORMAT}): convert it with `{CONVERT_COMMAND}`"
             )
-        missing = [k for k in REQUIRED if k not in data]
-        if missing:
-            raise ValueError(f"lesion model card lacks {', '.join(missing)}")
-        values = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        values = cls.fields_of(data)
         values["class_names"] = tuple(str(n) for n in values["class_names"])
         values["training_data"] = tuple(values.get("training_data", ()))
         card = cls(**values)
@@ -118,13 +102,3 @@ class LesionModelCard:
         if not isinstance(card.output_stride, int) or not 1 <= card.output_stride <= card.patch_px:
             raise ValueError(f"output_stride must be an integer 1..patch_px, found {card.output_stride!r}")
         return card
-
-    @classmethod
-    def load(cls, path: Path) -> LesionModelCard:
-        """Read a card; raises ValueError naming the file when it is not a valid lesion model card."""
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-        except PatchContractError as exc:
-            raise PatchContractError(f"{path}: {exc}") from exc
-        except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"{path}: not a valid lesion model card ({exc})") from exc

@@ -63,13 +63,12 @@ class LesionModel:
         onnx_path: Path,
         session,
         provider: ProviderChoice,
-        tiling: Tiling | None = None,
     ):
         self.card = card
         self.onnx_path = onnx_path
         self.session = session
         self.provider = provider
-        self.tiling = tiling or (CPU_TILING if provider.used == CPU else GPU_TILING)
+        self.tiling = CPU_TILING if provider.used == CPU else GPU_TILING
 
     def probabilities(self, images: np.ndarray) -> np.ndarray:
         """float32 [n, 1, H, W] grey 0..255 (H, W >= patch_px) -> probabilities [n, 2, H', W'] in the

@@ -181,24 +181,24 @@ def start_verified_session(
 
     if provider != "cpu":
         _preload_gpu_libraries()
-    wanted = _wanted_providers(provider, ort.get_available_providers())
+    available = ort.get_available_providers()
+    wanted = _wanted_providers(provider, available)
     try:
         session = _session(onnx_path, wanted)
     except Exception as first:  # noqa: BLE001 - onnxruntime raises its own exception types
         if wanted == [CPU]:
             raise ModelError(f"{onnx_path}: not a loadable ONNX model ({first})") from first
         try:  # a GPU provider may be what failed: the CPU alone decides
-            session, wanted = _session(onnx_path, [CPU]), [CPU]
+            session = _session(onnx_path, [CPU])
         except Exception as exc:  # noqa: BLE001
             raise ModelError(f"{onnx_path}: not a loadable ONNX model ({exc})") from exc
     used = session.get_providers()[0]
-    choice = ProviderChoice(
-        provider, used, _fallback_reason(provider, wanted, used, ort.get_available_providers())
-    )
-    return onnx_path, session, choice
+    return onnx_path, session, ProviderChoice(provider, used, _fallback_reason(provider, used, available))
 
 
-def _fallback_reason(requested: str, wanted: list[str], used: str, available: list[str]) -> str:
+def _fallback_reason(requested: str, used: str, available: list[str]) -> str:
+    """Why the provider `used` is not the one `requested` ("" when it is), given the providers
+    onnxruntime has `available`."""
     if used == CPU and requested == "cpu":
         return ""
     if used == CPU:

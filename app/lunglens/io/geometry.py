@@ -79,10 +79,6 @@ class StandardLayout:
             return cls(False, bool(column[1] < 0), bool(row[0] < 0))
         return cls(True, bool(row[1] < 0), bool(column[0] < 0))
 
-    @property
-    def is_standard(self) -> bool:
-        return not (self.transpose or self.flip_rows or self.flip_columns)
-
     def to_standard(self, images: np.ndarray) -> np.ndarray:
         """`images` (..., rows, columns) as stored, in the standard layout."""
         if self.transpose:

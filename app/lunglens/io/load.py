@@ -55,7 +55,7 @@ def load(
     """Decode every slice of `ref`. TIFF values become HU = value - `tiff_offset_hu`.
     Raises LoadError when the series is not CT or no slice can be decoded."""
     if ref.modality != "CT":
-        raise LoadError(f"{ref.description or ref.key}: not CT (modality {ref.modality or 'missing'})")
+        raise LoadError(f"{ref.name}: not CT (modality {ref.modality or 'missing'})")
     if ref.source_format == "tiff":
         return _load_tiff(ref, tiff_offset_hu, progress, on_slice)
     return _load_dicom(ref, progress, on_slice)
@@ -117,7 +117,7 @@ def _dicom_file(path: Path, frames: list[int | None]) -> list[tuple[np.ndarray, 
 def _check_sizes(ref: SeriesRef, slices: list[np.ndarray]) -> None:
     shapes = {s.shape for s in slices}
     if len(shapes) > 1:
-        raise LoadError(f"{ref.description or ref.key}: slices of different sizes {sorted(shapes)}")
+        raise LoadError(f"{ref.name}: slices of different sizes {sorted(shapes)}")
 
 
 def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: SliceCallback | None) -> Series:
@@ -125,9 +125,7 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
     results, warnings = _decode_parallel(ref, _dicom_file, progress, forward)
     kept = [(path, frame) for path, frame in ref.frames if (path, frame) in results]
     if not kept:
-        raise LoadError(
-            f"{ref.description or ref.key}: no slice could be decoded ({'; '.join(warnings[:3])})"
-        )
+        raise LoadError(f"{ref.name}: no slice could be decoded ({'; '.join(warnings[:3])})")
     slices = [results[k][0] for k in kept]
     _check_sizes(ref, slices)
     positions = [results[k][1] for k in kept]
@@ -178,7 +176,7 @@ def _load_tiff(
     results, warnings = _decode_parallel(ref, task, progress, on_slice)
     kept = [path for path, _ in ref.frames if (path, None) in results]
     if not kept:
-        raise LoadError(f"{ref.description}: no slice could be decoded ({'; '.join(warnings[:3])})")
+        raise LoadError(f"{ref.name}: no slice could be decoded ({'; '.join(warnings[:3])})")
     slices = [results[(p, None)] for p in kept]
     _check_sizes(ref, slices)
     return Series(

@@ -66,6 +66,11 @@ class SeriesRef:
         return not self.problems
 
     @property
+    def name(self) -> str:
+        """What messages call the series: its description, or its key when it has none."""
+        return self.description or self.key
+
+    @property
     def folder(self) -> Path:
         """The deepest folder holding every file of the series (their own folder, or the one
         above when a series' files lie in several: a series is found whole only from there)."""

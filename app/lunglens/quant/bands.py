@@ -27,6 +27,9 @@ from lunglens.threads import for_each_slice
 GGO_CLASS = 1
 CONSOLIDATION_CLASS = 2
 
+HU_BANDS = "hu_bands"
+"""The name of `HUBandMethod`, as `quantification.method` records it."""
+
 
 @dataclass(frozen=True)
 class HUBand:
@@ -35,9 +38,6 @@ class HUBand:
     name: str
     low_hu: float
     high_hu: float
-
-    def contains(self, hu: np.ndarray) -> np.ndarray:
-        return (hu >= self.low_hu) & (hu < self.high_hu)
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,28 @@ class HUBandMethod:
 
     bands: HUBands = field(default_factory=HUBands)
     opening_radius_mm: float = 2.0
-    name: str = "hu_bands"
-    description: str = (
-        "threshold estimate: HU bands of Slicer's Lung CT Analyzer inside the lung mask (ground glass "
-        "-750 to -400 HU, consolidation -400 to 0 HU), opened in-plane (about 4 mm square) to drop vessel and "
-        "pleural rims; it still counts vessels, airway walls, fissures and dependent density (never zero on a "
-        "healthy lung), misses opacities thinner than 4 mm, and counts tissue at or above 0 HU as vessel, "
-        "not lesion"
-    )
+    name: str = HU_BANDS
     lesion_model = None
     """A rule, no model (`LesionMethod.lesion_model`)."""
+
+    @property
+    def description(self) -> str:
+        """What the number is and what it cannot tell, from the bands and the opening."""
+        ggo, consolidation = self.bands.ground_glass, self.bands.consolidation
+        square_mm = 2 * self.opening_radius_mm
+        opening = (
+            f", opened in-plane (about {square_mm:g} mm square) to drop vessel and pleural rims"
+            if self.opening_radius_mm > 0
+            else ", not opened"
+        )
+        thinner = f", misses opacities thinner than {square_mm:g} mm" if self.opening_radius_mm > 0 else ""
+        return (
+            "threshold estimate: HU bands of Slicer's Lung CT Analyzer inside the lung mask (ground glass "
+            f"{ggo.low_hu:g} to {ggo.high_hu:g} HU, consolidation {consolidation.low_hu:g} to "
+            f"{consolidation.high_hu:g} HU){opening}; it still counts vessels, airway walls, fissures and "
+            f"dependent density (never zero on a healthy lung){thinner}, and counts tissue at or above "
+            f"{consolidation.high_hu:g} HU as vessel, not lesion"
+        )
 
     def affected(
         self,

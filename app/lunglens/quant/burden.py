@@ -176,16 +176,13 @@ def partial_coverage_warning(lung_per_slice: np.ndarray, params: QuantParams) ->
 
 
 def discarded_involvement_warning(
-    counts: np.ndarray, kept: np.ndarray, voxel_ml: float, params: QuantParams, method_name: str
+    percent: np.ndarray, affected_ml: np.ndarray, kept: np.ndarray, params: QuantParams, method_name: str
 ) -> str | None:
     """The warning when involved slices (see `QuantParams`) are among those the selector
-    discarded, saying where they lie (lung bases, apices, between kept slices)."""
-    lung = counts[:, :, 0].sum(axis=1)
-    affected = counts[:, :, 1:].sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        percent = np.where(lung > 0, 100.0 * affected / np.maximum(lung, 1), 0.0)
-    involved = (percent >= params.involved_slice_percent) & (
-        affected * voxel_ml >= params.involved_slice_min_ml
+    discarded, saying where they lie (lung bases, apices, between kept slices). Per slice:
+    `percent` of its lung affected (NaN without lung), `affected_ml` affected volume in ml."""
+    involved = (np.nan_to_num(percent) >= params.involved_slice_percent) & (
+        affected_ml >= params.involved_slice_min_ml
     )
     kept = np.asarray(kept, bool)
     hidden = np.flatnonzero(involved & ~kept)
@@ -229,7 +226,7 @@ def quantify(
             params.lungs,
         )
     except NoLungFound as exc:
-        raise NoLungFound(f"{series.ref.description or series.ref.key}: {exc}") from exc
+        raise NoLungFound(f"{series.ref.name}: {exc}") from exc
     labels = segmentation.labels
     box = bounding_box(labels)  # the lungs' box: classes, counts and masks need nothing outside it
     with side_thread() as background:  # planes deflate while the main thread works on (zlib frees the GIL)
@@ -270,7 +267,9 @@ def quantify(
     if kept is not None:
         if len(kept) != series.n_slices:
             raise ValueError(f"kept mask has {len(kept)} slices, the series {series.n_slices}")
-        warning = discarded_involvement_warning(counts, kept, voxel_ml, params, method.name)
+        warning = discarded_involvement_warning(
+            per_slice, affected_per_slice * voxel_ml, kept, params, method.name
+        )
         if warning:
             warnings.append(warning)
     return Quantification(

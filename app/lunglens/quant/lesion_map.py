@@ -35,6 +35,9 @@ from lunglens.inference.predict import CancelFlag, Cancelled
 from lunglens.quant.bands import ProbabilityMapMethod
 from lunglens.quant.result import LesionModelRecord
 
+LEARNED = "learned"
+"""The name of the learned lesion map method (`learned_method`), as `quantification.method` records it."""
+
 LESION_WINDOW = Window("Lung", 1500, -600)
 """The lung window (W 1500 / L -600 HU) that maps HU to the lesion model's 8-bit grey input."""
 
@@ -378,8 +381,10 @@ def grey_lesion_map(
 
 def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityMapMethod:
     """The learned lesion map as a quantification method (`lunglens.quant.quantify`): affected
-    where the patch model's P(lesion) is at least 0.5 inside the lung mask."""
+    where the patch model's P(lesion) is at least `ProbabilityMapMethod.threshold` inside the lung
+    mask. Its description names the model and quotes the intended use its card states."""
     card = model.card
+    threshold = ProbabilityMapMethod.threshold
 
     def probability(
         hu: np.ndarray,
@@ -395,11 +400,12 @@ def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityM
 
     return ProbabilityMapMethod(
         probability=probability,
-        name="learned",
+        name=LEARNED,
         description=(
-            f"learned lesion map: P(lesion) >= 0.5 from the patch CNN of Polat et al. (2021), "
-            f"{card.name} {card.version} (a demonstration model: 50 masked slices and synthetic lesions), "
-            f"{card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the lung mask"
+            f"learned lesion map: P(lesion) >= {threshold:g} from the patch CNN of Polat et al. (2021), "
+            f"{card.name} {card.version}, {card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the "
+            f"lung mask; intended use as its card states it: {card.intended_use or 'not stated'}"
         ),
+        threshold=threshold,
         lesion_model=LesionModelRecord(card.name, card.version, card.sha256),
     )
