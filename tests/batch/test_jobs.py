@@ -8,7 +8,7 @@ import re
 import pytest
 
 from lunglens.batch.jobs import plan_jobs
-from lunglens.batch.runner import BatchError, check_folders
+from lunglens.batch.runner import BatchConfig, BatchError, check_folders, run_batch
 from lunglens.synthetic import write_tiff_series
 from tests.batch.conftest import write_archive
 
@@ -60,6 +60,20 @@ def test_output_that_is_a_file_is_refused(small_archive, tmp_path):
     (tmp_path / "out").write_text("not a folder")
     with pytest.raises(BatchError, match="out: the output folder exists and is not a folder"):
         check_folders(small_archive, tmp_path / "out")
+
+
+@pytest.mark.parametrize("name", ["worklist.csv", "manifest.sqlite"])
+def test_a_worklist_or_manifest_that_is_a_named_pipe_is_refused_before_anything_runs(
+    small_archive, tmp_path, name
+):
+    """The batch would analyse every series and then end on the pipe (or hang opening it)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / name)
+    with pytest.raises(BatchError, match=f"{name}: is a named pipe"):
+        check_folders(small_archive, out)
+    with pytest.raises(BatchError, match=f"{name}: is a named pipe"):
+        run_batch(BatchConfig(source=small_archive, out=out, workers=1))
 
 
 def test_a_series_whose_files_lie_in_two_folders_is_one_job_in_the_folder_above_them(tmp_path):

@@ -27,9 +27,9 @@ from pathlib import Path
 
 from lunglens.analysis import Analysis, AnalysisOptions
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
-from lunglens.atomic import WriteError, folder_destination_problem
+from lunglens.atomic import WriteError, destination_problem, folder_destination_problem
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
-from lunglens.batch.manifest import Manifest, ManifestError, differing_settings
+from lunglens.batch.manifest import MANIFEST_NAME, Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
     RETRIEVING_FOLDER,
@@ -40,7 +40,7 @@ from lunglens.batch.task import (
     result_name,
     run_job,
 )
-from lunglens.batch.worklist import summarise, write_worklist
+from lunglens.batch.worklist import WORKLIST_NAME, summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError, LoadError, load
@@ -95,12 +95,18 @@ class BatchConfig:
 Task = Callable[[Job, JobSettings], dict]
 
 
-def check_folders(source: Path, out: Path) -> None:
+def check_folders(source: Path | None, out: Path) -> None:
     """Refuse an output folder that is not a folder, or is SOURCE or lies inside it (inputs are
-    never written; `folder_destination_problem`)."""
-    problem = folder_destination_problem(out, [source])
+    never written; `folder_destination_problem`), and one whose worklist or manifest exists and is
+    not a regular file (a named pipe, a device): checked before any series is analysed, not found
+    at the end of the run."""
+    problem = folder_destination_problem(out, [] if source is None else [source])
     if problem:
         raise BatchError(f"{out}: the output folder {problem}")
+    for name in (MANIFEST_NAME, WORKLIST_NAME):
+        problem = destination_problem(out / name)
+        if problem:
+            raise BatchError(f"{out / name}: {problem}")
 
 
 def _plan(config: BatchConfig) -> Plan:
@@ -108,11 +114,9 @@ def _plan(config: BatchConfig) -> Plan:
     if (config.source is None) == (config.dicomweb is None):
         raise BatchError("give a SOURCE folder or a DICOMweb query (--dicomweb URL), one of them")
     try:
-        if config.dicomweb is not None:
-            plan = plan_dicomweb_jobs(config.dicomweb)
-        else:
-            check_folders(Path(config.source), Path(config.out))
-            plan = plan_jobs(Path(config.source))
+        source = None if config.source is None else Path(config.source)
+        check_folders(source, Path(config.out))
+        plan = plan_dicomweb_jobs(config.dicomweb) if source is None else plan_jobs(source)
     except (FolderError, PacsError) as exc:
         raise BatchError(str(exc)) from exc
     if not plan.jobs:
