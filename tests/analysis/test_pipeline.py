@@ -335,6 +335,8 @@ def test_the_verdict_caveat_names_a_demonstration_model_only(model):
     assert "other pneumonias" in record.verdict_caveat() and "Demonstration" not in record.verdict_caveat()
     demo = replace(record, intended_use="DEMONSTRATION MODEL ONLY - NOT FOR DIAGNOSIS.")
     assert demo.verdict_caveat().startswith(f"Demonstration model {record.name} {record.version}")
+    assert record.label == f"{record.name} {record.version}"
+    assert demo.label == f"{record.name} {record.version}, a demonstration model"
 
 
 def test_a_verdict_from_a_series_the_lungs_run_off_says_so(series, model):

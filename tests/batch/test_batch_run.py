@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -196,6 +197,9 @@ def test_runs_on_an_existing_scheduler(tiny_card, tmp_path):
         )
         summary = run_batch(config, progress=lambda *a: None)
     assert (summary.done, summary.failed) == (2, 0) and len(summary.workers) == 1
+    card = json.loads(Path(tiny_card).read_text())
+    # the summary names the model, and calls it a demonstration model only when its card says so
+    assert f"verdicts ({card['name']} {card['version']}; not a diagnosis): 2 " in "\n".join(summary.lines())
 
 
 def test_a_scheduler_without_workers_is_waited_for_and_said_so(tiny_card, tmp_path, monkeypatch, capsys):

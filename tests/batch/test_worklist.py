@@ -172,7 +172,7 @@ def test_input_text_that_would_start_a_formula_is_neutralised_numbers_are_not():
 
 def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
     summary = BatchSummary(total=1, done=1, failed=0, pending=0, ran=1, already_done=0, adopted=0,
-                           recovered=0, verdicts={}, seconds=1.0, studies_per_hour=3600.0,
+                           recovered=0, verdicts={}, model="m 1", seconds=1.0, studies_per_hour=3600.0,
                            caveats=("pacs: may be more",))  # fmt: skip
     assert summary.lines()[-1] == "       warning: pacs: may be more"
     assert not any("warning" in line for line in replace(summary, caveats=()).lines())

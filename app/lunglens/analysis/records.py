@@ -132,6 +132,12 @@ class ModelRecord:
         """Whether the card's intended use says this is a demonstration model (the bundled one)."""
         return "demonstration" in self.intended_use.lower()
 
+    @property
+    def label(self) -> str:
+        """ "lunglens-demo 1.0.0, a demonstration model" (name and version, and what it is when it is
+        a demonstration model)."""
+        return f"{self.name} {self.version}" + (", a demonstration model" if self.demonstration else "")
+
     def verdict_caveat(self) -> str:
         """What a verdict of this model cannot tell, under the verdict (the viewer's decision panel
         and the PDF): which model made it when it is a demonstration model, and that it tells only

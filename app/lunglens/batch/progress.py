@@ -31,6 +31,8 @@ class BatchSummary:
     adopted: int
     recovered: int
     verdicts: dict
+    model: str
+    """The model every verdict was made with (`ModelRecord.label`: the folder's settings bind it)."""
     seconds: float
     studies_per_hour: float
     cluster_start_seconds: float = 0.0
@@ -62,7 +64,7 @@ class BatchSummary:
                     if self.changed
                     else ""
                 ),
-                f"       verdicts (demonstration model, not a diagnosis): {verdicts}",
+                f"       verdicts ({self.model}; not a diagnosis): {verdicts}",
             ]
             + (
                 [

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.analysis import Analysis, AnalysisOptions
+from lunglens.analysis import Analysis, AnalysisOptions, ModelRecord
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError, destination_problem, folder_destination_problem
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
@@ -124,15 +124,15 @@ def _plan(config: BatchConfig) -> Plan:
     return plan
 
 
-def _model_settings(config: BatchConfig) -> tuple[str, str]:
-    """(absolute card path, sha256) of the model, checked once here so that a bad model stops the
-    batch before any worker starts."""
+def _model_settings(config: BatchConfig) -> tuple[str, str, ModelRecord]:
+    """(absolute card path, sha256, record) of the model, checked once here so that a bad model
+    stops the batch before any worker starts."""
     try:
         card = card_path_for(Path(config.model)) if config.model else bundled_model_card()
         model = load_model(card, provider="cpu")
     except ModelError as exc:
         raise BatchError(str(exc)) from exc
-    return str(card.resolve()), model.card.sha256
+    return str(card.resolve()), model.card.sha256, ModelRecord.of(model.card)
 
 
 def _lesion_model_sha256(config: BatchConfig) -> str:
@@ -534,7 +534,7 @@ def run_batch(
         raise BatchError(f"--threads must be at least 1, got {config.threads}")
     out = Path(config.out)
     plan = _plan(config)
-    card, sha256 = _model_settings(config)
+    card, sha256, model_record = _model_settings(config)
     lesion_sha256 = _lesion_model_sha256(config)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -628,6 +628,7 @@ def run_batch(
         recovered=len((interrupted & submitted) - kept),
         changed=len(changed),
         verdicts=verdicts,
+        model=model_record.label,
         seconds=time.perf_counter() - started,
         studies_per_hour=3600.0 * ran / jobs_seconds if ran and jobs_seconds > 0 else 0.0,
         cluster_start_seconds=cluster_seconds,
