@@ -130,3 +130,15 @@ def test_the_standard_layout_runs_patient_x_along_columns_and_y_down_rows(orient
     x, y = layout.to_standard(where[..., 0]), layout.to_standard(where[..., 1])
     assert (np.diff(x, axis=1) > 0).all() and (np.diff(y, axis=0) > 0).all()
     assert np.array_equal(layout.to_stored(layout.to_standard(where[..., 0])), where[..., 0])
+
+
+def test_messages_name_a_series_without_description_by_its_folder_and_number_not_its_uid(tmp_path):
+    import dataclasses
+
+    write_series(tmp_path / "p", np.full((3, 16, 16), 1024, np.uint16), [0.0, -2.0, -4.0])
+    ref = discover(tmp_path / "p").series[0]
+    assert ref.name == "loader test"
+    unnamed = dataclasses.replace(ref, description="", series_number=2)
+    assert unnamed.name == f"{tmp_path / 'p'}, series 2"
+    assert dataclasses.replace(unnamed, series_number=None).name == str(tmp_path / "p")
+    assert ref.key not in unnamed.name

@@ -51,7 +51,7 @@ def test_mixed_sizes_in_a_tiff_folder_are_not_analysable(tmp_path):
     assert not ref.analysable and "mixed slice sizes" in ref.problems[0]
 
 
-def test_undecodable_tiff_folder_without_description_is_named_by_its_key(tmp_path):
+def test_undecodable_tiff_folder_without_description_is_named_by_its_folder(tmp_path):
     folder = tmp_path / "SR_2"
     _write_folder(folder, np.zeros((3, 8, 8), np.uint16))
     ref = dataclasses.replace(discover(tmp_path).series[0], description="")

@@ -67,8 +67,15 @@ class SeriesRef:
 
     @property
     def name(self) -> str:
-        """What messages call the series: its description, or its key when it has none."""
-        return self.description or self.key
+        """What messages call the series: its description; without one, its folder and number
+        ("/data/P001, series 2"), never its UID, which means nothing to a reader."""
+        if self.description:
+            return self.description
+        return (
+            f"{self.folder}, series {self.series_number}"
+            if self.series_number is not None
+            else str(self.folder)
+        )
 
     @property
     def folder(self) -> Path:
