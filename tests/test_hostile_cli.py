@@ -45,7 +45,8 @@ def _volume(n: int = 5) -> np.ndarray:
 
 
 def _identifying_patient(folder: Path) -> list[Path]:
-    """A series whose folder, file names, UIDs, patient ID and name carry SENTINEL, with a
+    """A series whose folder, file names, UIDs, patient ID and name (and the scanner's model and
+    kernel, free text a site may fill with anything) carry SENTINEL, with a
     skipped file and a slice that fails to load (both named in warnings)."""
     names = [f"{SENTINEL}_{i:03d}.dcm" for i in range(6)]
     paths = write_series(
@@ -58,6 +59,7 @@ def _identifying_patient(folder: Path) -> list[Path]:
         ds.StudyInstanceUID = f"1.2.826.0.1.3680043.8.498.{SENTINEL}"
         ds.SeriesDescription = f"chest {SENTINEL}"
         ds.AccessionNumber = SENTINEL
+        ds.ManufacturerModelName, ds.ConvolutionKernel = f"Scanner {SENTINEL}", f"K{SENTINEL}"  # free text
         ds.save_as(path)
     patch_bytes(paths[-1], b"1.234567", b"inf")  # this slice is dropped with its file name
     (folder / f"{SENTINEL}_notes.txt").write_text("not an image")

@@ -220,6 +220,15 @@ def test_anonymised_report_holds_no_identifier(p001, plain_pdf, anonymised_pdf, 
         assert "anonymised report" in page
 
 
+def test_identifiers_are_withheld_in_any_case():
+    """A surname in the scanner's free-text model name, written otherwise than in PatientName."""
+    from lunglens.report.identity import scrub
+
+    assert scrub("Abercrombie CT 5000, kernel K-pid98765", ["ABERCROMBIE", "PID98765"]) == (
+        "(withheld) CT 5000, kernel K-(withheld)"
+    )
+
+
 def test_same_input_same_bytes_apart_from_the_date(p001, plain_pdf, tmp_path):
     analysis, series, _ = p001
     assert render_report(analysis, series) == plain_pdf

@@ -4,6 +4,7 @@ page, with the patient's identifiers or, anonymised, a pseudonym that cannot be 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -86,9 +87,10 @@ def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> lis
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every one of `secrets` replaced by WITHHELD (pass them longest first)."""
+    """`text` with every one of `secrets`, in any case ("Abercrombie" for "ABERCROMBIE"),
+    replaced by WITHHELD (pass them longest first)."""
     for secret in secrets:
-        text = text.replace(secret, WITHHELD)
+        text = re.sub(re.escape(secret), WITHHELD, text, flags=re.IGNORECASE)
     return text
 
 
@@ -108,8 +110,9 @@ def pixel_identity_problem(ref: SeriesRef) -> str | None:
 def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] = ()) -> Analysis:
     """`analysis` with nothing that identifies the patient in its series record: the key becomes
     the pseudonym, description, folder, UIDs and the images' fingerprint are emptied, and
-    identifying strings in the warnings (`identifying_strings`) are withheld. What every
-    anonymised output (JSON, stdout, PDF) reads."""
+    identifying strings (`identifying_strings`) are withheld from the warnings and from the
+    scanner's fields (manufacturer, model and kernel are free text a site may fill with anything).
+    What every anonymised output (JSON, stdout, PDF) reads."""
     secrets = identifying_strings(series, extra_paths)
     record = replace(
         analysis.series,
@@ -120,25 +123,29 @@ def anonymised(analysis: Analysis, series: Series, extra_paths: Iterable[Path] =
         series_uid="",
         fingerprint="",  # a digest of the source pixels: it would link the output back to them
         warnings=tuple(scrub(w, secrets) for w in analysis.series.warnings),
+        manufacturer=scrub(analysis.series.manufacturer, secrets),
+        scanner_model=scrub(analysis.series.scanner_model, secrets),
+        kernel=scrub(analysis.series.kernel, secrets),
         anonymised=True,
     )
     return replace(analysis, series=record)
 
 
 def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str]]:
-    """Rows that describe the scan, not the patient: slices, thickness, spacing, scanner."""
-    meta = series.metadata
-    thickness = analysis.series.slice_thickness_mm
-    spacing = analysis.series.pixel_spacing_mm
+    """Rows that describe the scan, not the patient: slices, thickness, spacing, scanner (as the
+    analysis' series record states it: withheld where `anonymised` found identifiers)."""
+    record = analysis.series
+    thickness = record.slice_thickness_mm
+    spacing = record.pixel_spacing_mm
     slices = (
-        f"{series.n_slices} slices, {analysis.series.columns} x {analysis.series.rows} pixels, "
+        f"{series.n_slices} slices, {record.columns} x {record.rows} pixels, "
         f"thickness {f'{thickness:g} mm' if thickness else 'not stated'}, "
         f"spacing {series.slice_spacing_mm:g} mm, pixel {spacing[0]:.3f} mm"
-        + ("" if analysis.series.pixel_spacing_stated else " (assumed: the files state no pixel size)")
+        + ("" if record.pixel_spacing_stated else " (assumed: the files state no pixel size)")
     )
-    scanner = " ".join(part for part in (meta.manufacturer, meta.scanner_model) if part) or "not stated"
-    if meta.kernel:
-        scanner += f", kernel {meta.kernel}"
+    scanner = " ".join(part for part in (record.manufacturer, record.scanner_model) if part) or "not stated"
+    if record.kernel:
+        scanner += f", kernel {record.kernel}"
     return [("Slices", slices), ("Scanner", scanner)]
 
 
