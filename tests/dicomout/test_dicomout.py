@@ -26,6 +26,7 @@ from lunglens.dicomout import identity as ids
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
+from lunglens.quant.zones import ZONE_NAMES
 from lunglens.report.images import key_images
 from tests.dicomout.validate import dciodvfy_errors
 from tests.report.test_report import IDENTIFIERS
@@ -53,8 +54,11 @@ def quantification_dict() -> dict:
         "lungs": {"right": region(1600.0, 4.0), "left": region(1400.0, 11.0)},
         "zones": zones,
         "total": region(3000.0, 7.3),
+        "zone_scores": {key: min(i, 5) for i, key in enumerate(ZONE_KEYS)},
         "severity_score": 13,
         "severity_score_max": 30,
+        "severity_score_name": "six-zone score",
+        "zone_definition": "thirds of each lung",
         "slices": [0.0] * 10,
         "warnings": ["involvement on 11 discarded slices (e.g. the lung bases)"],
     }
@@ -235,7 +239,21 @@ def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tm
     analysis = analyse(series, model)
     assert analysis.quantification is not None
     results = {r.name: r.dataset for r in build_dicom_results(analysis, series)}
-    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [analysis.quantification.severity_score]
+    q = analysis.quantification
+    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [q.severity_score]
+    # each zone's group holds its score beside its affected %: one per zone, the quantification's
+    zones = {
+        name: (numbers(group, ids.ZONE_SCORE), numbers(group, ids.AFFECTED_PERCENT))
+        for name, group in _measurement_groups(results["lunglens-sr.dcm"]).items()
+        if name.startswith("LungLens zone ")
+    }
+    assert zones == {
+        f"LungLens zone {name.replace('_', ' ')}": (
+            [q.zone_scores[name]],
+            [pytest.approx(q.zones[name].affected_percent)],
+        )
+        for name in ZONE_NAMES
+    }
     seg = hd.seg.Segmentation.from_dataset(results["lunglens-seg.dcm"])
     assert seg.number_of_segments == 4
     # what made the figures and what they cannot tell: the lesion method (a learned map names its
@@ -243,9 +261,20 @@ def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tm
     description = analysis.quantification.method_description
     texts = list(_text_values(results["lunglens-sr.dcm"]))
     assert any(description in t and NOT_COVID_SPECIFIC in t for t in texts)
+    # what the score and the zones are, in the quantification's own words
+    assert any(q.severity_score_name in t and q.zone_definition in t for t in texts)
     assert "LungLens quantification" in texts and description in texts
     parameters = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmParameters
     assert description[:40] in parameters
+
+
+def _measurement_groups(sr) -> dict:
+    """The SR's measurement groups by their tracking identifier."""
+    groups = find_content_items(sr, name=codes.DCM.MeasurementGroup, recursive=True)
+    return {
+        str(find_content_items(group, name=codes.DCM.TrackingIdentifier)[0].TextValue): group
+        for group in groups
+    }
 
 
 def _text_values(dataset):

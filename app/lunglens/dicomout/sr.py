@@ -30,14 +30,11 @@ from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
 from lunglens.quant.result import covers_part_of_lungs, severity_score_text
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
+from lunglens.quant.zones import THIRDS
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
 LUNGS = (("right", ids.RIGHT), ("left", ids.LEFT))
-ZONES = tuple(
-    (f"{side}_{third}", laterality, third)
-    for side, laterality in LUNGS
-    for third in ("upper", "middle", "lower")
-)
+ZONES = tuple((f"{side}_{third}", laterality, third) for side, laterality in LUNGS for third in THIRDS)
 #: Quantities of every region: (key in its dict, concept, unit).
 REGION_QUANTITIES = (
     ("volume_ml", ids.LUNG_VOLUME, ids.UNIT_ML),
@@ -125,8 +122,9 @@ def _region_measurements(region: dict) -> list[Measurement]:
 
 
 def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitativeEvaluations]:
-    """Per lung, per zone and in total (with the severity score and the warnings), as the
-    quantification dict states them (schema of `Quantification.to_dict()`)."""
+    """Per lung, per zone (with its zone score) and in total (with the severity score, its name,
+    the zone definition and the warnings), as the quantification dict states them (schema of
+    `Quantification.to_dict()`)."""
     q = facts.quantification
     algorithm = ids.quantification_algorithm(facts)
 
@@ -145,16 +143,14 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
         for side, laterality in LUNGS
     ]
     for key, laterality, third in ZONES:
-        zone = q["zones"][key]
-        extra = [Measurement(ids.ZONE_SCORE, zone["score"], ids.UNIT_SCORE)] if "score" in zone else []
+        zone_score = Measurement(ids.ZONE_SCORE, int(q["zone_scores"][key]), ids.UNIT_SCORE)
         site = FindingSite(ids.LUNG, laterality=laterality, topographical_modifier=ids.ZONE_THIRDS[third])
-        groups.append(group(f"zone {key.replace('_', ' ')}", site, zone, extra))
+        groups.append(group(f"zone {key.replace('_', ' ')}", site, q["zones"][key], [zone_score]))
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
     score_text = severity_score_text(q["severity_score"], q["severity_score_max"], covers_part_of_lungs(q))
     comments = [
-        f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
-        f"lung's cranio-caudal extent, not lobes. Severity score {score_text}: "
-        f"a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
+        f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Severity score "
+        f"{score_text}: {q['severity_score_name']}. Zones: {q['zone_definition']}. {NOT_COVID_SPECIFIC}",
         *(f"Warning: {w}" for w in q.get("warnings", [])),
     ]
     groups.append(group("both lungs", FindingSite(ids.WHOLE_LUNGS), q["total"], [score], comments))
