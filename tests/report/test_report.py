@@ -21,6 +21,7 @@ from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, Decision
 from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
+from lunglens.quant.burden import SeverityScale
 from lunglens.render.contours import LUNG_CONTOURS
 from lunglens.render.overlay import body_mask
 from lunglens.report import render_report, sections, write_report
@@ -109,6 +110,7 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text
     assert "other pneumonias" in text and "severe involvement is underestimated" in text
     assert analysis.model.verdict_caveat() in text  # under the verdict, as in the viewer
+    assert SeverityScale().bands_text() in text  # the zone score's bands as the score counts them
 
 
 def test_the_paper_rows_stay_at_the_papers_operating_points(p001, tmp_path):

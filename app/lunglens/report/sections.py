@@ -28,6 +28,7 @@ from lunglens.core.reformat import EdgeLabels
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
+from lunglens.quant.burden import SeverityScale
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.summary import NOT_COVID_SPECIFIC, table_rows, zone_definition_sentence, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
@@ -275,8 +276,8 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     )
     text = [
         f"Severity score {q.score_text}: {q.severity_score_name}. "
-        f"Per zone 0-5 by the affected share of the zone (0 %, under 5 %, 5-25 %, 26-50 %, 51-75 %, "
-        f"over 75 %). {zone_definition_sentence(q)}.",
+        f"Per zone by the affected share of the zone, p % ({SeverityScale().bands_text()}). "
+        f"{zone_definition_sentence(q)}.",
         f"Method: {q.method_description}.",
         f"{LUNG_MASK_LIMITS}. In the key images the lung contours are drawn in light blue, ground glass in "
         "green and consolidation in magenta, as in the viewer (outlines, so the tissue stays visible).",
