@@ -111,15 +111,12 @@ def fraction_label(params: DecisionParams) -> str:
 
 def cutoff_label(params: DecisionParams) -> str:
     """The cut-off slider's label, the cut-off exactly as set: "… ≥ 0.0088"."""
-    return f"Slice cut-off — positive when P(COVID) ≥ {exact_text(params.slice_cutoff)}"
+    return f"Slice cut-off — positive when {params.slice_rule()}"
 
 
 def decision_count(decision: Decision) -> str:
     """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9)"."""
-    return (
-        f"{decision.k_positive} of {decision.n_kept} kept slices positive "
-        f"(COVID-19 when {decision.rule_applied()})"
-    )
+    return f"{decision.count_text()} (COVID-19 when {decision.rule_applied()})"
 
 
 def _listed(indices: tuple[int, ...], limit: int = 12) -> str:

@@ -182,8 +182,8 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
         f'Verdict: <font color="{colour.hexval()}">{escape(d.verdict)}</font>', STYLES["verdict"]
     )
     explained = _p(
-        f"{d.k_positive} of {d.n_kept} kept slices positive (k of n; a slice is positive when "
-        f"P(COVID) >= the slice cut-off {exact_text(params.slice_cutoff)}). Patient fraction f = "
+        f"{d.count_text()} (k of n; a slice is positive when {params.slice_rule(ascii_only=True)}, "
+        f"the slice cut-off). Patient fraction f = "
         f"{exact_text(params.patient_fraction)}: the patient reads COVID-19 when {d.rule_applied()}."
     )
     rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
