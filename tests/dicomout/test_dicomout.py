@@ -20,14 +20,15 @@ from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
 from lunglens.analysis import AnalysisOptions, analyse
-from lunglens.core.decision import probability_text
-from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_results
+from lunglens.dicomout import DicomOutError, build_dicom_results, sc, write_dicom_results
 from lunglens.dicomout import identity as ids
+from lunglens.dicomout.facts import result_facts
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
 from lunglens.quant.zones import ZONE_NAMES
-from lunglens.report.images import key_images
+from lunglens.report import images
+from lunglens.report.images import cam_description, key_image_caption, key_images
 from tests.dicomout.validate import dciodvfy_errors
 from tests.report.test_report import IDENTIFIERS
 from tests.tiny_model import write_tiny_model
@@ -309,7 +310,20 @@ def test_key_images_are_the_reports_with_the_window_stated(p001, written, source
         lung_contours = (pixels != bare[key.index]).any(axis=2) & (lesions[key.index] == 0)
         assert lung_contours.any() and "lung RGB" in ds.DerivationDescription  # drawn and stated
         cutoff = analysis.decision.params.slice_cutoff  # as the report's captions write it
-        assert f"P(COVID) {probability_text(key.p_covid, cutoff)}," in ds.ImageComments
+        assert ds.ImageComments.startswith(f"{key_image_caption(key, series.n_slices, cutoff)};")
+        assert f"burnt in ({cam_description()})" in ds.DerivationDescription
+
+
+def test_key_images_say_how_the_overlay_style_draws_the_cam(p001, monkeypatch):
+    """The key images' Derivation Description follows the overlay style: drawn at full strength
+    on every slice, it says nothing of P(COVID) or the cut-off."""
+    analysis, _, _ = p001
+    facts = result_facts(analysis)
+    assert "P(COVID), none on a slice below the cut-off" in sc.derivation(facts, False)
+    plain = dataclasses.replace(images.OVERLAY_STYLE, follow_p_covid=False, hide_below_cutoff=False)
+    monkeypatch.setattr(images, "OVERLAY_STYLE", plain)
+    described = sc.derivation(facts, False)
+    assert "P(COVID)" not in described and "cut-off" not in described
 
 
 def test_pdf_is_the_report_encapsulated(written):

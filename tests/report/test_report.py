@@ -24,7 +24,7 @@ from lunglens.io import discover, load
 from lunglens.quant.burden import SeverityScale
 from lunglens.render.contours import LUNG_CONTOURS
 from lunglens.render.overlay import body_mask
-from lunglens.report import render_report, sections, write_report
+from lunglens.report import images, render_report, sections, write_report
 from lunglens.report.images import key_images, key_slices
 from tests.pdf_text import pdf_file_text, pdftotext
 from tests.tiny_model import write_tiny_model
@@ -231,6 +231,22 @@ def test_same_input_same_bytes_apart_from_the_date(p001, plain_pdf, tmp_path):
     assert b"/CreationDate (D:20250102030405+00'00')" in other
     text, other_text = pdf_text(plain_pdf, tmp_path), pdf_text(other, tmp_path)
     assert other_text == text.replace("2024-05-01T10:00:00+00:00", "2025-01-02T03:04:05+00:00")
+
+
+def test_key_images_are_captioned_and_described_in_one_wording(p001, plain_pdf, tmp_path, monkeypatch):
+    """The caption says the viewer's call ("negative", not "not positive") and how the Grad-CAM is
+    drawn follows the overlay style."""
+    analysis, series, _ = p001
+    (key,) = key_images(analysis, series.hu)
+    caption = images.key_image_caption(key, analysis.n_slices, 0.5)
+    assert "(negative at cut-off 0.5, no Grad-CAM drawn)" in caption
+    text = squeeze(pdf_text(plain_pdf, tmp_path))
+    assert caption in text and images.cam_description() in text
+    assert "times the slice's P(COVID), none on a slice below the cut-off" in images.cam_description()
+    plain = dataclasses.replace(images.OVERLAY_STYLE, follow_p_covid=False, hide_below_cutoff=False)
+    monkeypatch.setattr(images, "OVERLAY_STYLE", plain)
+    assert "P(COVID)" not in images.cam_description() and "cut-off" not in images.cam_description()
+    assert "no Grad-CAM drawn" not in images.key_image_caption(key, analysis.n_slices, 0.5)
 
 
 def test_a_slice_is_shown_when_none_is_positive(p001):

@@ -9,7 +9,7 @@ import numpy as np
 
 from lunglens.analysis.records import ModelRecord
 from lunglens.analysis.result import Analysis
-from lunglens.core.decision import Decision, DecisionParams, exact_text, probability_text
+from lunglens.core.decision import Decision, DecisionParams, exact_text, probability_text, slice_call
 from lunglens.core.selector import Selection
 from lunglens.core.windowing import Window
 from lunglens.inference.session import Model
@@ -35,7 +35,7 @@ def window_text(window: Window) -> str:
 
 
 def _call(analysis: Analysis, i: int) -> str:
-    return "positive" if analysis.decision.positive[i] else "negative"
+    return slice_call(bool(analysis.decision.positive[i]))
 
 
 def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis | None) -> str:

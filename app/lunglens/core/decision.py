@@ -83,6 +83,11 @@ class Decision:
         return f"{self.verdict}: {self.count_text()} ({self.rule_applied()})"
 
 
+def slice_call(positive: bool) -> str:
+    """A kept slice's call in words, the one wording every reader shows: "positive" or "negative"."""
+    return "positive" if positive else "negative"
+
+
 def exact_text(value: float | Decimal) -> str:
     """`value` written out exactly, without exponent or trailing zeros (29.997, 63, 0.0088); a
     float as its shortest decimal form, the value the reader set. Used for f, the cut-off and f × n

@@ -33,7 +33,7 @@ from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.summary import NOT_COVID_SPECIFIC, table_rows, zone_definition_sentence, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
-from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
+from lunglens.report.images import LUNG_WINDOW, KeyImage, cam_description, key_image_caption
 
 METHOD_REFERENCE = (
     "Rahimzadeh M, Attar A, Sakhaei SM. A fully automated deep learning-based network for detecting "
@@ -287,12 +287,6 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     return [KeepTogether([*opening, side_by_side, *[_p(t) for t in text]])]
 
 
-def _call(image: KeyImage) -> str:
-    if image.positive:
-        return "positive"
-    return "not positive, no Grad-CAM drawn" if OVERLAY_STYLE.hide_below_cutoff else "not positive"
-
-
 def key_images(
     images: list[KeyImage],
     n_slices: int,
@@ -307,9 +301,8 @@ def key_images(
     window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
     intro = (
         f"The most suspicious kept slices, shown in the lung window ({window}). Left: the slice; right: "
-        f"the same slice with the Grad-CAM of the COVID-19 class inside the body where it reaches "
-        f"{OVERLAY_STYLE.visible_from:g} of the slice's own maximum (yellow: most influential), drawn as "
-        "strongly as the slice's P(COVID) and not at all on a slice below the cut-off, as in the viewer."
+        f"the same slice with the Grad-CAM of the COVID-19 class (yellow: most influential) drawn "
+        f"{cam_description()}, as in the viewer."
     )
     intro += (
         f" {EDGE_LETTERS_TEXT}"
@@ -325,11 +318,7 @@ def key_images(
     picture_width, picture_height = picture_size(images[0].plain.shape, pixel_mm, side)
     story: list[Flowable] = []
     for image in images:
-        caption = _p(
-            f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
-            f"P(COVID) = {probability_text(image.p_covid, cutoff)} ({_call(image)}); {window}",
-            "caption",
-        )
+        caption = _p(f"{key_image_caption(image, n_slices, cutoff)}; {window}", "caption")
         pair = Table(
             [
                 [
