@@ -314,6 +314,30 @@ def test_key_images_are_the_reports_with_the_window_stated(p001, written, source
         assert f"burnt in ({cam_description()})" in ds.DerivationDescription
 
 
+def test_a_demonstration_model_is_called_one_and_no_other_model_is(p001):
+    """The tiny model's card says "tests only": its results call it no demonstration model; the
+    same analysis by a model whose card says demonstration says so on the key images and the SR."""
+    analysis, series, _ = p001
+
+    def texts(analysis) -> dict[str, str]:
+        """The key image's comments and the SR's texts and code meanings."""
+        results = {r.name: r.dataset for r in build_dicom_results(analysis, series, pdf_bytes=b"%PDF-1.4")}
+        sr = results["lunglens-sr.dcm"]
+        meanings = [str(e.value) for e in sr.iterall() if e.keyword == "CodeMeaning"]
+        return {
+            "key image": results["lunglens-key-01.dcm"].ImageComments,
+            "SR": " | ".join([*_text_values(sr), *meanings]),
+        }
+
+    assert analysis.model.intended_use == "tests only" and not analysis.model.demonstration
+    for name, text in texts(analysis).items():
+        assert "demonstration" not in text.lower(), name
+    demonstration = dataclasses.replace(analysis.model, intended_use="Demonstration of the method only")
+    shown = texts(dataclasses.replace(analysis, model=demonstration))
+    assert f"demonstration model {demonstration.name} {demonstration.version}" in shown["key image"]
+    assert f"Demonstration model {demonstration.name}" in shown["SR"]
+
+
 def test_key_images_say_how_the_overlay_style_draws_the_cam(p001, monkeypatch):
     """The key images' Derivation Description follows the overlay style: drawn at full strength
     on every slice, it says nothing of P(COVID) or the cut-off."""

@@ -39,6 +39,8 @@ class ResultFacts:
     model_version: str
     model_sha256: str
     model_provenance: str
+    model_demonstration: bool
+    """Whether the model is a demonstration model (`ModelRecord.demonstration`)."""
     lunglens_version: str
     quantification: dict | None
     verdict_caveat: str
@@ -77,6 +79,7 @@ def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
         model_version=model.version,
         model_sha256=model.sha256,
         model_provenance=str(model.provenance),
+        model_demonstration=model.demonstration,
         lunglens_version=str(analysis.versions.get("lunglens", __version__)),
         quantification=quantification,
         verdict_caveat=analysis.verdict_caveat(),

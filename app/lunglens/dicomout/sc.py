@@ -74,7 +74,8 @@ def build_key_image(
     )
     image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
     caption = key_image_caption(key, len(sources.headers), facts.slice_cutoff)
-    image.ImageComments = f"{caption}; demonstration model; {ids.RESEARCH_ONLY}"
+    model = f"{'demonstration model' if facts.model_demonstration else 'model'} {facts.model_name} {facts.model_version}"
+    image.ImageComments = f"{caption}; {model}; {ids.RESEARCH_ONLY}"
     image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed
