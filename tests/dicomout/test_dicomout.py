@@ -19,6 +19,7 @@ import tifffile
 from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import AnalysisOptions, analyse
 from lunglens.dicomout import DicomOutError, build_dicom_results, sc, write_dicom_results
 from lunglens.dicomout import identity as ids
@@ -136,9 +137,13 @@ def test_objects_join_the_source_study_as_new_research_series(written, sources):
         assert ds.StudyInstanceUID == source.StudyInstanceUID
         assert ds.PatientID == source.PatientID
         assert ds.SeriesInstanceUID != source.SeriesInstanceUID
-        assert ids.RESEARCH_ONLY in ds.SeriesDescription
+        assert RESEARCH_ONLY in ds.SeriesDescription
         series_uids.add(ds.SeriesInstanceUID)
     assert len(series_uids) == 4  # SR, SEG, key images, PDF
+    # in the same words wherever an object describes itself
+    assert RESEARCH_ONLY in pydicom.dcmread(written[0]["lunglens-seg.dcm"]).ContentDescription
+    assert RESEARCH_ONLY in pydicom.dcmread(written[0]["lunglens-report-pdf.dcm"]).DocumentTitle
+    assert pydicom.dcmread(written[0]["lunglens-key-01.dcm"]).ImageComments.endswith(f"; {RESEARCH_ONLY}")
 
 
 def test_every_series_carries_the_study_description(written, sources):

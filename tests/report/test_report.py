@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import analyse
 from lunglens.atomic import WriteError
 from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
@@ -104,7 +105,8 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert f"slice cut-off {d.params.slice_cutoff:g}" in text
     assert "paper, f = 0 " in text and "paper, f = 0.1 " in text
     assert analysis.model.sha256 in text
-    assert "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE" in text
+    assert f"{RESEARCH_ONLY.upper()}. This result" in text  # the banner
+    assert text.count(RESEARCH_ONLY.capitalize()) == text.count("Page ")  # each page's footer
     assert "must be confirmed by a radiologist" in text
     assert "doi:10.1101/2020.06.08.20121541" in text
     assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text

@@ -12,14 +12,13 @@ from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from highdicom.sr import AlgorithmIdentification, CodedConcept
 from pydicom.sr.codedict import codes
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout.facts import ResultFacts
 
 MANUFACTURER = "LungLens project"
 SOFTWARE = "LungLens"
 #: A software device has no serial number; the equipment modules require one (Type 1).
 DEVICE_SERIAL_NUMBER = "software"
-#: Every result series says this in its description (IHE AI Results; DICOM SeriesDescription).
-RESEARCH_ONLY = "research use only, not for diagnostic use"
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,8 @@ class ResultSeries:
     description: str
 
 
-#: The result series, numbered high so that they sort after the scanner's own series.
-#: (Series Description is a Long String: at most 64 characters.)
+#: The result series, numbered high so that they sort after the scanner's own series; each says
+#: RESEARCH_ONLY in its description (IHE AI Results; a Long String: at most 64 characters).
 SR_SERIES = ResultSeries(9001, f"LungLens SR - {RESEARCH_ONLY}")
 SEG_SERIES = ResultSeries(9002, f"LungLens SEG - {RESEARCH_ONLY}")
 SC_SERIES = ResultSeries(9003, f"LungLens key images - {RESEARCH_ONLY}")

@@ -10,10 +10,11 @@ from highdicom.base import SOPClass
 from pydicom.dataset import Dataset
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 
-TITLE = "LungLens report (research use only, not for diagnostic use)"
+TITLE = f"LungLens report ({RESEARCH_ONLY})"
 
 
 def build_pdf(

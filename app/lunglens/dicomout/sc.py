@@ -9,6 +9,7 @@ import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
@@ -40,7 +41,7 @@ def derivation(facts: ResultFacts, with_outlines: bool) -> str:
         text += f"; outlines: {LUNG_CONTOURS.names[1]} RGB{LUNG_CONTOURS.colours[1]}, " + ", ".join(
             f"{LESION_CONTOURS.names[v]} RGB{rgb}" for v, rgb in LESION_CONTOURS.colours.items()
         )
-    return text + f"; {ids.RESEARCH_ONLY}"
+    return text + f"; {RESEARCH_ONLY}"
 
 
 def build_key_image(
@@ -75,7 +76,7 @@ def build_key_image(
     image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
     caption = key_image_caption(key, len(sources.headers), facts.slice_cutoff)
     model = f"{'demonstration model' if facts.model_demonstration else 'model'} {facts.model_name} {facts.model_version}"
-    image.ImageComments = f"{caption}; {model}; {ids.RESEARCH_ONLY}"
+    image.ImageComments = f"{caption}; {model}; {RESEARCH_ONLY}"
     image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed

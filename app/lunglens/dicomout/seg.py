@@ -13,6 +13,7 @@ from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import DicomOutError, SourceImages
@@ -99,7 +100,7 @@ def build_seg(
         software_versions=facts.lunglens_version,
         device_serial_number=ids.DEVICE_SERIAL_NUMBER,
         content_label="LUNGLENS",
-        content_description="Lungs and lesions (research use only)",
+        content_description=f"Lungs and lesions ({RESEARCH_ONLY})",
         series_description=ids.SEG_SERIES.description,
         contributing_equipment=ids.contributing_equipment(facts),
     )

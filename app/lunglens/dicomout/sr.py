@@ -24,6 +24,7 @@ from highdicom.sr import (
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from lunglens import RESEARCH_ONLY
 from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
@@ -85,7 +86,7 @@ def decision_group(facts: ResultFacts) -> MeasurementsAndQualitativeEvaluations:
         group,
         [
             f"Verdict: {facts.summary}",
-            f"{facts.verdict_caveat} {ids.RESEARCH_ONLY[:1].upper()}{ids.RESEARCH_ONLY[1:]}.",
+            f"{facts.verdict_caveat} {RESEARCH_ONLY.capitalize()}.",
         ],
     )
 

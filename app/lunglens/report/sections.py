@@ -15,6 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import Analysis, ModelRecord, readout
 from lunglens.core.decision import (
     PAPER_FRACTIONS,
@@ -40,8 +41,8 @@ METHOD_REFERENCE = (
     "COVID-19 from a new and large lung CT scan dataset. Preprint, doi:10.1101/2020.06.08.20121541."
 )
 BANNER = (
-    "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE. This result comes from an automated method and "
-    "must be confirmed by a radiologist."
+    f"{RESEARCH_ONLY.upper()}. This result comes from an automated method and must be confirmed by a "
+    "radiologist."
 )
 RED = colors.Color(0.75, 0.05, 0.05)
 GREEN = colors.Color(0.05, 0.45, 0.15)
