@@ -54,7 +54,6 @@ COVID19 = CodedConcept("840539006", "SCT", "COVID-19")
 CT_OF_CHEST = CodedConcept("169069000", "SCT", "CT of chest")
 PRESENT = codes.DCM.Present
 ABSENT = codes.DCM.Absent
-PROBABILITY = codes.DCM.Probability
 LUNG = codes.SCT.Lung
 RIGHT = codes.SCT.Right
 LEFT = codes.SCT.Left
@@ -81,7 +80,8 @@ ZONE_THIRDS = {
     "lower": private("LL023", "Lower third of the lung (cranio-caudal)"),
 }
 GROUND_GLASS = codes.DCM.GroundGlassOpacity
-CONSOLIDATION = private("LL024", "Consolidation")
+#: SNOMED CT 95436008: lung consolidation.
+CONSOLIDATION = CodedConcept("95436008", "SCT", "Lung consolidation")
 
 UNIT_NONE = codes.UCUM.NoUnits
 UNIT_SLICES = CodedConcept("{slices}", "UCUM", "slices")

@@ -13,6 +13,7 @@ from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
+from lunglens.dicomout.source import unique_instances
 
 TITLE = f"LungLens report ({RESEARCH_ONLY})"
 
@@ -60,7 +61,7 @@ def build_pdf(
     document.EncapsulatedDocument = data
     document.EncapsulatedDocumentLength = len(pdf_bytes)
     cited = []
-    for header in {str(h.SOPInstanceUID): h for h in sources}.values():
+    for header in unique_instances(sources):
         item = Dataset()
         item.ReferencedSOPClassUID = header.SOPClassUID
         item.ReferencedSOPInstanceUID = header.SOPInstanceUID

@@ -40,9 +40,7 @@ SEGMENTS = (
     SegmentRule("lungs", 1, "Right lung", ANATOMY, CodedConcept("3341006", "SCT", "Right lung")),
     SegmentRule("lungs", 2, "Left lung", ANATOMY, CodedConcept("44029006", "SCT", "Left lung")),
     SegmentRule("lesions", 1, "Ground glass", ABNORMAL, CodedConcept.from_code(ids.GROUND_GLASS)),
-    SegmentRule(
-        "lesions", 2, "Consolidation", ABNORMAL, CodedConcept("95436008", "SCT", "Lung consolidation")
-    ),
+    SegmentRule("lesions", 2, "Consolidation", ABNORMAL, ids.CONSOLIDATION),
 )
 
 

@@ -28,7 +28,7 @@ from lunglens import RESEARCH_ONLY
 from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
-from lunglens.dicomout.source import SourceImages
+from lunglens.dicomout.source import SourceImages, unique_instances
 from lunglens.quant.result import covers_part_of_lungs, severity_score_text
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
 from lunglens.quant.zones import THIRDS
@@ -176,10 +176,9 @@ def build_sr(
         groups.extend(quantification_groups(facts))
     # The evidence: the slices the report refers to (every P(COVID) names its image). No TID 1600
     # Image Library: highdicom takes 13 s to build one for P001's 90 kept slices, 1 s without.
-    referenced = {
-        str(sources.headers[item.index].SOPInstanceUID): sources.headers[item.index] for item in facts.slices
-    }
-    evidence = list(referenced.values()) or [sources.study_header()]
+    evidence = unique_instances(sources.headers[item.index] for item in facts.slices) or [
+        sources.study_header()
+    ]
     report = MeasurementReport(
         observation_context=ObservationContext(observer_device_context=observer),
         procedure_reported=ids.CT_OF_CHEST,

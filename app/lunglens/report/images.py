@@ -76,17 +76,13 @@ def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
     return positive[:limit] if positive else [int(i) for i in order[:1]]
 
 
-def key_images(
-    analysis: Analysis,
-    hu: np.ndarray,
-    lung_labels: np.ndarray | None = None,
-    lesion_labels: np.ndarray | None = None,
-) -> list[KeyImage]:
+def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
     """The key slices of `analysis` from the series volume `hu` (int16 HU, z, y, x); the overlay
-    carries the lung contours and lesion outlines too, of the label volumes given (uint8, z, y, x)
-    or else of the analysis' quantification when it has one."""
+    carries the lung contours and lesion outlines too when the analysis' quantification holds
+    its masks."""
     masks = analysis.quantification.masks if analysis.quantification is not None else None
-    if lung_labels is None and lesion_labels is None and masks is not None:
+    lung_labels = lesion_labels = None
+    if masks is not None:
         lung_labels, lesion_labels = masks.lung_labels(), masks.lesion_classes()
     images = []
     for index in key_slices(analysis):
@@ -99,12 +95,8 @@ def key_images(
             region=body_mask(hu[index]),
             style=OVERLAY_STYLE,
         )
-        if lung_labels is not None or lesion_labels is not None:
-            overlay = burn_outlines(
-                overlay,
-                None if lesion_labels is None else lesion_labels[index],
-                None if lung_labels is None else lung_labels[index],
-            )
+        if masks is not None:
+            overlay = burn_outlines(overlay, lesion_labels[index], lung_labels[index])
         images.append(
             KeyImage(
                 index=index,
