@@ -403,3 +403,22 @@ def test_key_images_are_drawn_in_true_proportion(p001):
     side = (400.0 - 8) / 2
     for picture in pictures:
         assert picture.height == pytest.approx(side) and picture.width == pytest.approx(side / 2)
+
+
+def test_the_selector_region_is_said_in_the_selectors_reference_size(p001, monkeypatch):
+    """The region and the limitation name the selector's reference image size, not a copy of it."""
+    analysis, _, _ = p001
+    monkeypatch.setattr(sections, "REFERENCE_SIZE", 640)
+    selector_text = " ".join(f.getPlainText() for f in sections.selector(analysis, 400.0)[0]._content[:2])
+    assert "of a 640 x 640 image" in selector_text
+    assert "(scaled to this series' 512 x 512 pixels)" in selector_text  # P001 is 512 x 512
+    assert "designed for 640 x 640 axial chest CT" in sections.limitations(analysis)[2].getPlainText()
+
+
+def test_an_unquantified_analysis_says_the_quantification_was_not_run(p001):
+    """Whatever the series' warnings say: a series without lung has no analysis to report."""
+    analysis, _, _ = p001
+    series = dataclasses.replace(analysis.series, warnings=("no quantification: a made-up warning",))
+    unquantified = dataclasses.replace(analysis, quantification=None, series=series)
+    (_, said) = sections.quantification(unquantified, 400.0)
+    assert said.getPlainText() == "The quantification was not run for this analysis."

@@ -1,6 +1,7 @@
 """The report's content as reportlab flowables, one function per section in reading order:
-banner, header, decision, selector, P(COVID) chart, key images, kept-slice table, method and
-reproducibility, limitations and signature. Text uses only the standard PDF fonts' characters."""
+banner, header, decision, selector, P(COVID) chart, quantification (extent of involvement), key
+images, the reader's measurements, kept-slice table, method and reproducibility, limitations and
+signature. Text uses only the standard PDF fonts' characters."""
 
 from __future__ import annotations
 
@@ -223,7 +224,8 @@ def selector(analysis: Analysis, width: float) -> list[Flowable]:
     """What the selector kept, its rule with this series' numbers, and its figure."""
     s = analysis.selection.params
     rows, columns = analysis.series.rows, analysis.series.columns
-    region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a 512 x 512 image"
+    reference = f"{REFERENCE_SIZE} x {REFERENCE_SIZE}"
+    region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a {reference} image"
     if (rows, columns) != (REFERENCE_SIZE, REFERENCE_SIZE):
         region += f" (scaled to this series' {columns} x {rows} pixels)"
     text = (
@@ -251,9 +253,8 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     the figures are and what they cannot tell."""
     q = analysis.quantification
     opening = [_p("Extent of involvement (quantification)", "h")]
-    if q is None:
-        missing = [w for w in analysis.series.warnings if w.startswith("no quantification")]
-        return opening + [_p(missing[0] if missing else "The quantification was not run for this analysis.")]
+    if q is None:  # a series without lung has no analysis (NoVerdict): the quantification was off
+        return opening + [_p("The quantification was not run for this analysis.")]
     rows = table_rows(q)
     table = Table(rows, hAlign="LEFT", repeatRows=1)
     table.setStyle(
@@ -470,9 +471,9 @@ def limitations(analysis: Analysis) -> list[Flowable]:
         f"{_training_data(analysis.model)}; how it performs on other scanners, protocols and patient "
         "populations is not known. Intended use stated by the model card: "
         f"{analysis.model.intended_use or 'not stated'}.",
-        "The selector counts dark pixels in a fixed central region designed for 512 x 512 axial chest CT of "
-        "adults centred in the field of view; other sizes are scaled proportionally, and unusual fields of "
-        "view, positioning or anatomy can keep or drop the wrong slices.",
+        f"The selector counts dark pixels in a fixed central region designed for {REFERENCE_SIZE} x "
+        f"{REFERENCE_SIZE} axial chest CT of adults centred in the field of view; other sizes are scaled "
+        "proportionally, and unusual fields of view, positioning or anatomy can keep or drop the wrong slices.",
         "Grad-CAM shows where the model looked, not a segmentation of lesions.",
     ]
     orientation = analysis.series.orientation
