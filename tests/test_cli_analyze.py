@@ -31,6 +31,9 @@ def test_analyze_real_series_writes_json(covid_ct_md, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "kept 90 of 148 slices" in result.stdout
     assert "verdict:" in result.stdout and "on CPU" in result.stdout
+    # k of n once (in the verdict), the slice rule beside it
+    assert result.stdout.count("kept slices positive") == 1
+    assert "slices:   positive when P(COVID) >= 0.5\n" in result.stdout
     assert "caveat:   The model tells COVID-19 from normal only: other pneumonias" in result.stdout
     data = json.loads(out.read_text())
     assert len(data["slices"]) == 148 and data["decision"]["n_kept"] == 90

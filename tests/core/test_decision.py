@@ -89,6 +89,15 @@ def test_the_rule_is_written_out_with_its_fraction_and_n(fraction, rule, applied
     assert decision.summary() == f"COVID-19: 90 of 90 kept slices positive ({applied})"
 
 
+def test_the_slice_rule_and_k_of_n_are_written_in_one_place():
+    params = DecisionParams(slice_cutoff=0.0088, patient_fraction=0.1)
+    decision = decide(np.array([0.9, 0.001, 0.5]), np.array([True, True, False]), params)
+    assert params.slice_rule() == "P(COVID) ≥ 0.0088"
+    assert params.slice_rule(ascii_only=True) == "P(COVID) >= 0.0088"  # PDF fonts, DICOM text
+    assert decision.count_text() == "1 of 2 kept slices positive"
+    assert decision.summary().startswith(f"COVID-19: {decision.count_text()} (")
+
+
 def test_flips_since_the_drag_began_lists_every_slice_crossed_not_the_last_step():
     from lunglens.core.decision import SliceFlips, flips_since
 

@@ -1,8 +1,9 @@
 """DICOM results on a real series (COVID-CT-MD P001, tiny contract model): every object passes
 dciodvfy without errors, reads back with highdicom, lives in the source study as a new series
 and refers to source instances that exist; the SR carries the decision, the kept slices'
-P(COVID), the algorithm's identity and (given) the quantification; the SEG holds the label
-volumes it was given; anonymised output names nobody and no source UID."""
+P(COVID), the algorithm's identity and the quantification; the SEG holds the quantification's
+masks; anonymised output names nobody and no source UID. Results are built and written as
+`lunglens analyze --dicom-out` does (`build_dicom_results`, `save_results`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import highdicom as hd
 import numpy as np
@@ -19,61 +21,25 @@ import tifffile
 from highdicom.sr.utils import find_content_items
 from pydicom.sr.codedict import codes
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import AnalysisOptions, analyse
-from lunglens.core.decision import probability_text
-from lunglens.dicomout import DicomOutError, build_dicom_results, write_dicom_results
+from lunglens.dicomout import DicomOutError, build_dicom_results, save_results, sc
 from lunglens.dicomout import identity as ids
+from lunglens.dicomout.facts import result_facts
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
-from lunglens.report.images import key_images
+from lunglens.quant.zones import ZONE_NAMES
+from lunglens.report import images
+from lunglens.report.images import cam_description, key_image_caption, key_images
 from tests.dicomout.validate import dciodvfy_errors
 from tests.report.test_report import IDENTIFIERS
 from tests.tiny_model import write_tiny_model
 
-ZONE_KEYS = [f"{side}_{third}" for side in ("right", "left") for third in ("upper", "middle", "lower")]
 
-
-def region(volume_ml: float, affected_percent: float) -> dict:
-    affected = volume_ml * affected_percent / 100
-    return {
-        "volume_ml": volume_ml,
-        "affected_ml": affected,
-        "affected_percent": affected_percent,
-        "ggo_percent": affected_percent * 0.75,
-        "consolidation_percent": affected_percent * 0.25,
-    }
-
-
-def quantification_dict() -> dict:
-    """A quantification in the schema of `Quantification.to_dict()` (issue 13)."""
-    zones = {key: region(500.0 + 10 * i, 3.0 * i) for i, key in enumerate(ZONE_KEYS)}
-    return {
-        "method": "hu_bands",
-        "lungs": {"right": region(1600.0, 4.0), "left": region(1400.0, 11.0)},
-        "zones": zones,
-        "total": region(3000.0, 7.3),
-        "severity_score": 13,
-        "severity_score_max": 30,
-        "slices": [0.0] * 10,
-        "warnings": ["involvement on 11 discarded slices (e.g. the lung bases)"],
-    }
-
-
-def label_volumes(hu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rough lungs and lesions made from HU in the test: lung = -1000..0 HU in the chest's
-    middle, right lung in the image's left half (patient right for head-first supine)."""
-    lungs = np.zeros(hu.shape, np.uint8)
-    chest = np.zeros(hu.shape, bool)
-    chest[:, 120:400, 60:450] = True
-    inside = chest & (hu > -1000) & (hu < 0)
-    half = hu.shape[2] // 2
-    lungs[:, :, :half][inside[:, :, :half]] = 1
-    lungs[:, :, half:][inside[:, :, half:]] = 2
-    lesions = np.zeros(hu.shape, np.uint8)
-    lesions[inside & (hu >= -750) & (hu < -400)] = 1
-    lesions[inside & (hu >= -400)] = 2
-    return lungs, lesions
+def write(analysis, series, out: Path, anonymise: bool = False) -> list[Path]:
+    """The DICOM results of `analysis` written into `out`, as `lunglens analyze --dicom-out` does."""
+    return save_results(build_dicom_results(analysis, series, anonymise=anonymise), series, out)
 
 
 @pytest.fixture(scope="module")
@@ -82,26 +48,17 @@ def p001(covid_ct_md, tmp_path_factory):
     (ref,) = discover(folder).analysable
     series = load(ref)
     model = load_model(write_tiny_model(tmp_path_factory.mktemp("model")), provider="cpu")
-    unquantified = AnalysisOptions(quantify=False)  # the tests give their own quantification
-    analysis = dataclasses.replace(analyse(series, model, unquantified), created="2024-05-01T10:00:00+00:00")
+    analysis = dataclasses.replace(analyse(series, model), created="2024-05-01T10:00:00+00:00")
     return analysis, series, folder
 
 
 @pytest.fixture(scope="module")
 def written(p001, tmp_path_factory):
-    """The results of P001 with a quantification and label volumes, written to a folder."""
+    """The results of P001 (quantified, with its masks) written to a folder, and the masks."""
     analysis, series, _ = p001
-    lungs, lesions = label_volumes(series.hu)
-    out = tmp_path_factory.mktemp("dicom-out")
-    paths = write_dicom_results(
-        analysis,
-        series,
-        out,
-        quantification=quantification_dict(),
-        lung_labels=lungs,
-        lesion_labels=lesions,
-    )
-    return {p.name: p for p in paths}, lungs, lesions
+    paths = write(analysis, series, tmp_path_factory.mktemp("dicom-out"))
+    masks = analysis.quantification.masks
+    return {p.name: p for p in paths}, masks.lung_labels(), masks.lesion_classes()
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +88,13 @@ def test_objects_join_the_source_study_as_new_research_series(written, sources):
         assert ds.StudyInstanceUID == source.StudyInstanceUID
         assert ds.PatientID == source.PatientID
         assert ds.SeriesInstanceUID != source.SeriesInstanceUID
-        assert ids.RESEARCH_ONLY in ds.SeriesDescription
+        assert RESEARCH_ONLY in ds.SeriesDescription
         series_uids.add(ds.SeriesInstanceUID)
     assert len(series_uids) == 4  # SR, SEG, key images, PDF
+    # in the same words wherever an object describes itself
+    assert RESEARCH_ONLY in pydicom.dcmread(written[0]["lunglens-seg.dcm"]).ContentDescription
+    assert RESEARCH_ONLY in pydicom.dcmread(written[0]["lunglens-report-pdf.dcm"]).DocumentTitle
+    assert pydicom.dcmread(written[0]["lunglens-key-01.dcm"]).ImageComments.endswith(f"; {RESEARCH_ONLY}")
 
 
 def test_every_series_carries_the_study_description(written, sources):
@@ -190,21 +151,23 @@ def test_sr_references_resolve_to_source_instances(written, sources):
     assert referenced <= evidence <= set(sources)
 
 
-def test_sr_carries_the_quantification(written):
+def test_sr_carries_the_quantification(p001, written):
     sr = hd.sr.srread(written[0]["lunglens-sr.dcm"])
-    q = quantification_dict()
-    assert numbers(sr, ids.SEVERITY_SCORE) == [13]
+    q = p001[0].quantification
+    assert numbers(sr, ids.SEVERITY_SCORE) == [q.severity_score]
     # two lungs, six zones and the total, each with the five quantities
     assert len(numbers(sr, ids.LUNG_VOLUME)) == 9
-    volumes = [q["lungs"]["right"], q["lungs"]["left"], *q["zones"].values(), q["total"]]
-    assert numbers(sr, ids.AFFECTED_PERCENT) == pytest.approx([r["affected_percent"] for r in volumes])
+    volumes = [q.lungs["right"], q.lungs["left"], *(q.zones[name] for name in ZONE_NAMES), q.total]
+    assert numbers(sr, ids.AFFECTED_PERCENT) == pytest.approx([r.affected_percent for r in volumes])
     sites = find_content_items(sr, name=codes.SCT.FindingSite, recursive=True)
     assert {s.ConceptCodeSequence[0].CodeValue for s in sites} >= {codes.SCT.Lung.value}
 
 
-def test_sr_without_quantification_has_no_quantification_items(p001, tmp_path):
+def test_sr_without_quantification_has_no_quantification_items(p001):
     analysis, series, _ = p001
-    (sr,) = [r.dataset for r in build_dicom_results(analysis, series) if r.name == "lunglens-sr.dcm"]
+    analysis = dataclasses.replace(analysis, quantification=None)
+    results = build_dicom_results(analysis, series, pdf_bytes=b"%PDF-1.4")
+    (sr,) = [r.dataset for r in results if r.name == "lunglens-sr.dcm"]
     assert numbers(sr, ids.SEVERITY_SCORE) == []
     assert numbers(sr, ids.POSITIVE_SLICES) == [analysis.decision.k_positive]
 
@@ -229,13 +192,27 @@ def test_seg_holds_the_label_volumes_on_the_source_slices(p001, written, sources
         assert np.array_equal(masks[..., 3], lesions[index] == 2)
 
 
-def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tmp_path):
-    _, series, _ = p001
-    model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
-    analysis = analyse(series, model)
-    assert analysis.quantification is not None
-    results = {r.name: r.dataset for r in build_dicom_results(analysis, series)}
-    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [analysis.quantification.severity_score]
+def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, written):
+    analysis, _, _ = p001
+    results = {
+        "lunglens-sr.dcm": hd.sr.srread(written[0]["lunglens-sr.dcm"]),
+        "lunglens-seg.dcm": pydicom.dcmread(written[0]["lunglens-seg.dcm"]),
+    }
+    q = analysis.quantification
+    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [q.severity_score]
+    # each zone's group holds its score beside its affected %: one per zone, the quantification's
+    zones = {
+        name: (numbers(group, ids.ZONE_SCORE), numbers(group, ids.AFFECTED_PERCENT))
+        for name, group in _measurement_groups(results["lunglens-sr.dcm"]).items()
+        if name.startswith("LungLens zone ")
+    }
+    assert zones == {
+        f"LungLens zone {name.replace('_', ' ')}": (
+            [q.zone_scores[name]],
+            [pytest.approx(q.zones[name].affected_percent)],
+        )
+        for name in ZONE_NAMES
+    }
     seg = hd.seg.Segmentation.from_dataset(results["lunglens-seg.dcm"])
     assert seg.number_of_segments == 4
     # what made the figures and what they cannot tell: the lesion method (a learned map names its
@@ -243,9 +220,20 @@ def test_the_analysis_own_quantification_gives_the_seg_and_the_sr_items(p001, tm
     description = analysis.quantification.method_description
     texts = list(_text_values(results["lunglens-sr.dcm"]))
     assert any(description in t and NOT_COVID_SPECIFIC in t for t in texts)
+    # what the score and the zones are, in the quantification's own words
+    assert any(q.severity_score_name in t and q.zone_definition in t for t in texts)
     assert "LungLens quantification" in texts and description in texts
     parameters = seg.SegmentSequence[0].SegmentationAlgorithmIdentificationSequence[0].AlgorithmParameters
     assert description[:40] in parameters
+
+
+def _measurement_groups(sr) -> dict:
+    """The SR's measurement groups by their tracking identifier."""
+    groups = find_content_items(sr, name=codes.DCM.MeasurementGroup, recursive=True)
+    return {
+        str(find_content_items(group, name=codes.DCM.TrackingIdentifier)[0].TextValue): group
+        for group in groups
+    }
 
 
 def _text_values(dataset):
@@ -256,17 +244,21 @@ def _text_values(dataset):
         yield from _text_values(item)
 
 
-def test_no_seg_without_label_volumes(p001):
+def test_no_seg_without_the_quantification_masks(p001):
     analysis, series, _ = p001
-    names = [r.name for r in build_dicom_results(analysis, series, quantification=quantification_dict())]
-    assert "lunglens-seg.dcm" not in names
+    unmasked = dataclasses.replace(analysis.quantification, masks=None)
+    analysis = dataclasses.replace(analysis, quantification=unmasked)
+    results = {r.name: r.dataset for r in build_dicom_results(analysis, series, pdf_bytes=b"%PDF-1.4")}
+    assert "lunglens-seg.dcm" not in results
+    assert numbers(results["lunglens-sr.dcm"], ids.SEVERITY_SCORE) == [unmasked.severity_score]
 
 
 def test_key_images_are_the_reports_with_the_window_stated(p001, written, sources):
     analysis, series, _ = p001
     paths, lungs, lesions = written
-    keys = key_images(analysis, series.hu, lungs, lesions)  # as the report draws them with these labels
-    bare = {key.index: key.overlay for key in key_images(analysis, series.hu)}  # no outlines
+    keys = key_images(analysis, series.hu)  # as the report draws them, with the masks' outlines
+    unquantified = dataclasses.replace(analysis, quantification=None)
+    bare = {key.index: key.overlay for key in key_images(unquantified, series.hu)}  # no outlines
     captures = sorted(name for name in paths if name.startswith("lunglens-key-"))
     assert len(captures) == len(keys)
     for key, name in zip(keys, captures, strict=True):
@@ -280,7 +272,46 @@ def test_key_images_are_the_reports_with_the_window_stated(p001, written, source
         lung_contours = (pixels != bare[key.index]).any(axis=2) & (lesions[key.index] == 0)
         assert lung_contours.any() and "lung RGB" in ds.DerivationDescription  # drawn and stated
         cutoff = analysis.decision.params.slice_cutoff  # as the report's captions write it
-        assert f"P(COVID) {probability_text(key.p_covid, cutoff)}," in ds.ImageComments
+        assert ds.ImageComments.startswith(f"{key_image_caption(key, series.n_slices, cutoff)};")
+        assert f"burnt in ({cam_description()})" in ds.DerivationDescription
+
+
+def test_a_demonstration_model_is_called_one_and_no_other_model_is(p001):
+    """The tiny model's card says "tests only": its results call it no demonstration model; the
+    same analysis by a model whose card says demonstration says so on the key images and the SR.
+    (Without the quantification: its lesion method may name a demonstration model of its own.)"""
+    analysis, series, _ = p001
+    analysis = dataclasses.replace(analysis, quantification=None)
+
+    def texts(analysis) -> dict[str, str]:
+        """The key image's comments and the SR's texts and code meanings."""
+        results = {r.name: r.dataset for r in build_dicom_results(analysis, series, pdf_bytes=b"%PDF-1.4")}
+        sr = results["lunglens-sr.dcm"]
+        meanings = [str(e.value) for e in sr.iterall() if e.keyword == "CodeMeaning"]
+        return {
+            "key image": results["lunglens-key-01.dcm"].ImageComments,
+            "SR": " | ".join([*_text_values(sr), *meanings]),
+        }
+
+    assert analysis.model.intended_use == "tests only" and not analysis.model.demonstration
+    for name, text in texts(analysis).items():
+        assert "demonstration" not in text.lower(), name
+    demonstration = dataclasses.replace(analysis.model, intended_use="Demonstration of the method only")
+    shown = texts(dataclasses.replace(analysis, model=demonstration))
+    assert f"demonstration model {demonstration.name} {demonstration.version}" in shown["key image"]
+    assert f"Demonstration model {demonstration.name}" in shown["SR"]
+
+
+def test_key_images_say_how_the_overlay_style_draws_the_cam(p001, monkeypatch):
+    """The key images' Derivation Description follows the overlay style: drawn at full strength
+    on every slice, it says nothing of P(COVID) or the cut-off."""
+    analysis, _, _ = p001
+    facts = result_facts(analysis)
+    assert "P(COVID), none on a slice below the cut-off" in sc.derivation(facts, False)
+    plain = dataclasses.replace(images.OVERLAY_STYLE, follow_p_covid=False, hide_below_cutoff=False)
+    monkeypatch.setattr(images, "OVERLAY_STYLE", plain)
+    described = sc.derivation(facts, False)
+    assert "P(COVID)" not in described and "cut-off" not in described
 
 
 def test_pdf_is_the_report_encapsulated(written):
@@ -296,10 +327,8 @@ TEXT_VRS = {"AE", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "U
 
 def test_anonymised_output_names_nobody_and_no_source_uid(p001, tmp_path, sources):
     analysis, series, folder = p001
-    lungs, lesions = label_volumes(series.hu)
-    paths = write_dicom_results(
-        analysis, series, tmp_path, anonymise=True, lung_labels=lungs, lesion_labels=lesions
-    )
+    paths = write(analysis, series, tmp_path, anonymise=True)
+    assert "lunglens-seg.dcm" in {p.name for p in paths}
     source = next(iter(sources.values()))
     values = {k: str(source.get(k, "") or "").strip() for k in IDENTIFIERS}
     values = {k: v for k, v in values.items() if len(v) >= 4}
@@ -326,7 +355,7 @@ def test_anonymised_output_names_nobody_and_no_source_uid(p001, tmp_path, source
 def test_refuses_an_output_inside_the_input_folder(p001):
     analysis, series, folder = p001
     with pytest.raises(DicomOutError, match="input folder"):
-        write_dicom_results(analysis, series, folder / "results")
+        write(analysis, series, folder / "results")
     assert not (folder / "results").exists()
 
 
@@ -334,28 +363,18 @@ def test_results_never_mix_with_an_earlier_analysis_in_the_folder(p001, written,
     """The same results again replace each file; results without a SEG would leave the earlier SEG
     beside them, and anonymised ones (a study of their own) would sit beside another study's: refused."""
     analysis, series, _ = p001
-    paths, lungs, lesions = written
+    paths = written[0]
     out = tmp_path / "out"
     out.mkdir()
     for path in paths.values():
         (out / path.name).write_bytes(path.read_bytes())
-    again = write_dicom_results(
-        analysis, series, out, quantification=quantification_dict(), lung_labels=lungs, lesion_labels=lesions
-    )
+    again = write(analysis, series, out)
     assert sorted(p.name for p in again) == sorted(paths)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with pytest.raises(DicomOutError, match="holds lunglens-seg.dcm of an earlier analysis"):
-        write_dicom_results(analysis, series, out)  # no label volumes: no SEG
+        write(dataclasses.replace(analysis, quantification=None), series, out)  # no masks: no SEG
     with pytest.raises(DicomOutError, match="of another study"):
-        write_dicom_results(
-            analysis,
-            series,
-            out,
-            anonymise=True,
-            quantification=quantification_dict(),
-            lung_labels=lungs,
-            lesion_labels=lesions,
-        )
+        write(analysis, series, out, anonymise=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -365,7 +384,7 @@ def test_three_real_series_pass_dciodvfy(covid_ct_md, tmp_path, name):
     series = load(ref)
     model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
     analysis = analyse(series, model)
-    paths = write_dicom_results(analysis, series, tmp_path / "out", quantification=quantification_dict())
+    paths = write(analysis, series, tmp_path / "out")
     assert len(paths) >= 3
     for path in paths:
         assert dciodvfy_errors(path) == [], path.name
@@ -425,7 +444,7 @@ def test_every_object_keeps_the_sources_character_set(covid_ct_md, tmp_path):
         PatientID="PŁ-7",
     )
     analysis, series = analysed(folder, tmp_path / "model")
-    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    paths = write(analysis, series, tmp_path / "out")
     assert "lunglens-report-pdf.dcm" in {p.name for p in paths}
     for path in paths:
         ds = pydicom.dcmread(path)
@@ -441,14 +460,14 @@ def test_pixels_with_identifying_text_are_said_so_and_never_anonymised(covid_ct_
     assert pydicom.dcmread(written[0]["lunglens-key-01.dcm"]).BurnedInAnnotation == "NO"
     folder = copy_of_p001(covid_ct_md, tmp_path / "burnt", BurnedInAnnotation="YES")
     analysis, series = analysed(folder, tmp_path / "model")
-    paths = write_dicom_results(analysis, series, tmp_path / "out")
+    paths = write(analysis, series, tmp_path / "out")
     shown = [p for p in paths if p.name.startswith("lunglens-key-") or p.name == "lunglens-report-pdf.dcm"]
     assert len(shown) >= 2
     for path in shown:
         assert pydicom.dcmread(path).BurnedInAnnotation == "YES", path.name
     assert dciodvfy_errors(shown[0]) == []
     with pytest.raises(DicomOutError, match=r"identifying text in the pixels \(BurnedInAnnotation YES\)"):
-        write_dicom_results(analysis, series, tmp_path / "anonymised", anonymise=True)
+        write(analysis, series, tmp_path / "anonymised", anonymise=True)
     assert not (tmp_path / "anonymised").exists()
 
 
@@ -464,4 +483,4 @@ def test_a_tiff_folder_has_no_study_to_join(tmp_path):
     model = load_model(write_tiny_model(tmp_path / "model"), provider="cpu")
     analysis = analyse(series, model, AnalysisOptions(quantify=False))  # uniform slices hold no lung
     with pytest.raises(DicomOutError, match="no DICOM results for a TIFF folder"):
-        write_dicom_results(analysis, series, tmp_path / "out")
+        write(analysis, series, tmp_path / "out")

@@ -71,3 +71,15 @@ def test_the_score_says_it_is_a_zone_score():
     name = SeverityScale().name
     assert "six-zone adaptation of the Pan lobe score" in name
     assert "not lobe score" in name
+
+
+@pytest.mark.parametrize("percent", [*(p for p, _ in SCORE_EDGES), 25.5, 4.999, 5.0001, 60.0])
+def test_the_bands_in_words_give_the_score_the_scale_gives(percent):
+    """Each band of the text, read as the comparison it writes ("25 < p <= 50"), holds p exactly
+    when its score is the scale's: every p falls in one band, 25.5 % in band 3."""
+    scale = SeverityScale()
+    bands = dict(part.split(": ") for part in scale.bands_text().split("; "))
+    holding = [
+        int(score) for score, band in bands.items() if eval(band.replace(" = ", " == "), {"p": percent})
+    ]
+    assert holding == [scale.score(percent)]

@@ -15,15 +15,17 @@ import numpy as np
 import pydicom
 import pytest
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import analyse
 from lunglens.atomic import WriteError
 from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
 from lunglens.core.measure import MeasurementRecord
 from lunglens.inference import load_model
 from lunglens.io import discover, load
+from lunglens.quant.burden import SeverityScale
 from lunglens.render.contours import LUNG_CONTOURS
 from lunglens.render.overlay import body_mask
-from lunglens.report import render_report, sections, write_report
+from lunglens.report import images, render_report, sections, write_report
 from lunglens.report.images import key_images, key_slices
 from tests.pdf_text import pdf_file_text, pdftotext
 from tests.tiny_model import write_tiny_model
@@ -103,12 +105,14 @@ def test_text_says_decision_operating_point_model_hash_and_banner(p001, plain_pd
     assert f"slice cut-off {d.params.slice_cutoff:g}" in text
     assert "paper, f = 0 " in text and "paper, f = 0.1 " in text
     assert analysis.model.sha256 in text
-    assert "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE" in text
+    assert f"{RESEARCH_ONLY.upper()}. This result" in text  # the banner
+    assert text.count(RESEARCH_ONLY.capitalize()) == text.count("Page ")  # each page's footer
     assert "must be confirmed by a radiologist" in text
     assert "doi:10.1101/2020.06.08.20121541" in text
     assert "Reporting radiologist" in text and "kept 90 of 148 slices" in text
     assert "other pneumonias" in text and "severe involvement is underestimated" in text
     assert analysis.model.verdict_caveat() in text  # under the verdict, as in the viewer
+    assert SeverityScale().bands_text() in text  # the zone score's bands as the score counts them
 
 
 def test_the_paper_rows_stay_at_the_papers_operating_points(p001, tmp_path):
@@ -238,6 +242,22 @@ def test_same_input_same_bytes_apart_from_the_date(p001, plain_pdf, tmp_path):
     assert b"/CreationDate (D:20250102030405+00'00')" in other
     text, other_text = pdf_text(plain_pdf, tmp_path), pdf_text(other, tmp_path)
     assert other_text == text.replace("2024-05-01T10:00:00+00:00", "2025-01-02T03:04:05+00:00")
+
+
+def test_key_images_are_captioned_and_described_in_one_wording(p001, plain_pdf, tmp_path, monkeypatch):
+    """The caption says the viewer's call ("negative", not "not positive") and how the Grad-CAM is
+    drawn follows the overlay style."""
+    analysis, series, _ = p001
+    (key,) = key_images(analysis, series.hu)
+    caption = images.key_image_caption(key, analysis.n_slices, 0.5)
+    assert "(negative at cut-off 0.5, no Grad-CAM drawn)" in caption
+    text = squeeze(pdf_text(plain_pdf, tmp_path))
+    assert caption in text and images.cam_description() in text
+    assert "times the slice's P(COVID), none on a slice below the cut-off" in images.cam_description()
+    plain = dataclasses.replace(images.OVERLAY_STYLE, follow_p_covid=False, hide_below_cutoff=False)
+    monkeypatch.setattr(images, "OVERLAY_STYLE", plain)
+    assert "P(COVID)" not in images.cam_description() and "cut-off" not in images.cam_description()
+    assert "no Grad-CAM drawn" not in images.key_image_caption(key, analysis.n_slices, 0.5)
 
 
 def test_a_slice_is_shown_when_none_is_positive(p001):
@@ -392,3 +412,22 @@ def test_key_images_are_drawn_in_true_proportion(p001):
     side = (400.0 - 8) / 2
     for picture in pictures:
         assert picture.height == pytest.approx(side) and picture.width == pytest.approx(side / 2)
+
+
+def test_the_selector_region_is_said_in_the_selectors_reference_size(p001, monkeypatch):
+    """The region and the limitation name the selector's reference image size, not a copy of it."""
+    analysis, _, _ = p001
+    monkeypatch.setattr(sections, "REFERENCE_SIZE", 640)
+    selector_text = " ".join(f.getPlainText() for f in sections.selector(analysis, 400.0)[0]._content[:2])
+    assert "of a 640 x 640 image" in selector_text
+    assert "(scaled to this series' 512 x 512 pixels)" in selector_text  # P001 is 512 x 512
+    assert "designed for 640 x 640 axial chest CT" in sections.limitations(analysis)[2].getPlainText()
+
+
+def test_an_unquantified_analysis_says_the_quantification_was_not_run(p001):
+    """Whatever the series' warnings say: a series without lung has no analysis to report."""
+    analysis, _, _ = p001
+    series = dataclasses.replace(analysis.series, warnings=("no quantification: a made-up warning",))
+    unquantified = dataclasses.replace(analysis, quantification=None, series=series)
+    (_, said) = sections.quantification(unquantified, 400.0)
+    assert said.getPlainText() == "The quantification was not run for this analysis."

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPointF, Qt
 
+from lunglens import RESEARCH_ONLY
 from lunglens.core.decision import DecisionParams
 from lunglens.core.windowing import PRESETS
 from lunglens.inference import SharedModel, load_model
@@ -267,7 +268,7 @@ def test_about_and_dicom_tags(qtbot, p001_window):
     from lunglens.ui.dialogs import TagDialog, about_html
 
     text = about_html(p001_window.controller.model.card, p001_window.controller.model.provider.describe())
-    assert "tiny" in text and "tests only" in text and "Research use only" in text
+    assert "tiny" in text and "tests only" in text and RESEARCH_ONLY.capitalize() in text
     dialog = TagDialog(p001_window.state.series.source_paths[p001_window.state.index], p001_window)
     qtbot.addWidget(dialog)
     assert "Image Position (Patient)" in dialog.text.toPlainText()

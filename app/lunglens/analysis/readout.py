@@ -9,7 +9,7 @@ import numpy as np
 
 from lunglens.analysis.records import ModelRecord
 from lunglens.analysis.result import Analysis
-from lunglens.core.decision import Decision, DecisionParams, exact_text, probability_text
+from lunglens.core.decision import Decision, DecisionParams, exact_text, probability_text, slice_call
 from lunglens.core.selector import Selection
 from lunglens.core.windowing import Window
 from lunglens.inference.session import Model
@@ -35,7 +35,7 @@ def window_text(window: Window) -> str:
 
 
 def _call(analysis: Analysis, i: int) -> str:
-    return "positive" if analysis.decision.positive[i] else "negative"
+    return slice_call(bool(analysis.decision.positive[i]))
 
 
 def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis | None) -> str:
@@ -111,15 +111,12 @@ def fraction_label(params: DecisionParams) -> str:
 
 def cutoff_label(params: DecisionParams) -> str:
     """The cut-off slider's label, the cut-off exactly as set: "… ≥ 0.0088"."""
-    return f"Slice cut-off — positive when P(COVID) ≥ {exact_text(params.slice_cutoff)}"
+    return f"Slice cut-off — positive when {params.slice_rule()}"
 
 
 def decision_count(decision: Decision) -> str:
     """ "12 of 90 kept slices positive (COVID-19 when k > 0.1 × n = 9)"."""
-    return (
-        f"{decision.k_positive} of {decision.n_kept} kept slices positive "
-        f"(COVID-19 when {decision.rule_applied()})"
-    )
+    return f"{decision.count_text()} (COVID-19 when {decision.rule_applied()})"
 
 
 def _listed(indices: tuple[int, ...], limit: int = 12) -> str:

@@ -60,7 +60,8 @@ class Analysis:
     """Whether slices the selector discarded were classified too (to show what it saved)."""
     quantification: Quantification | None = None
     """Lungs, zones, lesion burden and severity score (`lunglens.quant`); None when it was not
-    run or found no lung (the series record's warnings then say why)."""
+    run (`AnalysisOptions.quantify` off). A series where it finds no lung has no analysis: `analyse`
+    raises `NoVerdict`."""
 
     @property
     def n_slices(self) -> int:

@@ -17,7 +17,7 @@ from lunglens.cli.common import (
     add_model_options,
     chosen_lesion_method,
 )
-from lunglens.core.decision import DecisionParams, exact_text
+from lunglens.core.decision import DecisionParams
 from lunglens.io import FolderError, LoadError, discover
 from lunglens.io.files import printable
 from lunglens.quant.summary import table_lines
@@ -157,9 +157,7 @@ def run(args: argparse.Namespace) -> int:
         f"selector: kept {d.n_kept} of {series.n_slices} slices "
         f"(threshold {result.selection.threshold:.0f} dark pixels)"
     )
-    print(
-        f"slices:   {d.k_positive} of {d.n_kept} kept slices positive (P(COVID) >= {exact_text(decision.slice_cutoff)})"
-    )
+    print(f"slices:   positive when {d.params.slice_rule(ascii_only=True)}")
     print(f"verdict:  {d.summary()}")
     print(f"caveat:   {result.verdict_caveat()}")
     print(f"model:    {model.card.name} {model.card.version} on {model.provider.describe()}")

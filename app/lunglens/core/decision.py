@@ -1,8 +1,9 @@
 """The patient-level decision rule (DESIGN.md section 1): a kept slice is positive when
 P(COVID) >= the slice cut-off; the patient is COVID-positive when the number of positive
 slices k is more than f × n (n = kept slices). f = 0 means "at least one positive slice".
-`patient_threshold` is the one place f × n is computed (exactly, on the decimal f the reader set)
-and `DecisionParams.rule` the one place the rule is written out for readers."""
+`patient_threshold` is the one place f × n is computed (exactly, on the decimal f the reader set);
+`DecisionParams.slice_rule` and `DecisionParams.rule` the one place each rule is written out for
+readers, `Decision.count_text` the one place k of n is."""
 
 from __future__ import annotations
 
@@ -34,6 +35,11 @@ class DecisionParams:
             raise ValueError(f"slice cut-off must be within [0, 1], got {self.slice_cutoff}")
         if not 0.0 <= self.patient_fraction <= 1.0:
             raise ValueError(f"patient fraction must be within [0, 1], got {self.patient_fraction}")
+
+    def slice_rule(self, ascii_only: bool = False) -> str:
+        """The slice rule at this cut-off, the one place it is written: "P(COVID) ≥ 0.5", or with
+        `ascii_only` (PDF fonts, DICOM text, the terminal) "P(COVID) >= 0.5"."""
+        return f"P(COVID) {'>=' if ascii_only else '≥'} {exact_text(self.slice_cutoff)}"
 
     def rule(self) -> str:
         """The patient rule at this fraction, the one place it is written: "k > 0.1 × n", or for
@@ -68,11 +74,18 @@ class Decision:
         rule = self.params.rule()
         return rule if self.params.patient_fraction == 0 else f"{rule} = {exact_text(self.needed)}"
 
+    def count_text(self) -> str:
+        """ "12 of 90 kept slices positive": k of n, the one place it is written."""
+        return f"{self.k_positive} of {self.n_kept} kept slices positive"
+
     def summary(self) -> str:
         """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9)"."""
-        return (
-            f"{self.verdict}: {self.k_positive} of {self.n_kept} kept slices positive ({self.rule_applied()})"
-        )
+        return f"{self.verdict}: {self.count_text()} ({self.rule_applied()})"
+
+
+def slice_call(positive: bool) -> str:
+    """A kept slice's call in words, the one wording every reader shows: "positive" or "negative"."""
+    return "positive" if positive else "negative"
 
 
 def exact_text(value: float | Decimal) -> str:

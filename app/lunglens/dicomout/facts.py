@@ -23,12 +23,11 @@ class SliceResult:
 
 @dataclass(frozen=True)
 class ResultFacts:
-    """The decision (verdict, k positive of n kept slices, patient fraction f, slice cut-off),
+    """The decision (COVID-19 or not, k positive of n kept slices, patient fraction f, slice cut-off),
     the kept slices' P(COVID), the algorithm's identity and, when one was computed, the
     quantification in the schema of `Quantification.to_dict()`."""
 
     covid: bool
-    verdict: str
     summary: str
     k_positive: int
     n_kept: int
@@ -38,16 +37,16 @@ class ResultFacts:
     model_name: str
     model_version: str
     model_sha256: str
-    model_provenance: str
+    model_demonstration: bool
+    """Whether the model is a demonstration model (`ModelRecord.demonstration`)."""
     lunglens_version: str
     quantification: dict | None
     verdict_caveat: str
     """What the verdict cannot tell (`Analysis.verdict_caveat`)."""
 
 
-def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
-    """The facts of `analysis` (a `lunglens.analysis.Analysis`); `quantification`
-    overrides the analysis' own (a dict, or an object with `to_dict()`)."""
+def result_facts(analysis) -> ResultFacts:
+    """The facts of `analysis` (a `lunglens.analysis.Analysis`)."""
     decision = analysis.decision
     kept = np.flatnonzero(analysis.selection.kept & ~np.isnan(analysis.p_covid))
     slices = tuple(
@@ -59,14 +58,10 @@ def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
         )
         for i in kept
     )
-    if quantification is None:
-        quantification = getattr(analysis, "quantification", None)
-    if quantification is not None and not isinstance(quantification, dict):
-        quantification = quantification.to_dict()
+    quantification = analysis.quantification
     model = analysis.model
     return ResultFacts(
         covid=bool(decision.covid),
-        verdict=decision.verdict,
         summary=decision.summary().replace("×", "x"),  # DICOM text in the default repertoire
         k_positive=int(decision.k_positive),
         n_kept=int(decision.n_kept),
@@ -76,8 +71,8 @@ def result_facts(analysis, quantification: dict | None = None) -> ResultFacts:
         model_name=model.name,
         model_version=model.version,
         model_sha256=model.sha256,
-        model_provenance=str(model.provenance),
+        model_demonstration=model.demonstration,
         lunglens_version=str(analysis.versions.get("lunglens", __version__)),
-        quantification=quantification,
+        quantification=None if quantification is None else quantification.to_dict(),
         verdict_caveat=analysis.verdict_caveat(),
     )

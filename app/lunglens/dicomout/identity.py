@@ -12,14 +12,13 @@ from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from highdicom.sr import AlgorithmIdentification, CodedConcept
 from pydicom.sr.codedict import codes
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout.facts import ResultFacts
 
 MANUFACTURER = "LungLens project"
 SOFTWARE = "LungLens"
 #: A software device has no serial number; the equipment modules require one (Type 1).
 DEVICE_SERIAL_NUMBER = "software"
-#: Every result series says this in its description (IHE AI Results; DICOM SeriesDescription).
-RESEARCH_ONLY = "research use only, not for diagnostic use"
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,8 @@ class ResultSeries:
     description: str
 
 
-#: The result series, numbered high so that they sort after the scanner's own series.
-#: (Series Description is a Long String: at most 64 characters.)
+#: The result series, numbered high so that they sort after the scanner's own series; each says
+#: RESEARCH_ONLY in its description (IHE AI Results; a Long String: at most 64 characters).
 SR_SERIES = ResultSeries(9001, f"LungLens SR - {RESEARCH_ONLY}")
 SEG_SERIES = ResultSeries(9002, f"LungLens SEG - {RESEARCH_ONLY}")
 SC_SERIES = ResultSeries(9003, f"LungLens key images - {RESEARCH_ONLY}")
@@ -55,7 +54,6 @@ COVID19 = CodedConcept("840539006", "SCT", "COVID-19")
 CT_OF_CHEST = CodedConcept("169069000", "SCT", "CT of chest")
 PRESENT = codes.DCM.Present
 ABSENT = codes.DCM.Absent
-PROBABILITY = codes.DCM.Probability
 LUNG = codes.SCT.Lung
 RIGHT = codes.SCT.Right
 LEFT = codes.SCT.Left
@@ -66,7 +64,7 @@ KEPT_SLICES = private("LL003", "Slices kept by the lung-open selector (n)")
 PATIENT_FRACTION = private("LL004", "Patient fraction (f)")
 SLICE_CUTOFF = private("LL005", "Slice cut-off on P(COVID)")
 SLICE_PROBABILITIES = private("LL006", "Per-slice P(COVID) of the kept slices")
-SLICE_P_COVID = private("LL007", "P(COVID) of the slice (demonstration model)")
+SLICE_P_COVID = private("LL007", "P(COVID) of the slice")
 QUANTIFICATION = private("LL010", "Lung involvement quantification")
 LUNG_VOLUME = private("LL011", "Lung volume")
 AFFECTED_VOLUME = private("LL012", "Affected lung volume")
@@ -82,7 +80,8 @@ ZONE_THIRDS = {
     "lower": private("LL023", "Lower third of the lung (cranio-caudal)"),
 }
 GROUND_GLASS = codes.DCM.GroundGlassOpacity
-CONSOLIDATION = private("LL024", "Consolidation")
+#: SNOMED CT 95436008: lung consolidation.
+CONSOLIDATION = CodedConcept("95436008", "SCT", "Lung consolidation")
 
 UNIT_NONE = codes.UCUM.NoUnits
 UNIT_SLICES = CodedConcept("{slices}", "UCUM", "slices")

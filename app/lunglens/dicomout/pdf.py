@@ -10,10 +10,12 @@ from highdicom.base import SOPClass
 from pydicom.dataset import Dataset
 from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
+from lunglens.dicomout.source import unique_instances
 
-TITLE = "LungLens report (research use only, not for diagnostic use)"
+TITLE = f"LungLens report ({RESEARCH_ONLY})"
 
 
 def build_pdf(
@@ -59,7 +61,7 @@ def build_pdf(
     document.EncapsulatedDocument = data
     document.EncapsulatedDocumentLength = len(pdf_bytes)
     cited = []
-    for header in {str(h.SOPInstanceUID): h for h in sources}.values():
+    for header in unique_instances(sources):
         item = Dataset()
         item.ReferencedSOPClassUID = header.SOPClassUID
         item.ReferencedSOPInstanceUID = header.SOPInstanceUID

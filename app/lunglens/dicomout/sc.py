@@ -9,13 +9,12 @@ import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
 
-from lunglens.core.decision import exact_text, probability_text
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
-from lunglens.render.overlay import COLOUR_MAP
-from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
+from lunglens.report.images import LUNG_WINDOW, KeyImage, cam_description, key_image_caption
 
 #: Patient direction of a positive step along each patient axis (PS3.3 C.7.6.1.1.1).
 _AXIS_LETTERS = (("L", "R"), ("P", "A"), ("H", "F"))
@@ -36,15 +35,13 @@ def derivation(facts: ResultFacts, with_outlines: bool) -> str:
     """What the pixels are: the window and what each colour means."""
     text = (
         f"{LUNG_WINDOW.name} window W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU; Grad-CAM of "
-        f"{facts.model_name} {facts.model_version} burnt in ({COLOUR_MAP} colour map, dark low to "
-        f"bright high, inside the body, from {OVERLAY_STYLE.visible_from:g} of the slice maximum, "
-        f"opacity up to {OVERLAY_STYLE.opacity:g} times the slice's P(COVID), none below the cut-off)"
+        f"{facts.model_name} {facts.model_version} burnt in ({cam_description()})"
     )
     if with_outlines:
         text += f"; outlines: {LUNG_CONTOURS.names[1]} RGB{LUNG_CONTOURS.colours[1]}, " + ", ".join(
             f"{LESION_CONTOURS.names[v]} RGB{rgb}" for v, rgb in LESION_CONTOURS.colours.items()
         )
-    return text + f"; {ids.RESEARCH_ONLY}"
+    return text + f"; {RESEARCH_ONLY}"
 
 
 def build_key_image(
@@ -77,12 +74,9 @@ def build_key_image(
         contributing_equipment=ids.contributing_equipment(facts),
     )
     image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
-    n_slices = len(sources.headers)
-    state = "positive" if key.positive else "not positive"
-    image.ImageComments = (
-        f"Slice {key.index + 1} of {n_slices} ({key.position_mm:.1f} mm): P(COVID) {probability_text(key.p_covid, facts.slice_cutoff)}, "
-        f"{state} at cut-off {exact_text(facts.slice_cutoff)}; demonstration model; {ids.RESEARCH_ONLY}"
-    )
+    caption = key_image_caption(key, len(sources.headers), facts.slice_cutoff)
+    model = f"{'demonstration model' if facts.model_demonstration else 'model'} {facts.model_name} {facts.model_version}"
+    image.ImageComments = f"{caption}; {model}; {RESEARCH_ONLY}"
     image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed

@@ -13,6 +13,7 @@ from highdicom.sr import CodedConcept
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from lunglens import RESEARCH_ONLY
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import DicomOutError, SourceImages
@@ -39,9 +40,7 @@ SEGMENTS = (
     SegmentRule("lungs", 1, "Right lung", ANATOMY, CodedConcept("3341006", "SCT", "Right lung")),
     SegmentRule("lungs", 2, "Left lung", ANATOMY, CodedConcept("44029006", "SCT", "Left lung")),
     SegmentRule("lesions", 1, "Ground glass", ABNORMAL, CodedConcept.from_code(ids.GROUND_GLASS)),
-    SegmentRule(
-        "lesions", 2, "Consolidation", ABNORMAL, CodedConcept("95436008", "SCT", "Lung consolidation")
-    ),
+    SegmentRule("lesions", 2, "Consolidation", ABNORMAL, ids.CONSOLIDATION),
 )
 
 
@@ -99,7 +98,7 @@ def build_seg(
         software_versions=facts.lunglens_version,
         device_serial_number=ids.DEVICE_SERIAL_NUMBER,
         content_label="LUNGLENS",
-        content_description="Lungs and lesions (research use only)",
+        content_description=f"Lungs and lesions ({RESEARCH_ONLY})",
         series_description=ids.SEG_SERIES.description,
         contributing_equipment=ids.contributing_equipment(facts),
     )

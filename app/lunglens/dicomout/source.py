@@ -14,6 +14,7 @@ nothing outside the output: that is the price of not naming the source."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,16 +110,17 @@ class SourceImages:
     def study_uid(self) -> str:
         return str(self.headers[0].StudyInstanceUID)
 
-    def unique(self) -> list[Dataset]:
-        """One header per source instance, in volume order of first appearance."""
-        seen: dict[str, Dataset] = {}
-        for header in self.headers:
-            seen.setdefault(str(header.SOPInstanceUID), header)
-        return list(seen.values())
-
     def study_header(self) -> Dataset:
         """The header whose patient and study modules every result copies (the middle slice)."""
         return self.headers[len(self.headers) // 2]
+
+
+def unique_instances(headers: Iterable[Dataset]) -> list[Dataset]:
+    """One header per source instance (by SOP Instance UID), in order of first appearance."""
+    seen: dict[str, Dataset] = {}
+    for header in headers:
+        seen.setdefault(str(header.SOPInstanceUID), header)
+    return list(seen.values())
 
 
 def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:

@@ -24,20 +24,18 @@ from highdicom.sr import (
 from pydicom.sr.codedict import codes
 from pydicom.uid import generate_uid
 
+from lunglens import RESEARCH_ONLY
 from lunglens.core.decision import exact_text
 from lunglens.dicomout import identity as ids
 from lunglens.dicomout.facts import ResultFacts
-from lunglens.dicomout.source import SourceImages
+from lunglens.dicomout.source import SourceImages, unique_instances
 from lunglens.quant.result import covers_part_of_lungs, severity_score_text
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
+from lunglens.quant.zones import THIRDS
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
 LUNGS = (("right", ids.RIGHT), ("left", ids.LEFT))
-ZONES = tuple(
-    (f"{side}_{third}", laterality, third)
-    for side, laterality in LUNGS
-    for third in ("upper", "middle", "lower")
-)
+ZONES = tuple((f"{side}_{third}", laterality, third) for side, laterality in LUNGS for third in THIRDS)
 #: Quantities of every region: (key in its dict, concept, unit).
 REGION_QUANTITIES = (
     ("volume_ml", ids.LUNG_VOLUME, ids.UNIT_ML),
@@ -88,7 +86,7 @@ def decision_group(facts: ResultFacts) -> MeasurementsAndQualitativeEvaluations:
         group,
         [
             f"Verdict: {facts.summary}",
-            f"{facts.verdict_caveat} {ids.RESEARCH_ONLY[:1].upper()}{ids.RESEARCH_ONLY[1:]}.",
+            f"{facts.verdict_caveat} {RESEARCH_ONLY.capitalize()}.",
         ],
     )
 
@@ -125,8 +123,9 @@ def _region_measurements(region: dict) -> list[Measurement]:
 
 
 def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitativeEvaluations]:
-    """Per lung, per zone and in total (with the severity score and the warnings), as the
-    quantification dict states them (schema of `Quantification.to_dict()`)."""
+    """Per lung, per zone (with its zone score) and in total (with the severity score, its name,
+    the zone definition and the warnings), as the quantification dict states them (schema of
+    `Quantification.to_dict()`)."""
     q = facts.quantification
     algorithm = ids.quantification_algorithm(facts)
 
@@ -145,16 +144,14 @@ def quantification_groups(facts: ResultFacts) -> list[MeasurementsAndQualitative
         for side, laterality in LUNGS
     ]
     for key, laterality, third in ZONES:
-        zone = q["zones"][key]
-        extra = [Measurement(ids.ZONE_SCORE, zone["score"], ids.UNIT_SCORE)] if "score" in zone else []
+        zone_score = Measurement(ids.ZONE_SCORE, int(q["zone_scores"][key]), ids.UNIT_SCORE)
         site = FindingSite(ids.LUNG, laterality=laterality, topographical_modifier=ids.ZONE_THIRDS[third])
-        groups.append(group(f"zone {key.replace('_', ' ')}", site, zone, extra))
+        groups.append(group(f"zone {key.replace('_', ' ')}", site, q["zones"][key], [zone_score]))
     score = Measurement(ids.SEVERITY_SCORE, int(q["severity_score"]), ids.UNIT_SCORE)
     score_text = severity_score_text(q["severity_score"], q["severity_score_max"], covers_part_of_lungs(q))
     comments = [
-        f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Zones are thirds of each "
-        f"lung's cranio-caudal extent, not lobes. Severity score {score_text}: "
-        f"a six-zone adaptation of the Pan lobe score. {NOT_COVID_SPECIFIC}",
+        f"Method: {q['method']}: {q.get('method_description') or 'not stated'}. Severity score "
+        f"{score_text}: {q['severity_score_name']}. Zones: {q['zone_definition']}. {NOT_COVID_SPECIFIC}",
         *(f"Warning: {w}" for w in q.get("warnings", [])),
     ]
     groups.append(group("both lungs", FindingSite(ids.WHOLE_LUNGS), q["total"], [score], comments))
@@ -179,10 +176,9 @@ def build_sr(
         groups.extend(quantification_groups(facts))
     # The evidence: the slices the report refers to (every P(COVID) names its image). No TID 1600
     # Image Library: highdicom takes 13 s to build one for P001's 90 kept slices, 1 s without.
-    referenced = {
-        str(sources.headers[item.index].SOPInstanceUID): sources.headers[item.index] for item in facts.slices
-    }
-    evidence = list(referenced.values()) or [sources.study_header()]
+    evidence = unique_instances(sources.headers[item.index] for item in facts.slices) or [
+        sources.study_header()
+    ]
     report = MeasurementReport(
         observation_context=ObservationContext(observer_device_context=observer),
         procedure_reported=ids.CT_OF_CHEST,

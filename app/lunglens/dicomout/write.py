@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
@@ -34,38 +33,33 @@ class DicomResult:
 
 
 def build_dicom_results(
-    analysis,
-    series: Series,
-    *,
-    anonymise: bool = False,
-    pdf_bytes: bytes | None = None,
-    quantification: dict | None = None,
-    lung_labels: np.ndarray | None = None,
-    lesion_labels: np.ndarray | None = None,
+    analysis, series: Series, *, anonymise: bool = False, pdf_bytes: bytes | None = None
 ) -> list[DicomResult]:
-    """The SR, the SEG (only with both label volumes: uint8 z, y, x in volume order; lungs
-    0/1 right/2 left, lesions 0/1 ground glass/2 consolidation), the
-    key-image secondary captures and the encapsulated PDF (`pdf_bytes`, or the report rendered
-    here) of `analysis` of `series`. The label volumes default to the analysis' own
-    quantification masks. Raises DicomOutError when the series cannot have DICOM results
-    (`lunglens.dicomout.source.dicom_results_problem`)."""
-    own = analysis.quantification
-    if lung_labels is None and lesion_labels is None and own is not None and own.masks is not None:
-        lung_labels, lesion_labels = own.masks.lung_labels(), own.masks.lesion_classes()
+    """The SR, the SEG (only when the analysis' quantification holds its masks: the lungs and
+    the lesion classes), the key-image secondary captures and the encapsulated PDF (`pdf_bytes`,
+    or the report rendered here) of `analysis` of `series`: what `lunglens analyze --dicom-out`
+    writes (with `save_results`) and `--store` sends. Raises DicomOutError when the series cannot
+    have DICOM results (`lunglens.dicomout.source.dicom_results_problem`)."""
+    masks = analysis.quantification.masks if analysis.quantification is not None else None
     sources = read_source_headers(series, anonymise=anonymise)
-    facts = result_facts(analysis, quantification)
+    facts = result_facts(analysis)
     results = [
         DicomResult(
             "lunglens-sr.dcm", build_sr(facts, sources, series_uid=generate_uid(), sop_uid=generate_uid())
         )
     ]
-    if lung_labels is not None and lesion_labels is not None:
+    if masks is not None:
         seg = build_seg(
-            facts, sources, lung_labels, lesion_labels, series_uid=generate_uid(), sop_uid=generate_uid()
+            facts,
+            sources,
+            masks.lung_labels(),
+            masks.lesion_classes(),
+            series_uid=generate_uid(),
+            sop_uid=generate_uid(),
         )
         results.append(DicomResult("lunglens-seg.dcm", seg))
-    keys = key_images(analysis, series.hu, lung_labels, lesion_labels)
-    outlined = lung_labels is not None or lesion_labels is not None
+    keys = key_images(analysis, series.hu)
+    outlined = masks is not None
     sc_series = generate_uid()
     for number, key in enumerate(keys, start=1):
         image = build_key_image(
@@ -101,33 +95,6 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def write_dicom_results(
-    analysis,
-    series: Series,
-    out_dir: Path,
-    anonymise: bool = False,
-    pdf_bytes: bytes | None = None,
-    *,
-    quantification: dict | None = None,
-    lung_labels: np.ndarray | None = None,
-    lesion_labels: np.ndarray | None = None,
-) -> list[Path]:
-    """Write the DICOM results (see `build_dicom_results`) into `out_dir` (created if needed;
-    never the series' own folder), each file atomically. Returns the paths written.
-    Raises DicomOutError for a series that cannot have DICOM results or an output inside the input."""
-    check_output_folder(series, Path(out_dir))
-    results = build_dicom_results(
-        analysis,
-        series,
-        anonymise=anonymise,
-        pdf_bytes=pdf_bytes,
-        quantification=quantification,
-        lung_labels=lung_labels,
-        lesion_labels=lesion_labels,
-    )
-    return save_results(results, series, Path(out_dir))
-
-
 def check_output_folder(series: Series, out_dir: Path) -> None:
     """Raise DicomOutError when `out_dir` lies in a folder of the series' source files."""
     source_folders = {Path(p).resolve().parent for p in series.source_paths}
@@ -155,9 +122,10 @@ def check_earlier_results(results: list[DicomResult], out_dir: Path) -> None:
 
 
 def save_results(results: list[DicomResult], series: Series, out_dir: Path) -> list[Path]:
-    """Write built `results` into `out_dir` (see `write_dicom_results`; results of an earlier
-    analysis there are replaced only when all of them are, see `check_earlier_results`); returns
-    the paths."""
+    """Write built `results` (`build_dicom_results`) into `out_dir` (created if needed; never a
+    folder of the series' source files, `check_output_folder`), each file atomically; results of
+    an earlier analysis there are replaced only when all of them are (`check_earlier_results`).
+    Returns the paths. Raises DicomOutError or WriteError."""
     check_output_folder(series, out_dir)
     check_earlier_results(results, out_dir)
     try:

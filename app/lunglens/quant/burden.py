@@ -79,6 +79,26 @@ class SeverityScale:
         """Lower edge of the lowest score above 1 (5 %): below it, every non-zero zone scores 1."""
         return min(rule.lower_percent for rule in self.bins if rule.score > 1)
 
+    def bands_text(self) -> str:
+        """The bins in words, p being the zone's affected %, built from `bins` (so they read as
+        `score` scores): "0: p = 0; 1: 0 < p < 5; 2: 5 <= p <= 25; ...; 5: p > 75" (plain ASCII)."""
+        ascending = sorted(self.bins, key=lambda rule: rule.lower_percent)
+
+        def below(rule: ScoreBin) -> str:
+            return f"< {rule.lower_percent:g}" if rule.lower_inclusive else f"<= {rule.lower_percent:g}"
+
+        lowest = ascending[0]
+        zero = "p = 0" if lowest.lower_percent == 0 and not lowest.lower_inclusive else f"p {below(lowest)}"
+        parts = [f"0: {zero}"]
+        for rule, upper in zip(ascending, [*ascending[1:], None], strict=True):
+            edge = f"{rule.lower_percent:g}"
+            if upper is None:
+                band = f"p {'>=' if rule.lower_inclusive else '>'} {edge}"
+            else:
+                band = f"{edge} {'<=' if rule.lower_inclusive else '<'} p {below(upper)}"
+            parts.append(f"{rule.score}: {band}")
+        return "; ".join(parts)
+
     def score(self, affected_percent: float) -> int:
         for rule in self.bins:
             above = (

@@ -18,7 +18,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import SimpleDocTemplate
 
-from lunglens import __version__
+from lunglens import RESEARCH_ONLY, __version__
 from lunglens.analysis import Analysis
 from lunglens.core.measure import MeasurementRecord
 from lunglens.core.reformat import stated_slice_labels
@@ -92,7 +92,7 @@ class _PagedCanvas(Canvas):
         self.setLineWidth(0.4)
         self.line(MARGIN, height - 12.5 * mm, width - MARGIN, height - 12.5 * mm)
         self.line(MARGIN, 12 * mm, width - MARGIN, 12 * mm)
-        self.drawString(MARGIN, 8.5 * mm, "Research use only - not for diagnostic use")
+        self.drawString(MARGIN, 8.5 * mm, RESEARCH_ONLY.capitalize())
         self.drawRightString(width - MARGIN, 8.5 * mm, f"Page {number} of {total}")
         self.restoreState()
 
@@ -124,7 +124,7 @@ def render_report(
         bottomMargin=BOTTOM_MARGIN,
         title=f"LungLens report: {who.line}",
         author="LungLens",
-        subject="Chest CT COVID-19 pattern classification (research use only)",
+        subject=f"Chest CT COVID-19 pattern classification ({RESEARCH_ONLY})",
         creator=f"LungLens {__version__}",
         invariant=1,
         pageCompression=1,

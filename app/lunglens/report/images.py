@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from lunglens.analysis import Analysis
+from lunglens.core.decision import exact_text, probability_text, slice_call
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.render.contours import burn_outlines
-from lunglens.render.overlay import DEFAULT_STYLE, OverlayStyle, body_mask, overlay_rgb
+from lunglens.render.overlay import COLOUR_MAP, DEFAULT_STYLE, OverlayStyle, body_mask, overlay_rgb
 
 #: The window the key images are shown in: Lung, W 1500 / L -600 HU.
 LUNG_WINDOW: Window = next(w for w in PRESETS if w.name == "Lung")
@@ -35,6 +36,36 @@ class KeyImage:
     overlay: np.ndarray
 
 
+def cam_description() -> str:
+    """How the key images' Grad-CAM is drawn, as `OVERLAY_STYLE` draws it (the one description
+    the PDF and the key-image DICOM objects give): "in the inferno colour map (dark low to bright
+    high) inside the body, where it reaches 0.3 of the slice's own maximum, at an opacity up to
+    0.5 times the slice's P(COVID), none on a slice below the cut-off"."""
+    style = OVERLAY_STYLE
+    where = (
+        f"as isolines at {', '.join(f'{level:g}' for level in style.outline_levels)} of the slice's own maximum"
+        if style.outline
+        else f"where it reaches {style.visible_from:g} of the slice's own maximum"
+    )
+    strength = f"at an opacity up to {style.opacity:g}" + (
+        " times the slice's P(COVID)" if style.follow_p_covid else ""
+    )
+    hidden = ", none on a slice below the cut-off" if style.hide_below_cutoff else ""
+    return f"in the {COLOUR_MAP} colour map (dark low to bright high) inside the body, {where}, {strength}{hidden}"
+
+
+def key_image_caption(image: KeyImage, n_slices: int, cutoff: float) -> str:
+    """The key image's caption (PDF and key-image DICOM objects): "Slice 80 of 148, position
+    -120.5 mm, P(COVID) = 0.912 (positive at cut-off 0.5)"; a negative slice's says when no
+    Grad-CAM is drawn on it ("(negative at cut-off 0.5, no Grad-CAM drawn)")."""
+    blank = ", no Grad-CAM drawn" if not image.positive and OVERLAY_STYLE.hide_below_cutoff else ""
+    return (
+        f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, P(COVID) = "
+        f"{probability_text(image.p_covid, cutoff)} ({slice_call(image.positive)} at cut-off "
+        f"{exact_text(cutoff)}{blank})"
+    )
+
+
 def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
     """The most suspicious kept slices, by P(COVID) from highest: the positive ones (at most
     `limit`), or the single most suspicious kept slice when none is positive; ties keep series
@@ -45,17 +76,13 @@ def key_slices(analysis: Analysis, limit: int = MAX_KEY_SLICES) -> list[int]:
     return positive[:limit] if positive else [int(i) for i in order[:1]]
 
 
-def key_images(
-    analysis: Analysis,
-    hu: np.ndarray,
-    lung_labels: np.ndarray | None = None,
-    lesion_labels: np.ndarray | None = None,
-) -> list[KeyImage]:
+def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
     """The key slices of `analysis` from the series volume `hu` (int16 HU, z, y, x); the overlay
-    carries the lung contours and lesion outlines too, of the label volumes given (uint8, z, y, x)
-    or else of the analysis' quantification when it has one."""
+    carries the lung contours and lesion outlines too when the analysis' quantification holds
+    its masks."""
     masks = analysis.quantification.masks if analysis.quantification is not None else None
-    if lung_labels is None and lesion_labels is None and masks is not None:
+    lung_labels = lesion_labels = None
+    if masks is not None:
         lung_labels, lesion_labels = masks.lung_labels(), masks.lesion_classes()
     images = []
     for index in key_slices(analysis):
@@ -68,12 +95,8 @@ def key_images(
             region=body_mask(hu[index]),
             style=OVERLAY_STYLE,
         )
-        if lung_labels is not None or lesion_labels is not None:
-            overlay = burn_outlines(
-                overlay,
-                None if lesion_labels is None else lesion_labels[index],
-                None if lung_labels is None else lung_labels[index],
-            )
+        if masks is not None:
+            overlay = burn_outlines(overlay, lesion_labels[index], lung_labels[index])
         images.append(
             KeyImage(
                 index=index,

@@ -1,6 +1,7 @@
 """The report's content as reportlab flowables, one function per section in reading order:
-banner, header, decision, selector, P(COVID) chart, key images, kept-slice table, method and
-reproducibility, limitations and signature. Text uses only the standard PDF fonts' characters."""
+banner, header, decision, selector, P(COVID) chart, quantification (extent of involvement), key
+images, the reader's measurements, kept-slice table, method and reproducibility, limitations and
+signature. Text uses only the standard PDF fonts' characters."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Spacer, Table, TableStyle
 
+from lunglens import RESEARCH_ONLY
 from lunglens.analysis import Analysis, ModelRecord, readout
 from lunglens.core.decision import (
     PAPER_FRACTIONS,
@@ -28,19 +30,20 @@ from lunglens.core.reformat import EdgeLabels
 from lunglens.core.selector import REFERENCE_SIZE
 from lunglens.io.files import printable
 from lunglens.io.raw_scale import raw_to_hu
+from lunglens.quant.burden import SeverityScale
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.summary import NOT_COVID_SPECIFIC, table_rows, zone_definition_sentence, zone_diagram_rgb
 from lunglens.report.charts import colour_bar, probability_chart, selector_chart
 from lunglens.report.identity import Identity
-from lunglens.report.images import LUNG_WINDOW, OVERLAY_STYLE, KeyImage
+from lunglens.report.images import LUNG_WINDOW, KeyImage, cam_description, key_image_caption
 
 METHOD_REFERENCE = (
     "Rahimzadeh M, Attar A, Sakhaei SM. A fully automated deep learning-based network for detecting "
     "COVID-19 from a new and large lung CT scan dataset. Preprint, doi:10.1101/2020.06.08.20121541."
 )
 BANNER = (
-    "RESEARCH USE ONLY - NOT FOR DIAGNOSTIC USE. This result comes from an automated method and "
-    "must be confirmed by a radiologist."
+    f"{RESEARCH_ONLY.upper()}. This result comes from an automated method and must be confirmed by a "
+    "radiologist."
 )
 RED = colors.Color(0.75, 0.05, 0.05)
 GREEN = colors.Color(0.05, 0.45, 0.15)
@@ -181,8 +184,8 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
         f'Verdict: <font color="{colour.hexval()}">{escape(d.verdict)}</font>', STYLES["verdict"]
     )
     explained = _p(
-        f"{d.k_positive} of {d.n_kept} kept slices positive (k of n; a slice is positive when "
-        f"P(COVID) >= the slice cut-off {exact_text(params.slice_cutoff)}). Patient fraction f = "
+        f"{d.count_text()} (k of n; a slice is positive when {params.slice_rule(ascii_only=True)}, "
+        f"the slice cut-off). Patient fraction f = "
         f"{exact_text(params.patient_fraction)}: the patient reads COVID-19 when {d.rule_applied()}."
     )
     rows = [["Operating point", "Slice cut-off", "Patient fraction f", "Rule", "k of n", "Verdict"]]
@@ -221,7 +224,8 @@ def selector(analysis: Analysis, width: float) -> list[Flowable]:
     """What the selector kept, its rule with this series' numbers, and its figure."""
     s = analysis.selection.params
     rows, columns = analysis.series.rows, analysis.series.columns
-    region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a 512 x 512 image"
+    reference = f"{REFERENCE_SIZE} x {REFERENCE_SIZE}"
+    region = f"rows {s.row_start}-{s.row_stop - 1}, columns {s.column_start}-{s.column_stop - 1} of a {reference} image"
     if (rows, columns) != (REFERENCE_SIZE, REFERENCE_SIZE):
         region += f" (scaled to this series' {columns} x {rows} pixels)"
     text = (
@@ -249,9 +253,8 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     the figures are and what they cannot tell."""
     q = analysis.quantification
     opening = [_p("Extent of involvement (quantification)", "h")]
-    if q is None:
-        missing = [w for w in analysis.series.warnings if w.startswith("no quantification")]
-        return opening + [_p(missing[0] if missing else "The quantification was not run for this analysis.")]
+    if q is None:  # a series without lung has no analysis (NoVerdict): the quantification was off
+        return opening + [_p("The quantification was not run for this analysis.")]
     rows = table_rows(q)
     table = Table(rows, hAlign="LEFT", repeatRows=1)
     table.setStyle(
@@ -275,8 +278,8 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     )
     text = [
         f"Severity score {q.score_text}: {q.severity_score_name}. "
-        f"Per zone 0-5 by the affected share of the zone (0 %, under 5 %, 5-25 %, 26-50 %, 51-75 %, "
-        f"over 75 %). {zone_definition_sentence(q)}.",
+        f"Per zone by the affected share of the zone, p % ({SeverityScale().bands_text()}). "
+        f"{zone_definition_sentence(q)}.",
         f"Method: {q.method_description}.",
         f"{LUNG_MASK_LIMITS}. In the key images the lung contours are drawn in light blue, ground glass in "
         "green and consolidation in magenta, as in the viewer (outlines, so the tissue stays visible).",
@@ -284,12 +287,6 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
         *(f"Warning: {w}" for w in q.warnings),
     ]
     return [KeepTogether([*opening, side_by_side, *[_p(t) for t in text]])]
-
-
-def _call(image: KeyImage) -> str:
-    if image.positive:
-        return "positive"
-    return "not positive, no Grad-CAM drawn" if OVERLAY_STYLE.hide_below_cutoff else "not positive"
 
 
 def key_images(
@@ -306,9 +303,8 @@ def key_images(
     window = f"W {LUNG_WINDOW.width:g} / L {LUNG_WINDOW.level:g} HU"
     intro = (
         f"The most suspicious kept slices, shown in the lung window ({window}). Left: the slice; right: "
-        f"the same slice with the Grad-CAM of the COVID-19 class inside the body where it reaches "
-        f"{OVERLAY_STYLE.visible_from:g} of the slice's own maximum (yellow: most influential), drawn as "
-        "strongly as the slice's P(COVID) and not at all on a slice below the cut-off, as in the viewer."
+        f"the same slice with the Grad-CAM of the COVID-19 class (yellow: most influential) drawn "
+        f"{cam_description()}, as in the viewer."
     )
     intro += (
         f" {EDGE_LETTERS_TEXT}"
@@ -324,11 +320,7 @@ def key_images(
     picture_width, picture_height = picture_size(images[0].plain.shape, pixel_mm, side)
     story: list[Flowable] = []
     for image in images:
-        caption = _p(
-            f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, "
-            f"P(COVID) = {probability_text(image.p_covid, cutoff)} ({_call(image)}); {window}",
-            "caption",
-        )
+        caption = _p(f"{key_image_caption(image, n_slices, cutoff)}; {window}", "caption")
         pair = Table(
             [
                 [
@@ -479,9 +471,9 @@ def limitations(analysis: Analysis) -> list[Flowable]:
         f"{_training_data(analysis.model)}; how it performs on other scanners, protocols and patient "
         "populations is not known. Intended use stated by the model card: "
         f"{analysis.model.intended_use or 'not stated'}.",
-        "The selector counts dark pixels in a fixed central region designed for 512 x 512 axial chest CT of "
-        "adults centred in the field of view; other sizes are scaled proportionally, and unusual fields of "
-        "view, positioning or anatomy can keep or drop the wrong slices.",
+        f"The selector counts dark pixels in a fixed central region designed for {REFERENCE_SIZE} x "
+        f"{REFERENCE_SIZE} axial chest CT of adults centred in the field of view; other sizes are scaled "
+        "proportionally, and unusual fields of view, positioning or anatomy can keep or drop the wrong slices.",
         "Grad-CAM shows where the model looked, not a segmentation of lesions.",
     ]
     orientation = analysis.series.orientation

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lunglens import __version__
+from lunglens import RESEARCH_ONLY, __version__
 
 
 def _readable(value, depth: int = 0) -> str:
@@ -40,7 +40,7 @@ def about_html(card, provider: str) -> str:
     parts = [
         f"<h2>LungLens {__version__}</h2>",
         "<p>Chest CT viewer with a COVID-19 slice classifier (Rahimzadeh et al.). "
-        "<b>Research use only; not a medical device.</b></p>",
+        f"<b>{RESEARCH_ONLY.capitalize()}; not a medical device.</b></p>",
     ]
     if card is None:
         parts.append(f"<p><b>No model loaded.</b> {html.escape(provider)}</p>")
