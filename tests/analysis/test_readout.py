@@ -85,7 +85,7 @@ def test_slice_text(i, series, p_covid, expected):
 def test_banner_only_over_discarded_slices():
     assert (
         readout.banner(0, SELECTION)
-        == "Too little open lung here: discarded by the selector, not in the decision"
+        == "Discarded by the lung-open selector (fewer dark pixels than the series' threshold): not in the decision"
     )
     assert readout.banner(1, SELECTION) == ""
     assert readout.banner(0, None) == ""

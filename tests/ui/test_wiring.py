@@ -135,7 +135,7 @@ def test_selector_banner_in_plain_words_with_numbers_in_the_tooltip(qtbot, p001_
     state.set_index(discarded)
     assert (
         window.view.banner.text()
-        == "Too little open lung here: discarded by the selector, not in the decision"
+        == "Discarded by the lung-open selector (fewer dark pixels than the series' threshold): not in the decision"
     )
     assert "threshold" in window.view.banner.toolTip() and "dark" in window.view.banner.toolTip()
 

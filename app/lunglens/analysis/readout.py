@@ -50,13 +50,21 @@ def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis 
     return "\n".join(lines)
 
 
+#: What a discarded slice is, said over it and over the levels of discarded slices in the
+#: reformats: the rule the paper's selector applies, not an anatomical finding (a discarded
+#: slice may show open lung, only less of it than the series' threshold asks for).
+DISCARDED = (
+    "discarded by the lung-open selector (fewer dark pixels than the series' threshold): not in the decision"
+)
+
+
 def banner(i: int, selection: Selection | None) -> str:
     """Over a slice the selector discarded, in plain words (the numbers are in
     `banner_details`); empty for kept slices and where no selection applies (while the series
     loads; single slices and non-axial images, which have none)."""
     if selection is None or selection.kept[i]:
         return ""
-    return "Too little open lung here: discarded by the selector, not in the decision"
+    return DISCARDED[0].upper() + DISCARDED[1:]
 
 
 def banner_details(i: int, selection: Selection | None) -> str:
@@ -66,7 +74,8 @@ def banner_details(i: int, selection: Selection | None) -> str:
     count = int(selection.dark_pixel_counts[i])
     return (
         f"{count} dark (air-like) pixels in the central region, at or below the series' threshold of "
-        f"{selection.threshold:.0f}: too little open lung for the model"
+        f"{selection.threshold:.0f}: the selector keeps the slices above it, where the lungs are most "
+        "open in this series"
     )
 
 

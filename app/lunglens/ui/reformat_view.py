@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTransform
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from lunglens.analysis import readout
 from lunglens.core.reformat import coronal, runs, sagittal
 from lunglens.core.windowing import to_grey
 from lunglens.io.geometry import gaps_after
@@ -253,9 +254,7 @@ class ReformatView(QWidget):
                 brush=DISCARDED_BRUSH,
                 pen=pg.mkPen(None),
             )
-            band.setToolTip(
-                "Too little open lung at these levels: the selector discarded these slices (not in the decision)"
-            )
+            band.setToolTip(f"Slices at these levels {readout.DISCARDED}")
             self.box.addItem(band, ignoreBounds=True)
             self.bands.append(band)
 
