@@ -81,3 +81,18 @@ def test_zone_diagram_is_an_rgb_image_coloured_by_score():
     colours = {tuple(int(v) for v in px) for px in image.reshape(-1, 3)}
     for score in range(6):
         assert SCORE_COLOURS[score] in colours
+
+
+def test_involvement_too_small_for_a_decimal_never_reads_as_none():
+    """0.049 % of a zone scores 1 (any involvement): it must not read "0.0 %" beside that 1."""
+    from dataclasses import replace
+
+    from lunglens.quant.summary import ml_text, percent_text
+
+    assert [percent_text(p) for p in (0.0, 0.049, 0.05, 12.44)] == ["0.0", "<0.1", "0.1", "12.4"]
+    assert [ml_text(v) for v in (0.0, 0.3, 0.7, 849.6)] == ["0", "<1", "<1", "850"]
+    q = result()
+    tiny = RegionBurden.from_counts(200_000, 98, 0, 0.001)  # 0.098 mL, 0.049 % of 200 mL
+    q = replace(q, zones={**q.zones, "right_upper": tiny}, zone_scores={**q.zone_scores, "right_upper": 1})
+    assert table_rows(q)[2] == ("  upper zone", "200", "<1", "<0.1", "<0.1", "0.0", "1")
+    assert next(c for c in zone_cells(q) if c.name == "right_upper").affected_percent > 0

@@ -14,6 +14,7 @@ from lunglens.core.selector import Selection
 from lunglens.core.windowing import Window
 from lunglens.inference.session import Model
 from lunglens.io import Series, SeriesRef
+from lunglens.quant.summary import percent_text
 
 
 def header(ref: SeriesRef, series: Series | None) -> str:
@@ -108,7 +109,7 @@ def slice_tooltip(
             lines.append(
                 "no lung found on this slice"
                 if percent is None
-                else f"{percent:.1f} % of this slice's lung affected ({q.method} estimate)"
+                else f"{percent_text(percent)} % of this slice's lung affected ({q.method} estimate)"
             )
     return "\n".join(lines)
 

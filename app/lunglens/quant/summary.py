@@ -32,14 +32,25 @@ SCORE_COLOURS = (
 """RGB fill of a zone by its score 0-5 (white to dark red)."""
 
 
+def percent_text(percent: float) -> str:
+    """A share in % with one decimal ("12.4"), as every reader shows it; a share above 0 that
+    would round to 0.0 reads "<0.1", never like none (a zone scores 1 for any involvement)."""
+    return "<0.1" if 0 < percent < 0.05 else f"{percent:.1f}"
+
+
+def ml_text(ml: float) -> str:
+    """A volume in mL, whole ("850"); a volume above 0 and under 1 mL reads "<1"."""
+    return "<1" if 0 < ml < 1 else f"{ml:.0f}"
+
+
 def _cells(label: str, region: RegionBurden, score: str = "") -> tuple[str, ...]:
     return (
         label,
-        f"{region.volume_ml:.0f}",
-        f"{region.affected_ml:.0f}",
-        f"{region.affected_percent:.1f}",
-        f"{region.ggo_percent:.1f}",
-        f"{region.consolidation_percent:.1f}",
+        ml_text(region.volume_ml),
+        ml_text(region.affected_ml),
+        percent_text(region.affected_percent),
+        percent_text(region.ggo_percent),
+        percent_text(region.consolidation_percent),
         score,
     )
 
@@ -124,7 +135,7 @@ def zone_diagram_rgb(q: Quantification, width: int = 360, height: int = 300) -> 
         cv2.rectangle(image, (x0, y0), (x0 + box_w, y0 + box_h - 4), (60, 60, 60), 1)
         ink = (255, 255, 255) if cell.score >= 4 else (0, 0, 0)
         cv2.putText(image, str(cell.score), (x0 + 8, y0 + box_h // 2 + 6), font, 0.8, ink, 2, cv2.LINE_AA)
-        label = f"{cell.affected_percent:.1f} %"
+        label = f"{percent_text(cell.affected_percent)} %"
         cv2.putText(image, label, (x0 + 38, y0 + box_h // 2 + 4), font, 0.45, ink, 1, cv2.LINE_AA)
     total = f"score {q.score_text}; zones, not lobes"
     cv2.putText(image, total, (10, height - 10), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.analysis.lesion_methods import LESION_METHOD_LABELS
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
-from lunglens.quant.summary import table_rows, zone_definition_sentence
+from lunglens.quant.summary import ml_text, percent_text, table_rows, zone_definition_sentence
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS
 from lunglens.ui.state import ViewerState
 
@@ -97,8 +97,8 @@ class QuantPanel(QGroupBox):
             return
         self.score.setText(
             f"<b>Severity score {q.score_text}</b> ({q.severity_score_name}); "
-            f"{q.total.affected_percent:.1f} % of the lungs affected ({q.total.affected_ml:.0f} of "
-            f"{q.total.volume_ml:.0f} mL)"
+            f"{percent_text(q.total.affected_percent)} % of the lungs affected "
+            f"({ml_text(q.total.affected_ml)} of {ml_text(q.total.volume_ml)} mL)"
         )
         self.warnings.setText("\n".join(f"⚠ {w}" for w in q.warnings))
         self.warnings.setVisible(bool(q.warnings))
