@@ -75,6 +75,7 @@ def test_window_text():
         (1, SERIES, [np.nan, 0.73, 0.2, np.nan], "Slice 2 / 4\nPosition 8.0 mm\nP(COVID) 0.73 — positive"),
         (2, SERIES, [np.nan, 0.73, 0.2, np.nan], "Slice 3 / 4\nPosition 6.0 mm\nP(COVID) 0.20 — negative"),
         (0, SERIES, [np.nan, 0.73, 0.2, np.nan], "Slice 1 / 4\nPosition 10.0 mm"),
+        (1, replace(SERIES, positions_stated=False), None, "Slice 2 / 4\nPosition 8.0 mm (assumed)"),
     ],
 )
 def test_slice_text(i, series, p_covid, expected):

@@ -16,7 +16,8 @@ import pydicom
 import pytest
 
 from lunglens import RESEARCH_ONLY
-from lunglens.analysis import analyse
+from lunglens.analysis import AnalysisOptions, analyse
+from lunglens.analysis.records import SeriesRecord
 from lunglens.atomic import WriteError
 from lunglens.core.decision import PAPER_FRACTIONS, PAPER_SLICE_CUTOFF, DecisionParams
 from lunglens.core.measure import MeasurementRecord
@@ -222,6 +223,23 @@ def test_anonymised_report_holds_no_identifier(p001, plain_pdf, anonymised_pdf, 
     assert str(folder) not in spaced
     for page in anonymised.split("\f")[:-1]:
         assert "anonymised report" in page
+
+
+def test_positions_assumed_from_the_file_order_say_so(p001, tmp_path):
+    """A TIFF folder states no slice positions: every position the report shows says it is assumed
+    (the slice tables, the key images' captions, the charts' axis); P001's do not."""
+    from tests.dicomout.unusable import tiff_folder
+
+    series = load(discover(tiff_folder(tmp_path / "tiff")).series[0])
+    assert not series.positions_stated
+    analysis = analyse(series, load_model(provider="cpu"), AnalysisOptions(quantify=False))
+    assert not SeriesRecord.from_dict(analysis.series.to_dict()).positions_stated
+    text = squeeze(pdf_text(render_report(analysis, series), tmp_path))
+    assert "(mm, assumed)" in text and "Position (mm) " not in text  # the slice table's header
+    assert re.search(r"Slice \d+ of \d+, position -?\d+\.\d mm \(assumed\)", text)
+    assert "slice position (mm, assumed from the file order)" in text
+    plain = squeeze(pdf_text(render_report(*p001[:2]), tmp_path))
+    assert "assumed" not in plain.replace("(assumed: the files state no pixel size)", "")
 
 
 def test_identifiers_are_withheld_in_any_case():

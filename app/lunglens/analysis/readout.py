@@ -39,12 +39,18 @@ def _call(analysis: Analysis, i: int) -> str:
     return slice_call(bool(analysis.decision.positive[i]))
 
 
+def position_text(position_mm: float, stated: bool) -> str:
+    """A slice position as every reader shows it: "-120.5 mm", "-20.0 mm (assumed)" when the files
+    state no positions (`Series.positions_stated`: then it only counts slices in file order)."""
+    return f"{position_mm:.1f} mm" + ("" if stated else " (assumed)")
+
+
 def slice_text(i: int, n_slices: int, series: Series | None, analysis: Analysis | None) -> str:
     """Bottom left: slice i (0-based) as "Slice k / n", its position (mm) once the series is in,
     and P(COVID) with the call once it was classified."""
     lines = [f"Slice {i + 1} / {n_slices}"]
     if series is not None:
-        lines.append(f"Position {series.positions_mm[i]:.1f} mm")
+        lines.append(f"Position {position_text(series.positions_mm[i], series.positions_stated)}")
     if analysis is not None and analysis.classified[i]:
         p, cutoff = analysis.p_covid[i], analysis.decision.params.slice_cutoff
         lines.append(f"P(COVID) {probability_text(p, cutoff, 2)} — {_call(analysis, i)}")

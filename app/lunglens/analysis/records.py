@@ -52,6 +52,9 @@ class SeriesRecord:
     """True when identifiers were withheld (`lunglens.report.identity.anonymised`)."""
     pixel_spacing_stated: bool = True
     """False when the files state no pixel size and `pixel_spacing_mm` is a nominal 1 mm."""
+    positions_stated: bool = True
+    """False when the files state no slice positions and the result's positions are assumed
+    from the file order (`Series.positions_stated`)."""
     fingerprint: str = ""
     """`Series.fingerprint` of the images analysed; "" in results written before LungLens
     recorded it (whether they match a series cannot be told)."""
@@ -80,6 +83,7 @@ class SeriesRecord:
             scanner_model=meta.scanner_model,
             kernel=meta.kernel,
             pixel_spacing_stated=series.pixel_spacing_stated,
+            positions_stated=series.positions_stated,
             fingerprint=series.fingerprint,
         )
 
@@ -96,6 +100,8 @@ class SeriesRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> SeriesRecord:
+        # results written before LungLens recorded it: a TIFF folder's positions were assumed
+        data = {"positions_stated": data.get("source_format") != "tiff", **data}
         return _from_dict(cls, data, ("pixel_spacing_mm", "warnings"))
 
 

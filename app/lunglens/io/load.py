@@ -132,11 +132,12 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
 
     middle = read_dataset(kept[len(kept) // 2][0], pixels=False)
     orientation = image_orientation(middle)
-    if (
+    positions_stated = (
         orientation_problem(orientation) is None
         and orientation is not None
         and all(p is not None for p in positions)
-    ):
+    )
+    if positions_stated:
         along = superior_positions_mm(np.array(positions), orientation)
         order = np.argsort(-along, kind="stable")
     else:
@@ -164,6 +165,7 @@ def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: Sli
         warnings=[*ref.warnings, *warnings, *(spacing_warnings if len(kept) < ref.n_slices else [])],
         orientation_cosines=orientation,
         pixel_spacing_stated=ref.pixel_spacing_mm is not None,
+        positions_stated=positions_stated,
     )
 
 
@@ -189,4 +191,5 @@ def _load_tiff(
         source_paths=tuple(kept),
         warnings=[*ref.warnings, *warnings, "positions are slice numbers (1 mm nominal spacing)"],
         pixel_spacing_stated=False,
+        positions_stated=False,
     )

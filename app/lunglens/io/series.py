@@ -124,8 +124,8 @@ class SeriesMetadata:
 class Series:
     """A decoded series. `hu` is int16 (z, y, x) in Hounsfield units; index 0 is the most
     superior slice. `positions_mm[i]` is slice i's position along the patient's
-    head-foot axis in mm (larger = more superior); for TIFF folders it is synthesised
-    from the slice thickness and says so in `warnings`."""
+    head-foot axis in mm (larger = more superior); for TIFF folders and files without positions
+    it is assumed from the file order (`positions_stated`) and says so in `warnings`."""
 
     ref: SeriesRef
     hu: np.ndarray
@@ -142,6 +142,10 @@ class Series:
     pixel_spacing_stated: bool = True
     """False when the files state no pixel size (TIFF folders, DICOM without PixelSpacing):
     `pixel_spacing_mm` is then a nominal 1 mm, and lengths, areas and volumes are nominal too."""
+    positions_stated: bool = True
+    """False when the files state no slice positions (TIFF folders, DICOM without
+    ImagePositionPatient): `positions_mm` is then assumed from the file order, 1 mm or the slice
+    thickness apart."""
 
     @property
     def n_slices(self) -> int:

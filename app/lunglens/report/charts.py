@@ -26,6 +26,8 @@ MARK_COLOUR = colors.Color(0.85, 0.10, 0.10)
 #: Margins around the plot area inside a chart drawing (points): left, bottom, right, top.
 MARGINS = (44.0, 30.0, 10.0, 18.0)
 POSITION_LABEL = "slice position (mm): head on the left, feet on the right"
+#: The same when the files state no slice positions (`SeriesRecord.positions_stated`).
+ASSUMED_POSITION_LABEL = "slice position (mm, assumed from the file order): head on the left"
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def _shade(drawing: Drawing, plot: _Plot, analysis: Analysis, mask: np.ndarray, 
         drawing.add(Rect(min(a, b), plot.bottom, abs(b - a), plot.height, fillColor=colour, strokeColor=None))
 
 
-def _axes(drawing: Drawing, plot: _Plot, y_label: str) -> None:
+def _axes(drawing: Drawing, plot: _Plot, y_label: str, positions_stated: bool) -> None:
     """Frame, ticks and labels of both axes."""
     drawing.add(Rect(plot.left, plot.bottom, plot.width, plot.height, fillColor=None, strokeWidth=0.6))
     x_lo, x_hi = sorted(plot.x_range)
@@ -119,7 +121,7 @@ def _axes(drawing: Drawing, plot: _Plot, y_label: str) -> None:
         String(
             plot.left + plot.width / 2,
             plot.bottom - 23,
-            POSITION_LABEL,
+            POSITION_LABEL if positions_stated else ASSUMED_POSITION_LABEL,
             fontName=FONT,
             fontSize=FONT_SIZE,
             textAnchor="middle",
@@ -167,7 +169,7 @@ def selector_chart(analysis: Analysis, width: float, height: float) -> Drawing:
     for position, count in zip(analysis.positions_mm, counts, strict=True):
         points += [plot.x(float(position)), plot.y(count)]
     drawing.add(PolyLine(points, strokeColor=LINE_COLOUR, strokeWidth=1.0))
-    _axes(drawing, plot, "dark pixels in region")
+    _axes(drawing, plot, "dark pixels in region", analysis.series.positions_stated)
     _legend(
         drawing,
         plot,
@@ -199,7 +201,7 @@ def probability_chart(analysis: Analysis, width: float, height: float) -> Drawin
             drawing.add(Circle(x, y, 1.1, fillColor=LINE_COLOUR, strokeColor=None))
         else:
             drawing.add(Circle(x, y, 1.1, fillColor=colors.grey, strokeColor=None))
-    _axes(drawing, plot, "P(COVID)")
+    _axes(drawing, plot, "P(COVID)", analysis.series.positions_stated)
     _legend(
         drawing,
         plot,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lunglens.analysis import Analysis
+from lunglens.analysis.readout import position_text
 from lunglens.core.decision import exact_text, probability_text, slice_call
 from lunglens.core.windowing import PRESETS, Window, to_grey
 from lunglens.render.contours import burn_outlines
@@ -30,6 +31,8 @@ class KeyImage:
 
     index: int
     position_mm: float
+    position_stated: bool
+    """False when the files state no slice positions (`SeriesRecord.positions_stated`)."""
     p_covid: float
     positive: bool
     plain: np.ndarray
@@ -60,7 +63,8 @@ def key_image_caption(image: KeyImage, n_slices: int, cutoff: float) -> str:
     Grad-CAM is drawn on it ("(negative at cut-off 0.5, no Grad-CAM drawn)")."""
     blank = ", no Grad-CAM drawn" if not image.positive and OVERLAY_STYLE.hide_below_cutoff else ""
     return (
-        f"Slice {image.index + 1} of {n_slices}, position {image.position_mm:.1f} mm, P(COVID) = "
+        f"Slice {image.index + 1} of {n_slices}, position {position_text(image.position_mm, image.position_stated)}, "
+        "P(COVID) = "
         f"{probability_text(image.p_covid, cutoff)} ({slice_call(image.positive)} at cut-off "
         f"{exact_text(cutoff)}{blank})"
     )
@@ -101,6 +105,7 @@ def key_images(analysis: Analysis, hu: np.ndarray) -> list[KeyImage]:
             KeyImage(
                 index=index,
                 position_mm=float(analysis.positions_mm[index]),
+                position_stated=analysis.series.positions_stated,
                 p_covid=float(analysis.p_covid[index]),
                 positive=bool(analysis.decision.positive[index]),
                 plain=grey,

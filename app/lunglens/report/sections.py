@@ -339,11 +339,17 @@ def key_images(
     return story
 
 
+def _position_header(analysis: Analysis) -> str:
+    """The slice tables' position column: "Position (mm)", "(mm, assumed)" when the files state
+    no slice positions."""
+    return "Position (mm)" if analysis.series.positions_stated else "Position (mm, assumed)"
+
+
 def measurements(records: Sequence[MeasurementRecord], analysis: Analysis, width: float) -> list[Flowable]:
     """The reader's measurements from the viewer, one row each (none: no section)."""
     if not records:
         return []
-    rows = [["Slice", "Position (mm)", "Measurement", "Result"]]
+    rows = [["Slice", _position_header(analysis), "Measurement", "Result"]]
     for record in sorted(records, key=lambda r: r.slice_index):
         rows.append(
             [
@@ -384,7 +390,7 @@ def measurements(records: Sequence[MeasurementRecord], analysis: Analysis, width
 def slice_table(analysis: Analysis, width: float) -> list[Flowable]:
     """Every kept slice: number, position (mm), dark pixels, P(COVID), positive; runs over pages."""
     cutoff = analysis.decision.params.slice_cutoff
-    header_row = ["Slice", "Position (mm)", "Dark pixels", "P(COVID)", "Positive"]
+    header_row = ["Slice", _position_header(analysis), "Dark pixels", "P(COVID)", "Positive"]
     rows = [header_row]
     positive_rows = []
     for record in analysis.records():
