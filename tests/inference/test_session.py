@@ -55,11 +55,11 @@ def test_the_cuda_provider_picks_convolution_algorithms_by_heuristics(tiny, monk
     asked = []
     real_session = onnxruntime.InferenceSession
 
-    def recording_session(path, sess_options=None, providers=None):
+    def recording_session(path, sess_options=None, providers=None, **kwargs):
         asked.append(providers)
         if any(isinstance(p, tuple) and p[0] == "CUDAExecutionProvider" for p in providers):
             raise RuntimeError("no CUDA device")  # what onnxruntime raises without a GPU
-        return real_session(path, sess_options=sess_options, providers=providers)
+        return real_session(path, sess_options=sess_options, providers=providers, **kwargs)
 
     monkeypatch.setattr(
         onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -73,6 +73,34 @@ def test_the_cuda_provider_picks_convolution_algorithms_by_heuristics(tiny, monk
     assert asked[1] == ["CPUExecutionProvider"]
     assert model.provider.used == "CPUExecutionProvider"
     assert "CUDA provider could not start" in model.provider.reason
+
+
+def test_starting_a_session_leaves_the_process_streams_alone(tiny, monkeypatch):
+    """The viewer starts sessions in background threads: replacing sys.stdout / sys.stderr there
+    swallowed what the other threads printed (and two threads restoring them out of turn left them
+    replaced for good). onnxruntime's own fallback, which prints, is off: LungLens falls back."""
+    import sys
+
+    import onnxruntime
+
+    streams = sys.stdout, sys.stderr
+    seen = []
+    real_session = onnxruntime.InferenceSession
+
+    def watching_session(*args, **kwargs):
+        seen.append(((sys.stdout, sys.stderr) == streams, kwargs.get("enable_fallback")))
+        return real_session(*args, **kwargs)
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", watching_session)
+    threads = [
+        threading.Thread(target=load_model, args=(tiny,), kwargs={"provider": "cpu"}) for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [(True, 0)] * 4
+    assert (sys.stdout, sys.stderr) == streams
 
 
 def test_onnx_path_finds_its_card(tiny):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,18 +88,25 @@ def _preload_gpu_libraries() -> None:
             ort.preload_dlls()
 
 
+#: Held while onnxruntime's logger is silenced: its severity is one setting for the process, so
+#: threads starting sessions at once (the viewer loads both models in the background) take turns.
+_QUIET_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet():
-    """Silence onnxruntime while providers are tried: its C++ logger (severity) and the Python
-    messages it prints on a provider that cannot start. The outcome is reported by us."""
+    """Silence onnxruntime's C++ logger while providers are tried (a provider that cannot start
+    logs errors); the outcome is reported by us. The process's Python streams are left alone:
+    replacing sys.stdout from a background thread swallowed what other threads printed, and two
+    threads restoring it out of turn left it replaced for good."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(4)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with _QUIET_LOCK:
+        ort.set_default_logger_severity(4)
+        try:
             yield
-    finally:
-        ort.set_default_logger_severity(3)
+        finally:
+            ort.set_default_logger_severity(3)
 
 
 def _session(onnx_path: Path, providers: list[str]):
@@ -112,8 +119,10 @@ def _session(onnx_path: Path, providers: list[str]):
     if threads:
         options.intra_op_num_threads = threads
     configured = [(name, PROVIDER_OPTIONS[name]) if name in PROVIDER_OPTIONS else name for name in providers]
-    with _quiet():
-        return ort.InferenceSession(str(onnx_path), sess_options=options, providers=configured)
+    with _quiet():  # no fallback of onnxruntime's own (it prints): start_verified_session falls back
+        return ort.InferenceSession(
+            str(onnx_path), sess_options=options, providers=configured, enable_fallback=0
+        )
 
 
 class Model:
