@@ -62,6 +62,20 @@ class _Wheel:
         pass
 
 
+def test_a_job_ending_after_the_viewer_closed_reports_to_no_one(qtbot):
+    """Closing the viewer deletes its jobs' signals while a job may still run (a model loading):
+    its end is then told to no one, without a traceback on the way out."""
+    import shiboken6
+
+    from lunglens.ui.workers import WorkerSignals, _Runnable
+
+    for outcome in (lambda progress, cancel: 42, lambda progress, cancel: 1 / 0):
+        signals = WorkerSignals()
+        job = _Runnable(outcome, signals, threading.Event())
+        shiboken6.delete(signals)
+        job.run()  # raised RuntimeError: Signal source has been deleted
+
+
 def test_trackpad_wheel_accumulates_to_whole_notches(qtbot, window):
     steps = []
     window.view.sliceSteps.connect(steps.append)

@@ -6,6 +6,7 @@ load of a folder the reader has already left never lands on screen."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -35,14 +36,21 @@ class _Runnable(QRunnable):
         try:
             result = self.function(self.signals.progress.emit, self.cancel)
         except Cancelled:
-            self.signals.cancelled.emit()
+            self._report(self.signals.cancelled)
         except Exception as exc:  # noqa: BLE001 - a worker reports every failure as a message
-            self.signals.failed.emit(str(exc) or type(exc).__name__)
+            self._report(self.signals.failed, str(exc) or type(exc).__name__)
         else:
             if self.cancel.is_set():
-                self.signals.cancelled.emit()
+                self._report(self.signals.cancelled)
             else:
-                self.signals.finished.emit(result)
+                self._report(self.signals.finished, result)
+
+    @staticmethod
+    def _report(signal, *args) -> None:
+        """Emit `signal`, unless the viewer was closed meanwhile and took its signals with it:
+        then there is no one left to tell (Qt would print a traceback on the way out)."""
+        with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+            signal.emit(*args)
 
 
 class JobSlot:
