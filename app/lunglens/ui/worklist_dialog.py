@@ -35,7 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import Analysis
-from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
+from lunglens.batch.worklist import (
+    PROBLEMS,
+    RESULT_LIMIT_BYTES,
+    WORKLIST_NAME,
+    invalid_rows_message,
+    read_worklist,
+    result_problem,
+)
+from lunglens.io.files import NotRegularFileError, read_text
 from lunglens.quant import ZONE_NAMES, SeverityScale
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -108,12 +116,19 @@ INVALID_COLOUR = QColor(255, 205, 205)
 
 
 def load_saved_analysis(folder: Path, row: dict) -> Analysis:
-    """The analysis a worklist row names (`folder/<result>`). Raises ValueError (named)."""
+    """The analysis a worklist row names (`folder/<result>`, only the job's result file:
+    `result_problem`; a regular file of RESULT_LIMIT_BYTES at most, never a pipe or a device).
+    Raises ValueError (named)."""
     if row.get("status") != "done" or not row.get("result"):
         raise ValueError(f"{row.get('folder', '?')}: no saved analysis (status {row.get('status') or '?'})")
+    problem = result_problem(row)
+    if problem:
+        raise ValueError(f"{Path(folder) / WORKLIST_NAME}: the saved analysis is not opened ({problem})")
     path = Path(folder) / row["result"]
     try:
-        return Analysis.from_json(path.read_text(encoding="utf-8"))
+        return Analysis.from_json(read_text(path, RESULT_LIMIT_BYTES))
+    except NotRegularFileError as exc:
+        raise ValueError(f"{path}: cannot read the saved analysis ({exc})") from exc
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the saved analysis ({exc.strerror or exc})") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -268,7 +283,7 @@ class WorklistDialog(QDialog):
 
     @classmethod
     def open_folder(cls, folder: Path, parent=None) -> WorklistDialog:
-        """The dialog for `folder/worklist.csv`. Raises OSError or ValueError (named)."""
+        """The dialog for `folder/worklist.csv`. Raises ValueError naming the file (`read_worklist`)."""
         return cls(folder, read_worklist(folder), parent)
 
     def column_of(self, field: str) -> int:
