@@ -63,8 +63,24 @@ def test_numeric_columns_sort_as_numbers_empty_last(qtbot, tmp_path):
     dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.DescendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["D", "B", "A", "C"]  # as text: B, A, D
     assert dialog.proxy.index(2, _column("max_p_covid")).data() == "0.0001"  # 9.5e-05, 4 decimals
+    dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.AscendingOrder)
+    assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "D", "C"]  # empty last here too
     dialog.table.sortByColumn(_column("patient"), Qt.SortOrder.AscendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "C", "D"]
+
+
+def test_the_filter_matches_the_text_shown_not_the_csv_text(qtbot, tmp_path):
+    rows = [
+        {"patient": p, "status": "done", "max_p_covid": v, "folder": "", "result": ""}
+        for p, v in [("A", "1.0"), ("B", "0.25")]
+    ]
+    dialog = WorklistDialog(tmp_path, rows)
+    qtbot.addWidget(dialog)
+    assert dialog.proxy.index(0, _column("max_p_covid")).data() == "1.0000"
+    dialog.filter_edit.setText("1.0000")
+    assert [r["patient"] for r in dialog.shown_rows()] == ["A"]
+    dialog.filter_edit.setText("0.2500")
+    assert [r["patient"] for r in dialog.shown_rows()] == ["B"]
 
 
 def test_the_batch_shows_sorts_and_filters(qtbot, dialog, batch_out):
