@@ -268,3 +268,72 @@ def test_a_row_is_named_by_its_first_line_and_its_operating_point_checked_as_the
     assert read[0][PROBLEMS] == ""
     assert read[1][PROBLEMS] == "fraction 1.5: patient fraction must be within [0, 1], got 1.5"
     assert read[2][PROBLEMS] == "slice_cutoff -0.1: slice cut-off must be within [0, 1], got -0.1"
+
+
+# --- hostile files: pipes, devices, undecodable text, result cells that point elsewhere ------
+def test_a_worklist_that_is_a_named_pipe_is_refused_at_once_naming_the_file(tmp_path):
+    import os
+
+    from lunglens.batch.worklist import WORKLIST_NAME, read_worklist
+    from tests.io.test_hostile_input import finishes
+
+    os.mkfifo(tmp_path / WORKLIST_NAME)
+    with pytest.raises(ValueError) as raised:
+        finishes(read_worklist, tmp_path)
+    assert str(raised.value) == f"{tmp_path / WORKLIST_NAME}: not a regular file (a named pipe)"
+
+
+def test_a_worklist_that_is_not_utf8_text_is_named_with_the_reason(tmp_path):
+    from lunglens.batch.worklist import WORKLIST_NAME, read_worklist
+
+    (tmp_path / WORKLIST_NAME).write_bytes(b"job_id,folder\n\x85\x86,x\n")
+    with pytest.raises(ValueError) as raised:
+        read_worklist(tmp_path)
+    assert str(raised.value) == (
+        f"{tmp_path / WORKLIST_NAME}: not a LungLens worklist (not UTF-8 text (byte 0x85 at offset 14))"
+    )
+
+
+def test_a_missing_worklist_is_named(tmp_path):
+    from lunglens.batch.worklist import WORKLIST_NAME, read_worklist
+
+    with pytest.raises(ValueError, match="cannot be read \\(No such file or directory\\)") as raised:
+        read_worklist(tmp_path)
+    assert str(raised.value).startswith(f"{tmp_path / WORKLIST_NAME}: ")
+
+
+@pytest.mark.parametrize(
+    "result, problem",
+    [
+        ("/etc/hostname", "result '/etc/hostname' is not a file name inside the batch folder"),
+        ("../A.json", "result '../A.json' is not a file name inside the batch folder"),
+        ("sub\\A.json", "result 'sub\\\\A.json' is not a file name inside the batch folder"),
+        (".A.json", "result '.A.json' is not a file name inside the batch folder"),
+        ("B.json", "result 'B.json' is not the result file of job 'A' (A.json)"),
+        ("A.pdf", "result 'A.pdf' is not the result file of job 'A' (A.json)"),
+    ],
+)
+def test_a_result_cell_that_is_not_the_jobs_result_file_marks_the_row(tmp_path, result, problem):
+    from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, read_worklist, result_problem
+
+    good = _done_record("A", {})
+    assert result_problem({"job_id": "A", "result": good.result}) is None
+    edited = replace(good, result=result)
+    (tmp_path / WORKLIST_NAME).write_text(worklist_csv([edited]), encoding="utf-8")
+    (row,) = read_worklist(tmp_path)
+    assert row[PROBLEMS] == problem
+
+
+def test_a_worklist_larger_than_the_limit_is_refused_naming_the_file(tmp_path, monkeypatch):
+    from lunglens.batch import worklist
+
+    (tmp_path / worklist.WORKLIST_NAME).write_text(worklist_csv([_done_record("A", {})]), encoding="utf-8")
+    monkeypatch.setattr(worklist, "WORKLIST_LIMIT_BYTES", 2**20 // 4)
+    assert len(worklist.read_worklist(tmp_path)) == 1
+    monkeypatch.setattr(worklist, "WORKLIST_LIMIT_BYTES", 64)
+    with pytest.raises(ValueError) as raised:
+        worklist.read_worklist(tmp_path)
+    assert (
+        str(raised.value)
+        == f"{tmp_path / worklist.WORKLIST_NAME}: not a LungLens worklist (larger than 64 bytes)"
+    )

@@ -17,6 +17,7 @@ from lunglens.inference import load_model
 from lunglens.io import discover, load
 from lunglens.synthetic import make_phantom, write_dicom_series
 from lunglens.synthetic.writers import write_tiff_series
+from lunglens.ui.controller import session_key
 
 #: 256 pixels a side: TIFF states no pixel size (a nominal 1 mm), and smaller phantoms hold too
 #: little lung to quantify at that size.
@@ -60,7 +61,7 @@ def test_a_remembered_analysis_is_not_shown_on_replaced_tiff_slices(qtbot, windo
         control.open_folder(patient)
     qtbot.waitUntil(lambda: window.state.series is not None and window.state.series.ref.key == key)
     assert "differ from those analysed earlier" in told.args[0] and str(patient / "SR_2") in told.args[0]
-    assert window.state.analysis is None and key not in control.results
+    assert window.state.analysis is None and session_key(window.state.series.ref) not in control.results
     assert not window.export_action.isEnabled()
     assert "images differ" in window.analysis_panel.message.text()
 
@@ -137,3 +138,30 @@ def test_a_saved_analysis_of_another_lesion_method_is_shown_as_saved_and_the_men
     qtbot.waitUntil(lambda: window.state.analysis.quantification.method == "learned", timeout=120000)
     assert window.state.analysis.created == analysis.created
     assert "did not run again" in window.analysis_panel.message.text()
+
+
+def test_a_copy_of_a_series_in_another_folder_keeps_its_own_analysis(qtbot, window, small_patient, tmp_path):
+    """Two folders of the same series UIDs (the whole series and a copy of part of it): each
+    keeps its own analysis in the session; neither is taken for the other with its files changed."""
+    part = tmp_path / "part"
+    part.mkdir()
+    for path in sorted(small_patient.glob("CT*.dcm"))[2:-2]:
+        shutil.copy(path, part / path.name)
+    control, told = window.controller, []
+    window.messageShown.connect(told.append)
+    _open(qtbot, window, small_patient)
+    with qtbot.waitSignal(control.analysisDone, timeout=60000):
+        control.run_analysis()
+    whole = window.state.analysis
+    _open(qtbot, window, part)
+    assert window.state.series.ref.key == whole.series.key and window.state.n_slices == whole.n_slices - 4
+    assert window.state.analysis is None and told == []
+    with qtbot.waitSignal(control.analysisDone, timeout=60000):
+        control.run_analysis()
+    with qtbot.waitSignal(control.analysisRestored, timeout=60000):
+        control.open_folder(small_patient)
+    restored = window.state.analysis
+    assert np.array_equal(restored.p_covid, whole.p_covid, equal_nan=True) and told == []
+    with qtbot.waitSignal(control.analysisRestored, timeout=60000):
+        control.open_folder(part)
+    assert window.state.analysis.n_slices == whole.n_slices - 4 and told == []

@@ -66,12 +66,12 @@ def test_self_test_opens_analyses_and_exits_zero(tmp_path):
     assert re.search(r"PDF report of [1-9]\d* page", result.stdout), result.stdout
 
 
-def _lunglens(args, cwd):
+def _lunglens(args, cwd, **environment):
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", **environment}
     return subprocess.run(
         [sys.executable, "-m", "lunglens", *args],
         cwd=cwd,
@@ -146,3 +146,26 @@ def test_sigterm_quits_cleanly_and_removes_the_demo_folder(tmp_path, tiny_model_
         if viewer.poll() is None:
             viewer.kill()
     assert not list(temporary.glob("lunglens-demo-*"))
+
+
+def test_a_screenshot_leaves_no_settings_naming_the_folder_in_the_temporary_files(
+    tmp_path, covid_ct_md, tiny_model_card
+):
+    """A screenshot (and a self-test: the same code) keeps its settings in a temporary folder
+    and removes it: it left settings.ini holding recent_folders=<the patient folder> behind."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    model = ["--model", str(tiny_model_card), "--provider", "cpu"]
+    shot = _lunglens(
+        [str(covid_ct_md / "P001"), "--screenshot", str(tmp_path / "p001.png"), *model],
+        tmp_path,
+        TMPDIR=str(temporary),
+    )
+    assert shot.returncode == 0, shot.stderr
+    assert (tmp_path / "p001.png").is_file() and not list(temporary.glob("lunglens-*"))
+    refused = _lunglens(
+        [str(covid_ct_md / "P001"), "--slice", "9999", "--screenshot", str(tmp_path / "x.png"), *model],
+        tmp_path,
+        TMPDIR=str(temporary),
+    )
+    assert refused.returncode == 1 and not list(temporary.glob("lunglens-*"))

@@ -87,7 +87,12 @@ def test_changing_the_method_quantifies_again_without_the_classifier(
     )
     assert LESION_METHOD_LABELS["learned"] in window.quant_panel.method.text()
     assert "did not run again" in window.analysis_panel.message.text()
-    assert window.controller.results[again.series.key].quantification.method == "learned"
+    assert (
+        window.controller.results[
+            controller_module.session_key(window.state.series.ref)
+        ].quantification.method
+        == "learned"
+    )
 
 
 def test_an_unavailable_learned_map_is_said_in_the_panel(qtbot, window, small_patient, monkeypatch):
@@ -141,7 +146,10 @@ def test_a_method_chosen_while_the_map_runs_is_the_one_shown(qtbot, window, smal
         gate.set()
     assert window.lesion_method_actions["hu_bands"].isChecked()
     assert window.state.analysis.quantification.method == "hu_bands"
-    assert control.results[window.state.analysis.series.key].quantification.method == "hu_bands"
+    assert (
+        control.results[controller_module.session_key(window.state.series.ref)].quantification.method
+        == "hu_bands"
+    )
     assert LESION_METHOD_LABELS["hu_bands"] in window.quant_panel.method.text()
     assert "was not shown" in window.analysis_panel.message.text()
 
@@ -205,4 +213,7 @@ def test_a_requantification_dropped_by_a_series_switch_is_made_when_the_series_c
     assert shown.series.key == key and shown.quantification.method == "learned"
     assert window.lesion_method_actions["learned"].isChecked()
     assert LESION_METHOD_LABELS["learned"] in window.quant_panel.method.text()
-    assert control.results[key].quantification.method == "learned"
+    assert (
+        control.results[controller_module.session_key(window.state.series.ref)].quantification.method
+        == "learned"
+    )

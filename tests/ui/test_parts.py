@@ -111,3 +111,30 @@ def test_export_pdf_report_follows_the_anonymise_action(qtbot, p001_window, tmp_
         assert ("anonymised report" in text) == anonymise
         assert (patient_id in text) != anonymise
     assert window.settings.value("anonymise_exports", type=bool) is True  # remembered
+
+
+def test_hu_readout_follows_keyboard_zoom_pan_and_reset_with_the_mouse_still(qtbot):
+    import numpy as np
+
+    from lunglens.ui.image_view import SliceView
+
+    view = SliceView()
+    qtbot.addWidget(view)
+    view.resize(600, 600)
+    view.show()
+    hu = np.arange(512 * 512).reshape(512, 512) % 3000 - 1000  # every pixel of a row its own value
+    frame = np.zeros((512, 512, 4), np.uint8)
+    view.show_slice(hu, frame, False)
+    cursor = view.box.mapViewToScene(QPointF(300.5, 200.5))  # image pixels are view units
+    view._mouse_moved(cursor)
+    assert view.hu_readout() == f"HU {hu[200, 300]}  (x 301, y 201)"
+
+    def under_cursor() -> str:
+        point = view.box.mapSceneToView(cursor)  # the view's range as it is now
+        row, column = int(np.floor(point.y())), int(np.floor(point.x()))
+        return f"HU {hu[row, column]}  (x {column + 1}, y {row + 1})"
+
+    for move in (lambda: view.zoom(2.0), lambda: view.pan(0.1, 0.1), view.reset_view):
+        before = view.hu_readout()
+        move()
+        assert view.hu_readout() == under_cursor() != before

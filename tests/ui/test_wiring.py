@@ -13,6 +13,7 @@ from PySide6.QtCore import QPointF
 
 from lunglens.core.decision import flips_since
 from lunglens.core.windowing import PRESETS
+from lunglens.ui.controller import session_key
 
 PIXEL = (300, 256)  # (row, column): inside the body on P001 and normal001
 
@@ -156,7 +157,7 @@ def test_single_slices_get_no_selector(qtbot, window, shared_data, plane):
 def test_analyses_come_back_with_their_series(qtbot, p001_window, covid_ct_md):
     window, control = p001_window, p001_window.controller
     analysis = _analyse(qtbot, window)
-    key = window.state.ref.key
+    key = session_key(window.state.ref)
     with qtbot.waitSignal(control.seriesLoaded, timeout=60000):
         control.open_folder(covid_ct_md / "normal001")
     assert window.state.analysis is None

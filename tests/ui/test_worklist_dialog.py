@@ -63,8 +63,24 @@ def test_numeric_columns_sort_as_numbers_empty_last(qtbot, tmp_path):
     dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.DescendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["D", "B", "A", "C"]  # as text: B, A, D
     assert dialog.proxy.index(2, _column("max_p_covid")).data() == "0.0001"  # 9.5e-05, 4 decimals
+    dialog.table.sortByColumn(_column("max_p_covid"), Qt.SortOrder.AscendingOrder)
+    assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "D", "C"]  # empty last here too
     dialog.table.sortByColumn(_column("patient"), Qt.SortOrder.AscendingOrder)
     assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "C", "D"]
+
+
+def test_the_filter_matches_the_text_shown_not_the_csv_text(qtbot, tmp_path):
+    rows = [
+        {"patient": p, "status": "done", "max_p_covid": v, "folder": "", "result": ""}
+        for p, v in [("A", "1.0"), ("B", "0.25")]
+    ]
+    dialog = WorklistDialog(tmp_path, rows)
+    qtbot.addWidget(dialog)
+    assert dialog.proxy.index(0, _column("max_p_covid")).data() == "1.0000"
+    dialog.filter_edit.setText("1.0000")
+    assert [r["patient"] for r in dialog.shown_rows()] == ["A"]
+    dialog.filter_edit.setText("0.2500")
+    assert [r["patient"] for r in dialog.shown_rows()] == ["B"]
 
 
 def test_the_batch_shows_sorts_and_filters(qtbot, dialog, batch_out):
@@ -248,7 +264,9 @@ def test_a_row_edited_into_impossible_values_is_marked_and_the_file_and_line_nam
     from tests.batch.test_worklist import hostile_record
 
     good = dataclasses.replace(hostile_record(), summary={"verdict": "normal", "max_p_covid": 0.2})
-    edited = dataclasses.replace(good, job_id="B", summary={"verdict": "normal", "max_p_covid": 1.7})
+    edited = dataclasses.replace(
+        good, job_id="B", result="B.json", summary={"verdict": "normal", "max_p_covid": 1.7}
+    )
     (tmp_path / WORKLIST_NAME).write_text(worklist_csv([good, edited]), encoding="utf-8")
     dialog = window.hospital.open_worklist(tmp_path)
     qtbot.addWidget(dialog)
@@ -259,3 +277,52 @@ def test_a_row_edited_into_impossible_values_is_marked_and_the_file_and_line_nam
     assert marked == ["", "max_p_covid 1.7 is above 1"]
     assert dialog.model.index(1, 0).data(Qt.ItemDataRole.BackgroundRole) is not None
     assert dialog.model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is None
+
+
+def _fifo(path: Path) -> None:
+    import os
+
+    os.mkfifo(path)
+
+
+def _link_to_dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    "make, kind",
+    [(_fifo, "a named pipe"), (_link_to_dev_zero, "a character device")],
+    ids=["fifo", "dev-zero"],
+)
+def test_a_saved_analysis_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path, make, kind):
+    from lunglens.ui.worklist_dialog import load_saved_analysis
+    from tests.io.test_hostile_input import finishes
+
+    make(tmp_path / "A.json")
+    row = {"job_id": "A", "status": "done", "result": "A.json", "folder": "x"}
+    with pytest.raises(ValueError) as raised:
+        finishes(load_saved_analysis, tmp_path, row)
+    assert str(raised.value) == (
+        f"{tmp_path / 'A.json'}: cannot read the saved analysis (not a regular file ({kind}))"
+    )
+
+
+@pytest.mark.parametrize("result", ["/etc/hostname", "../A.json", "B.json"])
+def test_a_result_cell_naming_another_file_is_never_opened(tmp_path, monkeypatch, result):
+    import lunglens.ui.worklist_dialog as dialog_module
+
+    monkeypatch.setattr(dialog_module, "read_text", lambda *_a: pytest.fail("a file was read"))
+    row = {"job_id": "A", "status": "done", "result": result, "folder": "x"}
+    with pytest.raises(ValueError, match="the saved analysis is not opened \\(result '") as raised:
+        dialog_module.load_saved_analysis(tmp_path, row)
+    assert str(raised.value).startswith(f"{tmp_path / 'worklist.csv'}: ")
+
+
+def test_the_dicom_tags_of_a_slice_replaced_by_a_pipe_say_so_at_once(tmp_path):
+    from lunglens.ui.dialogs import dicom_tags
+    from tests.io.test_hostile_input import finishes
+
+    _fifo(tmp_path / "IM0001.dcm")
+    assert finishes(dicom_tags, tmp_path / "IM0001.dcm") == (
+        f"{tmp_path / 'IM0001.dcm'}: cannot read the header (not a regular file (a named pipe))"
+    )

@@ -138,6 +138,16 @@ def job_id_for(identity: str, series_number: int | None, patient: str, study_dat
     return f"{_readable(patient, 'anon')}_{_readable(study_date, 'nodate')}_{number}_{digest}"
 
 
+def result_name(job_id: str) -> str:
+    """The file name of a job's Analysis JSON, inside the output folder."""
+    return f"{job_id}.json"
+
+
+def report_name(job_id: str) -> str:
+    """The file name of a job's PDF report, inside the output folder."""
+    return f"{job_id}.pdf"
+
+
 def files_signature(ref: SeriesRef) -> str:
     """A digest of the series' files: each one's path relative to the series folder and its size
     in bytes. A file added, removed, renamed, grown or cut short changes it; the archive copied or

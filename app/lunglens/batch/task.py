@@ -32,7 +32,7 @@ import cv2
 from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_methods
 from lunglens.analysis.result import analysis_json
 from lunglens.atomic import WriteError, write_atomically
-from lunglens.batch.jobs import Job
+from lunglens.batch.jobs import Job, report_name, result_name
 from lunglens.batch.worklist import summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
@@ -56,15 +56,6 @@ class JobSettings:
 #: Where workers retrieve the series of DICOMweb jobs, inside the output folder: one sub-folder per
 #: attempt, removed when it ends (the next run removes what a killed worker left).
 RETRIEVING_FOLDER = ".retrieving"
-
-
-def result_name(job_id: str) -> str:
-    """The Analysis JSON of a job, inside the output folder."""
-    return f"{job_id}.json"
-
-
-def report_name(job_id: str) -> str:
-    return f"{job_id}.pdf"
 
 
 #: The lock file of a job while a task runs it, inside the output folder: `.<job id>` + this.

@@ -9,8 +9,11 @@ the analysis holds one. The verdict is the model's reading at the stated operati
 diagnosis; the `model` column names the model that produced it.
 
 `read_worklist` reads the file back for the viewer and checks every row (`row_problems`): a value
-no batch writes (k above n, a probability of 1.7, a negative time, an unknown verdict: a file
-edited by hand) marks its row invalid, and `invalid_rows_message` names the file and the lines."""
+no batch writes (k above n, a probability of 1.7, a negative time, an unknown verdict, a `result`
+that is not the job's result file in the batch folder: a file edited by hand) marks its row
+invalid, and `invalid_rows_message` names the file and the lines. Both the worklist and a row's
+result are read as regular files of bounded size only (a named pipe or a device is refused, never
+waited on)."""
 
 from __future__ import annotations
 
@@ -23,13 +26,19 @@ import numpy as np
 
 from lunglens.analysis.lesion_methods import LESION_METHODS
 from lunglens.atomic import write_atomically
+from lunglens.batch.jobs import result_name
 from lunglens.batch.manifest import STATES, JobRecord
 from lunglens.core.decision import COVID_VERDICT, NORMAL_VERDICT, VERDICTS, DecisionParams, patient_covid
 from lunglens.core.selector import run_off_ends
+from lunglens.io.files import NotRegularFileError, read_text
 from lunglens.quant import ZONE_NAMES, SeverityScale
 from lunglens.quant.result import covers_part_of_lungs
 
 WORKLIST_NAME = "worklist.csv"
+#: The largest worklist read back (bytes): some 100 000 rows; no batch writes a larger one.
+WORKLIST_LIMIT_BYTES = 64 << 20
+#: The largest result (Analysis JSON) a row opens (bytes); a batch writes some 0.1-0.3 MiB.
+RESULT_LIMIT_BYTES = 64 << 20
 
 COLUMNS = (
     "job_id",
@@ -196,12 +205,27 @@ def _checked_numbers(row: dict, problems: list[str]) -> dict[str, float]:
     return numbers
 
 
+def result_problem(row: dict) -> str | None:
+    """Why the `result` cell of a worklist row is not the file a batch writes for the row's job
+    (`result_name` of its job id, a bare file name inside the batch folder: no path, no hidden
+    name), or None when it is or is empty. A row with a problem here is never opened."""
+    result = row.get("result") or ""
+    if not result:
+        return None
+    if any(c in result for c in "/\\\0") or result.startswith("."):
+        return f"result {result!r} is not a file name inside the batch folder"
+    expected = result_name(row.get("job_id") or "")
+    if result != expected:
+        return f"result {result!r} is not the result file of job {row.get('job_id')!r} ({expected})"
+    return None
+
+
 def row_problems(row: dict) -> list[str]:
     """What no batch writes in one worklist row as read back (cells as text, empty = not given):
     an unknown status, verdict, lesion method or lungs scanned; a number outside its range (`_RANGES`); k above
     n, a mean P(COVID) above the largest; a verdict that the patient rule does not give for the
-    row's k, n and fraction."""
-    problems = []
+    row's k, n and fraction; a result that is not the job's (`result_problem`)."""
+    problems = [problem] if (problem := result_problem(row)) else []
     for field, allowed in (
         ("status", STATES),
         ("verdict", VERDICTS),
@@ -239,9 +263,18 @@ def row_problems(row: dict) -> list[str]:
 def read_worklist(folder: Path) -> list[dict]:
     """The rows of `folder/worklist.csv`: dicts keyed by its header (text cells as the batch had
     them, before `neutralised`) plus `LINE` and `PROBLEMS` (`row_problems`, joined). Raises
-    OSError, or ValueError naming the file when it is not a worklist."""
+    ValueError naming the file when it cannot be read (missing, not a regular file, larger than
+    WORKLIST_LIMIT_BYTES, not UTF-8) or is not a worklist."""
     path = Path(folder) / WORKLIST_NAME
-    with open(path, newline="", encoding="utf-8") as handle:
+    try:
+        text = read_text(path, WORKLIST_LIMIT_BYTES)
+    except NotRegularFileError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    except ValueError as exc:
+        raise ValueError(f"{path}: not a LungLens worklist ({exc})") from exc
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle, restval="")
         try:
             missing = {"folder", "status", "result"} - set(reader.fieldnames or ())

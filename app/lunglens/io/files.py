@@ -67,3 +67,17 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     except BaseException:
         os.close(fd)
         raise
+
+
+def read_text(path: str | os.PathLike, limit_bytes: int) -> str:
+    """The UTF-8 text of the regular file `path`, at most `limit_bytes` bytes long. Raises
+    NotRegularFileError (naming what it is) or OSError, and ValueError when the file is longer or
+    not UTF-8 (both without the path: callers name it). Never blocks."""
+    with open_regular(path) as fh:
+        data = fh.read(limit_bytes + 1)
+    if len(data) > limit_bytes:
+        raise ValueError(f"larger than {limit_bytes:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None

@@ -136,20 +136,31 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")
     app.setApplicationVersion(__version__)
-    # Python's cyclic garbage collection only from the event loop, never inside a Qt call: a
-    # collection that destroys a widget while a slot holds Qt's signal-slot lock (a double-click
-    # handler disconnecting a signal) deadlocks (seen in a viewer test).
-    garbage_collector = GarbageCollector(interval=1.0)
-    # a self-test checks an installation and a screenshot documents a case: neither may change
-    # (or depend on) the user's remembered settings
-    settings = None
     screenshot_to = getattr(args, "screenshot", None)
     if screenshot_to and not args.path:
         print("lunglens: --screenshot needs a FOLDER to open", file=sys.stderr)
         return 2
-    if args.self_test or screenshot_to:
-        settings_file = Path(tempfile.mkdtemp(prefix="lunglens-self-test-")) / "settings.ini"
-        settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+    if not (args.self_test or screenshot_to):
+        return _run_window(app, args, None)
+    # a self-test checks an installation and a screenshot documents a case: neither may change
+    # (or depend on) the user's remembered settings. Theirs live in a temporary folder, removed
+    # however the run ends: it would keep the folder opened (recent_folders: a patient's folder
+    # name) among the machine's temporary files.
+    folder = Path(tempfile.mkdtemp(prefix="lunglens-self-test-"))
+    try:
+        return _run_window(app, args, QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_window(app: QApplication, args: argparse.Namespace, settings: QSettings | None) -> int:
+    """Show the window (with `settings`, None: the user's) for `args`, run the event loop, and shut
+    down; returns the loop's exit status. The settings are written out before it returns."""
+    # Python's cyclic garbage collection only from the event loop, never inside a Qt call: a
+    # collection that destroys a widget while a slot holds Qt's signal-slot lock (a double-click
+    # handler disconnecting a signal) deadlocks (seen in a viewer test).
+    garbage_collector = GarbageCollector(interval=1.0)
+    screenshot_to = getattr(args, "screenshot", None)
     window = MainWindow(settings=settings, model_path=args.model, provider=args.provider)
     if getattr(args, "lesion_method", None):
         window.controller.set_lesion_method(args.lesion_method)
@@ -171,4 +182,5 @@ def run(args: argparse.Namespace) -> int:
     # patient still being written when the window closed is removed only now).
     QThreadPool.globalInstance().waitForDone(10000)
     window.controller.shutdown()
+    window.settings.sync()
     return status

@@ -36,6 +36,13 @@ WL_HU_PER_PIXEL = (4.0, 2.0)
 JOBS = ("discover", "load", "thumbnails", "analysis", "model", "demo")
 
 
+def session_key(ref: SeriesRef) -> tuple[str, str]:
+    """Where the session keeps the analysis of a series: its key (`SeriesRef.key`) and its folder
+    (resolved), so a copy of the series in another folder (same UIDs: a subset, a backup) is
+    another series, never taken for this one with its files changed."""
+    return ref.key, str(ref.folder.resolve())
+
+
 def remembered_lesion_method(settings: QSettings) -> str:
     """The lesion method the settings remember, or `DEFAULT_LESION_METHOD` (also for a name
     this version does not know)."""
@@ -94,8 +101,8 @@ class ViewerController(QObject):
         self.analysing = False
         """Whether an analysis or re-quantification runs (the shown one is then out of date:
         `analysisRunning` tells when this changes)."""
-        self.results: dict[str, Analysis] = {}
-        """The session's analyses by series key (`SeriesRef.key`), the latest of each."""
+        self.results: dict[tuple[str, str], Analysis] = {}
+        """The session's analyses by series location (`session_key`), the latest of each."""
         self._demo_folders: list[Path] = []
         self._saved: Analysis | None = None
         """A saved analysis to show once its series is loaded (`open_with_analysis`)."""
@@ -203,7 +210,7 @@ class ViewerController(QObject):
         def work(_progress, cancel):
             start = time.perf_counter()
             requantified = requantify(analysis, series, name, methods, cancel)
-            return requantified, series.ref.key, time.perf_counter() - start, name
+            return requantified, session_key(series.ref), time.perf_counter() - start, name
 
         self._set_analysing(True)
         self.analysisMessage.emit(f"Quantifying again with the {LESION_METHOD_LABELS[name].lower()}…")
@@ -337,15 +344,17 @@ class ViewerController(QObject):
         self.seriesLoaded.emit()
 
     def _restore_analysis(self, series) -> None:
-        """Show the analysis made earlier in the session of `series` (its key), if any, and say
-        whether a re-run would differ (another model or selector). One made of other images under
-        that key (the files were replaced since) is dropped, not shown, and the reader told."""
-        earlier = self.results.get(series.ref.key)
+        """Show the analysis made earlier in the session of `series` (its key in its folder:
+        `session_key`), if any, and say whether a re-run would differ (another model or selector).
+        One made of other images in that folder (the files were replaced since) is dropped, not
+        shown, and the reader told."""
+        key = session_key(series.ref)
+        earlier = self.results.get(key)
         selection = self.state.selection
         if earlier is None or selection is None:
             return
         if not earlier.series.same_images(series):  # (another slice count included)
-            del self.results[series.ref.key]
+            del self.results[key]
             self.analysisMessage.emit("Not analysed: the images differ from those analysed earlier.")
             self.problem.emit(
                 "Earlier analysis not shown",
@@ -514,7 +523,7 @@ class ViewerController(QObject):
                 cancel=cancel,
                 lesion_methods=lesion_methods,
             )
-            return model, analysis, series.ref.key, options.lesion_method
+            return model, analysis, session_key(series.ref), options.lesion_method
 
         self._set_analysing(True)
         if self.model is None:

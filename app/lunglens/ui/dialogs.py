@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens import RESEARCH_ONLY, __version__
+from lunglens.io.dicom import read_dataset
 
 
 def _readable(value, depth: int = 0) -> str:
@@ -83,11 +84,10 @@ class AboutDialog(QDialog):
 
 
 def dicom_tags(path: Path) -> str:
-    """The header of one DICOM file as text (pixel data not read)."""
-    import pydicom
-
+    """The header of one DICOM file as text (`read_dataset` without pixels: bounded, a pipe or a
+    device is refused, never waited on)."""
     try:
-        return str(pydicom.dcmread(path, stop_before_pixels=True, force=True))
+        return str(read_dataset(path, pixels=False))
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
         return f"{path}: cannot read the header ({exc})"
 

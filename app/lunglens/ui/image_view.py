@@ -143,6 +143,7 @@ class SliceView(QWidget):
         self._shape: tuple[int, int] | None = None
         self.box.sliceSteps.connect(self.sliceSteps)
         self.box.windowDrag.connect(self.windowDrag)
+        self.box.sigRangeChanged.connect(lambda *_: self._show_hu())  # zoom, pan, reset: the mouse still
         self.graphics.scene().sigMouseMoved.connect(self._mouse_moved)
         self.graphics.viewport().installEventFilter(self)
 
@@ -231,10 +232,12 @@ class SliceView(QWidget):
 
     def _show_hu(self) -> None:
         """Write the HU under the cursor of the slice shown now (after a move of the mouse, a
-        new slice or series, or a window change), or nothing when it is not over the image."""
+        new slice or series, a window change, or a zoom, pan or reset of the view), or nothing
+        when it is not over the image. The cursor is mapped through the view's range as it is now
+        (`mapSceneToView` applies a change the view would otherwise apply at its next paint)."""
         text = ""
         if self._hu is not None and self._cursor is not None:
-            point = self.image.mapFromScene(self._cursor)
+            point = self.image.mapFromParent(self.box.mapSceneToView(self._cursor))
             row, column = int(np.floor(point.y())), int(np.floor(point.x()))
             rows, columns = self._hu.shape
             if 0 <= row < rows and 0 <= column < columns:

@@ -1,9 +1,9 @@
 """The "Open worklist…" dialog: a batch's `DIR/worklist.csv` (`lunglens.batch.worklist`) as a
 sortable, filterable table. Numeric columns (P(COVID), affected %, score, ...) sort as numbers,
-empty cells last; the filter box matches any shown column; "Failed only" keeps the jobs that
-failed. Double-clicking a finished row asks to open its series with its SAVED analysis
-(`openRequested(where, analysis, saved_as)`, `where` the row's folder column: a folder, or the series'
-DICOMweb address for a batch over a PACS): no model runs.
+empty cells last in either direction; the filter box matches the text shown in any column;
+"Failed only" keeps the jobs that failed. Double-clicking a finished row asks to open its series
+with its SAVED analysis (`openRequested(where, analysis, saved_as)`, `where` the row's folder
+column: a folder, or the series' DICOMweb address for a batch over a PACS): no model runs.
 
 The P(COVID) columns are the model's slice probabilities over the kept slices (largest and mean;
 the Model column names the model: the bundled demonstration model unless the batch named another), the
@@ -35,7 +35,15 @@ from PySide6.QtWidgets import (
 )
 
 from lunglens.analysis import Analysis
-from lunglens.batch.worklist import PROBLEMS, WORKLIST_NAME, invalid_rows_message, read_worklist
+from lunglens.batch.worklist import (
+    PROBLEMS,
+    RESULT_LIMIT_BYTES,
+    WORKLIST_NAME,
+    invalid_rows_message,
+    read_worklist,
+    result_problem,
+)
+from lunglens.io.files import NotRegularFileError, read_text
 from lunglens.quant import ZONE_NAMES, SeverityScale
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -108,12 +116,19 @@ INVALID_COLOUR = QColor(255, 205, 205)
 
 
 def load_saved_analysis(folder: Path, row: dict) -> Analysis:
-    """The analysis a worklist row names (`folder/<result>`). Raises ValueError (named)."""
+    """The analysis a worklist row names (`folder/<result>`, only the job's result file:
+    `result_problem`; a regular file of RESULT_LIMIT_BYTES at most, never a pipe or a device).
+    Raises ValueError (named)."""
     if row.get("status") != "done" or not row.get("result"):
         raise ValueError(f"{row.get('folder', '?')}: no saved analysis (status {row.get('status') or '?'})")
+    problem = result_problem(row)
+    if problem:
+        raise ValueError(f"{Path(folder) / WORKLIST_NAME}: the saved analysis is not opened ({problem})")
     path = Path(folder) / row["result"]
     try:
-        return Analysis.from_json(path.read_text(encoding="utf-8"))
+        return Analysis.from_json(read_text(path, RESULT_LIMIT_BYTES))
+    except NotRegularFileError as exc:
+        raise ValueError(f"{path}: cannot read the saved analysis ({exc})") from exc
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the saved analysis ({exc.strerror or exc})") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -128,8 +143,8 @@ def _number(text: str) -> float:
 
 
 class WorklistModel(QAbstractTableModel):
-    """The worklist rows as a table; `SORT_ROLE` gives numbers for numeric columns (empty: -inf,
-    so they sort below every value)."""
+    """The worklist rows as a table; `SORT_ROLE` gives numbers for numeric columns (None for an
+    empty cell or one that is not a number: `WorklistFilter` sorts those last)."""
 
     def __init__(self, rows: list[dict]):
         super().__init__()
@@ -154,7 +169,7 @@ class WorklistModel(QAbstractTableModel):
         if role == SORT_ROLE:
             if column.numeric:
                 value = _number(text)
-                return -math.inf if math.isnan(value) else value
+                return None if math.isnan(value) else value
             return text.lower()
         if role == Qt.ItemDataRole.BackgroundRole and row.get(PROBLEMS):
             return INVALID_COLOUR
@@ -176,7 +191,8 @@ class WorklistModel(QAbstractTableModel):
 
 class WorklistFilter(QSortFilterProxyModel):
     """Keeps the rows whose shown text contains the filter text (any column, any case) and,
-    with `failed_only`, whose status is `failed`."""
+    with `failed_only`, whose status is `failed`. Sorts numeric columns by number, their empty
+    cells last whichever the direction."""
 
     def __init__(self):
         super().__init__()
@@ -195,10 +211,21 @@ class WorklistFilter(QSortFilterProxyModel):
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, _parent) -> bool:
-        row = self.sourceModel().rows[source_row]
-        if self.failed_only and row.get("status") != "failed":
+        model = self.sourceModel()
+        if self.failed_only and model.rows[source_row].get("status") != "failed":
             return False
-        return not self.text or any(self.text in (row.get(c.field) or "").lower() for c in COLUMNS)
+        return not self.text or any(
+            self.text in model.index(source_row, column).data().lower() for column in range(len(COLUMNS))
+        )
+
+    def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
+        if not COLUMNS[left.column()].numeric:
+            return super().lessThan(left, right)
+        a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
+        if a is None or b is None:  # empty last: a descending sort puts first what is not less
+            descending = self.sortOrder() == Qt.SortOrder.DescendingOrder
+            return (a is None, b is None) == ((True, False) if descending else (False, True))
+        return a < b
 
 
 class WorklistDialog(QDialog):
@@ -268,7 +295,7 @@ class WorklistDialog(QDialog):
 
     @classmethod
     def open_folder(cls, folder: Path, parent=None) -> WorklistDialog:
-        """The dialog for `folder/worklist.csv`. Raises OSError or ValueError (named)."""
+        """The dialog for `folder/worklist.csv`. Raises ValueError naming the file (`read_worklist`)."""
         return cls(folder, read_worklist(folder), parent)
 
     def column_of(self, field: str) -> int:
