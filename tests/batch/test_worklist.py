@@ -294,6 +294,26 @@ def test_a_worklist_that_is_not_utf8_text_is_named_with_the_reason(tmp_path):
     )
 
 
+def test_a_worklist_saved_by_a_spreadsheet_with_a_byte_order_mark_reads_as_written(tmp_path):
+    from lunglens.batch.worklist import WORKLIST_NAME, read_worklist
+
+    (tmp_path / WORKLIST_NAME).write_text("\ufeffjob_id,folder,status,result\nA,/data/a,done,A.json\n")
+    (row,) = read_worklist(tmp_path)
+    assert row["job_id"] == "A" and row["result"] == "A.json" and not row["problems"]
+
+
+def test_a_result_in_the_way_that_is_a_named_pipe_fails_its_job_at_once(tmp_path):
+    """A task finding its job's result file in place reads it; a pipe there must not hang it."""
+    import os
+
+    from lunglens.atomic import WriteError
+    from lunglens.batch import task
+
+    os.mkfifo(tmp_path / "A.json")
+    with pytest.raises(WriteError, match="a result is in the way and cannot be read .*named pipe"):
+        task._finished(tmp_path / "A.json", None)
+
+
 def test_a_missing_worklist_is_named(tmp_path):
     from lunglens.batch.worklist import WORKLIST_NAME, read_worklist
 

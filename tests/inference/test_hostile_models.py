@@ -132,6 +132,17 @@ def test_card_that_is_not_a_json_object(tiny, content):
         load_model(tiny, provider="cpu")
 
 
+def test_card_larger_than_the_limit_is_refused_for_its_size(tiny):
+    """Read cut at the limit, a long card failed as JSON cut short; it is refused for its size."""
+    from lunglens.inference.card import CARD_LIMIT_BYTES
+
+    tiny.write_text(tiny.read_text() + " " * CARD_LIMIT_BYTES)
+    with pytest.raises(
+        ModelError, match=f"not a valid model card \\(larger than {CARD_LIMIT_BYTES:,} bytes\\)"
+    ):
+        load_model(tiny, provider="cpu")
+
+
 def test_model_file_that_is_a_folder(tiny):
     (tiny.parent / "folder.onnx").mkdir()
     _edit_card(tiny, onnx_file="folder.onnx")

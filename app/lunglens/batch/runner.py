@@ -40,10 +40,11 @@ from lunglens.batch.task import (
     result_name,
     run_job,
 )
-from lunglens.batch.worklist import WORKLIST_NAME, summarise, write_worklist
+from lunglens.batch.worklist import RESULT_LIMIT_BYTES, WORKLIST_NAME, summarise, write_worklist
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError, LoadError, load
+from lunglens.io.files import read_text
 from lunglens.pacs import PacsError
 from lunglens.threads import THREADS_VARIABLE
 
@@ -245,7 +246,7 @@ def _adopt(manifest: Manifest, out: Path, job: Job, settings: dict) -> bool:
     never overwritten: the job fails, naming the file."""
     path = out / result_name(job.job_id)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, RESULT_LIMIT_BYTES))  # never blocks on a pipe put there
         if data["series"]["key"] != job.series_key:
             return False
         analysis = Analysis.from_dict(data)

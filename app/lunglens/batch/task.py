@@ -33,9 +33,10 @@ from lunglens.analysis import AnalysisOptions, load_and_analyse, shared_lesion_m
 from lunglens.analysis.result import analysis_json
 from lunglens.atomic import WriteError, write_atomically
 from lunglens.batch.jobs import Job, report_name, result_name
-from lunglens.batch.worklist import summarise
+from lunglens.batch.worklist import RESULT_LIMIT_BYTES, summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
+from lunglens.io.files import read_text
 from lunglens.pacs import PacsError, retrieve_study
 from lunglens.threads import thread_budget
 
@@ -198,7 +199,7 @@ def _finished(path: Path, job: Job) -> dict | None:
     """The worklist summary of the finished result of `job` at `path`, or None when there is none
     (a file of another series is not one)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, RESULT_LIMIT_BYTES))  # never blocks on a pipe put there
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:

@@ -274,6 +274,7 @@ def read_worklist(folder: Path) -> list[dict]:
         raise ValueError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     except ValueError as exc:
         raise ValueError(f"{path}: not a LungLens worklist ({exc})") from exc
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as a spreadsheet saving UTF-8 writes one
     with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle, restval="")
         try:

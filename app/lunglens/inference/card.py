@@ -15,7 +15,7 @@ from typing import ClassVar, Self
 
 from lunglens.atomic import write_atomically
 from lunglens.inference.preprocess import MODEL_SIZE
-from lunglens.io.files import open_regular
+from lunglens.io.files import open_regular, read_text
 
 CARD_FORMAT = 1
 
@@ -71,9 +71,7 @@ class JsonCard:
         """Read a card; raises ValueError naming the file when it is not a valid card (or not a
         regular file: a pipe or a device is never read)."""
         try:
-            with open_regular(path) as fh:
-                data = json.loads(fh.read(CARD_LIMIT_BYTES + 1).decode("utf-8"))
-            return cls.from_dict(data)
+            return cls.from_dict(json.loads(read_text(path, CARD_LIMIT_BYTES)))
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: not a valid {cls.KIND} ({exc})") from exc
 
