@@ -60,9 +60,17 @@ def test_search_open_and_send_results(qtbot, window, uploaded, dicomweb_env, tmp
     window.controller.set_anonymise_exports(False)
     window.hospital.send_action.trigger()
     assert window.hospital.send_dialog.destination().where == uploaded.dicomweb_url.rstrip("/")
+    assert not window.hospital.send_dialog.sent_before.isVisibleTo(window.hospital.send_dialog)
     with qtbot.waitSignal(window.hospital.pacs.stored, timeout=120000) as stored:
         window.hospital.send_dialog.send_button.click()
     assert study_uid in stored.args[0]
+    window.hospital.send_action.trigger()  # a second sending is warned of: the PACS would keep both sets
+    again = window.hospital.send_dialog
+    assert (
+        again.sent_before.isVisibleTo(again)
+        and window.state.analysis.decision.summary() in again.sent_before.text()
+    )
+    again.reject()
     series = Connection(url=uploaded.dicomweb_url, user=USER).client().search_for_series(study_uid)
     modalities = {item["00080060"]["Value"][0] for item in series}
     assert {"CT", "SR"} <= modalities

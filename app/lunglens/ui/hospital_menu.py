@@ -70,7 +70,9 @@ class HospitalActions(QObject):
             self.window.show_message("No PACS", "Open a study from a PACS first (File > Open from PACS…).")
             return None
         analysis, series = state.analysis, state.series
-        self.send_dialog = SendResultsDialog(destinations, series, self.window)
+        self.send_dialog = SendResultsDialog(
+            destinations, series, self.window, sent_before=self.pacs.sent.get(series.ref.key, [])
+        )
         self.send_dialog.accepted.connect(
             lambda dialog=self.send_dialog: self._send(dialog.destination(), analysis, series)
         )

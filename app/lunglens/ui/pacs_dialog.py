@@ -216,10 +216,13 @@ def describe_server(connection: SessionConnection) -> str:
 
 class SendResultsDialog(QDialog):
     """Asks where the results of `series` (a DICOM `Series`) go before anything is sent:
-    `destinations` (`PacsSession.destinations`, not empty) in a list, the first chosen.
+    `destinations` (`PacsSession.destinations`, not empty) in a list, the first chosen; warns when
+    results of the series were sent before in this session (`sent_before`, `PacsSession.sent`).
     Accepted, `destination()` is the server chosen."""
 
-    def __init__(self, destinations: list[SessionConnection], series, parent=None):
+    def __init__(
+        self, destinations: list[SessionConnection], series, parent=None, sent_before: list[str] = ()
+    ):
         super().__init__(parent)
         self.setWindowTitle("Send results to PACS")
         self.destinations = list(destinations)
@@ -242,10 +245,20 @@ class SendResultsDialog(QDialog):
         self.send_button = buttons.addButton("&Send to this server", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.sent_before = QLabel(
+            "Results of this series were sent before in this session:\n"
+            + "\n".join(f"• {line}" for line in sent_before)
+            + "\nSending again stores a second set of result series beside them: the PACS keeps "
+            "both, with the same series numbers, and does not link them."
+        )
+        self.sent_before.setWordWrap(True)
+        self.sent_before.setStyleSheet("color: #b8860b;")
+        self.sent_before.setVisible(bool(sent_before))
         layout = QVBoxLayout(self)
         layout.addWidget(self.what)
         layout.addWidget(self.server_box)
         layout.addWidget(note)
+        layout.addWidget(self.sent_before)
         layout.addWidget(buttons)
         self.resize(560, self.sizeHint().height())
 

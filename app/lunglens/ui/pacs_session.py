@@ -15,6 +15,7 @@ import atexit
 import json
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +79,9 @@ class PacsSession(QObject):
     def __init__(self, settings: QSettings):
         super().__init__()
         self.settings = settings
+        self.sent: dict[str, list[str]] = {}
+        """The results sent in this session per series (`SeriesRef.key`), one line per sending:
+        when, where, and the decision sent ("10:41 to https://…: COVID-19: 19 of 23 …")."""
         self.passwords: dict[tuple[str, str], str] = {}
         """Passwords typed in this session, by (server URL, user): each is sent only there."""
         self.last: SessionConnection | None = None
@@ -207,7 +211,12 @@ class PacsSession(QObject):
             stored = store(connection, [r.dataset for r in results])
             return stored_text(stored, results[0].dataset.StudyInstanceUID, connection)
 
+        sent = (
+            f"{time.strftime('%H:%M')} to {connection.where}: {analysis.decision.summary()}; "
+            f"slice cut-off {analysis.decision.params.slice_cutoff:g}"
+        )
         signals = self.jobs["store"].start(work)
+        signals.finished.connect(lambda _text: self.sent.setdefault(series.ref.key, []).append(sent))
         signals.finished.connect(lambda text: self.stored.emit(text))
         signals.failed.connect(lambda message: self.sendFailed.emit("Cannot send the results", message))
 
