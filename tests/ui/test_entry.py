@@ -113,8 +113,18 @@ def test_screenshot_option_analyses_goes_to_the_slice_and_saves_the_window(
         [str(covid_ct_md / "P001"), "--slice", "9999", "--screenshot", str(tmp_path / "x.png"), *model],
         tmp_path,
     )
-    assert outside.returncode == 1 and "outside this series' slices 1 to" in outside.stderr
+    assert outside.returncode == 2 and "outside this series' slices 1 to" in outside.stderr
     assert not (tmp_path / "x.png").exists()
+    # bad input is exit status 2, as for every command; a destination inside the folder read is
+    # refused before the series loads
+    into_input = _lunglens(
+        [str(covid_ct_md / "P001"), "--screenshot", str(covid_ct_md / "P001" / "x.png")], tmp_path
+    )
+    assert into_input.returncode == 2 and "a folder being read" in into_input.stderr
+    missing = _lunglens(
+        [str(tmp_path / "no such folder"), "--screenshot", str(tmp_path / "y.png"), *model], tmp_path
+    )
+    assert missing.returncode == 2 and "no screenshot" in missing.stderr
 
 
 def test_sigterm_quits_cleanly_and_removes_the_demo_folder(tmp_path, tiny_model_card):

@@ -14,7 +14,7 @@ from PySide6.QtCore import QBuffer, QIODevice, QSettings, QThreadPool, QTimer
 from PySide6.QtWidgets import QApplication
 
 from lunglens import __version__
-from lunglens.atomic import WriteError, write_atomically
+from lunglens.atomic import WriteError, destination_problem, write_atomically
 from lunglens.ui.main_window import MainWindow
 
 SELF_TEST_LIMIT_MS = 300_000
@@ -73,13 +73,14 @@ def png_bytes(window: MainWindow) -> bytes:
 def screenshot(window: MainWindow, folder: Path, out: Path, analyse: bool, slice_number: int | None) -> None:
     """Open `folder`, analyse it when `analyse`, go to slice `slice_number` (1-based, as the
     viewer shows it; None: stay on the middle slice), save the whole window as a PNG at `out`
-    and quit: exit code 0 when saved, 1 on any message to the user, a slice out of range, a
-    refused destination or after SELF_TEST_LIMIT_MS."""
+    and quit: exit code 0 when saved, 2 (bad input, as every command) on any message to the user
+    (a folder without a series, no verdict), a slice out of range or a refused destination, 1
+    after SELF_TEST_LIMIT_MS."""
     app, control = QApplication.instance(), window.controller
 
-    def failed(text: str) -> None:
+    def failed(text: str, status: int = 2) -> None:
         print(f"lunglens: no screenshot: {text}", file=sys.stderr, flush=True)
-        app.exit(1)
+        app.exit(status)
 
     def go_to_slice() -> None:
         n = window.state.n_slices
@@ -101,10 +102,14 @@ def screenshot(window: MainWindow, folder: Path, out: Path, analyse: bool, slice
         )
         app.exit(0)
 
+    problem = destination_problem(out, [folder])
+    if problem:  # said before the series is loaded, not after
+        QTimer.singleShot(0, lambda: failed(f"{out}: {problem}"))
+        return
     control.seriesLoaded.connect(control.run_analysis if analyse else go_to_slice)
     control.analysisDone.connect(go_to_slice)
-    window.messageShown.connect(failed)
-    QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out"))
+    window.messageShown.connect(lambda text: failed(text))
+    QTimer.singleShot(SELF_TEST_LIMIT_MS, lambda: failed("timed out", 1))
     control.open_folder(folder)
 
 
