@@ -138,3 +138,16 @@ def test_hu_readout_follows_keyboard_zoom_pan_and_reset_with_the_mouse_still(qtb
         before = view.hu_readout()
         move()
         assert view.hu_readout() == under_cursor() != before
+
+
+def test_the_panels_can_be_closed_for_a_small_screen_and_brought_back_from_the_view_menu(qtbot, window):
+    """With both panels the window needs about 900 pixels; without the series panel it fits an
+    800 x 600 screen. A panel closed by its title bar's button comes back from View."""
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    toggles = {a.text(): a for a in view_menu.actions() if a.text() in ("&Series panel", "&Analysis panel")}
+    assert len(toggles) == 2 and all(a.isChecked() for a in toggles.values())
+    toggles["&Series panel"].trigger()
+    qtbot.waitUntil(lambda: not window.series_dock.isVisible())
+    assert window.minimumSizeHint().width() <= 800
+    toggles["&Series panel"].trigger()
+    qtbot.waitUntil(window.series_dock.isVisible)

@@ -295,6 +295,13 @@ class MainWindow(QMainWindow):
             group.addAction(action)
             self.drag_actions[mode] = action
         view_menu.addSeparator()
+        # the panels can be closed (their title bar's button) to give the images a small screen
+        # and brought back here
+        for dock, text in ((self.series_dock, "&Series panel"), (self.side_dock, "&Analysis panel")):
+            toggle = dock.toggleViewAction()
+            toggle.setText(text)
+            view_menu.addAction(toggle)
+        view_menu.addSeparator()
         self.tags_action = self._action("DICOM &tags of this slice…", self.show_tags, "T", view_menu)
 
         for keys, delta in (
