@@ -28,6 +28,24 @@ def test_open_p001_shows_middle_slice_then_loads(qtbot, window, covid_ct_md):
     assert str(covid_ct_md / "P001") in window.controller.recent_folders()
 
 
+def test_a_folder_the_session_removes_at_its_end_is_not_remembered_as_recent(qtbot, window):
+    """The demo patient and studies retrieved from a PACS live in folders removed when the viewer
+    closes: Open recent would offer them after they are gone."""
+    import shutil
+
+    from lunglens.ui.session_folders import make_session_folder
+    from tests.dicomout.unusable import phantom_slices
+
+    folder = make_session_folder("lunglens-pacs-")
+    try:
+        phantom_slices(folder / "study")
+        with qtbot.waitSignal(window.controller.firstSliceShown, timeout=30000):
+            window.controller.open_folder(folder / "study")
+        assert not any(f.startswith(str(folder)) for f in window.controller.recent_folders())
+    finally:
+        shutil.rmtree(folder)
+
+
 def test_scroll_with_keys_wheel_slider_and_strip(qtbot, p001_window):
     window, state = p001_window, p001_window.state
     window.activateWindow()

@@ -11,7 +11,6 @@ only shows."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from lunglens.inference import Model, SharedModel, load_model
 from lunglens.io import Discovery, SeriesRef, discover, load, load_slice
 from lunglens.report import write_report
 from lunglens.synthetic.demo import make_demo_patient
+from lunglens.ui.session_folders import made_for_this_session, make_session_folder
 from lunglens.ui.state import ViewerState
 from lunglens.ui.workers import JobSlot
 
@@ -156,6 +156,10 @@ class ViewerController(QObject):
         return [str(f) for f in (self.settings.value("recent_folders", [], type=list) or [])]
 
     def _remember_folder(self, folder: Path) -> None:
+        """Put `folder` first among the recent folders, unless this session made it (the demo
+        patient, a study retrieved from a PACS): it is removed when the session ends."""
+        if made_for_this_session(folder):
+            return
         folders = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
         self.settings.setValue("recent_folders", folders[:MAX_RECENT])
         self.recentChanged.emit()
@@ -267,7 +271,7 @@ class ViewerController(QObject):
     def open_demo(self) -> None:
         """Make the synthetic demo patient in a temporary folder (in the background; removed at
         `shutdown`) and open it."""
-        folder = Path(tempfile.mkdtemp(prefix="lunglens-demo-"))
+        folder = make_session_folder("lunglens-demo-")
         self._demo_folders.append(folder)
         self.status.emit("Making the demo patient…", 0)
         signals = self.jobs["demo"].start(lambda _progress, _cancel: make_demo_patient(folder, covid=True))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import json
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from lunglens.pacs import (
     store,
     stored_text,
 )
+from lunglens.ui.session_folders import make_session_folder
 from lunglens.ui.workers import JobSlot, WorkerSignals
 
 SETTINGS_KEY = "pacs/connections"
@@ -161,7 +161,7 @@ class PacsSession(QObject):
     ) -> WorkerSignals:
         """Retrieve a study (one series of it when given) into a new temporary folder (removed at
         exit) in the background; the signals report progress, the folder, or the failure."""
-        folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
+        folder = make_session_folder("lunglens-pacs-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         slot = self.jobs["retrieve" if series_uid is None else "retrieve_series"]
         return slot.start(
