@@ -175,7 +175,7 @@ def test_analyses_come_back_with_their_series(qtbot, p001_window, covid_ct_md):
     assert "Run the analysis again" in window.analysis_panel.message.text()
 
 
-def test_measurements_listed_per_slice_deletable_and_cleared_with_the_series(
+def test_measurements_listed_per_slice_deletable_and_kept_with_their_series(
     qtbot, p001_window, covid_ct_md, tmp_path
 ):
     from tests.pdf_text import pdf_file_text
@@ -204,9 +204,20 @@ def test_measurements_listed_per_slice_deletable_and_cleared_with_the_series(
     window.measurement_list.list.item(0).setSelected(True)
     window.measurement_list.delete_selected()
     assert [m.kind for m in layer.items] == ["distance"]
+    distance = layer.items[0]
+    distance.roi.movePoint(distance.roi.getHandles()[1], (300.0, 300.0))  # dragged after it was made
+    length, result, points = distance.length_mm, distance.result, layer._points(distance.roi)
     with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
         window.controller.open_folder(covid_ct_md / "normal001")
-    assert not layer.items and window.measurement_list.list.count() == 0
+    assert not layer.items and window.measurement_list.list.count() == 0  # the other series has none
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(covid_ct_md / "P001")  # back: its measurement is there, as left
+    assert [(m.kind, m.slice_index, m.result) for m in layer.items] == [("distance", here, result)]
+    assert layer.items[0].length_mm == pytest.approx(length) and window.measurement_list.list.count() == 1
+    assert np.allclose(layer._points(layer.items[0].roi), points)  # where it was left
+    state.set_index(here)
+    assert layer.items[0].roi.isVisible()
+    assert layer.records()[0].result == result
 
 
 def test_reformats_beside_the_axial_view_with_linked_lines(qtbot, p001_window):

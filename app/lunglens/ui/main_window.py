@@ -43,7 +43,7 @@ from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pix
 from lunglens.report.identity import pixel_identity_problem
 from lunglens.ui.analysis_panel import AnalysisPanel
 from lunglens.ui.cine import CineController, CineControls
-from lunglens.ui.controller import ViewerController
+from lunglens.ui.controller import ViewerController, session_key
 from lunglens.ui.decision_panel import DecisionPanel
 from lunglens.ui.dialogs import AboutDialog, TagDialog
 from lunglens.ui.hospital_menu import HospitalActions
@@ -95,6 +95,10 @@ class MainWindow(QMainWindow):
         self._contour_cache: dict[tuple[int, bool, bool], tuple] = {}
         self._measured_slice: tuple[int, bool] | None = None
         """(slice, whole series in) the measurements were last given (`render`)."""
+        self._measured_series: tuple[str, str] | None = None
+        """The series (`session_key`) the measurements on the view belong to."""
+        self._kept_measurements: dict[tuple[str, str], list] = {}
+        """Measurements of the series not shown, by `session_key`, put back when one is shown again."""
         self._prefetch = QTimer(self)
         self._prefetch.setSingleShot(True)
         self._prefetch.timeout.connect(self._prefetch_neighbours)
@@ -553,14 +557,24 @@ class MainWindow(QMainWindow):
         if found is None:
             self.view.clear()
             self.view.show_hint(False)
-            self.measurements.clear()
+            self._set_measurements_aside()
             self._fit_reformats()
             return
         self.setWindowTitle(f"LungLens — {found.folder.name}")
 
+    def _set_measurements_aside(self) -> None:
+        """Keep the measurements of the series shown for when the reader comes back to it (in this
+        session), and take them off the view."""
+        if self._measured_series is not None and self.measurements.items:
+            self._kept_measurements[self._measured_series] = self.measurements.kept()
+        self._measured_series = None
+        self.measurements.clear()
+
     def _series_opened(self, ref) -> None:
         self.cache.clear()
-        self.measurements.clear()
+        self._set_measurements_aside()
+        self._measured_series = session_key(ref)
+        self.measurements.put_back(self._kept_measurements.pop(self._measured_series, []))
         self._measured_slice = None
         self.view.forget_slice()
         self.view.set_pixel_size(ref.pixel_spacing_mm or (1.0, 1.0))  # the middle slice shows first

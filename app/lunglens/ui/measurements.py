@@ -47,6 +47,33 @@ class Measurement:
     length_mm: float | None = None
 
 
+@dataclass(frozen=True)
+class KeptMeasurement:
+    """A measurement set aside while another series is shown (`MeasurementLayer.kept`): its
+    kind, slice, ROI state (`pg.ROI.saveState`), label point and last result."""
+
+    kind: str
+    slice_index: int
+    roi_state: dict
+    anchor: tuple[float, float]
+    result: str
+    stats: RegionStats | None
+    length_mm: float | None
+
+
+#: A new ROI of each kind, whose state `put_back` then sets.
+_ROI_TYPES = {
+    "distance": lambda: pg.LineSegmentROI([(0, 0), (1, 1)], pen=PEN),
+    "ellipse": lambda: pg.EllipseROI([0, 0], [1, 1], pen=PEN),
+    "freehand": lambda: pg.PolyLineROI([(0, 0), (1, 0), (0, 1)], closed=True, pen=PEN),
+}
+
+
+def _label() -> pg.TextItem:
+    """A measurement's label (its text is the result)."""
+    return pg.TextItem(anchor=(0, 1), color="#00e5ff", fill=LABEL_FILL)
+
+
 class MeasurementLayer(QObject):
     """Creates, updates, lists and deletes measurements on `box` over `image` (image
     coordinates: x along columns, y along rows). Emits `changed()` after any of them changes."""
@@ -116,6 +143,31 @@ class MeasurementLayer(QObject):
         self.items.remove(measurement)
         self.changed.emit()
 
+    def kept(self) -> list[KeptMeasurement]:
+        """Every measurement as it stands, to be put back by `put_back` (the reader comes back to
+        the series)."""
+        return [
+            KeptMeasurement(
+                m.kind, m.slice_index, m.roi.saveState(), m.anchor, m.result, m.stats, m.length_mm
+            )
+            for m in self.items
+        ]
+
+    def put_back(self, kept: list[KeptMeasurement]) -> None:
+        """Add the measurements `kept` of this series (`kept()`), each with its result as it was
+        (its slice's pixels are the same); shown on its slice only."""
+        for k in kept:
+            roi = _ROI_TYPES[k.kind]()
+            roi.setState(k.roi_state)
+            m = self._attach(
+                Measurement(k.kind, k.slice_index, roi, _label(), k.anchor, k.result, k.stats, k.length_mm)
+            )
+            m.label.setText(m.result.replace(" (", "\n("))
+            self._place_label(m)
+            m.roi.setVisible(m.slice_index == self.index)
+            m.label.setVisible(m.slice_index == self.index)
+        self.changed.emit()
+
     def clear(self) -> None:
         """Remove every measurement (a new series)."""
         for m in list(self.items):
@@ -135,13 +187,16 @@ class MeasurementLayer(QObject):
 
     # --- internals ---------------------------------------------------------------------------
     def _add(self, kind: str, roi: pg.ROI) -> Measurement:
-        label = pg.TextItem(anchor=(0, 1), color="#00e5ff", fill=LABEL_FILL)
-        self.box.addItem(roi)
-        self.box.addItem(label)
-        measurement = Measurement(kind, self.index, roi, label)
-        self.items.append(measurement)
-        roi.sigRegionChanged.connect(lambda _roi, m=measurement: self._update(m))
+        measurement = self._attach(Measurement(kind, self.index, roi, _label()))
         self._update(measurement)
+        return measurement
+
+    def _attach(self, measurement: Measurement) -> Measurement:
+        """Put `measurement` on the view and in the list; it follows its ROI's handles."""
+        self.box.addItem(measurement.roi)
+        self.box.addItem(measurement.label)
+        self.items.append(measurement)
+        measurement.roi.sigRegionChanged.connect(lambda _roi, m=measurement: self._update(m))
         return measurement
 
     def _points(self, roi: pg.ROI) -> list[tuple[float, float]]:
