@@ -38,7 +38,7 @@ from models.lesion_architecture import OUTPUT_STRIDE, PATCH_PX, DenseWithSoftmax
 OPSET = 17
 INTENDED_USE = (
     "Demonstration and research only. Not a medical device; not for diagnosis. Trained on 50 "
-    "non-commercial slices and on synthetic lesions inserted into real CT series (see training_data)."
+    "non-commercial slices and on synthetic lesions inserted into real CT series."
 )
 LICENCE = "model weights: non-commercial (trained on COVID-SemiSeg/MedSeg data, Inf-Net's terms)"
 PATCH_INITIALIZERS = {
