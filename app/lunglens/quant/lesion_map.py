@@ -404,7 +404,8 @@ def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityM
         description=(
             f"learned lesion map: P(lesion) >= {threshold:g} from the patch CNN of Polat et al. (2021), "
             f"{card.name} {card.version}, {card.patch_px} px patches at {card.pixel_mm:g} mm/px inside the "
-            f"lung mask; intended use as its card states it: {card.intended_use or 'not stated'}"
+            # the readers end the description with a full stop of their own
+            f"lung mask; intended use as its card states it: {card.intended_use.rstrip('. ') or 'not stated'}"
         ),
         threshold=threshold,
         lesion_model=LesionModelRecord(card.name, card.version, card.sha256),
