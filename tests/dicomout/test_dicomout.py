@@ -298,7 +298,9 @@ def test_a_demonstration_model_is_called_one_and_no_other_model_is(p001):
         assert "demonstration" not in text.lower(), name
     demonstration = dataclasses.replace(analysis.model, intended_use="Demonstration of the method only")
     shown = texts(dataclasses.replace(analysis, model=demonstration))
-    assert f"demonstration model {demonstration.name} {demonstration.version}" in shown["key image"]
+    assert f"model {demonstration.label};" in shown["key image"] and demonstration.label.endswith(
+        "a demonstration model"
+    )
     assert f"Demonstration model {demonstration.name}" in shown["SR"]
 
 

@@ -178,4 +178,4 @@ def test_a_screenshot_leaves_no_settings_naming_the_folder_in_the_temporary_file
         tmp_path,
         TMPDIR=str(temporary),
     )
-    assert refused.returncode == 1 and not list(temporary.glob("lunglens-*"))
+    assert refused.returncode == 2 and not list(temporary.glob("lunglens-*"))

@@ -220,6 +220,26 @@ def test_measurements_listed_per_slice_deletable_and_kept_with_their_series(
     assert layer.records()[0].result == result
 
 
+def test_measurements_of_a_series_whose_files_changed_are_dropped_and_said_so(qtbot, window, tmp_path):
+    """Measurements come back only onto the images they were made on: a slice file removed
+    meanwhile drops them (their slice may be gone), with a message."""
+    from tests.dicomout.unusable import phantom_slices
+
+    files = phantom_slices(tmp_path / "a")
+    phantom_slices(tmp_path / "b")
+    control, layer = window.controller, window.measurements
+    with qtbot.waitSignal(control.seriesLoaded, timeout=60000):
+        control.open_folder(tmp_path / "a")
+    window.add_measurement("distance")
+    with qtbot.waitSignal(control.seriesLoaded, timeout=60000):
+        control.open_folder(tmp_path / "b")
+    files[-1].unlink()
+    with qtbot.waitSignal(control.seriesLoaded, timeout=60000):
+        control.open_folder(tmp_path / "a")
+    assert not layer.items
+    assert "1 measurement(s) made earlier on this series were dropped" in window.statusBar().currentMessage()
+
+
 def test_reformats_beside_the_axial_view_with_linked_lines(qtbot, p001_window):
     window = p001_window
     assert window.reformat_action.isChecked() and window.coronal.isVisibleTo(window)

@@ -61,7 +61,8 @@ class Analysis:
     quantification: Quantification | None = None
     """Lungs, zones, lesion burden and severity score (`lunglens.quant`); None when it was not
     run (`AnalysisOptions.quantify` off). A series where it finds no lung has no analysis: `analyse`
-    raises `NoVerdict`."""
+    raises `NoVerdict` (results of earlier versions hold None and a series warning starting "no
+    quantification" then)."""
 
     @property
     def n_slices(self) -> int:

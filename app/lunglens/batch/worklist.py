@@ -40,6 +40,9 @@ WORKLIST_LIMIT_BYTES = 64 << 20
 #: The largest result (Analysis JSON) a row opens (bytes); a batch writes some 0.1-0.3 MiB.
 RESULT_LIMIT_BYTES = 64 << 20
 
+#: The largest severity score a worklist row can hold (six zones of 0-5).
+SEVERITY_SCORE_MAX = SeverityScale().score_max(len(ZONE_NAMES))
+
 COLUMNS = (
     "job_id",
     "patient",
@@ -174,7 +177,7 @@ _RANGES = {
     "fraction": (-math.inf, None, False),  # its range is DecisionParams'
     "slice_cutoff": (-math.inf, None, False),
     "affected_percent": (0, 100, False),
-    "severity_score": (0, SeverityScale().score_max(len(ZONE_NAMES)), True),
+    "severity_score": (0, SEVERITY_SCORE_MAX, True),
     "seconds": (0, None, False),
 }
 """The numeric columns: (least, largest or None, whole number) of a value a batch writes (the

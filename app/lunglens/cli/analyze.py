@@ -54,11 +54,11 @@ def choose_series(found, choice: str | None):
                 raise BadInput(f"{found.folder}: no series {choice!r} (lunglens info lists them)")
             ref = matches[0]
         if not ref.analysable:
-            raise BadInput(f"{ref.description or ref.key}: cannot be analysed: {'; '.join(ref.problems)}")
+            raise BadInput(f"{ref.name}: cannot be analysed: {'; '.join(ref.problems)}")
         return ref
     candidates = found.analysable
     if not candidates:
-        reasons = "; ".join(f"{r.description or r.key}: {', '.join(r.problems)}" for r in found.series[:3])
+        reasons = "; ".join(f"{r.name}: {', '.join(r.problems)}" for r in found.series[:3])
         raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
     if len(candidates) > 1:
         listed = ", ".join(f"[{found.series.index(r) + 1}] {r.description}" for r in candidates)

@@ -74,9 +74,13 @@ class Decision:
         rule = self.params.rule()
         return rule if self.params.patient_fraction == 0 else f"{rule} = {exact_text(self.needed)}"
 
+    def k_of_n(self) -> str:
+        """ "12 of 90": k of n, the one place it is written (`count_text` says what they count)."""
+        return f"{self.k_positive} of {self.n_kept}"
+
     def count_text(self) -> str:
-        """ "12 of 90 kept slices positive": k of n, the one place it is written."""
-        return f"{self.k_positive} of {self.n_kept} kept slices positive"
+        """ "12 of 90 kept slices positive"."""
+        return f"{self.k_of_n()} kept slices positive"
 
     def summary(self) -> str:
         """ "COVID-19: 12 of 90 kept slices positive (k > 0.1 × n = 9)"."""

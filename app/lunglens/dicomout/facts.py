@@ -37,8 +37,8 @@ class ResultFacts:
     model_name: str
     model_version: str
     model_sha256: str
-    model_demonstration: bool
-    """Whether the model is a demonstration model (`ModelRecord.demonstration`)."""
+    model_label: str
+    """ "lunglens-demo 1.0.0, a demonstration model" (`ModelRecord.label`)."""
     lunglens_version: str
     quantification: dict | None
     verdict_caveat: str
@@ -71,7 +71,7 @@ def result_facts(analysis) -> ResultFacts:
         model_name=model.name,
         model_version=model.version,
         model_sha256=model.sha256,
-        model_demonstration=model.demonstration,
+        model_label=model.label,
         lunglens_version=str(analysis.versions.get("lunglens", __version__)),
         quantification=None if quantification is None else quantification.to_dict(),
         verdict_caveat=analysis.verdict_caveat(),

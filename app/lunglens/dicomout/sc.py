@@ -75,8 +75,7 @@ def build_key_image(
     )
     image.copy_patient_and_study_information(header)  # as the PDF: Study Description too
     caption = key_image_caption(key, len(sources.headers), facts.slice_cutoff)
-    model = f"{'demonstration model' if facts.model_demonstration else 'model'} {facts.model_name} {facts.model_version}"
-    image.ImageComments = f"{caption}; {model}; {RESEARCH_ONLY}"
+    image.ImageComments = f"{caption}; model {facts.model_label}; {RESEARCH_ONLY}"
     image.DerivationDescription = derivation(facts, with_outlines)
     image.BurnedInAnnotation = "YES" if sources.burned_in_annotation else "NO"  # the source's pixels
     if "BodyPartExamined" in header:  # says the body part is unpaired: no Laterality needed

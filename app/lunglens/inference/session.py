@@ -95,8 +95,8 @@ _QUIET_LOCK = threading.Lock()
 
 @contextlib.contextmanager
 def _quiet():
-    """Silence onnxruntime's C++ logger while providers are tried (a provider that cannot start
-    logs errors); the outcome is reported by us. The process's Python streams are left alone:
+    """Silence onnxruntime's C++ logger while providers are tried or their libraries loaded (a
+    provider that cannot start logs errors); the outcome is reported by us. The process's Python streams are left alone:
     replacing sys.stdout from a background thread swallowed what other threads printed, and two
     threads restoring it out of turn left it replaced for good."""
     import onnxruntime as ort

@@ -201,7 +201,7 @@ def decision(analysis: Analysis, width: float) -> list[Flowable]:
                 exact_text(point.slice_cutoff),
                 exact_text(point.patient_fraction),
                 point.rule(),
-                f"{other.k_positive} of {other.n_kept}",
+                other.k_of_n(),
                 other.verdict,
             ]
         )
@@ -253,8 +253,9 @@ def quantification(analysis: Analysis, width: float) -> list[Flowable]:
     the figures are and what they cannot tell."""
     q = analysis.quantification
     opening = [_p("Extent of involvement (quantification)", "h")]
-    if q is None:  # a series without lung has no analysis (NoVerdict): the quantification was off
-        return opening + [_p("The quantification was not run for this analysis.")]
+    if q is None:  # off; or, in a result of an earlier LungLens, no lung found (now: no analysis)
+        found = [w for w in analysis.series.warnings if w.startswith("no quantification")]
+        return opening + [_p(found[0] if found else "The quantification was not run for this analysis.")]
     rows = table_rows(q)
     table = Table(rows, hAlign="LEFT", repeatRows=1)
     table.setStyle(

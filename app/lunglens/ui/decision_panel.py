@@ -115,8 +115,8 @@ class DecisionPanel(QGroupBox):
             f"Paper's operating point (cut-off {PAPER.slice_cutoff:g}, f = {PAPER.patient_fraction:g})"
         )
         self.reset.setToolTip(
-            f"Rahimzadeh et al.: a slice is positive at P(COVID) ≥ {PAPER.slice_cutoff:g}; the tables use "
-            f"f = {PAPER.patient_fraction:g}"
+            f"Rahimzadeh et al.: a slice is positive at {PAPER.slice_rule()}; the tables use "
+            f"f = {exact_text(PAPER.patient_fraction)}"
         )
         self.flips = QLabel("")
         self.flips.setWordWrap(True)

@@ -39,6 +39,7 @@ from lunglens.analysis import readout
 from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, LESION_METHODS
 from lunglens.core.reformat import stated_slice_labels
 from lunglens.core.windowing import PRESETS
+from lunglens.io import Series
 from lunglens.render.contours import LESION_CONTOURS, LUNG_CONTOURS, contour_pixels, paint
 from lunglens.report.identity import pixel_identity_problem
 from lunglens.ui.analysis_panel import AnalysisPanel
@@ -97,8 +98,11 @@ class MainWindow(QMainWindow):
         """(slice, whole series in) the measurements were last given (`render`)."""
         self._measured_series: tuple[str, str] | None = None
         """The series (`session_key`) the measurements on the view belong to."""
-        self._kept_measurements: dict[tuple[str, str], list] = {}
-        """Measurements of the series not shown, by `session_key`, put back when one is shown again."""
+        self._measured_images: Series | None = None
+        """Its images, once loaded (their `fingerprint` goes with measurements set aside)."""
+        self._kept_measurements: dict[tuple[str, str], tuple[str, list]] = {}
+        """Measurements of the series not shown, by `session_key`, with the fingerprint of the
+        images they were made on; put back when the series is shown again with those images."""
         self._prefetch = QTimer(self)
         self._prefetch.setSingleShot(True)
         self._prefetch.timeout.connect(self._prefetch_neighbours)
@@ -566,15 +570,31 @@ class MainWindow(QMainWindow):
         """Keep the measurements of the series shown for when the reader comes back to it (in this
         session), and take them off the view."""
         if self._measured_series is not None and self.measurements.items:
-            self._kept_measurements[self._measured_series] = self.measurements.kept()
-        self._measured_series = None
+            made_on = self._measured_images.fingerprint if self._measured_images is not None else ""
+            self._kept_measurements[self._measured_series] = (made_on, self.measurements.kept())
+        self._measured_series = self._measured_images = None
         self.measurements.clear()
+
+    def _put_measurements_back(self, series: Series) -> None:
+        """Put back the measurements set aside for `series` when they were made on its images as
+        they are now; else drop them and say why (their slices and pixels may no longer exist)."""
+        self._measured_images = series
+        made_on, kept = self._kept_measurements.pop(self._measured_series, ("", []))
+        if not kept:
+            return
+        if made_on and made_on == series.fingerprint:
+            self.measurements.put_back(kept)
+        else:
+            self._status(
+                f"{len(kept)} measurement(s) made earlier on this series were dropped: its images "
+                "changed since (or were not all loaded when they were made)",
+                15000,
+            )
 
     def _series_opened(self, ref) -> None:
         self.cache.clear()
         self._set_measurements_aside()
         self._measured_series = session_key(ref)
-        self.measurements.put_back(self._kept_measurements.pop(self._measured_series, []))
         self._measured_slice = None
         self.view.forget_slice()
         self.view.set_pixel_size(ref.pixel_spacing_mm or (1.0, 1.0))  # the middle slice shows first
@@ -595,6 +615,7 @@ class MainWindow(QMainWindow):
         self.load_progress.show()
 
     def _series_loaded(self) -> None:
+        self._put_measurements_back(self.state.series)
         self.slider.setRange(0, self.state.n_slices - 1)  # slices that failed to decode are gone
         self.slider.setEnabled(True)
         self.file_window_action.setEnabled(self.controller.file_window() is not None)

@@ -154,8 +154,9 @@ class MeasurementLayer(QObject):
         ]
 
     def put_back(self, kept: list[KeptMeasurement]) -> None:
-        """Add the measurements `kept` of this series (`kept()`), each with its result as it was
-        (its slice's pixels are the same); shown on its slice only."""
+        """Add the measurements `kept` of this series (`kept()`), each with its result as it was:
+        the caller puts them back only onto the images they were made on. Each is shown on its
+        slice only."""
         for k in kept:
             roi = _ROI_TYPES[k.kind]()
             roi.setState(k.roi_state)

@@ -213,7 +213,7 @@ class PacsSession(QObject):
 
         sent = (
             f"{time.strftime('%H:%M')} to {connection.where}: {analysis.decision.summary()}; "
-            f"slice cut-off {analysis.decision.params.slice_cutoff:g}"
+            f"slices positive when {analysis.decision.params.slice_rule()}"
         )
         signals = self.jobs["store"].start(work)
         signals.finished.connect(lambda _text: self.sent.setdefault(series.ref.key, []).append(sent))

@@ -17,6 +17,7 @@ file and the lines."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +39,14 @@ from lunglens.analysis import Analysis
 from lunglens.batch.worklist import (
     PROBLEMS,
     RESULT_LIMIT_BYTES,
+    SEVERITY_SCORE_MAX,
     WORKLIST_NAME,
     invalid_rows_message,
     read_worklist,
     result_problem,
 )
-from lunglens.io.files import NotRegularFileError, read_text
-from lunglens.quant import ZONE_NAMES, SeverityScale
+from lunglens.io.files import read_text
+from lunglens.quant.summary import percent_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -57,8 +59,8 @@ class Column:
     header: str
     numeric: bool = False
     tooltip: str = ""
-    decimals: int | None = None
-    """Decimals shown for a numeric column (None: as written in the CSV)."""
+    shown: Callable[[float], str] | None = None
+    """How a numeric column shows its value (None: as written in the CSV)."""
 
 
 COLUMNS = (
@@ -77,16 +79,24 @@ COLUMNS = (
     ),
     Column("k_positive", "k positive", True, "Kept slices read as COVID-19"),
     Column("n_kept", "n kept", True, "Slices kept by the selector (lung open) and classified"),
-    Column("max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices", 4),
-    Column("mean_p_covid", "P(COVID) mean", True, "Mean slice probability over the kept slices", 4),
     Column(
-        "affected_percent", "Affected %", True, "Total affected lung volume (%), six-zone quantification", 1
+        "max_p_covid", "P(COVID) max", True, "Largest slice probability over the kept slices", "{:.4f}".format
+    ),
+    Column(
+        "mean_p_covid", "P(COVID) mean", True, "Mean slice probability over the kept slices", "{:.4f}".format
+    ),
+    Column(
+        "affected_percent",
+        "Affected %",
+        True,
+        "Total affected lung volume (%), six-zone quantification",
+        percent_text,
     ),
     Column(
         "severity_score",
         "Score",
         True,
-        f"Six-zone severity score (0-{SeverityScale().score_max(len(ZONE_NAMES))}), a zone score, not a lobe score",
+        f"Six-zone severity score (0-{SEVERITY_SCORE_MAX}), a zone score, not a lobe score",
     ),
     Column(
         "lungs_scanned",
@@ -127,8 +137,6 @@ def load_saved_analysis(folder: Path, row: dict) -> Analysis:
     path = Path(folder) / row["result"]
     try:
         return Analysis.from_json(read_text(path, RESULT_LIMIT_BYTES))
-    except NotRegularFileError as exc:
-        raise ValueError(f"{path}: cannot read the saved analysis ({exc})") from exc
     except OSError as exc:
         raise ValueError(f"{path}: cannot read the saved analysis ({exc.strerror or exc})") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -162,8 +170,8 @@ class WorklistModel(QAbstractTableModel):
         column, row = COLUMNS[index.column()], self.rows[index.row()]
         text = row.get(column.field, "") or ""
         if role == Qt.ItemDataRole.DisplayRole:
-            value = _number(text) if column.decimals is not None else math.nan
-            return text if math.isnan(value) else f"{value:.{column.decimals}f}"
+            value = _number(text) if column.shown is not None else math.nan
+            return text if math.isnan(value) else column.shown(value)
         if role == Qt.ItemDataRole.ToolTipRole:
             return text
         if role == SORT_ROLE:
