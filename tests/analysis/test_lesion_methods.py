@@ -181,7 +181,7 @@ def test_a_learned_map_records_its_lesion_model_and_older_results_load_without_i
     card = lesion_model.card
     expected = LesionModelRecord(card.name, card.version, card.sha256)
     assert result.quantification.lesion_model == expected
-    data = json.loads(result.to_json(include_cams=False))
+    data = json.loads(result.to_json())
     assert data["quantification"]["lesion_model"]["sha256"] == card.sha256
     assert Analysis.from_dict(data).quantification.lesion_model == expected
     del data["quantification"]["lesion_model"]  # a result written before the model was recorded

@@ -166,7 +166,7 @@ def test_json_round_trip_keeps_the_typed_records(series, model):
 
 
 def test_json_of_another_format_is_refused(series, model):
-    data = analyse(series, model).to_dict(include_cams=False)
+    data = analyse(series, model).to_dict()
     with pytest.raises(ValueError, match="format 1"):
         Analysis.from_dict({**data, "format": 1})
 
@@ -241,7 +241,7 @@ def test_the_quantification_travels_in_the_analysis_and_its_json(model):
     assert q is not None and list(result.timings_s)[-2:] == ["quantify", "decide"]
     assert 0 < q.total.affected_percent < 100 and 0 <= q.severity_score <= q.severity_score_max == 30
     assert len(q.slices) == series.n_slices
-    data = json.loads(result.to_json(include_cams=False))
+    data = json.loads(result.to_json())
     assert data["quantification"]["severity_score"] == q.severity_score
     assert set(data["quantification"]["zones"]) == {
         f"{side}_{third}" for side in ("right", "left") for third in ("upper", "middle", "lower")

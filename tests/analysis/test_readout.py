@@ -107,7 +107,10 @@ def test_slice_tooltip():
         "kept by the selector\ndark pixels 900 > threshold 631\nP(COVID) 0.730 — positive"
     )
     quantified = analysis_with(
-        [np.nan, 0.73, 0.2, np.nan], SimpleNamespace(slices=(None, 12.34, 0.0, None), method="hu_bands")
+        [np.nan, 0.73, 0.2, np.nan], SimpleNamespace(slices=(None, 12.34, 0.0, 0.04), method="hu_bands")
+    )
+    assert readout.slice_tooltip(3, 4, SELECTION, quantified).endswith(
+        "<0.1 % of this slice's lung affected (hu_bands estimate)"  # not "0.0 %": there is some
     )
     assert readout.slice_tooltip(1, 4, SELECTION, quantified).endswith(
         "P(COVID) 0.730 — positive\n12.3 % of this slice's lung affected (hu_bands estimate)"

@@ -45,7 +45,7 @@ def _analysis(p_covid, kept) -> dict:
         timings_s={},
         versions={},
         created="2026-01-01T00:00:00+00:00",
-    ).to_dict(include_cams=False)
+    ).to_dict()
 
 
 @pytest.mark.parametrize(

@@ -104,10 +104,9 @@ class Analysis:
         ]
 
     # --- JSON -----------------------------------------------------------------------------
-    def to_dict(self, include_cams: bool = True) -> dict:
-        """A JSON-able dict (layout ANALYSIS_FORMAT); the CAMs as base64 float16 unless
-        `include_cams` is False."""
-        data = {
+    def to_dict(self) -> dict:
+        """A JSON-able dict (layout ANALYSIS_FORMAT); the CAMs as base64 float16."""
+        return {
             "format": ANALYSIS_FORMAT,
             "created": self.created,
             "series": self.series.to_dict(),
@@ -126,17 +125,15 @@ class Analysis:
             },
             "slices": [asdict(r) for r in self.records()],
             "quantification": None if self.quantification is None else self.quantification.to_dict(),
-        }
-        if include_cams:
-            data["cams"] = {
+            "cams": {
                 "dtype": "float16",
                 "shape": list(self.cams.shape),
                 "base64": base64.b64encode(np.ascontiguousarray(self.cams, "<f2").tobytes()).decode("ascii"),
-            }
-        return data
+            },
+        }
 
-    def to_json(self, include_cams: bool = True) -> str:
-        return analysis_json(self.to_dict(include_cams))
+    def to_json(self) -> str:
+        return analysis_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict) -> Analysis:

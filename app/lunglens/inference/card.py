@@ -54,12 +54,18 @@ class JsonCard:
         there (the model stays loadable). Raises WriteError."""
         write_atomically(Path(path), self.to_json().encode("utf-8"))
 
+    @staticmethod
+    def json_object(data: object) -> dict:
+        """`data` when it is a JSON object (a dict); ValueError naming what it is otherwise."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
+        return data
+
     @classmethod
     def fields_of(cls, data: object) -> dict:
         """The card's fields in `data` (other keys dropped); ValueError when `data` is not a JSON
         object or lacks a field with no default."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
+        cls.json_object(data)
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
         missing = [name for name in required if name not in data]
         if missing:

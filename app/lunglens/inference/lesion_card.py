@@ -8,7 +8,7 @@ licences, the exact training command and the measured metrics. Written by
 `models/export_lesion.py`, read by `lunglens.inference.lesion_model`.
 
 Card format 1 described the earlier patch graph (image [N, 1, 28, 28] -> probabilities [N, 2]); such a
-card is refused with the command that converts its model (`PatchContractError`).
+card is refused with the command that converts its model.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ from lunglens.inference.card import JsonCard
 
 LESION_CARD_FORMAT = 2
 CONVERT_COMMAND = "python -m models.export_lesion --convert CARD.json --out NEW.onnx"
-
-
-class PatchContractError(ValueError):
-    """A card of the earlier patch contract (format 1): its model classifies one patch per input."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +68,14 @@ class LesionModelCard(JsonCard):
     @classmethod
     def from_dict(cls, data: dict) -> LesionModelCard:
         """A card from its JSON object; ValueError when a field is missing or out of range."""
-        if not isinstance(data, dict):
-            raise ValueError(f"a card is a JSON object, not {type(data).__name__}")
+        data = cls.json_object(data)
         if "covid_index" in data and "lesion_index" not in data:  # both cards have card_format 1
             raise ValueError(
                 "a classifier model's card: it states covid_index where a lesion model card states "
                 "lesion_index, patch_px and output_stride"
             )
         if data.get("card_format") == 1:
-            raise PatchContractError(
+            raise ValueError(
                 "a lesion model of the earlier patch contract (card format 1: image [N, 1, 28, 28] -> "
                 "probabilities [N, 2]); LungLens needs its fully convolutional graph (card format "
                 f"{LESION_CARD_FORMAT}): convert it with `{CONVERT_COMMAND}`"
