@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -62,18 +63,63 @@ def test_output_that_is_a_file_is_refused(small_archive, tmp_path):
         check_folders(small_archive, tmp_path / "out")
 
 
-@pytest.mark.parametrize("name", ["worklist.csv", "manifest.sqlite"])
-def test_a_worklist_or_manifest_that_is_a_named_pipe_is_refused_before_anything_runs(
-    small_archive, tmp_path, name
-):
-    """The batch would analyse every series and then end on the pipe (or hang opening it)."""
+OWN_FILES = ["worklist.csv", "manifest.sqlite", ".lunglens-batch.lock", ".JOB_20200101_S1_0123abcd.job-lock"]
+
+
+def _pipe(path: Path, _elsewhere: Path) -> None:
+    os.mkfifo(path)
+
+
+def _link(path: Path, elsewhere: Path) -> None:
+    os.symlink(elsewhere / "written-through-the-link", path)
+
+
+def _hard_link(path: Path, elsewhere: Path) -> None:
+    (elsewhere / "other-name").write_bytes(b"")
+    os.link(elsewhere / "other-name", path)
+
+
+@pytest.mark.parametrize("name", OWN_FILES)
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [(_pipe, "is a named pipe"), (_link, "is a symbolic link"), (_hard_link, "has other names")],
+    ids=["pipe", "symlink", "hard-link"],
+)
+def test_the_batchs_own_files_in_its_output_folder_must_be_its_own(small_archive, tmp_path, name, make, said):
+    """A pipe would hang the batch (or end it after every series ran); a link would lead its
+    writes (the manifest holds patient IDs) into SOURCE or anywhere. Refused before anything runs;
+    nothing is written where the link leads."""
     out = tmp_path / "out"
     out.mkdir()
-    os.mkfifo(out / name)
-    with pytest.raises(BatchError, match=f"{name}: is a named pipe"):
+    elsewhere = small_archive / "PAT000"  # inside SOURCE, which is never written
+    before = sorted(p.name for p in elsewhere.iterdir())
+    make(out / name, elsewhere)
+    if make is _hard_link:
+        before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(BatchError, match=f"{re.escape(name)}: {said}"):
         check_folders(small_archive, out)
-    with pytest.raises(BatchError, match=f"{name}: is a named pipe"):
+    with pytest.raises(BatchError, match=f"{re.escape(name)}: {said}"):
         run_batch(BatchConfig(source=small_archive, out=out, workers=1))
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
+    assert all(p.stat().st_size == 0 for p in elsewhere.iterdir() if p.name == "other-name")
+
+
+def test_a_retrieving_folder_that_links_elsewhere_is_never_emptied(small_archive, tmp_path):
+    """The clean-up of `.retrieving` while a job's lock is held (a task of a killed batch still
+    running) removed every folder of whatever the link led to."""
+    from lunglens.batch.runner import _remove_temporaries
+    from lunglens.batch.task import job_lock
+
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    out.mkdir()
+    (victim / "patientA").mkdir(parents=True)
+    (victim / "patientA" / "1.dcm").write_bytes(b"x")
+    os.symlink(victim, out / ".retrieving")
+    with pytest.raises(BatchError, match=r"\.retrieving: is a symbolic link"):
+        check_folders(small_archive, out)
+    with job_lock(out, "OTHER_JOB"):
+        _remove_temporaries(out)
+    assert (victim / "patientA" / "1.dcm").read_bytes() == b"x"
 
 
 def test_a_series_whose_files_lie_in_two_folders_is_one_job_in_the_folder_above_them(tmp_path):

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -27,11 +28,12 @@ from pathlib import Path
 
 from lunglens.analysis import Analysis, AnalysisOptions, ModelRecord
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
-from lunglens.atomic import WriteError, destination_problem, folder_destination_problem
+from lunglens.atomic import WriteError, folder_destination_problem
 from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
 from lunglens.batch.manifest import MANIFEST_NAME, Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
+    JOB_LOCK_SUFFIX,
     RETRIEVING_FOLDER,
     JobSettings,
     held_job_ids,
@@ -44,7 +46,7 @@ from lunglens.batch.worklist import RESULT_LIMIT_BYTES, WORKLIST_NAME, summarise
 from lunglens.inference import ModelError, load_model
 from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError, LoadError, load
-from lunglens.io.files import read_text
+from lunglens.io.files import kind_of, read_text
 from lunglens.pacs import PacsError
 from lunglens.threads import THREADS_VARIABLE
 
@@ -98,16 +100,43 @@ Task = Callable[[Job, JobSettings], dict]
 
 def check_folders(source: Path | None, out: Path) -> None:
     """Refuse an output folder that is not a folder, or is SOURCE or lies inside it (inputs are
-    never written; `folder_destination_problem`), and one whose worklist or manifest exists and is
-    not a regular file (a named pipe, a device): checked before any series is analysed, not found
-    at the end of the run."""
+    never written; `folder_destination_problem`), and one holding, under the names the batch
+    writes in place (`_own_entry_problem`), anything but its own plain files and folder: checked
+    before any series is analysed, not found at the end of the run."""
     problem = folder_destination_problem(out, [] if source is None else [source])
     if problem:
         raise BatchError(f"{out}: the output folder {problem}")
-    for name in (MANIFEST_NAME, WORKLIST_NAME):
-        problem = destination_problem(out / name)
+    if not out.is_dir():
+        return
+    names = [MANIFEST_NAME, WORKLIST_NAME, LOCK_NAME, RETRIEVING_FOLDER]
+    names += [path.name for path in out.glob(f".*{JOB_LOCK_SUFFIX}")]
+    for name in names:
+        problem = _own_entry_problem(out / name, folder=name == RETRIEVING_FOLDER)
         if problem:
             raise BatchError(f"{out / name}: {problem}")
+
+
+def _own_entry_problem(path: Path, *, folder: bool) -> str | None:
+    """Why the batch must not use `path`, an entry it writes in place (opened, locked, written
+    into, emptied; unlike its results, which are renamed over whatever is there), or None: it is
+    absent, or a plain file (`folder`: a folder) of its own. A symbolic or hard link would lead
+    its writes, or its clean-up, to the file or folder linked (inside SOURCE, or anywhere); a pipe
+    would hang it."""
+    try:
+        stat_result = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror or exc})"
+    mode = stat_result.st_mode
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link: the batch writes only its own files in its output folder"
+    wanted = stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode)
+    if not wanted:
+        return f"is {kind_of(mode)}, not the {'folder' if folder else 'file'} the batch keeps there"
+    if not folder and stat_result.st_nlink > 1:
+        return "has other names (a hard link): the batch writes only its own files in its output folder"
+    return None
 
 
 def _plan(config: BatchConfig) -> Plan:
@@ -175,7 +204,10 @@ def _exclusive_lock(out: Path):
     BatchError when another process holds it."""
     path = out / LOCK_NAME
     try:
-        handle = open(path, "a")  # noqa: SIM115 (held for the run, closed below)
+        # not through a link, never waiting on a pipe (check_folders refused both before)
+        handle = os.fdopen(
+            os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666), "a"
+        )
     except OSError as exc:
         raise BatchError(f"{path}: cannot create the batch lock ({exc.strerror or exc})") from exc
     with handle:
@@ -200,12 +232,14 @@ def _remove_temporaries(out: Path) -> int:
     for path in leftovers:
         path.unlink(missing_ok=True)
     retrieving = out / RETRIEVING_FOLDER
-    if retrieving.is_dir() and not held:
+    if retrieving.is_symlink() or not retrieving.is_dir():  # never followed out of `out`
+        return len(leftovers)
+    if not held:
         shutil.rmtree(retrieving, ignore_errors=True)
-    elif retrieving.is_dir():
+    else:
         for folder in retrieving.iterdir():
             if not folder.name.startswith(tuple(f"{job_id}-" for job_id in held)):
-                shutil.rmtree(folder, ignore_errors=True)
+                shutil.rmtree(folder, ignore_errors=True)  # refuses a link: nothing outside is removed
     return len(leftovers)
 
 

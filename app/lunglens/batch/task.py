@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ from lunglens.batch.jobs import Job, report_name, result_name
 from lunglens.batch.worklist import RESULT_LIMIT_BYTES, summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
-from lunglens.io.files import read_text
+from lunglens.io.files import kind_of, read_text
 from lunglens.pacs import PacsError, retrieve_study
 from lunglens.threads import thread_budget
 
@@ -72,10 +73,15 @@ def _take(path: Path, *, wait: bool) -> int | None:
     missing), or None when `wait` is False and another process holds it. A lock taken on a file
     its holder has since removed (`_release`) is let go and taken again on the new one. The file
     is opened read-only (flock needs no more), so a lock file another user's worker left is taken
-    too; one that cannot be opened counts as held when not waiting, else raises WriteError."""
+    too; one that cannot be opened, or is no regular file of its own (a link is not followed, a
+    pipe not waited on), counts as held when not waiting, else raises WriteError."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     while True:
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+            fd = os.open(path, flags, 0o666)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(f"{kind_of(os.lstat(path).st_mode)}, not a lock file")
         except OSError as exc:
             if not wait:
                 return None
