@@ -91,7 +91,7 @@ def test_selector_shown_on_strip_and_image(qtbot, p001_window):
     discarded = int(np.flatnonzero(~kept)[0])
     state.set_index(discarded)
     assert window.view.banner.isVisibleTo(window.view)
-    assert "discarded by the selector" in window.view.banner.text()
+    assert window.view.banner.text().startswith("Discarded by the lung-open selector")
     assert "discarded" in window.strip.describe(discarded)
     assert "threshold" in window.strip.describe(discarded)
     state.set_index(int(np.flatnonzero(kept)[0]))
