@@ -101,3 +101,27 @@ def test_the_operating_point_is_printed_as_set_in_every_output(covid_ct_md, tmp_
         assert "0.4999999" in output and not re.search(r"cut-off 0\.5\b|>= 0\.5\b", output)
     for output in (text, sr):
         assert "0.1234567" in output and not re.search(r"0\.123457(?!\d)", output)
+
+
+def test_a_series_without_description_is_named_by_its_number_not_its_uid(tmp_path):
+    """Two series without SeriesDescription in one folder: the choice lists them by folder and
+    number (it listed empty names), and the analysis names the series by its number (it printed
+    the Series Instance UID)."""
+    volume = np.full((6, 64, 64), 1064, np.uint16)
+    volume[:, 20:44, 10:28] = volume[:, 20:44, 36:54] = 150  # two dark lungs
+    uids = {}
+    for number in (2, 3):
+        for path in write_series(tmp_path / "p" / f"s{number}", volume, np.arange(6) * -2.0):
+            ds = pydicom.dcmread(path)
+            del ds.SeriesDescription
+            ds.SeriesNumber = number
+            ds.save_as(path)
+            uids[number] = ds.SeriesInstanceUID
+    card = write_tiny_model(tmp_path / "m")
+    chooser = run(str(tmp_path / "p"), "--model", str(card), "--no-quantify")
+    assert chooser.returncode == 2
+    assert f"[1] {tmp_path / 'p' / 's2'}, series 2, [2] {tmp_path / 'p' / 's3'}, series 3" in chooser.stderr
+    chosen = run(str(tmp_path / "p" / "s3"), "--model", str(card), "--no-quantify")
+    assert chosen.returncode == 0, chosen.stderr
+    assert f"series:   {tmp_path / 'p' / 's3'}, series 3 (6 slices)" in chosen.stdout
+    assert str(uids[3]) not in chosen.stdout

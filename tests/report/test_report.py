@@ -251,6 +251,32 @@ def test_identifiers_are_withheld_in_any_case():
     )
 
 
+@pytest.mark.parametrize(
+    ("patient_name", "scanner", "withheld"),
+    [
+        ("Lee^Ann", "SIEMENS LEE Scope Ann, kernel D40s-LEE; SLEEP mode", "SIEMENS (withheld) Scope (withheld), "
+         "kernel D40s-(withheld); SLEEP mode"),
+        ("Yamada^Tarou=山田^太郎", "Scope Tarou, kernel 山田 D40s", "Scope (withheld), kernel (withheld) D40s"),
+    ],
+    ids=["three-letter parts", "name groups"],
+)  # fmt: skip
+def test_short_parts_of_the_patients_name_are_withheld_where_they_stand_as_words(
+    patient_name, scanner, withheld
+):
+    """Short surnames (Lee, Kim, Ali) and the ideographic group of a name (after "=") reached
+    the anonymised scanner fields; a short part inside a word ("SLEEP") is no name."""
+    from types import SimpleNamespace
+
+    from lunglens.io import SeriesMetadata
+    from lunglens.report.identity import identifying_strings, scrub
+
+    series = SimpleNamespace(
+        metadata=SeriesMetadata(patient_name=patient_name),
+        ref=SimpleNamespace(key="1.2.3", description="", frames=()),
+    )
+    assert scrub(scanner, identifying_strings(series)) == withheld
+
+
 def test_same_input_same_bytes_apart_from_the_date(p001, plain_pdf, tmp_path):
     analysis, series, _ = p001
     assert render_report(analysis, series) == plain_pdf

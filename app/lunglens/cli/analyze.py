@@ -61,7 +61,7 @@ def choose_series(found, choice: str | None):
         reasons = "; ".join(f"{r.name}: {', '.join(r.problems)}" for r in found.series[:3])
         raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
     if len(candidates) > 1:
-        listed = ", ".join(f"[{found.series.index(r) + 1}] {r.description}" for r in candidates)
+        listed = ", ".join(f"[{found.series.index(r) + 1}] {r.name}" for r in candidates)
         raise BadInput(
             f"{found.folder}: {len(candidates)} series can be analysed ({listed}); choose one with --series"
         )
@@ -151,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
 
     d = result.decision
     record = result.series
-    where = "anonymised" if args.anonymise else f"in {record.folder}"
-    print(printable(f"series:   {record.description or record.key} ({series.n_slices} slices) {where}"))
+    # anonymised, the record's key is the pseudonym; else the series' name (never its UID)
+    name, where = (record.key, "anonymised") if args.anonymise else (series.ref.name, f"in {record.folder}")
+    print(printable(f"series:   {name} ({series.n_slices} slices) {where}"))
     print(
         f"selector: kept {d.n_kept} of {series.n_slices} slices "
         f"(threshold {result.selection.threshold:.0f} dark pixels)"

@@ -16,7 +16,8 @@ ANONYMISED = "anonymised report"
 #: What stands where an identifier was, in anonymised text.
 WITHHELD = "(withheld)"
 #: Shorter identifying strings are not searched for inside other text (they would hit numbers
-#: and words); they are still left out of every anonymised field.
+#: and words); they are still left out of every anonymised field. Parts of the patient's name
+#: from 2 characters ("Lee", "Ann", "山田") are withheld where they stand as words.
 MIN_SCRUBBED_LENGTH = 4
 
 
@@ -58,9 +59,9 @@ def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> lis
     names it was read from (file names often carry the patient ID), plus `extra_paths` (other
     files in the folder)."""
     meta, ref = series.metadata, series.ref
+    name_parts = {part for part in re.split(r"[\^=\s]+", meta.patient_name) if len(part) >= 2}
     found = {
         meta.patient_name,
-        *meta.patient_name.replace("^", " ").split(),
         meta.patient_id,
         meta.patient_birth_date,
         meta.accession_number,
@@ -83,14 +84,19 @@ def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> lis
             path.parent.name,
             path.parent.parent.name,
         }
-    return sorted((s for s in found if len(s) >= MIN_SCRUBBED_LENGTH), key=len, reverse=True)
+    found = {s for s in found if len(s) >= MIN_SCRUBBED_LENGTH} | name_parts
+    return sorted(found, key=len, reverse=True)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """`text` with every one of `secrets`, in any case ("Abercrombie" for "ABERCROMBIE"),
-    replaced by WITHHELD (pass them longest first)."""
+    replaced by WITHHELD (pass them longest first); one shorter than MIN_SCRUBBED_LENGTH only
+    where it stands as a word ("SIEMENS LEE", "D40s-LEE", not "SLEEP")."""
     for secret in secrets:
-        text = re.sub(re.escape(secret), WITHHELD, text, flags=re.IGNORECASE)
+        pattern = re.escape(secret)
+        if len(secret) < MIN_SCRUBBED_LENGTH:
+            pattern = rf"(?<!\w){pattern}(?!\w)"
+        text = re.sub(pattern, WITHHELD, text, flags=re.IGNORECASE)
     return text
 
 
@@ -140,7 +146,8 @@ def _acquisition_rows(series: Series, analysis: Analysis) -> list[tuple[str, str
     slices = (
         f"{series.n_slices} slices, {record.columns} x {record.rows} pixels, "
         f"thickness {f'{thickness:g} mm' if thickness else 'not stated'}, "
-        f"spacing {series.slice_spacing_mm:g} mm, pixel {spacing[0]:.3f} mm"
+        f"spacing {series.slice_spacing_mm:g} mm{'' if record.positions_stated else ' (assumed)'}, "
+        f"pixel {spacing[0]:.3f} mm"
         + ("" if record.pixel_spacing_stated else " (assumed: the files state no pixel size)")
     )
     scanner = " ".join(part for part in (record.manufacturer, record.scanner_model) if part) or "not stated"

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from lunglens.analysis import Analysis
 from lunglens.batch.worklist import (
+    LINE,
     PROBLEMS,
     RESULT_LIMIT_BYTES,
     SEVERITY_SCORE_MAX,
@@ -130,7 +131,8 @@ def load_saved_analysis(folder: Path, row: dict) -> Analysis:
     `result_problem`; a regular file of RESULT_LIMIT_BYTES at most, never a pipe or a device).
     Raises ValueError (named)."""
     if row.get("status") != "done" or not row.get("result"):
-        raise ValueError(f"{row.get('folder', '?')}: no saved analysis (status {row.get('status') or '?'})")
+        where = row.get("folder") or f"{Path(folder) / WORKLIST_NAME}, line {row.get(LINE, '?')}"
+        raise ValueError(f"{where}: no saved analysis (status {row.get('status') or '?'})")
     problem = result_problem(row)
     if problem:
         raise ValueError(f"{Path(folder) / WORKLIST_NAME}: the saved analysis is not opened ({problem})")
