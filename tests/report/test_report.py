@@ -469,9 +469,12 @@ def test_the_selector_region_is_said_in_the_selectors_reference_size(p001, monke
 
 
 def test_an_unquantified_analysis_says_the_quantification_was_not_run(p001):
-    """Whatever the series' warnings say: a series without lung has no analysis to report."""
+    """Without a quantification the report says it was not run; a result of an earlier LungLens,
+    which kept an analysis of a series without lung, says why it has none (its series warning)."""
     analysis, _, _ = p001
-    series = dataclasses.replace(analysis.series, warnings=("no quantification: a made-up warning",))
-    unquantified = dataclasses.replace(analysis, quantification=None, series=series)
+    unquantified = dataclasses.replace(analysis, quantification=None)
     (_, said) = sections.quantification(unquantified, 400.0)
     assert said.getPlainText() == "The quantification was not run for this analysis."
+    earlier = dataclasses.replace(analysis.series, warnings=("no quantification: no lung found (12 mL)",))
+    (_, said) = sections.quantification(dataclasses.replace(unquantified, series=earlier), 400.0)
+    assert said.getPlainText() == "no quantification: no lung found (12 mL)"
