@@ -1,6 +1,7 @@
 """Per-study time against its floor on covid-ct-md P001 (issue 17, second speed section). Prints
 one JSON document with medians over `--repeats` (each repeat runs every measurement once, in
-turn, so a change of machine load touches all of them alike).
+turn, so a change of machine load touches all of them alike), after one untimed round: the first
+run at a new batch shape grows onnxruntime's memory arena and took twice as long.
 
     PYTHONPATH=app:. .venv/bin/python tests/benchmarks/bench_pipeline_floor.py [--repeats 5] [--model M]
 
@@ -70,27 +71,28 @@ def main() -> int:
     series = load(ref)
     kept = select_slices(series.standard_hu).kept_indices
     image = to_model_input(series.standard_hu[kept])
-    model.session.run(["probabilities", "cam"], {"image": image[:4]})  # warm-up
     as_if_on_gpu = copy.copy(model)
     as_if_on_gpu.provider = dataclasses.replace(model.provider, used=CUDA)
 
+    measured = {
+        "decode": lambda: load(ref),
+        "bare_run": lambda: model.session.run(["probabilities", "cam"], {"image": image}),
+        "bare_batched": lambda: [
+            model.session.run(["probabilities", "cam"], {"image": image[i : i + model.batch_size]})
+            for i in range(0, len(image), model.batch_size)
+        ],
+        "preprocess": lambda: to_model_input(series.standard_hu[kept]),
+        "classify": lambda: classify(model, series.hu, kept, layout=series.layout),
+        "sequential": lambda: load_and_analyse(ref, model, NO_QUANT),
+        "overlapped": lambda: load_and_analyse(ref, as_if_on_gpu, NO_QUANT),
+    }
+    for fn in measured.values():  # warm-up, not timed: onnxruntime grows its arena to each batch shape
+        fn()
     times: dict[str, list[float]] = {}
     cpu_times: dict[str, list[float]] = {}
     load_averages = []
     for _ in range(args.repeats):
         load_averages.append(os.getloadavg()[0])
-        measured = {
-            "decode": lambda: load(ref),
-            "bare_run": lambda: model.session.run(["probabilities", "cam"], {"image": image}),
-            "bare_batched": lambda: [
-                model.session.run(["probabilities", "cam"], {"image": image[i : i + model.batch_size]})
-                for i in range(0, len(image), model.batch_size)
-            ],
-            "preprocess": lambda: to_model_input(series.standard_hu[kept]),
-            "classify": lambda: classify(model, series.hu, kept, layout=series.layout),
-            "sequential": lambda: load_and_analyse(ref, model, NO_QUANT),
-            "overlapped": lambda: load_and_analyse(ref, as_if_on_gpu, NO_QUANT),
-        }
         for name, fn in measured.items():
             seconds, cpu, _ = _timed(fn)
             times.setdefault(name, []).append(seconds)

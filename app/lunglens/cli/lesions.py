@@ -30,7 +30,9 @@ from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
 def add_parser(subparsers) -> None:
     """Register the `lesions` subcommand on the CLI's subparsers."""
     from lunglens.inference.session import PROVIDER_CHOICES
+    from lunglens.quant.lesion_map import LESION_WINDOW, LesionMapParams
 
+    stride = LesionMapParams().stride
     parser = subparsers.add_parser(
         "lesions",
         help="lesion-probability maps of 8-bit lung-window images (demonstration model)",
@@ -40,12 +42,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, help="folder for the maps (created if absent)")
     parser.add_argument("--model", help="lesion model .onnx or .json card (default: the bundled one)")
     parser.add_argument("--pixel-mm", type=float, help="pixel size of every input in mm (default: estimated)")
-    parser.add_argument("--stride", type=int, default=4, help="patch spacing in model pixels (default 4)")
+    parser.add_argument(
+        "--stride", type=int, default=stride, help=f"patch spacing in model pixels (default {stride})"
+    )
     parser.add_argument(
         "--window",
         metavar="W,L",
-        help="HU window the images were rendered with, width,level (default 1500,-600: the model's lung "
-        "window; e.g. 1240,-460 for the COVID-SemiSeg JPEGs)",
+        help="HU window the images were rendered with, width,level (default "
+        f"{LESION_WINDOW.width:g},{LESION_WINDOW.level:g}: the model's lung window; e.g. 1240,-460 for the "
+        "COVID-SemiSeg JPEGs)",
     )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
     parser.set_defaults(handler=run)

@@ -31,11 +31,11 @@ from lunglens.dicomout.facts import ResultFacts
 from lunglens.dicomout.source import SourceImages, unique_instances
 from lunglens.quant.result import covers_part_of_lungs, severity_score_text
 from lunglens.quant.summary import NOT_COVID_SPECIFIC
-from lunglens.quant.zones import THIRDS
+from lunglens.quant.zones import THIRDS, zone_name
 
 #: The quantification's regions: (key in the lungs/zones dict, laterality, third of the lung).
 LUNGS = (("right", ids.RIGHT), ("left", ids.LEFT))
-ZONES = tuple((f"{side}_{third}", laterality, third) for side, laterality in LUNGS for third in THIRDS)
+ZONES = tuple((zone_name(side, third), laterality, third) for side, laterality in LUNGS for third in THIRDS)
 #: Quantities of every region: (key in its dict, concept, unit).
 REGION_QUANTITIES = (
     ("volume_ml", ids.LUNG_VOLUME, ids.UNIT_ML),

@@ -37,7 +37,7 @@ from lunglens.quant.result import (
     encode_planes,
     slice_percent,
 )
-from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds
+from lunglens.quant.zones import THIRDS, ZONE_DEFINITION, slice_thirds, zone_name
 from lunglens.threads import for_each_slice, side_thread
 
 SIDES = (RIGHT_LUNG, LEFT_LUNG)
@@ -266,7 +266,7 @@ def quantify(
 
     lungs = {LUNG_LABELS[side]: region(counts[:, column]) for column, side in enumerate(SIDES)}
     zones = {
-        f"{LUNG_LABELS[side]}_{third}": region(counts[thirds[:, column] == index, column])
+        zone_name(LUNG_LABELS[side], third): region(counts[thirds[:, column] == index, column])
         for column, side in enumerate(SIDES)
         for index, third in enumerate(THIRDS)
     }

@@ -11,7 +11,7 @@ import numpy as np
 
 from lunglens.quant.lungs import LUNG_MASK_LIMITS
 from lunglens.quant.result import Quantification, RegionBurden
-from lunglens.quant.zones import THIRDS
+from lunglens.quant.zones import THIRDS, zone_name
 
 NOT_COVID_SPECIFIC = (
     "These figures measure dense lung tissue, not COVID-19: other pneumonias, oedema, atelectasis "
@@ -63,7 +63,7 @@ def table_rows(q: Quantification) -> list[tuple[str, ...]]:
     for side in ("right", "left"):
         rows.append(_cells(f"{side} lung", q.lungs[side]))
         for third in THIRDS:
-            name = f"{side}_{third}"
+            name = zone_name(side, third)
             rows.append(_cells(f"  {third} zone", q.zones[name], str(q.zone_scores[name])))
     rows.append(_cells("both lungs", q.total, f"{q.severity_score}/{q.severity_score_max}"))
     return rows
@@ -109,7 +109,7 @@ def zone_cells(q: Quantification) -> tuple[ZoneCell, ...]:
     cells = []
     for column, side in enumerate(("right", "left")):
         for row, third in enumerate(THIRDS):
-            name = f"{side}_{third}"
+            name = zone_name(side, third)
             score = q.zone_scores[name]
             cells.append(
                 ZoneCell(name, column, row, score, q.zones[name].affected_percent, SCORE_COLOURS[score])

@@ -16,7 +16,16 @@ import numpy as np
 from lunglens.quant.lungs import LEFT_LUNG, LUNG_LABELS, RIGHT_LUNG
 
 THIRDS = ("upper", "middle", "lower")
-ZONE_NAMES = tuple(f"{LUNG_LABELS[side]}_{third}" for side in (RIGHT_LUNG, LEFT_LUNG) for third in THIRDS)
+
+
+def zone_name(lung: str, third: str) -> str:
+    """The key of a zone in a quantification's zones: "right_upper" for ("right", "upper")."""
+    return f"{lung}_{third}"
+
+
+ZONE_NAMES = tuple(
+    zone_name(LUNG_LABELS[side], third) for side in (RIGHT_LUNG, LEFT_LUNG) for third in THIRDS
+)
 """right_upper, right_middle, right_lower, left_upper, left_middle, left_lower."""
 
 ZONE_DEFINITION = (

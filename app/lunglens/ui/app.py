@@ -141,11 +141,10 @@ def run(args: argparse.Namespace) -> int:
     app.setOrganizationName("LungLens")
     app.setApplicationName("LungLens")
     app.setApplicationVersion(__version__)
-    screenshot_to = getattr(args, "screenshot", None)
-    if screenshot_to and not args.path:
+    if args.screenshot and not args.path:
         print("lunglens: --screenshot needs a FOLDER to open", file=sys.stderr)
         return 2
-    if not (args.self_test or screenshot_to):
+    if not (args.self_test or args.screenshot):
         return _run_window(app, args, None)
     # a self-test checks an installation and a screenshot documents a case: neither may change
     # (or depend on) the user's remembered settings. Theirs live in a temporary folder, removed
@@ -165,15 +164,14 @@ def _run_window(app: QApplication, args: argparse.Namespace, settings: QSettings
     # collection that destroys a widget while a slot holds Qt's signal-slot lock (a double-click
     # handler disconnecting a signal) deadlocks (seen in a viewer test).
     garbage_collector = GarbageCollector(interval=1.0)
-    screenshot_to = getattr(args, "screenshot", None)
     window = MainWindow(settings=settings, model_path=args.model, provider=args.provider)
-    if getattr(args, "lesion_method", None):
+    if args.lesion_method:
         window.controller.set_lesion_method(args.lesion_method)
     window.show()
     if args.self_test:
         self_test(window)
-    elif screenshot_to:
-        screenshot(window, Path(args.path), Path(screenshot_to), args.analyse, args.slice)
+    elif args.screenshot:
+        screenshot(window, Path(args.path), Path(args.screenshot), args.analyse, args.slice)
     elif args.demo:
         window.controller.open_demo()
     elif args.path:
