@@ -46,6 +46,20 @@ def test_a_folder_the_session_removes_at_its_end_is_not_remembered_as_recent(qtb
         shutil.rmtree(folder)
 
 
+def test_closing_the_viewer_removes_the_demo_and_pacs_folders_of_the_session(qtbot, window):
+    """Every folder the session made (the demo patient, each retrieved study) goes when the window
+    closes, files and all, whichever part of the viewer made it."""
+    from lunglens.ui.session_folders import made_for_this_session, make_session_folder
+
+    made = [make_session_folder(prefix) for prefix in ("lunglens-demo-", "lunglens-pacs-")]
+    for folder in made:
+        (folder / "study").mkdir()
+        (folder / "study" / "slice.dcm").write_bytes(b"not read")
+    window.close()
+    assert not any(folder.exists() for folder in made)
+    assert all(made_for_this_session(folder / "study") for folder in made)
+
+
 def test_scroll_with_keys_wheel_slider_and_strip(qtbot, p001_window):
     window, state = p001_window, p001_window.state
     window.activateWindow()

@@ -10,7 +10,6 @@ only shows."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from lunglens.inference import Model, SharedModel, load_model
 from lunglens.io import Discovery, SeriesRef, discover, load, load_slice
 from lunglens.report import write_report
 from lunglens.synthetic.demo import make_demo_patient
-from lunglens.ui.session_folders import made_for_this_session, make_session_folder
+from lunglens.ui.session_folders import made_for_this_session, make_session_folder, remove_session_folders
 from lunglens.ui.state import ViewerState
 from lunglens.ui.workers import JobSlot
 
@@ -103,7 +102,6 @@ class ViewerController(QObject):
         `analysisRunning` tells when this changes)."""
         self.results: dict[tuple[str, str], Analysis] = {}
         """The session's analyses by series location (`session_key`), the latest of each."""
-        self._demo_folders: list[Path] = []
         self._saved: Analysis | None = None
         """A saved analysis to show once its series is loaded (`open_with_analysis`)."""
         self._saved_as = ""
@@ -126,8 +124,7 @@ class ViewerController(QObject):
         """Drop every job (the window is closing): no result lands after this."""
         for job in self.jobs.values():
             job.drop()
-        for folder in self._demo_folders:
-            shutil.rmtree(folder, ignore_errors=True)
+        remove_session_folders()
 
     def _set_analysing(self, on: bool) -> None:
         self.analysing = on
@@ -272,7 +269,6 @@ class ViewerController(QObject):
         """Make the synthetic demo patient in a temporary folder (in the background; removed at
         `shutdown`) and open it."""
         folder = make_session_folder("lunglens-demo-")
-        self._demo_folders.append(folder)
         self.status.emit("Making the demo patient…", 0)
         signals = self.jobs["demo"].start(lambda _progress, _cancel: make_demo_patient(folder, covid=True))
         signals.finished.connect(self.open_folder)

@@ -11,9 +11,7 @@ is never written to the settings, a file or a message."""
 
 from __future__ import annotations
 
-import atexit
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,10 +157,9 @@ class PacsSession(QObject):
     def _retrieve(
         self, connection: Connection, study_uid: str, series_uid: str | None = None
     ) -> WorkerSignals:
-        """Retrieve a study (one series of it when given) into a new temporary folder (removed at
-        exit) in the background; the signals report progress, the folder, or the failure."""
+        """Retrieve a study (one series of it when given) into a new temporary folder (removed when
+        the session ends) in the background; the signals report progress, the folder, or the failure."""
         folder = make_session_folder("lunglens-pacs-")
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         slot = self.jobs["retrieve" if series_uid is None else "retrieve_series"]
         return slot.start(
             lambda progress, _c: (
