@@ -26,6 +26,7 @@ from tests.tiny_model import write_tiny_model
 
 #: A patient ID that is also a valid UID component, so it can hide in UIDs, folders and names.
 SENTINEL = "4242424242"
+FILE_NAME_ONLY = "MRN7781ZQ"  # in a file name only: withheld by the name of a file skipped beside the slices
 
 
 def pdf_text(path: Path) -> str:
@@ -63,6 +64,7 @@ def _identifying_patient(folder: Path) -> list[Path]:
         ds.save_as(path)
     patch_bytes(paths[-1], b"1.234567", b"inf")  # this slice is dropped with its file name
     (folder / f"{SENTINEL}_notes.txt").write_text("not an image")
+    (folder / f"{FILE_NAME_ONLY}.txt").write_text("named in a warning; its name is in no header")
     return paths
 
 
@@ -92,7 +94,8 @@ def test_anonymise_covers_stdout_json_and_pdf(tmp_path, capsys, anonymise):
         "PDF text": pdf_text(out_pdf),
         "PDF bytes": out_pdf.read_bytes().decode("latin-1"),
     }
-    leaks = [name for name, text in outputs.items() if SENTINEL in text]
+    leaks = [name for name, text in outputs.items() if SENTINEL in text or FILE_NAME_ONLY in text]
+    assert (FILE_NAME_ONLY in outputs["JSON"]) is not anonymise  # a skipped file beside the slices
     if anonymise:
         assert leaks == []
         record = json.loads(outputs["JSON"])["series"]
@@ -115,7 +118,10 @@ def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert status == EXIT_OK
-    line = "2 entries in the folder skipped: 1 not a DICOM or TIFF image; 1 not a regular file (a named pipe)"
+    line = (
+        "2 entries in the series' folder skipped (not a DICOM or TIFF image: notes.txt; not a regular file "
+        "(a named pipe): pipe; `lunglens info FOLDER --skipped` says why in full)"
+    )
     assert f"warning:  {line}" in out
     assert line in json.loads((tmp_path / "a.json").read_text())["series"]["warnings"]
 
@@ -186,7 +192,7 @@ def test_skipped_tiff_pages_and_a_tiff_slice_without_hu_are_reported(tmp_path, c
     status = cli.main(["analyze", str(tmp_path / "patient"), "--model", str(card), "--no-quantify"])
     out = capsys.readouterr().out
     assert status == EXIT_OK
-    assert "warning:  1 entry in the folder skipped: 1 TIFF of shape (3, 64, 64)" in out
+    assert "warning:  1 entry in the series' folder skipped (TIFF of shape (3, 64, 64)" in out
     assert "skipped IM00007.tif: values are not Hounsfield units" in out
     assert "(5 slices)" in out  # IM00007 dropped
 

@@ -80,3 +80,42 @@ def test_hidden_entries_and_linked_folders_are_skipped_and_named(tmp_path, capsy
     }
     assert cli_main(["info", str(tmp_path), "--skipped"]) == 0
     assert f"{tmp_path / 'linked'}: symbolic link to a folder, not followed" in capsys.readouterr().out
+
+
+def test_a_series_names_the_entries_skipped_beside_its_files(tmp_path):
+    """A file cut short beside a series' slices may be one of them: the series says so, naming the
+    files by reason, whatever reads it (viewer, CLI, batch, reports). Entries elsewhere in the
+    folder and hidden files (never read, by design) are not its concern."""
+    from tests.factory import write_series
+
+    paths = write_series(tmp_path / "study" / "series", np.full((5, 8, 8), 1024, np.uint16), np.arange(5.0))
+    for index in range(4):  # four more slices, cut short
+        cut = paths[0].parent / f"cut{index}.dcm"
+        cut.write_bytes(paths[0].read_bytes()[:200])
+    (paths[0].parent / "notes.txt").write_text("hello")
+    (paths[0].parent / "._IM0001.dcm").write_bytes(b"\0\5\26\7")
+    (tmp_path / "elsewhere.txt").write_text("not beside the series")
+    found = discover(tmp_path)
+    (ref,) = found.series
+    (warning,) = [w for w in ref.warnings if "skipped" in w]
+    assert warning.startswith("5 entries in the series' folder skipped (")
+    assert "cut0.dcm, cut1.dcm, cut2.dcm and 1 more" in warning
+    assert "not a DICOM or TIFF image: notes.txt" in warning
+    assert "elsewhere" not in warning and "._IM0001" not in warning
+    assert sorted(p.name for p in ref.skipped_beside) == [
+        "cut0.dcm",
+        "cut1.dcm",
+        "cut2.dcm",
+        "cut3.dcm",
+        "notes.txt",
+    ]
+    assert warning in load(ref).warnings
+
+
+def test_a_series_with_nothing_skipped_beside_it_has_no_such_warning(tmp_path):
+    from tests.factory import write_series
+
+    write_series(tmp_path / "series", np.full((3, 8, 8), 1024, np.uint16), [0, 1, 2])
+    (tmp_path / "notes.txt").write_text("beside the folder, not the series")
+    (ref,) = discover(tmp_path).series
+    assert ref.skipped_beside == () and not any("skipped" in w for w in ref.warnings)

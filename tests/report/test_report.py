@@ -272,7 +272,7 @@ def test_short_parts_of_the_patients_name_are_withheld_where_they_stand_as_words
 
     series = SimpleNamespace(
         metadata=SeriesMetadata(patient_name=patient_name),
-        ref=SimpleNamespace(key="1.2.3", description="", frames=()),
+        ref=SimpleNamespace(key="1.2.3", description="", frames=(), skipped_beside=()),
     )
     assert scrub(scanner, identifying_strings(series)) == withheld
 

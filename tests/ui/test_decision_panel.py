@@ -4,6 +4,8 @@ slider cannot reach, and the reset goes back to the paper's 0.5 / 0.1."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -26,17 +28,18 @@ DEMO_MODEL = ModelRecord(
 
 
 class StandInAnalysis:
-    """What the panel and the state read of an Analysis: `decision`, `verdict_caveat` and
-    `redecide`."""
+    """What the panel and the state read of an Analysis: `decision`, `verdict_caveat`, the
+    series' `warnings` and `redecide`."""
 
-    def __init__(self, params: DecisionParams):
+    def __init__(self, params: DecisionParams, warnings: tuple[str, ...] = ()):
         self.decision = decide(P_COVID, np.ones(P_COVID.size, bool), params)
+        self.series = SimpleNamespace(warnings=warnings)
 
     def verdict_caveat(self) -> str:
         return DEMO_MODEL.verdict_caveat()
 
     def redecide(self, params: DecisionParams) -> StandInAnalysis:
-        return StandInAnalysis(params)
+        return StandInAnalysis(params, self.series.warnings)
 
 
 @pytest.fixture
@@ -104,6 +107,20 @@ def test_the_verdict_names_the_demonstration_model_and_what_it_cannot_tell(panel
     assert panel.caveat.isVisibleTo(panel)
     panel.state.set_analysis(None)
     assert panel.caveat.text() == ""
+
+
+def test_the_series_warnings_stay_beside_the_verdict(panel):
+    """A verdict on a series with files skipped beside it (perhaps slices of it) or gaps says so
+    as long as it is shown, as the report does under "This series"."""
+    assert not panel.series_warnings.isVisibleTo(panel)
+    skipped = "20 entries in the series' folder skipped (file cut short: a.dcm, b.dcm, c.dcm and 17 more)"
+    panel.state.set_analysis(StandInAnalysis(panel.state.params, ("1 gap(s) in the series", skipped)))
+    assert panel.series_warnings.isVisibleTo(panel)
+    assert panel.series_warnings.text() == f"⚠ This series: 1 gap(s) in the series\n⚠ This series: {skipped}"
+    panel.cutoff.setValue(10)  # a new operating point keeps them
+    assert skipped in panel.series_warnings.text()
+    panel.state.set_analysis(None)
+    assert not panel.series_warnings.isVisibleTo(panel)
 
 
 def _wheel(widget, notches: int) -> bool:

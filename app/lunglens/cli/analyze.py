@@ -107,8 +107,6 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(found.problem())
     ref = choose_series(found, args.series)
     _check_results_possible(args, ref)
-    if found.skipped_summary():  # the reader hears of every file left out
-        ref = replace(ref, warnings=(*ref.warnings, found.skipped_summary()))
     try:
         model = load_model(Path(args.model) if args.model else None, provider=args.provider)
     except ModelError as exc:

@@ -140,7 +140,42 @@ def discover(folder: str | os.PathLike) -> Discovery:
         ref = _tiff_series(tiff_folder, paths, skipped)
         if ref is not None:
             series.append(ref)
-    return Discovery(folder, tuple(series), tuple(skipped))
+    return Discovery(folder, tuple(_with_skipped_beside(ref, skipped) for ref in series), tuple(skipped))
+
+
+#: Reasons a series' warning on skipped entries names, and files named per reason.
+NAMED_SKIPPED = 3
+
+
+def _with_skipped_beside(ref: SeriesRef, skipped: list[SkippedFile]) -> SeriesRef:
+    """`ref` with the entries skipped in the folders holding its files (one of them may be a slice
+    of it: unreadable, cut short, a duplicate) as a warning naming them by reason and as
+    `skipped_beside`. Hidden entries are left out of it: they are never read, by design
+    (AppleDouble `._` files)."""
+    folders = {path.parent for path, _ in ref.frames}
+    beside = [
+        s
+        for s in skipped
+        if s.path.parent in folders and s.reason not in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON)
+    ]
+    if not beside:
+        return ref
+    names_by_reason: dict[str, list[str]] = defaultdict(list)
+    for entry in beside:  # "file cut short: a fragment of N bytes ..." -> "file cut short"
+        names_by_reason[entry.reason.split(": ")[0]].append(entry.path.name)
+    groups = [
+        f"{reason}: {', '.join(names[:NAMED_SKIPPED])}"
+        + (f" and {len(names) - NAMED_SKIPPED} more" if len(names) > NAMED_SKIPPED else "")
+        for reason, names in list(names_by_reason.items())[:NAMED_SKIPPED]
+    ]
+    if len(names_by_reason) > NAMED_SKIPPED:
+        groups.append("...")
+    count = f"{len(beside)} entr{'y' if len(beside) == 1 else 'ies'}"
+    warning = (
+        f"{count} in the series' folder skipped ({'; '.join(groups)}; `lunglens info FOLDER --skipped` "
+        "says why in full)"
+    )
+    return replace(ref, warnings=(*ref.warnings, warning), skipped_beside=tuple(s.path for s in beside))
 
 
 def _dicom_series(frames: list[FrameHeader], skipped: list[SkippedFile]) -> list[SeriesRef]:

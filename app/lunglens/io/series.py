@@ -56,6 +56,9 @@ class SeriesRef:
     a date) in the pixels, which every image made from them shows."""
     orientation_cosines: tuple[float, ...] | None = None
     """ImageOrientationPatient of the first file (LPS); None for TIFF and files that do not say."""
+    skipped_beside: tuple[Path, ...] = ()
+    """Files (and folders) beside the series' own that discovery skipped, named in `warnings`:
+    a slice among them would be missing from the series (anonymised outputs withhold their names)."""
 
     @property
     def n_slices(self) -> int:

@@ -56,8 +56,8 @@ def pseudonym(series: Series) -> str:
 def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> list[str]:
     """Every string of `series` that can identify the patient, longest first: names, ID, dates,
     accession number, UIDs, descriptions, institution, the series key, and the folders and file
-    names it was read from (file names often carry the patient ID), plus `extra_paths` (other
-    files in the folder)."""
+    names it was read from (file names often carry the patient ID) and those skipped beside them
+    (`SeriesRef.skipped_beside`), plus `extra_paths` (other files in the folder)."""
     meta, ref = series.metadata, series.ref
     name_parts = {part for part in re.split(r"[\^=\s]+", meta.patient_name) if len(part) >= 2}
     found = {
@@ -74,7 +74,7 @@ def identifying_strings(series: Series, extra_paths: Iterable[Path] = ()) -> lis
         ref.key.split("#")[0],
         ref.description,
     }
-    paths = {Path(p) for p, _ in ref.frames} | {Path(p) for p in extra_paths}
+    paths = {Path(p) for p, _ in ref.frames} | set(ref.skipped_beside) | {Path(p) for p in extra_paths}
     for path in paths:
         found |= {
             str(path),

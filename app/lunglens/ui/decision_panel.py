@@ -101,6 +101,11 @@ class DecisionPanel(QGroupBox):
         self.caveat.setStyleSheet("font-size: 11px; color: #888;")
         self.count = QLabel("")
         self.count.setWordWrap(True)
+        self.series_warnings = QLabel("")
+        """The analysed series' warnings (gaps, files skipped beside its own: the verdict may read a
+        series with slices missing), as the report lists them under "This series"."""
+        self.series_warnings.setWordWrap(True)
+        self.series_warnings.setStyleSheet("color: #c05a00;")
         self.fraction = QSlider(Qt.Orientation.Horizontal)
         self.fraction.setRange(0, FRACTION_STEPS)
         self.fraction_spin = ExactSpin(FRACTION_MAX / FRACTION_STEPS)
@@ -132,6 +137,7 @@ class DecisionPanel(QGroupBox):
         layout.addWidget(self.verdict)
         layout.addWidget(self.caveat)
         layout.addWidget(self.count)
+        layout.addWidget(self.series_warnings)
         layout.addLayout(grid)
         layout.addWidget(self.reset)
         layout.addWidget(self.flips)
@@ -234,6 +240,7 @@ class DecisionPanel(QGroupBox):
             self.verdict.setStyleSheet("font-size: 20px; font-weight: bold; padding: 4px; color: #888;")
             self.caveat.setText("")
             self.count.setText("Run the analysis to classify the kept slices.")
+            self._set_series_warnings(())
             return
         decision = analysis.decision
         # while an analysis runs the verdict shown is the previous one: greyed and struck through
@@ -250,6 +257,11 @@ class DecisionPanel(QGroupBox):
             if self.running
             else readout.decision_count(decision)
         )
+        self._set_series_warnings(analysis.series.warnings)
+
+    def _set_series_warnings(self, warnings) -> None:
+        self.series_warnings.setText("\n".join(f"⚠ This series: {w}" for w in warnings))
+        self.series_warnings.setVisible(bool(warnings))
 
     def set_running(self, running: bool) -> None:
         """An analysis started (the shown verdict is greyed as out of date) or ended."""
