@@ -140,23 +140,26 @@ def discover(folder: str | os.PathLike) -> Discovery:
         ref = _tiff_series(tiff_folder, paths, skipped)
         if ref is not None:
             series.append(ref)
-    return Discovery(folder, tuple(_with_skipped_beside(ref, skipped) for ref in series), tuple(skipped))
+    skipped_in: dict[Path, list[SkippedFile]] = defaultdict(list)
+    for entry in skipped:
+        if entry.reason not in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON):
+            skipped_in[entry.path.parent].append(entry)
+    return Discovery(folder, tuple(_with_skipped_beside(ref, skipped_in) for ref in series), tuple(skipped))
 
 
 #: Reasons a series' warning on skipped entries names, and files named per reason.
 NAMED_SKIPPED = 3
 
 
-def _with_skipped_beside(ref: SeriesRef, skipped: list[SkippedFile]) -> SeriesRef:
-    """`ref` with the entries skipped in the folders holding its files (one of them may be a slice
-    of it: unreadable, cut short, a duplicate) as a warning naming them by reason and as
-    `skipped_beside`. Hidden entries are left out of it: they are never read, by design
+def _with_skipped_beside(ref: SeriesRef, skipped_in: dict[Path, list[SkippedFile]]) -> SeriesRef:
+    """`ref` with the entries skipped in the folders holding its files (`skipped_in` a folder; one
+    of them may be a slice of it: unreadable, cut short, a duplicate) as a warning naming them by
+    reason and as `skipped_beside`. Hidden entries are not passed: they are never read, by design
     (AppleDouble `._` files)."""
-    folders = {path.parent for path, _ in ref.frames}
     beside = [
-        s
-        for s in skipped
-        if s.path.parent in folders and s.reason not in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON)
+        entry
+        for folder in dict.fromkeys(path.parent for path, _ in ref.frames)
+        for entry in skipped_in.get(folder, ())
     ]
     if not beside:
         return ref
