@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -183,6 +184,24 @@ def test_pixel_size_of_an_8_bit_image_comes_from_the_body_width():
     grey = np.where(((yy - 256) / 120.0) ** 2 + ((xx - 256) / 175.0) ** 2 < 1, 220, 10).astype(np.uint8)
     assert estimate_pixel_mm(grey) == pytest.approx(350.0 / 351, rel=0.02)
     assert estimate_pixel_mm(np.rot90(grey)) == pytest.approx(estimate_pixel_mm(grey))
+
+
+def test_a_large_image_is_sized_on_a_shrunk_copy():
+    """Four times the thorax above, in pixels: the same body, a quarter of the pixel size."""
+    yy, xx = np.mgrid[:2048, :2048]
+    grey = np.where(((yy - 1024) / 480.0) ** 2 + ((xx - 1024) / 700.0) ** 2 < 1, 220, 10).astype(np.uint8)
+    assert estimate_pixel_mm(grey) == pytest.approx(350.0 / 1401, rel=0.02)
+
+
+def test_an_image_that_cannot_be_a_thorax_at_its_pixel_size_is_refused_with_the_reason():
+    """Noise sized by its specks (50 mm per pixel) would be resampled to 25600 pixels a side: it
+    took 15 GB and five minutes; a thorax never covers more than a metre."""
+    model = SimpleNamespace(card=SimpleNamespace(pixel_mm=1.0))
+    noise = np.random.default_rng(0).integers(0, 256, (512, 512)).astype(np.uint8)
+    with pytest.raises(ValueError, match=r"no thorax found to size the image by: 50 mm per pixel"):
+        grey_lesion_map(model, noise)
+    with pytest.raises(ValueError, match=r"2000 x 2000 pixels at 0.7 mm cover 1400 mm, more than any thorax"):
+        grey_lesion_map(model, np.zeros((2000, 2000), np.uint8), pixel_mm=0.7)
 
 
 def test_grey_map_of_the_tiny_onnx_model_follows_its_rule(tmp_path):

@@ -116,10 +116,19 @@ def _progress(done: int, total: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from lunglens.inference.lesion_model import load_lesion_model
     from lunglens.inference.session import ModelError
-    from lunglens.quant.lesion_map import LesionMapParams, grey_lesion_map, rendered_grey_to_lesion_grey
+    from lunglens.quant.lesion_map import (
+        PIXEL_MM_RANGE,
+        LesionMapParams,
+        grey_lesion_map,
+        rendered_grey_to_lesion_grey,
+    )
 
-    if args.pixel_mm is not None and not 0.05 <= args.pixel_mm <= 10:
-        print(f"lunglens: --pixel-mm {args.pixel_mm} is not a pixel size in mm (0.05-10)", file=sys.stderr)
+    low, high = PIXEL_MM_RANGE
+    if args.pixel_mm is not None and not low <= args.pixel_mm <= high:
+        print(
+            f"lunglens: --pixel-mm {args.pixel_mm} is not a pixel size in mm ({low:g}-{high:g})",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     if args.stride < 1:
         print("lunglens: --stride must be at least 1", file=sys.stderr)

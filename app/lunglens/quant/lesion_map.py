@@ -107,12 +107,30 @@ class GreyScaleParams:
     """Opening kernel (fraction of the image size) that detaches text, table and noise."""
 
 
+#: Pixel sizes (mm) an image of a thorax can have: what `lunglens lesions --pixel-mm` accepts and
+#: an estimate (`estimate_pixel_mm`) must give for the image to be mapped.
+PIXEL_MM_RANGE = (0.05, 10.0)
+#: The largest side (mm) a mapped image may cover: more than any thorax (about 350 mm across); a
+#: larger one would be resampled to an image of that many model pixels a side.
+MAX_IMAGE_SIDE_MM = 1000.0
+
+
+#: Pixels along the larger side of the copy `estimate_pixel_mm` measures a larger image on.
+ESTIMATE_SIDE_PX = 1024
+
+
 def estimate_pixel_mm(grey: np.ndarray, params: GreyScaleParams | None = None) -> float:
     """Estimated pixel size (mm) of an 8-bit lung-window image: the assumed thorax width over
     the larger extent (rows or columns, so a rotated image works) of the largest tissue
-    component. An image cropped to the thorax gives about its own larger side."""
+    component. An image cropped to the thorax gives about its own larger side. An image larger
+    than `ESTIMATE_SIDE_PX` is measured on a copy shrunk to that size (its opening would cost
+    minutes otherwise)."""
     params = params or GreyScaleParams()
     grey = np.asarray(grey)
+    shrink = max(1.0, max(grey.shape) / ESTIMATE_SIDE_PX)
+    if shrink > 1.0:
+        size = (max(1, round(grey.shape[1] / shrink)), max(1, round(grey.shape[0] / shrink)))
+        grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
     tissue = (grey > params.tissue_grey).astype(np.uint8)
     size = max(3, int(round(params.opening_fraction * max(grey.shape))) | 1)
     tissue = cv2.morphologyEx(
@@ -124,7 +142,7 @@ def estimate_pixel_mm(grey: np.ndarray, params: GreyScaleParams | None = None) -
     else:
         largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
         extent = max(stats[largest, cv2.CC_STAT_WIDTH], stats[largest, cv2.CC_STAT_HEIGHT])
-    return params.thorax_width_mm / max(int(extent), 1)
+    return params.thorax_width_mm / (max(int(extent), 1) * shrink)
 
 
 def padded_for_patches(grey: np.ndarray, patch_px: int, extra: int = 0) -> np.ndarray:
@@ -367,16 +385,35 @@ def grey_lesion_map(
     There is no lung mask for such images: every pixel is mapped (the model was trained with
     negatives outside the lungs: chest wall, mediastinum, air). `pixel_mm` defaults to
     `estimate_pixel_mm` (an assumed thorax width). An image rendered with another window is
-    brought to the lung window first (`rendered_grey_to_lesion_grey`)."""
+    brought to the lung window first (`rendered_grey_to_lesion_grey`). Raises ValueError with the
+    reason for a pixel size outside `PIXEL_MM_RANGE` (no thorax found to size the image by) or
+    an image covering more than `MAX_IMAGE_SIDE_MM` a side."""
     params = params or LesionMapParams()
     model_pixel_mm = model.card.pixel_mm
     grey = np.asarray(grey, dtype=np.float32)
     if grey.ndim != 2:
         raise ValueError(f"a grey image is 2-D, found shape {grey.shape}")
-    pixel_mm = estimate_pixel_mm(grey) if pixel_mm is None else float(pixel_mm)
+    pixel_mm = _checked_pixel_mm(grey.shape, estimate_pixel_mm(grey) if pixel_mm is None else float(pixel_mm))
     shape = scaled_shape(grey.shape, (pixel_mm, pixel_mm), model_pixel_mm)
     small = _map_with(model, np.clip(resample(grey, shape), 0, 255), None, params)
     return np.clip(resample(small, grey.shape), 0.0, 1.0)
+
+
+def _checked_pixel_mm(shape: tuple[int, int], pixel_mm: float) -> float:
+    """`pixel_mm` when an image of `shape` pixels can be a thorax at that size, else ValueError."""
+    low, high = PIXEL_MM_RANGE
+    if not low <= pixel_mm <= high:
+        raise ValueError(
+            f"no thorax found to size the image by: {pixel_mm:.3g} mm per pixel, outside {low:g}-{high:g} mm "
+            "(give the pixel size: --pixel-mm)"
+        )
+    side_mm = max(shape) * pixel_mm
+    if side_mm > MAX_IMAGE_SIDE_MM:
+        raise ValueError(
+            f"{shape[1]} x {shape[0]} pixels at {pixel_mm:.3g} mm cover {side_mm:.0f} mm, more than any thorax "
+            f"(at most {MAX_IMAGE_SIDE_MM:g} mm a side)"
+        )
+    return pixel_mm
 
 
 def learned_method(model, params: LesionMapParams | None = None) -> ProbabilityMapMethod:
