@@ -572,9 +572,11 @@ class ViewerController(QObject):
     def export_report(self, path, measurements=()) -> None:
         """Write the PDF report of the shown analysis to `path`, anonymised when the reader
         chose so (`set_anonymise_exports`), with `measurements` (`lunglens.core.measure.MeasurementRecord`s) when the
-        reader chose to include them (`set_measurements_in_reports`)."""
+        reader chose to include them (`set_measurements_in_reports`). A `path` inside the folder
+        the reader opened is refused, as `lunglens analyze` refuses it (input folders are read-only)."""
         if self.state.analysis is None or self.state.series is None:
             return
+        opened = self.state.discovery
         try:
             write_report(
                 self.state.analysis,
@@ -582,6 +584,7 @@ class ViewerController(QObject):
                 Path(path),
                 anonymise=self.anonymise_exports,
                 measurements=tuple(measurements) if self.measurements_in_reports else (),
+                read_only_folders=[opened.folder] if opened is not None else [],
             )
         except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
             self.problem.emit("Cannot write the report", str(exc))
