@@ -46,6 +46,20 @@ def test_a_folder_the_session_removes_at_its_end_is_not_remembered_as_recent(qtb
         shutil.rmtree(folder)
 
 
+def test_open_recent_keeps_absolute_folders_only(qtbot, window, tmp_path, monkeypatch):
+    """A folder opened by a relative path is remembered absolute; a relative one an earlier
+    version kept is not offered (it opens another folder, or none, from another working folder)."""
+    from tests.dicomout.unusable import phantom_slices
+
+    phantom_slices(tmp_path / "patient")
+    window.settings.setValue("recent_folders", ["older/relative", "/an/absolute/one"])
+    monkeypatch.chdir(tmp_path)
+    with qtbot.waitSignal(window.controller.firstSliceShown, timeout=30000):
+        window.controller.open_folder("patient")
+    assert window.controller.recent_folders() == [str(tmp_path.resolve() / "patient"), "/an/absolute/one"]
+    assert [a.text() for a in window.recent_menu.actions()] == window.controller.recent_folders()
+
+
 def test_closing_the_viewer_removes_the_demo_and_pacs_folders_of_the_session(qtbot, window):
     """Every folder the session made (the demo patient, each retrieved study) goes when the window
     closes, files and all, whichever part of the viewer made it."""
