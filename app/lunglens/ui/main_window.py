@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         state = self.state
         self.view = SliceView()
-        self.markers = ViewMarkers(self.view.graphics, self.view.box)
+        self.markers = ViewMarkers(self.view.graphics, self.view.box, avoid=self.view.readouts())
         self.measurements = MeasurementLayer(self.view.box, self.view.image, self)
         self.cross_lines = (
             pg.InfiniteLine(angle=0, movable=False, pen=CROSS_PEN),  # the coronal plane (a row)
