@@ -78,17 +78,23 @@ def _publish_without_replacing(tmp: Path, path: Path) -> None:
 
 
 def write_atomically(
-    path: Path, data: bytes, *, read_only_folders: Iterable[Path] = (), replace: bool = True
+    path: Path,
+    data: bytes,
+    *,
+    read_only_folders: Iterable[Path] = (),
+    read_only_files: Iterable[Path] = (),
+    replace: bool = True,
 ) -> None:
     """Write `data` to `path` (mode 0666 less the umask). Raises WriteError when the destination
-    is refused (`destination_problem`) or the write fails. With `replace` False an existing `path`
+    is refused (`destination_problem` with `read_only_folders` and `read_only_files`) or the
+    write fails. With `replace` False an existing `path`
     is never replaced, even one another process publishes meanwhile (the file is hard-linked into
     place): FileExistsError, and nothing of this write is left. Where the file system has no hard
     links (vfat, exFAT, some network and object-store mounts) it is renamed into place when `path`
     does not exist: two writers at once must then be kept apart by the caller (the batch's job
     locks)."""
     path = Path(path)
-    problem = destination_problem(path, read_only_folders)
+    problem = destination_problem(path, read_only_folders, read_only_files)
     if problem:
         raise WriteError(f"{path}: {problem}")
     folder = path.parent if str(path.parent) else Path(".")

@@ -153,3 +153,12 @@ def test_the_source_signature_follows_the_files_not_where_the_archive_lies(tmp_p
     assert len(changed) == 1 and changed[0].startswith("PAT000")
     assert shrunk[changed[0]] not in (before[changed[0]], grown[changed[0]])
     assert all(shrunk[j] == before[j] for j in before if j != changed[0])
+
+
+def test_the_jobs_folders_are_absolute_when_source_is_relative(small_archive, monkeypatch, tmp_path):
+    """The worklist and the results name where each series lies from anywhere: a relative folder
+    ("bsrc/pa") opened nothing, or another folder, from the viewer started elsewhere."""
+    monkeypatch.chdir(small_archive.parent)
+    plan = plan_jobs(Path(small_archive.name))
+    assert plan.jobs and all(Path(job.folder).is_absolute() for job in plan.jobs)
+    assert {job.folder for job in plan.jobs} == {job.folder for job in plan_jobs(small_archive).jobs}

@@ -151,3 +151,31 @@ def test_the_panels_can_be_closed_for_a_small_screen_and_brought_back_from_the_v
     assert window.minimumSizeHint().width() <= 800
     toggles["&Series panel"].trigger()
     qtbot.waitUntil(window.series_dock.isVisible)
+
+
+def test_the_report_is_never_exported_into_the_folder_opened(qtbot, window, tmp_path, monkeypatch):
+    """The series lies in a sub-folder of the folder opened (patient/study/series): the viewer
+    refused only the folders holding its files and wrote the report into the folder opened, which
+    `lunglens analyze` refuses, with this message."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from lunglens.atomic import destination_problem
+    from tests.dicomout.unusable import phantom_slices
+
+    opened = tmp_path / "nested"
+    phantom_slices(opened / "series")
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(opened)
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
+    before = sorted(opened.rglob("*"))
+    target = opened / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(target), "PDF"))
+    with qtbot.waitSignal(window.messageShown) as told:
+        window.export_report()
+    assert told.args[0] == f"{target}: {destination_problem(target, [opened])}"  # as `analyze` says it
+    assert "a folder being read" in told.args[0] and sorted(opened.rglob("*")) == before
+    beside = tmp_path / "report.pdf"  # beside the folder opened is fine
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args, **kwargs: (str(beside), "PDF"))
+    window.export_report()
+    assert beside.read_bytes().startswith(b"%PDF")

@@ -46,6 +46,20 @@ def test_a_folder_the_session_removes_at_its_end_is_not_remembered_as_recent(qtb
         shutil.rmtree(folder)
 
 
+def test_open_recent_keeps_absolute_folders_only(qtbot, window, tmp_path, monkeypatch):
+    """A folder opened by a relative path is remembered absolute; a relative one an earlier
+    version kept is not offered (it opens another folder, or none, from another working folder)."""
+    from tests.dicomout.unusable import phantom_slices
+
+    phantom_slices(tmp_path / "patient")
+    window.settings.setValue("recent_folders", ["older/relative", "/an/absolute/one"])
+    monkeypatch.chdir(tmp_path)
+    with qtbot.waitSignal(window.controller.firstSliceShown, timeout=30000):
+        window.controller.open_folder("patient")
+    assert window.controller.recent_folders() == [str(tmp_path.resolve() / "patient"), "/an/absolute/one"]
+    assert [a.text() for a in window.recent_menu.actions()] == window.controller.recent_folders()
+
+
 def test_closing_the_viewer_removes_the_demo_and_pacs_folders_of_the_session(qtbot, window):
     """Every folder the session made (the demo patient, each retrieved study) goes when the window
     closes, files and all, whichever part of the viewer made it."""
@@ -475,3 +489,56 @@ def test_the_scale_bars_match_the_image_on_first_display(qtbot, window, tmp_path
         screen_px_per_mm = box.width() / ((x1 - x0) * 0.7)  # the factory's slices have 0.7 mm pixels
         assert markers.bar.isVisible()
         assert markers.bar.width() == pytest.approx(markers.bar_mm * screen_px_per_mm, abs=1)
+
+
+def _overlapping(window) -> list[tuple[str, str]]:
+    """The pairs of texts and marks drawn over the axial view that overlap, by name."""
+    view, markers = window.view, window.markers
+    drawn = {
+        "top left": view.top_left,
+        "top right": view.top_right,
+        "bottom left": view.bottom_left,
+        "bottom right": view.bottom_right,
+        "banner": view.banner,
+        **{f"letter {side}": label for side, label in markers.edges.items()},
+        "scale bar": markers.bar,
+        "scale text": markers.bar_label,
+    }
+    shown = [(name, widget) for name, widget in drawn.items() if widget.isVisibleTo(window)]
+    return [
+        (a, b)
+        for i, (a, first) in enumerate(shown)
+        for b, second in shown[i + 1 :]
+        if {a, b} != {"scale bar", "scale text"} and first.geometry().intersects(second.geometry())
+    ]
+
+
+@pytest.mark.parametrize("kind", ["tiff", "dicom"])
+def test_a_narrow_window_never_draws_one_text_over_another(qtbot, window, tmp_path, kind):
+    """At 900 x 600 (the window's smallest width) the axial view is about 215 px wide: the note
+    "no scale: pixel size not stated" ran over the slice's P(COVID), and the orientation letters
+    over the patient's text. The readouts stay; the lower-priority marks give way."""
+    import tifffile
+
+    from tests.dicomout.unusable import PHANTOM, phantom_slices
+
+    folder = tmp_path / kind
+    if kind == "tiff":
+        folder.mkdir()
+        for i, hu in enumerate(PHANTOM.hu):
+            tifffile.imwrite(folder / f"IM{i + 1:05d}.tif", np.clip(hu + 1024, 0, None).astype(np.uint16))
+    else:
+        phantom_slices(folder)
+    window.resize(900, 600)
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=30000):
+        window.controller.open_folder(folder)
+    if kind == "dicom":  # (the TIFF's lungs, at the 1 mm pixels assumed, are too small for a verdict)
+        with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+            window.controller.run_analysis()
+        assert "P(COVID)" in window.view.bottom_left.text()
+    view = window.view
+    view._mouse_moved(view.image.mapToScene(QPointF(100.5, 60.5)))  # the HU readout shown too
+    qtbot.wait(200)
+    assert view.width() < 300 and view.bottom_left.isVisibleTo(window)
+    assert view.hu_readout().startswith("HU ")
+    assert _overlapping(window) == []

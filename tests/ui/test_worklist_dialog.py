@@ -326,3 +326,19 @@ def test_the_dicom_tags_of_a_slice_replaced_by_a_pipe_say_so_at_once(tmp_path):
     assert finishes(dicom_tags, tmp_path / "IM0001.dcm") == (
         f"{tmp_path / 'IM0001.dcm'}: cannot read the header (not a regular file (a named pipe))"
     )
+
+
+def test_a_row_with_a_relative_folder_is_refused_naming_the_worklist_line(qtbot, window, tmp_path):
+    """A batch of an earlier version given a relative SOURCE wrote relative folders: read from the
+    viewer's working folder, they opened another folder or none ("bsrc/pa: no such folder")."""
+    rows = [{"patient": "A", "status": "done", "folder": "bsrc/pa", "result": "A.json", "line": "2"}]
+    shown = WorklistDialog(tmp_path, rows, window)
+    qtbot.addWidget(shown)
+    shown.problem.connect(window.show_message)
+    shown.openRequested.connect(lambda *_: pytest.fail("a relative folder was opened"))
+    with qtbot.waitSignal(window.messageShown) as told:
+        shown.table.doubleClicked.emit(shown.proxy.index(0, 0))
+    assert (
+        f"{tmp_path / 'worklist.csv'}, line 2: the series folder bsrc/pa is a relative path" in told.args[0]
+    )
+    assert "Run the batch again" in told.args[0]

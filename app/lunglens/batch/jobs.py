@@ -187,9 +187,11 @@ def _who_and_when(ref: SeriesRef) -> tuple[str, str]:
 
 def plan_jobs(source: Path) -> Plan:
     """One job per series below `source` (recursively). Reads headers only; never writes.
-    Raises `lunglens.io.FolderError` when `source` cannot be read."""
+    The jobs' folders are absolute (symbolic links resolved), however `source` is given: the
+    worklist and the results open from anywhere. Raises `lunglens.io.FolderError` when `source`
+    cannot be read."""
     source = Path(source)
-    found = discover(source)
+    found = discover(source.resolve())
     jobs = []
     for ref in found.series:
         patient, study_date = _who_and_when(ref)

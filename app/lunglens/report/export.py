@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lunglens.analysis import Analysis
@@ -19,14 +19,17 @@ def write_report(
     *,
     anonymise: bool = False,
     measurements: Sequence[MeasurementRecord] = (),
+    read_only_folders: Iterable[Path] = (),
 ) -> None:
     """Write the PDF report of `analysis` of `series` (with the reader's `measurements`) to
     `path`; a reader never sees a partial file. Raises `lunglens.atomic.WriteError` (naming
-    `path`) when it cannot be written, or when `path` lies in a folder the series was read from
-    (input folders are read-only), or is a device, a pipe or a folder."""
+    `path`) when it cannot be written, or when `path` lies in `read_only_folders` (the folder the
+    series was found in, as opened) or in a folder holding its files, or is one of its files (input
+    folders are read-only), or is a device, a pipe or a folder."""
     source_folders = {Path(p).parent for p in series.source_paths}
     write_atomically(
         Path(path),
         render_report(analysis, series, anonymise=anonymise, measurements=measurements),
-        read_only_folders=source_folders,
+        read_only_folders=[*read_only_folders, *sorted(source_folders)],
+        read_only_files=series.source_paths,
     )

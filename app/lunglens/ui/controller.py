@@ -150,13 +150,18 @@ class ViewerController(QObject):
 
     # --- settings --------------------------------------------------------------------------
     def recent_folders(self) -> list[str]:
-        return [str(f) for f in (self.settings.value("recent_folders", [], type=list) or [])]
+        """The folders opened lately, latest first: absolute paths only (a relative one, as
+        earlier versions kept, would open another folder, or none, from another working folder)."""
+        folders = [str(f) for f in (self.settings.value("recent_folders", [], type=list) or [])]
+        return [f for f in folders if Path(f).is_absolute()]
 
     def _remember_folder(self, folder: Path) -> None:
-        """Put `folder` first among the recent folders, unless this session made it (the demo
-        patient, a study retrieved from a PACS): it is removed when the session ends."""
+        """Put `folder` (made absolute, symbolic links resolved) first among the recent folders,
+        unless this session made it (the demo patient, a study retrieved from a PACS): it is
+        removed when the session ends."""
         if made_for_this_session(folder):
             return
+        folder = folder.resolve()
         folders = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
         self.settings.setValue("recent_folders", folders[:MAX_RECENT])
         self.recentChanged.emit()
@@ -248,7 +253,7 @@ class ViewerController(QObject):
         folder = Path(folder)
         self._saved = None
         self._opened_at = time.perf_counter()
-        self.settings.setValue("last_folder", str(folder.parent))
+        self.settings.setValue("last_folder", str(folder.resolve().parent))
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
         self._set_analysing(False)
@@ -572,9 +577,11 @@ class ViewerController(QObject):
     def export_report(self, path, measurements=()) -> None:
         """Write the PDF report of the shown analysis to `path`, anonymised when the reader
         chose so (`set_anonymise_exports`), with `measurements` (`lunglens.core.measure.MeasurementRecord`s) when the
-        reader chose to include them (`set_measurements_in_reports`)."""
+        reader chose to include them (`set_measurements_in_reports`). A `path` inside the folder
+        the reader opened is refused, as `lunglens analyze` refuses it (input folders are read-only)."""
         if self.state.analysis is None or self.state.series is None:
             return
+        opened = self.state.discovery
         try:
             write_report(
                 self.state.analysis,
@@ -582,6 +589,7 @@ class ViewerController(QObject):
                 Path(path),
                 anonymise=self.anonymise_exports,
                 measurements=tuple(measurements) if self.measurements_in_reports else (),
+                read_only_folders=[opened.folder] if opened is not None else [],
             )
         except Exception as exc:  # noqa: BLE001 - the reader is told; the window stays up
             self.problem.emit("Cannot write the report", str(exc))

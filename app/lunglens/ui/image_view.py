@@ -27,6 +27,11 @@ START_HINT = (
 #: The dark backing of text drawn on the image (measurement labels, reformat markers).
 LABEL_FILL = pg.mkBrush(0, 0, 0, 170)
 _LABEL_STYLE = "color: #f0e68c; background: rgba(0, 0, 0, 160); font-size: 12px; padding: 2px 4px;"
+#: Width kept free between the left and right corner readouts (screen pixels): the column of the
+#: orientation letter at the middle of the top and bottom edges (`lunglens.ui.view_markers`).
+LETTER_COLUMN_PX = 28
+#: Gap between a corner readout and the view's edge (screen pixels).
+CORNER_MARGIN_PX = 8
 
 
 class SliceViewBox(pg.ViewBox):
@@ -93,10 +98,11 @@ def _corner_label(parent: QWidget, align: Qt.AlignmentFlag) -> QLabel:
     return label
 
 
-def _natural_width(label: QLabel) -> int:
-    """Width of a word-wrapped label's longest line, with its padding."""
+def _natural_width(label: QLabel, text: str | None = None) -> int:
+    """Width of a word-wrapped label's longest line (of its text, or of `text` in its font), with
+    its padding (screen pixels)."""
     metrics = label.fontMetrics()
-    lines = label.text().split("\n") or [""]
+    lines = (label.text() if text is None else text).split("\n") or [""]
     margins = label.contentsMargins()
     return max(metrics.horizontalAdvance(line) for line in lines) + margins.left() + margins.right() + 10
 
@@ -241,7 +247,10 @@ class SliceView(QWidget):
             row, column = int(np.floor(point.y())), int(np.floor(point.x()))
             rows, columns = self._hu.shape
             if 0 <= row < rows and 0 <= column < columns:
-                text = f"HU {int(self._hu[row, column])}  (x {column + 1}, y {row + 1})"
+                value = f"HU {int(self._hu[row, column])}"
+                text = f"{value}  (x {column + 1}, y {row + 1})"
+                if _natural_width(self.bottom_right, text) > self.corner_width():
+                    text = value  # a narrow view: the value alone, on one line
         if text != self.bottom_right.text():
             self.bottom_right.setText(text)
             self._place_labels(self.bottom_right)
@@ -257,11 +266,21 @@ class SliceView(QWidget):
         super().resizeEvent(event)
         self._place_labels()
 
+    def readouts(self) -> tuple[QLabel, ...]:
+        """The text drawn over the image (the corner readouts and the banner): what the
+        orientation letters and the scale bar must not cover."""
+        return (self.top_left, self.top_right, self.bottom_left, self.bottom_right, self.banner)
+
+    def corner_width(self) -> int:
+        """The widest a corner readout may be (screen pixels): left and right ones never meet,
+        and the letter column between them stays free (LETTER_COLUMN_PX)."""
+        return max((self.width() - LETTER_COLUMN_PX) // 2 - CORNER_MARGIN_PX, 40)
+
     def _place_labels(self, changed: QLabel | None = None) -> None:
-        """Size the corner labels to their text (at most half the view wide; only `changed`
-        when just its text changed) and put them, the banner and the hint in place."""
-        margin, w, h = 8, self.width(), self.height()
-        half = max(w // 2 - 2 * margin, 40)
+        """Size the corner labels to their text (at most `corner_width`; only `changed` when
+        just its text changed) and put them, the banner and the hint in place."""
+        margin, w, h = CORNER_MARGIN_PX, self.width(), self.height()
+        half = self.corner_width()
         for label in (self.top_left, self.top_right, self.bottom_left, self.bottom_right):
             if changed is None or label is changed:
                 width = min(_natural_width(label), half)

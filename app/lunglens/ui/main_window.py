@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
@@ -56,6 +55,7 @@ from lunglens.ui.reformat_view import ReformatView
 from lunglens.ui.render import DisplayCache
 from lunglens.ui.series_browser import SeriesBrowser
 from lunglens.ui.slice_strip import SliceStrip
+from lunglens.ui.status_bar import ElidedLabel, MessageBar
 from lunglens.ui.view_markers import ViewMarkers
 
 #: Widths of the side panels (px): fixed, so the image takes what the window gains or loses and
@@ -66,6 +66,8 @@ SIDE_PANEL_PX = 340
 #: back when the window is wider again.
 REFORMATS_FROM_PX = 1300
 STRIP_PX = 72
+#: The widest the status bar's model line gets (px): the rest of the bar is the messages'.
+MODEL_LABEL_PX = 420
 #: Zoom factor of one + or - key press; pan step of Shift + arrow (fraction of the view).
 ZOOM_KEY_FACTOR = 1.25
 PAN_KEY_FRACTION = 0.1
@@ -120,7 +122,7 @@ class MainWindow(QMainWindow):
     def _build_widgets(self) -> None:
         state = self.state
         self.view = SliceView()
-        self.markers = ViewMarkers(self.view.graphics, self.view.box)
+        self.markers = ViewMarkers(self.view.graphics, self.view.box, avoid=self.view.readouts())
         self.measurements = MeasurementLayer(self.view.box, self.view.image, self)
         self.cross_lines = (
             pg.InfiniteLine(angle=0, movable=False, pen=CROSS_PEN),  # the coronal plane (a row)
@@ -210,7 +212,9 @@ class MainWindow(QMainWindow):
         self.side_dock.setFixedWidth(SIDE_PANEL_PX)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.side_dock)
 
-        self.model_label = QLabel(readout.model_status(None))
+        self.setStatusBar(MessageBar())
+        self.model_label = ElidedLabel(readout.model_status(None))
+        self.model_label.setMaximumWidth(MODEL_LABEL_PX)
         self.load_progress = QProgressBar()
         self.load_progress.setMaximumWidth(180)
         self.load_progress.setFormat("loading %v/%m")
@@ -552,8 +556,9 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         control = self.controller
-        self.model_label.setText(readout.model_status(control.model, control.model_problem))
-        self.model_label.setToolTip(control.model_problem)
+        self.model_label.set_text(
+            readout.model_status(control.model, control.model_problem), control.model_problem
+        )
 
     def _folder_opened(self, found) -> None:
         """A folder is being read (`found` None: clear what was shown) or its series are in."""

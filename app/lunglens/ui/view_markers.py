@@ -3,12 +3,16 @@ the middle of each edge (`lunglens.core.reformat.EdgeLabels`, e.g. R on the left
 right of an axial slice) and a bar of a round length in mm that follows the zoom. Both are
 labels on the view widget (they stay put while the image pans), with a dark backing so they
 read over bright bone. Neither is drawn from a guess: no letters where the files do not state
-the orientation, no bar (a note in its place) where they do not state the pixel size."""
+the orientation, no bar (a note in its place) where they do not state the pixel size. Neither
+covers the view's own readouts (`avoid`): in a view too narrow for both, a letter or the bar
+that would overlap one is not drawn, and the note shortens to NO_SCALE_SHORT."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import QFrame, QLabel, QWidget
 
 from lunglens.core.reformat import EdgeLabels, orientation_stated
@@ -20,6 +24,8 @@ BAR_LENGTHS_MM = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 BAR_TARGET_PX = 120
 #: In the bar's place when the files state no pixel size (a bar from the 1 mm assumed would lie).
 NO_SCALE_TEXT = "no scale: pixel size not stated"
+#: The note where NO_SCALE_TEXT would run over a readout of the view or past its edge.
+NO_SCALE_SHORT = "no scale"
 MARGIN_PX = 8
 _STYLE = (
     "color: #f0e68c; background: rgba(0, 0, 0, 150); font-size: 13px; font-weight: bold; padding: 1px 3px;"
@@ -36,11 +42,20 @@ def bar_length_mm(mm_per_screen_pixel: float, target_px: int = BAR_TARGET_PX) ->
 class ViewMarkers(QObject):
     """Edge letters and a scale bar on `widget` (the GraphicsView showing `box`). Call
     `set_geometry` when the series (orientation, pixel spacing) changes; the bar follows the
-    zoom and the view's size by itself."""
+    zoom and the view's size by itself. `avoid`: widgets over the view (its corner readouts, in
+    the view's coordinates) that come first: a letter, the bar or its label overlapping one of
+    them is hidden while it would, placed again whenever one of them moves, resizes, shows or
+    hides."""
 
-    def __init__(self, widget: QWidget, box: pg.ViewBox, parent: QObject | None = None):
+    def __init__(
+        self,
+        widget: QWidget,
+        box: pg.ViewBox,
+        parent: QObject | None = None,
+        avoid: Sequence[QWidget] = (),
+    ):
         super().__init__(parent)
-        self.widget, self.box = widget, box
+        self.widget, self.box, self.avoid = widget, box, tuple(avoid)
         self.edges = {side: self._label() for side in ("left", "right", "top", "bottom")}
         self.bar = QFrame(widget)
         self.bar.setStyleSheet("background: #f0e68c; border: 1px solid rgba(0, 0, 0, 200);")
@@ -54,7 +69,14 @@ class ViewMarkers(QObject):
         # aspect locked, both sides scaled alike) still changes the screen size of a pixel
         box.sigRangeChanged.connect(self.place)
         box.sigResized.connect(self.place)
+        for other in self.avoid:
+            other.installEventFilter(self)
         self.set_geometry(None, None)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() in (QEvent.Type.Move, QEvent.Type.Resize, QEvent.Type.Show, QEvent.Type.Hide):
+            self.place()
+        return False
 
     def _label(self) -> QLabel:
         label = QLabel(self.widget)
@@ -85,15 +107,32 @@ class ViewMarkers(QObject):
         for side, label in self.edges.items():
             text = getattr(labels, side) if labels is not None else ""
             label.setText(text)
-            label.setVisible(bool(text))
             label.adjustSize()
         self.column_spacing_mm = column_spacing_mm
         self.no_scale_note = no_scale_note
         self.place()
 
     def place(self) -> None:
-        """Put the letters at the middle of each edge and size the bar for the current zoom."""
+        """Put the letters at the middle of each edge and size the bar for the current zoom;
+        what would overlap a widget of `avoid` is hidden."""
+        self._place()
+        for label in self.edges.values():
+            if self._overlaps(label):
+                label.hide()
+        if self._overlaps(self.bar) or self._overlaps(self.bar_label):
+            self.bar.hide()
+            self.bar_label.hide()
+
+    def _overlaps(self, part: QWidget) -> bool:
+        """Whether `part`, shown, overlaps a shown widget of `avoid`."""
+        return not part.isHidden() and any(
+            not other.isHidden() and part.geometry().intersects(other.geometry()) for other in self.avoid
+        )
+
+    def _place(self) -> None:
         w, h = self.widget.width(), self.widget.height()
+        for label in self.edges.values():
+            label.setVisible(bool(label.text()))
         left, right, top, bottom = (self.edges[s] for s in ("left", "right", "top", "bottom"))
         left.move(MARGIN_PX, (h - left.height()) // 2)
         right.move(w - right.width() - MARGIN_PX, (h - right.height()) // 2)
@@ -107,10 +146,14 @@ class ViewMarkers(QObject):
         pixel = (x1 - x0) / box_px if self.column_spacing_mm and box_px > 0 else 0.0
         if not pixel:
             self.bar.hide()
-            self.bar_label.setText(self.no_scale_note)
-            self.bar_label.adjustSize()
-            self.bar_label.move(w - self.bar_label.width() - MARGIN_PX, h - bottom.height() - 4 * MARGIN_PX)
             self.bar_label.setVisible(bool(self.no_scale_note))
+            for note in (self.no_scale_note, NO_SCALE_SHORT):  # the short one where the whole is in the way
+                self.bar_label.setText(note)
+                self.bar_label.adjustSize()
+                x = w - self.bar_label.width() - MARGIN_PX
+                self.bar_label.move(x, h - bottom.height() - 4 * MARGIN_PX)
+                if x >= MARGIN_PX and not self._overlaps(self.bar_label):
+                    break
             return
         mm_per_screen_pixel = pixel * self.column_spacing_mm
         # at most a quarter of the view: in a narrow view the bar stays clear of the corner text

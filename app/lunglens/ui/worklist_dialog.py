@@ -47,6 +47,7 @@ from lunglens.batch.worklist import (
     result_problem,
 )
 from lunglens.io.files import read_text
+from lunglens.pacs.address import SeriesAddress
 from lunglens.quant.summary import percent_text
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -143,6 +144,20 @@ def load_saved_analysis(folder: Path, row: dict) -> Analysis:
         raise ValueError(f"{path}: cannot read the saved analysis ({exc.strerror or exc})") from exc
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: not a LungLens analysis ({exc})") from exc
+
+
+def _check_location(folder: Path, row: dict) -> None:
+    """Refuse a row whose series folder is a relative path (written by a batch of an earlier
+    version given a relative SOURCE): it was relative to where that batch ran, which the worklist
+    does not say, and would be read from the viewer's working folder. Raises ValueError (named)."""
+    where = row.get("folder") or ""
+    if where and SeriesAddress.parse(where) is None and not Path(where).is_absolute():
+        raise ValueError(
+            f"{Path(folder) / WORKLIST_NAME}, line {row.get(LINE, '?')}: the series folder {where} is a "
+            "relative path (the batch was given a relative SOURCE), and where it lies cannot be told "
+            "from here. Run the batch again where it ran, with the same SOURCE and --out: the worklist "
+            "then names every folder in full."
+        )
 
 
 def _number(text: str) -> float:
@@ -332,6 +347,7 @@ class WorklistDialog(QDialog):
     def _double_clicked(self, index: QModelIndex) -> None:
         row = self.model.rows[self.proxy.mapToSource(index).row()]
         try:
+            _check_location(self.folder, row)
             analysis = load_saved_analysis(self.folder, row)
         except ValueError as exc:
             self.problem.emit("Cannot open this series", str(exc))
