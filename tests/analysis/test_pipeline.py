@@ -172,9 +172,11 @@ def test_json_of_another_format_is_refused(series, model):
 
 
 def test_a_series_without_lung_gets_no_verdict(tmp_path, model):
-    """Soft tissue only (an abdomen-like block): the selector keeps nothing, so neither "normal"
-    nor any other verdict is given, quantified or not."""
-    write_series(tmp_path / "solid", np.full((6, 128, 128), 1064, np.uint16), -2.0 * np.arange(6))
+    """Soft tissue only (an abdomen-like block, air in the corners outside the selector's region):
+    the selector keeps nothing, so neither "normal" nor any other verdict is given, quantified or not."""
+    stored = np.full((6, 128, 128), 1064, np.uint16)
+    stored[:, :8, :8] = 24  # air, -1000 HU
+    write_series(tmp_path / "solid", stored, -2.0 * np.arange(6))
     series = load(discover(tmp_path / "solid").series[0])
     for options in (AnalysisOptions(), AnalysisOptions(quantify=False)):
         with pytest.raises(NoVerdict, match="no verdict"):

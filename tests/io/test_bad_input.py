@@ -7,6 +7,7 @@ import pytest
 import tifffile
 
 from lunglens.io import FolderError, LoadError, discover, load
+from tests.factory import write_series
 
 
 def test_missing_folder(tmp_path):
@@ -88,7 +89,7 @@ def test_a_series_names_the_entries_skipped_beside_its_files(tmp_path):
     folder and hidden files (never read, by design) are not its concern."""
     from tests.factory import write_series
 
-    paths = write_series(tmp_path / "study" / "series", np.full((5, 8, 8), 1024, np.uint16), np.arange(5.0))
+    paths = write_series(tmp_path / "study" / "series", _chest_like(5), np.arange(5.0))
     for index in range(4):  # four more slices, cut short
         cut = paths[0].parent / f"cut{index}.dcm"
         cut.write_bytes(paths[0].read_bytes()[:200])
@@ -119,3 +120,60 @@ def test_a_series_with_nothing_skipped_beside_it_has_no_such_warning(tmp_path):
     (tmp_path / "notes.txt").write_text("beside the folder, not the series")
     (ref,) = discover(tmp_path).series
     assert ref.skipped_beside == () and not any("skipped" in w for w in ref.warnings)
+
+
+def _chest_like(n: int = 8) -> np.ndarray:
+    """Stored values (HU + 1024) of a small chest: air around a body, two dark lungs."""
+    volume = np.full((n, 64, 64), 24, np.uint16)  # air, -1000 HU
+    volume[:, 8:56, 6:58] = 1064  # body, 40 HU
+    volume[:, 16:48, 12:28] = 150  # lungs, -874 HU
+    volume[:, 16:48, 36:52] = 150
+    return volume
+
+
+def _without_rescale(paths, which, intercept=None) -> None:
+    import pydicom
+
+    for path in (paths[i] for i in which):
+        ds = pydicom.dcmread(path)
+        if intercept is None:
+            del ds.RescaleSlope, ds.RescaleIntercept
+        else:
+            ds.RescaleIntercept = intercept
+        ds.save_as(path)
+
+
+@pytest.mark.parametrize("intercept", [None, 0], ids=["rescale missing", "intercept 0"])
+def test_slices_off_the_series_hu_scale_are_skipped_naming_the_reason(tmp_path, intercept):
+    """Half the files without the rescale (or with intercept 0) read air at 0 HU: kept, they made a
+    selection of alternate slices and a lung of a quarter of its volume, with no word said."""
+    paths = write_series(tmp_path / "s", _chest_like(), np.arange(8) * -2.0)
+    _without_rescale(paths, range(1, 8, 2), intercept)
+    series = load(discover(tmp_path).series[0])
+    assert series.n_slices == 4 and np.all(series.hu.min(axis=(1, 2)) == -1000)
+    skipped = [w for w in series.warnings if "not on the series' HU scale" in w]
+    assert [w.split(":")[0] for w in skipped] == [f"skipped slice00{i}.dcm" for i in (1, 3, 5, 7)]
+    assert "reads air at about 24 HU where the series' other slices read -1000 HU" in skipped[0]
+
+
+def test_slices_whose_rescale_differs_but_whose_values_match_are_kept(tmp_path):
+    """Values encoded for another intercept (stored + 1024, intercept -2048) are on the same scale."""
+    volume = _chest_like()
+    paths = write_series(tmp_path / "s", volume, np.arange(8) * -2.0)
+    import pydicom
+
+    for path in paths[:3]:
+        ds = pydicom.dcmread(path)
+        ds.PixelData = (ds.pixel_array + 1024).astype(np.uint16).tobytes()
+        ds.RescaleIntercept = -2048
+        ds.save_as(path)
+    series = load(discover(tmp_path).series[0])
+    assert series.n_slices == 8 and not any("HU scale" in w for w in series.warnings)
+    assert np.all(series.hu.min(axis=(1, 2)) == -1000)
+
+
+def test_a_series_that_shows_no_air_is_refused_naming_the_rescale(tmp_path):
+    paths = write_series(tmp_path / "s", _chest_like(), np.arange(8) * -2.0)
+    _without_rescale(paths, range(8))
+    with pytest.raises(LoadError, match=r"no slice shows air .*not Hounsfield units \(no rescale stated"):
+        load(discover(tmp_path).series[0])

@@ -68,8 +68,10 @@ def test_signed_pixels_with_zero_intercept_and_padding(tmp_path):
 
 def test_rescale_slope_is_applied(tmp_path):
     stored = np.full((3, 8, 8), 1000, dtype=np.uint16)
-    write_series(tmp_path, stored, [0, -1, -2], slope=0.5, intercept=-100.0)
-    assert (load(discover(tmp_path).series[0]).hu == 400).all()
+    stored[:, 0] = 200  # air
+    write_series(tmp_path, stored, [0, -1, -2], slope=0.5, intercept=-1100.0)
+    hu = load(discover(tmp_path).series[0]).hu
+    assert (hu[:, 1:] == -600).all() and (hu[:, 0] == -1000).all()
 
 
 def test_two_passes_in_one_uid_and_mixed_sizes_are_split(tmp_path):

@@ -490,20 +490,24 @@ def _check_bits(stored: np.ndarray, ds: Dataset) -> np.ndarray:
     return (stored << spare) >> spare
 
 
-def _rescale(ds: Dataset, frame: int | None) -> tuple[float, float]:
-    """(RescaleSlope, RescaleIntercept) of a frame; 1 and 0 when absent. A slope must be a positive
-    finite number and an intercept a finite one, else the frame has no Hounsfield units."""
-    values = []
-    for name, default in (("RescaleSlope", 1.0), ("RescaleIntercept", 0.0)):
+def frame_rescale(ds: Dataset, frame: int | None) -> tuple[float, float] | None:
+    """(RescaleSlope, RescaleIntercept) of a frame as it states them (top level or functional
+    groups; 1 or 0 for the one it leaves out), None when it states neither. A slope must be a
+    positive finite number and an intercept a finite one, else the frame has no Hounsfield units
+    (DicomFileError)."""
+    values: list[float | None] = []
+    for name in ("RescaleSlope", "RescaleIntercept"):
         value = functional_attribute(ds, frame, "PixelValueTransformationSequence", name)
         if value is None or value == "":
-            values.append(default)
+            values.append(None)
             continue
         number = _float(value)
         if number is None or not math.isfinite(number):
             raise DicomFileError(f"{name} {value!r} is not a finite number")
         values.append(number)
-    slope, intercept = values
+    if values == [None, None]:
+        return None
+    slope, intercept = 1.0 if values[0] is None else values[0], 0.0 if values[1] is None else values[1]
     if slope <= 0:
         raise DicomFileError(f"RescaleSlope {slope:g} is not positive: the values cannot be HU")
     return slope, intercept
@@ -511,12 +515,13 @@ def _rescale(ds: Dataset, frame: int | None) -> tuple[float, float]:
 
 def frame_hu(ds: Dataset, frame: int | None) -> np.ndarray:
     """One frame in Hounsfield units (int16, rows x columns): stored values through the
-    modality rescale (slope, intercept; top level or functional groups), padding set to air.
+    modality rescale (`frame_rescale`; slope 1 and intercept 0 when the frame states none: the
+    loader checks that against the series), padding set to air.
     Raises DicomFileError when the frame cannot be decoded or its values are not HU of a CT
     slice (`lunglens.io.plausible`)."""
     if int(ds.get("SamplesPerPixel", 1)) != 1:
         raise DicomFileError("colour image, not a CT slice")
-    slope, intercept = _rescale(ds, frame)
+    slope, intercept = frame_rescale(ds, frame) or (1.0, 0.0)
     try:
         stored = _stored_values(ds, frame)
     except DicomFileError:

@@ -15,11 +15,13 @@ from lunglens.io.dicom import (
     DicomFileError,
     frame_hu,
     frame_position,
+    frame_rescale,
     image_orientation,
     read_dataset,
     series_metadata,
 )
 from lunglens.io.geometry import orientation_problem, spacing_report, superior_positions_mm
+from lunglens.io.plausible import no_air_problem, off_scale_slices
 from lunglens.io.raw_scale import RAW_OFFSET_HU
 from lunglens.io.series import Series, SeriesMetadata, SeriesRef
 from lunglens.io.tiff import TiffFileError, tiff_hu
@@ -104,14 +106,10 @@ def _decode_parallel(
     return results, warnings
 
 
-def _dicom_file(path: Path, frames: list[int | None]) -> list[tuple[np.ndarray, tuple | None]]:
+def _dicom_file(path: Path, frames: list[int | None]) -> list[tuple[np.ndarray, tuple | None, tuple | None]]:
+    """(HU, position, rescale as stated: `frame_rescale`) of each frame of the file at `path`."""
     ds = read_dataset(path, pixels=True)
-    out = []
-    for frame in frames:
-        hu = frame_hu(ds, frame)
-        position = frame_position(ds, frame)
-        out.append((hu, position))
-    return out
+    return [(frame_hu(ds, frame), frame_position(ds, frame), frame_rescale(ds, frame)) for frame in frames]
 
 
 def _check_sizes(ref: SeriesRef, slices: list[np.ndarray]) -> None:
@@ -120,12 +118,30 @@ def _check_sizes(ref: SeriesRef, slices: list[np.ndarray]) -> None:
         raise LoadError(f"{ref.name}: slices of different sizes {sorted(shapes)}")
 
 
+def _on_one_scale(ref: SeriesRef, kept: list, results: dict, warnings: list[str]) -> list:
+    """`kept` (path, frame) keys without the slices off the series' HU scale (`off_scale_slices`),
+    each added to `warnings` with its reason. Raises LoadError when the series shows no air
+    (`no_air_problem`)."""
+    hu = [results[k][0] for k in kept]
+    rescales = [results[k][2] for k in kept]
+    off_scale = off_scale_slices(hu, rescales)
+    for index, reason in off_scale.items():
+        path, frame = kept[index]
+        warnings.append(f"skipped {path.name}{'' if frame is None else f' frame {frame + 1}'}: {reason}")
+    kept = [k for index, k in enumerate(kept) if index not in off_scale]
+    problem = no_air_problem([results[k][0] for k in kept], [results[k][2] for k in kept])
+    if problem:
+        raise LoadError(f"{ref.name}: {problem}")
+    return kept
+
+
 def _load_dicom(ref: SeriesRef, progress: ProgressCallback | None, on_slice: SliceCallback | None) -> Series:
     forward = None if on_slice is None else lambda path, frame, value: on_slice(path, frame, value[0])
     results, warnings = _decode_parallel(ref, _dicom_file, progress, forward)
     kept = [(path, frame) for path, frame in ref.frames if (path, frame) in results]
     if not kept:
         raise LoadError(f"{ref.name}: no slice could be decoded ({'; '.join(warnings[:3])})")
+    kept = _on_one_scale(ref, kept, results, warnings)
     slices = [results[k][0] for k in kept]
     _check_sizes(ref, slices)
     positions = [results[k][1] for k in kept]

@@ -1,11 +1,17 @@
 """The rule that tells Hounsfield units from garbage: a CT slice's values, after the modality
 rescale, lie mostly within the physical range of matter in a patient. A wrong RescaleSlope or
 RescaleIntercept (NaN-free but 0, negative, huge, an intercept of 1e9) or a wrong BitsStored gives
-values far outside it; such a slice is refused with this reason, never classified."""
+values far outside it; such a slice is refused with this reason, never classified.
+
+Within that range a wrong scale can still hide: a slice that states no rescale, or another
+intercept than its neighbours, reads air near 0 HU instead of -1000 HU. `off_scale_slices` finds
+such slices of a series (they are skipped with the reason) and `no_air_problem` a series that
+shows no air at all (every chest CT does: lungs, outside the body)."""
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,3 +53,63 @@ class PhysicalRange:
 
 #: The rule the loader applies to every DICOM and TIFF slice.
 PHYSICAL_HU = PhysicalRange()
+
+
+#: Every chest CT shows air somewhere (lungs, outside the body) at about -1000 HU: a series none of
+#: whose slices goes below this shows none, and its values are not HU (a missing intercept of
+#: -1024 reads air at about 0 HU).
+AIR_SEEN_BELOW_HU = -500
+#: Two groups of a series' slices whose air (1st percentile) differs by more than this (HU) are on
+#: different scales: a wrong intercept shifts by about 1000 HU, a real difference is tens of HU.
+AIR_DISAGREEMENT_HU = 500
+
+
+def _rescale_text(rescale: tuple[float, float] | None) -> str:
+    return "no rescale stated" if rescale is None else f"slope {rescale[0]:g}, intercept {rescale[1]:g}"
+
+
+def off_scale_slices(hu: list[np.ndarray], rescales: list[tuple[float, float] | None]) -> dict[int, str]:
+    """The slices of a series (`hu[i]` decoded with `rescales[i]`, None where the file states no
+    RescaleSlope/RescaleIntercept) not on the HU scale of the rest, with the reason. The slices
+    are grouped by rescale (none stated is a group of its own); the reference is the largest group
+    whose air (median over its slices of each slice's 1st percentile, HU) is air (below
+    AIR_SEEN_BELOW_HU), else the largest; another group is off scale when its air lies more than
+    AIR_DISAGREEMENT_HU from the reference's. Legitimate differences of rescale (values encoded
+    to match) keep the air in place and pass."""
+    groups: dict[tuple[float, float] | None, list[int]] = defaultdict(list)
+    for index, rescale in enumerate(rescales):
+        groups[rescale].append(index)
+    if len(groups) < 2:
+        return {}
+
+    def air(indices: list[int]) -> float:
+        return float(np.median([np.percentile(hu[i], 1) for i in indices]))
+
+    airs = {rescale: air(indices) for rescale, indices in groups.items()}
+    common = max(groups, key=lambda r: (airs[r] < AIR_SEEN_BELOW_HU, len(groups[r])))
+    common_air = airs[common]
+    reasons: dict[int, str] = {}
+    for rescale, indices in groups.items():
+        their_air = airs[rescale]
+        if abs(their_air - common_air) > AIR_DISAGREEMENT_HU:
+            for index in indices:
+                reasons[index] = (
+                    f"reads air at about {their_air:.0f} HU where the series' other slices read "
+                    f"{common_air:.0f} HU ({_rescale_text(rescale)} here, {_rescale_text(common)} on them): "
+                    "not on the series' HU scale"
+                )
+    return reasons
+
+
+def no_air_problem(hu: list[np.ndarray], rescales: list[tuple[float, float] | None]) -> str | None:
+    """Why a series whose slices `hu` show no air (none goes below AIR_SEEN_BELOW_HU) has no HU
+    values, naming the rescale of its first slice, or None when one shows air. Padding pixels
+    (PixelPaddingValue) are air whatever the rescale, so a series whose files declare padding
+    passes however wrong its rescale; so does a group of slices in `off_scale_slices`."""
+    if any(int(plane.min()) < AIR_SEEN_BELOW_HU for plane in hu):
+        return None
+    return (
+        f"no slice shows air (below {AIR_SEEN_BELOW_HU} HU; the lungs and the air around the body are "
+        f"about -1000 HU): its values are not Hounsfield units ({_rescale_text(rescales[0])} on its first "
+        "slice; a missing RescaleIntercept reads air at about 0 HU)"
+    )
