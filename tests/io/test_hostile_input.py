@@ -385,3 +385,18 @@ def test_a_slice_of_another_modality_is_not_taken_into_the_ct_series(tmp_path, o
     assert mr_part.modality == "MR" and not mr_part.analysable
     assert "SeriesInstanceUID shared by 2 series; split here" in ct.warnings
     assert load(ct).hu.shape[0] == 4
+
+
+def test_files_removed_or_emptied_after_discovery_are_named_plainly(tmp_path):
+    """A batch reads a folder long after planning it: a file gone or emptied since is said to be
+    so, not "truncated or malformed (FileNotFoundError: ...)" or a decoder's AttributeError."""
+    stored = np.full((6, 16, 16), 1064, np.uint16)
+    stored[:, :4] = 24  # air
+    paths = write_series(tmp_path, stored, np.arange(6) * -2.0)
+    ref = discover(tmp_path).series[0]
+    paths[1].unlink()
+    paths[2].write_bytes(b"")
+    series = load(ref)
+    assert series.n_slices == 4
+    assert f"skipped {paths[1].name}: no longer there (removed after the folder was read)" in series.warnings
+    assert f"skipped {paths[2].name}: empty file (0 bytes)" in series.warnings

@@ -294,11 +294,15 @@ def read_dataset(path: Path, *, pixels: bool) -> Dataset:
         return read_header(path)[0]
     try:
         with open_regular(path) as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                raise DicomFileError("empty file (0 bytes)")
             return pydicom.dcmread(fh, force=True)
     except InvalidDicomError as exc:
         raise DicomFileError(f"not a DICOM file ({exc})") from exc
     except NotRegularFileError as exc:
         raise DicomFileError(str(exc)) from exc
+    except FileNotFoundError as exc:  # listed when the folder was read, gone since
+        raise DicomFileError("no longer there (removed after the folder was read)") from exc
     except (EOFError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise DicomFileError(f"truncated or malformed DICOM ({type(exc).__name__}: {exc})") from exc
 
