@@ -240,3 +240,15 @@ def test_a_line_break_or_escape_in_a_name_cannot_forge_an_output_line(tmp_path, 
     assert sum(line.startswith("verdict:") for line in lines) == 1
     assert "\x1b" not in out and "\r" not in out
     assert "junk\\x0averdict:" in out and "x\\x0dverdict:  COVID-19\\x1b[2K" in out
+
+
+def test_batch_threads_above_the_cores_are_refused(tmp_path, capsys, monkeypatch):
+    from lunglens.cli import batch
+
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    series = tmp_path / "src" / "patient"
+    write_series(series, _volume(), np.arange(5) * -2.0)
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(tmp_path / "src"), "--out", str(out), "--threads", "3"]) == EXIT_BAD_INPUT
+    assert "--threads 3: more threads per worker than this machine's 2 cores" in capsys.readouterr().err
+    assert not out.exists()
