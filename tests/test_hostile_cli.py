@@ -252,3 +252,94 @@ def test_batch_threads_above_the_cores_are_refused(tmp_path, capsys, monkeypatch
     assert cli.main(["batch", str(tmp_path / "src"), "--out", str(out), "--threads", "3"]) == EXIT_BAD_INPUT
     assert "--threads 3: more threads per worker than this machine's 2 cores" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- outputs refused before anything runs (HOSTILE_CLI 3, 6, 7, 8, 9) ---------------------------
+
+
+def _phantom_without(folder: Path, keyword: str, files=slice(None)) -> Path:
+    """The DICOM-results phantom (`tests.dicomout.unusable`) with `keyword` deleted from `files`."""
+    from tests.dicomout.unusable import phantom_slices
+
+    for path in phantom_slices(folder)[files]:
+        ds = pydicom.dcmread(path)
+        delattr(ds, keyword)
+        ds.save_as(path)
+    return folder
+
+
+#: Attributes the DICOM results need of each source file (the UIDs every result refers with;
+#: the SEG's geometry).
+NEEDED = [
+    "StudyInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "ImagePositionPatient",
+    "SliceThickness",
+]
+
+
+@pytest.mark.parametrize("keyword", NEEDED)
+def test_dicom_out_refuses_files_without_what_the_results_need_before_the_analysis(tmp_path, capsys, keyword):
+    folder = _phantom_without(tmp_path / "series", keyword)
+    card = write_tiny_model(tmp_path / "m")
+    report, out = tmp_path / "a.pdf", tmp_path / "dicom"
+    argv = [
+        "analyze",
+        str(folder),
+        "--model",
+        str(card),
+        "--lesion-method",
+        "hu_bands",
+        "--report",
+        str(report),
+    ]
+    status = cli.main([*argv, "--dicom-out", str(out)])
+    captured = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT and "verdict" not in captured.out
+    assert f"{folder}: no DICOM results: the files state no {keyword}, which" in captured.err
+    assert not report.exists() and not out.exists()
+
+
+def test_results_without_a_segmentation_need_no_slice_geometry(tmp_path, capsys):
+    folder = _phantom_without(tmp_path / "series", "SliceThickness")
+    card = write_tiny_model(tmp_path / "m")
+    out = tmp_path / "dicom"
+    assert (
+        cli.main(["analyze", str(folder), "--model", str(card), "--no-quantify", "--dicom-out", str(out)])
+        == 0
+    )
+    assert (out / "lunglens-sr.dcm").exists() and not (out / "lunglens-seg.dcm").exists()
+
+
+def test_a_file_of_the_series_without_a_frame_of_reference_is_named(tmp_path):
+    from lunglens.dicomout import dicom_results_problem
+    from lunglens.io import discover
+
+    folder = _phantom_without(tmp_path / "series", "FrameOfReferenceUID", slice(3, 5))
+    (ref,) = discover(folder).analysable
+    problem = dicom_results_problem(ref)
+    assert problem.startswith(
+        f"{folder}: no DICOM results: the files state no FrameOfReferenceUID (2 of the 16"
+    )
+    assert ref.frames[3][0].name in problem
+    assert dicom_results_problem(ref, segmentation=False) is None  # the SR and key images need none
+
+
+def test_what_highdicom_refuses_is_a_named_error_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The last line of defence: a writer's own exception names the folder (exit 2)."""
+    from lunglens.dicomout import write
+    from tests.dicomout.unusable import phantom_slices
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Source images have no Frame Of Reference UID, but it is required by the IOD.")
+
+    monkeypatch.setattr(write, "build_seg", refuse)
+    folder = tmp_path / "series"
+    phantom_slices(folder)
+    card = write_tiny_model(tmp_path / "m")
+    argv = ["analyze", str(folder), "--model", str(card), "--lesion-method", "hu_bands"]
+    assert cli.main([*argv, "--dicom-out", str(tmp_path / "dicom")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{folder}: the DICOM results cannot be made from its files (ValueError: Source images" in err
+    assert not (tmp_path / "dicom").exists()

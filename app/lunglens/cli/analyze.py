@@ -198,8 +198,9 @@ def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Pat
 
 def _check_results_possible(args: argparse.Namespace, ref) -> None:
     """Refuse, before anything runs or is written, DICOM results (`--dicom-out`, `--store`) that
-    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`), and anonymised
-    images (`--report`, `--dicom-out` with `--anonymise`) of a series whose pixels name the patient."""
+    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`; a SEG unless
+    `--no-quantify`), and anonymised images (`--report`, `--dicom-out` with `--anonymise`) of a
+    series whose pixels name the patient."""
     if args.anonymise and (args.report or args.dicom_out):
         from lunglens.report.identity import pixel_identity_problem
 
@@ -209,7 +210,7 @@ def _check_results_possible(args: argparse.Namespace, ref) -> None:
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 
-        problem = dicom_results_problem(ref)
+        problem = dicom_results_problem(ref, segmentation=not args.no_quantify)
         if problem:
             raise BadInput(problem)
 
