@@ -343,3 +343,92 @@ def test_what_highdicom_refuses_is_a_named_error_not_a_traceback(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"{folder}: the DICOM results cannot be made from its files (ValueError: Source images" in err
     assert not (tmp_path / "dicom").exists()
+
+
+def _one_file_twice(tmp_path: Path, spelling: str) -> tuple[str, str]:
+    """Two spellings of one output file: the same, through `..`, a symbolic link, a hard link."""
+    first = tmp_path / "out.x"
+    (tmp_path / "a").mkdir()
+    if spelling == "same":
+        return str(first), str(first)
+    if spelling == "dotdot":
+        return str(tmp_path / "a" / ".." / "out.x"), str(first)
+    if spelling == "symlink":
+        (tmp_path / "link.x").symlink_to(first)
+        return str(tmp_path / "link.x"), str(first)
+    first.write_text("an earlier output")
+    os.link(first, tmp_path / "hard.x")
+    return str(tmp_path / "hard.x"), str(first)
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotdot", "symlink", "hardlink"])
+def test_json_and_report_naming_one_file_are_refused_before_the_analysis(tmp_path, capsys, spelling):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_tiny_model(tmp_path / "m")
+    json_path, report = _one_file_twice(tmp_path, spelling)
+    argv = ["analyze", str(folder), "--model", str(card), "--no-quantify", "--json", json_path]
+    assert cli.main([*argv, "--report", report]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert "the two outputs are one file" in captured.err and "verdict" not in captured.out
+
+
+def test_json_or_report_over_a_dicom_out_result_is_refused(tmp_path, capsys):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    out = tmp_path / "dicom"
+    out.mkdir()
+    argv = ["analyze", str(folder), "--no-quantify", "--dicom-out", str(out)]
+    assert cli.main([*argv, "--report", str(out / "lunglens-sr.dcm")]) == EXIT_BAD_INPUT
+    assert "is one of the files --dicom-out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--json", "--report"])
+def test_a_missing_folder_for_json_or_report_is_refused_before_the_analysis(tmp_path, capsys, option):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_tiny_model(tmp_path / "m")
+    target = tmp_path / "nodir" / "sub" / "x"
+    assert cli.main(["analyze", str(folder), "--model", str(card), "--no-quantify", option, str(target)]) == 2
+    captured = capsys.readouterr()
+    assert f"{target}: cannot be written: the folder {target.parent} does not exist" in captured.err
+    assert "verdict" not in captured.out
+
+
+LONG_NAME = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["analyze", "{series}", "--no-quantify", "--dicom-out", "{long}"], "File name too long"),
+        (
+            ["analyze", "{series}", "--no-quantify", "--dicom-out", "{loop}"],
+            "Too many levels of symbolic links",
+        ),
+        (["analyze", "{series}", "--no-quantify", "--json", "{long}"], "File name too long"),
+        (
+            ["analyze", "{series}", "--no-quantify", "--report", "{loop}/r.pdf"],
+            "Too many levels of symbolic links",
+        ),
+        (["analyze", "{long}"], "File name too long"),
+        (["info", "{long}"], "File name too long"),
+        (["info", "{loop}"], "Too many levels of symbolic links"),
+        (["batch", "{series}", "--out", "{long}"], "File name too long"),
+        (["batch", "{series}", "--out", "{loop}"], "Too many levels of symbolic links"),
+        (["batch", "{long}", "--out", "{tmp}/out"], "File name too long"),
+        (["batch", "{loop}", "--out", "{tmp}/out"], "Too many levels of symbolic links"),
+    ],
+)
+def test_paths_the_os_refuses_are_named_with_its_reason(tmp_path, capsys, argv, reason):
+    series = tmp_path / "patient"
+    write_series(series, _volume(), np.arange(5) * -2.0)
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    names = {"series": series, "long": tmp_path / LONG_NAME, "loop": tmp_path / "loopA", "tmp": tmp_path}
+    argv = [arg.format(**names) for arg in argv]
+    assert cli.main(argv) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert f"({reason})" in captured.err and "Traceback" not in captured.err
+    assert "verdict" not in captured.out and not (tmp_path / "out").exists()
+
