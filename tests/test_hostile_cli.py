@@ -431,4 +431,3 @@ def test_paths_the_os_refuses_are_named_with_its_reason(tmp_path, capsys, argv, 
     captured = capsys.readouterr()
     assert f"({reason})" in captured.err and "Traceback" not in captured.err
     assert "verdict" not in captured.out and not (tmp_path / "out").exists()
-
