@@ -83,7 +83,8 @@ def test_unwritable_json_destination_is_bad_input(covid_ct_md, tmp_path):
     result = run(
         str(covid_ct_md / "P001"), "--model", str(card), "--json", str(tmp_path / "no" / "dir" / "x.json")
     )
-    assert result.returncode == 2 and "cannot write there" in result.stderr
+    assert result.returncode == 2 and "the folder" in result.stderr and "does not exist" in result.stderr
+    assert "verdict" not in result.stdout  # refused before the analysis
 
 
 def test_the_operating_point_is_printed_as_set_in_every_output(covid_ct_md, tmp_path):

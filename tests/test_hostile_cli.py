@@ -240,3 +240,194 @@ def test_a_line_break_or_escape_in_a_name_cannot_forge_an_output_line(tmp_path, 
     assert sum(line.startswith("verdict:") for line in lines) == 1
     assert "\x1b" not in out and "\r" not in out
     assert "junk\\x0averdict:" in out and "x\\x0dverdict:  COVID-19\\x1b[2K" in out
+
+
+def test_batch_threads_above_the_cores_are_refused(tmp_path, capsys, monkeypatch):
+    from lunglens.cli import batch
+
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    series = tmp_path / "src" / "patient"
+    write_series(series, _volume(), np.arange(5) * -2.0)
+    out = tmp_path / "out"
+    assert cli.main(["batch", str(tmp_path / "src"), "--out", str(out), "--threads", "3"]) == EXIT_BAD_INPUT
+    assert "--threads 3: more threads per worker than this machine's 2 cores" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# --- outputs refused before anything runs (HOSTILE_CLI 3, 6, 7, 8, 9) ---------------------------
+
+
+def _phantom_without(folder: Path, keyword: str, files=slice(None)) -> Path:
+    """The DICOM-results phantom (`tests.dicomout.unusable`) with `keyword` deleted from `files`."""
+    from tests.dicomout.unusable import phantom_slices
+
+    for path in phantom_slices(folder)[files]:
+        ds = pydicom.dcmread(path)
+        delattr(ds, keyword)
+        ds.save_as(path)
+    return folder
+
+
+#: Attributes the DICOM results need of each source file (the UIDs every result refers with;
+#: the SEG's geometry).
+NEEDED = [
+    "StudyInstanceUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "ImagePositionPatient",
+    "SliceThickness",
+]
+
+
+@pytest.mark.parametrize("keyword", NEEDED)
+def test_dicom_out_refuses_files_without_what_the_results_need_before_the_analysis(tmp_path, capsys, keyword):
+    folder = _phantom_without(tmp_path / "series", keyword)
+    card = write_tiny_model(tmp_path / "m")
+    report, out = tmp_path / "a.pdf", tmp_path / "dicom"
+    argv = [
+        "analyze",
+        str(folder),
+        "--model",
+        str(card),
+        "--lesion-method",
+        "hu_bands",
+        "--report",
+        str(report),
+    ]
+    status = cli.main([*argv, "--dicom-out", str(out)])
+    captured = capsys.readouterr()
+    assert status == EXIT_BAD_INPUT and "verdict" not in captured.out
+    assert f"{folder}: no DICOM results: the files state no {keyword}, which" in captured.err
+    assert not report.exists() and not out.exists()
+
+
+def test_results_without_a_segmentation_need_no_slice_geometry(tmp_path, capsys):
+    folder = _phantom_without(tmp_path / "series", "SliceThickness")
+    card = write_tiny_model(tmp_path / "m")
+    out = tmp_path / "dicom"
+    assert (
+        cli.main(["analyze", str(folder), "--model", str(card), "--no-quantify", "--dicom-out", str(out)])
+        == 0
+    )
+    assert (out / "lunglens-sr.dcm").exists() and not (out / "lunglens-seg.dcm").exists()
+
+
+def test_a_file_of_the_series_without_a_frame_of_reference_is_named(tmp_path):
+    from lunglens.dicomout import dicom_results_problem
+    from lunglens.io import discover
+
+    folder = _phantom_without(tmp_path / "series", "FrameOfReferenceUID", slice(3, 5))
+    (ref,) = discover(folder).analysable
+    problem = dicom_results_problem(ref)
+    assert problem.startswith(
+        f"{folder}: no DICOM results: the files state no FrameOfReferenceUID (2 of the 16"
+    )
+    assert ref.frames[3][0].name in problem
+    assert dicom_results_problem(ref, segmentation=False) is None  # the SR and key images need none
+
+
+def test_what_highdicom_refuses_is_a_named_error_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The last line of defence: a writer's own exception names the folder (exit 2)."""
+    from lunglens.dicomout import write
+    from tests.dicomout.unusable import phantom_slices
+
+    def refuse(*args, **kwargs):
+        raise ValueError("Source images have no Frame Of Reference UID, but it is required by the IOD.")
+
+    monkeypatch.setattr(write, "build_seg", refuse)
+    folder = tmp_path / "series"
+    phantom_slices(folder)
+    card = write_tiny_model(tmp_path / "m")
+    argv = ["analyze", str(folder), "--model", str(card), "--lesion-method", "hu_bands"]
+    assert cli.main([*argv, "--dicom-out", str(tmp_path / "dicom")]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{folder}: the DICOM results cannot be made from its files (ValueError: Source images" in err
+    assert not (tmp_path / "dicom").exists()
+
+
+def _one_file_twice(tmp_path: Path, spelling: str) -> tuple[str, str]:
+    """Two spellings of one output file: the same, through `..`, a symbolic link, a hard link."""
+    first = tmp_path / "out.x"
+    (tmp_path / "a").mkdir()
+    if spelling == "same":
+        return str(first), str(first)
+    if spelling == "dotdot":
+        return str(tmp_path / "a" / ".." / "out.x"), str(first)
+    if spelling == "symlink":
+        (tmp_path / "link.x").symlink_to(first)
+        return str(tmp_path / "link.x"), str(first)
+    first.write_text("an earlier output")
+    os.link(first, tmp_path / "hard.x")
+    return str(tmp_path / "hard.x"), str(first)
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotdot", "symlink", "hardlink"])
+def test_json_and_report_naming_one_file_are_refused_before_the_analysis(tmp_path, capsys, spelling):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_tiny_model(tmp_path / "m")
+    json_path, report = _one_file_twice(tmp_path, spelling)
+    argv = ["analyze", str(folder), "--model", str(card), "--no-quantify", "--json", json_path]
+    assert cli.main([*argv, "--report", report]) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert "the two outputs are one file" in captured.err and "verdict" not in captured.out
+
+
+def test_json_or_report_over_a_dicom_out_result_is_refused(tmp_path, capsys):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    out = tmp_path / "dicom"
+    out.mkdir()
+    argv = ["analyze", str(folder), "--no-quantify", "--dicom-out", str(out)]
+    assert cli.main([*argv, "--report", str(out / "lunglens-sr.dcm")]) == EXIT_BAD_INPUT
+    assert "is one of the files --dicom-out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--json", "--report"])
+def test_a_missing_folder_for_json_or_report_is_refused_before_the_analysis(tmp_path, capsys, option):
+    folder = tmp_path / "patient"
+    write_series(folder, _volume(), np.arange(5) * -2.0)
+    card = write_tiny_model(tmp_path / "m")
+    target = tmp_path / "nodir" / "sub" / "x"
+    assert cli.main(["analyze", str(folder), "--model", str(card), "--no-quantify", option, str(target)]) == 2
+    captured = capsys.readouterr()
+    assert f"{target}: cannot be written: the folder {target.parent} does not exist" in captured.err
+    assert "verdict" not in captured.out
+
+
+LONG_NAME = "x" * 300
+
+
+@pytest.mark.parametrize(
+    ("argv", "reason"),
+    [
+        (["analyze", "{series}", "--no-quantify", "--dicom-out", "{long}"], "File name too long"),
+        (
+            ["analyze", "{series}", "--no-quantify", "--dicom-out", "{loop}"],
+            "Too many levels of symbolic links",
+        ),
+        (["analyze", "{series}", "--no-quantify", "--json", "{long}"], "File name too long"),
+        (
+            ["analyze", "{series}", "--no-quantify", "--report", "{loop}/r.pdf"],
+            "Too many levels of symbolic links",
+        ),
+        (["analyze", "{long}"], "File name too long"),
+        (["info", "{long}"], "File name too long"),
+        (["info", "{loop}"], "Too many levels of symbolic links"),
+        (["batch", "{series}", "--out", "{long}"], "File name too long"),
+        (["batch", "{series}", "--out", "{loop}"], "Too many levels of symbolic links"),
+        (["batch", "{long}", "--out", "{tmp}/out"], "File name too long"),
+        (["batch", "{loop}", "--out", "{tmp}/out"], "Too many levels of symbolic links"),
+    ],
+)
+def test_paths_the_os_refuses_are_named_with_its_reason(tmp_path, capsys, argv, reason):
+    series = tmp_path / "patient"
+    write_series(series, _volume(), np.arange(5) * -2.0)
+    (tmp_path / "loopA").symlink_to(tmp_path / "loopB")
+    (tmp_path / "loopB").symlink_to(tmp_path / "loopA")
+    names = {"series": series, "long": tmp_path / LONG_NAME, "loop": tmp_path / "loopA", "tmp": tmp_path}
+    argv = [arg.format(**names) for arg in argv]
+    assert cli.main(argv) == EXIT_BAD_INPUT
+    captured = capsys.readouterr()
+    assert f"({reason})" in captured.err and "Traceback" not in captured.err
+    assert "verdict" not in captured.out and not (tmp_path / "out").exists()

@@ -16,12 +16,24 @@ from lunglens.threads import THREADS_VARIABLE, side_thread, thread_budget, threa
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 
 
+@pytest.fixture
+def eight_cores(monkeypatch):
+    """A machine of 8 cores, whatever this one has (a budget is capped to the cores)."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+
+
 @pytest.mark.parametrize(
     ("value", "budget"), [("1", 1), ("3", 3), ("0", None), ("-2", None), ("two", None), ("", None)]
 )
-def test_thread_budget_reads_a_positive_integer(monkeypatch, value, budget):
+def test_thread_budget_reads_a_positive_integer(monkeypatch, eight_cores, value, budget):
     monkeypatch.setenv(THREADS_VARIABLE, value)
     assert thread_budget() == budget
+
+
+def test_a_budget_above_the_cores_is_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setenv(THREADS_VARIABLE, "100")
+    assert thread_budget() == 2 and thread_count() == 2
 
 
 def test_without_a_budget_there_is_none(monkeypatch):
@@ -29,7 +41,7 @@ def test_without_a_budget_there_is_none(monkeypatch):
     assert thread_budget() is None
 
 
-def test_the_decoder_uses_the_budget_else_the_cores(monkeypatch):
+def test_the_decoder_uses_the_budget_else_the_cores(monkeypatch, eight_cores):
     monkeypatch.setenv(THREADS_VARIABLE, "1")
     assert load_module._workers() == 1
     monkeypatch.setenv(THREADS_VARIABLE, "50")
@@ -65,7 +77,7 @@ def test_a_side_thread_with_a_budget_of_one_runs_jobs_in_the_callers_thread(monk
         failed.result()  # raised where the result is asked for, as from a thread
 
 
-def test_a_side_thread_runs_jobs_beside_the_caller(monkeypatch):
+def test_a_side_thread_runs_jobs_beside_the_caller(monkeypatch, eight_cores):
     monkeypatch.setenv(THREADS_VARIABLE, "2")
     with side_thread() as side:
         ran_in = side.submit(threading.get_ident)

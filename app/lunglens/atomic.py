@@ -24,9 +24,10 @@ class WriteError(Exception):
 def destination_problem(
     path: Path, read_only_folders: Iterable[Path] = (), read_only_files: Iterable[Path] = ()
 ) -> str | None:
-    """Why `path` must not be written, or None: it exists and is not a regular file, it lies
-    inside one of `read_only_folders` (the folders being read), or it is one of
-    `read_only_files` (the files being read, wherever their links lead); symbolic links resolved."""
+    """Why `path` must not be written, or None: the OS refuses the path (a name too long, a
+    symbolic-link loop), it exists and is not a regular file, its folder does not exist, it lies
+    inside one of `read_only_folders` (the folders being read), or it is one of `read_only_files`
+    (the files being read, wherever their links lead); symbolic links resolved."""
     path = Path(path)
     try:
         mode = os.stat(path).st_mode
@@ -34,27 +35,54 @@ def destination_problem(
         mode = None
     except OSError as exc:
         return f"cannot be checked ({exc.strerror or exc})"
+    if mode is None and not os.path.isdir(path.parent):
+        return f"cannot be written: the folder {path.parent} does not exist"
     if mode is not None and not stat.S_ISREG(mode):
         return f"is {kind_of(mode)}, not a regular file: LungLens writes only files"
-    target = path.resolve()
+    target = real_path(path)
     inside = _inside_read_only(target, read_only_folders)
-    if inside is None and any(target == Path(file).resolve() for file in read_only_files):
+    if inside is None and any(target == real_path(file) for file in read_only_files):
         return "is one of the files being read: LungLens never writes over its inputs"
     return inside
 
 
 def folder_destination_problem(path: Path, read_only_folders: Iterable[Path] = ()) -> str | None:
-    """Why files must not be written into the folder `path`, or None: it exists and is not a
-    folder, or it lies inside one of `read_only_folders` (symbolic links resolved)."""
+    """Why files must not be written into the folder `path`, or None: the OS refuses the path (a
+    name too long, a symbolic-link loop), it exists and is not a folder, or it lies inside one of
+    `read_only_folders` (symbolic links resolved). A folder that does not exist yet is created by
+    the writer."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"cannot be checked ({exc.strerror or exc})"
+    if mode is not None and not stat.S_ISDIR(mode):
         return "exists and is not a folder"
-    return _inside_read_only(path.resolve(), read_only_folders)
+    return _inside_read_only(real_path(path), read_only_folders)
+
+
+def real_path(path: Path) -> Path:
+    """`path` absolute, with symbolic links and `..` resolved as far as it exists; never raises
+    (a symbolic-link loop is left as it is, where `Path.resolve` raises)."""
+    return Path(os.path.realpath(path))
+
+
+def same_file(first: Path, second: Path) -> bool:
+    """True when `first` and `second` name one file: the same path once symbolic links and `..`
+    are resolved, or two names (hard links) of one existing file."""
+    if real_path(first) == real_path(second):
+        return True
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # either does not exist (yet): two paths, two files
+        return False
 
 
 def _inside_read_only(target: Path, read_only_folders: Iterable[Path]) -> str | None:
     for folder in read_only_folders:
-        if target.is_relative_to(Path(folder).resolve()):
+        if target.is_relative_to(real_path(folder)):
             return f"is inside {folder}, a folder being read: LungLens never writes into its input folders"
     return None
 

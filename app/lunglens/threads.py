@@ -13,13 +13,14 @@ THREADS_VARIABLE = "LUNGLENS_THREADS"
 
 
 def thread_budget() -> int | None:
-    """The process's share of the cores: `LUNGLENS_THREADS` when it holds a positive integer, else
-    None (use what the machine has)."""
+    """The process's share of the cores: `LUNGLENS_THREADS` when it holds a positive integer, at
+    most the machine's cores (more threads than cores only wait for one another: onnxruntime with
+    100 threads on 2 cores classified tens of times slower), else None (use what the machine has)."""
     try:
         threads = int(os.environ.get(THREADS_VARIABLE, ""))
     except ValueError:
         return None
-    return threads if threads > 0 else None
+    return min(threads, os.cpu_count() or 1) if threads > 0 else None
 
 
 def thread_count() -> int:

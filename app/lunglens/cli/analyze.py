@@ -7,7 +7,14 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from lunglens.atomic import WriteError, destination_problem, folder_destination_problem, write_atomically
+from lunglens.atomic import (
+    WriteError,
+    destination_problem,
+    folder_destination_problem,
+    real_path,
+    same_file,
+    write_atomically,
+)
 from lunglens.cli import pacs as pacs_command
 from lunglens.cli.common import (
     EXIT_OK,
@@ -185,21 +192,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Path]) -> None:
-    """Refuse, before anything runs or is written, an output inside the folder being read or over
-    one of its files (`--json`, `--report`), or a `--dicom-out` folder inside it."""
-    for destination in (args.json, args.report):
-        problem = destination and destination_problem(Path(destination), [folder], inputs)
+    """Refuse, before anything runs or is written, an output the OS refuses (`lunglens.atomic`),
+    inside the folder being read or over one of its files (`--json`, `--report`), a `--dicom-out`
+    folder inside it, and two outputs that are one file (`--json` and `--report`, or one of them
+    and a `--dicom-out` result): the later would replace the earlier."""
+    files = [(option, value) for option, value in (("--json", args.json), ("--report", args.report)) if value]
+    for _, destination in files:
+        problem = destination_problem(Path(destination), [folder], inputs)
         if problem:
             raise BadInput(f"{destination}: {problem}")
     problem = args.dicom_out and folder_destination_problem(Path(args.dicom_out), [folder])
     if problem:
         raise BadInput(f"{args.dicom_out}: {problem}")
+    if len(files) == 2 and same_file(Path(args.json), Path(args.report)):
+        raise BadInput(
+            f"--json {args.json} and --report {args.report}: the two outputs are one file "
+            "(the report would replace the JSON); give each its own"
+        )
+    if not args.dicom_out:
+        return
+    from lunglens.dicomout.write import RESULT_NAMES
+
+    for option, destination in files:
+        path = real_path(Path(destination))
+        if path.parent == real_path(Path(args.dicom_out)) and path.match(RESULT_NAMES):
+            raise BadInput(
+                f"{option} {destination}: is one of the files --dicom-out {args.dicom_out} writes "
+                f"({RESULT_NAMES}); give it another name"
+            )
 
 
 def _check_results_possible(args: argparse.Namespace, ref) -> None:
     """Refuse, before anything runs or is written, DICOM results (`--dicom-out`, `--store`) that
-    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`), and anonymised
-    images (`--report`, `--dicom-out` with `--anonymise`) of a series whose pixels name the patient."""
+    the series `ref` cannot have (`lunglens.dicomout.dicom_results_problem`; a SEG unless
+    `--no-quantify`), and anonymised images (`--report`, `--dicom-out` with `--anonymise`) of a
+    series whose pixels name the patient."""
     if args.anonymise and (args.report or args.dicom_out):
         from lunglens.report.identity import pixel_identity_problem
 
@@ -209,7 +236,7 @@ def _check_results_possible(args: argparse.Namespace, ref) -> None:
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 
-        problem = dicom_results_problem(ref)
+        problem = dicom_results_problem(ref, segmentation=not args.no_quantify)
         if problem:
             raise BadInput(problem)
 

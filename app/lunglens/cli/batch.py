@@ -50,9 +50,22 @@ def _dicomweb_query(args: argparse.Namespace) -> DicomwebQuery | None:
     )
 
 
+def _check_threads(args: argparse.Namespace) -> None:
+    """Refuse `--threads` above this machine's cores for the embedded cluster, as `--workers` is
+    (`lunglens.batch.runner.run_batch`): each worker's threads would only wait for one another, and
+    the batch would look hung. Raises BatchError."""
+    cores = os.cpu_count() or 1
+    if args.scheduler is None and args.threads is not None and args.threads > cores:
+        raise BatchError(
+            f"--threads {args.threads}: more threads per worker than this machine's {cores} cores "
+            "(they would only wait for one another; at most one per core)"
+        )
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """Handler of `lunglens batch`: returns the exit status."""
     try:
+        _check_threads(args)
         decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
         config = BatchConfig(
             source=Path(args.source) if args.source else None,
@@ -104,7 +117,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads",
         type=int,
-        help="threads per worker for decoding and onnxruntime (default: cores / workers)",
+        help="threads per worker for decoding and onnxruntime (default: cores / workers; at most the number of cores)",
     )
     parser.add_argument("--scheduler", help="use an existing Dask cluster, e.g. tcp://host:8786")
     add_model_options(parser)

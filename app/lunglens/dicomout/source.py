@@ -73,11 +73,41 @@ GEOMETRY_KEPT = (
 REPLACED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID", "SOPInstanceUID")
 
 
-def dicom_results_problem(ref: SeriesRef) -> str | None:
+#: What every result needs of each source file: the study it joins and the instance it cites.
+REFERENCE_ATTRIBUTES = ("StudyInstanceUID", "SOPClassUID", "SOPInstanceUID")
+
+#: What the segmentation needs more of each source file: where its frame lies in space (highdicom
+#: places each SEG frame on its source slice, in the slices' frame of reference, and states their
+#: thickness). Not guessed: positions LungLens assumed, or a thickness taken from the spacing,
+#: would be given to a PACS as the images' geometry.
+SEGMENTATION_ATTRIBUTES = ("FrameOfReferenceUID", "ImagePositionPatient", "SliceThickness")
+
+
+def dicom_results_problem(ref: SeriesRef, *, segmentation: bool = True) -> str | None:
     """Why no DICOM results can be made for the series `ref` (naming its folder), or None. They
     refer to the source's slices, one instance each, in the source's geometry: a folder without
-    DICOM files, files that state no pixel spacing (LungLens assumed 1 mm) and multi-frame files
-    (whose slices are frames of one instance) cannot give them."""
+    DICOM files, files that state no pixel spacing (LungLens assumed 1 mm), multi-frame files
+    (whose slices are frames of one instance) and files without the UIDs to refer to cannot give
+    them; with `segmentation` (a quantified analysis has a SEG), neither can files without their
+    position, frame of reference or slice thickness (`SEGMENTATION_ATTRIBUTES`). Reads each file's
+    header (those attributes only: under 1 ms a file)."""
+    problem = _series_problem(ref)
+    if problem:
+        return problem
+    keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
+    headers = []
+    for path in dict.fromkeys(path for path, _ in ref.frames):
+        try:
+            headers.append(
+                (path, pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(keywords)))
+            )
+        except (OSError, InvalidDicomError) as exc:
+            return f"{path}: cannot read the source header again ({exc})"
+    return missing_attributes_problem(ref.folder, headers, keywords)
+
+
+def _series_problem(ref: SeriesRef) -> str | None:
+    """What `dicom_results_problem` finds from `ref` alone, without reading a file."""
     if ref.source_format != "dicom":
         return (
             f"{ref.folder}: no DICOM results for a {ref.source_format.upper()} folder: they refer to "
@@ -94,6 +124,35 @@ def dicom_results_problem(ref: SeriesRef) -> str | None:
             "instance per slice, and its slices are frames of one instance"
         )
     return None
+
+
+def missing_attributes_problem(
+    folder: Path, headers: Iterable[tuple[Path, Dataset]], keywords: Iterable[str]
+) -> str | None:
+    """Which of `keywords` some of the (path, header) pairs lack or leave empty, naming `folder`,
+    the attributes, how many files and the first of them; None when every header has them all."""
+    headers = list(headers)
+    missing: dict[str, list[Path]] = {}
+    for keyword in keywords:
+        lacking = [path for path, header in headers if keyword not in header or header[keyword].is_empty]
+        if lacking:
+            missing[keyword] = lacking
+    if not missing:
+        return None
+    stated = []
+    for keyword, paths in missing.items():
+        first = paths[0].name + (" ..." if len(paths) > 1 else "")
+        stated.append(
+            keyword
+            if len(paths) == len(headers)
+            else f"{keyword} ({len(paths)} of the {len(headers)} files: {first})"
+        )
+    needs = (
+        "every result needs to refer to the source images"
+        if set(missing) & set(REFERENCE_ATTRIBUTES)
+        else "the segmentation (SEG) needs to place its frames on the slices (--no-quantify leaves it out)"
+    )
+    return f"{folder}: no DICOM results: the files state no {', '.join(stated)}, which {needs}"
 
 
 @dataclass(frozen=True)
@@ -123,11 +182,13 @@ def unique_instances(headers: Iterable[Dataset]) -> list[Dataset]:
     return list(seen.values())
 
 
-def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
+def read_source_headers(series: Series, *, anonymise: bool, segmentation: bool) -> SourceImages:
     """The headers of `series`' source files (read without pixels), anonymised when asked.
-    Raises DicomOutError for a series that cannot have DICOM results (`dicom_results_problem`),
-    anonymised ones (`pixel_identity_problem`), or whose files cannot be read again."""
-    problem = dicom_results_problem(series.ref) or (anonymise and pixel_identity_problem(series.ref))
+    Raises DicomOutError for a series that cannot have DICOM results, or a SEG with
+    `segmentation` (`dicom_results_problem`: checked again on the whole headers, the files may
+    have changed since), anonymised ones (`pixel_identity_problem`), or whose files cannot be
+    read again."""
+    problem = _series_problem(series.ref) or (anonymise and pixel_identity_problem(series.ref))
     if problem:
         raise DicomOutError(problem)
     by_path: dict[Path, Dataset] = {}
@@ -139,9 +200,11 @@ def read_source_headers(series: Series, *, anonymise: bool) -> SourceImages:
         for keyword in TYPE2_PATIENT_STUDY:
             if keyword not in header:
                 setattr(header, keyword, "")
-        if "StudyInstanceUID" not in header or "SOPInstanceUID" not in header:
-            raise DicomOutError(f"{path}: no Study or SOP Instance UID to refer to")
         by_path[path] = header
+    keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
+    problem = missing_attributes_problem(series.ref.folder, by_path.items(), keywords)
+    if problem:
+        raise DicomOutError(problem)
     headers = tuple(by_path[path] for path in series.source_paths)
     if anonymise:
         headers = anonymised_headers(headers, pseudonym(series))

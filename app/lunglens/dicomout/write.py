@@ -23,6 +23,9 @@ from lunglens.io.series import Series
 from lunglens.report import render_report
 from lunglens.report.images import key_images
 
+#: The names the results are written under in their folder (`build_dicom_results`).
+RESULT_NAMES = "lunglens-*.dcm"
+
 
 @dataclass(frozen=True)
 class DicomResult:
@@ -39,9 +42,26 @@ def build_dicom_results(
     the lesion classes), the key-image secondary captures and the encapsulated PDF (`pdf_bytes`,
     or the report rendered here) of `analysis` of `series`: what `lunglens analyze --dicom-out`
     writes (with `save_results`) and `--store` sends. Raises DicomOutError when the series cannot
-    have DICOM results (`lunglens.dicomout.source.dicom_results_problem`)."""
+    have DICOM results (`lunglens.dicomout.source.dicom_results_problem`), and, naming the folder,
+    when highdicom refuses what it is given (a last line of defence: that check should have said
+    why before the analysis ran)."""
     masks = analysis.quantification.masks if analysis.quantification is not None else None
-    sources = read_source_headers(series, anonymise=anonymise)
+    sources = read_source_headers(series, anonymise=anonymise, segmentation=masks is not None)
+    if pdf_bytes is None:
+        pdf_bytes = render_report(analysis, series, anonymise=anonymise)
+    try:
+        return _build(analysis, series, sources, masks, anonymise=anonymise, pdf_bytes=pdf_bytes)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # highdicom's, on what the files hold
+        raise DicomOutError(
+            f"{series.ref.folder}: the DICOM results cannot be made from its files "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _build(
+    analysis, series: Series, sources, masks, *, anonymise: bool, pdf_bytes: bytes
+) -> list[DicomResult]:
+    """The objects `build_dicom_results` describes, from the read `sources` and the label `masks`."""
     facts = result_facts(analysis)
     results = [
         DicomResult(
@@ -66,8 +86,6 @@ def build_dicom_results(
             facts, sources, key, number, outlined, series_uid=sc_series, sop_uid=generate_uid()
         )
         results.append(DicomResult(f"lunglens-key-{number:02d}.dcm", image))
-    if pdf_bytes is None:
-        pdf_bytes = render_report(analysis, series, anonymise=anonymise)
     document = build_pdf(
         facts,
         sources.study_header(),
@@ -108,7 +126,7 @@ def check_earlier_results(results: list[DicomResult], out_dir: Path) -> None:
     stay beside them, and the folder would mix two analyses or two patients."""
     names = {result.name for result in results}
     study = str(results[0].dataset.StudyInstanceUID)
-    for path in sorted(out_dir.glob("lunglens-*.dcm")) if out_dir.is_dir() else ():
+    for path in sorted(out_dir.glob(RESULT_NAMES)) if out_dir.is_dir() else ():
         try:
             earlier = str(pydicom.dcmread(path, stop_before_pixels=True).get("StudyInstanceUID", ""))
         except Exception:  # noqa: BLE001 - unreadable: it cannot be told to be ours

@@ -10,6 +10,7 @@ link)."""
 from __future__ import annotations
 
 import os
+import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -111,9 +112,13 @@ def discover(folder: str | os.PathLike) -> Discovery:
     file's header at a bounded cost (`lunglens.io.dicom.read_header`); hidden files and folders
     and symbolic links to folders are skipped with their reason (`_walk`)."""
     folder = Path(folder)
-    if not folder.exists():
-        raise FolderError(f"{folder}: no such folder")
-    if not folder.is_dir():
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise FolderError(f"{folder}: no such folder") from None
+    except OSError as exc:  # a name too long, a symbolic-link loop
+        raise FolderError(f"{folder}: cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(mode):
         raise FolderError(f"{folder}: not a folder")
     if not os.access(folder, os.R_OK | os.X_OK):
         raise FolderError(f"{folder}: permission denied")
