@@ -191,7 +191,7 @@ def plan_jobs(source: Path) -> Plan:
     worklist and the results open from anywhere. Raises `lunglens.io.FolderError` when `source`
     cannot be read."""
     source = Path(source)
-    found = discover(source.resolve())
+    found = discover(Path(os.path.realpath(source)))  # Path.resolve raises on a link loop
     jobs = []
     for ref in found.series:
         patient, study_date = _who_and_when(ref)

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
+from lunglens.io import SeriesRef
 from lunglens.pacs import PacsError, SeriesAddress
 from lunglens.ui.pacs_dialog import PacsDialog, SendResultsDialog, describe_server
 from lunglens.ui.pacs_session import ANONYMISED_NOT_SENT, PacsSession, SessionConnection
@@ -31,6 +32,9 @@ class HospitalActions(QObject):
         self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
         self.send_action = window._action("Send results to PACS…", self.send_results, None, menu)
         self.send_action.setEnabled(False)
+        self._results_problems: dict[tuple[SeriesRef, bool], str | None] = {}
+        """`dicom_results_problem` by (series, with a segmentation): it reads every file's header,
+        and the action is updated on every move of the operating point."""
         menu.setToolTipsVisible(True)  # the send action's tooltip says why it is disabled
         self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.pacs.sendFailed.connect(window.show_message)
@@ -42,7 +46,16 @@ class HospitalActions(QObject):
         from lunglens.dicomout import dicom_results_problem
 
         state = self.window.state
-        problem = None if state.series is None else dicom_results_problem(state.series.ref)
+        problem = None
+        if state.series is not None:
+            quantification = state.analysis.quantification if state.analysis is not None else None
+            segmentation = quantification is not None and quantification.masks is not None
+            key = (state.series.ref, segmentation)
+            if key not in self._results_problems:
+                self._results_problems[key] = dicom_results_problem(
+                    state.series.ref, segmentation=segmentation
+                )
+            problem = self._results_problems[key]
         self.send_action.setEnabled(
             state.analysis is not None and problem is None and not self.controller.analysing
         )
