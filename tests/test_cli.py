@@ -92,6 +92,37 @@ def test_analyze_defaults_are_the_decision_defaults():
     assert DecisionParams(args.slice_cutoff, args.fraction) == DecisionParams()
 
 
+@pytest.mark.parametrize("command", ["analyze", "batch"])
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        (
+            "--slice-cutoff",
+            "0",
+            "every kept slice is positive, so the verdict is COVID-19 whatever the images",
+        ),
+        ("--slice-cutoff", "0.0", "every kept slice is positive"),
+        ("--fraction", "1", "so the verdict is normal whatever the images show"),
+        ("--fraction", "2", "patient fraction must be within [0, 1]"),
+        ("--fraction", "a tenth", "'a tenth' is not a number"),
+    ],
+)
+def test_an_operating_point_that_ignores_the_images_is_refused_before_anything_runs(
+    capsys, command, option, value, said
+):
+    """A cut-off of 0 or f = 1 fixes the verdict whatever the images show: refused with the
+    reason, exit 2, before any folder is read; the values just inside are taken."""
+    from lunglens.cli import build_parser, main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "no-such-folder", *(["--out", "out"] if command == "batch" else []), option, value])
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"argument {option}: " in error and said in error
+    assert "Traceback" not in error and "no such folder" not in error
+    args = build_parser().parse_args(["analyze", "f", "--slice-cutoff", "1e-9", "--fraction", "0.999"])
+    assert (args.slice_cutoff, args.fraction) == (1e-9, 0.999)
+
+
 def test_version_and_help_go_to_the_command_line(capsys):
     from lunglens import __version__
     from lunglens.cli import main

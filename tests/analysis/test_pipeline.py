@@ -352,6 +352,22 @@ def test_a_verdict_from_a_series_the_lungs_run_off_says_so(series, model):
     assert "run off the series at its last slice" in cut.verdict_caveat()
 
 
+def test_a_verdict_at_an_operating_point_that_ignores_the_images_says_so(series, model):
+    """The viewer's sliders reach a cut-off of 0 (every kept slice positive) and f = 1 (k > n never
+    holds): the verdict is then fixed whatever the images show, and its caveat, under it in the
+    viewer, the PDF and the SR, says so; at any other point it says nothing of the kind."""
+    analysis = analyse(series, model, AnalysisOptions(quantify=False))
+    plain = analysis.verdict_caveat()
+    every_slice = analysis.redecide(DecisionParams(slice_cutoff=0.0))
+    assert every_slice.decision.covid and every_slice.verdict_caveat().startswith(plain)
+    assert "the verdict is COVID-19 whatever the images show" in every_slice.verdict_caveat()
+    no_patient = analysis.redecide(DecisionParams(slice_cutoff=0.0, patient_fraction=1.0))
+    assert not no_patient.decision.covid
+    assert no_patient.verdict_caveat().endswith("so the verdict is normal whatever the images show.")
+    near = analysis.redecide(DecisionParams(slice_cutoff=0.001, patient_fraction=0.99))
+    assert near.verdict_caveat() == plain
+
+
 STORED_LAYOUTS = {
     "rows reversed": ((1, 0, 0, 0, -1, 0), lambda images: images[..., ::-1, :]),
     "prone (both reversed)": ((-1, 0, 0, 0, -1, 0), lambda images: images[..., ::-1, ::-1]),

@@ -65,6 +65,28 @@ def test_parameters_are_validated(bad):
         DecisionParams(**bad)
 
 
+@pytest.mark.parametrize(
+    ("params", "verdict"),
+    [
+        (DecisionParams(slice_cutoff=0.0), "COVID-19"),
+        (DecisionParams(patient_fraction=1.0), "normal"),
+        (DecisionParams(slice_cutoff=0.0, patient_fraction=1.0), "normal"),
+        (DecisionParams(slice_cutoff=0.001, patient_fraction=0.999), None),
+        (DecisionParams(), None),
+    ],
+)
+def test_operating_points_that_fix_the_verdict_whatever_the_images_are_named(params, verdict):
+    """A cut-off of 0 makes every kept slice positive; at f = 1 k > n never holds: the verdict is
+    then the same for any P(COVID), which `images_ignored` says (else None)."""
+    said = params.images_ignored()
+    if verdict is None:
+        assert said is None
+        return
+    assert f"the verdict is {verdict} whatever the images show" in said
+    kept = np.ones(5, bool)
+    assert {decide(p, kept, params).verdict for p in (np.zeros(5), np.full(5, 0.7), np.ones(5))} == {verdict}
+
+
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="shape"):
         decide(np.zeros(3), np.zeros(4, bool))

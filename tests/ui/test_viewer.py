@@ -166,6 +166,8 @@ def test_analysis_overlay_and_threshold(qtbot, p001_window):
         panel.cutoff.setValue(cutoff)
         verdicts.add(state.analysis.decision.verdict)
         assert panel.verdict.text() == state.analysis.decision.verdict
+        # at a cut-off of 0 every kept slice is positive: the caveat says the images no longer count
+        assert ("whatever the images show" in panel.caveat.text()) == (cutoff == 0)
     assert verdicts == {"COVID-19", "normal"}
     assert "now" in panel.flips.text()
     panel.fraction.setValue(0)

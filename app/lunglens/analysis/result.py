@@ -75,15 +75,21 @@ class Analysis:
 
     def verdict_caveat(self) -> str:
         """What the verdict cannot tell, under it (viewer and PDF): the model's caveat
-        (`ModelRecord.verdict_caveat`) and, when the selector kept the series' first or last slice,
-        that the lungs run off the series there, so the verdict reads only the part scanned."""
+        (`ModelRecord.verdict_caveat`); when the selector kept the series' first or last slice,
+        that the lungs run off the series there, so the verdict reads only the part scanned; and
+        at an operating point where the verdict no longer depends on the images, that it does not
+        (`DecisionParams.images_ignored`)."""
+        parts = [self.model.verdict_caveat()]
         ends = run_off_ends(self.selection.kept)
-        if not ends:
-            return self.model.verdict_caveat()
-        return (
-            f"{self.model.verdict_caveat()} The lungs run off the series at its {' and '.join(ends)} "
-            "slice (kept as lung open): the verdict reads only the part of them scanned."
-        )
+        if ends:
+            parts.append(
+                f"The lungs run off the series at its {' and '.join(ends)} slice (kept as lung open): "
+                "the verdict reads only the part of them scanned."
+            )
+        ignored = self.decision.params.images_ignored()
+        if ignored:
+            parts.append(ignored)
+        return " ".join(parts)
 
     def redecide(self, params: DecisionParams) -> Analysis:
         """The same analysis at another operating point (no model call; instant)."""

@@ -58,22 +58,45 @@ class ProgressBar:
                 print(file=sys.stderr)
 
 
+def operating_point_value(field: str):
+    """An argparse `type` for one field of `DecisionParams` ("patient_fraction", "slice_cutoff"):
+    a number the decision takes, refusing (exit 2, the reason named) one at which the verdict no
+    longer depends on the images (`DecisionParams.images_ignored`: f = 1, a cut-off of 0)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        try:
+            params = DecisionParams(**{field: value})
+        except ValueError as exc:  # outside [0, 1]
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+        ignored = params.images_ignored()
+        if ignored:
+            raise argparse.ArgumentTypeError(f"{text} is refused: {ignored[0].lower()}{ignored[1:]}")
+        return getattr(params, field)
+
+    return parse
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--model, --fraction, --slice-cutoff and --provider: what every analysing command takes,
-    with the decision's defaults (`DecisionParams`)."""
+    with the decision's defaults (`DecisionParams`); an operating point at which the verdict does
+    not depend on the images is refused (`operating_point_value`)."""
     defaults = DecisionParams()
     parser.add_argument("--model", help="model .onnx or .json card (default: the bundled demo model)")
     parser.add_argument(
         "--fraction",
-        type=float,
+        type=operating_point_value("patient_fraction"),
         default=defaults.patient_fraction,
-        help=f"patient fraction f of the decision rule (default {defaults.patient_fraction:g})",
+        help=f"patient fraction f of the decision rule, 0 <= f < 1 (default {defaults.patient_fraction:g})",
     )
     parser.add_argument(
         "--slice-cutoff",
-        type=float,
+        type=operating_point_value("slice_cutoff"),
         default=defaults.slice_cutoff,
-        help=f"P(COVID) at which a slice is positive (default {defaults.slice_cutoff:g})",
+        help=f"P(COVID) at which a slice is positive, above 0 and at most 1 (default {defaults.slice_cutoff:g})",
     )
     parser.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto")
 

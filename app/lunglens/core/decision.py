@@ -47,6 +47,23 @@ class DecisionParams:
         f = self.patient_fraction
         return "k > 0, at least one slice" if f == 0 else f"k > {exact_text(f)} × n"
 
+    def images_ignored(self) -> str | None:
+        """Why the verdict at this operating point no longer depends on the images, or None: at
+        f = 1 k > f × n never holds (k is at most n), and at a slice cut-off of 0 every kept slice
+        is positive (k = n). The CLI refuses both; the viewer's slider reaches them, and every
+        reader of the analysis says it (`Analysis.verdict_caveat`)."""
+        if self.patient_fraction >= 1:
+            return (
+                f"At f = {exact_text(self.patient_fraction)} no count of positive slices exceeds f × n, "
+                "so the verdict is normal whatever the images show."
+            )
+        if self.slice_cutoff == 0:
+            return (
+                "At a slice cut-off of 0 every kept slice is positive, so the verdict is COVID-19 "
+                "whatever the images show."
+            )
+        return None
+
 
 @dataclass(frozen=True)
 class Decision:
