@@ -51,11 +51,11 @@ class DecisionParams:
         """Why the verdict at this operating point no longer depends on the images, or None: at
         f = 1 k > f × n never holds (k is at most n), and at a slice cut-off of 0 every kept slice
         is positive (k = n). The CLI refuses both; the viewer's slider reaches them, and every
-        reader of the analysis says it (`Analysis.verdict_caveat`)."""
+        reader of the analysis says it (`Analysis.verdict_caveat`). ASCII only: DICOM text too."""
         if self.patient_fraction >= 1:
             return (
-                f"At f = {exact_text(self.patient_fraction)} no count of positive slices exceeds f × n, "
-                "so the verdict is normal whatever the images show."
+                f"At f = {exact_text(self.patient_fraction)} the positive slices can never be more than f "
+                "times the kept slices, so the verdict is normal whatever the images show."
             )
         if self.slice_cutoff == 0:
             return (
