@@ -12,9 +12,19 @@ import pytest
 from lunglens.analysis import Analysis, ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.batch.manifest import JobRecord
 from lunglens.batch.progress import BatchSummary
-from lunglens.batch.worklist import COLUMNS, cell_text, neutralised, summarise, worklist_csv
+from lunglens.batch.worklist import (
+    COLUMNS,
+    PROBLEMS,
+    cell_text,
+    neutralised,
+    read_worklist,
+    summarise,
+    worklist_csv,
+    write_worklist,
+)
 from lunglens.core.decision import DecisionParams, decide
 from lunglens.core.selector import Selection, SelectorParams
+from lunglens.quant.summary import percent_text
 
 
 def _analysis(p_covid, kept) -> dict:
@@ -127,6 +137,25 @@ def test_csv_has_one_row_per_record_with_status_and_error():
     )
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "no slice could be decoded"
     assert rows[1]["verdict"] == "" and rows[1]["affected_percent"] == ""
+
+
+AFFECTED = {12.792932869069258: "12.8", 0.0320001: "0.032", 0.0: "0.0", 9.96: "10.0", 100.0: "100.0"}
+"""Affected % as an analysis holds it, and as its worklist cell reads: one decimal, as the CLI, the
+PDF and the viewer show it (`percent_text`); a share above 0 that would read 0.0 keeps two digits."""
+
+
+def test_the_affected_percent_is_written_as_every_reader_shows_it_and_stays_a_number(tmp_path):
+    records = [
+        replace(hostile_record(), job_id=f"J{i}", result=f"J{i}.json", summary={"affected_percent": value})
+        for i, value in enumerate(AFFECTED)
+    ]
+    write_worklist(tmp_path, records)
+    rows = read_worklist(tmp_path)
+    assert [row["affected_percent"] for row in rows] == list(AFFECTED.values())
+    assert not any(row[PROBLEMS] for row in rows)
+    assert [percent_text(float(row["affected_percent"])) for row in rows] == [
+        percent_text(value) for value in AFFECTED
+    ]
 
 
 HOSTILE = {

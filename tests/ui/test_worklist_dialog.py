@@ -69,6 +69,32 @@ def test_numeric_columns_sort_as_numbers_empty_last(qtbot, tmp_path):
     assert [r["patient"] for r in dialog.shown_rows()] == ["A", "B", "C", "D"]
 
 
+def test_the_affected_percent_a_batch_writes_sorts_as_a_number_and_reads_as_elsewhere(qtbot, tmp_path):
+    """The worklist writes the affected % to one decimal (a share under 0.05 % with two digits):
+    the dialog still sorts it as a number and shows it as the CLI and the PDF do."""
+    from PySide6.QtCore import Qt
+
+    from lunglens.batch.worklist import write_worklist
+    from tests.batch.test_worklist import hostile_record
+
+    values = {"A": 12.792932869069258, "B": 0.0320001, "C": 9.96, "D": 100.0}
+    write_worklist(
+        tmp_path,
+        [
+            dataclasses.replace(
+                hostile_record(), job_id=job, result=f"{job}.json", summary={"affected_percent": v}
+            )
+            for job, v in values.items()
+        ],
+    )
+    dialog = WorklistDialog(tmp_path, read_worklist(tmp_path))
+    qtbot.addWidget(dialog)
+    dialog.table.sortByColumn(_column("affected_percent"), Qt.SortOrder.DescendingOrder)
+    assert [r["job_id"] for r in dialog.shown_rows()] == ["D", "A", "C", "B"]  # as text: C, D, A, B
+    shown = [dialog.proxy.index(i, _column("affected_percent")).data() for i in range(4)]
+    assert shown == ["100.0", "12.8", "10.0", "<0.1"]
+
+
 def test_the_filter_matches_the_text_shown_not_the_csv_text(qtbot, tmp_path):
     rows = [
         {"patient": p, "status": "done", "max_p_covid": v, "folder": "", "result": ""}

@@ -33,6 +33,7 @@ from lunglens.core.selector import run_off_ends
 from lunglens.io.files import NotRegularFileError, read_text
 from lunglens.quant import ZONE_NAMES, SeverityScale
 from lunglens.quant.result import covers_part_of_lungs
+from lunglens.quant.summary import percent_value
 
 WORKLIST_NAME = "worklist.csv"
 #: The largest worklist read back (bytes): some 100 000 rows; no batch writes a larger one.
@@ -69,7 +70,8 @@ COLUMNS = (
 )
 """`max_p_covid`/`mean_p_covid` run over the kept (classified) slices; `fraction` and
 `slice_cutoff` are the operating point of the verdict (COVID when k > fraction x n);
-`affected_percent` (total over both lungs) and `severity_score` (0-30, six-zone) are empty when
+`affected_percent` (total over both lungs, to one decimal as every reader shows it:
+`quant.summary.percent_value`) and `severity_score` (0-30, six-zone) are empty when
 the analysis has no quantification, `lungs_scanned` is "part" when the lungs run off the series
 (the selector kept its first or last slice, or the quantification's lungs reach them: the verdict,
 the affected % and the score read the part scanned) and "whole" otherwise, `lesion_method` names the method that found the lesions
@@ -145,6 +147,8 @@ def _row(record: JobRecord) -> dict:
     for key, value in record.summary.items():
         if key in COLUMNS:
             row[key] = "" if value is None else value
+    if row.get("affected_percent", "") != "":  # as the CLI, the PDF and the viewer show it
+        row["affected_percent"] = percent_value(row["affected_percent"])
     return {key: neutralised(value) if key in TEXT_COLUMNS else value for key, value in row.items()}
 
 

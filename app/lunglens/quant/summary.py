@@ -38,6 +38,13 @@ def percent_text(percent: float) -> str:
     return "<0.1" if 0 < percent < 0.05 else f"{percent:.1f}"
 
 
+def percent_value(percent: float) -> float:
+    """A share in % as a number rounded as `percent_text` shows it (12.792... -> 12.8), for a
+    table that stays numeric (the batch worklist); a share above 0 that would round to 0.0 keeps
+    two significant digits (0.032), never reading like none."""
+    return float(f"{percent:.2g}" if 0 < percent < 0.05 else f"{percent:.1f}")
+
+
 def ml_text(ml: float) -> str:
     """A volume in mL, whole ("850"); a volume above 0 and under 1 mL reads "<1"."""
     return "<1" if 0 < ml < 1 else f"{ml:.0f}"
