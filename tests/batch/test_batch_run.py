@@ -700,3 +700,54 @@ def test_a_job_lock_that_cannot_be_opened_counts_as_held_and_fails_its_job_by_na
     refusal = r"\.J\.job-lock: cannot take the job's lock \(Permission denied\)"
     with pytest.raises(WriteError, match=refusal), task.job_lock(tmp_path, "J"):
         pass
+
+
+def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_series(tiny_card, tmp_path):
+    """Every file of a series cut short (a copy still arriving): the folder forms no series, yet
+    the batch shows it, a failed row naming the folder and why, counted as failed and in the
+    summary. A rerun keeps the row as it is (no second row, not rewritten, --retry-failed fails it
+    again); once the copy has arrived the folder is one series, analysed, and the row is gone."""
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    files = sorted((source / "PAT001").glob("*.dcm"))
+    arriving = tmp_path / "arriving"
+    files[0].parent.rename(arriving)
+    (source / "PAT001").mkdir()
+    for path in sorted(arriving.glob("*.dcm")):
+        (source / "PAT001" / path.name).write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    out = tmp_path / "out"
+    config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
+    summary = run_batch(config, progress=lambda *a: None)
+    assert (summary.total, summary.done, summary.failed, summary.pending) == (2, 1, 1, 0)
+    skipped_line = (
+        f"skipped: {len(files)} entries in 1 folder when SOURCE was read; 1 of the folders forms no series"
+    )
+    assert any(skipped_line in line for line in summary.lines())
+    with Manifest(out) as manifest:
+        (row,) = [r for r in manifest.records() if r.state == "failed"]
+    assert row.job_id.startswith("skipped_PAT001_") and row.folder == str(source / "PAT001")
+    assert row.error.startswith(
+        f"cannot be analysed: {source / 'PAT001'}: no series: {len(files)} entries skipped"
+    )
+    assert f"{len(files)} file cut short" in row.error
+    with open(out / WORKLIST_NAME, newline="", encoding="utf-8") as fh:
+        assert [r["status"] for r in csv.DictReader(fh) if r["job_id"] == row.job_id] == ["failed"]
+
+    for again in (config, replace(config, retry_failed=True)):
+        rerun = run_batch(again, progress=lambda *a: None)
+        assert (rerun.total, rerun.done, rerun.failed, rerun.ran) == (2, 1, 1, 0)
+        with Manifest(out) as manifest:
+            kept = manifest.get(row.job_id)
+        assert kept.error == row.error and (kept.state, kept.source_signature) == (
+            "failed",
+            row.source_signature,
+        )
+    assert run_batch(config, progress=lambda *a: None).total == 2
+    with Manifest(out) as manifest:
+        assert manifest.get(row.job_id).finished_at == kept.finished_at  # not rewritten
+
+    for path in sorted(arriving.glob("*.dcm")):  # the copy has arrived
+        (source / "PAT001" / path.name).write_bytes(path.read_bytes())
+    arrived = run_batch(config, progress=lambda *a: None)
+    assert (arrived.total, arrived.done, arrived.failed, arrived.ran) == (2, 2, 0, 1) and not arrived.skipped
+    with Manifest(out) as manifest:
+        assert all(not r.job_id.startswith("skipped_") for r in manifest.records())

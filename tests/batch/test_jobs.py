@@ -162,3 +162,78 @@ def test_the_jobs_folders_are_absolute_when_source_is_relative(small_archive, mo
     plan = plan_jobs(Path(small_archive.name))
     assert plan.jobs and all(Path(job.folder).is_absolute() for job in plan.jobs)
     assert {job.folder for job in plan.jobs} == {job.folder for job in plan_jobs(small_archive).jobs}
+
+
+def _cut_copy(files, folder: Path) -> None:
+    """Copies of `files` in `folder`, each cut in half (a copy still arriving)."""
+    folder.mkdir(parents=True)
+    for path in files:
+        data = path.read_bytes()
+        (folder / path.name).write_bytes(data[: len(data) // 2])
+
+
+def _archive_with_unread_folders(root: Path) -> Path:
+    """PAT000 and PAT001, and beside them: every file of PAT000 cut short (`allcut`), 8-bit TIFF
+    slices (`tiff8`), copies of PAT001's files (`copy`); and what is no lost series: label tables
+    at the top, a DICOM object that is no image (a DICOMDIR), a hidden folder of copies, an
+    earlier batch's output folder; one file cut short inside PAT000 (its series' warning)."""
+    import numpy as np
+    import pydicom
+    import tifffile
+
+    source = write_archive(root, 2, bad=False)
+    files = sorted((source / "PAT000").glob("*.dcm"))
+    _cut_copy(files, source / "allcut")
+    (source / "tiff8" / "SR_2").mkdir(parents=True)
+    for i in range(4):
+        tifffile.imwrite(source / "tiff8" / "SR_2" / f"IM{i:05d}.tif", np.zeros((8, 8), np.uint8))
+    (source / "copy").mkdir()
+    for path in sorted((source / "PAT001").glob("*.dcm")):
+        (source / "copy" / path.name).write_bytes(path.read_bytes())
+    (source / "labels.csv").write_text("patient,label\nPAT000,covid\n")
+    directory = pydicom.Dataset()  # a DICOMDIR-like object: DICOM, no modality, no pixel data
+    directory.SOPClassUID = "1.2.840.10008.1.3.10"
+    directory.SOPInstanceUID = "1.2.3.4"
+    (source / "export").mkdir()
+    directory.file_meta = pydicom.dataset.FileMetaDataset()
+    directory.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+    pydicom.dcmwrite(source / "export" / "DICOMDIR", directory, enforce_file_format=True)
+    (source / ".trash").mkdir()
+    (source / ".trash" / files[0].name).write_bytes(files[0].read_bytes())
+    (source / "old-batch").mkdir()
+    for name in ("manifest.sqlite", "worklist.csv", "PAT000_20200601_S2_0123abcd.json"):
+        (source / "old-batch" / name).write_text("{}")
+    files[-1].write_bytes(files[-1].read_bytes()[:1000])
+    return source
+
+
+def test_a_folder_whose_files_were_all_skipped_is_planned_as_a_job_that_fails_naming_why(
+    tmp_path, monkeypatch
+):
+    """A folder that forms no series but may hold one (CT files cut short, 8-bit TIFF, copies of
+    another folder's files) is planned, so the batch shows it: a stable, readable id, its folder,
+    and the reasons. Hidden entries, files that are not DICOM or TIFF (label tables, a batch's
+    output), DICOM objects that are not CT (a DICOMDIR) and files beside a series are not."""
+    source = _archive_with_unread_folders(tmp_path / "src")
+    plan = plan_jobs(source)
+    assert {job.patient for job in plan.jobs} == {"PAT000", "PAT001"}
+    unread = {Path(job.folder).name: job for job in plan.unread}
+    assert set(unread) == {"allcut", "SR_2", "copy"}
+    n_files = len(list((source / "PAT000").glob("*.dcm")))
+    for name, reason in (
+        ("allcut", f"{n_files} file cut short"),
+        ("SR_2", "4 uint8 TIFF"),
+        ("copy", "duplicate of"),
+    ):
+        job = unread[name]
+        assert re.fullmatch(rf"skipped_{name.replace('_', '-')}_[0-9a-f]{{8}}", job.job_id)
+        (problem,) = job.problems
+        assert problem.startswith(f"{job.folder}: no series: ")
+        assert reason in problem and job.ref is None and job.source_signature.startswith("files:")
+    assert (
+        unread["allcut"].problems[0].startswith(f"{source / 'allcut'}: no series: {n_files} entries skipped")
+    )
+    assert plan.skipped_note.startswith(f"{2 * n_files + 4 + 1 + 1 + 3 + 1} entries in 7 folders when SOURCE")
+    assert "3 of the folders form no series (a failed row each)" in plan.skipped_note
+    monkeypatch.chdir(tmp_path)  # the same ids however SOURCE is spelled
+    assert [job.job_id for job in plan_jobs(Path("src")).unread] == [job.job_id for job in plan.unread]

@@ -8,19 +8,25 @@ of the series identity, e.g. `P001_20200415_S2_3f9a1c2e`; a DICOM series has the
 it is read from a folder or from a PACS. Series that cannot be analysed (not CT, not axial, too
 few slices) are planned too, with the reason, so the worklist lists them (on a PACS the worker
 finds the reason once it has retrieved the series); series of other modalities on a PACS
-(results, reports, other images) are counted, not planned."""
+(results, reports, other images) are counted, not planned. A folder whose entries were all skipped
+when SOURCE was read (cut short, 8-bit TIFF, duplicates of another folder's files) forms no series
+but may hold one that is not analysed: it is planned too, as a job that fails naming the folder
+and why (`UnreadFolder`), so the worklist shows it."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.io import SeriesRef, discover
-from lunglens.io.dicom import DicomFileError, read_dataset, series_metadata
+from lunglens.io import SeriesRef, SkippedFile, discover
+from lunglens.io.dicom import DicomFileError, looks_like_dicom, read_dataset, series_metadata
+from lunglens.io.discover import HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON, LINKED_FOLDER_REASON
+from lunglens.io.tiff import TIFF_SUFFIXES
 from lunglens.pacs import Connection, SeriesAddress, SeriesSummary, StudySummary, find_series, find_studies
 
 #: Characters kept in the readable parts of a job id (file-name safe everywhere).
@@ -39,11 +45,40 @@ class RemoteSeries:
     address: SeriesAddress
 
 
+#: The series key of a job for a folder that forms no series (`UnreadFolder`), before its path.
+UNREAD_KEY = "skipped-folder:"
+#: The reasons, by kind, a job of an `UnreadFolder` names.
+NAMED_REASONS = 3
+
+
+@dataclass(frozen=True)
+class UnreadFolder:
+    """A folder below SOURCE that forms no series and holds no file of one, whose entries skipped
+    when it was read (`Discovery.skipped`, hidden ones left out) may be a CT series: its job fails
+    with `problem`, never runs."""
+
+    folder: Path
+    identity: str
+    """The folder relative to SOURCE (POSIX; "." for SOURCE itself): the same however SOURCE is given."""
+    entries: tuple[SkippedFile, ...]
+
+    @property
+    def problem(self) -> str:
+        """ "src/allcut: no series: 36 entries skipped when it was read (36 file cut short; ...)"."""
+        kinds = Counter(entry.reason.split(": ")[0] for entry in self.entries)  # "file cut short: ..."
+        listed = "; ".join(f"{n} {kind}" for kind, n in kinds.most_common(NAMED_REASONS))
+        count = f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}"
+        return (
+            f"{self.folder}: no series: {count} skipped when it was read ({listed}"
+            f"{'; ...' if len(kinds) > NAMED_REASONS else ''}; `lunglens info FOLDER --skipped` says why in full)"
+        )
+
+
 @dataclass(frozen=True)
 class Job:
     """One series to analyse, in a folder (`ref`: its file paths, no pixels) or on a DICOMweb
-    server (`remote`). `problems` is non-empty when the series cannot be analysed (the job is
-    recorded as failed with that reason, never run)."""
+    server (`remote`), or a folder that forms no series (`unread`). `problems` is non-empty when
+    the series cannot be analysed (the job is recorded as failed with that reason, never run)."""
 
     job_id: str
     patient: str
@@ -52,6 +87,7 @@ class Job:
     description: str
     ref: SeriesRef | None = None
     remote: RemoteSeries | None = None
+    unread: UnreadFolder | None = None
     source_signature: str = ""
     """What the series' source was when the job was planned: `files_signature` of a folder
     series, the instance count the server stated for one on a DICOMweb server; "" when unknown.
@@ -59,18 +95,25 @@ class Job:
 
     @property
     def series_key(self) -> str:
-        """The key of the analysed series (`SeriesRef.key`: SeriesInstanceUID for DICOM)."""
+        """The key of the analysed series (`SeriesRef.key`: SeriesInstanceUID for DICOM);
+        `UNREAD_KEY` and the folder's identity for a folder that forms no series."""
+        if self.unread is not None:
+            return UNREAD_KEY + self.unread.identity
         return self.ref.key if self.ref is not None else self.remote.address.series_uid
 
     @property
     def folder(self) -> str:
         """Where the series is: its folder, or its DICOMweb address (`SeriesAddress.text`)."""
+        if self.unread is not None:
+            return str(self.unread.folder)
         return str(self.ref.folder) if self.ref is not None else self.remote.address.text
 
     @property
     def problems(self) -> tuple[str, ...]:
         """Why the series cannot be analysed, as far as planning knows (a series on a server: its
         worker finds out)."""
+        if self.unread is not None:
+            return (self.unread.problem,)
         return self.ref.problems if self.ref is not None else ()
 
 
@@ -84,6 +127,11 @@ class Plan:
     jobs: tuple[Job, ...]
     skipped: str = ""
     """The entries of a folder skipped, counted in words (`Discovery.skipped_count`)."""
+    unread: tuple[Job, ...] = ()
+    """The jobs of folders that form no series (`UnreadFolder`): failed rows of the worklist."""
+    skipped_note: str = ""
+    """The entries skipped below a folder (hidden ones left out) in words, "" when none
+    (`_skipped_note`)."""
     studies: int | None = None
     """Studies the DICOMweb query found (None for a folder)."""
     skipped_series: int = 0
@@ -152,8 +200,13 @@ def files_signature(ref: SeriesRef) -> str:
     """A digest of the series' files: each one's path relative to the series folder and its size
     in bytes. A file added, removed, renamed, grown or cut short changes it; the archive copied or
     moved elsewhere does not. "" when a file cannot be read (it is then not known)."""
-    digest, folder = hashlib.sha256(), ref.folder
-    for path in sorted({path for path, _ in ref.frames}):
+    return paths_signature({path for path, _ in ref.frames}, ref.folder)
+
+
+def paths_signature(paths, folder: Path) -> str:
+    """`files_signature` of `paths` relative to `folder`."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
         try:
             size = os.stat(path).st_size
         except OSError:
@@ -185,11 +238,71 @@ def _who_and_when(ref: SeriesRef) -> tuple[str, str]:
     return metadata.patient_id, metadata.study_date
 
 
+#: Entries never read, by design: they are no sign of a series left out.
+NEVER_READ = (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON)
+
+
+def _may_be_ct(entry: SkippedFile) -> bool:
+    """Whether a skipped entry may be (part of) a CT series left out: a folder not entered (a
+    link), a TIFF file, or a DICOM file whose header says CT or cannot be read (cut short). Not a
+    file that is no DICOM or TIFF (label tables, notes, a batch's output), nor a DICOM object of
+    another modality or none (a DICOMDIR beside the series of an export, a structured report)."""
+    path = entry.path
+    if entry.reason == LINKED_FOLDER_REASON or path.suffix.lower() in TIFF_SUFFIXES:
+        return True
+    if not looks_like_dicom(path):
+        return False
+    try:
+        return read_dataset(path, pixels=False).get("Modality", "") == "CT"
+    except DicomFileError:
+        return True
+
+
+def _unread_folders(source: Path, skipped: list[SkippedFile]) -> list[Job]:
+    """A job for each folder of `skipped` (entries below `source`, the folder discovered, beside
+    no series) that may hold a CT series
+    (`_may_be_ct`); id `skipped_<folder name>_<hash of its path relative to source>`."""
+    in_folder: dict[Path, list[SkippedFile]] = defaultdict(list)
+    for entry in skipped:
+        in_folder[entry.path.parent].append(entry)
+    jobs = []
+    for folder, entries in in_folder.items():
+        if not any(_may_be_ct(entry) for entry in entries):
+            continue
+        identity = folder.relative_to(source).as_posix()
+        digest = hashlib.sha256(f"skipped:{identity}".encode("utf-8", "surrogateescape")).hexdigest()
+        unread = UnreadFolder(folder, identity, tuple(entries))
+        jobs.append(
+            Job(
+                job_id=f"skipped_{_readable(folder.name, 'folder')}_{digest[:HASH_DIGITS]}",
+                patient="",
+                study_date="",
+                series_number=None,
+                description="",
+                unread=unread,
+                source_signature=paths_signature([entry.path for entry in entries], folder),
+            )
+        )
+    return jobs
+
+
+def _skipped_note(skipped: list[SkippedFile], unread: list[Job]) -> str:
+    """The entries skipped (hidden ones left out) in words, "" when none: "73 entries in 3 folders
+    when SOURCE was read; 2 of the folders form no series (a failed row each); ..."."""
+    if not skipped:
+        return ""
+    folders = len({entry.path.parent for entry in skipped})
+    note = f"{len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} in {folders} folder{'s' * (folders != 1)} when SOURCE was read"
+    if unread:
+        note += f"; {len(unread)} of the folders form{'s' * (len(unread) == 1)} no series (a failed row each)"
+    return note + "; `lunglens info FOLDER --skipped` says why"
+
+
 def plan_jobs(source: Path) -> Plan:
-    """One job per series below `source` (recursively). Reads headers only; never writes.
-    The jobs' folders are absolute (symbolic links resolved), however `source` is given: the
-    worklist and the results open from anywhere. Raises `lunglens.io.FolderError` when `source`
-    cannot be read."""
+    """One job per series below `source` (recursively), and a failing one per folder that forms
+    no series but may hold one (`_unread_folders`). Reads headers only; never writes. The jobs'
+    folders are absolute (symbolic links resolved), however `source` is given: the worklist and
+    the results open from anywhere. Raises `lunglens.io.FolderError` when `source` cannot be read."""
     source = Path(source)
     found = discover(Path(os.path.realpath(source)))  # Path.resolve raises on a link loop
     jobs = []
@@ -206,7 +319,16 @@ def plan_jobs(source: Path) -> Plan:
                 source_signature=files_signature(ref),
             )
         )
-    return Plan(str(source), tuple(sorted(jobs, key=lambda j: j.job_id)), skipped=found.skipped_count)
+    skipped = [entry for entry in found.skipped if entry.reason not in NEVER_READ]
+    beside = {path for ref in found.series for path in ref.skipped_beside}
+    unread = _unread_folders(found.folder, [entry for entry in skipped if entry.path not in beside])
+    return Plan(
+        str(source),
+        tuple(sorted(jobs, key=lambda j: j.job_id)),
+        skipped=found.skipped_count,
+        unread=tuple(sorted(unread, key=lambda j: j.job_id)),
+        skipped_note=_skipped_note(skipped, unread),
+    )
 
 
 #: QIDO-RS requests in flight at once while a DICOMweb batch is planned (one per study).

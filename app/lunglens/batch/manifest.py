@@ -160,6 +160,11 @@ class Manifest:
                 ],
             )
 
+    def forget(self, job_ids: list[str]) -> None:
+        """Remove jobs that hold no result and are no longer planned (a folder that formed no
+        series and now forms one: its row would say it failed)."""
+        self._db.executemany("DELETE FROM jobs WHERE job_id = ?", [(job_id,) for job_id in job_ids])
+
     def retry_failed(self) -> int:
         """Put failed jobs back to pending (attempts reset). Returns how many."""
         cursor = self._db.execute(

@@ -47,6 +47,8 @@ class BatchSummary:
     changed: int = 0
     """Jobs an earlier run finished (done or failed) whose series has changed since (files added,
     removed or resized; another instance count on the server): analysed again by this run."""
+    skipped: str = ""
+    """The entries skipped when SOURCE was read, in words (`Plan.skipped_note`); "" when none."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
@@ -76,6 +78,7 @@ class BatchSummary:
                 else []
             )
             + [f"       warning: {caveat}" for caveat in self.caveats]
+            + ([f"       skipped: {self.skipped}"] if self.skipped else [])
         )
 
 

@@ -29,7 +29,15 @@ from pathlib import Path
 from lunglens.analysis import Analysis, AnalysisOptions, ModelRecord
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError, folder_destination_problem
-from lunglens.batch.jobs import DicomwebQuery, Job, Plan, plan_dicomweb_jobs, plan_jobs, source_changed
+from lunglens.batch.jobs import (
+    UNREAD_KEY,
+    DicomwebQuery,
+    Job,
+    Plan,
+    plan_dicomweb_jobs,
+    plan_jobs,
+    source_changed,
+)
 from lunglens.batch.manifest import MANIFEST_NAME, Manifest, ManifestError, differing_settings
 from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
@@ -590,8 +598,17 @@ def run_batch(
             manifest.recover()
             if config.retry_failed:
                 manifest.retry_failed()
-            manifest.register(list(plan.jobs))
-            reopened = manifest.reopen_changed({job.job_id: job.source_signature for job in plan.jobs})
+            jobs = plan.jobs + plan.unread
+            manifest.register(list(jobs))
+            planned = {job.job_id for job in jobs}
+            manifest.forget(  # folders that formed no series and now form one, or hold nothing skipped
+                [
+                    r.job_id
+                    for r in manifest.records()
+                    if r.series_key.startswith(UNREAD_KEY) and r.job_id not in planned
+                ]
+            )
+            reopened = manifest.reopen_changed({job.job_id: job.source_signature for job in jobs})
             for job_id in reopened:  # a result of the source as it was
                 (out / result_name(job_id)).unlink(missing_ok=True)
                 (out / report_name(job_id)).unlink(missing_ok=True)
@@ -599,7 +616,7 @@ def run_batch(
             already_done = manifest.counts()["done"]
             adopted = 0
             todo = deque()
-            for job in plan.jobs:
+            for job in jobs:
                 if manifest.get(job.job_id).state != "pending":
                     continue
                 if job.problems:
@@ -670,4 +687,5 @@ def run_batch(
         workers=workers,
         without_report=without_report,
         caveats=plan.caveats,
+        skipped=plan.skipped_note,
     )
