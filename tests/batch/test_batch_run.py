@@ -724,7 +724,7 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
     assert any(skipped_line in line for line in summary.lines())
     with Manifest(out) as manifest:
         (row,) = [r for r in manifest.records() if r.state == "failed"]
-    assert row.job_id.startswith("skipped_PAT001_") and row.folder == str(source / "PAT001")
+    assert row.job_id.startswith("skipped_src-PAT001_") and row.folder == str(source / "PAT001")
     assert row.error.startswith(
         f"cannot be analysed: {source / 'PAT001'}: no series: {len(files)} entries skipped"
     )

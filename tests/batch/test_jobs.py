@@ -226,7 +226,8 @@ def test_a_folder_whose_files_were_all_skipped_is_planned_as_a_job_that_fails_na
         ("copy", "duplicate of"),
     ):
         job = unread[name]
-        assert re.fullmatch(rf"skipped_{name.replace('_', '-')}_[0-9a-f]{{8}}", job.job_id)
+        above = Path(job.folder).parent.name
+        assert re.fullmatch(rf"skipped_{above}-{name.replace('_', '-')}_[0-9a-f]{{8}}", job.job_id)
         (problem,) = job.problems
         assert problem.startswith(f"{job.folder}: no series: ")
         assert reason in problem and job.ref is None and job.source_signature.startswith("files:")

@@ -260,8 +260,8 @@ def _may_be_ct(entry: SkippedFile) -> bool:
 
 def _unread_folders(source: Path, skipped: list[SkippedFile]) -> list[Job]:
     """A job for each folder of `skipped` (entries below `source`, the folder discovered, beside
-    no series) that may hold a CT series
-    (`_may_be_ct`); id `skipped_<folder name>_<hash of its path relative to source>`."""
+    no series) that may hold a CT series (`_may_be_ct`); id `skipped_<folder above>-<folder
+    name>_<hash of its path relative to source>` (COVID-CTset: `skipped_P9-SR-2_0cc0b874`)."""
     in_folder: dict[Path, list[SkippedFile]] = defaultdict(list)
     for entry in skipped:
         in_folder[entry.path.parent].append(entry)
@@ -274,7 +274,7 @@ def _unread_folders(source: Path, skipped: list[SkippedFile]) -> list[Job]:
         unread = UnreadFolder(folder, identity, tuple(entries))
         jobs.append(
             Job(
-                job_id=f"skipped_{_readable(folder.name, 'folder')}_{digest[:HASH_DIGITS]}",
+                job_id=f"skipped_{_readable(f'{folder.parent.name}/{folder.name}', 'folder')}_{digest[:HASH_DIGITS]}",
                 patient="",
                 study_date="",
                 series_number=None,
