@@ -29,12 +29,9 @@ def destination_problem(
     inside one of `read_only_folders` (the folders being read), or it is one of `read_only_files`
     (the files being read, wherever their links lead); symbolic links resolved."""
     path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        return f"cannot be checked ({exc.strerror or exc})"
+    mode, problem = _mode(path)
+    if problem:
+        return problem
     if mode is None and not os.path.isdir(path.parent):
         return f"cannot be written: the folder {path.parent} does not exist"
     if mode is not None and not stat.S_ISREG(mode):
@@ -52,15 +49,23 @@ def folder_destination_problem(path: Path, read_only_folders: Iterable[Path] = (
     `read_only_folders` (symbolic links resolved). A folder that does not exist yet is created by
     the writer."""
     path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        return f"cannot be checked ({exc.strerror or exc})"
+    mode, problem = _mode(path)
+    if problem:
+        return problem
     if mode is not None and not stat.S_ISDIR(mode):
         return "exists and is not a folder"
     return _inside_read_only(real_path(path), read_only_folders)
+
+
+def _mode(path: Path) -> tuple[int | None, str | None]:
+    """(st_mode of `path`, None) following links; (None, None) when nothing is there; (None, why)
+    when the OS refuses the path (a name too long, a symbolic-link loop)."""
+    try:
+        return os.stat(path).st_mode, None
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"cannot be checked ({exc.strerror or exc})"
 
 
 def real_path(path: Path) -> Path:
