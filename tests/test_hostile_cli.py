@@ -328,21 +328,29 @@ def test_a_file_of_the_series_without_a_frame_of_reference_is_named(tmp_path):
 
 def test_what_highdicom_refuses_is_a_named_error_not_a_traceback(tmp_path, capsys, monkeypatch):
     """The last line of defence: a writer's own exception names the folder (exit 2)."""
+    from pydicom.valuerep import DA
+
     from lunglens.dicomout import write
     from tests.dicomout.unusable import phantom_slices
 
-    def refuse(*args, **kwargs):
-        raise ValueError("Source images have no Frame Of Reference UID, but it is required by the IOD.")
+    def refuse(*args, **kwargs):  # as the library refuses a value of the files
+        return DA("20201345")
 
-    monkeypatch.setattr(write, "build_seg", refuse)
+    def bug(*args, **kwargs):  # a LungLens error: never blamed on the files
+        return {}["right_upper"]
+
     folder = tmp_path / "series"
     phantom_slices(folder)
     card = write_tiny_model(tmp_path / "m")
     argv = ["analyze", str(folder), "--model", str(card), "--lesion-method", "hu_bands"]
+    monkeypatch.setattr(write, "build_seg", refuse)
     assert cli.main([*argv, "--dicom-out", str(tmp_path / "dicom")]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert f"{folder}: the DICOM results cannot be made from its files (ValueError: Source images" in err
+    assert f"{folder}: the DICOM results cannot be made from its files (ValueError: month must be" in err
     assert not (tmp_path / "dicom").exists()
+    monkeypatch.setattr(write, "build_seg", bug)
+    with pytest.raises(KeyError, match="right_upper"):
+        cli.main([*argv, "--dicom-out", str(tmp_path / "dicom")])
 
 
 def _one_file_twice(tmp_path: Path, spelling: str) -> tuple[str, str]:

@@ -544,3 +544,12 @@ def test_a_narrow_window_never_draws_one_text_over_another(qtbot, window, tmp_pa
     assert view.width() < 300 and view.bottom_left.isVisibleTo(window)
     assert view.hu_readout().startswith("HU ")
     assert _overlapping(window) == []
+
+
+def test_a_folder_that_is_a_link_loop_is_named_with_the_reason(qtbot, window, tmp_path):
+    """Path.resolve raises on a loop: opening one ended the viewer with a traceback."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with qtbot.waitSignal(window.controller.problem, timeout=30000) as problem:
+        window.controller.open_folder(loop)
+    assert str(loop) in problem.args[1] and "symbolic links" in problem.args[1]

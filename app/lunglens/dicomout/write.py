@@ -4,6 +4,7 @@ anonymised, of a study of its own: see `lunglens.dicomout.source`)."""
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +52,20 @@ def build_dicom_results(
         pdf_bytes = render_report(analysis, series, anonymise=anonymise)
     try:
         return _build(analysis, series, sources, masks, anonymise=anonymise, pdf_bytes=pdf_bytes)
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # highdicom's, on what the files hold
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        if not _raised_by_dicom_library(exc):
+            raise  # LungLens' own error: never blamed on the files
         raise DicomOutError(
             f"{series.ref.folder}: the DICOM results cannot be made from its files "
             f"({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def _raised_by_dicom_library(exc: BaseException) -> bool:
+    """Whether `exc` was raised inside highdicom or pydicom (refusing what the files hold)."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    module = frames[-1][0].f_globals.get("__name__", "") if frames else ""
+    return module.split(".")[0] in ("highdicom", "pydicom")
 
 
 def _build(

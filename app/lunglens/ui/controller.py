@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QSettings, Signal
 from lunglens.analysis import Analysis, AnalysisOptions, analyse, readout, requantify, shared_lesion_methods
 from lunglens.analysis.lesion_methods import DEFAULT_LESION_METHOD, LESION_METHOD_LABELS, lesion_method_name
 from lunglens.analysis.records import ModelRecord
+from lunglens.atomic import real_path
 from lunglens.core.decision import exact_text
 from lunglens.core.selector import select_slices
 from lunglens.core.windowing import PRESETS, Window, to_grey
@@ -161,7 +162,7 @@ class ViewerController(QObject):
         removed when the session ends."""
         if made_for_this_session(folder):
             return
-        folder = folder.resolve()
+        folder = real_path(folder)
         folders = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
         self.settings.setValue("recent_folders", folders[:MAX_RECENT])
         self.recentChanged.emit()
@@ -253,7 +254,7 @@ class ViewerController(QObject):
         folder = Path(folder)
         self._saved = None
         self._opened_at = time.perf_counter()
-        self.settings.setValue("last_folder", str(folder.resolve().parent))
+        self.settings.setValue("last_folder", str(real_path(folder).parent))  # never raises on a link loop
         for name in ("load", "thumbnails", "analysis"):
             self.jobs[name].drop()
         self._set_analysing(False)
