@@ -143,17 +143,26 @@ def _without_rescale(paths, which, intercept=None) -> None:
         ds.save_as(path)
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["no padding", "padding declared"])
 @pytest.mark.parametrize("intercept", [None, 0], ids=["rescale missing", "intercept 0"])
-def test_slices_off_the_series_hu_scale_are_skipped_naming_the_reason(tmp_path, intercept):
+def test_slices_off_the_series_hu_scale_are_skipped_naming_the_reason(tmp_path, intercept, padded):
     """Half the files without the rescale (or with intercept 0) read air at 0 HU: kept, they made a
-    selection of alternate slices and a lung of a quarter of its volume, with no word said."""
-    paths = write_series(tmp_path / "s", _chest_like(), np.arange(8) * -2.0)
+    selection of alternate slices and a lung of a quarter of its volume, with no word said. Padding
+    (air whatever the rescale) must not hide it."""
+    volume = _chest_like()
+    if padded:
+        volume[:, :16, :16] = (
+            0  # outside the field of view: 6 % of each slice, read as air whatever the rescale
+        )
+    paths = write_series(tmp_path / "s", volume, np.arange(8) * -2.0, **({"padding": 0} if padded else {}))
     _without_rescale(paths, range(1, 8, 2), intercept)
     series = load(discover(tmp_path).series[0])
-    assert series.n_slices == 4 and np.all(series.hu.min(axis=(1, 2)) == -1000)
-    skipped = [w for w in series.warnings if "not on the series' HU scale" in w]
-    assert [w.split(":")[0] for w in skipped] == [f"skipped slice00{i}.dcm" for i in (1, 3, 5, 7)]
-    assert "reads air at about 24 HU where the series' other slices read -1000 HU" in skipped[0]
+    assert series.n_slices == 4 and np.all(series.hu[:, 20, 20] == -874)  # a lung pixel
+    (skipped,) = [w for w in series.warnings if "not on the series' HU scale" in w]
+    assert skipped.startswith(
+        "skipped 4 slices (slice001.dcm, slice003.dcm, slice005.dcm and 1 more): they read air at about "
+        "24 HU where the series' other slices read -1000 HU"
+    )
 
 
 def test_slices_whose_rescale_differs_but_whose_values_match_are_kept(tmp_path):
@@ -172,8 +181,12 @@ def test_slices_whose_rescale_differs_but_whose_values_match_are_kept(tmp_path):
     assert np.all(series.hu.min(axis=(1, 2)) == -1000)
 
 
-def test_a_series_that_shows_no_air_is_refused_naming_the_rescale(tmp_path):
-    paths = write_series(tmp_path / "s", _chest_like(), np.arange(8) * -2.0)
+@pytest.mark.parametrize("padded", [False, True], ids=["no padding", "padding declared"])
+def test_a_series_that_shows_no_air_is_refused_naming_the_rescale(tmp_path, padded):
+    volume = _chest_like()
+    if padded:
+        volume[:, :4, :4] = 0  # outside the field of view: air whatever the rescale
+    paths = write_series(tmp_path / "s", volume, np.arange(8) * -2.0, **({"padding": 0} if padded else {}))
     _without_rescale(paths, range(8))
     with pytest.raises(LoadError, match=r"no slice shows air .*not Hounsfield units \(no rescale stated"):
         load(discover(tmp_path).series[0])

@@ -22,7 +22,7 @@ from pydicom.encaps import generate_frames, get_frame
 from pydicom.errors import InvalidDicomError
 
 from lunglens.io.files import NotRegularFileError, open_regular
-from lunglens.io.plausible import PHYSICAL_HU
+from lunglens.io.plausible import PADDING_HU, PHYSICAL_HU
 from lunglens.io.series import SeriesMetadata
 
 try:  # optional fast decoder; pydicom's own handlers (pylibjpeg) are the fallback
@@ -69,9 +69,6 @@ _ENDS_WITH_EOI = {
     "1.2.840.10008.1.2.4.202",
     "1.2.840.10008.1.2.4.203",
 }
-
-#: HU given to pixels marked as padding (outside the reconstructed field of view): air.
-PADDING_HU = -1024
 
 
 class DicomFileError(Exception):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom
-from lunglens.io.files import not_regular_reason
+from lunglens.io.files import names_listed, not_regular_reason
 from lunglens.io.geometry import orientation_name, orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.series import SeriesRef
 from lunglens.io.tiff import TIFF_SUFFIXES, TiffFileError, natural_key, tiff_shape
@@ -172,9 +172,7 @@ def _with_skipped_beside(ref: SeriesRef, skipped_in: dict[Path, list[SkippedFile
     for entry in beside:  # "file cut short: a fragment of N bytes ..." -> "file cut short"
         names_by_reason[entry.reason.split(": ")[0]].append(entry.path.name)
     groups = [
-        f"{reason}: {', '.join(names[:NAMED_SKIPPED])}"
-        + (f" and {len(names) - NAMED_SKIPPED} more" if len(names) > NAMED_SKIPPED else "")
-        for reason, names in list(names_by_reason.items())[:NAMED_SKIPPED]
+        f"{reason}: {names_listed(names)}" for reason, names in list(names_by_reason.items())[:NAMED_SKIPPED]
     ]
     if len(names_by_reason) > NAMED_SKIPPED:
         groups.append("...")

@@ -81,3 +81,13 @@ def read_text(path: str | os.PathLike, limit_bytes: int) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+
+
+#: Names a list of files shows (`names_listed`); the others are counted.
+NAMES_SHOWN = 3
+
+
+def names_listed(names: list[str]) -> str:
+    """ "a.dcm, b.dcm" or "a.dcm, b.dcm, c.dcm and 17 more": the first NAMES_SHOWN names."""
+    more = len(names) - NAMES_SHOWN
+    return ", ".join(names[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")

@@ -20,6 +20,7 @@ from lunglens.io.dicom import (
     read_dataset,
     series_metadata,
 )
+from lunglens.io.files import names_listed
 from lunglens.io.geometry import orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.plausible import no_air_problem, off_scale_slices
 from lunglens.io.raw_scale import RAW_OFFSET_HU
@@ -125,9 +126,13 @@ def _on_one_scale(ref: SeriesRef, kept: list, results: dict, warnings: list[str]
     hu = [results[k][0] for k in kept]
     rescales = [results[k][2] for k in kept]
     off_scale = off_scale_slices(hu, rescales)
+    slices_by_reason: dict[str, list[str]] = defaultdict(list)
     for index, reason in off_scale.items():
         path, frame = kept[index]
-        warnings.append(f"skipped {path.name}{'' if frame is None else f' frame {frame + 1}'}: {reason}")
+        slices_by_reason[reason].append(path.name + ("" if frame is None else f" frame {frame + 1}"))
+    for reason, names in slices_by_reason.items():
+        count = f"{len(names)} slice{'s' * (len(names) > 1)}"
+        warnings.append(f"skipped {count} ({names_listed(names)}): they {reason}")
     kept = [k for index, k in enumerate(kept) if index not in off_scale]
     problem = no_air_problem([results[k][0] for k in kept], [results[k][2] for k in kept])
     if problem:

@@ -55,6 +55,9 @@ class PhysicalRange:
 PHYSICAL_HU = PhysicalRange()
 
 
+#: HU given to pixels marked as padding (PixelPaddingValue: outside the reconstructed field of
+#: view): air.
+PADDING_HU = -1024
 #: Every chest CT shows air somewhere (lungs, outside the body) at about -1000 HU: a series none of
 #: whose slices goes below this shows none, and its values are not HU (a missing intercept of
 #: -1024 reads air at about 0 HU).
@@ -68,45 +71,46 @@ def _rescale_text(rescale: tuple[float, float] | None) -> str:
     return "no rescale stated" if rescale is None else f"slope {rescale[0]:g}, intercept {rescale[1]:g}"
 
 
+def air_hu(plane: np.ndarray) -> int:
+    """The darkest HU of a slice that is not padding (PADDING_HU: padding is air whatever the
+    rescale, and so are air pixels clipped at -1024, where the lungs still show): about -1000 on
+    a slice in HU, about 0 on one read without its intercept of -1024."""
+    return int(np.min(plane, where=plane != PADDING_HU, initial=np.iinfo(np.int16).max))
+
+
 def off_scale_slices(hu: list[np.ndarray], rescales: list[tuple[float, float] | None]) -> dict[int, str]:
     """The slices of a series (`hu[i]` decoded with `rescales[i]`, None where the file states no
     RescaleSlope/RescaleIntercept) not on the HU scale of the rest, with the reason. The slices
     are grouped by rescale (none stated is a group of its own); the reference is the largest group
-    whose air (median over its slices of each slice's 1st percentile, HU) is air (below
-    AIR_SEEN_BELOW_HU), else the largest; another group is off scale when its air lies more than
-    AIR_DISAGREEMENT_HU from the reference's. Legitimate differences of rescale (values encoded
-    to match) keep the air in place and pass."""
+    whose air (median over its slices of `air_hu`) is air (below AIR_SEEN_BELOW_HU), else the
+    largest; another group is off scale when its air lies more than AIR_DISAGREEMENT_HU from the
+    reference's. Legitimate differences of rescale (values encoded to match) keep the air in place
+    and pass."""
     groups: dict[tuple[float, float] | None, list[int]] = defaultdict(list)
     for index, rescale in enumerate(rescales):
         groups[rescale].append(index)
     if len(groups) < 2:
         return {}
-
-    def air(indices: list[int]) -> float:
-        return float(np.median([np.percentile(hu[i], 1) for i in indices]))
-
-    airs = {rescale: air(indices) for rescale, indices in groups.items()}
+    airs = {
+        rescale: float(np.median([air_hu(hu[i]) for i in indices])) for rescale, indices in groups.items()
+    }
     common = max(groups, key=lambda r: (airs[r] < AIR_SEEN_BELOW_HU, len(groups[r])))
-    common_air = airs[common]
     reasons: dict[int, str] = {}
     for rescale, indices in groups.items():
-        their_air = airs[rescale]
-        if abs(their_air - common_air) > AIR_DISAGREEMENT_HU:
-            for index in indices:
-                reasons[index] = (
-                    f"reads air at about {their_air:.0f} HU where the series' other slices read "
-                    f"{common_air:.0f} HU ({_rescale_text(rescale)} here, {_rescale_text(common)} on them): "
-                    "not on the series' HU scale"
-                )
+        if abs(airs[rescale] - airs[common]) > AIR_DISAGREEMENT_HU:
+            reason = (
+                f"read air at about {airs[rescale]:.0f} HU where the series' other slices read "
+                f"{airs[common]:.0f} HU ({_rescale_text(rescale)} on them, {_rescale_text(common)} on the others): "
+                "not on the series' HU scale"
+            )
+            reasons.update(dict.fromkeys(indices, reason))
     return reasons
 
 
 def no_air_problem(hu: list[np.ndarray], rescales: list[tuple[float, float] | None]) -> str | None:
-    """Why a series whose slices `hu` show no air (none goes below AIR_SEEN_BELOW_HU) has no HU
-    values, naming the rescale of its first slice, or None when one shows air. Padding pixels
-    (PixelPaddingValue) are air whatever the rescale, so a series whose files declare padding
-    passes however wrong its rescale; so does a group of slices in `off_scale_slices`."""
-    if any(int(plane.min()) < AIR_SEEN_BELOW_HU for plane in hu):
+    """Why a series whose slices `hu` show no air (`air_hu` below AIR_SEEN_BELOW_HU on none) has
+    no HU values, naming the rescale of its first slice, or None when one shows air."""
+    if any(air_hu(plane) < AIR_SEEN_BELOW_HU for plane in hu):
         return None
     return (
         f"no slice shows air (below {AIR_SEEN_BELOW_HU} HU; the lungs and the air around the body are "
