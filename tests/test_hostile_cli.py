@@ -64,7 +64,9 @@ def _identifying_patient(folder: Path) -> list[Path]:
         ds.save_as(path)
     patch_bytes(paths[-1], b"1.234567", b"inf")  # this slice is dropped with its file name
     (folder / f"{SENTINEL}_notes.txt").write_text("not an image")
-    (folder / f"{FILE_NAME_ONLY}.txt").write_text("named in a warning; its name is in no header")
+    (folder / f"{FILE_NAME_ONLY}.dcm").write_bytes(
+        paths[0].read_bytes()[:300]
+    )  # cut short: named in a warning
     return paths
 
 
@@ -108,10 +110,17 @@ def test_anonymise_covers_stdout_json_and_pdf(tmp_path, capsys, anonymise):
 
 
 def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
+    """A file of the series' folder cut short may be a slice of it: its warning, in the output and
+    the JSON; notes and a pipe are no slice. A folder elsewhere that forms no series (a copy still
+    arriving) is noted: perhaps it is the series the reader was after."""
     folder = tmp_path / "patient"
-    write_series(folder, _volume(), np.arange(5) * -2.0)
-    (folder / "notes.txt").write_text("hello")
-    os.mkfifo(folder / "pipe")
+    paths = write_series(folder / "a", _volume(), np.arange(5) * -2.0)
+    (folder / "a" / "notes.txt").write_text("hello")
+    os.mkfifo(folder / "a" / "pipe")
+    (folder / "a" / "cut.dcm").write_bytes(paths[0].read_bytes()[:300])
+    (folder / "b").mkdir()
+    for path in paths:
+        (folder / "b" / path.name).write_bytes(path.read_bytes()[:300])
     card = write_tiny_model(tmp_path / "m")
     status = cli.main(
         ["analyze", str(folder), "--model", str(card), "--json", str(tmp_path / "a.json"), "--no-quantify"]
@@ -119,11 +128,15 @@ def test_skipped_files_are_reported_by_analyze(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == EXIT_OK
     line = (
-        "2 entries in the series' folder skipped (not a DICOM or TIFF image: notes.txt; not a regular file "
-        "(a named pipe): pipe; `lunglens info FOLDER --skipped` says why in full)"
+        "1 entry in the series' folder skipped (file cut short: cut.dcm; `lunglens info FOLDER --skipped` "
+        "says why in full)"
     )
     assert f"warning:  {line}" in out
     assert line in json.loads((tmp_path / "a.json").read_text())["series"]["warnings"]
+    assert (
+        f"note:     elsewhere in the folder, {folder / 'b'}: no series: 5 entries skipped (file cut short: "
+        in out
+    )
 
 
 def test_names_that_are_not_utf8_on_a_strict_utf8_terminal(tmp_path):

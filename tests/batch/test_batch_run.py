@@ -728,7 +728,7 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
     assert row.error.startswith(
         f"cannot be analysed: {source / 'PAT001'}: no series: {len(files)} entries skipped"
     )
-    assert f"{len(files)} file cut short" in row.error
+    assert f"{len(files)} entries skipped (file cut short: " in row.error
     with open(out / WORKLIST_NAME, newline="", encoding="utf-8") as fh:
         assert [r["status"] for r in csv.DictReader(fh) if r["job_id"] == row.job_id] == ["failed"]
 

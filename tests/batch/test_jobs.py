@@ -221,9 +221,9 @@ def test_a_folder_whose_files_were_all_skipped_is_planned_as_a_job_that_fails_na
     assert set(unread) == {"allcut", "SR_2", "copy"}
     n_files = len(list((source / "PAT000").glob("*.dcm")))
     for name, reason in (
-        ("allcut", f"{n_files} file cut short"),
-        ("SR_2", "4 uint8 TIFF"),
-        ("copy", "duplicate of"),
+        ("allcut", f"{n_files} entries skipped (file cut short: "),
+        ("SR_2", "4 entries skipped (uint8 TIFF"),
+        ("copy", "skipped (duplicate: "),
     ):
         job = unread[name]
         above = Path(job.folder).parent.name

@@ -18,15 +18,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from lunglens.io import SeriesRef, SkippedFile, discover
-from lunglens.io.dicom import DicomFileError, looks_like_dicom, read_dataset, series_metadata
-from lunglens.io.discover import HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON, LINKED_FOLDER_REASON
-from lunglens.io.tiff import TIFF_SUFFIXES
+from lunglens.io.dicom import DicomFileError, read_dataset, series_metadata
+from lunglens.io.discover import HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON, Discovery, skipped_text
 from lunglens.pacs import Connection, SeriesAddress, SeriesSummary, StudySummary, find_series, find_studies
 
 #: Characters kept in the readable parts of a job id (file-name safe everywhere).
@@ -47,8 +45,6 @@ class RemoteSeries:
 
 #: The series key of a job for a folder that forms no series (`UnreadFolder`), before its path.
 UNREAD_KEY = "skipped-folder:"
-#: The reasons, by kind, a job of an `UnreadFolder` names.
-NAMED_REASONS = 3
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,8 @@ class UnreadFolder:
 
     @property
     def problem(self) -> str:
-        """ "src/allcut: no series: 36 entries skipped when it was read (36 file cut short; ...)"."""
-        kinds = Counter(entry.reason.split(": ")[0] for entry in self.entries)  # "file cut short: ..."
-        listed = "; ".join(f"{n} {kind}" for kind, n in kinds.most_common(NAMED_REASONS))
-        count = f"{len(self.entries)} entr{'y' if len(self.entries) == 1 else 'ies'}"
-        return (
-            f"{self.folder}: no series: {count} skipped when it was read ({listed}"
-            f"{'; ...' if len(kinds) > NAMED_REASONS else ''}; `lunglens info FOLDER --skipped` says why in full)"
-        )
+        """ "src/allcut: no series: 36 entries skipped (file cut short: a.dcm, ...)" (`skipped_text`)."""
+        return f"{self.folder}: no series: {skipped_text(list(self.entries))}"
 
 
 @dataclass(frozen=True)
@@ -238,37 +228,13 @@ def _who_and_when(ref: SeriesRef) -> tuple[str, str]:
     return metadata.patient_id, metadata.study_date
 
 
-#: Entries never read, by design: they are no sign of a series left out.
-NEVER_READ = (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON)
-
-
-def _may_be_ct(entry: SkippedFile) -> bool:
-    """Whether a skipped entry may be (part of) a CT series left out: a folder not entered (a
-    link), a TIFF file, or a DICOM file whose header says CT or cannot be read (cut short). Not a
-    file that is no DICOM or TIFF (label tables, notes, a batch's output), nor a DICOM object of
-    another modality or none (a DICOMDIR beside the series of an export, a structured report)."""
-    path = entry.path
-    if entry.reason == LINKED_FOLDER_REASON or path.suffix.lower() in TIFF_SUFFIXES:
-        return True
-    if not looks_like_dicom(path):
-        return False
-    try:
-        return read_dataset(path, pixels=False).get("Modality", "") == "CT"
-    except DicomFileError:
-        return True
-
-
-def _unread_folders(source: Path, skipped: list[SkippedFile]) -> list[Job]:
-    """A job for each folder of `skipped` (entries below `source`, the folder discovered, beside
-    no series) that may hold a CT series (`_may_be_ct`); id `skipped_<folder above>-<folder
-    name>_<hash of its path relative to source>` (COVID-CTset: `skipped_P9-SR-2_0cc0b874`)."""
-    in_folder: dict[Path, list[SkippedFile]] = defaultdict(list)
-    for entry in skipped:
-        in_folder[entry.path.parent].append(entry)
+def _unread_folders(found: Discovery) -> list[Job]:
+    """A job for each folder that forms no series but may hold one (`Discovery.unread_folders`);
+    id `skipped_<folder above>-<folder name>_<hash of its path relative to the folder discovered>`
+    (COVID-CTset: `skipped_P9-SR-2_0cc0b874`)."""
+    source = found.folder
     jobs = []
-    for folder, entries in in_folder.items():
-        if not any(_may_be_ct(entry) for entry in entries):
-            continue
+    for folder, entries in found.unread_folders:
         identity = folder.relative_to(source).as_posix()
         digest = hashlib.sha256(f"skipped:{identity}".encode("utf-8", "surrogateescape")).hexdigest()
         unread = UnreadFolder(folder, identity, tuple(entries))
@@ -319,9 +285,10 @@ def plan_jobs(source: Path) -> Plan:
                 source_signature=files_signature(ref),
             )
         )
-    skipped = [entry for entry in found.skipped if entry.reason not in NEVER_READ]
-    beside = {path for ref in found.series for path in ref.skipped_beside}
-    unread = _unread_folders(found.folder, [entry for entry in skipped if entry.path not in beside])
+    skipped = [
+        entry for entry in found.skipped if entry.reason not in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON)
+    ]
+    unread = _unread_folders(found)
     return Plan(
         str(source),
         tuple(sorted(jobs, key=lambda j: j.job_id)),

@@ -37,6 +37,7 @@ from lunglens.batch.jobs import Job, report_name, result_name
 from lunglens.batch.worklist import RESULT_LIMIT_BYTES, summarise
 from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
+from lunglens.io.discover import skipped_text
 from lunglens.io.files import kind_of, read_text
 from lunglens.pacs import PacsError, retrieve_study
 from lunglens.threads import thread_budget
@@ -184,7 +185,9 @@ def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
         retrieve_study(job.remote.connection, address.study_uid, folder, series=address.series_uid)
         found = discover(folder)
         if not found.series:
-            raise LoadError(f"{address.text}: no readable CT image was retrieved ({found.skipped_summary()})")
+            raise LoadError(
+                f"{address.text}: no readable CT image was retrieved ({skipped_text(list(found.skipped))})"
+            )
         # instances of another modality under the UID form parts of their own, never analysed
         parts = [ref for ref in found.series if ref.modality == "CT"] or list(found.series)
         if len(parts) > 1:

@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput(found.problem())
     ref = choose_series(found, args.series)
     _check_results_possible(args, ref)
+    for text in found.unread_folders_text():  # perhaps the series the reader was after
+        print(printable(f"note:     elsewhere in the folder, {text}"))
     try:
         model = load_model(Path(args.model) if args.model else None, provider=args.provider)
     except ModelError as exc:

@@ -386,6 +386,11 @@ def frame_headers(path: Path) -> list[FrameHeader]:
     ds, pixel = read_header(path)
     if pixel is None:
         sop = ds.get("SOPClassUID")
+        meta_sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
+        if sop is None and meta_sop is not None:  # the data set's own elements are gone
+            raise DicomFileError(
+                f"file cut short: it ends before its pixel data (its file meta says {meta_sop.name})"
+            )
         kind = sop.name if sop is not None else "object"
         raise DicomFileError(f"no pixel data ({kind})")
     if pixel.keyword != "PixelData":

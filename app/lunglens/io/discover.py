@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import os
 import stat
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom
+from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom, read_dataset
 from lunglens.io.files import names_listed, not_regular_reason
 from lunglens.io.geometry import orientation_name, orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.series import SeriesRef
 from lunglens.io.tiff import TIFF_SUFFIXES, TiffFileError, natural_key, tiff_shape
 
+#: SOP classes of CT images (CT, Enhanced CT, Legacy Converted Enhanced CT): a file cut short
+#: before its Modality still says what it is by its SOP class.
+CT_IMAGE_STORAGE = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
 #: Fewer slices than this cannot be analysed (the selector's threshold needs a series).
 MIN_SLICES = 3
 
@@ -34,6 +37,29 @@ class SkippedFile:
     path: Path
     reason: str
 
+    @property
+    def kind(self) -> str:
+        """The reason without its particulars: "file cut short" for "file cut short: a fragment of
+        N bytes ...", "duplicate" for "duplicate of a.dcm (same SOP Instance UID)"."""
+        return "duplicate" if self.reason.startswith("duplicate of ") else self.reason.split(": ")[0]
+
+
+#: Kinds of skipped entries a sentence about them names, and names of files per kind.
+KINDS_NAMED = 3
+
+
+def skipped_text(entries: list[SkippedFile], where: str = "") -> str:
+    """ "20 entries{where} skipped (file cut short: a.dcm, b.dcm, c.dcm and 17 more; duplicate:
+    d.dcm; `lunglens info FOLDER --skipped` says why in full)": the entries by kind, the first named."""
+    names_by_kind: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        names_by_kind[entry.kind].append(entry.path.name)
+    groups = [f"{kind}: {names_listed(names)}" for kind, names in list(names_by_kind.items())[:KINDS_NAMED]]
+    if len(names_by_kind) > KINDS_NAMED:
+        groups.append("...")
+    count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+    return f"{count}{where} skipped ({'; '.join(groups)}; `lunglens info FOLDER --skipped` says why in full)"
+
 
 @dataclass(frozen=True)
 class Discovery:
@@ -42,6 +68,16 @@ class Discovery:
     folder: Path
     series: tuple[SeriesRef, ...]
     skipped: tuple[SkippedFile, ...]
+    unread_folders: tuple[tuple[Path, tuple[SkippedFile, ...]], ...] = ()
+    """Folders that hold none of the series' files but skipped entries that may be CT slices
+    (`may_be_ct_slice`: a copy still arriving, 8-bit TIFF, copies of another folder), with those
+    entries: perhaps the series the reader was after."""
+
+    def unread_folders_text(self) -> list[str]:
+        """One sentence per folder of `unread_folders`: "FOLDER: no series: 36 entries skipped (...)"."""
+        return [
+            f"{folder}: no series: {skipped_text(list(entries))}" for folder, entries in self.unread_folders
+        ]
 
     @property
     def analysable(self) -> tuple[SeriesRef, ...]:
@@ -61,15 +97,6 @@ class Discovery:
         reasons = sorted({s.reason for s in self.skipped})
         shown = "; ".join(reasons[:3]) + ("; ..." if len(reasons) > 3 else "")
         return f"{self.folder}: no readable CT images among {self.skipped_count} ({shown})"
-
-    def skipped_summary(self, shown: int = 3) -> str | None:
-        """One line on the files and folders not used, by reason (the `shown` most common), or None."""
-        if not self.skipped:
-            return None
-        counts = Counter(s.reason for s in self.skipped)
-        listed = "; ".join(f"{n} {reason}" for reason, n in counts.most_common(shown))
-        more = "; ..." if len(counts) > shown else ""
-        return f"{self.skipped_count} in the folder skipped: {listed}{more}"
 
 
 class FolderError(Exception):
@@ -145,42 +172,63 @@ def discover(folder: str | os.PathLike) -> Discovery:
         ref = _tiff_series(tiff_folder, paths, skipped)
         if ref is not None:
             series.append(ref)
-    skipped_in: dict[Path, list[SkippedFile]] = defaultdict(list)
-    for entry in skipped:
-        if entry.reason not in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON):
-            skipped_in[entry.path.parent].append(entry)
-    return Discovery(folder, tuple(_with_skipped_beside(ref, skipped_in) for ref in series), tuple(skipped))
+    candidates = {
+        entry: series_uid for entry in skipped if (series_uid := _ct_slice_series(entry)) is not None
+    }
+    series = [_with_skipped_beside(ref, candidates) for ref in series]
+    series_folders = {path.parent for ref in series for path, _ in ref.frames}
+    unread: dict[Path, list[SkippedFile]] = defaultdict(list)
+    for entry in candidates:
+        if entry.path.parent not in series_folders:
+            unread[entry.path.parent].append(entry)
+    return Discovery(
+        folder,
+        tuple(series),
+        tuple(skipped),
+        tuple((path, tuple(entries)) for path, entries in unread.items()),
+    )
 
 
-#: Reasons a series' warning on skipped entries names, and files named per reason.
-NAMED_SKIPPED = 3
+def _ct_slice_series(entry: SkippedFile) -> str | None:
+    """Whether a skipped entry may be (part of) a CT series left out, and of which: its
+    SeriesInstanceUID ("" when it cannot be told), None when it cannot be one. It may be a folder
+    not entered (a link), a TIFF file, or a DICOM file whose header says CT (Modality, or a CT SOP
+    class, of the file meta when cut before the data set's) or cannot be read (cut short). Not a hidden entry (never
+    read, by design: AppleDouble `._` files), a file that is no DICOM or TIFF (label tables,
+    notes, a batch's outputs), nor a DICOM object of another modality or none (a DICOMDIR beside
+    the series of an export, a structured report)."""
+    path = entry.path
+    if entry.reason in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON):
+        return None
+    if entry.reason == LINKED_FOLDER_REASON or path.suffix.lower() in TIFF_SUFFIXES:
+        return ""
+    if not looks_like_dicom(path):
+        return None
+    try:
+        header = read_dataset(path, pixels=False)
+    except DicomFileError:
+        return ""
+    meta = getattr(header, "file_meta", None) or {}
+    sop_class = str(header.get("SOPClassUID", "") or meta.get("MediaStorageSOPClassUID", ""))
+    if header.get("Modality", "") != "CT" and sop_class not in CT_IMAGE_STORAGE:
+        return None
+    return str(header.get("SeriesInstanceUID", ""))
 
 
-def _with_skipped_beside(ref: SeriesRef, skipped_in: dict[Path, list[SkippedFile]]) -> SeriesRef:
-    """`ref` with the entries skipped in the folders holding its files (`skipped_in` a folder; one
-    of them may be a slice of it: unreadable, cut short, a duplicate) as a warning naming them by
-    reason and as `skipped_beside`. Hidden entries are not passed: they are never read, by design
-    (AppleDouble `._` files)."""
+def _with_skipped_beside(ref: SeriesRef, candidates: dict[SkippedFile, str]) -> SeriesRef:
+    """`ref` with the entries skipped in the folders holding its files that may be slices of it
+    (`candidates`: entry → SeriesInstanceUID, "" unknown; one of another series is not) as a
+    warning naming them by kind and as `skipped_beside`."""
+    folders = {path.parent for path, _ in ref.frames}
+    uid = ref.key.split("#")[0] if ref.source_format == "dicom" else ""
     beside = [
         entry
-        for folder in dict.fromkeys(path.parent for path, _ in ref.frames)
-        for entry in skipped_in.get(folder, ())
+        for entry, series_uid in candidates.items()
+        if entry.path.parent in folders and (not series_uid or not uid or series_uid == uid)
     ]
     if not beside:
         return ref
-    names_by_reason: dict[str, list[str]] = defaultdict(list)
-    for entry in beside:  # "file cut short: a fragment of N bytes ..." -> "file cut short"
-        names_by_reason[entry.reason.split(": ")[0]].append(entry.path.name)
-    groups = [
-        f"{reason}: {names_listed(names)}" for reason, names in list(names_by_reason.items())[:NAMED_SKIPPED]
-    ]
-    if len(names_by_reason) > NAMED_SKIPPED:
-        groups.append("...")
-    count = f"{len(beside)} entr{'y' if len(beside) == 1 else 'ies'}"
-    warning = (
-        f"{count} in the series' folder skipped ({'; '.join(groups)}; `lunglens info FOLDER --skipped` "
-        "says why in full)"
-    )
+    warning = skipped_text(beside, where=" in the series' folder")
     return replace(ref, warnings=(*ref.warnings, warning), skipped_beside=tuple(s.path for s in beside))
 
 

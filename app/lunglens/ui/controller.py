@@ -291,7 +291,10 @@ class ViewerController(QObject):
         self.folderOpened.emit(found)
         self.open_series(self._saved_ref(found) or (found.analysable or found.series)[0])
         self._start_thumbnails(found.series)
-        if found.skipped:
+        unread = found.unread_folders_text()  # perhaps the series the reader was after
+        if unread:
+            self.status.emit(f"Elsewhere in the folder, {'; '.join(unread)}", 20000)
+        elif found.skipped:
             self.status.emit(f"{found.skipped_count} skipped in {folder}", 10000)
 
     def _start_thumbnails(self, refs) -> None:
