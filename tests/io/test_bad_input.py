@@ -189,3 +189,15 @@ def test_a_series_that_shows_no_air_is_refused_naming_the_rescale(tmp_path, padd
     _without_rescale(paths, range(8))
     with pytest.raises(LoadError, match=r"no slice shows air .*not Hounsfield units \(no rescale stated"):
         load(discover(tmp_path).series[0])
+
+
+def test_a_skipped_file_of_another_series_is_not_named_by_this_one(tmp_path):
+    """Two series in one folder (a flat export): a duplicate of a slice of A may be A's, never B's."""
+    import shutil
+
+    a = write_series(tmp_path / "flat", _chest_like(4), np.arange(4.0), names=[f"a{i}.dcm" for i in range(4)])
+    write_series(tmp_path / "flat", _chest_like(4), np.arange(4.0), names=[f"b{i}.dcm" for i in range(4)])
+    shutil.copy(a[0], tmp_path / "flat" / "copy_of_a0.dcm")
+    found = discover(tmp_path)
+    warnings = {ref.frames[0][0].name[0]: [w for w in ref.warnings if "skipped" in w] for ref in found.series}
+    assert warnings["b"] == [] and "duplicate: copy_of_a0.dcm" in warnings["a"][0]
