@@ -256,9 +256,7 @@ def test_a_line_break_or_escape_in_a_name_cannot_forge_an_output_line(tmp_path, 
 
 
 def test_batch_threads_above_the_cores_are_refused(tmp_path, capsys, monkeypatch):
-    from lunglens.cli import batch
-
-    monkeypatch.setattr(batch.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(2)))
     series = tmp_path / "src" / "patient"
     write_series(series, _volume(), np.arange(5) * -2.0)
     out = tmp_path / "out"

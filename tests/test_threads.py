@@ -11,15 +11,15 @@ import cv2
 import pytest
 
 from lunglens.batch.task import hold_opencv_to_budget
-from lunglens.threads import THREADS_VARIABLE, side_thread, thread_budget, thread_count
+from lunglens.threads import THREADS_VARIABLE, available_cores, side_thread, thread_budget, thread_count
 
 load_module = importlib.import_module("lunglens.io.load")  # the module (lunglens.io.load is the function)
 
 
 @pytest.fixture
 def eight_cores(monkeypatch):
-    """A machine of 8 cores, whatever this one has (a budget is capped to the cores)."""
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    """A process given 8 cores, whatever this machine has (a budget is capped to the cores)."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(8)))
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_thread_budget_reads_a_positive_integer(monkeypatch, eight_cores, value,
 
 
 def test_a_budget_above_the_cores_is_the_cores(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(2)))
     monkeypatch.setenv(THREADS_VARIABLE, "100")
     assert thread_budget() == 2 and thread_count() == 2
 
@@ -47,7 +47,7 @@ def test_the_decoder_uses_the_budget_else_the_cores(monkeypatch, eight_cores):
     monkeypatch.setenv(THREADS_VARIABLE, "50")
     assert load_module._workers() == 8
     monkeypatch.delenv(THREADS_VARIABLE)
-    assert load_module._workers() == max(1, min(8, os.cpu_count() or 1))
+    assert load_module._workers() == max(1, min(8, available_cores()))
 
 
 def test_onnxruntime_uses_the_budget(monkeypatch):
@@ -62,7 +62,7 @@ def test_thread_count_is_the_budget_else_the_cores(monkeypatch):
     monkeypatch.setenv(THREADS_VARIABLE, "1")
     assert thread_count() == 1
     monkeypatch.delenv(THREADS_VARIABLE)
-    assert thread_count() == (os.cpu_count() or 1)
+    assert thread_count() == available_cores()
 
 
 def test_a_side_thread_with_a_budget_of_one_runs_jobs_in_the_callers_thread(monkeypatch):

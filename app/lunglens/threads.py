@@ -12,6 +12,15 @@ THREADS_VARIABLE = "LUNGLENS_THREADS"
 """Environment variable holding a process's share of the cores (a batch worker: cores / workers)."""
 
 
+def available_cores() -> int:
+    """The cores this process may run on: its CPU affinity where the OS tells it (a container
+    given 2 of 64 cores), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on this OS
+        return os.cpu_count() or 1
+
+
 def thread_budget() -> int | None:
     """The process's share of the cores: `LUNGLENS_THREADS` when it holds a positive integer, at
     most the machine's cores (more threads than cores only wait for one another: onnxruntime with
@@ -20,12 +29,12 @@ def thread_budget() -> int | None:
         threads = int(os.environ.get(THREADS_VARIABLE, ""))
     except ValueError:
         return None
-    return min(threads, os.cpu_count() or 1) if threads > 0 else None
+    return min(threads, available_cores()) if threads > 0 else None
 
 
 def thread_count() -> int:
     """Threads a process's own parallel work may use: its thread budget, else the machine's cores."""
-    return thread_budget() or os.cpu_count() or 1
+    return thread_budget() or available_cores()
 
 
 def for_each_slice(work: Callable[[int], None], slices: Sequence[int]) -> None:

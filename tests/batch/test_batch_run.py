@@ -527,7 +527,7 @@ def test_more_workers_than_cores_exit_2_and_an_existing_scheduler_ignores_them(
 ):
     from lunglens.batch import runner
 
-    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runner.os, "sched_getaffinity", lambda _pid: set(range(2)))
     out = tmp_path / "out"
     argv = ["batch", str(tmp_path / "src"), "--out", str(out), "--workers", "3", "--model", str(tiny_card)]
     assert cli_main(argv) == 2

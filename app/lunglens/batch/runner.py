@@ -56,7 +56,7 @@ from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError, LoadError, load
 from lunglens.io.files import kind_of, read_text
 from lunglens.pacs import PacsError
-from lunglens.threads import THREADS_VARIABLE
+from lunglens.threads import THREADS_VARIABLE, available_cores
 
 #: A job is tried at most this often when its worker dies under it (the first try and one retry).
 MAX_ATTEMPTS = 2
@@ -338,7 +338,7 @@ def _dask_client(config: BatchConfig):
                 _wait_for_a_worker(client, config.scheduler)
                 yield client
             return
-        threads = config.threads or max(1, (os.cpu_count() or 1) // config.workers)
+        threads = config.threads or max(1, available_cores() // config.workers)
         with (
             LocalCluster(
                 n_workers=config.workers,
@@ -567,7 +567,7 @@ def run_batch(
     started = time.perf_counter()
     if config.workers < 1:
         raise BatchError(f"--workers must be at least 1, got {config.workers}")
-    cores = os.cpu_count() or 1
+    cores = available_cores()
     if config.scheduler is None and config.workers > cores:
         raise BatchError(
             f"--workers {config.workers}: more worker processes than this machine's {cores} cores "
@@ -575,6 +575,11 @@ def run_batch(
         )
     if config.threads is not None and config.threads < 1:
         raise BatchError(f"--threads must be at least 1, got {config.threads}")
+    if config.scheduler is None and config.threads is not None and config.threads > cores:
+        raise BatchError(
+            f"--threads {config.threads}: more threads per worker than this machine's {cores} cores "
+            "(they would only wait for one another; at most one per core)"
+        )
     out = Path(config.out)
     plan = _plan(config)
     card, sha256, model_record = _model_settings(config)

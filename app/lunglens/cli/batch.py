@@ -10,7 +10,6 @@ model, the scheduler)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from lunglens.cli.common import (
 )
 from lunglens.core.decision import DecisionParams
 from lunglens.pacs import PacsError
+from lunglens.threads import available_cores
 
 #: Options that only a DICOMweb batch takes (argparse names; None when not given).
 DICOMWEB_ONLY = ("patient", "date", "modality", "dicomweb_user", "dicomweb_ca")
@@ -50,28 +50,15 @@ def _dicomweb_query(args: argparse.Namespace) -> DicomwebQuery | None:
     )
 
 
-def _check_threads(args: argparse.Namespace) -> None:
-    """Refuse `--threads` above this machine's cores for the embedded cluster, as `--workers` is
-    (`lunglens.batch.runner.run_batch`): each worker's threads would only wait for one another, and
-    the batch would look hung. Raises BatchError."""
-    cores = os.cpu_count() or 1
-    if args.scheduler is None and args.threads is not None and args.threads > cores:
-        raise BatchError(
-            f"--threads {args.threads}: more threads per worker than this machine's {cores} cores "
-            "(they would only wait for one another; at most one per core)"
-        )
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
     """Handler of `lunglens batch`: returns the exit status."""
     try:
-        _check_threads(args)
         decision = DecisionParams(slice_cutoff=args.slice_cutoff, patient_fraction=args.fraction)
         config = BatchConfig(
             source=Path(args.source) if args.source else None,
             dicomweb=_dicomweb_query(args),
             out=Path(args.out),
-            workers=args.workers if args.workers is not None else min(2, os.cpu_count() or 1),
+            workers=args.workers if args.workers is not None else min(2, available_cores()),
             scheduler=args.scheduler,
             model=Path(args.model) if args.model else None,
             provider=args.provider,
