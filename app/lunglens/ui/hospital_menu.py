@@ -11,7 +11,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog
 
-from lunglens.io import SeriesRef
 from lunglens.pacs import PacsError, SeriesAddress
 from lunglens.ui.pacs_dialog import PacsDialog, SendResultsDialog, describe_server
 from lunglens.ui.pacs_session import ANONYMISED_NOT_SENT, PacsSession, SessionConnection
@@ -32,9 +31,10 @@ class HospitalActions(QObject):
         self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
         self.send_action = window._action("Send results to PACS…", self.send_results, None, menu)
         self.send_action.setEnabled(False)
-        self._results_problems: dict[tuple[SeriesRef, bool], str | None] = {}
-        """`dicom_results_problem` by (series, with a segmentation): it reads every file's header,
-        and the action is updated on every move of the operating point."""
+        self._results_problem: tuple[object, bool, str | None] | None = None
+        """(series shown, with a segmentation, its `dicom_results_problem`): that reads every file's
+        header, and the action is updated on every move of the operating point; a series loaded
+        again (a new object) is checked again."""
         menu.setToolTipsVisible(True)  # the send action's tooltip says why it is disabled
         self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.pacs.sendFailed.connect(window.show_message)
@@ -50,12 +50,11 @@ class HospitalActions(QObject):
         if state.series is not None:
             quantification = state.analysis.quantification if state.analysis is not None else None
             segmentation = quantification is not None and quantification.masks is not None
-            key = (state.series.ref, segmentation)
-            if key not in self._results_problems:
-                self._results_problems[key] = dicom_results_problem(
-                    state.series.ref, segmentation=segmentation
-                )
-            problem = self._results_problems[key]
+            known = self._results_problem
+            if known is None or known[0] is not state.series or known[1] != segmentation:
+                problem = dicom_results_problem(state.series.ref, segmentation=segmentation)
+                self._results_problem = (state.series, segmentation, problem)
+            problem = self._results_problem[2]
         self.send_action.setEnabled(
             state.analysis is not None and problem is None and not self.controller.analysing
         )
