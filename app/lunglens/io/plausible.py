@@ -114,6 +114,6 @@ def no_air_problem(hu: list[np.ndarray], rescales: list[tuple[float, float] | No
         return None
     return (
         f"no slice shows air (below {AIR_SEEN_BELOW_HU} HU; the lungs and the air around the body are "
-        f"about -1000 HU): its values are not Hounsfield units ({_rescale_text(rescales[0])} on its first "
-        "slice; a missing RescaleIntercept reads air at about 0 HU)"
+        "about -1000 HU): its values are not Hounsfield units, or its images hold no chest "
+        f"({_rescale_text(rescales[0])} on its first slice; a missing RescaleIntercept reads air at about 0 HU)"
     )
