@@ -123,3 +123,13 @@ def test_a_study_and_series_pasted_with_blanks_are_used_without_them(capsys):
     assert cli_main(argv) == 2
     err = capsys.readouterr().err
     assert f"{URL}: host unreachable" in err and "UID" not in err
+
+
+@pytest.mark.parametrize("token", ["abc\r\nX-Injected: 1", "abc\n", "abc\r"])
+def test_a_token_with_a_line_break_is_named_not_sent(token, monkeypatch, capsys):
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_TOKEN", token)
+    assert cli_main(["pacs", "find", URL]) == 2
+    err = capsys.readouterr().err
+    assert f"{URL}: LUNGLENS_DICOMWEB_TOKEN holds a line break or other character not allowed" in err
+    assert "abc" not in err and "InvalidHeader" not in err and "unreachable" not in err

@@ -145,14 +145,19 @@ class Connection:
     def sign_in(self, session: requests.Session) -> None:
         """Put the credentials from the environment on `session`: basic authentication for a user,
         else a bearer token when one is set. Raises AuthenticationFailed for a user without
-        LUNGLENS_DICOMWEB_PASSWORD."""
+        LUNGLENS_DICOMWEB_PASSWORD, and for a token holding a control character (a line break)."""
         if self.user:
             problem = self.credentials_problem()
             if problem:
                 raise AuthenticationFailed(problem)
             session.auth = (self.user, os.environ[PASSWORD_VARIABLE])
-        elif os.environ.get(TOKEN_VARIABLE):
-            session.headers["Authorization"] = f"Bearer {os.environ[TOKEN_VARIABLE]}"
+        elif token := os.environ.get(TOKEN_VARIABLE):
+            if any(ord(c) < 32 or ord(c) == 127 for c in token):  # e.g. a CRLF file's line break
+                raise AuthenticationFailed(
+                    f"{self.where}: {TOKEN_VARIABLE} holds a line break or other character not "
+                    "allowed in an HTTP header"
+                )
+            session.headers["Authorization"] = f"Bearer {token}"
 
     def client(self) -> DICOMwebClient:
         """A dicomweb-client for this connection; its own retrying is off (callers retry with
