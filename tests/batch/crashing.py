@@ -31,3 +31,19 @@ def slow_jobs(job, settings):
     test takes the cluster's workers away)."""
     time.sleep(SLOW_JOB_S)
     return run_job(job, settings)
+
+
+def server_gone_once(job, settings):
+    """Fail every job the first time as a job whose server went away does (a marker file beside
+    the output folder remembers), then run it."""
+    from lunglens.batch.task import SERVER_UNAVAILABLE
+
+    marker = Path(settings.out_folder).parent / f"unavailable-{job.job_id}"
+    if marker.exists():
+        return run_job(job, settings)
+    marker.touch()
+    error = (
+        SERVER_UNAVAILABLE + "http://pacs.example/dicom-web: host unreachable while listing (no connection)"
+    )
+    return {"pid": os.getpid(), "model_loads": 0, "result": "", "summary": {}, "error": error,
+            "adopted": False, "status": "failed", "seconds": 0.0, "cpu_seconds": 0.0}  # fmt: skip

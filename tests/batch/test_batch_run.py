@@ -31,7 +31,7 @@ from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
-from tests.batch.crashing import crash_marked_patients, slow_jobs
+from tests.batch.crashing import crash_marked_patients, server_gone_once, slow_jobs
 
 HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
 """The batch mechanics are tested with the fast lesion method, named (the default may be either)."""
@@ -751,3 +751,25 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
     assert (arrived.total, arrived.done, arrived.failed, arrived.ran) == (2, 2, 0, 1) and not arrived.skipped
     with Manifest(out) as manifest:
         assert all(not r.job_id.startswith("skipped_") for r in manifest.records())
+
+
+def test_jobs_whose_server_was_unavailable_exit_2_saying_so_and_a_plain_rerun_runs_them(
+    tiny_card, tmp_path, monkeypatch, capsys
+):
+    """A batch whose PACS went away under its jobs did not do its work: exit 2 (as a server
+    unreachable before planning), the summary says why; the rerun tries those jobs again."""
+    from functools import partial
+
+    import lunglens.cli.batch
+
+    source = write_archive(tmp_path / "src", 2, bad=False)
+    out = tmp_path / "out"
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", partial(run_batch, task=server_gone_once))
+    argv = ["batch", str(source), "--out", str(out), "--workers", "1", "--model", str(tiny_card),
+            "--lesion-method", "hu_bands"]  # fmt: skip
+    assert cli_main(argv) == 2
+    printed = capsys.readouterr().out
+    assert "2 series: 0 done, 2 failed, 0 left" in printed
+    assert "2 of the failed series failed because the server was unavailable" in printed
+    assert cli_main(argv) == 0
+    assert "2 series: 2 done, 0 failed, 0 left" in capsys.readouterr().out

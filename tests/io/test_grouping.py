@@ -102,3 +102,22 @@ def test_study_dates_read_as_written(written, shown):
 @pytest.mark.parametrize(("written", "shown"), [("091707", "09:17"), ("0917", "09:17"), ("", ""), ("9", "9")])
 def test_study_times_read_as_written(written, shown):
     assert format_time(written) == shown
+
+
+def test_a_multi_valued_series_description_reads_as_dicom_text_not_a_python_list(tmp_path):
+    """`a/b\\c` is two values of a Series Description (a backslash separates values): read as the
+    text DICOM writes, everywhere (the series, the report's metadata, a PACS listing)."""
+    from lunglens.io.dicom import series_metadata
+    from lunglens.pacs.find import _series_summary
+    from lunglens.synthetic import write_dicom_series
+
+    paths = write_dicom_series(np.full((2, 16, 16), -800.0), [0.0, -5.0], 1.0, 5.0, tmp_path / "s")
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.SeriesDescription = "a/b\\c"
+        ds.save_as(path)
+    (ref,) = discover(tmp_path / "s").series
+    ds = pydicom.dcmread(paths[0])
+    assert ref.description == "a/b\\c"
+    assert series_metadata(ds).series_description == "a/b\\c"
+    assert _series_summary("1.2", ds.to_json_dict()).description == "a/b\\c"

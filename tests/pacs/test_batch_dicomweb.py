@@ -22,7 +22,7 @@ from lunglens.batch import jobs as jobs_module
 from lunglens.batch.jobs import DicomwebQuery, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest
 from lunglens.batch.runner import BatchConfig, BatchError, run_batch
-from lunglens.batch.task import RETRIEVING_FOLDER, JobSettings, run_job
+from lunglens.batch.task import RETRIEVING_FOLDER, SERVER_UNAVAILABLE, JobSettings, run_job
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
 from lunglens.inference import load_model
@@ -281,7 +281,9 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
     settings = JobSettings(str(card), load_model(card, provider="cpu").card.sha256, "cpu", HU_BANDS, str(out))
     answer = run_job(job, settings)
     assert answer["status"] == "failed"
-    assert f"{isolated_orthanc.dicomweb_url}: host unreachable" in answer["error"]
+    assert answer["error"].startswith(
+        f"{SERVER_UNAVAILABLE}{isolated_orthanc.dicomweb_url}: host unreachable"
+    )
     assert not any((out / RETRIEVING_FOLDER).iterdir())
     assert not list(out.glob("*.json"))
 

@@ -78,3 +78,58 @@ def test_a_url_that_cannot_be_parsed_exits_2_naming_it(command, url, tmp_path, c
     argv = [url if word == "URL" else str(tmp_path / "out") if word == "OUT" else word for word in command]
     assert cli_main(argv) == 2
     assert f"{url!r} is not an http(s) DICOMweb URL" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf", "-inf", "soon"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["pacs", "find", URL],
+        ["analyze", "--dicomweb", URL, "--study", "1.2.3"],
+        ["batch", "--dicomweb", URL, "--out", "OUT"],
+    ],
+)
+def test_a_timeout_that_is_no_positive_number_of_seconds_is_refused_by_argparse(
+    command, seconds, tmp_path, capsys
+):
+    argv = [str(tmp_path / "out") if word == "OUT" else word for word in command]
+    with pytest.raises(SystemExit) as caught:
+        cli_main([*argv, f"--dicomweb-timeout={seconds}"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --dicomweb-timeout: {seconds!r} is not a positive number of seconds" in err
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("study", ["../../tools", "1.2.x", "1..2", "1." + "2" * 63, "", " "])
+def test_a_study_that_is_no_uid_is_refused_by_argparse(study, capsys):
+    with pytest.raises(SystemExit) as caught:
+        cli_main(["analyze", "--dicomweb", URL, "--study", study])
+    assert caught.value.code == 2
+    assert f"argument --study: {study!r}: not a DICOM UID (digits and dots, at most 64 characters)" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("series", ["../x", "1.2/3", "a"])
+def test_a_series_that_is_no_index_nor_uid_is_refused_with_dicomweb(series, capsys):
+    assert cli_main(["analyze", "--dicomweb", URL, "--study", "1.2.3", "--series", series]) == 2
+    assert f"--series {series!r}: not a series index and not a DICOM UID" in capsys.readouterr().err
+
+
+def test_a_study_and_series_pasted_with_blanks_are_used_without_them(capsys):
+    """The blanks go; the request then reaches the server (here: none listens), naming it."""
+    argv = ["analyze", "--dicomweb", URL, "--study", " 1.2.3\t", "--series", " 1.2.3.4 "]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{URL}: host unreachable" in err and "UID" not in err
+
+
+@pytest.mark.parametrize("token", ["abc\r\nX-Injected: 1", "abc\n", "abc\r"])
+def test_a_token_with_a_line_break_is_named_not_sent(token, monkeypatch, capsys):
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_TOKEN", token)
+    assert cli_main(["pacs", "find", URL]) == 2
+    err = capsys.readouterr().err
+    assert f"{URL}: LUNGLENS_DICOMWEB_TOKEN holds a line break or other character not allowed" in err
+    assert "abc" not in err and "InvalidHeader" not in err and "unreachable" not in err

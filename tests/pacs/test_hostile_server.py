@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -346,3 +347,62 @@ def test_an_interrupted_retrieval_tells_its_threads_to_stop():
     with pytest.raises(KeyboardInterrupt):
         _in_parallel(transfer, work, [0, 1], workers=2)
     assert told == [True]
+
+
+@pytest.fixture(scope="module")
+def header_dripper():
+    """http://127.0.0.1:PORT of a raw server whose answers never finish their headers: path
+    /status/... drips the status line, /line/... one header line, /lines/... whole header lines,
+    a byte or a line every DRIP_S, until the client hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip(connection):
+        with connection:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                if not (data := connection.recv(65536)):
+                    return
+                request += data
+            mode = request.split(b"/")[1]
+            first, each = {
+                b"status": (b"", b"H"),
+                b"line": (b"HTTP/1.1 200 OK\r\nX-A: ", b"a"),
+                b"lines": (b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"),
+            }[mode]
+            try:
+                connection.sendall(first)
+                while True:
+                    connection.sendall(each)
+                    time.sleep(DRIP_S)
+            except OSError:  # the client hung up
+                pass
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed at the end of the module
+                return
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
+
+
+@pytest.mark.parametrize("mode", ["status", "line", "lines"])
+def test_an_answer_whose_headers_drip_is_stopped_within_the_timeout(header_dripper, mode, capsys):
+    """Each byte (or header line) comes well within the timeout, so no single read times out: the
+    whole answer, headers included, is bounded by the timeout, and no answer cut short by it is
+    taken for one (the header lines `lines` sends would end as an empty study list)."""
+    url = f"{header_dripper}/{mode}/dicom-web"
+    started = time.monotonic()
+    raised = _guarded(find_studies, Connection(url=url, read_timeout_s=1.0))
+    assert time.monotonic() - started < 5
+    assert isinstance(raised, PacsTimeout), raised
+    assert str(raised).startswith(f"{url}: no complete answer within 1 s to GET ") and "(timeout)" in str(
+        raised
+    )
+    assert _guarded(cli_main, ["pacs", "find", url, "--dicomweb-timeout", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no complete answer within 1 s" in err and "unreachable" not in err

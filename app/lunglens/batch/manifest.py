@@ -165,10 +165,13 @@ class Manifest:
         series and now forms one: its row would say it failed)."""
         self._db.executemany("DELETE FROM jobs WHERE job_id = ?", [(job_id,) for job_id in job_ids])
 
-    def retry_failed(self) -> int:
-        """Put failed jobs back to pending (attempts reset). Returns how many."""
+    def retry_failed(self, error_start: str = "") -> int:
+        """Put failed jobs back to pending (attempts reset), those whose error begins with
+        `error_start` only when given. Returns how many."""
         cursor = self._db.execute(
-            "UPDATE jobs SET state = 'pending', attempts = 0, error = '' WHERE state = 'failed'"
+            "UPDATE jobs SET state = 'pending', attempts = 0, error = '' "
+            "WHERE state = 'failed' AND substr(error, 1, ?) = ?",
+            (len(error_start), error_start),
         )
         return cursor.rowcount
 

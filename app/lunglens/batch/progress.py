@@ -49,6 +49,9 @@ class BatchSummary:
     removed or resized; another instance count on the server): analysed again by this run."""
     skipped: str = ""
     """The entries skipped when SOURCE was read, in words (`Plan.skipped_note`); "" when none."""
+    unavailable: int = 0
+    """Failed jobs whose server was unavailable (`task.SERVER_UNAVAILABLE`): the batch did not
+    do its work, and a rerun tries them again."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
@@ -75,6 +78,15 @@ class BatchSummary:
                     "FOLDER --report makes one)"
                 ]
                 if self.without_report
+                else []
+            )
+            + (
+                [
+                    f"       {self.unavailable} of the failed series failed because the server was "
+                    "unavailable (unreachable, no answer in time, a server error or a transfer cut "
+                    "short): run the batch again once it is back (a rerun, as --retry-failed, tries them again)"
+                ]
+                if self.unavailable
                 else []
             )
             + [f"       warning: {caveat}" for caveat in self.caveats]

@@ -43,6 +43,7 @@ from lunglens.batch.progress import BatchSummary, ProgressLine
 from lunglens.batch.task import (
     JOB_LOCK_SUFFIX,
     RETRIEVING_FOLDER,
+    SERVER_UNAVAILABLE,
     JobSettings,
     held_job_ids,
     job_lock,
@@ -601,8 +602,7 @@ def run_batch(
             _remove_temporaries(out)
             interrupted = {record.job_id for record in manifest.records() if record.state == "running"}
             manifest.recover()
-            if config.retry_failed:
-                manifest.retry_failed()
+            manifest.retry_failed("" if config.retry_failed else SERVER_UNAVAILABLE)
             jobs = plan.jobs + plan.unread
             manifest.register(list(jobs))
             planned = {job.job_id for job in jobs}
@@ -693,4 +693,5 @@ def run_batch(
         without_report=without_report,
         caveats=plan.caveats,
         skipped=plan.skipped_note,
+        unavailable=sum(1 for r in records if r.state == "failed" and r.error.startswith(SERVER_UNAVAILABLE)),
     )

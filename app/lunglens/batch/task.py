@@ -39,8 +39,13 @@ from lunglens.inference import Model, ModelError, load_model
 from lunglens.io import FolderError, LoadError, SeriesRef, discover
 from lunglens.io.discover import skipped_text
 from lunglens.io.files import kind_of, read_text
-from lunglens.pacs import PacsError, retrieve_study
+from lunglens.pacs import PacsError, PartialTransfer, retrieve_study
+from lunglens.pacs.connection import is_transient
 from lunglens.threads import thread_budget
+
+#: How the error of a job begins when its server was unavailable (unreachable, no answer in time,
+#: a server-side failure, or a transfer cut short): a rerun tries such a job again.
+SERVER_UNAVAILABLE = "server unavailable, a rerun tries again: "
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,8 @@ def run_job(job: Job, settings: JobSettings) -> dict:
             else:
                 answer["adopted"] = True
     except (LoadError, WriteError, PacsError, FolderError) as exc:
-        answer.update(status="failed", error=str(exc))
+        unavailable = isinstance(exc, PacsError) and (is_transient(exc) or isinstance(exc, PartialTransfer))
+        answer.update(status="failed", error=(SERVER_UNAVAILABLE if unavailable else "") + str(exc))
     else:
         answer.update(status="done", result=path.name, summary=summary)
     answer.update(

@@ -5,7 +5,8 @@ below SOURCE; `lunglens batch --dicomweb URL [--patient ID] [--date RANGE] [--mo
 
 Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
 worklist, they do not fail the command), 2 bad input (SOURCE or the DICOMweb server, --out, the
-model, the scheduler)."""
+model, the scheduler), and 2 when jobs failed because their DICOMweb server was unavailable
+(unreachable, no answer in time, a server error: the summary says so; a rerun tries them again)."""
 
 from __future__ import annotations
 
@@ -74,7 +75,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(line)
     print(f"       worklist: {Path(args.out) / WORKLIST_NAME}; manifest: {Path(args.out) / MANIFEST_NAME}")
-    return EXIT_OK
+    return EXIT_BAD_INPUT if summary.unavailable else EXIT_OK
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -9,6 +9,8 @@ LUNGLENS_DICOMWEB_TOKEN."""
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,34 @@ AUTH_HELP = (
 )
 
 
+#: What a UID given on the command line must be (PS3.5 9.1, leading zeros let through as
+#: dicomweb-client does): digits in components separated by dots, at most 64 characters.
+UID_WORDS = "not a DICOM UID (digits and dots, at most 64 characters)"
+
+
+def seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def is_uid(text: str) -> bool:
+    """Whether `text` is a UID as UID_WORDS says."""
+    return len(text) <= 64 and re.fullmatch(r"[0-9]+(\.[0-9]+)*", text) is not None
+
+
+def uid(text: str) -> str:
+    """argparse type: a DICOM UID, blanks around it (a common paste) removed."""
+    if not is_uid(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r}: {UID_WORDS}")
+    return text.strip()
+
+
 def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicomweb-user", metavar="NAME", help=AUTH_HELP)
     parser.add_argument(
@@ -29,7 +59,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dicomweb-timeout",
-        type=float,
+        type=seconds,
         default=60.0,
         metavar="S",
         help="seconds to wait for an answer, whole (a long one, e.g. a series, gets as much again per MiB it brings)",
@@ -85,7 +115,9 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
         "--dicom-out", metavar="DIR", help="write the DICOM results (SR, SEG, key images, PDF) here"
     )
     parser.add_argument("--dicomweb", metavar="URL", help="analyse a study from this DICOMweb server")
-    parser.add_argument("--study", metavar="UID", help="Study Instance UID to retrieve (with --dicomweb)")
+    parser.add_argument(
+        "--study", metavar="UID", type=uid, help="Study Instance UID to retrieve (with --dicomweb)"
+    )
     parser.add_argument(
         "--store", action="store_true", help="send the DICOM results back to the server (STOW-RS)"
     )
@@ -93,13 +125,18 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
 
 
 def check_analyze_options(args: argparse.Namespace) -> str | None:
-    """What is wrong with the combination of options, or None."""
+    """What is wrong with the combination of options, or None. With --dicomweb, --series is a
+    series index or a UID (blanks around it removed)."""
     if args.dicomweb and not args.study:
         return "--dicomweb needs --study STUDY_UID"
     if (args.study or args.store) and not args.dicomweb:
         return "--study and --store need --dicomweb URL"
     if args.dicomweb and (args.path or args.demo):
         return "give a folder, --demo or --dicomweb, not several"
+    if args.dicomweb and args.series:
+        if not is_uid(args.series.strip()):  # an index is digits, a UID too
+            return f"--series {args.series!r}: not a series index and {UID_WORDS}"
+        args.series = args.series.strip()
     if args.store and args.anonymise:
         return (
             "--store with --anonymise: anonymised results cannot join the study in the PACS (they "

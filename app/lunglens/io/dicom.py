@@ -429,16 +429,16 @@ def frame_headers(path: Path) -> list[FrameHeader]:
                 if thickness and math.isfinite(thickness) and thickness > 0
                 else None,
                 instance_number=_int(ds.get("InstanceNumber")),
-                description=str(ds.get("SeriesDescription", "")).strip(),
+                description=text_of(ds, "SeriesDescription"),
                 series_number=_int(ds.get("SeriesNumber")),
                 samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
-                patient_name=_text(ds, "PatientName").replace("^", " ").strip(),
-                patient_id=_text(ds, "PatientID"),
-                study_uid=_text(ds, "StudyInstanceUID"),
-                study_date=_text(ds, "StudyDate"),
-                study_time=_text(ds, "StudyTime"),
-                study_description=_text(ds, "StudyDescription"),
-                burned_in_annotation=_text(ds, "BurnedInAnnotation").upper() == "YES",
+                patient_name=text_of(ds, "PatientName").replace("^", " ").strip(),
+                patient_id=text_of(ds, "PatientID"),
+                study_uid=text_of(ds, "StudyInstanceUID"),
+                study_date=text_of(ds, "StudyDate"),
+                study_time=text_of(ds, "StudyTime"),
+                study_description=text_of(ds, "StudyDescription"),
+                burned_in_annotation=text_of(ds, "BurnedInAnnotation").upper() == "YES",
             )
         )
     return headers
@@ -568,7 +568,9 @@ def _to_hu(stored: np.ndarray, slope: float, intercept: float, padding, padding_
     return np.clip(hu, -32768, 32767).astype(np.int16)
 
 
-def _text(ds: Dataset, keyword: str) -> str:
+def text_of(ds: Dataset, keyword: str) -> str:
+    """The text of `keyword` in `ds`, the values of a multi-valued one joined with a backslash as
+    DICOM writes them (`a\\b`, never a Python list), blanks around it removed; "" when absent."""
     value = ds.get(keyword, "")
     if isinstance(value, pydicom.multival.MultiValue):
         value = "\\".join(str(v) for v in value)
@@ -598,22 +600,22 @@ def series_metadata(ds: Dataset) -> SeriesMetadata:
     """The report's metadata from one dataset (pass a middle slice: its window is used)."""
     frame = 0 if "PerFrameFunctionalGroupsSequence" in ds else None
     return SeriesMetadata(
-        patient_name=_text(ds, "PatientName").replace("^", " ").strip(),
-        patient_id=_text(ds, "PatientID"),
-        patient_sex=_text(ds, "PatientSex"),
-        patient_age=_text(ds, "PatientAge"),
-        patient_birth_date=_text(ds, "PatientBirthDate"),
-        study_date=_text(ds, "StudyDate"),
-        study_description=_text(ds, "StudyDescription"),
-        accession_number=_text(ds, "AccessionNumber"),
-        study_uid=_text(ds, "StudyInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        series_description=_text(ds, "SeriesDescription"),
+        patient_name=text_of(ds, "PatientName").replace("^", " ").strip(),
+        patient_id=text_of(ds, "PatientID"),
+        patient_sex=text_of(ds, "PatientSex"),
+        patient_age=text_of(ds, "PatientAge"),
+        patient_birth_date=text_of(ds, "PatientBirthDate"),
+        study_date=text_of(ds, "StudyDate"),
+        study_description=text_of(ds, "StudyDescription"),
+        accession_number=text_of(ds, "AccessionNumber"),
+        study_uid=text_of(ds, "StudyInstanceUID"),
+        series_uid=text_of(ds, "SeriesInstanceUID"),
+        series_description=text_of(ds, "SeriesDescription"),
         series_number=_int(ds.get("SeriesNumber")),
-        institution=_text(ds, "InstitutionName"),
-        manufacturer=_text(ds, "Manufacturer"),
-        scanner_model=_text(ds, "ManufacturerModelName"),
-        kernel=_text(ds, "ConvolutionKernel"),
+        institution=text_of(ds, "InstitutionName"),
+        manufacturer=text_of(ds, "Manufacturer"),
+        scanner_model=text_of(ds, "ManufacturerModelName"),
+        kernel=text_of(ds, "ConvolutionKernel"),
         window_center_hu=_first_number(
             functional_attribute(ds, frame, "FrameVOILUTSequence", "WindowCenter")
         ),

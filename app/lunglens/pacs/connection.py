@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.errors import InvalidDicomError
 from requests import RequestException
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 # dicomweb-client's retry helper logs every failed request with its traceback at WARNING level,
 # which Python prints on stderr without logging configured; failures here are named instead.
@@ -142,14 +145,19 @@ class Connection:
     def sign_in(self, session: requests.Session) -> None:
         """Put the credentials from the environment on `session`: basic authentication for a user,
         else a bearer token when one is set. Raises AuthenticationFailed for a user without
-        LUNGLENS_DICOMWEB_PASSWORD."""
+        LUNGLENS_DICOMWEB_PASSWORD, and for a token holding a control character (a line break)."""
         if self.user:
             problem = self.credentials_problem()
             if problem:
                 raise AuthenticationFailed(problem)
             session.auth = (self.user, os.environ[PASSWORD_VARIABLE])
-        elif os.environ.get(TOKEN_VARIABLE):
-            session.headers["Authorization"] = f"Bearer {os.environ[TOKEN_VARIABLE]}"
+        elif token := os.environ.get(TOKEN_VARIABLE):
+            if any(ord(c) < 32 or ord(c) == 127 for c in token):  # e.g. a CRLF file's line break
+                raise AuthenticationFailed(
+                    f"{self.where}: {TOKEN_VARIABLE} holds a line break or other character not "
+                    "allowed in an HTTP header"
+                )
+            session.headers["Authorization"] = f"Bearer {token}"
 
     def client(self) -> DICOMwebClient:
         """A dicomweb-client for this connection; its own retrying is off (callers retry with
@@ -173,14 +181,31 @@ class _GuardedSession(requests.Session):
     def __init__(self, where: str, timeout_s: float):
         super().__init__()
         self.where, self.timeout_s = where, timeout_s
+        for prefix in ("http://", "https://"):
+            self.mount(prefix, _WatchedAdapter())
 
     def send(self, request: requests.PreparedRequest, **kwargs) -> requests.Response:
-        """Send `request`; its answer's body is read through an `_AnswerGuard` (at once unless the
-        caller streams it). Raises PacsTimeout or MalformedAnswer (named) besides requests' errors."""
+        """Send `request`; its headers must all have come within the session's timeout plus as
+        much per MiB of the request's body (`_HeadersDeadline`), its body is then read through an
+        `_AnswerGuard` (at once unless the caller streams it). Raises PacsTimeout or MalformedAnswer
+        (named) besides requests' errors."""
         stream = kwargs.pop("stream", False)
-        response = super().send(request, stream=True, **kwargs)
+        watch = _HeadersDeadline(request, self.where, self.timeout_s)
+        _in_flight.watch = watch
+        try:
+            response = super().send(request, stream=True, **kwargs)
+        except Exception:
+            if watch.expired:
+                raise watch.timeout() from None
+            raise
+        finally:
+            watch.stop()
+            _in_flight.watch = None
+        if watch.expired:  # the socket shut down ended a header line: what came is not the answer
+            response.close()
+            raise watch.timeout()
         # the answer's clock starts with its headers: sending a large STOW body and the server's
-        # storing take their time, bounded per read by the session's timeout
+        # storing took their time, bounded as a whole by the headers' deadline
         _AnswerGuard(response, self.where, self.timeout_s, time.monotonic())
         if not stream:
             response.content  # noqa: B018 (reads the body now, through the guard)
@@ -194,28 +219,19 @@ class _GuardedSession(requests.Session):
         return prepared
 
 
-class _AnswerGuard:
-    """Reads the body of `response` (begun at `started`, monotonic seconds) within its deadline,
-    `timeout_s` plus `timeout_s` for each BYTES_PER_SPAN received, and at most MAX_METADATA_BYTES
-    unless it is DICOM instances (multipart/related or application/dicom): its chunks pass
-    through `_chunks`, and a timer shuts the socket down at the deadline, waking a read that waits
-    for bytes trickling in (a read of many bytes returns only when all have come)."""
+class _Watchdog:
+    """Calls `expire` once `timeout_s` plus `timeout_s` for each BYTES_PER_SPAN `counted` have
+    passed since `started` (monotonic seconds), unless `stop` was called first."""
 
-    def __init__(self, response: requests.Response, where: str, timeout_s: float, started: float):
-        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        self.raw, self.timeout_s, self.started = response.raw, timeout_s, started
-        self.limit = None if media_type in ("multipart/related", "application/dicom") else MAX_METADATA_BYTES
-        self.where, self.request = where, f"{response.request.method} {urlsplit(response.request.url).path}"
-        self.received, self.expired, self.done, self.timer = 0, False, False, None
-        self.original_stream = self.raw.stream
-        self.raw.stream = self._chunks
-        self._watch()
+    def __init__(self, timeout_s: float, started: float):
+        self.timeout_s, self.started = timeout_s, started
+        self.counted, self.expired, self.done, self.timer = 0, False, False, None
 
     def deadline(self) -> float:
-        return self.started + self.timeout_s * (1 + self.received // BYTES_PER_SPAN)
+        return self.started + self.timeout_s * (1 + self.counted // BYTES_PER_SPAN)
 
     def _watch(self) -> None:
-        """Shut the socket down once the deadline passed, else look again at the deadline."""
+        """Expire once the deadline passed, else look again at the deadline."""
         if self.done:
             return
         remaining = self.deadline() - time.monotonic()
@@ -225,12 +241,109 @@ class _AnswerGuard:
             self.timer.start()
             return
         self.expired = True
+        self.expire()
+
+    def expire(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self.done = True
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+#: The `_HeadersDeadline` of the request this thread is sending (None between requests).
+_in_flight = threading.local()
+
+
+class _HeadersDeadline(_Watchdog):
+    """Bounds the time from sending `request` until its answer's headers have all come: the
+    session's timeout plus as much for each BYTES_PER_SPAN of the request's body sent. At the
+    deadline the request's socket (`connection`, set by `_WatchedPool`) is shut down, waking a read
+    of a status or header line that a server drips (the per-read timeout never trips on it)."""
+
+    def __init__(self, request: requests.PreparedRequest, where: str, timeout_s: float):
+        super().__init__(timeout_s, time.monotonic())
+        self.where, self.request = where, f"{request.method} {urlsplit(request.url).path}"
+        self.connection = None
+        if isinstance(request.body, bytes | str):
+            self.counted = len(request.body)
+        elif request.body is not None:  # a body sent in chunks (STOW-RS of a large series)
+            request.body = self._counted(request.body)
+        self._watch()
+
+    def _counted(self, chunks):
+        for chunk in chunks:
+            self.counted += len(chunk)
+            yield chunk
+
+    def expire(self) -> None:
+        """Shut the socket down; while it is still being connected, look again shortly."""
+        sock = getattr(self.connection, "sock", None)
+        if sock is None:
+            if not self.done:
+                self.timer = threading.Timer(0.1, self.expire)
+                self.timer.daemon = True
+                self.timer.start()
+            return
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def timeout(self) -> PacsTimeout:
+        return PacsTimeout(
+            f"{self.where}: no complete answer within {self.deadline() - self.started:g} s to "
+            f"{self.request} (its headers had not all come: a server or proxy "
+            "dripping its answer) (timeout)"
+        )
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A connection pool that hands the connection of each request to the thread's
+    `_HeadersDeadline`, so that the deadline can shut its socket down."""
+
+    def _make_request(self, conn, *args, **kwargs):
+        watch = getattr(_in_flight, "watch", None)
+        if watch is not None:
+            watch.connection = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, over `_WatchedPool`s."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _AnswerGuard(_Watchdog):
+    """Reads the body of `response` (begun at `started`, monotonic seconds) within its deadline,
+    `timeout_s` plus `timeout_s` for each BYTES_PER_SPAN received, and at most MAX_METADATA_BYTES
+    unless it is DICOM instances (multipart/related or application/dicom): its chunks pass
+    through `_chunks`, and a timer shuts the socket down at the deadline, waking a read that waits
+    for bytes trickling in (a read of many bytes returns only when all have come)."""
+
+    def __init__(self, response: requests.Response, where: str, timeout_s: float, started: float):
+        super().__init__(timeout_s, started)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        self.raw = response.raw
+        self.limit = None if media_type in ("multipart/related", "application/dicom") else MAX_METADATA_BYTES
+        self.where, self.request = where, f"{response.request.method} {urlsplit(response.request.url).path}"
+        self.original_stream = self.raw.stream
+        self.raw.stream = self._chunks
+        self._watch()
+
+    def expire(self) -> None:
         with contextlib.suppress(OSError, RuntimeError, ValueError):  # already closed or released
             self.raw.shutdown()
 
     def timeout(self) -> PacsTimeout:
         return PacsTimeout(
-            f"{self.where}: no whole answer to {self.request} in time ({self.received} bytes in "
+            f"{self.where}: no whole answer to {self.request} in time ({self.counted} bytes in "
             f"{time.monotonic() - self.started:.0f} s, where {self.timeout_s:g} s are allowed plus as much per "
             "MiB received: a server dripping its answer or sending one without end) (timeout)"
         )
@@ -238,8 +351,8 @@ class _AnswerGuard:
     def _chunks(self, *args, **kwargs):
         try:
             for chunk in self.original_stream(*args, **kwargs):
-                self.received += len(chunk)
-                if self.limit is not None and self.received > self.limit:
+                self.counted += len(chunk)
+                if self.limit is not None and self.counted > self.limit:
                     raise MalformedAnswer(
                         f"larger than {self.limit // 2**20} MiB, more than any search or store answer holds "
                         "(a server sending without end)",
@@ -256,9 +369,7 @@ class _AnswerGuard:
                 raise self.timeout() from None
             raise
         finally:
-            self.done = True
-            if self.timer is not None:
-                self.timer.cancel()
+            self.stop()
 
 
 def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:

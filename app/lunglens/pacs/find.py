@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from requests import RequestException
 
+from lunglens.io.dicom import text_of
 from lunglens.pacs.connection import Connection, MalformedAnswer, PacsError, named_error
 
 #: The study attributes asked for (QIDO-RS includefield).
@@ -101,7 +102,7 @@ def _summary(item: dict) -> StudySummary:
         patient_id=str(ds.get("PatientID", "")),
         patient_name=str(ds.get("PatientName", "")).replace("^", " ").strip(),
         study_date=str(ds.get("StudyDate", "")),
-        description=str(ds.get("StudyDescription", "")),
+        description=text_of(ds, "StudyDescription"),
         modalities=tuple(str(m) for m in modalities),
         n_series=_int(ds.get("NumberOfStudyRelatedSeries")),
         n_instances=_int(ds.get("NumberOfStudyRelatedInstances")),
@@ -251,6 +252,6 @@ def _series_summary(study_uid: str, item: dict) -> SeriesSummary:
         series_uid=str(ds.get("SeriesInstanceUID", "")),
         modality=str(ds.get("Modality", "")).upper(),
         series_number=_int(ds.get("SeriesNumber")),
-        description=str(ds.get("SeriesDescription", "")).strip(),
+        description=text_of(ds, "SeriesDescription"),
         n_instances=_int(ds.get("NumberOfSeriesRelatedInstances")),
     )
