@@ -204,3 +204,9 @@ def test_a_skipped_file_of_another_series_is_not_named_by_this_one(tmp_path):
     found = discover(tmp_path)
     warnings = {ref.frames[0][0].name[0]: [w for w in ref.warnings if "skipped" in w] for ref in found.series}
     assert warnings["b"] == [] and "duplicate: copy_of_a0.dcm" in warnings["a"][0]
+
+
+def test_a_series_of_nothing_but_air_clipped_at_minus_1024_shows_air(tmp_path):
+    """Every pixel at -1024 (the padding HU, and where scanners clip air) is air, not 'no air'."""
+    write_series(tmp_path / "s", np.zeros((3, 16, 16), np.uint16), [0.0, -2.0, -4.0])
+    assert (load(discover(tmp_path).series[0]).hu == -1024).all()

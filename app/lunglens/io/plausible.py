@@ -74,8 +74,11 @@ def _rescale_text(rescale: tuple[float, float] | None) -> str:
 def air_hu(plane: np.ndarray) -> int:
     """The darkest HU of a slice that is not padding (PADDING_HU: padding is air whatever the
     rescale, and so are air pixels clipped at -1024, where the lungs still show): about -1000 on
-    a slice in HU, about 0 on one read without its intercept of -1024."""
-    return int(np.min(plane, where=plane != PADDING_HU, initial=np.iinfo(np.int16).max))
+    a slice in HU, about 0 on one read without its intercept of -1024. A slice of nothing but
+    PADDING_HU is air (an empty field of view)."""
+    none_left = np.iinfo(np.int16).max
+    darkest = int(np.min(plane, where=plane != PADDING_HU, initial=none_left))
+    return PADDING_HU if darkest == none_left else darkest
 
 
 def off_scale_slices(hu: list[np.ndarray], rescales: list[tuple[float, float] | None]) -> dict[int, str]:
