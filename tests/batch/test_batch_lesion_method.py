@@ -49,6 +49,8 @@ def test_the_command_passes_the_chosen_method_or_the_default(monkeypatch, tmp_pa
 
 
 class _Summary:
+    unavailable = 0
+
     def lines(self):
         return []
 
