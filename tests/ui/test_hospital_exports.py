@@ -49,3 +49,27 @@ def test_an_anonymised_report_of_pixels_with_identifying_text_is_refused(
     window.controller.set_anonymise_exports(False)
     window.controller.export_report(target)  # identified: the reader's own
     assert target.exists()
+
+
+def test_send_says_what_the_files_lack_before_a_server_is_asked_for(qtbot, window, tmp_path, monkeypatch):
+    """The files are read when the reader sends, not on every move of the operating point: Send
+    is enabled from the series' record, and a click names what the results need and the files lack."""
+    import pydicom
+
+    from tests.dicomout.unusable import phantom_slices
+
+    folder = tmp_path / "series"
+    for path in phantom_slices(folder):
+        dataset = pydicom.dcmread(path)
+        del dataset.FrameOfReferenceUID
+        dataset.save_as(path)
+    window.controller.set_lesion_method("hu_bands")
+    with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+        window.controller.open_folder(folder)
+    with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+        window.controller.run_analysis()
+    said = []
+    monkeypatch.setattr(window, "show_message", lambda title, text: said.append((title, text)))
+    assert window.hospital.send_action.isEnabled()
+    assert window.hospital.send_results() is None
+    assert said and said[0][0] == "Results not sent" and "FrameOfReferenceUID" in said[0][1]

@@ -18,9 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pydicom
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import generate_uid
 
 from lunglens.io.dicom import DicomFileError, read_dataset
@@ -84,16 +82,17 @@ REFERENCE_ATTRIBUTES = ("StudyInstanceUID", "SOPClassUID", "SOPInstanceUID")
 SEGMENTATION_ATTRIBUTES = ("FrameOfReferenceUID", "ImagePositionPatient", "SliceThickness")
 
 
-def dicom_results_problem(ref: SeriesRef, *, segmentation: bool = True) -> str | None:
+def dicom_results_problem(ref: SeriesRef, *, segmentation: bool = True, files: bool = True) -> str | None:
     """Why no DICOM results can be made for the series `ref` (naming its folder), or None. They
     refer to the source's slices, one instance each, in the source's geometry: a folder without
     DICOM files, files that state no pixel spacing (LungLens assumed 1 mm), multi-frame files
     (whose slices are frames of one instance) and files without the UIDs to refer to cannot give
     them; with `segmentation` (a quantified analysis has a SEG), neither can files without their
     position, frame of reference or slice thickness (`SEGMENTATION_ATTRIBUTES`). Reads each file's
-    header (`lunglens.io.dicom.read_dataset`: bounded, never blocking)."""
+    header (`lunglens.io.dicom.read_dataset`: bounded, never blocking); with `files` False, only
+    what `ref` itself tells (no file read: the viewer's menu, updated as the reader works)."""
     problem = _series_problem(ref)
-    if problem:
+    if problem or not files:
         return problem
     keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
     headers = []
@@ -192,9 +191,9 @@ def read_source_headers(series: Series, *, anonymise: bool, segmentation: bool) 
         raise DicomOutError(problem)
     by_path: dict[Path, Dataset] = {}
     for path in dict.fromkeys(series.source_paths):
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-        except (OSError, InvalidDicomError) as exc:
+        try:  # bounded, never blocks on a pipe put in the file's place (as `dicom_results_problem`)
+            header = read_dataset(path, pixels=False)
+        except DicomFileError as exc:
             raise DicomOutError(f"{path}: cannot read the source header again ({exc})") from exc
         for keyword in TYPE2_PATIENT_STUDY:
             if keyword not in header:

@@ -70,7 +70,7 @@ class Discovery:
     skipped: tuple[SkippedFile, ...]
     unread_folders: tuple[tuple[Path, tuple[SkippedFile, ...]], ...] = ()
     """Folders that hold none of the series' files but skipped entries that may be CT slices
-    (`may_be_ct_slice`: a copy still arriving, 8-bit TIFF, copies of another folder), with those
+    (`_ct_slice_series`: a copy still arriving, 8-bit TIFF, copies of another folder), with those
     entries: perhaps the series the reader was after."""
 
     def unread_folders_text(self) -> list[str]:
@@ -106,6 +106,7 @@ class FolderError(Exception):
 HIDDEN_FILE_REASON = "hidden file (its name starts with a dot), not read"
 HIDDEN_FOLDER_REASON = "hidden folder (its name starts with a dot), not entered"
 LINKED_FOLDER_REASON = "symbolic link to a folder, not followed"
+NOT_AN_IMAGE_REASON = "not a DICOM or TIFF image"
 """Why a linked folder is not entered: a link may loop back above itself, or lead out of the folder."""
 
 
@@ -165,7 +166,7 @@ def discover(folder: str | os.PathLike) -> Discovery:
             except DicomFileError as exc:
                 skipped.append(SkippedFile(path, str(exc)))
         else:
-            skipped.append(SkippedFile(path, "not a DICOM or TIFF image"))
+            skipped.append(SkippedFile(path, NOT_AN_IMAGE_REASON))
 
     series = _dicom_series(dicom_frames, skipped)
     for tiff_folder, paths in tiff_folders.items():
@@ -193,12 +194,13 @@ def _ct_slice_series(entry: SkippedFile) -> str | None:
     """Whether a skipped entry may be (part of) a CT series left out, and of which: its
     SeriesInstanceUID ("" when it cannot be told), None when it cannot be one. It may be a folder
     not entered (a link), a TIFF file, or a DICOM file whose header says CT (Modality, or a CT SOP
-    class, of the file meta when cut before the data set's) or cannot be read (cut short). Not a hidden entry (never
-    read, by design: AppleDouble `._` files), a file that is no DICOM or TIFF (label tables,
-    notes, a batch's outputs), nor a DICOM object of another modality or none (a DICOMDIR beside
-    the series of an export, a structured report)."""
+    class, of the file meta when cut before the data set's) or cannot be read (cut short). Not a
+    hidden entry (never read, by design: AppleDouble `._` files), a file that is no DICOM or TIFF
+    (label tables, notes, a batch's outputs: known from its reason, not opened again), nor a
+    DICOM object of another modality or none (a DICOMDIR beside the series of an export, a
+    structured report)."""
     path = entry.path
-    if entry.reason in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON):
+    if entry.reason in (HIDDEN_FILE_REASON, HIDDEN_FOLDER_REASON, NOT_AN_IMAGE_REASON):
         return None
     if entry.reason == LINKED_FOLDER_REASON or path.suffix.lower() in TIFF_SUFFIXES:
         return ""

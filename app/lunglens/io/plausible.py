@@ -62,7 +62,7 @@ PADDING_HU = -1024
 #: whose slices goes below this shows none, and its values are not HU (a missing intercept of
 #: -1024 reads air at about 0 HU).
 AIR_SEEN_BELOW_HU = -500
-#: Two groups of a series' slices whose air (1st percentile) differs by more than this (HU) are on
+#: Two groups of a series' slices whose air (`air_hu`) differs by more than this (HU) are on
 #: different scales: a wrong intercept shifts by about 1000 HU, a real difference is tens of HU.
 AIR_DISAGREEMENT_HU = 500
 

@@ -31,10 +31,6 @@ class HospitalActions(QObject):
         self.pacs_action = window._action("Open from &PACS…", self.open_pacs, None, menu)
         self.send_action = window._action("Send results to PACS…", self.send_results, None, menu)
         self.send_action.setEnabled(False)
-        self._results_problem: tuple[object, bool, str | None] | None = None
-        """(series shown, with a segmentation, its `dicom_results_problem`): that reads every file's
-        header, and the action is updated on every move of the operating point; a series loaded
-        again (a new object) is checked again."""
         menu.setToolTipsVisible(True)  # the send action's tooltip says why it is disabled
         self.pacs.stored.connect(lambda text: window.statusBar().showMessage(text, 15000))
         self.pacs.sendFailed.connect(window.show_message)
@@ -43,18 +39,13 @@ class HospitalActions(QObject):
         window.controller.analysisRunning.connect(self._update_send)
 
     def _update_send(self) -> None:
+        """Enable Send for a shown analysis of a series that can have DICOM results, as far as the
+        series' record tells (no file is read here: this runs on every move of the operating point;
+        `send_results` checks the files)."""
         from lunglens.dicomout import dicom_results_problem
 
         state = self.window.state
-        problem = None
-        if state.series is not None:
-            quantification = state.analysis.quantification if state.analysis is not None else None
-            segmentation = quantification is not None and quantification.masks is not None
-            known = self._results_problem
-            if known is None or known[0] is not state.series or known[1] != segmentation:
-                problem = dicom_results_problem(state.series.ref, segmentation=segmentation)
-                self._results_problem = (state.series, segmentation, problem)
-            problem = self._results_problem[2]
+        problem = None if state.series is None else dicom_results_problem(state.series.ref, files=False)
         self.send_action.setEnabled(
             state.analysis is not None and problem is None and not self.controller.analysing
         )
@@ -76,6 +67,15 @@ class HospitalActions(QObject):
             return None
         if self.controller.anonymise_exports:  # refused before a server is asked for
             self.window.show_message("Results not sent", ANONYMISED_NOT_SENT)
+            return None
+        from lunglens.dicomout import dicom_results_problem
+
+        quantification = state.analysis.quantification
+        problem = dicom_results_problem(
+            state.series.ref, segmentation=quantification is not None and quantification.masks is not None
+        )
+        if problem:  # the files lack what the results need: said before a server is asked for
+            self.window.show_message("Results not sent", problem)
             return None
         destinations = self.pacs.destinations()
         if not destinations:
