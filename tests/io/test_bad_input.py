@@ -210,3 +210,13 @@ def test_a_series_of_nothing_but_air_clipped_at_minus_1024_shows_air(tmp_path):
     """Every pixel at -1024 (the padding HU, and where scanners clip air) is air, not 'no air'."""
     write_series(tmp_path / "s", np.zeros((3, 16, 16), np.uint16), [0.0, -2.0, -4.0])
     assert (load(discover(tmp_path).series[0]).hu == -1024).all()
+
+
+@pytest.mark.parametrize("cut_at", [400, 600], ids=["in the file meta", "after the SOP class"])
+def test_a_ct_file_cut_before_its_pixel_data_is_cut_short(tmp_path, cut_at):
+    """A CT image always holds pixels: one that ends before them was cut (a copy still arriving),
+    whether its data set still says CT Image Storage or only its file meta does."""
+    paths = write_series(tmp_path / "s", _chest_like(4), np.arange(4.0))
+    paths[1].write_bytes(paths[1].read_bytes()[:cut_at])
+    (skipped,) = discover(tmp_path).skipped
+    assert skipped.reason == "file cut short: it ends before its pixel data (CT Image Storage)"

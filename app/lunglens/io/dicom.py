@@ -70,6 +70,10 @@ _ENDS_WITH_EOI = {
     "1.2.840.10008.1.2.4.203",
 }
 
+#: SOP classes of CT images (CT, Enhanced CT, Legacy Converted Enhanced CT): one without pixel
+#: data is cut short, and a file cut before its Modality still says what it is by its SOP class.
+CT_IMAGE_STORAGE = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
+
 
 class DicomFileError(Exception):
     """A file that is not usable DICOM; the message is the reason shown to the user."""
@@ -385,12 +389,9 @@ def frame_headers(path: Path) -> list[FrameHeader]:
     when the file is not an image this viewer can list (no pixel data, unreadable header)."""
     ds, pixel = read_header(path)
     if pixel is None:
-        sop = ds.get("SOPClassUID")
-        meta_sop = getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
-        if sop is None and meta_sop is not None:  # the data set's own elements are gone
-            raise DicomFileError(
-                f"file cut short: it ends before its pixel data (its file meta says {meta_sop.name})"
-            )
+        sop = ds.get("SOPClassUID") or getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID")
+        if sop is not None and str(sop) in CT_IMAGE_STORAGE:  # a CT image always holds pixels
+            raise DicomFileError(f"file cut short: it ends before its pixel data ({sop.name})")
         kind = sop.name if sop is not None else "object"
         raise DicomFileError(f"no pixel data ({kind})")
     if pixel.keyword != "PixelData":

@@ -17,15 +17,19 @@ from pathlib import Path
 
 import numpy as np
 
-from lunglens.io.dicom import DicomFileError, FrameHeader, frame_headers, looks_like_dicom, read_dataset
+from lunglens.io.dicom import (
+    CT_IMAGE_STORAGE,
+    DicomFileError,
+    FrameHeader,
+    frame_headers,
+    looks_like_dicom,
+    read_dataset,
+)
 from lunglens.io.files import names_listed, not_regular_reason
 from lunglens.io.geometry import orientation_name, orientation_problem, spacing_report, superior_positions_mm
 from lunglens.io.series import SeriesRef
 from lunglens.io.tiff import TIFF_SUFFIXES, TiffFileError, natural_key, tiff_shape
 
-#: SOP classes of CT images (CT, Enhanced CT, Legacy Converted Enhanced CT): a file cut short
-#: before its Modality still says what it is by its SOP class.
-CT_IMAGE_STORAGE = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.2.2")
 #: Fewer slices than this cannot be analysed (the selector's threshold needs a series).
 MIN_SLICES = 3
 
