@@ -75,6 +75,33 @@ def test_the_cuda_provider_picks_convolution_algorithms_by_heuristics(tiny, monk
     assert "CUDA provider could not start" in model.provider.reason
 
 
+def test_on_a_gpu_a_partial_batch_runs_padded_to_the_full_batch(tiny):
+    """A GPU provider chooses its kernels again for each new input shape (0.10 s on an H200), so
+    a patient's last, partial batch runs padded to the batch size; its slices' outputs are the
+    unpadded ones. The session here is the CPU's, the model told it runs on CUDA."""
+    from dataclasses import replace
+
+    from lunglens.inference.session import CUDA, Model
+
+    on_cpu = load_model(tiny, provider="cpu")
+    shapes = []
+
+    class RecordingSession:
+        def run(self, names, feeds):
+            shapes.append(feeds["image"].shape[0])
+            return on_cpu.session.run(names, feeds)
+
+    on_gpu = Model(on_cpu.card, on_cpu.onnx_path, RecordingSession(), replace(on_cpu.provider, used=CUDA))
+    assert on_gpu.batch_size == 16 and on_gpu.pads_batches and not on_cpu.pads_batches
+    hu = _volume(19)
+    p_gpu, cams_gpu = classify(on_gpu, hu, np.arange(19))
+    assert shapes == [16, 16]  # 16 slices, then 3 padded with 13 blank images
+    p_cpu, cams_cpu = classify(on_cpu, hu, np.arange(19))
+    np.testing.assert_allclose(p_gpu, p_cpu, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cams_gpu.astype(np.float32), cams_cpu.astype(np.float32), rtol=2e-3, atol=1e-3)
+    assert p_gpu.shape == (19,) and cams_gpu.shape == cams_cpu.shape
+
+
 def test_starting_a_session_leaves_the_process_streams_alone(tiny, monkeypatch):
     """The viewer starts sessions in background threads: replacing sys.stdout / sys.stderr there
     swallowed what the other threads printed (and two threads restoring them out of turn left them

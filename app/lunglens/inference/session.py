@@ -27,11 +27,11 @@ CPU, CUDA, TENSORRT = "CPUExecutionProvider", "CUDAExecutionProvider", "Tensorrt
 BATCH_SIZE = {CPU: 4, CUDA: 16, TENSORRT: 16}
 
 #: Options per provider. cuDNN picks each convolution's algorithm by its heuristics instead of
-#: benchmarking every algorithm (onnxruntime's default, EXHAUSTIVE) once for each new input
-#: shape: a patient's last, partial batch and each lung crop the lesion model runs on are new
-#: shapes, and on ResNet-sized graphs one such search takes 0.3-1.3 s (onnxruntime issues #709
-#: and #19838), the likely source of the fixed 1.4-2.2 s per patient measured on an H100.
-#: Not yet measured on a GPU: `tests/benchmarks/bench_overhead.py --provider cuda` does.
+#: benchmarking every algorithm (onnxruntime's default, EXHAUSTIVE) for each new input shape.
+#: Measured on an H200 with the full-width classifier (tests/benchmarks/bench_overhead.py
+#: --provider cuda): a run at a batch shape other than the last one costs 0.10 s more with
+#: HEURISTIC and 0.61 s more with EXHAUSTIVE, while a warm batch of 16 runs in 15 ms either way;
+#: the source of the fixed 1.4-2.2 s per patient measured earlier on an H100.
 PROVIDER_OPTIONS = {CUDA: {"cudnn_conv_algo_search": "HEURISTIC"}}
 
 _LABELS = {CPU: "CPU", CUDA: "GPU (CUDA)", TENSORRT: "GPU (TensorRT)"}
@@ -134,15 +134,28 @@ class Model:
         self.session = session
         self.provider = provider
         self.batch_size = BATCH_SIZE.get(provider.used, 4)
+        self.pads_batches = provider.used != CPU
+        """Whether a batch smaller than `batch_size` runs padded to it (on a GPU; see `run`)."""
 
     def run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [n, 1, 512, 512] raw → (probabilities [n, 2], cam [n, 1, h, w]). Raises
-        ModelError when the outputs are not what the contract promises (`output_problem`)."""
+        ModelError when the outputs are not what the contract promises (`output_problem`).
+
+        On a GPU a batch smaller than `batch_size` (a patient's last one) runs padded with blank
+        images to the full batch, whose outputs are dropped: the provider chooses its kernels
+        again whenever the input shape changes, 0.10 s per patient on an H200 (PROVIDER_OPTIONS),
+        where the padding costs about 1 ms per blank image (the full-width model). Slices are
+        independent in the model, so each slice's outputs are those of its batch run unpadded, to
+        rounding."""
+        n = len(image)
+        if self.pads_batches and n < self.batch_size:
+            blank = np.zeros((self.batch_size - n, *image.shape[1:]), dtype=image.dtype)
+            image = np.concatenate([image, blank])
         probabilities, cam = self.session.run(["probabilities", "cam"], {"image": image})
         problem = output_problem(probabilities, cam, len(image), self.card.cam_size)
         if problem:
             raise ModelError(f"{self.onnx_path}: {problem}; no result is given")
-        return probabilities, cam
+        return probabilities[:n], cam[:n]
 
 
 def load_model(path: Path | None = None, provider: str = "auto") -> Model:
