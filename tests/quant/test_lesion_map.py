@@ -18,7 +18,13 @@ import pytest
 from lunglens.core.windowing import Window
 from lunglens.inference.card import sha256_of
 from lunglens.inference.lesion_card import LesionModelCard
-from lunglens.inference.lesion_model import Tiling, bundled_lesion_card, load_lesion_model
+from lunglens.inference.lesion_model import (
+    CPU_TILING,
+    GPU_TILING,
+    Tiling,
+    bundled_lesion_card,
+    load_lesion_model,
+)
 from lunglens.inference.session import ModelError
 from lunglens.quant.lesion_map import (
     LESION_WINDOW,
@@ -331,6 +337,23 @@ def test_big_images_are_run_in_bounded_tiles_with_the_same_grid(shipped):
         -1, 1, 28, 28
     )
     assert np.abs(tiled_model.lesion_probability(patches) - whole[:5, :5].ravel()).max() < 1e-5
+
+
+def test_with_fixed_shape_tiling_every_run_has_one_shape_and_the_same_grid(shipped):
+    """On a GPU every new input shape makes the provider choose its kernels again (6-12 ms for
+    the lesion model on an H200), and each slice's lung crop would be one: there the tiles have
+    one size and every run as many tiles, whatever the image."""
+    fixed = load_lesion_model(None, provider="cpu")
+    fixed.session = RecordingSession(fixed.session)
+    fixed.tiling = Tiling(tile_outputs=9, tiles_per_run=3, patches_per_run=64, fixed_shape=True)
+    rng = np.random.default_rng(4)
+    for shape in ((150, 121), (61, 200), (28, 28), (40, 33)):
+        grey = rng.uniform(0, 255, shape).astype(np.float32)
+        grid = fixed.lesion_grid(grey)
+        assert grid.shape == fixed.output_shape(*shape)
+        assert np.abs(grid - shipped.lesion_grid(grey)).max() < 1e-5
+    assert set(fixed.session.shapes) == {(3, 1, 8 * 4 + 28, 8 * 4 + 28)}
+    assert GPU_TILING.fixed_shape and not CPU_TILING.fixed_shape
 
 
 def test_shipped_card_honours_the_lesion_contract(shipped):

@@ -32,18 +32,24 @@ class Tiling:
     """How a whole image is cut for the dense graph: tiles of at most `tile_outputs` x
     `tile_outputs` outputs (input side (tile_outputs - 1) x output_stride + patch_px, neighbouring
     tiles overlapping by patch_px - output_stride), `tiles_per_run` tiles per `run` call, and
-    `patches_per_run` patches per call when single patches are classified."""
+    `patches_per_run` patches per call when single patches are classified. With `fixed_shape`
+    every run has the same input shape: tiles of exactly `tile_outputs` outputs a side, and
+    `tiles_per_run` of them (blank tiles filling a short run; their outputs are dropped)."""
 
     tile_outputs: int
     tiles_per_run: int
     patches_per_run: int
+    fixed_shape: bool = False
 
 
 #: CPU: a tile of 96 x 96 outputs (408 x 408 px at 1 mm/px: a whole slice's lungs in one) holds
-#: about 50 MB of activations (conv1 32 x 404 x 404 floats the largest). GPU: a tile of 256 x 256
-#: outputs (1048 px) about 0.3 GB, four per call.
+#: about 50 MB of activations (conv1 32 x 404 x 404 floats the largest); tiles fit the image, since
+#: every output computed costs CPU time. GPU: one tile of exactly 128 x 128 outputs (536 px) per
+#: call, whatever the lungs' size: the CUDA provider chooses its kernels again at every new input
+#: shape (6-12 ms for this model on an H200, tests/benchmarks/bench_overhead.py), and a lung crop
+#: is a new shape on nearly every slice, where the outputs padding adds cost far less.
 CPU_TILING = Tiling(tile_outputs=96, tiles_per_run=2, patches_per_run=1024)
-GPU_TILING = Tiling(tile_outputs=256, tiles_per_run=4, patches_per_run=8192)
+GPU_TILING = Tiling(tile_outputs=128, tiles_per_run=1, patches_per_run=8192, fixed_shape=True)
 
 
 def bundled_lesion_card() -> Path:
@@ -83,7 +89,8 @@ class LesionModel:
     def lesion_grid(self, grey: np.ndarray) -> np.ndarray:
         """P(lesion) float32 [H', W'] of a grey image [H, W] (H, W >= patch_px): at (i, j) the patch
         whose top-left corner is (output_stride i, output_stride j). Cut into near-equal tiles of at
-        most `tiling.tile_outputs` outputs a side, run `tiling.tiles_per_run` at a time."""
+        most `tiling.tile_outputs` outputs a side (exactly that many with `tiling.fixed_shape`), run
+        `tiling.tiles_per_run` at a time."""
         grey = np.asarray(grey, dtype=np.float32)
         size, stride = self.card.patch_px, self.card.output_stride
         if grey.ndim != 2 or min(grey.shape) < size:
@@ -91,7 +98,11 @@ class LesionModel:
         out_h, out_w = self.output_shape(*grey.shape)
         limit = self.tiling.tile_outputs
         counts = (math.ceil(out_h / limit), math.ceil(out_w / limit))
-        tile = (math.ceil(out_h / counts[0]), math.ceil(out_w / counts[1]))  # outputs per tile
+        tile = (  # outputs per tile
+            (limit, limit)
+            if self.tiling.fixed_shape
+            else (math.ceil(out_h / counts[0]), math.ceil(out_w / counts[1]))
+        )
         span = ((tile[0] - 1) * stride + size, (tile[1] - 1) * stride + size)  # input pixels per tile
         need = ((counts[0] * tile[0] - 1) * stride + size, (counts[1] * tile[1] - 1) * stride + size)
         image = grey[: need[0], : need[1]]  # rows past the last patch are not used; short ones padded
@@ -107,7 +118,10 @@ class LesionModel:
                     for a, b in chunk
                 ]
             )[:, None]  # fmt: skip
-            lesion = self.probabilities(batch)[:, self.card.lesion_index]
+            if self.tiling.fixed_shape and len(chunk) < self.tiling.tiles_per_run:
+                blank = np.zeros((self.tiling.tiles_per_run - len(chunk), *batch.shape[1:]), np.float32)
+                batch = np.concatenate([batch, blank])
+            lesion = self.probabilities(batch)[: len(chunk), self.card.lesion_index]
             for (a, b), values in zip(chunk, lesion, strict=True):
                 grid[a * tile[0] : (a + 1) * tile[0], b * tile[1] : (b + 1) * tile[1]] = values
         return grid[:out_h, :out_w]
