@@ -2,7 +2,7 @@
 on the real series and on phantom patients. Prints one JSON document.
 
     PYTHONPATH=app:. .venv/bin/python tests/benchmarks/bench_batch.py [--repeats N] [--phantoms 30]
-        [--model M] [--only real|phantom]
+        [--model M] [--only real|phantom] [--provider cpu|cuda] [--configs 1x1,2x1,1x2]
 
 real:    the three analysable whole series of covid-ct-md (P001 148 slices, normal001 154, cap001
          168; the other shared data are single slices or 3-slice test files) twice: once as they
@@ -89,7 +89,9 @@ HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
 lesion map adds its own time per series (bench_lesion.py)."""
 
 
-def measure(source: Path, scratch: Path, workers: int, threads: int, model: Path | None) -> dict:
+def measure(
+    source: Path, scratch: Path, workers: int, threads: int, model: Path | None, provider: str
+) -> dict:
     out = Path(tempfile.mkdtemp(dir=scratch, prefix=f"out-{workers}w{threads}t-"))
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
@@ -100,7 +102,7 @@ def measure(source: Path, scratch: Path, workers: int, threads: int, model: Path
             workers=workers,
             threads=threads,
             model=model,
-            provider="cpu",
+            provider=provider,
             options=HU_BANDS,
         ),
         progress=lambda *a: None,
@@ -121,31 +123,45 @@ def measure(source: Path, scratch: Path, workers: int, threads: int, model: Path
     }
 
 
-def bench(source: Path, scratch: Path, repeats: int, model: Path | None) -> dict:
-    runs = [measure(source, scratch, w, t, model) for _ in range(repeats) for w, t in CONFIGS]
+def bench(
+    source: Path,
+    scratch: Path,
+    repeats: int,
+    model: Path | None,
+    provider: str = "cpu",
+    configs: tuple[tuple[int, int], ...] = CONFIGS,
+) -> dict:
+    runs = [measure(source, scratch, w, t, model, provider) for _ in range(repeats) for w, t in configs]
     rate = {
         (w, t): statistics.median(
             r["studies_per_hour"] for r in runs if (r["workers"], r["threads_per_worker"]) == (w, t)
         )
-        for w, t in CONFIGS
+        for w, t in configs
     }
     cpu = {
         (w, t): statistics.median(
             r["worker_cpu_s_per_study"] for r in runs if (r["workers"], r["threads_per_worker"]) == (w, t)
         )
-        for w, t in CONFIGS
+        for w, t in configs
     }
     cores = os.cpu_count() or 1
+    scaling = {}
+    if (1, 1) in rate and (2, 1) in rate:
+        scaling = {
+            "cpu_scaling_efficiency_1_to_2_workers": round(cpu[(1, 1)] / cpu[(2, 1)], 3),
+            "scaling_efficiency_1_to_2_workers": round(rate[(2, 1)] / (2 * rate[(1, 1)]), 3),
+        }
+    if (2, 1) in rate and (1, 2) in rate:
+        scaling["processes_vs_threads"] = round(rate[(2, 1)] / rate[(1, 2)], 3)
     return {
+        "provider": provider,
         "runs": runs,
         "median_worker_cpu_s_per_study": {f"{w}w x {t}t": v for (w, t), v in cpu.items()},
         "cpu_bound_studies_per_hour_on_idle_cores": {
             f"{w}w x {t}t": round(3600 * min(cores, w * t) / v, 1) for (w, t), v in cpu.items()
         },
-        "cpu_scaling_efficiency_1_to_2_workers": round(cpu[(1, 1)] / cpu[(2, 1)], 3),
         "median_studies_per_hour": {f"{w}w x {t}t": v for (w, t), v in rate.items()},
-        "scaling_efficiency_1_to_2_workers": round(rate[(2, 1)] / (2 * rate[(1, 1)]), 3),
-        "processes_vs_threads": round(rate[(2, 1)] / rate[(1, 2)], 3),
+        **scaling,
     }
 
 
@@ -155,7 +171,14 @@ def main() -> int:
     parser.add_argument("--phantoms", type=int, default=30)
     parser.add_argument("--model", type=Path)
     parser.add_argument("--only", choices=("real", "phantom"))
+    parser.add_argument("--provider", choices=("cpu", "cuda", "tensorrt"), default="cpu")
+    parser.add_argument(
+        "--configs",
+        default=",".join(f"{w}x{t}" for w, t in CONFIGS),
+        help="workers x threads per worker, comma-separated",
+    )
     args = parser.parse_args()
+    configs = tuple(tuple(int(n) for n in c.split("x")) for c in args.configs.split(","))
     result = {"cpu_count": os.cpu_count(), "repeats": args.repeats}
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         scratch = Path(tmp)
@@ -164,11 +187,13 @@ def main() -> int:
                 print(f"real data missing: {SHARED_DATA}", file=sys.stderr)
                 return 2
             result["real_six_series"] = bench(
-                real_archive(scratch / "real"), scratch, args.repeats, args.model
+                real_archive(scratch / "real"), scratch, args.repeats, args.model, args.provider, configs
             )
         if args.only in (None, "phantom"):
             source = phantom_archive(scratch / "phantom", args.phantoms)
-            result[f"phantom_{args.phantoms}_patients"] = bench(source, scratch, args.repeats, args.model)
+            result[f"phantom_{args.phantoms}_patients"] = bench(
+                source, scratch, args.repeats, args.model, args.provider, configs
+            )
     print(json.dumps(result, indent=1))
     return 0
 

@@ -9,10 +9,11 @@ Once per worker process:
 - `session_s`: creating the classifier's onnxruntime session (`load_model`);
 - `first_run_s` against `warm_run_s` (median of 5): a `run` at the provider's batch shape;
 - `new_shape_s`: per batch size 1 .. batch size - 1 (the shape of a patient's last, partial batch)
-  the first `run` at that shape minus the warm run at it (cuDNN's exhaustive convolution algorithm
-  search runs once per new input shape on the CUDA provider; nothing of the kind on the CPU);
-- with `--lesion-method learned`, the same for the lesion model on tile shapes of different lung
-  sizes (`lesion_new_shape_s`).
+  the first `run` at that shape minus the warm run at it (the CUDA provider chooses its kernels
+  again at every change of input shape; `Model.run` pads a partial batch to the full one there, so
+  this is about 0 unless that padding is undone; nothing of the kind on the CPU);
+- with `--lesion-method learned`, the same for the lesion model on lung crops of different sizes
+  (`lesion_model.new_shape_s`; on a GPU the tiles have one shape, so only the first costs).
 Per patient: `run_job` (what a Dask worker runs: load the DICOM files, select, classify, quantify,
 decide, write the JSON) on phantom patients of the paper's Table 7 sizes, each run once as a batch
 sees it (the session warm from other patients, this patient's shapes possibly new), then twice
