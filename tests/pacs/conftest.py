@@ -126,6 +126,19 @@ def start_orthanc(folder: Path, **settings) -> OrthancServer:
     pytest.fail(f"Orthanc did not answer within {STARTUP_TIMEOUT_S} s: {log.read_text()[-2000:]}")
 
 
+def start_refusing_orthanc(folder: Path, modality: str) -> OrthancServer:
+    """An Orthanc whose site rule (a Lua ReceivedInstanceFilter) turns away the instances of
+    `modality`, e.g. SEG; its DICOMweb plugin still acknowledges them in its STOW-RS answer."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "refuse.lua"
+    script.write_text(
+        "function ReceivedInstanceFilter(dicom, origin, info)\n"
+        f"  return dicom.Modality ~= '{modality}'\n"
+        "end\n"
+    )
+    return start_orthanc(folder, LuaScripts=[str(script)])
+
+
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory):
     """An Orthanc for the module, stopped after it."""

@@ -40,6 +40,8 @@ from lunglens.synthetic import write_dicom_series
 
 BOUNDARY = b"hostile-boundary"
 DRIP_S = 0.2
+#: How long the stow-stall modes stop reading (seconds): longer than the client's connect timeout.
+STALL_S = 3
 #: A generous guard: none of these tests may take anywhere near this long (seconds).
 HANG_GUARD_S = 120
 
@@ -56,7 +58,10 @@ class Hostile(BaseHTTPRequestHandler):
     badvalue (QIDO-RS); noinst (an instance listing without SOP Instance UIDs), arriving (the
     listings leave out the second instance, which arrived meanwhile; the stream brings it),
     wado-repeat, wado-drip, wado-html, wado-garbage (WADO-RS); stow-html, stow-empty, stow-drip,
-    stow-slow (reads a large body at about 2 MB/s, then acknowledges every instance) (STOW-RS)."""
+    stow-slow (reads a large body at about 2 MB/s, then acknowledges every instance), stow-stall
+    (stops reading the body after 1 MiB; its listings then hold only the first instance),
+    stow-stall-mute (the same, its listings then failing with HTTP 503), stow-unlisted
+    (acknowledges every instance, its listings failing with HTTP 503) (STOW-RS)."""
 
     protocol_version = "HTTP/1.1"
     instances: list[bytes] = []
@@ -107,13 +112,18 @@ class Hostile(BaseHTTPRequestHandler):
     def do_POST(self):
         mode = self.path.split("/")[1]
         slowly = mode == "stow-slow"
+        if mode.startswith("stow-stall"):  # the client gives up sending after its connect timeout
+            self._read(2**20, slowly=False)
+            time.sleep(STALL_S)
+            self.close_connection = True
+            return
         if "chunked" in str(self.headers.get("Transfer-Encoding")):
             while size := int(self.rfile.readline().strip() or b"0", 16):
                 self._read(size + 2, slowly)  # the chunk and its CRLF
             self.rfile.readline()
         else:
             self._read(int(self.headers.get("Content-Length", 0) or 0), slowly)
-        if mode == "stow-slow":
+        if mode in ("stow-slow", "stow-unlisted"):
             stored = [{"00081155": {"vr": "UI", "Value": [ds.SOPInstanceUID]}} for ds in self._datasets()]
             self._send(json.dumps({"00081199": {"vr": "SQ", "Value": stored}}).encode())
         elif mode == "stow-html":
@@ -141,8 +151,11 @@ class Hostile(BaseHTTPRequestHandler):
                 "badvalue": [{"0020000D": {"vr": "UI", "Value": "x"}}],
             }
             return self._send(json.dumps(bad[mode]).encode())
+        if mode in ("stow-stall-mute", "stow-unlisted"):
+            return self.send_error(503)
         if path == "/studies" or path.endswith(("/series", "/instances")):
-            items = [ds.to_json_dict() for ds in (datasets[:1] if mode == "arriving" else datasets)]
+            first_only = mode in ("arriving", "stow-stall")
+            items = [ds.to_json_dict() for ds in (datasets[:1] if first_only else datasets)]
             if path.endswith("/series"):
                 items = [{**items[0], "00201209": {"vr": "IS", "Value": [len(items)]}}]
             if mode == "noinst":
@@ -266,9 +279,23 @@ def test_pacs_find_on_a_dripping_server_exits_2_within_its_timeout_naming_it(hos
 
 @pytest.mark.parametrize("mode", ["stow-html", "stow-empty"])
 def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
+    """The server lists both instances afterwards (QIDO-RS): the message says so."""
     datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
-    with pytest.raises(ServerError, match="acknowledged 0 of 2 instances while storing"):
+    with pytest.raises(ServerError, match="acknowledged 0 of 2 instances while storing") as raised:
         store(_connection(hostile, mode), datasets)
+    assert str(raised.value).endswith("; the server holds all 2 objects: do not send them again")
+
+
+def test_a_store_acknowledged_whole_that_cannot_be_checked_is_a_failure(hostile):
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    raised = _guarded(store, _connection(hostile, "stow-unlisted"), datasets)
+    assert isinstance(raised, ServerError), raised
+    assert "the server acknowledged every instance while storing 2 instance(s)" in str(raised)
+    assert (
+        "listing them there to check failed (the server answered HTTP 503 while listing the instances"
+        in str(raised)
+    )
+    assert str(raised).endswith("look in the PACS before sending again")
 
 
 @pytest.mark.parametrize(

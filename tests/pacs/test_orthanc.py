@@ -37,7 +37,7 @@ from lunglens.pacs import (
 from lunglens.pacs.retrieve import RetrySchedule, is_valid_uid
 from lunglens.synthetic import write_dicom_series
 from tests.dicomout.validate import dciodvfy_errors
-from tests.pacs.conftest import USER, free_port
+from tests.pacs.conftest import USER, free_port, start_refusing_orthanc
 from tests.tiny_model import write_tiny_model
 
 
@@ -159,6 +159,36 @@ def test_cli_analyses_from_dicomweb_and_stores(uploaded, dicomweb_env, p001_head
         f"{uploaded.dicomweb_url}/studies/{study}/instances", auth=uploaded.auth, timeout=30
     ).json()
     assert written <= {i["00080018"]["Value"][0] for i in instances}  # the same objects, built once
+
+
+def test_cli_store_says_which_result_a_site_rule_turned_away(
+    p001_files, p001_header, tmp_path, monkeypatch, capsys
+):
+    """Orthanc acknowledges the SEG its Lua filter refused: the store was "7 result objects
+    stored", exit 0; the QIDO-RS check after it finds the SEG missing, named by kind, exit 2."""
+    server = start_refusing_orthanc(tmp_path / "orthanc", "SEG")
+    try:
+        server.upload(p001_files)
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+        monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+        study = p001_header.StudyInstanceUID
+        argv = ["analyze", "--dicomweb", server.dicomweb_url, "--study", study, "--dicomweb-user", USER]
+        code = cli_main([*argv, "--model", str(write_tiny_model(tmp_path / "model")), "--store"])
+        out, err = capsys.readouterr()
+        series = requests.get(
+            f"{server.dicomweb_url}/studies/{study}/series", auth=server.auth, timeout=30
+        ).json()
+    finally:
+        server.stop()
+    assert code == 2, out + err
+    assert "stored:" not in out
+    modalities = sorted(s["00080060"]["Value"][0] for s in series)
+    assert modalities == ["CT", "DOC", "OT", "SR"]  # the server kept no SEG
+    n = int(re.search(r"while storing (\d+) instance", err).group(1))
+    assert err.strip().endswith(
+        f"stored {n - 1} of {n}; the server did not keep: the segmentation (SEG); look in the PACS before sending again"
+    ), err
+    assert "acknowledged every instance" in err and "a rule on the server" in err
 
 
 def test_cli_pacs_find(uploaded, dicomweb_env, p001_header, capsys):

@@ -13,7 +13,7 @@ import pytest
 import lunglens.ui.pacs_session as session_module
 from lunglens.pacs import Connection
 from tests.batch.conftest import write_archive
-from tests.pacs.conftest import USER, dicomweb_env, free_port, orthanc  # noqa: F401 - fixtures
+from tests.pacs.conftest import USER, dicomweb_env, free_port, orthanc, start_refusing_orthanc  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +184,28 @@ def test_the_reader_confirms_and_may_change_the_server_results_go_to(qtbot, wind
         dialog.send_button.click()
     assert [connection.where for connection, _ in sent] == [other]
     assert other in window.statusBar().currentMessage()
+
+
+def test_results_a_site_rule_turned_away_are_named_when_sent(qtbot, window, tmp_path, monkeypatch):
+    """Send results to PACS stores through the same `store` as `--store`: an Orthanc acknowledging
+    the PDF its Lua filter refused is no "N result objects stored" but the same message, naming
+    what the server did not keep."""
+    server = start_refusing_orthanc(tmp_path / "orthanc", "DOC")
+    try:
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+        monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+        archive = write_archive(tmp_path, 1, bad=False)
+        with qtbot.waitSignal(window.controller.seriesLoaded, timeout=60000):
+            window.controller.open_folder(archive / "PAT000")
+        with qtbot.waitSignal(window.controller.analysisDone, timeout=60000):
+            window.controller.run_analysis()
+        window.hospital.pacs.connect_to(server.dicomweb_url, USER)
+        window.hospital.send_action.trigger()
+        with qtbot.waitSignal(window.messageShown, timeout=120000) as shown:
+            window.hospital.send_dialog.send_button.click()
+    finally:
+        server.stop()
+    assert "the server acknowledged every instance" in shown.args[0]
+    assert shown.args[0].endswith(
+        "the server did not keep: the PDF report (encapsulated PDF); look in the PACS before sending again"
+    ), shown.args[0]
