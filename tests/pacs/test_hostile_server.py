@@ -286,6 +286,34 @@ def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
     assert str(raised.value).endswith("; the server holds all 2 objects: do not send them again")
 
 
+@pytest.mark.parametrize(
+    ("mode", "held"),
+    [
+        (
+            "stow-stall",
+            "stored 1 of 2; the server did not keep: a CT object; look in the PACS before sending again",
+        ),
+        (
+            "stow-stall-mute",
+            "some of the 2 objects may have been stored: look in the PACS before sending again",
+        ),
+    ],
+)
+def test_a_store_the_server_stalls_is_a_timeout_saying_what_the_server_holds(hostile, mode, held):
+    """A server that accepts the request and stops reading it was "host unreachable ... (no
+    connection)", with no word that part of the results may already be stored."""
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    for ds in datasets:
+        ds.PixelData = bytes(8 * 2**20)  # more than the sockets' buffers hold
+    connection = Connection(url=f"{hostile[0]}/{mode}/dicom-web", read_timeout_s=2.0, connect_timeout_s=1.0)
+    raised = _guarded(store, connection, datasets)
+    assert isinstance(raised, PacsTimeout), raised
+    assert str(raised) == (
+        f"{connection.where}: no answer within 1 s while storing 2 instance(s) in study {hostile[1]} "
+        f"(the server stopped reading the request) (timeout); {held}"
+    )
+
+
 def test_a_store_acknowledged_whole_that_cannot_be_checked_is_a_failure(hostile):
     datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
     raised = _guarded(store, _connection(hostile, "stow-unlisted"), datasets)

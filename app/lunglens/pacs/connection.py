@@ -24,6 +24,7 @@ from pydicom.errors import InvalidDicomError
 from requests import RequestException
 from requests.adapters import HTTPAdapter
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ReadTimeoutError
 
 # dicomweb-client's retry helper logs every failed request with its traceback at WARNING level,
 # which Python prints on stderr without logging configured; failures here are named instead.
@@ -293,7 +294,7 @@ class _HeadersDeadline(_Watchdog):
         return PacsTimeout(
             f"{self.where}: no complete answer within {self.deadline() - self.started:g} s to "
             f"{self.request} (its headers had not all come: a server or proxy "
-            "dripping its answer) (timeout)"
+            "stalled or dripping its answer) (timeout)"
         )
 
 
@@ -390,9 +391,14 @@ def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
             where,
             what,
         )
-    if isinstance(exc, requests.exceptions.Timeout):
+    if isinstance(exc, requests.exceptions.Timeout) or _caused_by(exc, ReadTimeoutError):
         return PacsTimeout(
             f"{where}: no answer within {connection.read_timeout_s:g} s while {what} (timeout)"
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError) and _caused_by(exc, TimeoutError):
+        return PacsTimeout(
+            f"{where}: no answer within {connection.connect_timeout_s:g} s while {what} (the server "
+            "stopped reading the request) (timeout)"
         )
     if isinstance(exc, requests.exceptions.SSLError):
         return HostUnreachable(f"{where}: the TLS certificate could not be verified while {what}")
@@ -410,6 +416,18 @@ def named_error(connection: Connection, exc: Exception, what: str) -> PacsError:
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return MalformedAnswer("not JSON", where, what)
     return ServerError(f"{where}: {type(exc).__name__} while {what}")
+
+
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    """Whether an exception of `kind` lies beneath `exc`: urllib3's ReadTimeoutError beneath
+    requests' ConnectionError is a body that stopped coming; a socket's TimeoutError beneath it, a
+    server that accepted the connection and then stopped reading the request (urllib3 sends it
+    within the connect timeout and reports it as "Connection aborted")."""
+    while exc is not None:
+        if isinstance(exc, kind):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def is_transient(error: PacsError) -> bool:
