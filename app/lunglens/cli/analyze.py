@@ -238,7 +238,7 @@ def _check_results_possible(args: argparse.Namespace, ref) -> None:
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 
-        problem = dicom_results_problem(ref, segmentation=not args.no_quantify)
+        problem = dicom_results_problem(ref, segmentation=not args.no_quantify, anonymise=args.anonymise)
         if problem:
             raise BadInput(problem)
 
