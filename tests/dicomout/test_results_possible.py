@@ -5,12 +5,13 @@ whose pixels carry identifying text (BurnedInAnnotation YES) gets no anonymised 
 
 from __future__ import annotations
 
+import pydicom
 import pytest
 
 from lunglens import cli
 from lunglens.dicomout import dicom_results_problem
 from lunglens.io import discover
-from tests.dicomout.unusable import UNUSABLE, with_burned_in_annotation
+from tests.dicomout.unusable import UNUSABLE, phantom_slices, with_burned_in_annotation
 from tests.tiny_model import write_tiny_model
 
 
@@ -57,3 +58,31 @@ def test_analyze_refuses_anonymised_images_of_pixels_with_identifying_text(tmp_p
     assert not json_path.exists() and not target.exists()
     assert cli.main(argv) == 0  # the JSON carries no pixels
     assert json_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "said"),
+    [
+        ("StudyDate", "20201301", "StudyDate '20201301' is not a valid date (YYYYMMDD)"),
+        ("StudyTime", "256100", "StudyTime '256100' is not a valid time (HHMMSS.FFFFFF)"),
+        ("PatientBirthDate", "19800230", "PatientBirthDate '19800230' is not a valid date (YYYYMMDD)"),
+    ],
+)
+def test_an_invalid_date_copied_into_the_results_is_refused_before_anything_runs(
+    tmp_path, capsys, keyword, value, said
+):
+    folder = tmp_path / "series"
+    for path in phantom_slices(folder):
+        ds = pydicom.dcmread(path)
+        setattr(ds, keyword, value)
+        ds.save_as(path)
+    card = write_tiny_model(tmp_path / "m")
+    json_path, out = tmp_path / "a.json", tmp_path / "dicom"
+    argv = ["analyze", str(folder), "--model", str(card), "--json", str(json_path), "--dicom-out", str(out)]
+    status = cli.main(argv)
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT and "verdict" not in captured.out
+    assert f"{folder}: no DICOM results: {said}" in captured.err and "Error" not in captured.err
+    assert not json_path.exists() and not out.exists()
+    assert cli.main([*argv, "--anonymise"]) == 0  # anonymised results copy no date
+    assert len(list(out.iterdir())) >= 3

@@ -31,6 +31,7 @@ from lunglens.pacs import (
     Connection,
     Listing,
     PartialTransfer,
+    Retrieved,
     SeriesSummary,
     StudySummary,
     find_studies,
@@ -410,6 +411,7 @@ def test_a_job_over_a_uid_holding_an_instance_of_another_modality_analyses_its_c
     def retrieve(connection, study_uid, folder, series=None):
         for path in paths:
             (folder / path.name).write_bytes(path.read_bytes())
+        return Retrieved(folder, {}, url="http://pacs/dicom-web", study_uid=study_uid)
 
     monkeypatch.setattr(task, "retrieve_study", retrieve)
     address = SeriesAddress("http://pacs/dicom-web", mr.StudyInstanceUID, mr.SeriesInstanceUID)

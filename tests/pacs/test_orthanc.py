@@ -135,6 +135,7 @@ def test_cli_analyses_from_dicomweb_and_stores(uploaded, dicomweb_env, p001_head
         "--model",
         str(model),
         "--store",
+        "--store-again",  # the round trip above stored results of this series already
         "--dicom-out",
         str(tmp_path / "out"),
         "--json",

@@ -328,7 +328,7 @@ def plan_dicomweb_jobs(query: DicomwebQuery) -> Plan:
     others = 0
     for study, series_list in zip(studies, series_of, strict=True):
         for series in series_list:
-            if series.series_uid and series.modality in ("CT", "") and series.series_uid not in jobs:
+            if series.series_uid and series.may_be_ct and series.series_uid not in jobs:
                 jobs[series.series_uid] = _remote_job(query, study, series)
             elif series.series_uid not in jobs:
                 others += 1

@@ -187,12 +187,13 @@ def job_series(job: Job, out: Path) -> Iterator[SeriesRef]:
     folder = Path(tempfile.mkdtemp(dir=parent, prefix=f"{job.job_id}-"))
     try:
         address = job.remote.address
-        retrieve_study(job.remote.connection, address.study_uid, folder, series=address.series_uid)
-        found = discover(folder)
+        retrieved = retrieve_study(
+            job.remote.connection, address.study_uid, folder, series=address.series_uid
+        )
+        found = discover(folder, origin=retrieved.origin)  # skipped files named as on the server
         if not found.series:
-            raise LoadError(
-                f"{address.text}: no readable CT image was retrieved ({skipped_text(list(found.skipped))})"
-            )
+            skipped = skipped_text(list(found.skipped), origin=retrieved.origin)
+            raise LoadError(f"{address.text}: no readable CT image was retrieved ({skipped})")
         # instances of another modality under the UID form parts of their own, never analysed
         parts = [ref for ref in found.series if ref.modality == "CT"] or list(found.series)
         if len(parts) > 1:

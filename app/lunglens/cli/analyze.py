@@ -34,7 +34,12 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("analyze", help="select, classify and decide for one series")
     parser.add_argument("path", nargs="?", help="patient folder (omit with --demo)")
     parser.add_argument("--demo", action="store_true", help="analyse a synthetic COVID-19 demo patient")
-    parser.add_argument("--series", help="series UID or index (as `lunglens info` numbers them)")
+    parser.add_argument(
+        "--series",
+        help="series UID or index (as `lunglens info` numbers them); with --dicomweb, a Series Instance "
+        "UID, or N: the Nth CT series of the study (other series not counted), as `lunglens pacs series` "
+        "numbers them",
+    )
     add_model_options(parser)
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
     parser.add_argument(
@@ -50,8 +55,9 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def choose_series(found, choice: str | None):
-    """The series to analyse: by UID (or key), by 1-based index, or the only analysable one."""
+def choose_series(found, choice: str | None, by_uid: bool = False):
+    """The series to analyse: by UID (or key), by 1-based index, or the only analysable one
+    (`by_uid`: several are named by UID, not by index; a PACS series' index is another)."""
     if choice:
         if choice.isdigit() and 1 <= int(choice) <= len(found.series):
             ref = found.series[int(choice) - 1]
@@ -68,7 +74,10 @@ def choose_series(found, choice: str | None):
         reasons = "; ".join(f"{r.name}: {', '.join(r.problems)}" for r in found.series[:3])
         raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
     if len(candidates) > 1:
-        listed = ", ".join(f"[{found.series.index(r) + 1}] {r.name}" for r in candidates)
+        listed = ", ".join(
+            f"{r.key.split('#')[0] if by_uid else f'[{found.series.index(r) + 1}]'} {r.name}"
+            for r in candidates
+        )
         raise BadInput(
             f"{found.folder}: {len(candidates)} series can be analysed ({listed}); choose one with --series"
         )
@@ -102,18 +111,14 @@ def run(args: argparse.Namespace) -> int:
     problem = pacs_command.check_analyze_options(args)
     if problem:
         raise BadInput(problem)
-    folder = demo_folder() if args.demo else Path(args.path or ".")
+    folder, remote = demo_folder() if args.demo else Path(args.path or "."), None
     if args.dicomweb:
-        folder = _pacs_call(pacs_command.retrieve_for_analysis, args, ProgressBar("retrieving"))
+        remote = _pacs_call(pacs_command.retrieve_for_analysis, args, ProgressBar("retrieving"))
+        folder = remote.folder
     try:
-        found = discover(folder)
-    except FolderError as exc:
-        raise BadInput(str(exc)) from exc
-    _check_destinations(args, folder, _all_files(found))
-    if found.problem():
-        raise BadInput(found.problem())
-    ref = choose_series(found, args.series)
-    _check_results_possible(args, ref)
+        found, ref = _choose(args, folder, remote)
+    except BadInput as exc:  # a retrieved series is named by its address, not the temporary folder
+        raise BadInput(_as_on_server(str(exc), remote, args)) from exc
     for text in found.unread_folders_text():  # perhaps the series the reader was after
         print(printable(f"note:     elsewhere in the folder, {text}"))
     try:
@@ -189,8 +194,48 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(str(exc)) from exc
         print(f"report:   {args.report}")
     if args.dicom_out or args.store:
-        _pacs_call(pacs_command.write_and_store_results, args, result, series)
+        try:
+            _pacs_call(pacs_command.write_and_store_results, args, result, series)
+        except BadInput as exc:
+            raise BadInput(_as_on_server(str(exc), remote, args)) from exc
     return EXIT_OK
+
+
+def _choose(args: argparse.Namespace, folder: Path, remote):
+    """(the discovery of `folder`, the series chosen in it), once checked that every output
+    asked for can be made (`_check_destinations`, `_check_results_possible`) and, for a study
+    from a PACS (`remote`, `pacs_command.RemoteStudy`), that --store would not store results it
+    already holds (`pacs_command.earlier_results_problem`). Raises BadInput."""
+    try:
+        found = discover(folder, origin=remote.origin if remote else None)
+    except FolderError as exc:
+        raise BadInput(str(exc)) from exc
+    _check_destinations(args, folder, _all_files(found))
+    if found.problem():
+        raise BadInput(found.problem())
+    if remote is None:
+        ref = choose_series(found, args.series)
+    else:
+        ref = choose_series(found, remote.series_uid, by_uid=True)
+    _check_results_possible(args, ref)
+    if remote is not None:
+        problem = _pacs_call(pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0])
+        if problem:
+            raise BadInput(problem)
+    return found, ref
+
+
+def _as_on_server(text: str, remote, args: argparse.Namespace) -> str:
+    """`text` with the temporary folder of a study retrieved from a PACS (`remote`) replaced by
+    where it is on the server: each series' folder by the series' address, the folder by the study's."""
+    if remote is None:
+        return text
+    from lunglens.pacs import SeriesAddress
+
+    for series in remote.listing:
+        address = SeriesAddress(args.dicomweb, args.study, series.series_uid)
+        text = text.replace(str(remote.folder / series.series_uid), address.text)
+    return text.replace(str(remote.folder), f"{args.dicomweb.rstrip('/')}/studies/{args.study}")
 
 
 def _check_destinations(args: argparse.Namespace, folder: Path, inputs: list[Path]) -> None:
@@ -238,7 +283,7 @@ def _check_results_possible(args: argparse.Namespace, ref) -> None:
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 
-        problem = dicom_results_problem(ref, segmentation=not args.no_quantify)
+        problem = dicom_results_problem(ref, segmentation=not args.no_quantify, anonymise=args.anonymise)
         if problem:
             raise BadInput(problem)
 

@@ -1,5 +1,6 @@
-"""The command line's PACS parts: `lunglens pacs find URL ...` (its own subcommand), the options
-`lunglens analyze --dicomweb URL --study UID [--store]` uses (retrieve into a temporary folder
+"""The command line's PACS parts: `lunglens pacs find URL ...` and `lunglens pacs series URL
+--study UID` (its own subcommands), the options `lunglens analyze --dicomweb URL --study UID
+[--series UID|N] [--store [--store-again]]` uses (retrieve the CT series into a temporary folder
 before the analysis, store the DICOM results after it), and the connection options `lunglens
 batch --dicomweb URL` shares with them.
 
@@ -13,6 +14,7 @@ import math
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from lunglens.cli.common import EXIT_BAD_INPUT, EXIT_OK
@@ -98,15 +100,41 @@ def cmd_find(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_series(args: argparse.Namespace) -> int:
+    from lunglens.pacs import PacsError, ct_series, find_series
+
+    try:
+        listing = find_series(connection_from_args(args, args.url), args.study)
+    except PacsError as exc:
+        print(f"lunglens: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    index = {s.series_uid: i for i, s in enumerate(ct_series(listing), start=1)}
+    for series in listing:
+        print(series.line(index.get(series.series_uid)))
+    print(f"{len(listing)} series, {len(index)} CT ([N]: analyze --dicomweb ... --series N)")
+    if listing.caveat:
+        print(f"lunglens: warning: {listing.caveat}", file=sys.stderr)
+    return EXIT_OK
+
+
 def add_parser(subparsers) -> None:
-    """Register `lunglens pacs find`."""
-    pacs = subparsers.add_parser("pacs", help="PACS over DICOMweb: list studies")
+    """Register `lunglens pacs find` and `lunglens pacs series`."""
+    pacs = subparsers.add_parser("pacs", help="PACS over DICOMweb: list studies and their series")
     commands = pacs.add_subparsers(dest="pacs_command", required=True)
     find = commands.add_parser("find", help="list the studies on a DICOMweb server (QIDO-RS)")
     find.add_argument("url", help="DICOMweb root, e.g. https://pacs.example.org/dicom-web")
     add_query_options(find, "modality in the study, e.g. CT")
     add_connection_options(find)
     find.set_defaults(handler=cmd_find)
+    series = commands.add_parser(
+        "series",
+        help="list the series of a study (QIDO-RS): index among the CT series, modality, series number, "
+        "description, instances and Series Instance UID",
+    )
+    series.add_argument("url", help="DICOMweb root, e.g. https://pacs.example.org/dicom-web")
+    series.add_argument("--study", metavar="UID", type=uid, required=True, help="Study Instance UID")
+    add_connection_options(series)
+    series.set_defaults(handler=cmd_series)
 
 
 def add_analyze_options(parser: argparse.ArgumentParser) -> None:
@@ -119,7 +147,16 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
         "--study", metavar="UID", type=uid, help="Study Instance UID to retrieve (with --dicomweb)"
     )
     parser.add_argument(
-        "--store", action="store_true", help="send the DICOM results back to the server (STOW-RS)"
+        "--store",
+        action="store_true",
+        help="send the DICOM results back to the server (STOW-RS); refused when the study already "
+        "holds LungLens results for the series, unless --store-again",
+    )
+    parser.add_argument(
+        "--store-again",
+        action="store_true",
+        help="with --store: store even when the study already holds LungLens results for the series "
+        "(the PACS then keeps both sets, with the same series numbers, unlinked)",
     )
     add_connection_options(parser)
 
@@ -131,6 +168,8 @@ def check_analyze_options(args: argparse.Namespace) -> str | None:
         return "--dicomweb needs --study STUDY_UID"
     if (args.study or args.store) and not args.dicomweb:
         return "--study and --store need --dicomweb URL"
+    if args.store_again and not args.store:
+        return "--store-again goes with --store"
     if args.dicomweb and (args.path or args.demo):
         return "give a folder, --demo or --dicomweb, not several"
     if args.dicomweb and args.series:
@@ -145,25 +184,90 @@ def check_analyze_options(args: argparse.Namespace) -> str | None:
     return None
 
 
-def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int], None]) -> Path:
-    """Retrieve `args.study` (only the series `args.series` when it is a UID) into a temporary
-    folder removed at exit; returns the folder. Raises PacsError (named)."""
+@dataclass(frozen=True)
+class RemoteStudy:
+    """The series `analyze --dicomweb` retrieved: the temporary folder holding them, the
+    study's series listing (`lunglens.pacs.find_series`), the Series Instance UID chosen (None
+    when several CT series were retrieved: the analysable one is chosen from the files), and how
+    the server names the files (`lunglens.pacs.Retrieved.origin`)."""
+
+    folder: Path
+    listing: list
+    series_uid: str | None
+    origin: Callable[[Path], tuple[str, str]]
+
+
+def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> list:
+    """The series of `listing` (`find_series`) to retrieve for `--series choice`: the one with
+    that Series Instance UID, the Nth CT series (`ct_series`), or, without a choice, every CT
+    series (never LungLens' or other results). Raises PacsError naming what the study holds."""
+    from lunglens.pacs import PacsError, ct_series
+
+    candidates = ct_series(listing)
+    hint = f"(lunglens pacs series {where} --study {study_uid} lists them)"
+    if choice and "." not in choice:  # an index: UIDs have dots
+        if not 1 <= int(choice) <= len(candidates):
+            raise PacsError(
+                f"{where}: --series {choice}: study {study_uid} holds {len(candidates)} CT series, "
+                f"numbered 1 to {len(candidates)} {hint}"
+            )
+        return [candidates[int(choice) - 1]]
+    if choice:
+        matches = [s for s in listing if s.series_uid == choice]
+        if not matches:
+            raise PacsError(f"{where}: study {study_uid} holds no series {choice} {hint}")
+        return matches
+    if not candidates:
+        modalities = ", ".join(sorted({s.modality or "?" for s in listing})) or "no series"
+        raise PacsError(f"{where}: study {study_uid} holds no CT series ({modalities}) {hint}")
+    return candidates
+
+
+def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int], None]) -> RemoteStudy:
+    """Retrieve the series of `args.study` chosen by `args.series` (`chosen_series`: the CT
+    series without it) into a temporary folder removed at exit. Raises PacsError (named)."""
     import atexit
     import shutil
     import tempfile
 
-    from lunglens.pacs import retrieve_study
+    from lunglens.pacs import find_series, retrieve_study
 
+    connection = connection_from_args(args, args.dicomweb)
+    listing = find_series(connection, args.study)
+    chosen = chosen_series(listing, args.study, args.series, connection.where)
     folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    series = args.series if args.series and "." in args.series else None
-    retrieved = retrieve_study(
-        connection_from_args(args, args.dicomweb), args.study, folder, series=series, progress=progress
+    received = expected = 0
+    for series in chosen:
+        retrieved = retrieve_study(
+            connection, args.study, folder, series=series.series_uid, progress=progress
+        )
+        received, expected = received + len(retrieved.files), expected + retrieved.n_expected
+    what = f"series {chosen[0].series_uid}" if len(chosen) == 1 else f"{len(chosen)} CT series"
+    print(f"pacs:     {received} of {expected} instances retrieved ({what}) from {args.dicomweb}")
+    return RemoteStudy(folder, listing, chosen[0].series_uid if len(chosen) == 1 else None, retrieved.origin)
+
+
+def earlier_results_problem(args: argparse.Namespace, remote: RemoteStudy, series_uid: str) -> str | None:
+    """Say (printed) when study `args.study` already holds LungLens results for series
+    `series_uid` (`lunglens.pacs.results_for_series`); returns why `--store` is refused then
+    (without --store-again), None otherwise. Raises PacsError."""
+    from lunglens.pacs import results_for_series
+
+    connection = connection_from_args(args, args.dicomweb)
+    earlier = results_for_series(connection, remote.listing, series_uid)
+    if not earlier:
+        return None
+    listed = ", ".join(f"{s.modality} #{s.series_number} {s.series_uid}" for s in earlier)
+    print(f"note:     study {args.study} already holds LungLens results for this series ({listed})")
+    if not args.store or args.store_again:
+        return None
+    return (
+        f"{connection.where}: study {args.study} already holds LungLens results for series {series_uid} "
+        f"({len(earlier)} series: {listed}); storing again adds a second set beside them, with the same "
+        "series numbers and nothing linking them: look at them in the PACS, and give --store-again to "
+        "store anyway"
     )
-    print(
-        f"pacs:     {len(retrieved.files)} of {retrieved.n_expected} instances retrieved from {args.dicomweb}"
-    )
-    return folder
 
 
 def write_and_store_results(args: argparse.Namespace, analysis, series) -> None:

@@ -13,6 +13,7 @@ nothing outside the output: that is the price of not naming the source."""
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
+from pydicom.valuerep import DA, TM
 
 from lunglens.io.dicom import DicomFileError, read_dataset
 from lunglens.io.series import Series, SeriesRef
@@ -81,16 +83,29 @@ REFERENCE_ATTRIBUTES = ("StudyInstanceUID", "SOPClassUID", "SOPInstanceUID")
 #: would be given to a PACS as the images' geometry.
 SEGMENTATION_ATTRIBUTES = ("FrameOfReferenceUID", "ImagePositionPatient", "SliceThickness")
 
+#: The source's dates and times highdicom parses when every result copies them (`highdicom.base`:
+#: the patient's birth date, the study's date and time), with what a valid one is: a value that
+#: is none (e.g. StudyDate "20201301") stops every result. Anonymised results copy none of them.
+PARSED_DATES_TIMES = {
+    "PatientBirthDate": (DA, "date (YYYYMMDD)"),
+    "StudyDate": (DA, "date (YYYYMMDD)"),
+    "StudyTime": (TM, "time (HHMMSS.FFFFFF)"),
+}
 
-def dicom_results_problem(ref: SeriesRef, *, segmentation: bool = True, files: bool = True) -> str | None:
+
+def dicom_results_problem(
+    ref: SeriesRef, *, segmentation: bool = True, files: bool = True, anonymise: bool = False
+) -> str | None:
     """Why no DICOM results can be made for the series `ref` (naming its folder), or None. They
     refer to the source's slices, one instance each, in the source's geometry: a folder without
     DICOM files, files that state no pixel spacing (LungLens assumed 1 mm), multi-frame files
     (whose slices are frames of one instance) and files without the UIDs to refer to cannot give
     them; with `segmentation` (a quantified analysis has a SEG), neither can files without their
-    position, frame of reference or slice thickness (`SEGMENTATION_ATTRIBUTES`). Reads each file's
-    header (`lunglens.io.dicom.read_dataset`: bounded, never blocking); with `files` False, only
-    what `ref` itself tells (no file read: the viewer's menu, updated as the reader works)."""
+    position, frame of reference or slice thickness (`SEGMENTATION_ATTRIBUTES`); unless
+    `anonymise`, neither can files whose dates or times copied into the results are none
+    (`PARSED_DATES_TIMES`). Reads each file's header (`lunglens.io.dicom.read_dataset`: bounded,
+    never blocking); with `files` False, only what `ref` itself tells (no file read: the viewer's
+    menu, updated as the reader works)."""
     problem = _series_problem(ref)
     if problem or not files:
         return problem
@@ -101,7 +116,9 @@ def dicom_results_problem(ref: SeriesRef, *, segmentation: bool = True, files: b
             headers.append((path, read_dataset(path, pixels=False)))
         except DicomFileError as exc:
             return f"{path}: cannot read the source header again ({exc})"
-    return missing_attributes_problem(ref.folder, headers, keywords)
+    return missing_attributes_problem(ref.folder, headers, keywords) or (
+        None if anonymise else invalid_dates_problem(ref.folder, headers)
+    )
 
 
 def _series_problem(ref: SeriesRef) -> str | None:
@@ -153,6 +170,44 @@ def missing_attributes_problem(
     return f"{folder}: no DICOM results: the files state no {', '.join(stated)}, which {needs}"
 
 
+def invalid_dates_problem(folder: Path, headers: Iterable[tuple[Path, Dataset]]) -> str | None:
+    """Which of `PARSED_DATES_TIMES` some of the (path, header) pairs hold a value of that is no
+    valid date or time, naming `folder`, the attribute, its value and the first file; None when
+    every value is valid or empty."""
+    headers = list(headers)
+    stated = []
+    for keyword, (parse, valid) in PARSED_DATES_TIMES.items():
+        bad = [
+            (path, str(header[keyword].value))
+            for path, header in headers
+            if not _parses(header, keyword, parse)
+        ]
+        if bad:
+            (path, value), files = bad[0], f"{len(bad)} of the {len(headers)} files"
+            stated.append(
+                f"{keyword} {value!r} is not a valid {valid} ({files}: {path.name}{' ...' * (len(bad) > 1)})"
+            )
+    if not stated:
+        return None
+    return (
+        f"{folder}: no DICOM results: {'; '.join(stated)}, and every result copies it from the source "
+        "(correct the files, or write anonymised results with --anonymise, which leave it out)"
+    )
+
+
+def _parses(header: Dataset, keyword: str, parse) -> bool:
+    """Whether `header`'s `keyword` is absent, empty or a value `parse` (pydicom's DA or TM) reads."""
+    if keyword not in header or header[keyword].is_empty:
+        return True
+    try:
+        with warnings.catch_warnings():  # pydicom warns of the value it then refuses
+            warnings.simplefilter("ignore")
+            parse(str(header[keyword].value))
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class SourceImages:
     """Headers of the source slices in volume order (`headers[i]` is slice i of the series;
@@ -200,7 +255,9 @@ def read_source_headers(series: Series, *, anonymise: bool, segmentation: bool) 
                 setattr(header, keyword, "")
         by_path[path] = header
     keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
-    problem = missing_attributes_problem(series.ref.folder, by_path.items(), keywords)
+    problem = missing_attributes_problem(series.ref.folder, by_path.items(), keywords) or (
+        None if anonymise else invalid_dates_problem(series.ref.folder, by_path.items())
+    )
     if problem:
         raise DicomOutError(problem)
     headers = tuple(by_path[path] for path in series.source_paths)

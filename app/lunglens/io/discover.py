@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -52,17 +53,29 @@ class SkippedFile:
 KINDS_NAMED = 3
 
 
-def skipped_text(entries: list[SkippedFile], where: str = "") -> str:
+Origin = Callable[[Path], tuple[str, str]]
+"""For a folder that is a temporary copy of a server's series (a DICOMweb retrieval, removed once
+used): one of its files' (UID, series address) there, e.g. ("1.2.3.4", "https://pacs/dicom-web/
+studies/1.2/series/1.2.3"). Messages name the files so: the copy will be gone when they are read."""
+
+
+def skipped_text(entries: list[SkippedFile], where: str = "", origin: Origin | None = None) -> str:
     """ "20 entries{where} skipped (file cut short: a.dcm, b.dcm, c.dcm and 17 more; duplicate:
-    d.dcm; `lunglens info FOLDER --skipped` says why in full)": the entries by kind, the first named."""
+    d.dcm; `lunglens info FOLDER --skipped` says why in full)": the entries by kind, the first named.
+    With `origin` (a temporary copy) the entries are named by their UID and the sentence ends
+    with their series' address ("...; instances of https://pacs/.../series/1.2.3)")."""
     names_by_kind: dict[str, list[str]] = defaultdict(list)
     for entry in entries:
-        names_by_kind[entry.kind].append(entry.path.name)
+        names_by_kind[entry.kind].append(origin(entry.path)[0] if origin else entry.path.name)
     groups = [f"{kind}: {names_listed(names)}" for kind, names in list(names_by_kind.items())[:KINDS_NAMED]]
     if len(names_by_kind) > KINDS_NAMED:
         groups.append("...")
+    if origin:
+        groups.append(f"instances of {', '.join(dict.fromkeys(origin(entry.path)[1] for entry in entries))}")
+    else:
+        groups.append("`lunglens info FOLDER --skipped` says why in full")
     count = f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-    return f"{count}{where} skipped ({'; '.join(groups)}; `lunglens info FOLDER --skipped` says why in full)"
+    return f"{count}{where} skipped ({'; '.join(groups)})"
 
 
 @dataclass(frozen=True)
@@ -76,11 +89,16 @@ class Discovery:
     """Folders that hold none of the series' files but skipped entries that may be CT slices
     (`_ct_slice_series`: a copy still arriving, 8-bit TIFF, copies of another folder), with those
     entries: perhaps the series the reader was after."""
+    origin: Origin | None = None
+    """Where the folder's files came from when it is a temporary copy (`discover`)."""
 
     def unread_folders_text(self) -> list[str]:
-        """One sentence per folder of `unread_folders`: "FOLDER: no series: 36 entries skipped (...)"."""
+        """One sentence per folder of `unread_folders`: "FOLDER: no series: 36 entries skipped (...)"
+        (with `origin`, the series' address in place of the folder)."""
         return [
-            f"{folder}: no series: {skipped_text(list(entries))}" for folder, entries in self.unread_folders
+            f"{self.origin(entries[0].path)[1] if self.origin else folder}: no series: "
+            f"{skipped_text(list(entries), origin=self.origin)}"
+            for folder, entries in self.unread_folders
         ]
 
     @property
@@ -138,11 +156,12 @@ def _walk(folder: Path, skipped: list[SkippedFile]) -> list[Path]:
     return files
 
 
-def discover(folder: str | os.PathLike) -> Discovery:
+def discover(folder: str | os.PathLike, origin: Origin | None = None) -> Discovery:
     """List the series under `folder` (recursively). Never decodes pixels, never writes; reads
     regular files only (pipes, devices and sockets are skipped with their reason) and each
     file's header at a bounded cost (`lunglens.io.dicom.read_header`); hidden files and folders
-    and symbolic links to folders are skipped with their reason (`_walk`)."""
+    and symbolic links to folders are skipped with their reason (`_walk`). With `origin` (a
+    temporary copy of a server's series), warnings name skipped files as the server does."""
     folder = Path(folder)
     try:
         mode = os.stat(folder).st_mode
@@ -180,7 +199,7 @@ def discover(folder: str | os.PathLike) -> Discovery:
     candidates = {
         entry: series_uid for entry in skipped if (series_uid := _ct_slice_series(entry)) is not None
     }
-    series = [_with_skipped_beside(ref, candidates) for ref in series]
+    series = [_with_skipped_beside(ref, candidates, origin) for ref in series]
     series_folders = {path.parent for ref in series for path, _ in ref.frames}
     unread: dict[Path, list[SkippedFile]] = defaultdict(list)
     for entry in candidates:
@@ -191,6 +210,7 @@ def discover(folder: str | os.PathLike) -> Discovery:
         tuple(series),
         tuple(skipped),
         tuple((path, tuple(entries)) for path, entries in unread.items()),
+        origin,
     )
 
 
@@ -221,7 +241,9 @@ def _ct_slice_series(entry: SkippedFile) -> str | None:
     return str(header.get("SeriesInstanceUID", ""))
 
 
-def _with_skipped_beside(ref: SeriesRef, candidates: dict[SkippedFile, str]) -> SeriesRef:
+def _with_skipped_beside(
+    ref: SeriesRef, candidates: dict[SkippedFile, str], origin: Origin | None
+) -> SeriesRef:
     """`ref` with the entries skipped in the folders holding its files that may be slices of it
     (`candidates`: entry → SeriesInstanceUID, "" unknown; one of another series is not) as a
     warning naming them by kind and as `skipped_beside`."""
@@ -234,7 +256,7 @@ def _with_skipped_beside(ref: SeriesRef, candidates: dict[SkippedFile, str]) -> 
     ]
     if not beside:
         return ref
-    warning = skipped_text(beside, where=" in the series' folder")
+    warning = skipped_text(beside, where=" in the series' folder", origin=origin)
     return replace(ref, warnings=(*ref.warnings, warning), skipped_beside=tuple(s.path for s in beside))
 
 

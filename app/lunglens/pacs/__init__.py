@@ -14,7 +14,15 @@ from lunglens.pacs.connection import (
     ServerError,
     StudyNotFound,
 )
-from lunglens.pacs.find import Listing, SeriesSummary, StudySummary, find_series, find_studies
+from lunglens.pacs.find import (
+    Listing,
+    SeriesSummary,
+    StudySummary,
+    ct_series,
+    find_series,
+    find_studies,
+    results_for_series,
+)
 from lunglens.pacs.retrieve import Retrieved, RetrySchedule, retrieve_study
 from lunglens.pacs.store import store, stored_text
 
@@ -34,8 +42,10 @@ __all__ = [
     "ServerError",
     "StudyNotFound",
     "StudySummary",
+    "ct_series",
     "find_series",
     "find_studies",
+    "results_for_series",
     "retrieve_study",
     "store",
     "stored_text",

@@ -4,12 +4,14 @@ series of a study."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from requests import RequestException
 
+from lunglens.dicomout.identity import PDF_SERIES, SC_SERIES, SEG_SERIES, SOFTWARE, SR_SERIES
 from lunglens.io.dicom import text_of
 from lunglens.pacs.connection import Connection, MalformedAnswer, PacsError, named_error
 
@@ -71,6 +73,59 @@ class SeriesSummary:
     series_number: int | None
     description: str
     n_instances: int | None
+
+    @property
+    def may_be_ct(self) -> bool:
+        """Whether LungLens may analyse it: CT, or a modality the server does not state (the
+        files then say)."""
+        return self.modality in ("CT", "")
+
+    @property
+    def is_lunglens_result(self) -> bool:
+        """Whether it is a result series LungLens stores (by its series number and description,
+        `lunglens.dicomout.identity`)."""
+        return self.series_number in RESULT_NUMBERS and self.description.startswith(SOFTWARE)
+
+    def line(self, index: int | None = None) -> str:
+        """One line for listings: "[1]  CT  #3  Chest 1.0  (148 instances)  1.2.3", the index
+        being its number among the study's CT series (`--series N`), none for the others."""
+        number = self.series_number if self.series_number is not None else "?"
+        count = self.n_instances if self.n_instances is not None else "?"
+        return (
+            f"{f'[{index}]' if index is not None else '   '}  {self.modality or '?'}  #{number}  "
+            f"{self.description or '(no description)'}  ({count} instances)  {self.series_uid}"
+        )
+
+
+#: The series numbers of LungLens' results (SR, SEG, key images, PDF).
+RESULT_NUMBERS = frozenset(s.number for s in (SR_SERIES, SEG_SERIES, SC_SERIES, PDF_SERIES))
+
+
+def ct_series(listing: list[SeriesSummary]) -> list[SeriesSummary]:
+    """The series of a study LungLens may analyse (`SeriesSummary.may_be_ct`), in the listing's
+    order (series number): what `--series N` counts over DICOMweb."""
+    return [s for s in listing if s.series_uid and s.may_be_ct]
+
+
+def results_for_series(
+    connection: Connection, listing: list[SeriesSummary], series_uid: str
+) -> list[SeriesSummary]:
+    """The LungLens result series of a study (`listing`, `find_series`) that refer to series
+    `series_uid` (its UID is in their instances' metadata: the SR's evidence, the SEG's source
+    series), from WADO-RS metadata of the result series only. Raises a named PacsError."""
+    client = connection.client()
+    found = []
+    for series in listing:
+        if not series.is_lunglens_result:
+            continue
+        what = f"reading the metadata of series {series.series_uid} of study {series.study_uid}"
+        try:
+            metadata = client.retrieve_series_metadata(series.study_uid, series.series_uid)
+        except (PacsError, RequestException, ValueError) as exc:
+            raise named_error(connection, exc, what) from None
+        if series_uid in json.dumps(metadata):
+            found.append(series)
+    return found
 
 
 def _int(value) -> int | None:

@@ -26,6 +26,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import RE_VALID_UID
 from requests import RequestException
 
+from lunglens.pacs.address import SeriesAddress
 from lunglens.pacs.connection import (
     Connection,
     HostUnreachable,
@@ -58,12 +59,20 @@ class RetrySchedule:
 class Retrieved:
     """What a retrieval brought: the folder, the instances expected per series (listed by
     QIDO-RS, or streamed though the listing left them out), the number of instances the server
-    counts per series (None where it does not say), and the files received."""
+    counts per series (None where it does not say), the files received (`<folder>/<Series
+    Instance UID>/<SOP Instance UID>.dcm`), and the server and study they came from."""
 
     folder: Path
     expected: dict[str, list[str]]
     counted: dict[str, int | None] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    url: str = ""
+    study_uid: str = ""
+
+    def origin(self, path: Path) -> tuple[str, str]:
+        """(SOP Instance UID, series address) of a file of the folder, as the server names them
+        (`lunglens.io.discover.Origin`: messages about the files outlive the folder)."""
+        return path.stem, SeriesAddress(self.url, self.study_uid, path.parent.name).text
 
     def n_expected_in(self, series_uid: str) -> int:
         """The instances series `series_uid` holds: as many as listed, or as counted if more."""
@@ -313,7 +322,9 @@ def retrieve_study(
     PartialTransfer (naming each series with fewer instances than listed or counted, and how
     many)."""
     expected, counted = _expected_instances(connection, study_uid, series)
-    result = Retrieved(folder=Path(dest_folder), expected=expected, counted=counted)
+    result = Retrieved(
+        folder=Path(dest_folder), expected=expected, counted=counted, url=connection.url, study_uid=study_uid
+    )
     transfer = _Transfer(connection, study_uid, result, progress, retry)
     _in_parallel(transfer, transfer.stream_series, [s for s in expected if is_valid_uid(s)], workers)
     to_fetch = [item for item in transfer.missing() if item not in transfer.invalid]
