@@ -718,6 +718,9 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
     config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
     summary = run_batch(config, progress=lambda *a: None)
     assert (summary.total, summary.done, summary.failed, summary.pending) == (2, 1, 1, 0)
+    assert (
+        summary.lines()[0] == "batch: 1 series: 1 done, 0 failed, 0 left; 1 folder without a readable series"
+    )
     skipped_line = (
         f"skipped: {len(files)} entries in 1 folder when SOURCE was read; 1 of the folders forms no series"
     )

@@ -52,12 +52,21 @@ class BatchSummary:
     unavailable: int = 0
     """Failed jobs whose server was unavailable (`task.SERVER_UNAVAILABLE`): the batch did not
     do its work, and a rerun tries them again."""
+    unread: int = 0
+    """Rows of folders in which no series could be read (failed rows, counted in `total` and
+    `failed`; the summary counts them apart from the series)."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
+        unread = (
+            f"; {self.unread} folder{'s' * (self.unread != 1)} without a readable series"
+            if self.unread
+            else ""
+        )
         return (
             [
-                f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
+                f"batch: {self.total - self.unread} series: {self.done} done, {self.failed - self.unread} "
+                f"failed, {self.pending} left{unread}",
                 f"       this run: {self.ran} finished in {self.seconds:.1f} s "
                 f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
                 f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"

@@ -694,4 +694,5 @@ def run_batch(
         caveats=plan.caveats,
         skipped=plan.skipped_note,
         unavailable=sum(1 for r in records if r.state == "failed" and r.error.startswith(SERVER_UNAVAILABLE)),
+        unread=sum(1 for r in records if r.series_key.startswith(UNREAD_KEY)),
     )
