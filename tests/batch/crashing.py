@@ -33,15 +33,36 @@ def slow_jobs(job, settings):
     return run_job(job, settings)
 
 
-def server_gone_once(job, settings):
-    """Fail every job the first time as a job whose server went away does (a marker file beside
-    the output folder remembers), then run it."""
+def server_gone_after_one(job, settings):
+    """Run the first job, then fail every job as a job whose server went away does while the file
+    `server-gone` beside the output folder (made after the first job) is there."""
+    beside = Path(settings.out_folder).parent
+    if (beside / "server-gone").exists():
+        return _server_unavailable()
+    answer = run_job(job, settings)
+    if not (beside / "served-one").exists():
+        (beside / "served-one").touch()
+        (beside / "server-gone").touch()
+    return answer
+
+
+def wait_after_first_job(job, settings):
+    """Run the first job; every later one waits (at most a minute) for the file `go` beside the
+    output folder before it runs (the test stops its server meanwhile)."""
+    beside = Path(settings.out_folder).parent
+    if (beside / "ran-one").exists():
+        deadline = time.monotonic() + 60
+        while not (beside / "go").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    else:
+        (beside / "ran-one").touch()
+    return run_job(job, settings)
+
+
+def _server_unavailable() -> dict:
+    """The answer of a job whose server went away while it listed the series."""
     from lunglens.batch.task import SERVER_UNAVAILABLE
 
-    marker = Path(settings.out_folder).parent / f"unavailable-{job.job_id}"
-    if marker.exists():
-        return run_job(job, settings)
-    marker.touch()
     error = (
         SERVER_UNAVAILABLE + "http://pacs.example/dicom-web: host unreachable while listing (no connection)"
     )

@@ -31,7 +31,7 @@ from lunglens.core.decision import DecisionParams
 from lunglens.inference import load_model
 from lunglens.io import discover, load
 from tests.batch.conftest import write_archive
-from tests.batch.crashing import crash_marked_patients, server_gone_once, slow_jobs
+from tests.batch.crashing import crash_marked_patients, server_gone_after_one, slow_jobs
 
 HU_BANDS = AnalysisOptions(lesion_method="hu_bands")
 """The batch mechanics are tested with the fast lesion method, named (the default may be either)."""
@@ -718,6 +718,9 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
     config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
     summary = run_batch(config, progress=lambda *a: None)
     assert (summary.total, summary.done, summary.failed, summary.pending) == (2, 1, 1, 0)
+    assert (
+        summary.lines()[0] == "batch: 1 series: 1 done, 0 failed, 0 left; 1 folder without a readable series"
+    )
     skipped_line = (
         f"skipped: {len(files)} entries in 1 folder when SOURCE was read; 1 of the folders forms no series"
     )
@@ -753,23 +756,62 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
         assert all(not r.job_id.startswith("skipped_") for r in manifest.records())
 
 
-def test_jobs_whose_server_was_unavailable_exit_2_saying_so_and_a_plain_rerun_runs_them(
+def test_a_server_found_unavailable_stops_the_batch_leaving_the_rest_pending_for_a_plain_rerun(
     tiny_card, tmp_path, monkeypatch, capsys
 ):
-    """A batch whose PACS went away under its jobs did not do its work: exit 2 (as a server
-    unreachable before planning), the summary says why; the rerun tries those jobs again."""
+    """A batch whose PACS went away after planning did not do its work: once a job finds the
+    server unavailable no job is started any more; the jobs not run stay pending (not failed),
+    the summary says so, exit 2 (as a server unreachable before planning). A plain rerun, the
+    server back, tries the failed job again and runs those left, not the finished one."""
     from functools import partial
 
     import lunglens.cli.batch
 
-    source = write_archive(tmp_path / "src", 2, bad=False)
+    source = write_archive(tmp_path / "src", 4, bad=False)
     out = tmp_path / "out"
-    monkeypatch.setattr(lunglens.cli.batch, "run_batch", partial(run_batch, task=server_gone_once))
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", partial(run_batch, task=server_gone_after_one))
     argv = ["batch", str(source), "--out", str(out), "--workers", "1", "--model", str(tiny_card),
             "--lesion-method", "hu_bands"]  # fmt: skip
     assert cli_main(argv) == 2
     printed = capsys.readouterr().out
-    assert "2 series: 0 done, 2 failed, 0 left" in printed
-    assert "2 of the failed series failed because the server was unavailable" in printed
+    assert "4 series: 1 done, 1 failed, 2 left" in printed
+    assert "1 of the failed series failed because the server was unavailable" in printed
+    assert "the server was unavailable, so the batch stopped: 2 series were not analysed" in printed
+    states = _states(out)
+    assert sorted(states.values()) == [("done", 1), ("failed", 1), ("pending", 0), ("pending", 0)]
+    (done,) = [job_id for job_id, (state, _) in states.items() if state == "done"]
+    written = (out / result_name(done)).stat().st_mtime_ns
+    with open(out / WORKLIST_NAME, newline="", encoding="utf-8") as fh:
+        assert sorted(r["status"] for r in csv.DictReader(fh)) == ["done", "failed", "pending", "pending"]
+
+    (tmp_path / "server-gone").unlink()  # the server is back
     assert cli_main(argv) == 0
-    assert "2 series: 2 done, 0 failed, 0 left" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "4 series: 4 done, 0 failed, 0 left" in printed
+    assert "this run: 3 finished" in printed and "1 done earlier, skipped" in printed
+    assert (out / result_name(done)).stat().st_mtime_ns == written  # not computed again
+
+
+def test_once_the_server_is_unavailable_a_job_no_worker_runs_is_withdrawn_not_one_running():
+    """`_withdraw_unstarted` cancels the futures no worker runs (one handed to a busy worker
+    waits there, and would then find the server gone); the one running finishes; both answer
+    (the batch does not wait for ever)."""
+    from distributed import Client, LocalCluster, as_completed
+
+    from lunglens.batch.runner import _running_keys, _withdraw_unstarted
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        running = client.submit(time.sleep, 2, key="running")
+        waiting = client.submit(time.sleep, 0, key="waiting")
+        deadline = time.monotonic() + 30
+        while list(client.run(_running_keys).values()) != [["running"]]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _withdraw_unstarted(client, {running: "job A", waiting: "job B"}) == {waiting}
+        assert {future.key: future.status for future in as_completed([running, waiting])} == {
+            "running": "finished",
+            "waiting": "cancelled",
+        }

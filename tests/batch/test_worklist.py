@@ -207,6 +207,20 @@ def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
     assert not any("warning" in line for line in replace(summary, caveats=()).lines())
 
 
+def test_the_final_summary_counts_the_folders_without_a_readable_series_apart_from_the_series():
+    """Their failed rows are no series: 10 rows of which 2 such folders are 8 series."""
+    summary = BatchSummary(total=10, done=5, failed=4, pending=1, ran=1, already_done=0, adopted=0,
+                           recovered=0, verdicts={}, model="m 1", seconds=1.0, studies_per_hour=3600.0,
+                           unread=2)  # fmt: skip
+    assert (
+        summary.lines()[0] == "batch: 8 series: 5 done, 2 failed, 1 left; 2 folders without a readable series"
+    )
+    assert (
+        replace(summary, total=8, failed=2, unread=0).lines()[0]
+        == "batch: 8 series: 5 done, 2 failed, 1 left"
+    )
+
+
 def _done_record(job_id: str, summary: dict) -> JobRecord:
     return JobRecord(
         job_id=job_id,

@@ -56,6 +56,15 @@ class OrthancServer:
             ids.append(answer.json()["ID"])
         return ids
 
+    def restart(self) -> None:
+        """Start the server again, stopped or not, with its configuration (storage, port, password)."""
+        self.stop()
+        with open(self.log, "ab") as sink:
+            self.process = subprocess.Popen(
+                self.process.args, stdout=sink, stderr=subprocess.STDOUT, cwd=self.log.parent
+            )
+        _wait_until_up(self)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -112,18 +121,24 @@ def start_orthanc(folder: Path, **settings) -> OrthancServer:
         password=password,
         log=log,
     )
+    _wait_until_up(server)
+    return server
+
+
+def _wait_until_up(server: OrthancServer) -> None:
+    """Wait until `server` answers; fail the test (the server stopped) when it does not in time."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"Orthanc exited with {process.returncode}: {log.read_text()[-2000:]}")
+        if server.process.poll() is not None:
+            pytest.fail(f"Orthanc exited with {server.process.returncode}: {server.log.read_text()[-2000:]}")
         try:
             if requests.get(f"{server.rest_url}/system", auth=server.auth, timeout=2).ok:
-                return server
+                return
         except requests.ConnectionError:
             pass
         time.sleep(0.2)
     server.stop()
-    pytest.fail(f"Orthanc did not answer within {STARTUP_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+    pytest.fail(f"Orthanc did not answer within {STARTUP_TIMEOUT_S} s: {server.log.read_text()[-2000:]}")
 
 
 def start_refusing_orthanc(folder: Path, modality: str) -> OrthancServer:

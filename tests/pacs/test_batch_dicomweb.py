@@ -289,6 +289,48 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
     assert not list(out.glob("*.json"))
 
 
+def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_rerun(
+    isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
+):
+    """Orthanc stopped once the first job has answered: the next job finds it unreachable, the
+    batch starts no other (the rest stay pending, not failed) and exits 2 saying so; once Orthanc
+    is back (its storage, port and password) a plain rerun analyses the rest, not the finished one."""
+    from functools import partial
+
+    import lunglens.cli.batch
+    from tests.batch.crashing import wait_after_first_job
+
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", isolated_orthanc.password)
+    isolated_orthanc.upload(sorted(path for p in PATIENTS for path in (archive / p).glob("*.dcm")))
+    out = tmp_path / "out"
+
+    def stop_after_the_first(done, failed, *_):
+        if done + failed == 1:  # the second job waits for `go` (wait_after_first_job)
+            isolated_orthanc.stop()
+            (tmp_path / "go").touch()
+
+    run = partial(run_batch, task=wait_after_first_job, progress=stop_after_the_first)
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run)
+    argv = _batch(isolated_orthanc, out, card, "--workers", "1")
+    assert cli_main(argv) == 2
+    printed = capsys.readouterr().out
+    assert "3 series: 1 done, 1 failed, 1 left" in printed
+    assert "the server was unavailable, so the batch stopped: 1 series were not analysed" in printed
+    with Manifest(out) as manifest:
+        done, failed, pending = sorted(manifest.records(), key=lambda r: r.state)
+    assert (done.state, failed.state, pending.state, pending.attempts) == ("done", "failed", "pending", 0)
+    assert failed.error.startswith(f"{SERVER_UNAVAILABLE}{isolated_orthanc.dicomweb_url}: host unreachable")
+    written = (out / done.result).stat().st_mtime_ns
+
+    isolated_orthanc.restart()
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "3 series: 3 done, 0 failed, 0 left" in printed
+    assert "this run: 2 finished" in printed and "1 done earlier, skipped" in printed
+    assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+
+
 def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(
     archive, card, tmp_path, monkeypatch
 ):

@@ -218,9 +218,13 @@ class Manifest:
         )
         return self.get(job_id).attempts
 
-    def mark_pending(self, job_id: str, error: str) -> None:
-        """Back in the queue (a retry after a worker died), with what happened."""
-        self._db.execute("UPDATE jobs SET state = 'pending', error = ? WHERE job_id = ?", (error, job_id))
+    def mark_pending(self, job_id: str, error: str, *, attempt_used: bool = True) -> None:
+        """Back in the queue (a retry after a worker died), with what happened; `attempt_used`
+        False: the job was withdrawn before it started, and its attempt is not counted."""
+        self._db.execute(
+            "UPDATE jobs SET state = 'pending', error = ?, attempts = attempts - ? WHERE job_id = ?",
+            (error, 0 if attempt_used else 1, job_id),
+        )
 
     def mark_done(
         self,

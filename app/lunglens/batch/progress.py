@@ -52,12 +52,24 @@ class BatchSummary:
     unavailable: int = 0
     """Failed jobs whose server was unavailable (`task.SERVER_UNAVAILABLE`): the batch did not
     do its work, and a rerun tries them again."""
+    server_gone: bool = False
+    """The batch stopped submitting jobs once the server was found unavailable: the `pending`
+    jobs were left for a rerun."""
+    unread: int = 0
+    """Rows of folders in which no series could be read (failed rows, counted in `total` and
+    `failed`; the summary counts them apart from the series)."""
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
+        unread = (
+            f"; {self.unread} folder{'s' * (self.unread != 1)} without a readable series"
+            if self.unread
+            else ""
+        )
         return (
             [
-                f"batch: {self.total} series: {self.done} done, {self.failed} failed, {self.pending} left",
+                f"batch: {self.total - self.unread} series: {self.done} done, {self.failed - self.unread} "
+                f"failed, {self.pending} left{unread}",
                 f"       this run: {self.ran} finished in {self.seconds:.1f} s "
                 f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
                 f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"
@@ -89,6 +101,14 @@ class BatchSummary:
                 if self.unavailable
                 else []
             )
+            + (
+                [
+                    f"       the server was unavailable, so the batch stopped: {self.pending} series were "
+                    "not analysed and are left pending for a rerun once the server is back"
+                ]
+                if self.server_gone and self.pending
+                else []
+            )
             + [f"       warning: {caveat}" for caveat in self.caveats]
             + ([f"       skipped: {self.skipped}"] if self.skipped else [])
         )
@@ -101,14 +121,18 @@ class ProgressLine:
         self.stream = stream if stream is not None else sys.stderr
         self.terminal = self.stream.isatty()
 
-    def __call__(self, done: int, failed: int, remaining: int, ran: int, seconds: float, last: str) -> None:
+    def __call__(
+        self, done: int, failed: int, remaining: int, ran: int, seconds: float, last: str, final: bool
+    ) -> None:
+        """`last`: the job that answered, in words; `final`: the run's last answer (the jobs left,
+        if any, wait for a rerun)."""
         total = done + failed + remaining
         rate = 3600.0 * ran / seconds if seconds > 0 else 0.0
         counts = f"{done} done, {failed} failed, {remaining} left — {rate:.0f} studies/hour"
         if self.terminal:
             filled = int(BAR_WIDTH * (done + failed) / total) if total else BAR_WIDTH
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            end = "\n" if remaining == 0 else ""
+            end = "\n" if final else ""
             print(f"\rbatch [{bar}] {counts}", end=end, file=self.stream, flush=True)
         else:
             print(f"batch: {counts} ({last})", file=self.stream, flush=True)

@@ -70,6 +70,9 @@ CONNECT_TIMEOUT_S = 10
 #: Seconds an existing scheduler may have no worker before the batch says it is waiting for one.
 WORKERS_NOTICE_S = 10
 
+#: The error of a job withdrawn before it started because the server was found unavailable.
+SERVER_GONE_NOTE = "not run: the server was unavailable for an earlier job; a rerun runs it"
+
 #: Dask settings for the batch: the scheduler does not retry a task whose worker died (the
 #: client does, once, and records the attempt in the manifest).
 DASK_CONFIG = {"distributed.scheduler.allowed-failures": 0}
@@ -458,6 +461,28 @@ def _crash_reason(exc: BaseException | None) -> str:
     return f"a worker died while analysing this series ({type(exc).__name__})"
 
 
+def _running_keys(dask_worker) -> list:
+    """The keys of the tasks running in a thread of this worker (run on each worker): a task the
+    scheduler has handed to a busy worker waits there, not running."""
+    return [task.key for task in dask_worker.state.all_running_tasks]
+
+
+def _withdraw_unstarted(client, in_flight: dict) -> set:
+    """Cancel the futures of `in_flight` that have not answered and that no worker runs (waiting
+    for a worker, or on a busy one; a worker that does not answer runs none) and return them. A
+    task that starts meanwhile is cancelled all the same: the result it may still write is
+    adopted by the rerun, never computed again."""
+    waiting = [future for future in in_flight if not future.done()]
+    if not waiting:
+        return set()
+    answers = client.run(_running_keys, on_error="ignore")
+    running = {key for keys in answers.values() for key in keys}
+    unstarted = {future for future in waiting if future.key not in running}
+    if unstarted:
+        client.cancel(list(unstarted))
+    return unstarted
+
+
 def _run_jobs(
     client,
     todo: deque,
@@ -466,21 +491,28 @@ def _run_jobs(
     manifest: Manifest,
     out: Path,
     progress,
-) -> tuple[int, set[str], dict[int, dict], float]:
+) -> tuple[int, set[str], dict[int, dict], float, bool]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
-    task queued on it), and a kill loses at most one job per worker. Returns (jobs finished, the
-    ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
+    task queued on it), and a kill loses at most one job per worker. Once a job fails because its
+    server was unavailable (`SERVER_UNAVAILABLE`), no job is submitted any more and those no
+    worker has taken yet are withdrawn (`_withdraw_unstarted`): they stay pending for a rerun, as
+    do the jobs not submitted; the jobs running finish or fail as they do. Returns (jobs finished,
+    the ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
     finished by this run), {worker pid: {"jobs", "model_loads", "lesion_model_loads",
-    "cpu_seconds"}}, seconds from the first submission to the last answer)."""
+    "cpu_seconds"}}, seconds from the first submission to the last answer, whether the batch
+    stopped because the server was unavailable)."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     in_flight: dict = {}
     finished = as_completed()
     by_id = {job.job_id: job for job in todo}
+    server_gone, withdrawn = False, set()
 
     def fill() -> None:
+        if server_gone:
+            return
         limit = max(1, client.run_on_scheduler(_running_workers)) if todo else 0
         while todo and len(in_flight) < limit:
             job = todo.popleft()
@@ -494,7 +526,9 @@ def _run_jobs(
     fill()
     for future in finished:
         job = in_flight.pop(future)
-        if future.status == "finished":
+        if future in withdrawn:
+            manifest.mark_pending(job.job_id, SERVER_GONE_NOTE, attempt_used=False)
+        elif future.status == "finished":
             answer = future.result()
             seen = workers.setdefault(
                 answer["pid"], {"jobs": 0, "model_loads": 0, "lesion_model_loads": 0, "cpu_seconds": 0.0}
@@ -517,6 +551,9 @@ def _run_jobs(
                     )
                 else:
                     manifest.mark_failed(job.job_id, answer["error"], answer["seconds"], job.source_signature)
+                    if answer["error"].startswith(SERVER_UNAVAILABLE) and not server_gone:
+                        server_gone = True
+                        withdrawn = _withdraw_unstarted(client, in_flight)
                 ran += 1
         else:
             error = future.exception() if future.status == "error" else None
@@ -548,13 +585,15 @@ def _run_jobs(
             counts["pending"] + counts["running"],
             ran,
             time.perf_counter() - start,
-            f"{job.job_id} {state}",
+            f"{job.job_id} {state}"
+            + ("; the server is unavailable: no job is started any more" * server_gone),
+            not in_flight,  # the run's last answer
         )
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
             with contextlib.suppress(WriteError):  # the final write reports a lasting failure
                 write_worklist(out, manifest.records())
             last_worklist = time.monotonic()
-    return ran, kept, workers, time.perf_counter() - start
+    return ran, kept, workers, time.perf_counter() - start, server_gone
 
 
 def run_batch(
@@ -644,7 +683,7 @@ def run_batch(
                 with contextlib.suppress(WriteError):
                     write_worklist(out, manifest.records())
 
-            ran, workers, jobs_seconds, cluster_seconds, kept = 0, {}, 0.0, 0.0, set()
+            ran, workers, jobs_seconds, cluster_seconds, kept, server_gone = 0, {}, 0.0, 0.0, set(), False
             if todo:
                 settings = JobSettings(
                     card, sha256, config.provider, config.options, str(out.resolve()), config.report
@@ -654,7 +693,7 @@ def run_batch(
                     cluster_seconds = time.perf_counter() - cluster_started
                     _check_workers_sign_in(client, config.dicomweb)
                     with _WorkerWatch(client, config.scheduler):
-                        ran, kept, workers, jobs_seconds = _run_jobs(
+                        ran, kept, workers, jobs_seconds, server_gone = _run_jobs(
                             client, todo, settings, task, manifest, out, progress
                         )
                 _remove_temporaries(out)  # every job of this run has answered
@@ -694,4 +733,6 @@ def run_batch(
         caveats=plan.caveats,
         skipped=plan.skipped_note,
         unavailable=sum(1 for r in records if r.state == "failed" and r.error.startswith(SERVER_UNAVAILABLE)),
+        server_gone=server_gone,
+        unread=sum(1 for r in records if r.series_key.startswith(UNREAD_KEY)),
     )
