@@ -59,6 +59,16 @@ def wait_after_first_job(job, settings):
     return run_job(job, settings)
 
 
+def first_job_meets_a_server_failure(job, settings):
+    """Fail the first job as a job whose server was unavailable does (a server error on its
+    study, say); run the others."""
+    marker = Path(settings.out_folder).parent / "failed-one"
+    if marker.exists():
+        return run_job(job, settings)
+    marker.touch()
+    return _server_unavailable()
+
+
 def _server_unavailable() -> dict:
     """The answer of a job whose server went away while it listed the series."""
     from lunglens.batch.task import SERVER_UNAVAILABLE

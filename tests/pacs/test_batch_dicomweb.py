@@ -315,7 +315,9 @@ def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_r
     assert cli_main(argv) == 2
     printed = capsys.readouterr().out
     assert "3 series: 1 done, 1 failed, 1 left" in printed
-    assert "the server was unavailable, so the batch stopped: 1 series were not analysed" in printed
+    assert (
+        "the server was unavailable, so the batch stopped: 1 series was not analysed and is left" in printed
+    )
     with Manifest(out) as manifest:
         done, failed, pending = sorted(manifest.records(), key=lambda r: r.state)
     assert (done.state, failed.state, pending.state, pending.attempts) == ("done", "failed", "pending", 0)
@@ -329,6 +331,30 @@ def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_r
     assert "3 series: 3 done, 0 failed, 0 left" in printed
     assert "this run: 2 finished" in printed and "1 done earlier, skipped" in printed
     assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+
+
+def test_a_job_that_met_a_server_failure_of_its_own_stops_no_batch_while_the_server_answers(
+    isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
+):
+    """A job failed as if its server were unavailable (a server error on its study) while the
+    server answers a search: the batch goes on with the other jobs; the failed one is tried again
+    by a plain rerun (exit 2 says so)."""
+    from functools import partial
+
+    import lunglens.cli.batch
+    from tests.batch.crashing import first_job_meets_a_server_failure
+
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", isolated_orthanc.password)
+    isolated_orthanc.upload(sorted(path for p in PATIENTS for path in (archive / p).glob("*.dcm")))
+    out = tmp_path / "out"
+    run = partial(run_batch, task=first_job_meets_a_server_failure)
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run)
+    assert cli_main(_batch(isolated_orthanc, out, card, "--workers", "1")) == 2
+    printed = capsys.readouterr().out
+    assert "3 series: 2 done, 1 failed, 0 left" in printed
+    assert "the batch stopped" not in printed
+    with Manifest(out) as manifest:
+        assert sorted(r.state for r in manifest.records()) == ["done", "done", "failed"]
 
 
 def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(

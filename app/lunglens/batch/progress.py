@@ -103,8 +103,9 @@ class BatchSummary:
             )
             + (
                 [
-                    f"       the server was unavailable, so the batch stopped: {self.pending} series were "
-                    "not analysed and are left pending for a rerun once the server is back"
+                    f"       the server was unavailable, so the batch stopped: {self.pending} series "
+                    f"{'was' if self.pending == 1 else 'were'} not analysed and "
+                    f"{'is' if self.pending == 1 else 'are'} left pending for a rerun once the server is back"
                 ]
                 if self.server_gone and self.pending
                 else []

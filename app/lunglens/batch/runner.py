@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from requests import RequestException
+
 from lunglens.analysis import Analysis, AnalysisOptions, ModelRecord
 from lunglens.analysis.lesion_methods import HU_BANDS, LEARNED
 from lunglens.atomic import WriteError, folder_destination_problem
@@ -483,6 +485,20 @@ def _withdraw_unstarted(client, in_flight: dict) -> set:
     return unstarted
 
 
+def _server_answers(query: DicomwebQuery | None) -> bool:
+    """Whether the server of a DICOMweb batch (`query`) answers a search for one study now. A
+    job that found the server unavailable may have met a failure of its own series (a server
+    error on one study), which stops no batch; a server that does not answer this either is
+    gone. A folder batch has no server to ask: False."""
+    if query is None:
+        return False
+    try:
+        query.connection.client().search_for_studies(limit=1)
+    except (PacsError, RequestException, ValueError):
+        return False
+    return True
+
+
 def _run_jobs(
     client,
     todo: deque,
@@ -491,11 +507,13 @@ def _run_jobs(
     manifest: Manifest,
     out: Path,
     progress,
+    server_answers: Callable[[], bool],
 ) -> tuple[int, set[str], dict[int, dict], float, bool]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Once a job fails because its
-    server was unavailable (`SERVER_UNAVAILABLE`), no job is submitted any more and those no
+    server was unavailable (`SERVER_UNAVAILABLE`) and the server does not answer `server_answers`
+    either, no job is submitted any more and those no
     worker has taken yet are withdrawn (`_withdraw_unstarted`): they stay pending for a rerun, as
     do the jobs not submitted; the jobs running finish or fail as they do. Returns (jobs finished,
     the ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
@@ -551,7 +569,8 @@ def _run_jobs(
                     )
                 else:
                     manifest.mark_failed(job.job_id, answer["error"], answer["seconds"], job.source_signature)
-                    if answer["error"].startswith(SERVER_UNAVAILABLE) and not server_gone:
+                    unavailable = answer["error"].startswith(SERVER_UNAVAILABLE)
+                    if unavailable and not server_gone and not server_answers():
                         server_gone = True
                         withdrawn = _withdraw_unstarted(client, in_flight)
                 ran += 1
@@ -694,7 +713,14 @@ def run_batch(
                     _check_workers_sign_in(client, config.dicomweb)
                     with _WorkerWatch(client, config.scheduler):
                         ran, kept, workers, jobs_seconds, server_gone = _run_jobs(
-                            client, todo, settings, task, manifest, out, progress
+                            client,
+                            todo,
+                            settings,
+                            task,
+                            manifest,
+                            out,
+                            progress,
+                            lambda: _server_answers(config.dicomweb),
                         )
                 _remove_temporaries(out)  # every job of this run has answered
             counts = manifest.counts()

@@ -6,8 +6,9 @@ below SOURCE; `lunglens batch --dicomweb URL [--patient ID] [--date RANGE] [--mo
 Exit status as for the other subcommands: 0 the batch ran (failed jobs are listed in the
 worklist, they do not fail the command), 2 bad input (SOURCE or the DICOMweb server, --out, the
 model, the scheduler), and 2 when jobs failed because their DICOMweb server was unavailable
-(unreachable, no answer in time, a server error: the batch then starts no other job, and the
-summary says so; a rerun tries them again and runs those left)."""
+(unreachable, no answer in time, a server error: when the server does not answer a search either,
+the batch starts no other job, and the summary says so; a rerun tries them again and runs those
+left)."""
 
 from __future__ import annotations
 
