@@ -776,7 +776,9 @@ def test_a_server_found_unavailable_stops_the_batch_leaving_the_rest_pending_for
     printed = capsys.readouterr().out
     assert "4 series: 1 done, 1 failed, 2 left" in printed
     assert "1 of the failed series failed because the server was unavailable" in printed
-    assert "the server was unavailable, so the batch stopped: 2 series were not analysed and are left" in printed
+    assert (
+        "the server was unavailable, so the batch stopped: 2 series were not analysed and are left" in printed
+    )
     states = _states(out)
     assert sorted(states.values()) == [("done", 1), ("failed", 1), ("pending", 0), ("pending", 0)]
     (done,) = [job_id for job_id, (state, _) in states.items() if state == "done"]
