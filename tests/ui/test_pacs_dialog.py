@@ -2,13 +2,21 @@
 a phantom patient is uploaded, found, retrieved with progress and opened; the analysis' DICOM
 results are stored in its study and found there; failures are named and never carry the
 password; the remembered connection holds URL and user only. The reader confirms the server
-results go to (that test stores with a fake, no Orthanc needed)."""
+results go to (that test stores with a fake, no Orthanc needed). A search of a server slow to
+answer (a stand-in, `HeldAnswers`) is stopped at once, by Stop or by closing the dialog: its
+late answer is ignored and a new search runs at once."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from PySide6.QtCore import QThreadPool
 
 import lunglens.ui.pacs_session as session_module
 from lunglens.pacs import Connection
@@ -21,6 +29,116 @@ def uploaded(orthanc, tmp_path_factory):  # noqa: F811 - the fixture imported ab
     archive = write_archive(tmp_path_factory.mktemp("pacs-archive"), 1, bad=False)
     orthanc.upload(sorted((archive / "PAT000").glob("*.dcm")))
     return orthanc
+
+
+#: The study the stand-in server lists, as DICOM JSON.
+HELD_STUDY = {
+    "0020000D": {"vr": "UI", "Value": ["1.2.826.0.1.3680043.8.498.1"]},
+    "00100020": {"vr": "LO", "Value": ["LATE001"]},
+    "00080061": {"vr": "CS", "Value": ["CT"]},
+}
+#: The longest a test waits for the stand-in server (seconds): it answers then anyway.
+HELD_GUARD_S = 30
+
+
+class HeldAnswers(BaseHTTPRequestHandler):
+    """A DICOMweb server slow to answer, at http://127.0.0.1:PORT/<mode>/dicom-web: QIDO-RS lists
+    HELD_STUDY (nothing from an offset on); mode `held` answers only once `release` is set, `quick`
+    at once. `asked` is set when a held search came in, `answered` once its answer went out."""
+
+    protocol_version = "HTTP/1.1"
+    release = asked = answered = threading.Event()
+
+    def log_message(self, *_args):
+        pass
+
+    def do_GET(self):
+        mode = self.path.split("/")[1]
+        offset = int(parse_qs(urlsplit(self.path).query).get("offset", ["0"])[0])
+        if mode == "held":
+            type(self).asked.set()
+            type(self).release.wait(HELD_GUARD_S)
+        body = json.dumps([] if offset else [HELD_STUDY]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/dicom+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        if mode == "held":
+            type(self).answered.set()
+
+
+@pytest.fixture
+def held_server(monkeypatch):
+    """The root of a `HeldAnswers` server (no credentials sent to it); released after the test."""
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+    HeldAnswers.release, HeldAnswers.asked, HeldAnswers.answered = (threading.Event() for _ in range(3))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HeldAnswers)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    HeldAnswers.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _held_search(qtbot, window, root: str):
+    """The PACS dialog with a search of `root`'s held mode under way (the server has it)."""
+    dialog = window.hospital.open_pacs()
+    dialog.url_box.setEditText(f"{root}/held/dicom-web")
+    dialog.user_edit.setText("")
+    dialog.search_button.click()
+    qtbot.waitUntil(HeldAnswers.asked.is_set, timeout=10000)
+    assert dialog.stop_button.isEnabled() and not dialog.search_button.isEnabled()
+    return dialog
+
+
+def _late_answer_ignored(qtbot, dialog, reported: list) -> None:
+    """Let the held search's answer come, and check that nothing of it is shown or reported."""
+    HeldAnswers.release.set()
+    assert HeldAnswers.answered.wait(10)
+    qtbot.wait(500)  # time for the answer to be parsed and, were it not ignored, shown
+    assert not reported and dialog.table.rowCount() == 0
+    assert "Search cancelled" in dialog.message.text()
+
+
+def test_a_slow_search_is_stopped_at_once_and_a_new_one_runs(qtbot, window, held_server, tmp_path):
+    """The search waited for the server's answer or the timeout (60 s), Stop-less; now Stop
+    abandons it at once: the dialog says so, frees its worker (the thread pool loads series and
+    runs analyses), ignores the answer that comes later, and searches again at once."""
+    dialog = _held_search(qtbot, window, held_server)
+    reported = []
+    dialog.session.studiesFound.connect(lambda studies: reported.append(studies))
+    dialog.session.failed.connect(lambda *args: reported.append(args))
+    dialog.grab().save(str(tmp_path / "searching.png"))
+    started = time.monotonic()
+    dialog.stop_button.click()
+    assert time.monotonic() - started < 1.0
+    assert "Search cancelled" in dialog.message.text()
+    assert dialog.search_button.isEnabled() and not dialog.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=2000)
+    assert not HeldAnswers.answered.is_set()  # the server still holds its answer
+    _late_answer_ignored(qtbot, dialog, reported)
+
+    dialog.url_box.setEditText(f"{held_server}/quick/dicom-web")
+    with qtbot.waitSignal(dialog.session.studiesFound, timeout=10000):
+        dialog.search_button.click()
+    assert dialog.table.rowCount() == 1 and dialog.table.item(0, 1).text() == "LATE001"
+    assert dialog.search_button.isEnabled() and not dialog.stop_button.isEnabled()
+
+
+def test_closing_the_dialog_during_a_search_abandons_it(qtbot, window, held_server):
+    dialog = _held_search(qtbot, window, held_server)
+    reported = []
+    dialog.session.studiesFound.connect(lambda studies: reported.append(studies))
+    dialog.session.failed.connect(lambda *args: reported.append(args))
+    started = time.monotonic()
+    dialog.close()
+    assert time.monotonic() - started < 1.0 and not dialog.isVisible()
+    _late_answer_ignored(qtbot, dialog, reported)
+    assert window.hospital.open_pacs() is dialog and dialog.search_button.isEnabled()
 
 
 def _wait_message(qtbot, dialog, fragment: str) -> str:

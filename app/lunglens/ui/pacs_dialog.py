@@ -1,6 +1,7 @@
 """The "Open from PACS…" dialog: a DICOMweb server (URL and user, remembered; the password from
 LUNGLENS_DICOMWEB_PASSWORD or typed for this session only), patient and date filters, the CT
-studies QIDO-RS lists, and Open, which retrieves the chosen study (WADO-RS) into a temporary
+studies QIDO-RS lists (a search is stopped at once with Stop or by closing the dialog; a late
+answer is ignored), and Open, which retrieves the chosen study (WADO-RS) into a temporary
 folder with progress and asks to open that folder (`openFolder`). Failures are shown with the
 named message of `lunglens.pacs` (unreachable, 401/403, not found, timeout, partial transfer).
 
@@ -69,6 +70,12 @@ class PacsDialog(QDialog):
         self.search_button = QPushButton("&Search")
         self.search_button.setDefault(True)
         self.search_button.clicked.connect(self.search)
+        self.stop_button = QPushButton("S&top")
+        self.stop_button.setToolTip(
+            "Stop waiting for the server: the search is abandoned, its answer ignored"
+        )
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.cancel_search)
 
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
@@ -104,6 +111,7 @@ class PacsDialog(QDialog):
         filters.addWidget(QLabel("Study date"))
         filters.addWidget(self.date_edit, 1)
         filters.addWidget(self.search_button)
+        filters.addWidget(self.stop_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.progress, 1)
         buttons.addStretch()
@@ -148,14 +156,29 @@ class PacsDialog(QDialog):
         connection = self._connection()
         if connection is None:
             return
-        self.search_button.setEnabled(False)
+        self._set_searching(True)
         self.studies = []
         self.table.setRowCount(0)  # the studies listed were another search's, perhaps another server's
         self._say(f"Searching {connection.where}…")
         self.session.search(connection, self.patient_edit.text().strip(), self.date_edit.text().strip())
 
+    def _set_searching(self, on: bool) -> None:
+        self.search_button.setEnabled(not on)
+        self.stop_button.setEnabled(on)
+
+    def cancel_search(self) -> None:
+        """Abandon the running search (`PacsSession.cancel_search`); a new one may start at once."""
+        if self.session.cancel_search():
+            self._set_searching(False)
+            self._say("Search cancelled.")
+
+    def reject(self) -> None:
+        """Close; a search still running is abandoned (its answer would fill a dialog not shown)."""
+        self.cancel_search()
+        super().reject()
+
     def _studies_found(self, studies) -> None:
-        self.search_button.setEnabled(True)
+        self._set_searching(False)
         self.studies = list(studies)
         self.table.setRowCount(len(self.studies))
         for row, study in enumerate(self.studies):
@@ -203,7 +226,7 @@ class PacsDialog(QDialog):
         self.accept()
 
     def _failed(self, title: str, text: str) -> None:
-        self.search_button.setEnabled(True)
+        self._set_searching(self.session.searching)  # a retrieval's failure leaves a search running
         self.open_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
         self.progress.hide()
         self._say(f"{title}: {text}", error=True)

@@ -29,7 +29,7 @@ from lunglens.pacs import (
     stored_text,
 )
 from lunglens.ui.session_folders import make_session_folder
-from lunglens.ui.workers import JobSlot, WorkerSignals
+from lunglens.ui.workers import JobSlot, WorkerSignals, abandonable
 
 SETTINGS_KEY = "pacs/connections"
 MAX_CONNECTIONS = 8
@@ -147,12 +147,29 @@ class PacsSession(QObject):
 
     # --- jobs ------------------------------------------------------------------------------
     def search(self, connection: Connection, patient: str = "", date: str = "") -> None:
-        """List the CT studies matching `patient` and `date` (QIDO-RS) in the background."""
+        """List the CT studies matching `patient` and `date` (QIDO-RS) in the background; the
+        search can be abandoned at once (`cancel_search`)."""
         signals = self.jobs["search"].start(
-            lambda _p, _c: find_studies(connection, patient=patient or None, date=date or None, modality="CT")
+            lambda _p, cancel: abandonable(
+                lambda: find_studies(connection, patient=patient or None, date=date or None, modality="CT"),
+                cancel,
+            )
         )
         signals.finished.connect(self.studiesFound)
         signals.failed.connect(lambda message: self.failed.emit("Cannot search the PACS", message))
+
+    @property
+    def searching(self) -> bool:
+        """Whether a search runs (started and neither answered, failed nor cancelled)."""
+        return self.jobs["search"].running
+
+    def cancel_search(self) -> bool:
+        """Abandon the running search: nothing of it is reported, whenever the server answers
+        (the request runs on to its answer or timeout in a thread of its own, `abandonable`).
+        Returns whether a search was running."""
+        running = self.searching
+        self.jobs["search"].drop()
+        return running
 
     def _retrieve(
         self, connection: Connection, study_uid: str, series_uid: str | None = None

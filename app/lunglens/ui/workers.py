@@ -2,7 +2,8 @@
 
 A worker never touches a widget. Every job carries a generation number from its `JobSlot`;
 when a newer job of the same kind has started, the older one's results are dropped, so a slow
-load of a folder the reader has already left never lands on screen."""
+load of a folder the reader has already left never lands on screen. Work that cannot look at its
+cancel request (a request to a server that only its timeout ends) runs through `abandonable`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from lunglens.inference import Cancelled
+
+#: How often a job waiting on work it cannot interrupt looks at its cancel request (seconds).
+CANCEL_POLL_S = 0.05
 
 
 class WorkerSignals(QObject):
@@ -51,6 +55,33 @@ class _Runnable(QRunnable):
         then there is no one left to tell (Qt would print a traceback on the way out)."""
         with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
             signal.emit(*args)
+
+
+def abandonable(function: Callable[[], object], cancel: threading.Event) -> object:
+    """What `function()` returns (or raises), run in a daemon thread of its own, so that the job
+    calling this raises Cancelled within CANCEL_POLL_S of `cancel` being set even while `function`
+    blocks (a server that answers only at the request's timeout): the job's pool thread is free at
+    once, and `function` runs on to its end alone, its answer dropped. `function` must not touch
+    Qt objects (they may be gone by then); a daemon thread never holds up LungLens' exit."""
+    outcome: list = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append((True, function()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the job, which reports it
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="lunglens-abandonable", daemon=True).start()
+    while not done.wait(CANCEL_POLL_S):
+        if cancel.is_set():
+            raise Cancelled
+    returned, value = outcome[0]
+    if not returned:
+        raise value
+    return value
 
 
 class JobSlot:
