@@ -66,9 +66,10 @@ def test_analyze_refuses_anonymised_images_of_pixels_with_identifying_text(tmp_p
         ("StudyDate", "20201301", "StudyDate '20201301' is not a valid date (YYYYMMDD)"),
         ("StudyTime", "256100", "StudyTime '256100' is not a valid time (HHMMSS.FFFFFF)"),
         ("PatientBirthDate", "19800230", "PatientBirthDate '19800230' is not a valid date (YYYYMMDD)"),
+        ("PatientSex", "MALE", "PatientSex 'MALE' is not a valid sex (M, F or O)"),
     ],
 )
-def test_an_invalid_date_copied_into_the_results_is_refused_before_anything_runs(
+def test_an_invalid_value_copied_into_the_results_is_refused_before_anything_runs(
     tmp_path, capsys, keyword, value, said
 ):
     folder = tmp_path / "series"
@@ -83,6 +84,49 @@ def test_an_invalid_date_copied_into_the_results_is_refused_before_anything_runs
     captured = capsys.readouterr()
     assert status == cli.EXIT_BAD_INPUT and "verdict" not in captured.out
     assert f"{folder}: no DICOM results: {said}" in captured.err and "Error" not in captured.err
+    assert "or write anonymised results (--anonymise), which leave it out" in captured.err
     assert not json_path.exists() and not out.exists()
     assert cli.main([*argv, "--anonymise"]) == 0  # anonymised results copy no date
     assert len(list(out.iterdir())) >= 3
+
+
+def _with_patient_sex(folder, value: str):
+    for path in phantom_slices(folder):
+        ds = pydicom.dcmread(path)
+        ds.PatientSex = value
+        ds.save_as(path)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("outputs", "said", "not_said"),
+    [
+        ("folder", "(correct the files, or write anonymised results (--anonymise)", None),
+        (
+            "store",
+            "(correct the files in the PACS; only anonymised results written to a folder",
+            "(--anonymise)",
+        ),
+        ("viewer", "(correct the files: the results sent to a PACS name the patient", "--anonymise"),
+    ],
+)
+def test_the_remedy_for_an_invalid_value_fits_where_the_results_go(tmp_path, outputs, said, not_said):
+    (ref,) = discover(_with_patient_sex(tmp_path / "series", "MALE")).analysable
+    problem = dicom_results_problem(ref, outputs=outputs)
+    assert said in problem and (not_said is None or not_said not in problem)
+
+
+def test_what_highdicom_still_refuses_is_a_named_error_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The backstop: a value highdicom refuses inside the standard library (PatientSex through an
+    Enum) that the check before the analysis would have let through."""
+    import lunglens.dicomout.source as source
+
+    folder = _with_patient_sex(tmp_path / "series", "MALE")
+    monkeypatch.setattr(source, "invalid_copied_values_problem", lambda *args: None)
+    card = write_tiny_model(tmp_path / "m")
+    argv = ["analyze", str(folder), "--model", str(card), "--no-quantify", "--dicom-out", str(tmp_path / "d")]
+    status = cli.main(argv)
+    captured = capsys.readouterr()
+    assert status == cli.EXIT_BAD_INPUT and "verdict" in captured.out
+    assert f"{folder}: the DICOM results cannot be made from its files (ValueError: " in captured.err
+    assert "MALE" in captured.err

@@ -83,18 +83,44 @@ REFERENCE_ATTRIBUTES = ("StudyInstanceUID", "SOPClassUID", "SOPInstanceUID")
 #: would be given to a PACS as the images' geometry.
 SEGMENTATION_ATTRIBUTES = ("FrameOfReferenceUID", "ImagePositionPatient", "SliceThickness")
 
-#: The source's dates and times highdicom parses when every result copies them (`highdicom.base`:
-#: the patient's birth date, the study's date and time), with what a valid one is: a value that
-#: is none (e.g. StudyDate "20201301") stops every result. Anonymised results copy none of them.
-PARSED_DATES_TIMES = {
+
+def _patient_sex(value: str) -> None:
+    """Raise ValueError unless `value` is a PatientSex highdicom accepts (M, F or O)."""
+    if value not in ("M", "F", "O"):
+        raise ValueError(value)
+
+
+#: The source values highdicom validates when every result copies them (`highdicom.base`: the
+#: patient's birth date and sex, the study's date and time), with how (a function that raises
+#: ValueError for an invalid value) and what a valid one is: a value that is none (e.g. StudyDate
+#: "20201301", PatientSex "MALE") stops every result. Anonymised results copy none of them.
+VALIDATED_SOURCE_VALUES = {
     "PatientBirthDate": (DA, "date (YYYYMMDD)"),
+    "PatientSex": (_patient_sex, "sex (M, F or O)"),
     "StudyDate": (DA, "date (YYYYMMDD)"),
     "StudyTime": (TM, "time (HHMMSS.FFFFFF)"),
 }
 
+#: What the reader can do about a source value the results cannot copy, by where the results go
+#: (`dicom_results_problem`'s `outputs`): a folder (`analyze --dicom-out`), the PACS (`analyze
+#: --store`), or the viewer (its Send sends identified results only).
+INVALID_VALUE_REMEDIES = {
+    "folder": "correct the files, or write anonymised results (--anonymise), which leave it out",
+    "store": (
+        "correct the files in the PACS; only anonymised results written to a folder "
+        "(--dicom-out --anonymise) leave it out"
+    ),
+    "viewer": "correct the files: the results sent to a PACS name the patient and copy it",
+}
+
 
 def dicom_results_problem(
-    ref: SeriesRef, *, segmentation: bool = True, files: bool = True, anonymise: bool = False
+    ref: SeriesRef,
+    *,
+    segmentation: bool = True,
+    files: bool = True,
+    anonymise: bool = False,
+    outputs: str = "folder",
 ) -> str | None:
     """Why no DICOM results can be made for the series `ref` (naming its folder), or None. They
     refer to the source's slices, one instance each, in the source's geometry: a folder without
@@ -102,8 +128,9 @@ def dicom_results_problem(
     (whose slices are frames of one instance) and files without the UIDs to refer to cannot give
     them; with `segmentation` (a quantified analysis has a SEG), neither can files without their
     position, frame of reference or slice thickness (`SEGMENTATION_ATTRIBUTES`); unless
-    `anonymise`, neither can files whose dates or times copied into the results are none
-    (`PARSED_DATES_TIMES`). Reads each file's header (`lunglens.io.dicom.read_dataset`: bounded,
+    `anonymise`, neither can files whose values copied into the results are invalid
+    (`VALIDATED_SOURCE_VALUES`; what to do about it fits `outputs`, a key of
+    `INVALID_VALUE_REMEDIES`). Reads each file's header (`lunglens.io.dicom.read_dataset`: bounded,
     never blocking); with `files` False, only what `ref` itself tells (no file read: the viewer's
     menu, updated as the reader works)."""
     problem = _series_problem(ref)
@@ -117,7 +144,7 @@ def dicom_results_problem(
         except DicomFileError as exc:
             return f"{path}: cannot read the source header again ({exc})"
     return missing_attributes_problem(ref.folder, headers, keywords) or (
-        None if anonymise else invalid_dates_problem(ref.folder, headers)
+        None if anonymise else invalid_copied_values_problem(ref.folder, headers, outputs)
     )
 
 
@@ -170,13 +197,15 @@ def missing_attributes_problem(
     return f"{folder}: no DICOM results: the files state no {', '.join(stated)}, which {needs}"
 
 
-def invalid_dates_problem(folder: Path, headers: Iterable[tuple[Path, Dataset]]) -> str | None:
-    """Which of `PARSED_DATES_TIMES` some of the (path, header) pairs hold a value of that is no
-    valid date or time, naming `folder`, the attribute, its value and the first file; None when
-    every value is valid or empty."""
+def invalid_copied_values_problem(
+    folder: Path, headers: Iterable[tuple[Path, Dataset]], outputs: str = "folder"
+) -> str | None:
+    """Which of `VALIDATED_SOURCE_VALUES` some of the (path, header) pairs hold an invalid value
+    of, naming `folder`, the attribute, its value and the first file, and what to do about it for
+    `outputs` (`INVALID_VALUE_REMEDIES`); None when every value is valid or empty."""
     headers = list(headers)
     stated = []
-    for keyword, (parse, valid) in PARSED_DATES_TIMES.items():
+    for keyword, (parse, valid) in VALIDATED_SOURCE_VALUES.items():
         bad = [
             (path, str(header[keyword].value))
             for path, header in headers
@@ -191,12 +220,13 @@ def invalid_dates_problem(folder: Path, headers: Iterable[tuple[Path, Dataset]])
         return None
     return (
         f"{folder}: no DICOM results: {'; '.join(stated)}, and every result copies it from the source "
-        "(correct the files, or write anonymised results with --anonymise, which leave it out)"
+        f"({INVALID_VALUE_REMEDIES[outputs]})"
     )
 
 
 def _parses(header: Dataset, keyword: str, parse) -> bool:
-    """Whether `header`'s `keyword` is absent, empty or a value `parse` (pydicom's DA or TM) reads."""
+    """Whether `header`'s `keyword` is absent, empty or a value `parse` (pydicom's DA or TM, or
+    `_patient_sex`) accepts."""
     if keyword not in header or header[keyword].is_empty:
         return True
     try:
@@ -235,11 +265,13 @@ def unique_instances(headers: Iterable[Dataset]) -> list[Dataset]:
     return list(seen.values())
 
 
-def read_source_headers(series: Series, *, anonymise: bool, segmentation: bool) -> SourceImages:
+def read_source_headers(
+    series: Series, *, anonymise: bool, segmentation: bool, outputs: str = "folder"
+) -> SourceImages:
     """The headers of `series`' source files (read without pixels), anonymised when asked.
     Raises DicomOutError for a series that cannot have DICOM results, or a SEG with
-    `segmentation` (`dicom_results_problem`: checked again on the whole headers, the files may
-    have changed since), anonymised ones (`pixel_identity_problem`), or whose files cannot be
+    `segmentation` (`dicom_results_problem`, its remedy fitting `outputs`: checked again on the
+    whole headers, the files may have changed since), anonymised ones (`pixel_identity_problem`), or whose files cannot be
     read again."""
     problem = _series_problem(series.ref) or (anonymise and pixel_identity_problem(series.ref))
     if problem:
@@ -256,7 +288,7 @@ def read_source_headers(series: Series, *, anonymise: bool, segmentation: bool) 
         by_path[path] = header
     keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
     problem = missing_attributes_problem(series.ref.folder, by_path.items(), keywords) or (
-        None if anonymise else invalid_dates_problem(series.ref.folder, by_path.items())
+        None if anonymise else invalid_copied_values_problem(series.ref.folder, by_path.items(), outputs)
     )
     if problem:
         raise DicomOutError(problem)

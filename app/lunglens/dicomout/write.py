@@ -37,17 +37,25 @@ class DicomResult:
 
 
 def build_dicom_results(
-    analysis, series: Series, *, anonymise: bool = False, pdf_bytes: bytes | None = None
+    analysis,
+    series: Series,
+    *,
+    anonymise: bool = False,
+    pdf_bytes: bytes | None = None,
+    outputs: str = "folder",
 ) -> list[DicomResult]:
     """The SR, the SEG (only when the analysis' quantification holds its masks: the lungs and
     the lesion classes), the key-image secondary captures and the encapsulated PDF (`pdf_bytes`,
     or the report rendered here) of `analysis` of `series`: what `lunglens analyze --dicom-out`
     writes (with `save_results`) and `--store` sends. Raises DicomOutError when the series cannot
-    have DICOM results (`lunglens.dicomout.source.dicom_results_problem`), and, naming the folder,
+    have DICOM results (`lunglens.dicomout.source.dicom_results_problem`, its remedy fitting where
+    the results go, `outputs`), and, naming the folder,
     when highdicom refuses what it is given (a last line of defence: that check should have said
     why before the analysis ran)."""
     masks = analysis.quantification.masks if analysis.quantification is not None else None
-    sources = read_source_headers(series, anonymise=anonymise, segmentation=masks is not None)
+    sources = read_source_headers(
+        series, anonymise=anonymise, segmentation=masks is not None, outputs=outputs
+    )
     if pdf_bytes is None:
         pdf_bytes = render_report(analysis, series, anonymise=anonymise)
     try:
@@ -62,10 +70,15 @@ def build_dicom_results(
 
 
 def _raised_by_dicom_library(exc: BaseException) -> bool:
-    """Whether `exc` was raised inside highdicom or pydicom (refusing what the files hold)."""
-    frames = list(traceback.walk_tb(exc.__traceback__))
-    module = frames[-1][0].f_globals.get("__name__", "") if frames else ""
-    return module.split(".")[0] in ("highdicom", "pydicom")
+    """Whether `exc` was raised inside highdicom or pydicom (refusing what the files hold): the
+    innermost of its frames in highdicom, pydicom or LungLens is theirs (the standard library's,
+    e.g. `enum` refusing PatientSex "MALE" for highdicom, do not count)."""
+    packages = ("highdicom", "pydicom", "lunglens")
+    modules = [
+        frame.f_globals.get("__name__", "").split(".")[0] for frame, _ in traceback.walk_tb(exc.__traceback__)
+    ]
+    ours_or_theirs = [module for module in modules if module in packages]
+    return bool(ours_or_theirs) and ours_or_theirs[-1] != "lunglens"
 
 
 def _build(

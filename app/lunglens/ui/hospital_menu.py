@@ -72,7 +72,9 @@ class HospitalActions(QObject):
 
         quantification = state.analysis.quantification
         problem = dicom_results_problem(
-            state.series.ref, segmentation=quantification is not None and quantification.masks is not None
+            state.series.ref,
+            segmentation=quantification is not None and quantification.masks is not None,
+            outputs="viewer",
         )
         if problem:  # the files lack what the results need: said before a server is asked for
             self.window.show_message("Results not sent", problem)

@@ -221,7 +221,7 @@ class PacsSession(QObject):
         def work(_progress, _cancel) -> str:
             from lunglens.dicomout import build_dicom_results
 
-            results = build_dicom_results(analysis, series, anonymise=False)
+            results = build_dicom_results(analysis, series, anonymise=False, outputs="viewer")
             stored = store(connection, [r.dataset for r in results])
             return stored_text(stored, results[0].dataset.StudyInstanceUID, connection)
 
