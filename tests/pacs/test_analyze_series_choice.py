@@ -2,7 +2,10 @@
 series is retrieved (never LungLens' earlier results), `--series` is a Series Instance UID or
 the Nth CT series, `lunglens pacs series` lists a study's series; a second `--store` is refused
 unless `--store-again`; a source date the results cannot copy is refused before the analysis,
-naming the series on the server; a skipped instance is named by its UID, not a temporary file."""
+naming the series on the server; a skipped instance is named by its UID, not a temporary file.
+Earlier results are those naming the series' UID exactly; a check that cannot be made stops only
+--store; several CT series are retrieved in one go; a UID discovery splits is chosen from by its
+analysable part or by key; `pacs series` of a study the server lacks says so (exit 2)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,13 @@ import pytest
 import requests
 
 from lunglens.cli import main as cli_main
+from lunglens.cli.analyze import choose_series
+from lunglens.cli.common import BadInput
+from lunglens.dicomout.identity import SR_SERIES
+from lunglens.io import discover
+from lunglens.pacs import Connection, PacsError, SeriesSummary, results_for_series, retrieve_study
 from tests.batch.conftest import write_archive
+from tests.dicomout.unusable import phantom_slices
 from tests.pacs.conftest import USER, start_orthanc
 from tests.tiny_model import write_tiny_model
 
@@ -138,3 +147,116 @@ def test_a_skipped_instance_is_named_by_its_uid_and_series_address(orthanc, stud
     address = f"{orthanc.dicomweb_url}/studies/{study}/series/{series_uid}"
     assert f": {sop_uid}; instances of {address})" in warning
     assert "lunglens info FOLDER" not in warning and ".dcm" not in warning
+
+
+def test_results_count_for_a_series_only_when_they_name_its_uid_exactly(monkeypatch):
+    """An SR about series X.10 is no result for series X.1 (its UID a prefix of the other)."""
+
+    def evidence(series_uid):
+        item = {"0020000E": {"vr": "UI", "Value": [series_uid]}}
+        return {"0040A375": {"vr": "SQ", "Value": [{"00081115": {"vr": "SQ", "Value": [item]}}]}}
+
+    class Client:
+        def retrieve_series_metadata(self, study, series):
+            return [{"0020000E": {"vr": "UI", "Value": [series]}, **evidence("1.2.3.10")}]
+
+    monkeypatch.setattr(Connection, "client", lambda self: Client())
+    sr = SeriesSummary(
+        study_uid="1.2",
+        series_uid="9.9.9",
+        modality="SR",
+        series_number=SR_SERIES.number,
+        description=SR_SERIES.description,
+        n_instances=1,
+    )
+    connection = Connection(url="http://pacs.invalid/dicom-web")
+    assert results_for_series(connection, [sr], "1.2.3.1") == []
+    assert results_for_series(connection, [sr], "1.2.3.10") == [sr]
+
+
+def _split_series(root):
+    """A phantom series and, with its UID, a 256 x 256 image (a localizer): discovery splits the
+    UID into two parts, one analysable."""
+    paths = phantom_slices(root / "series")
+    ds = pydicom.dcmread(paths[0])
+    ds.Rows = ds.Columns = 256
+    ds.PixelData = bytes(256 * 256 * 2)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(root / "series" / "localizer.dcm")
+    return discover(root), str(ds.SeriesInstanceUID)
+
+
+def test_the_analysable_part_of_a_split_uid_is_chosen_by_that_uid(tmp_path):
+    found, uid = _split_series(tmp_path)
+    assert sorted(r.key for r in found.series) == [uid, f"{uid}#2"]
+    (analysable,) = found.analysable
+    assert choose_series(found, uid, by_uid=True) is analysable
+    assert choose_series(found, analysable.key, by_uid=True) is analysable  # the key, as --series
+    (other,) = [r for r in found.series if r is not analysable]
+    with pytest.raises(BadInput, match="cannot be analysed"):
+        choose_series(found, other.key, by_uid=True)
+
+
+def test_two_analysable_parts_of_a_uid_are_listed_by_key(tmp_path, monkeypatch):
+    found, uid = _split_series(tmp_path)
+    monkeypatch.setattr(type(found.series[0]), "analysable", property(lambda self: True))
+    with pytest.raises(BadInput, match="2 series can be analysed") as refused:
+        choose_series(found, uid, by_uid=True)
+    assert f"{uid}#2 " in str(refused.value)  # the key --series takes
+
+
+def test_series_takes_a_part_key_with_dicomweb(tmp_path, capsys):
+    argv = ["analyze", "--dicomweb", "http://127.0.0.1:9/dicom-web", "--study", "1.2", "--no-quantify"]
+    assert cli_main([*argv, "--series", "1.2.3#x"]) == 2
+    assert "not a series index" in capsys.readouterr().err
+    assert cli_main([*argv, "--series", "1.2.3#2", "--dicomweb-timeout", "1"]) == 2  # past the options
+    assert "unreachable" in capsys.readouterr().err.lower()
+
+
+def test_pacs_series_of_a_study_the_server_lacks_says_so(orthanc, dicomweb_env, capsys):
+    argv = ["pacs", "series", orthanc.dicomweb_url, "--study", "1.2.3.4.5", "--dicomweb-user", USER]
+    assert cli_main(argv) == 2
+    captured = capsys.readouterr()
+    assert "study 1.2.3.4.5 not found (no series)" in captured.err and "0 series" not in captured.out
+
+
+def test_earlier_results_that_cannot_be_checked_stop_only_store(orthanc, studies, analyze, monkeypatch):
+    import lunglens.pacs
+
+    study, series_uid, _ = studies["PAT000"]
+
+    def unreadable(*args):
+        raise PacsError("pacs: not found (HTTP 404) while reading the metadata of series 7.7")
+
+    monkeypatch.setattr(lunglens.pacs, "results_for_series", unreadable)
+    status, out, err = analyze(study, "--no-quantify")
+    assert status == 0, err
+    assert "note:     could not check for earlier LungLens results: pacs: not found (HTTP 404)" in out
+    status, out, err = analyze(study, "--no-quantify", "--store")
+    assert status == 2 and "verdict" not in out
+    assert "(HTTP 404)" in err and "give --store-again to store without the check" in err
+
+
+def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyze, tmp_path):
+    study = pydicom.uid.generate_uid()
+    uids = []
+    for name in ("a", "b"):
+        paths = phantom_slices(tmp_path / name)
+        uids.append(pydicom.uid.generate_uid())
+        for path in paths:  # the phantom's UIDs are always the same: a series of its own
+            ds = pydicom.dcmread(path)
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, uids[-1]
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            ds.save_as(path)
+        orthanc.upload(paths)
+    n = 2 * len(paths)
+    seen = []
+    connection = Connection(url=orthanc.dicomweb_url, user=USER)
+    retrieved = retrieve_study(
+        connection, study, tmp_path / "got", series=set(uids), progress=lambda *a: seen.append(a)
+    )
+    assert {p.parent.name for p in retrieved.files} == set(uids)
+    assert len(retrieved.files) == retrieved.n_expected == n and {total for _, total in seen} == {n}
+    status, out, err = analyze(study, "--no-quantify")  # two CT series: which one is asked
+    assert out.count("pacs:") == 1 and f"pacs:     {n} of {n} instances retrieved (2 CT series)" in out
+    assert status == 2 and "2 series can be analysed" in err and all(uid in err for uid in uids)

@@ -37,8 +37,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--series",
         help="series UID or index (as `lunglens info` numbers them); with --dicomweb, a Series Instance "
-        "UID, or N: the Nth CT series of the study (other series not counted), as `lunglens pacs series` "
-        "numbers them",
+        "UID (UID#2: its second part, when the analysis splits one UID into several series), or N: the "
+        "Nth CT series of the study (other series not counted), as `lunglens pacs series` numbers them",
     )
     add_model_options(parser)
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
@@ -56,27 +56,29 @@ def add_parser(subparsers) -> None:
 
 
 def choose_series(found, choice: str | None, by_uid: bool = False):
-    """The series to analyse: by UID (or key), by 1-based index, or the only analysable one
-    (`by_uid`: several are named by UID, not by index; a PACS series' index is another)."""
-    if choice:
-        if choice.isdigit() and 1 <= int(choice) <= len(found.series):
-            ref = found.series[int(choice) - 1]
-        else:
-            matches = [r for r in found.series if r.key == choice or r.key.split("#")[0] == choice]
-            if not matches:
-                raise BadInput(f"{found.folder}: no series {choice!r} (lunglens info lists them)")
-            ref = matches[0]
-        if not ref.analysable:
-            raise BadInput(f"{ref.name}: cannot be analysed: {'; '.join(ref.problems)}")
-        return ref
-    candidates = found.analysable
+    """The series to analyse: by 1-based index (not `by_uid`), by key (`UID#2`: one part of a
+    UID discovery split), or among the parts of a UID (or, without a choice, among every series)
+    the only analysable one; several are listed (by key when `by_uid`: a PACS series' index is
+    another) for --series to choose from."""
+    if choice and not by_uid and choice.isdigit() and 1 <= int(choice) <= len(found.series):
+        parts = [found.series[int(choice) - 1]]
+    elif choice:
+        parts = [r for r in found.series if r.key.split("#")[0] == choice] or [
+            r for r in found.series if r.key == choice
+        ]
+        if not parts:
+            raise BadInput(f"{found.folder}: no series {choice!r} (lunglens info lists them)")
+    else:
+        parts = found.series
+    if len(parts) == 1 and not parts[0].analysable:
+        raise BadInput(f"{parts[0].name}: cannot be analysed: {'; '.join(parts[0].problems)}")
+    candidates = [r for r in parts if r.analysable]
     if not candidates:
-        reasons = "; ".join(f"{r.name}: {', '.join(r.problems)}" for r in found.series[:3])
+        reasons = "; ".join(f"{r.name}: {', '.join(r.problems)}" for r in parts[:3])
         raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
     if len(candidates) > 1:
         listed = ", ".join(
-            f"{r.key.split('#')[0] if by_uid else f'[{found.series.index(r) + 1}]'} {r.name}"
-            for r in candidates
+            f"{r.key if by_uid else f'[{found.series.index(r) + 1}]'} {r.name}" for r in candidates
         )
         raise BadInput(
             f"{found.folder}: {len(candidates)} series can be analysed ({listed}); choose one with --series"
@@ -216,7 +218,8 @@ def _choose(args: argparse.Namespace, folder: Path, remote):
     if remote is None:
         ref = choose_series(found, args.series)
     else:
-        ref = choose_series(found, remote.series_uid, by_uid=True)
+        key = args.series if args.series and "#" in args.series else None  # one part of a split UID
+        ref = choose_series(found, key or remote.series_uid, by_uid=True)
     _check_results_possible(args, ref)
     if remote is not None:
         problem = _pacs_call(pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0])
@@ -283,7 +286,12 @@ def _check_results_possible(args: argparse.Namespace, ref) -> None:
     if args.dicom_out or args.store:
         from lunglens.dicomout import dicom_results_problem
 
-        problem = dicom_results_problem(ref, segmentation=not args.no_quantify, anonymise=args.anonymise)
+        problem = dicom_results_problem(
+            ref,
+            segmentation=not args.no_quantify,
+            anonymise=args.anonymise,
+            outputs="store" if args.store else "folder",
+        )
         if problem:
             raise BadInput(problem)
 

@@ -103,10 +103,14 @@ def cmd_find(args: argparse.Namespace) -> int:
 def cmd_series(args: argparse.Namespace) -> int:
     from lunglens.pacs import PacsError, ct_series, find_series
 
+    connection = connection_from_args(args, args.url)
     try:
-        listing = find_series(connection_from_args(args, args.url), args.study)
+        listing = find_series(connection, args.study)
     except PacsError as exc:
         print(f"lunglens: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not listing:  # a server answers a study it does not hold with no series
+        print(f"lunglens: {connection.where}: study {args.study} not found (no series)", file=sys.stderr)
         return EXIT_BAD_INPUT
     index = {s.series_uid: i for i, s in enumerate(ct_series(listing), start=1)}
     for series in listing:
@@ -163,7 +167,7 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
 
 def check_analyze_options(args: argparse.Namespace) -> str | None:
     """What is wrong with the combination of options, or None. With --dicomweb, --series is a
-    series index or a UID (blanks around it removed)."""
+    series index, a UID or a part of one (UID#2) (blanks around it removed)."""
     if args.dicomweb and not args.study:
         return "--dicomweb needs --study STUDY_UID"
     if (args.study or args.store) and not args.dicomweb:
@@ -173,8 +177,9 @@ def check_analyze_options(args: argparse.Namespace) -> str | None:
     if args.dicomweb and (args.path or args.demo):
         return "give a folder, --demo or --dicomweb, not several"
     if args.dicomweb and args.series:
-        if not is_uid(args.series.strip()):  # an index is digits, a UID too
-            return f"--series {args.series!r}: not a series index and {UID_WORDS}"
+        uid_part, sign, part = args.series.strip().partition("#")  # UID#2: one part of a split UID
+        if not is_uid(uid_part) or (sign and not (part.isdigit() and "." in uid_part)):
+            return f"--series {args.series!r}: not a series index and {UID_WORDS}, nor a part of one (UID#N)"
         args.series = args.series.strip()
     if args.store and args.anonymise:
         return (
@@ -213,6 +218,7 @@ def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> li
             )
         return [candidates[int(choice) - 1]]
     if choice:
+        choice = choice.split("#")[0]  # UID#2: the series is retrieved whole, its part chosen after
         matches = [s for s in listing if s.series_uid == choice]
         if not matches:
             raise PacsError(f"{where}: study {study_uid} holds no series {choice} {hint}")
@@ -237,12 +243,10 @@ def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int
     chosen = chosen_series(listing, args.study, args.series, connection.where)
     folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    received = expected = 0
-    for series in chosen:
-        retrieved = retrieve_study(
-            connection, args.study, folder, series=series.series_uid, progress=progress
-        )
-        received, expected = received + len(retrieved.files), expected + retrieved.n_expected
+    retrieved = retrieve_study(
+        connection, args.study, folder, series={s.series_uid for s in chosen}, progress=progress
+    )
+    received, expected = len(retrieved.files), retrieved.n_expected
     what = f"series {chosen[0].series_uid}" if len(chosen) == 1 else f"{len(chosen)} CT series"
     print(f"pacs:     {received} of {expected} instances retrieved ({what}) from {args.dicomweb}")
     return RemoteStudy(folder, listing, chosen[0].series_uid if len(chosen) == 1 else None, retrieved.origin)
@@ -251,11 +255,21 @@ def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int
 def earlier_results_problem(args: argparse.Namespace, remote: RemoteStudy, series_uid: str) -> str | None:
     """Say (printed) when study `args.study` already holds LungLens results for series
     `series_uid` (`lunglens.pacs.results_for_series`); returns why `--store` is refused then
-    (without --store-again), None otherwise. Raises PacsError."""
-    from lunglens.pacs import results_for_series
+    (without --store-again), None otherwise. When the check cannot be made (a result series'
+    metadata unreadable), that refuses --store (without --store-again) and is a note otherwise."""
+    from lunglens.pacs import PacsError, results_for_series
 
     connection = connection_from_args(args, args.dicomweb)
-    earlier = results_for_series(connection, remote.listing, series_uid)
+    try:
+        earlier = results_for_series(connection, remote.listing, series_uid)
+    except PacsError as exc:
+        if args.store and not args.store_again:
+            return (
+                f"{exc}: cannot check whether study {args.study} already holds LungLens results for "
+                f"series {series_uid}; give --store-again to store without the check"
+            )
+        print(f"note:     could not check for earlier LungLens results: {exc}")
+        return None
     if not earlier:
         return None
     listed = ", ".join(f"{s.modality} #{s.series_number} {s.series_uid}" for s in earlier)
@@ -277,7 +291,13 @@ def write_and_store_results(args: argparse.Namespace, analysis, series) -> None:
     from lunglens.dicomout import build_dicom_results, save_results
 
     pdf_bytes = Path(args.report).read_bytes() if args.report else None
-    results = build_dicom_results(analysis, series, anonymise=args.anonymise, pdf_bytes=pdf_bytes)
+    results = build_dicom_results(
+        analysis,
+        series,
+        anonymise=args.anonymise,
+        pdf_bytes=pdf_bytes,
+        outputs="store" if args.store else "folder",
+    )
     if args.dicom_out:
         paths = save_results(results, series, Path(args.dicom_out))
         print(f"dicom:    {len(paths)} objects in {args.dicom_out} ({', '.join(p.name for p in paths)})")

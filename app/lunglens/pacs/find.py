@@ -4,7 +4,6 @@ series of a study."""
 from __future__ import annotations
 
 import datetime
-import json
 import re
 from dataclasses import dataclass
 
@@ -123,8 +122,24 @@ def results_for_series(
             metadata = client.retrieve_series_metadata(series.study_uid, series.series_uid)
         except (PacsError, RequestException, ValueError) as exc:
             raise named_error(connection, exc, what) from None
-        if series_uid in json.dumps(metadata):
+        if series_uid in _series_uids_in(metadata):
             found.append(series)
+    return found
+
+
+def _series_uids_in(item) -> set[str]:
+    """Every Series Instance UID (0020,000E) value anywhere in DICOM JSON `item` (nested
+    sequences included)."""
+    found: set[str] = set()
+    if isinstance(item, list):
+        for value in item:
+            found |= _series_uids_in(value)
+    elif isinstance(item, dict):
+        for tag, value in item.items():
+            if tag == "0020000E" and isinstance(value, dict) and isinstance(value.get("Value"), list):
+                found |= {str(uid) for uid in value["Value"]}
+            else:
+                found |= _series_uids_in(value)
     return found
 
 

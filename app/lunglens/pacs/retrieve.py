@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,30 +127,33 @@ def _uid(item: dict, tag: str) -> str:
 
 
 def _expected_instances(
-    connection: Connection, study_uid: str, series_uid: str | None
+    connection: Connection, study_uid: str, series_uids: list[str] | None
 ) -> tuple[dict[str, list[str]], dict[str, int | None]]:
     """({series UID: [SOP instance UIDs listed]}, {series UID: instances counted}) of the study
-    (or of the one series), from QIDO-RS: its series listing, and its instance listing, which
-    may be short (a server that caps its answers). Raises StudyNotFound."""
+    (or of the series `series_uids`), from QIDO-RS: its series listing, and its instance
+    listing, which may be short (a server that caps its answers). Raises StudyNotFound."""
     listed_series: list[SeriesSummary] = [
-        s for s in find_series(connection, study_uid) if series_uid is None or s.series_uid == series_uid
+        s for s in find_series(connection, study_uid) if series_uids is None or s.series_uid in series_uids
     ]
     client = connection.client()
     what = f"listing the instances of study {study_uid}"
+    expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
     try:
-        items, _offset_ignored = every_result(  # what the listing left out, streams and counts tell
-            lambda offset: client.search_for_instances(
-                study_instance_uid=study_uid, series_instance_uid=series_uid, offset=offset
-            ),
-            "00080018",
-        )
-        expected: dict[str, list[str]] = {s.series_uid: [] for s in listed_series if s.series_uid}
-        for item in items:
-            expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
+        for series_uid in [None] if series_uids is None else series_uids:
+            items, _offset_ignored = every_result(  # what the listing left out, streams and counts tell
+                lambda offset, series_uid=series_uid: client.search_for_instances(
+                    study_instance_uid=study_uid, series_instance_uid=series_uid, offset=offset
+                ),
+                "00080018",
+            )
+            for item in items:
+                expected.setdefault(_uid(item, "0020000E"), []).append(_uid(item, "00080018"))
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, what) from None
     if not any(expected.values()) and not any(s.n_instances for s in listed_series):
-        target = f"series {series_uid} of study {study_uid}" if series_uid else f"study {study_uid}"
+        target = (
+            f"series {', '.join(series_uids)} of study {study_uid}" if series_uids else f"study {study_uid}"
+        )
         raise StudyNotFound(f"{connection.where}: {target} not found")
     return expected, {s.series_uid: s.n_instances for s in listed_series if s.series_uid}
 
@@ -310,18 +313,20 @@ def retrieve_study(
     study_uid: str,
     dest_folder: Path,
     *,
-    series: str | None = None,
+    series: str | Collection[str] | None = None,
     progress: ProgressCallback | None = None,
     workers: int = 4,
     retry: RetrySchedule = RetrySchedule(),
 ) -> Retrieved:
-    """Retrieve study `study_uid` (only series `series` when given) into `dest_folder`, one
-    sub-folder per series: each series streamed in one request (series in parallel threads),
-    then every instance that did not arrive fetched on its own (in parallel, with back-off).
+    """Retrieve study `study_uid` (only series `series` when given: one Series Instance UID or
+    several) into `dest_folder`, one sub-folder per series: each series streamed in one request
+    (series in parallel threads, one progress total over them all), then every instance that
+    did not arrive fetched on its own (in parallel, with back-off).
     Raises StudyNotFound, AuthenticationFailed, HostUnreachable, PacsTimeout or
     PartialTransfer (naming each series with fewer instances than listed or counted, and how
     many)."""
-    expected, counted = _expected_instances(connection, study_uid, series)
+    wanted = None if series is None else sorted({series} if isinstance(series, str) else set(series))
+    expected, counted = _expected_instances(connection, study_uid, wanted)
     result = Retrieved(
         folder=Path(dest_folder), expected=expected, counted=counted, url=connection.url, study_uid=study_uid
     )
