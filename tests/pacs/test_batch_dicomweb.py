@@ -357,6 +357,56 @@ def test_a_job_that_met_a_server_failure_of_its_own_stops_no_batch_while_the_ser
         assert sorted(r.state for r in manifest.records()) == ["done", "done", "failed"]
 
 
+@pytest.mark.parametrize(
+    ("status", "answers"), [(200, True), (400, True), (403, True), (429, False), (503, False)]
+)
+def test_the_server_gone_check_asks_for_the_failed_jobs_study_and_only_transient_failures_count(
+    status, answers, monkeypatch
+):
+    """The check was an unfiltered study search, and any failure counted as "gone": a PACS that
+    refuses searches without a filter (HTTP 400) stopped the batch on one job's failure. It now
+    lists the series of the failed job's study; a refusal (4xx) is an answer."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lunglens.batch.jobs import Job, RemoteSeries
+    from lunglens.batch.runner import _server_answers
+    from lunglens.pacs import SeriesAddress
+    from tests.pacs.conftest import free_port
+
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+    asked = []
+
+    class Answer(BaseHTTPRequestHandler):
+        def log_message(self, *_args):
+            pass
+
+        def do_GET(self):
+            asked.append(self.path)
+            body = b"[]"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def job(url: str) -> Job:
+        address = SeriesAddress(url, "1.2.3.4", "1.2.3.4.5")
+        return Job("j1", "P", "", 1, "", remote=RemoteSeries(Connection(url=url, read_timeout_s=5), address))
+
+    try:
+        assert _server_answers(job(f"http://127.0.0.1:{server.server_port}/dicom-web")) is answers
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path.split("?")[0] for path in asked] == ["/dicom-web/studies/1.2.3.4/series"]
+    assert _server_answers(job(f"http://127.0.0.1:{free_port()}/dicom-web")) is False  # unreachable
+
+
 def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(
     archive, card, tmp_path, monkeypatch
 ):
