@@ -600,16 +600,19 @@ def _run_jobs(
                 ran += 1
         future.release()
         fill()
-        counts = manifest.counts()
+        counts = manifest.series_counts()
         state = manifest.get(job.job_id).state
+        gone = (
+            f"; the server is unavailable: no job is started any more ({counts.running} running, "
+            f"{counts.pending} left for a rerun)"
+        )
         progress(
-            counts["done"],
-            counts["failed"],
-            counts["pending"] + counts["running"],
+            counts.done,
+            counts.series_failed,
+            counts.left,
             ran,
             time.perf_counter() - start,
-            f"{job.job_id} {state}"
-            + ("; the server is unavailable: no job is started any more" * server_gone),
+            f"{job.job_id} {state}" + gone * server_gone,
             not in_flight,  # the run's last answer
         )
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
@@ -727,7 +730,7 @@ def run_batch(
                             _server_answers,
                         )
                 _remove_temporaries(out)  # every job of this run has answered
-            counts = manifest.counts()
+            counts = manifest.series_counts()
             records = manifest.records()
             try:
                 write_worklist(out, records)
@@ -744,10 +747,7 @@ def run_batch(
         if record.state == "done" and record.summary.get("verdict"):
             verdicts[record.summary["verdict"]] = verdicts.get(record.summary["verdict"], 0) + 1
     return BatchSummary(
-        total=len(records),
-        done=counts["done"],
-        failed=counts["failed"],
-        pending=counts["pending"] + counts["running"],
+        counts=counts,
         ran=ran,
         already_done=already_done,
         adopted=adopted + len(kept),
@@ -764,5 +764,4 @@ def run_batch(
         skipped=plan.skipped_note,
         unavailable=sum(1 for r in records if r.state == "failed" and r.error.startswith(SERVER_UNAVAILABLE)),
         server_gone=server_gone,
-        unread=sum(1 for r in records if r.series_key.startswith(UNREAD_KEY)),
     )
