@@ -21,7 +21,7 @@ from lunglens.analysis import Analysis, AnalysisOptions, load_and_analyse
 from lunglens.batch import jobs as jobs_module
 from lunglens.batch.jobs import DicomwebQuery, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest
-from lunglens.batch.runner import BatchConfig, BatchError, run_batch
+from lunglens.batch.runner import SERVER_GONE_NOTE, BatchConfig, BatchError, run_batch
 from lunglens.batch.task import RETRIEVING_FOLDER, SERVER_UNAVAILABLE, JobSettings, run_job
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
@@ -330,6 +330,63 @@ def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_r
     printed = capsys.readouterr().out
     assert "3 series: 3 done, 0 failed, 0 left" in printed
     assert "this run: 2 finished" in printed and "1 done earlier, skipped" in printed
+    assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+
+
+def test_a_job_waiting_when_the_server_is_found_gone_is_withdrawn_pending_for_a_plain_rerun(
+    isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
+):
+    """Four series and one worker that is handed up to three jobs at a time (`_running_workers`
+    made to say 3), so that jobs wait for it: the first is done; Orthanc is then stopped; the
+    second fails, the server unavailable; the third holds the worker until the batch has found the
+    server gone; the job submitted behind it, waiting, is withdrawn: pending, its attempt not
+    counted. Once Orthanc is back a plain rerun runs the rest, not the finished one."""
+    from functools import partial
+
+    import lunglens.cli.batch
+    from lunglens.batch import runner
+    from tests.batch.crashing import hold_after_the_first
+
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", isolated_orthanc.password)
+    pat000 = sorted((archive / "PAT000").glob("*.dcm"))
+    others = [path for p in PATIENTS[1:] for path in sorted((archive / p).glob("*.dcm"))]
+    isolated_orthanc.upload(pat000 + others + _copy_as_new_series(pat000, tmp_path / "copy"))
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "_running_workers", lambda dask_scheduler: len(dask_scheduler.running) + 2)
+    said = []
+
+    def stop_after_the_first(done, failed, remaining, ran, seconds, last, final):
+        said.append(last)
+        if done + failed == 1 and not (tmp_path / "go").exists():
+            isolated_orthanc.stop()
+            (tmp_path / "go").touch()
+        if "no job is started any more" in last:
+            (tmp_path / "release").touch()
+
+    run = partial(run_batch, task=hold_after_the_first, progress=stop_after_the_first)
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run)
+    argv = _batch(isolated_orthanc, out, card, "--workers", "1")
+    assert cli_main(argv) == 2
+    printed = capsys.readouterr().out
+    with Manifest(out) as manifest:
+        records = manifest.records()
+    withdrawn = [r for r in records if r.error == SERVER_GONE_NOTE]
+    assert withdrawn, records
+    assert all((r.state, r.attempts) == ("pending", 0) for r in withdrawn)
+    (done,) = [r for r in records if r.state == "done"]
+    failed = [r for r in records if r.state == "failed"]
+    assert failed and all(r.error.startswith(SERVER_UNAVAILABLE) for r in failed)
+    assert len(failed) + len(withdrawn) == 3
+    assert f"4 series: 1 done, {len(failed)} failed, {len(withdrawn)} left" in printed
+    assert any(f"{len(withdrawn)} left for a rerun)" in last for last in said), said
+    written = (out / done.result).stat().st_mtime_ns
+
+    isolated_orthanc.restart()
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 series: 4 done, 0 failed, 0 left" in printed
+    assert "this run: 3 finished" in printed and "1 done earlier, skipped" in printed
     assert (out / done.result).stat().st_mtime_ns == written  # not computed again
 
 
