@@ -46,6 +46,21 @@ def server_gone_after_one(job, settings):
     return answer
 
 
+def hold_after_the_first(job, settings):
+    """Run the first job; the second waits (at most a minute) for the file `go` beside the output
+    folder (the test stops its server meanwhile), then runs; every later one also waits for the
+    file `release` (the test makes it once the batch has found the server gone), keeping its
+    worker busy meanwhile, so that the jobs submitted behind it wait. One worker: jobs start in turn."""
+    beside = Path(settings.out_folder).parent
+    started = len(list(beside.glob("started-*")))
+    (beside / f"started-{started}").touch()
+    for name in ["go", "release"][: min(started, 2)]:
+        deadline = time.monotonic() + 60
+        while not (beside / name).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return run_job(job, settings)
+
+
 def wait_after_first_job(job, settings):
     """Run the first job; every later one waits (at most a minute) for the file `go` beside the
     output folder before it runs (the test stops its server meanwhile)."""

@@ -704,8 +704,8 @@ def test_a_job_lock_that_cannot_be_opened_counts_as_held_and_fails_its_job_by_na
 
 def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_series(tiny_card, tmp_path):
     """Every file of a series cut short (a copy still arriving): the folder forms no series, yet
-    the batch shows it, a failed row naming the folder and why, counted as failed and in the
-    summary. A rerun keeps the row as it is (no second row, not rewritten, --retry-failed fails it
+    the batch shows it, a failed row naming the folder and why, counted apart from the series in
+    the summary and in the progress line alike. A rerun keeps the row as it is (no second row, not rewritten, --retry-failed fails it
     again); once the copy has arrived the folder is one series, analysed, and the row is gone."""
     source = write_archive(tmp_path / "src", 2, bad=False)
     files = sorted((source / "PAT001").glob("*.dcm"))
@@ -716,11 +716,13 @@ def test_a_folder_whose_files_were_all_skipped_is_a_failed_row_until_it_forms_a_
         (source / "PAT001" / path.name).write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     out = tmp_path / "out"
     config = BatchConfig(source=source, out=out, workers=1, model=tiny_card, provider="cpu", options=HU_BANDS)
-    summary = run_batch(config, progress=lambda *a: None)
+    shown = []
+    summary = run_batch(config, progress=lambda *a: shown.append(a[:3]))
     assert (summary.total, summary.done, summary.failed, summary.pending) == (2, 1, 1, 0)
     assert (
         summary.lines()[0] == "batch: 1 series: 1 done, 0 failed, 0 left; 1 folder without a readable series"
     )
+    assert shown == [(1, 0, 0)]  # the progress line counted the folder as a failed series
     skipped_line = (
         f"skipped: {len(files)} entries in 1 folder when SOURCE was read; 1 of the folders forms no series"
     )

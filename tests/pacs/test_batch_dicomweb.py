@@ -21,7 +21,7 @@ from lunglens.analysis import Analysis, AnalysisOptions, load_and_analyse
 from lunglens.batch import jobs as jobs_module
 from lunglens.batch.jobs import DicomwebQuery, plan_dicomweb_jobs, plan_jobs
 from lunglens.batch.manifest import Manifest
-from lunglens.batch.runner import BatchConfig, BatchError, run_batch
+from lunglens.batch.runner import SERVER_GONE_NOTE, BatchConfig, BatchError, run_batch
 from lunglens.batch.task import RETRIEVING_FOLDER, SERVER_UNAVAILABLE, JobSettings, run_job
 from lunglens.batch.worklist import WORKLIST_NAME
 from lunglens.cli import main as cli_main
@@ -333,6 +333,63 @@ def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_r
     assert (out / done.result).stat().st_mtime_ns == written  # not computed again
 
 
+def test_a_job_waiting_when_the_server_is_found_gone_is_withdrawn_pending_for_a_plain_rerun(
+    isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
+):
+    """Four series and one worker that is handed up to three jobs at a time (`_running_workers`
+    made to say 3), so that jobs wait for it: the first is done; Orthanc is then stopped; the
+    second fails, the server unavailable; the third holds the worker until the batch has found the
+    server gone; the job submitted behind it, waiting, is withdrawn: pending, its attempt not
+    counted. Once Orthanc is back a plain rerun runs the rest, not the finished one."""
+    from functools import partial
+
+    import lunglens.cli.batch
+    from lunglens.batch import runner
+    from tests.batch.crashing import hold_after_the_first
+
+    monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", isolated_orthanc.password)
+    pat000 = sorted((archive / "PAT000").glob("*.dcm"))
+    others = [path for p in PATIENTS[1:] for path in sorted((archive / p).glob("*.dcm"))]
+    isolated_orthanc.upload(pat000 + others + _copy_as_new_series(pat000, tmp_path / "copy"))
+    out = tmp_path / "out"
+    monkeypatch.setattr(runner, "_running_workers", lambda dask_scheduler: len(dask_scheduler.running) + 2)
+    said = []
+
+    def stop_after_the_first(done, failed, remaining, ran, seconds, last, final):
+        said.append(last)
+        if done + failed == 1 and not (tmp_path / "go").exists():
+            isolated_orthanc.stop()
+            (tmp_path / "go").touch()
+        if "no job is started any more" in last:
+            (tmp_path / "release").touch()
+
+    run = partial(run_batch, task=hold_after_the_first, progress=stop_after_the_first)
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run)
+    argv = _batch(isolated_orthanc, out, card, "--workers", "1")
+    assert cli_main(argv) == 2
+    printed = capsys.readouterr().out
+    with Manifest(out) as manifest:
+        records = manifest.records()
+    withdrawn = [r for r in records if r.error == SERVER_GONE_NOTE]
+    assert withdrawn, records
+    assert all((r.state, r.attempts) == ("pending", 0) for r in withdrawn)
+    (done,) = [r for r in records if r.state == "done"]
+    failed = [r for r in records if r.state == "failed"]
+    assert failed and all(r.error.startswith(SERVER_UNAVAILABLE) for r in failed)
+    assert len(failed) + len(withdrawn) == 3
+    assert f"4 series: 1 done, {len(failed)} failed, {len(withdrawn)} left" in printed
+    assert any(f"{len(withdrawn)} left for a rerun)" in last for last in said), said
+    written = (out / done.result).stat().st_mtime_ns
+
+    isolated_orthanc.restart()
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "4 series: 4 done, 0 failed, 0 left" in printed
+    assert "this run: 3 finished" in printed and "1 done earlier, skipped" in printed
+    assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+
+
 def test_a_job_that_met_a_server_failure_of_its_own_stops_no_batch_while_the_server_answers(
     isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
 ):
@@ -355,6 +412,56 @@ def test_a_job_that_met_a_server_failure_of_its_own_stops_no_batch_while_the_ser
     assert "the batch stopped" not in printed
     with Manifest(out) as manifest:
         assert sorted(r.state for r in manifest.records()) == ["done", "done", "failed"]
+
+
+@pytest.mark.parametrize(
+    ("status", "answers"), [(200, True), (400, True), (403, True), (429, False), (503, False)]
+)
+def test_the_server_gone_check_asks_for_the_failed_jobs_study_and_only_transient_failures_count(
+    status, answers, monkeypatch
+):
+    """The check was an unfiltered study search, and any failure counted as "gone": a PACS that
+    refuses searches without a filter (HTTP 400) stopped the batch on one job's failure. It now
+    lists the series of the failed job's study; a refusal (4xx) is an answer."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from lunglens.batch.jobs import Job, RemoteSeries
+    from lunglens.batch.runner import _server_answers
+    from lunglens.pacs import SeriesAddress
+    from tests.pacs.conftest import free_port
+
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_PASSWORD", raising=False)
+    monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+    asked = []
+
+    class Answer(BaseHTTPRequestHandler):
+        def log_message(self, *_args):
+            pass
+
+        def do_GET(self):
+            asked.append(self.path)
+            body = b"[]"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/dicom+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def job(url: str) -> Job:
+        address = SeriesAddress(url, "1.2.3.4", "1.2.3.4.5")
+        return Job("j1", "P", "", 1, "", remote=RemoteSeries(Connection(url=url, read_timeout_s=5), address))
+
+    try:
+        assert _server_answers(job(f"http://127.0.0.1:{server.server_port}/dicom-web")) is answers
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [path.split("?")[0] for path in asked] == ["/dicom-web/studies/1.2.3.4/series"]
+    assert _server_answers(job(f"http://127.0.0.1:{free_port()}/dicom-web")) is False  # unreachable
 
 
 def test_a_series_the_server_lists_in_part_is_retrieved_whole_or_not_analysed(

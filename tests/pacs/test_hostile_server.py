@@ -7,6 +7,7 @@ traceback; `analyze --dicomweb` killed by SIGTERM or SIGHUP removes the study it
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
 import json
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +39,10 @@ from lunglens.pacs import (
 )
 from lunglens.pacs.connection import MAX_METADATA_BYTES
 from lunglens.synthetic import write_dicom_series
+
+store_module = importlib.import_module(
+    "lunglens.pacs.store"
+)  # the module (lunglens.pacs.store is the function)
 
 BOUNDARY = b"hostile-boundary"
 DRIP_S = 0.2
@@ -61,10 +67,14 @@ class Hostile(BaseHTTPRequestHandler):
     stow-slow (reads a large body at about 2 MB/s, then acknowledges every instance), stow-stall
     (stops reading the body after 1 MiB; its listings then hold only the first instance),
     stow-stall-mute (the same, its listings then failing with HTTP 503), stow-unlisted
-    (acknowledges every instance, its listings failing with HTTP 503) (STOW-RS)."""
+    (acknowledges every instance, its listings failing with HTTP 503), stow-indexing
+    (acknowledges every instance; its first instance listing holds none, as a server indexing in
+    the background) (STOW-RS)."""
 
     protocol_version = "HTTP/1.1"
     instances: list[bytes] = []
+    #: Instance listings answered per mode.
+    listings: Counter = Counter()
 
     def log_message(self, *_args):
         pass
@@ -123,7 +133,7 @@ class Hostile(BaseHTTPRequestHandler):
             self.rfile.readline()
         else:
             self._read(int(self.headers.get("Content-Length", 0) or 0), slowly)
-        if mode in ("stow-slow", "stow-unlisted"):
+        if mode in ("stow-slow", "stow-unlisted", "stow-indexing"):
             stored = [{"00081155": {"vr": "UI", "Value": [ds.SOPInstanceUID]}} for ds in self._datasets()]
             self._send(json.dumps({"00081199": {"vr": "SQ", "Value": stored}}).encode())
         elif mode == "stow-html":
@@ -153,6 +163,10 @@ class Hostile(BaseHTTPRequestHandler):
             return self._send(json.dumps(bad[mode]).encode())
         if mode in ("stow-stall-mute", "stow-unlisted"):
             return self.send_error(503)
+        if path.endswith("/instances"):
+            Hostile.listings[mode] += 1
+            if mode == "stow-indexing" and Hostile.listings[mode] == 1:
+                return self._send(b"[]")
         if path == "/studies" or path.endswith(("/series", "/instances")):
             first_only = mode in ("arriving", "stow-stall")
             items = [ds.to_json_dict() for ds in (datasets[:1] if first_only else datasets)]
@@ -291,7 +305,8 @@ def test_a_store_answer_that_acknowledges_nothing_is_a_failure(hostile, mode):
     [
         (
             "stow-stall",
-            "stored 1 of 2; the server did not keep: a CT object; look in the PACS before sending again",
+            "1 of 2 listed so far; not listed yet: a CT object; the server may still be storing them: "
+            "look in the PACS before sending again",
         ),
         (
             "stow-stall-mute",
@@ -312,6 +327,16 @@ def test_a_store_the_server_stalls_is_a_timeout_saying_what_the_server_holds(hos
         f"{connection.where}: no answer within 1 s while storing 2 instance(s) in study {hostile[1]} "
         f"(the server stopped reading the request) (timeout); {held}"
     )
+
+
+def test_a_store_the_server_lists_only_a_moment_later_succeeds(hostile, monkeypatch):
+    """A server indexing in the background lists nothing straight after its acknowledgement: that
+    was "acknowledged every instance ... but did not keep them all", exit 2, inviting a resend."""
+    monkeypatch.setattr(store_module, "LIST_AGAIN_S", (0.05, 0.05))
+    datasets = [pydicom.dcmread(io.BytesIO(data)) for data in Hostile.instances]
+    stored = _guarded(store, _connection(hostile, "stow-indexing"), datasets)
+    assert stored == [ds.SOPInstanceUID for ds in datasets], stored
+    assert Hostile.listings["stow-indexing"] >= 2  # listed again
 
 
 def test_a_store_acknowledged_whole_that_cannot_be_checked_is_a_failure(hostile):

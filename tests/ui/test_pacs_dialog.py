@@ -8,6 +8,7 @@ late answer is ignored and a new search runs at once."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import threading
 import time
@@ -22,6 +23,10 @@ import lunglens.ui.pacs_session as session_module
 from lunglens.pacs import Connection
 from tests.batch.conftest import write_archive
 from tests.pacs.conftest import USER, dicomweb_env, free_port, orthanc, start_refusing_orthanc  # noqa: F401 - fixtures
+
+store_module = importlib.import_module(
+    "lunglens.pacs.store"
+)  # the module (lunglens.pacs.store is the function)
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +313,7 @@ def test_results_a_site_rule_turned_away_are_named_when_sent(qtbot, window, tmp_
     """Send results to PACS stores through the same `store` as `--store`: an Orthanc acknowledging
     the PDF its Lua filter refused is no "N result objects stored" but the same message, naming
     what the server did not keep."""
+    monkeypatch.setattr(store_module, "LIST_AGAIN_S", (0.1,))
     server = start_refusing_orthanc(tmp_path / "orthanc", "DOC")
     try:
         monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)

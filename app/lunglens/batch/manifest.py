@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lunglens.batch.jobs import Job, signature_kind, source_changed
+from lunglens.batch.jobs import UNREAD_KEY, Job, signature_kind, source_changed
+from lunglens.batch.progress import SeriesCounts
 
 MANIFEST_NAME = "manifest.sqlite"
 #: The error a job reopened because its source changed carries until its new result.
@@ -268,6 +269,14 @@ class Manifest:
         """Jobs per state (every state present, zero where none)."""
         found = dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
         return {state: int(found.get(state, 0)) for state in STATES}
+
+    def series_counts(self) -> SeriesCounts:
+        """`counts`, the rows of folders in which no series could be read (`UNREAD_KEY`) counted
+        apart (`SeriesCounts.unread`), as the progress line and the summary show them."""
+        (unread,) = self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE substr(series_key, 1, ?) = ?", (len(UNREAD_KEY), UNREAD_KEY)
+        ).fetchone()
+        return SeriesCounts(**self.counts(), unread=int(unread))
 
     def _select(self, where: str, parameters: tuple) -> list[JobRecord]:
         names = list(JobRecord.__dataclass_fields__)

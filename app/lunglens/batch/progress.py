@@ -13,6 +13,34 @@ BAR_WIDTH = 30
 
 
 @dataclass(frozen=True)
+class SeriesCounts:
+    """A batch's rows by state (`Manifest.series_counts`), as both its progress line and its
+    summary count them: `unread` rows, folders in which no series could be read (failed rows,
+    counted in `failed`), apart from the series."""
+
+    pending: int
+    running: int
+    done: int
+    failed: int
+    unread: int
+
+    @property
+    def series(self) -> int:
+        """The rows of series (every row but the unread folders)."""
+        return self.pending + self.running + self.done + self.failed - self.unread
+
+    @property
+    def series_failed(self) -> int:
+        """The series that failed (the unread folders left out)."""
+        return self.failed - self.unread
+
+    @property
+    def left(self) -> int:
+        """The series not finished: pending or running."""
+        return self.pending + self.running
+
+
+@dataclass(frozen=True)
 class BatchSummary:
     """What a batch run did. `ran` counts the jobs this run finished (done or failed);
     `already_done` those skipped because an earlier run finished them; `adopted` results an
@@ -20,12 +48,10 @@ class BatchSummary:
     write) but not recorded, kept and not computed again; `recovered` jobs an interrupted run
     left running that this run ran again (those whose result it kept are `adopted` only). `verdicts` counts the verdicts of every done job of the folder. `seconds` is the
     wall time of this run; `studies_per_hour` the rate of jobs this run finished once the cluster
-    was up (`cluster_start_seconds` to start or reach it)."""
+    was up (`cluster_start_seconds` to start or reach it). `counts`: the rows by state once the
+    run ended."""
 
-    total: int
-    done: int
-    failed: int
-    pending: int
+    counts: SeriesCounts
     ran: int
     already_done: int
     adopted: int
@@ -55,21 +81,38 @@ class BatchSummary:
     server_gone: bool = False
     """The batch stopped submitting jobs once the server was found unavailable: the `pending`
     jobs were left for a rerun."""
-    unread: int = 0
-    """Rows of folders in which no series could be read (failed rows, counted in `total` and
-    `failed`; the summary counts them apart from the series)."""
+
+    @property
+    def total(self) -> int:
+        """Every row, the folders without a readable series included."""
+        return self.counts.series + self.counts.unread
+
+    @property
+    def done(self) -> int:
+        return self.counts.done
+
+    @property
+    def failed(self) -> int:
+        """Every failed row, the folders without a readable series included."""
+        return self.counts.failed
+
+    @property
+    def pending(self) -> int:
+        """The series not finished (left for a rerun)."""
+        return self.counts.left
 
     def lines(self) -> list[str]:
         verdicts = ", ".join(f"{n} {v}" for v, n in sorted(self.verdicts.items())) or "none"
+        counts = self.counts
         unread = (
-            f"; {self.unread} folder{'s' * (self.unread != 1)} without a readable series"
-            if self.unread
+            f"; {counts.unread} folder{'s' * (counts.unread != 1)} without a readable series"
+            if counts.unread
             else ""
         )
         return (
             [
-                f"batch: {self.total - self.unread} series: {self.done} done, {self.failed - self.unread} "
-                f"failed, {self.pending} left{unread}",
+                f"batch: {counts.series} series: {counts.done} done, {counts.series_failed} "
+                f"failed, {counts.left} left{unread}",
                 f"       this run: {self.ran} finished in {self.seconds:.1f} s "
                 f"({self.studies_per_hour:.0f} studies/hour once the cluster was up, "
                 f"{self.cluster_start_seconds:.1f} s to start it); {self.already_done} done earlier, skipped"

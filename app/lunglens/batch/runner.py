@@ -59,6 +59,7 @@ from lunglens.inference.session import bundled_model_card, card_path_for
 from lunglens.io import FolderError, LoadError, load
 from lunglens.io.files import kind_of, read_text
 from lunglens.pacs import PacsError
+from lunglens.pacs.connection import is_transient, named_error
 from lunglens.threads import THREADS_VARIABLE, available_cores
 
 #: A job is tried at most this often when its worker dies under it (the first try and one retry).
@@ -485,17 +486,20 @@ def _withdraw_unstarted(client, in_flight: dict) -> set:
     return unstarted
 
 
-def _server_answers(query: DicomwebQuery | None) -> bool:
-    """Whether the server of a DICOMweb batch (`query`) answers a search for one study now. A
-    job that found the server unavailable may have met a failure of its own series (a server
-    error on one study), which stops no batch; a server that does not answer this either is
-    gone. A folder batch has no server to ask: False."""
-    if query is None:
+def _server_answers(job: Job) -> bool:
+    """Whether the DICOMweb server of `job`, which failed because its server was unavailable,
+    answers a search for the series of the job's study (as it did when the batch was planned).
+    A job may have met a failure of its own series (a server error on one study), which stops no
+    batch; a server that is unreachable, too slow, or failing (HTTP 5xx, 429: `is_transient`) is
+    gone; one that refuses the search (another HTTP 4xx) answers. A job of a folder has no server
+    to ask: False."""
+    if job.remote is None:
         return False
+    connection = job.remote.connection
     try:
-        query.connection.client().search_for_studies(limit=1)
-    except (PacsError, RequestException, ValueError):
-        return False
+        connection.client().search_for_series(study_instance_uid=job.remote.address.study_uid)
+    except (PacsError, RequestException, ValueError) as exc:
+        return not is_transient(named_error(connection, exc, "searching for series"))
     return True
 
 
@@ -507,13 +511,13 @@ def _run_jobs(
     manifest: Manifest,
     out: Path,
     progress,
-    server_answers: Callable[[], bool],
+    server_answers: Callable[[Job], bool],
 ) -> tuple[int, set[str], dict[int, dict], float, bool]:
     """Submit `todo`, one job in flight per running worker, and record each answer as it arrives.
     One job per worker: a worker that dies takes only its own job down (Dask would fail every
     task queued on it), and a kill loses at most one job per worker. Once a job fails because its
-    server was unavailable (`SERVER_UNAVAILABLE`) and the server does not answer `server_answers`
-    either, no job is submitted any more and those no
+    server was unavailable (`SERVER_UNAVAILABLE`) and its server does not answer `server_answers`
+    (of that job) either, no job is submitted any more and those no
     worker has taken yet are withdrawn (`_withdraw_unstarted`): they stay pending for a rerun, as
     do the jobs not submitted; the jobs running finish or fail as they do. Returns (jobs finished,
     the ids of the jobs whose result a killed batch's task wrote and this run's task kept (not
@@ -570,7 +574,7 @@ def _run_jobs(
                 else:
                     manifest.mark_failed(job.job_id, answer["error"], answer["seconds"], job.source_signature)
                     unavailable = answer["error"].startswith(SERVER_UNAVAILABLE)
-                    if unavailable and not server_gone and not server_answers():
+                    if unavailable and not server_gone and not server_answers(job):
                         server_gone = True
                         withdrawn = _withdraw_unstarted(client, in_flight)
                 ran += 1
@@ -596,16 +600,19 @@ def _run_jobs(
                 ran += 1
         future.release()
         fill()
-        counts = manifest.counts()
+        counts = manifest.series_counts()
         state = manifest.get(job.job_id).state
+        gone = (
+            f"; the server is unavailable: no job is started any more ({counts.running} running, "
+            f"{counts.pending} left for a rerun)"
+        )
         progress(
-            counts["done"],
-            counts["failed"],
-            counts["pending"] + counts["running"],
+            counts.done,
+            counts.series_failed,
+            counts.left,
             ran,
             time.perf_counter() - start,
-            f"{job.job_id} {state}"
-            + ("; the server is unavailable: no job is started any more" * server_gone),
+            f"{job.job_id} {state}" + gone * server_gone,
             not in_flight,  # the run's last answer
         )
         if time.monotonic() - last_worklist >= WORKLIST_INTERVAL_S:
@@ -720,10 +727,10 @@ def run_batch(
                             manifest,
                             out,
                             progress,
-                            lambda: _server_answers(config.dicomweb),
+                            _server_answers,
                         )
                 _remove_temporaries(out)  # every job of this run has answered
-            counts = manifest.counts()
+            counts = manifest.series_counts()
             records = manifest.records()
             try:
                 write_worklist(out, records)
@@ -740,10 +747,7 @@ def run_batch(
         if record.state == "done" and record.summary.get("verdict"):
             verdicts[record.summary["verdict"]] = verdicts.get(record.summary["verdict"], 0) + 1
     return BatchSummary(
-        total=len(records),
-        done=counts["done"],
-        failed=counts["failed"],
-        pending=counts["pending"] + counts["running"],
+        counts=counts,
         ran=ran,
         already_done=already_done,
         adopted=adopted + len(kept),
@@ -760,5 +764,4 @@ def run_batch(
         skipped=plan.skipped_note,
         unavailable=sum(1 for r in records if r.state == "failed" and r.error.startswith(SERVER_UNAVAILABLE)),
         server_gone=server_gone,
-        unread=sum(1 for r in records if r.series_key.startswith(UNREAD_KEY)),
     )

@@ -1,10 +1,12 @@
 """STOW-RS: send DICOM objects (LungLens' results) to a DICOMweb server, then check with QIDO-RS
 that it holds them: a server may acknowledge an instance that a site rule then turned away
 (Orthanc lists what its ReceivedInstanceFilter refused as stored), and a store cut short may have
-left some of the objects there."""
+left some of the objects there. A server that indexes what it received in the background lists
+it a moment after its answer: a short listing is listed again (`LIST_AGAIN_S`) before it counts."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -31,6 +33,10 @@ KINDS = {
     "DOC": ("the PDF report (encapsulated PDF)", "PDF reports (encapsulated PDF)"),
 }
 
+#: The waits (seconds) before each further listing when the server answered the store but lists
+#: fewer of the objects than were sent (10 s in all): it may still be indexing them.
+LIST_AGAIN_S = (0.5, 1.0, 2.0, 3.0, 3.5)
+
 
 def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
     """Store `datasets` (one study); returns their SOP Instance UIDs, each acknowledged by the
@@ -38,8 +44,10 @@ def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
     (QIDO-RS). Raises a named PacsError, ServerError naming how many instances it refused
     (FailedSOPSequence), ServerError naming how many it acknowledged when that is not all of them
     (an answer that is no STOW-RS answer, e.g. a web page or `{}`, acknowledges none), and
-    ServerError naming the objects it acknowledged but does not hold. Each failure after the
-    request was sent says which objects the server now holds (`held_text`)."""
+    ServerError naming the objects it acknowledged but does not list even after `LIST_AGAIN_S`.
+    Each failure after the request was sent says which objects the server now lists (`held_text`):
+    after an answer, once the listing has settled (`settled`); after a request that failed (a
+    timeout), at that moment, the server perhaps still storing."""
     if not datasets:
         return []
     study_uid = str(datasets[0].StudyInstanceUID)
@@ -57,21 +65,21 @@ def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
     except (PacsError, RequestException, ValueError) as exc:
         error = named_error(connection, exc, what)
         if not _nothing_stored(exc, error):
-            error.args = (f"{error}; {held_text(datasets, held(connection, datasets))}",)
+            error.args = (f"{error}; {held_text(datasets, held(connection, datasets), storing=True)}",)
         raise error from None
     if failed:
         raise ServerError(
             f"{connection.where}: refused {len(failed)} of {len(datasets)} instances while {what}; "
-            f"{held_text(datasets, held(connection, datasets))}"
+            f"{held_text(datasets, settled(connection, datasets))}"
         )
     missing = [uid for uid in sent if uid not in acknowledged]
     if missing:
         raise ServerError(
             f"{connection.where}: acknowledged {len(sent) - len(missing)} of {len(sent)} instances while "
             f"{what} (the answer lists no others as stored: not a STOW-RS answer, or the server kept "
-            f"them silently); {held_text(datasets, held(connection, datasets))}"
+            f"them silently); {held_text(datasets, settled(connection, datasets))}"
         )
-    there = held(connection, datasets)
+    there = settled(connection, datasets)
     if isinstance(there, PacsError):
         raise ServerError(
             f"{connection.where}: the server acknowledged every instance while {what}, but listing them "
@@ -80,8 +88,8 @@ def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
         )
     if not set(sent) <= there:
         raise ServerError(
-            f"{connection.where}: the server acknowledged every instance while {what} but did not keep "
-            "them all (a rule on the server, e.g. one refusing a modality, may have turned some away); "
+            f"{connection.where}: the server acknowledged every instance while {what} but does not list "
+            f"them all {sum(LIST_AGAIN_S):.0f} s later (a rule on the server, e.g. one refusing a modality, may have turned some away); "
             f"{held_text(datasets, there)}"
         )
     return sent
@@ -113,17 +121,40 @@ def held(connection: Connection, datasets: Sequence[Dataset]) -> set[str] | Pacs
     return found
 
 
-def held_text(datasets: Sequence[Dataset], there: set[str] | PacsError) -> str:
+def settled(connection: Connection, datasets: Sequence[Dataset]) -> set[str] | PacsError:
+    """`held` once every object of `datasets` is listed, or after listing again once after each
+    wait of `LIST_AGAIN_S` (the server answered the store: it may still be indexing them), or
+    once a listing failed."""
+    there = held(connection, datasets)
+    for wait in LIST_AGAIN_S:
+        if isinstance(there, PacsError) or {str(dataset.SOPInstanceUID) for dataset in datasets} <= there:
+            break
+        time.sleep(wait)
+        there = held(connection, datasets)
+    return there
+
+
+def held_text(datasets: Sequence[Dataset], there: set[str] | PacsError, storing: bool = False) -> str:
     """What the server holds of `datasets` after a store that failed or fell short, `there` being
-    what `held` found: "stored 6 of 7; the server did not keep: the segmentation (SEG); look in
-    the PACS before sending again", or, when the listing failed, "some of the 7 objects may have
-    been stored: look in the PACS before sending again"."""
+    what `held` (or `settled`) found: "stored 6 of 7; the server did not keep: the segmentation
+    (SEG); look in the PACS before sending again", or, when the listing failed, "some of the 7
+    objects may have been stored: look in the PACS before sending again". `storing`: the store's
+    request failed (a timeout): the server may still be storing what it does not list yet, so
+    nothing is said to be missing ("none listed yet; the server may still be storing them: look
+    in the PACS before sending again")."""
     n = len(datasets)
     if isinstance(there, PacsError):
         return f"some of the {n} objects may have been stored: look in the PACS before sending again"
     lost = [dataset for dataset in datasets if str(dataset.SOPInstanceUID) not in there]
     if not lost:
         return f"the server holds all {n} objects: do not send them again"
+    if storing:
+        listed = (
+            f"none of the {n} objects listed yet"
+            if len(lost) == n
+            else f"{n - len(lost)} of {n} listed so far; not listed yet: {_kinds(lost)}"
+        )
+        return f"{listed}; the server may still be storing them: look in the PACS before sending again"
     if len(lost) == n:
         return f"the server holds none of the {n} objects: they can be sent again"
     return (
