@@ -11,7 +11,7 @@ import pytest
 
 from lunglens.analysis import Analysis, ModelRecord, ProviderRecord, SeriesRecord
 from lunglens.batch.manifest import JobRecord
-from lunglens.batch.progress import BatchSummary
+from lunglens.batch.progress import BatchSummary, SeriesCounts
 from lunglens.batch.worklist import (
     COLUMNS,
     PROBLEMS,
@@ -200,7 +200,8 @@ def test_input_text_that_would_start_a_formula_is_neutralised_numbers_are_not():
 
 
 def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
-    summary = BatchSummary(total=1, done=1, failed=0, pending=0, ran=1, already_done=0, adopted=0,
+    counts = SeriesCounts(pending=0, running=0, done=1, failed=0, unread=0)
+    summary = BatchSummary(counts=counts, ran=1, already_done=0, adopted=0,
                            recovered=0, verdicts={}, model="m 1", seconds=1.0, studies_per_hour=3600.0,
                            caveats=("pacs: may be more",))  # fmt: skip
     assert summary.lines()[-1] == "       warning: pacs: may be more"
@@ -209,14 +210,14 @@ def test_the_final_summary_warns_when_the_jobs_found_may_not_be_all():
 
 def test_the_final_summary_counts_the_folders_without_a_readable_series_apart_from_the_series():
     """Their failed rows are no series: 10 rows of which 2 such folders are 8 series."""
-    summary = BatchSummary(total=10, done=5, failed=4, pending=1, ran=1, already_done=0, adopted=0,
-                           recovered=0, verdicts={}, model="m 1", seconds=1.0, studies_per_hour=3600.0,
-                           unread=2)  # fmt: skip
+    counts = SeriesCounts(pending=1, running=0, done=5, failed=4, unread=2)
+    summary = BatchSummary(counts=counts, ran=1, already_done=0, adopted=0,
+                           recovered=0, verdicts={}, model="m 1", seconds=1.0, studies_per_hour=3600.0)  # fmt: skip
     assert (
         summary.lines()[0] == "batch: 8 series: 5 done, 2 failed, 1 left; 2 folders without a readable series"
     )
     assert (
-        replace(summary, total=8, failed=2, unread=0).lines()[0]
+        replace(summary, counts=replace(counts, failed=2, unread=0)).lines()[0]
         == "batch: 8 series: 5 done, 2 failed, 1 left"
     )
 
