@@ -289,6 +289,22 @@ def test_a_server_gone_under_a_job_fails_the_job_with_its_reason(
     assert not list(out.glob("*.json"))
 
 
+def _plain_rerun_with_the_server_back(orthanc, argv, n_series, done_result, monkeypatch, capsys):
+    """Orthanc started again (its storage, port and password), a plain rerun of the batch `argv`
+    of `n_series` series, one of which finished earlier (`done_result`, its JSON): it runs the
+    rest, exit 0, and leaves the finished one as it was (not computed again)."""
+    import lunglens.cli.batch
+
+    written = done_result.stat().st_mtime_ns
+    orthanc.restart()
+    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
+    assert cli_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"{n_series} series: {n_series} done, 0 failed, 0 left" in printed
+    assert f"this run: {n_series - 1} finished" in printed and "1 done earlier, skipped" in printed
+    assert done_result.stat().st_mtime_ns == written  # not computed again
+
+
 def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_rerun(
     isolated_orthanc, archive, card, tmp_path, monkeypatch, capsys
 ):
@@ -322,15 +338,8 @@ def test_a_server_gone_mid_batch_stops_it_leaving_the_rest_pending_for_a_plain_r
         done, failed, pending = sorted(manifest.records(), key=lambda r: r.state)
     assert (done.state, failed.state, pending.state, pending.attempts) == ("done", "failed", "pending", 0)
     assert failed.error.startswith(f"{SERVER_UNAVAILABLE}{isolated_orthanc.dicomweb_url}: host unreachable")
-    written = (out / done.result).stat().st_mtime_ns
 
-    isolated_orthanc.restart()
-    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
-    assert cli_main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "3 series: 3 done, 0 failed, 0 left" in printed
-    assert "this run: 2 finished" in printed and "1 done earlier, skipped" in printed
-    assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+    _plain_rerun_with_the_server_back(isolated_orthanc, argv, 3, out / done.result, monkeypatch, capsys)
 
 
 def test_a_job_waiting_when_the_server_is_found_gone_is_withdrawn_pending_for_a_plain_rerun(
@@ -379,15 +388,8 @@ def test_a_job_waiting_when_the_server_is_found_gone_is_withdrawn_pending_for_a_
     assert len(failed) + len(withdrawn) == 3
     assert f"4 series: 1 done, {len(failed)} failed, {len(withdrawn)} left" in printed
     assert any(f"{len(withdrawn)} left for a rerun)" in last for last in said), said
-    written = (out / done.result).stat().st_mtime_ns
 
-    isolated_orthanc.restart()
-    monkeypatch.setattr(lunglens.cli.batch, "run_batch", run_batch)
-    assert cli_main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "4 series: 4 done, 0 failed, 0 left" in printed
-    assert "this run: 3 finished" in printed and "1 done earlier, skipped" in printed
-    assert (out / done.result).stat().st_mtime_ns == written  # not computed again
+    _plain_rerun_with_the_server_back(isolated_orthanc, argv, 4, out / done.result, monkeypatch, capsys)
 
 
 def test_a_job_that_met_a_server_failure_of_its_own_stops_no_batch_while_the_server_answers(
