@@ -222,7 +222,10 @@ def _choose(args: argparse.Namespace, folder: Path, remote):
         ref = choose_series(found, key or remote.series_uid, by_uid=True)
     _check_results_possible(args, ref)
     if remote is not None:
-        problem = _pacs_call(pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0])
+        instance_uids = frozenset(remote.origin(path)[0] for path, _ in ref.frames)
+        problem = _pacs_call(
+            pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0], instance_uids
+        )
         if problem:
             raise BadInput(problem)
     return found, ref
