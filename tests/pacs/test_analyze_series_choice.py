@@ -267,6 +267,17 @@ def test_two_analysable_parts_of_a_uid_are_listed_by_key(tmp_path, monkeypatch):
     with pytest.raises(BadInput, match="2 series can be analysed") as refused:
         choose_series(found, uid, by_uid=True)
     assert f"{uid}#2 " in str(refused.value)  # the key --series takes
+    assert f"{uid}#1 " in str(refused.value)  # the first part's: the bare UID names both
+
+
+def test_the_first_part_of_a_split_uid_is_chosen_by_uid_1(tmp_path, monkeypatch):
+    found, uid = _split_series(tmp_path)
+    monkeypatch.setattr(type(found.series[0]), "analysable", property(lambda self: True))
+    (first,) = [r for r in found.series if r.key == uid]
+    assert choose_series(found, f"{uid}#1", by_uid=True) is first
+    lister = "lunglens pacs series URL --study 1.2"
+    with pytest.raises(BadInput, match=f"no series '{uid}#3' \\(lunglens pacs series URL --study 1.2 lists"):
+        choose_series(found, f"{uid}#3", by_uid=True, listed_by=lister)
 
 
 def test_series_takes_a_part_key_with_dicomweb(tmp_path, capsys):
@@ -324,3 +335,13 @@ def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyz
     status, out, err = analyze(study, "--no-quantify")  # two CT series: which one is asked
     assert out.count("pacs:") == 1 and f"pacs:     {n} of {n} instances retrieved (2 CT series)" in out
     assert status == 2 and "2 series can be analysed" in err and all(uid in err for uid in uids)
+
+
+def test_a_part_the_study_lacks_points_at_pacs_series(orthanc, studies, analyze):
+    study, series_uid, _ = studies["PAT000"]
+    status, out, err = analyze(study, "--series", f"{series_uid}#3", "--no-quantify")
+    assert status == 2 and "verdict" not in out
+    assert (
+        f"no series '{series_uid}#3' (lunglens pacs series {orthanc.dicomweb_url} --study {study} lists"
+        in err
+    )
