@@ -18,7 +18,7 @@ import requests
 from lunglens.cli import main as cli_main
 from lunglens.cli.analyze import choose_series
 from lunglens.cli.common import BadInput
-from lunglens.dicomout.identity import SR_SERIES
+from lunglens.dicomout.identity import PDF_SERIES, SR_SERIES
 from lunglens.io import discover
 from lunglens.pacs import Connection, PacsError, SeriesSummary, results_for_series, retrieve_study
 from tests.batch.conftest import write_archive
@@ -158,7 +158,7 @@ def test_results_count_for_a_series_only_when_they_name_its_uid_exactly(monkeypa
 
     class Client:
         def retrieve_series_metadata(self, study, series):
-            return [{"0020000E": {"vr": "UI", "Value": [series]}, **evidence("1.2.3.10")}]
+            return [{"0020000E": {"vr": "UI", "Value": [series]}, **LUNGLENS, **evidence("1.2.3.10")}]
 
     monkeypatch.setattr(Connection, "client", lambda self: Client())
     sr = SeriesSummary(
@@ -172,6 +172,70 @@ def test_results_count_for_a_series_only_when_they_name_its_uid_exactly(monkeypa
     connection = Connection(url="http://pacs.invalid/dicom-web")
     assert results_for_series(connection, [sr], "1.2.3.1") == []
     assert results_for_series(connection, [sr], "1.2.3.10") == [sr]
+
+
+LUNGLENS = {"00080070": {"vr": "LO", "Value": ["LungLens project"]}}
+
+
+def _one_instance_client(monkeypatch, instance: dict) -> None:
+    """Connection.client() answers `instance` as the metadata of every series."""
+
+    class Client:
+        def retrieve_series_metadata(self, study, series):
+            return [instance]
+
+    monkeypatch.setattr(Connection, "client", lambda self: Client())
+
+
+def test_results_are_known_by_their_instances_not_their_description(monkeypatch):
+    """An archive that upper-cases (or rewrites) descriptions keeps LungLens' results known by
+    their series number and their instances' manufacturer; another maker's #9001 is none."""
+    sr = SeriesSummary("1.2", "9.9.9", "SR", SR_SERIES.number, SR_SERIES.description.upper(), 1)
+    connection = Connection(url="http://pacs.invalid/dicom-web")
+    source = {"0020000E": {"vr": "UI", "Value": ["1.2.3.1"]}}
+    shouting = {"00080070": {"vr": "LO", "Value": ["LUNGLENS PROJECT"]}}
+    _one_instance_client(monkeypatch, {**shouting, "00081115": {"vr": "SQ", "Value": [source]}})
+    assert results_for_series(connection, [sr], "1.2.3.1") == [sr]
+    other = {"00080070": {"vr": "LO", "Value": ["Another AI"]}}
+    _one_instance_client(monkeypatch, {**other, "00081115": {"vr": "SQ", "Value": [source]}})
+    assert results_for_series(connection, [sr], "1.2.3.1") == []
+
+
+def test_a_pdf_counts_by_the_series_instances_it_was_made_from(monkeypatch):
+    """An Encapsulated PDF cites its source instances, not their series."""
+    pdf = SeriesSummary("1.2", "9.9.8", "DOC", PDF_SERIES.number, PDF_SERIES.description, 1)
+    cited = {"00081155": {"vr": "UI", "Value": ["1.2.3.1.7"]}}
+    _one_instance_client(monkeypatch, {**LUNGLENS, "00420013": {"vr": "SQ", "Value": [cited]}})
+    connection = Connection(url="http://pacs.invalid/dicom-web")
+    assert results_for_series(connection, [pdf], "1.2.3.1", frozenset({"1.2.3.1.7"})) == [pdf]
+    assert results_for_series(connection, [pdf], "1.2.3.1", frozenset({"1.2.3.1.8"})) == []
+
+
+def test_a_store_of_which_only_key_images_and_pdf_were_kept_is_not_repeated(
+    orthanc, dicomweb_env, analyze, tmp_path
+):
+    """A PACS that turned the SR and SEG away: the key images and PDF still say which series."""
+    study, series_uid = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    paths = phantom_slices(tmp_path / "ct")
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.save_as(path)
+    orthanc.upload(paths)
+    status, out, err = analyze(study, "--store")
+    assert status == 0, err
+    for listed in _series_on_server(orthanc, study):
+        if listed["00080060"]["Value"][0] in ("SR", "SEG"):
+            uid = listed["0020000E"]["Value"][0]
+            (found,) = requests.post(
+                f"{orthanc.rest_url}/tools/lookup", data=uid, auth=orthanc.auth, timeout=30
+            ).json()
+            requests.delete(f"{orthanc.rest_url}/series/{found['ID']}", auth=orthanc.auth, timeout=30)
+    assert sorted(s["00080060"]["Value"][0] for s in _series_on_server(orthanc, study)) == ["CT", "DOC", "OT"]
+    status, out, err = analyze(study, "--store")
+    assert status == 2 and "verdict" not in out
+    assert f"already holds LungLens results for series {series_uid} (2 series: " in err
 
 
 def _split_series(root):
@@ -203,6 +267,17 @@ def test_two_analysable_parts_of_a_uid_are_listed_by_key(tmp_path, monkeypatch):
     with pytest.raises(BadInput, match="2 series can be analysed") as refused:
         choose_series(found, uid, by_uid=True)
     assert f"{uid}#2 " in str(refused.value)  # the key --series takes
+    assert f"{uid}#1 " in str(refused.value)  # the first part's: the bare UID names both
+
+
+def test_the_first_part_of_a_split_uid_is_chosen_by_uid_1(tmp_path, monkeypatch):
+    found, uid = _split_series(tmp_path)
+    monkeypatch.setattr(type(found.series[0]), "analysable", property(lambda self: True))
+    (first,) = [r for r in found.series if r.key == uid]
+    assert choose_series(found, f"{uid}#1", by_uid=True) is first
+    lister = "lunglens pacs series URL --study 1.2"
+    with pytest.raises(BadInput, match=f"no series '{uid}#3' \\(lunglens pacs series URL --study 1.2 lists"):
+        choose_series(found, f"{uid}#3", by_uid=True, listed_by=lister)
 
 
 def test_series_takes_a_part_key_with_dicomweb(tmp_path, capsys):
@@ -260,3 +335,13 @@ def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyz
     status, out, err = analyze(study, "--no-quantify")  # two CT series: which one is asked
     assert out.count("pacs:") == 1 and f"pacs:     {n} of {n} instances retrieved (2 CT series)" in out
     assert status == 2 and "2 series can be analysed" in err and all(uid in err for uid in uids)
+
+
+def test_a_part_the_study_lacks_points_at_pacs_series(orthanc, studies, analyze):
+    study, series_uid, _ = studies["PAT000"]
+    status, out, err = analyze(study, "--series", f"{series_uid}#3", "--no-quantify")
+    assert status == 2 and "verdict" not in out
+    assert (
+        f"no series '{series_uid}#3' (lunglens pacs series {orthanc.dicomweb_url} --study {study} lists"
+        in err
+    )

@@ -385,3 +385,26 @@ def test_a_listing_that_may_be_incomplete_says_so(capping_server, p001_header, c
 
 def test_a_complete_listing_has_no_caveat(uploaded, dicomweb_env):
     assert find_studies(connection(uploaded), modality="CT").caveat == ""
+
+
+def test_a_store_check_asks_for_each_object_a_capped_listing_leaves_out(monkeypatch):
+    """A server that caps its listings at 2 (Orthanc's LimitFindResults) without saying so: the
+    objects it does not list are asked for by UID, and found (it was "did not keep", exit 2)."""
+    datasets = []
+    for i in range(4):
+        ds = pydicom.Dataset()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = "1.2", "1.2.3", f"1.2.3.{i}"
+        datasets.append(ds)
+
+    class Capped:
+        def search_for_instances(
+            self, study_instance_uid, series_instance_uid, offset=0, search_filters=None
+        ):
+            held = [{"00080018": {"vr": "UI", "Value": [d.SOPInstanceUID]}} for d in datasets]
+            if search_filters:
+                return [h for h in held if h["00080018"]["Value"] == [search_filters["SOPInstanceUID"]]]
+            return held[:2] if offset == 0 else []
+
+    monkeypatch.setattr(Connection, "client", lambda self: Capped())
+    connection = Connection(url="http://pacs.invalid/dicom-web")
+    assert store_module.held(connection, datasets) == {d.SOPInstanceUID for d in datasets}

@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--series",
         help="series UID or index (as `lunglens info` numbers them); with --dicomweb, a Series Instance "
-        "UID (UID#2: its second part, when the analysis splits one UID into several series), or N: the "
+        "UID (UID#1, UID#2: its first, second part, when the analysis splits one UID into several series), or N: the "
         "Nth CT series of the study (other series not counted), as `lunglens pacs series` numbers them",
     )
     add_model_options(parser)
@@ -55,19 +55,20 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def choose_series(found, choice: str | None, by_uid: bool = False):
+def choose_series(found, choice: str | None, by_uid: bool = False, listed_by: str = "lunglens info"):
     """The series to analyse: by 1-based index (not `by_uid`), by key (`UID#2`: one part of a
-    UID discovery split), or among the parts of a UID (or, without a choice, among every series)
-    the only analysable one; several are listed (by key when `by_uid`: a PACS series' index is
-    another) for --series to choose from."""
+    UID discovery split; `UID#1` its first part, whose key is the bare UID), or among the parts
+    of a UID (or, without a choice, among every series) the only analysable one; several are
+    listed (by key when `by_uid`: a PACS series' index is another) for --series to choose from.
+    `listed_by`: the command that lists the series, for a choice that names none."""
     if choice and not by_uid and choice.isdigit() and 1 <= int(choice) <= len(found.series):
         parts = [found.series[int(choice) - 1]]
     elif choice:
         parts = [r for r in found.series if r.key.split("#")[0] == choice] or [
-            r for r in found.series if r.key == choice
+            r for r in found.series if r.key == choice.removesuffix("#1")
         ]
         if not parts:
-            raise BadInput(f"{found.folder}: no series {choice!r} (lunglens info lists them)")
+            raise BadInput(f"{found.folder}: no series {choice!r} ({listed_by} lists them)")
     else:
         parts = found.series
     if len(parts) == 1 and not parts[0].analysable:
@@ -78,12 +79,20 @@ def choose_series(found, choice: str | None, by_uid: bool = False):
         raise BadInput(f"{found.folder}: no series can be analysed ({reasons})")
     if len(candidates) > 1:
         listed = ", ".join(
-            f"{r.key if by_uid else f'[{found.series.index(r) + 1}]'} {r.name}" for r in candidates
+            f"{_part_key(found, r) if by_uid else f'[{found.series.index(r) + 1}]'} {r.name}"
+            for r in candidates
         )
         raise BadInput(
             f"{found.folder}: {len(candidates)} series can be analysed ({listed}); choose one with --series"
         )
     return candidates[0]
+
+
+def _part_key(found, ref) -> str:
+    """What --series takes for `ref`: its key, `UID#1` for the first part of a UID discovery
+    split (whose key is the bare UID, which names every part)."""
+    split = "#" not in ref.key and any(r.key.startswith(f"{ref.key}#") for r in found.series)
+    return f"{ref.key}#1" if split else ref.key
 
 
 def demo_folder() -> Path:
@@ -219,10 +228,14 @@ def _choose(args: argparse.Namespace, folder: Path, remote):
         ref = choose_series(found, args.series)
     else:
         key = args.series if args.series and "#" in args.series else None  # one part of a split UID
-        ref = choose_series(found, key or remote.series_uid, by_uid=True)
+        lister = f"lunglens pacs series {args.dicomweb} --study {args.study}"
+        ref = choose_series(found, key or remote.series_uid, by_uid=True, listed_by=lister)
     _check_results_possible(args, ref)
     if remote is not None:
-        problem = _pacs_call(pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0])
+        instance_uids = frozenset(remote.origin(path)[0] for path, _ in ref.frames)
+        problem = _pacs_call(
+            pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0], instance_uids
+        )
         if problem:
             raise BadInput(problem)
     return found, ref

@@ -252,16 +252,18 @@ def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int
     return RemoteStudy(folder, listing, chosen[0].series_uid if len(chosen) == 1 else None, retrieved.origin)
 
 
-def earlier_results_problem(args: argparse.Namespace, remote: RemoteStudy, series_uid: str) -> str | None:
+def earlier_results_problem(
+    args: argparse.Namespace, remote: RemoteStudy, series_uid: str, instance_uids: frozenset[str]
+) -> str | None:
     """Say (printed) when study `args.study` already holds LungLens results for series
-    `series_uid` (`lunglens.pacs.results_for_series`); returns why `--store` is refused then
+    `series_uid`, whose instances are `instance_uids` (`lunglens.pacs.results_for_series`); returns why `--store` is refused then
     (without --store-again), None otherwise. When the check cannot be made (a result series'
     metadata unreadable), that refuses --store (without --store-again) and is a note otherwise."""
     from lunglens.pacs import PacsError, results_for_series
 
     connection = connection_from_args(args, args.dicomweb)
     try:
-        earlier = results_for_series(connection, remote.listing, series_uid)
+        earlier = results_for_series(connection, remote.listing, series_uid, instance_uids)
     except PacsError as exc:
         if args.store and not args.store_again:
             return (

@@ -55,7 +55,9 @@ def build_key_image(
     sop_uid: str,
 ) -> SCImage:
     """The secondary capture of key image `key` (instance `number` of the series; its overlay
-    carries the outlines when `with_outlines`, `key_images`), referring to its source slice."""
+    carries the outlines when `with_outlines`, `key_images`), referring to its source slice
+    (Source Image Sequence) and, through it, the source series (Common Instance Reference: what
+    `lunglens.pacs.results_for_series` finds it by)."""
     header = sources.headers[key.index]
     image = SCImage.from_ref_dataset(
         ref_dataset=header,
@@ -89,4 +91,11 @@ def build_key_image(
     purpose.CodeMeaning = "Source image for image processing operation"
     source.PurposeOfReferenceCodeSequence = [purpose]
     image.SourceImageSequence = [source]
+    instance = Dataset()
+    instance.ReferencedSOPClassUID = header.SOPClassUID
+    instance.ReferencedSOPInstanceUID = header.SOPInstanceUID
+    referenced = Dataset()
+    referenced.SeriesInstanceUID = header.SeriesInstanceUID
+    referenced.ReferencedInstanceSequence = [instance]
+    image.ReferencedSeriesSequence = [referenced]
     return image

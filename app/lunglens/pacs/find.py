@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from requests import RequestException
 
-from lunglens.dicomout.identity import PDF_SERIES, SC_SERIES, SEG_SERIES, SOFTWARE, SR_SERIES
+from lunglens.dicomout.identity import MANUFACTURER, PDF_SERIES, SC_SERIES, SEG_SERIES, SR_SERIES
 from lunglens.io.dicom import text_of
 from lunglens.pacs.connection import Connection, MalformedAnswer, PacsError, named_error
 
@@ -80,10 +80,11 @@ class SeriesSummary:
         return self.modality in ("CT", "")
 
     @property
-    def is_lunglens_result(self) -> bool:
-        """Whether it is a result series LungLens stores (by its series number and description,
-        `lunglens.dicomout.identity`)."""
-        return self.series_number in RESULT_NUMBERS and self.description.startswith(SOFTWARE)
+    def may_be_lunglens_result(self) -> bool:
+        """Whether it may be a result series LungLens stores: numbered as those are
+        (`lunglens.dicomout.identity`), whatever its description (archives rewrite them); its
+        instances say whether LungLens made it (`results_for_series`)."""
+        return self.series_number in RESULT_NUMBERS
 
     def line(self, index: int | None = None) -> str:
         """One line for listings: "[1]  CT  #3  Chest 1.0  (148 instances)  1.2.3", the index
@@ -107,39 +108,47 @@ def ct_series(listing: list[SeriesSummary]) -> list[SeriesSummary]:
 
 
 def results_for_series(
-    connection: Connection, listing: list[SeriesSummary], series_uid: str
+    connection: Connection,
+    listing: list[SeriesSummary],
+    series_uid: str,
+    instance_uids: frozenset[str] = frozenset(),
 ) -> list[SeriesSummary]:
     """The LungLens result series of a study (`listing`, `find_series`) that refer to series
-    `series_uid` (its UID is in their instances' metadata: the SR's evidence, the SEG's source
-    series), from WADO-RS metadata of the result series only. Raises a named PacsError."""
+    `series_uid`, from WADO-RS metadata of the series numbered as results only: those whose
+    instances name LungLens as their manufacturer (any case) and hold `series_uid` (the SR's
+    evidence, the SEG's source series, the key images' referenced series) or the SOP Instance
+    UID of one of the series' instances `instance_uids` (the PDF's source instances: an
+    Encapsulated PDF has no place for a series UID). Raises a named PacsError."""
     client = connection.client()
     found = []
     for series in listing:
-        if not series.is_lunglens_result:
+        if not series.may_be_lunglens_result:
             continue
         what = f"reading the metadata of series {series.series_uid} of study {series.study_uid}"
         try:
             metadata = client.retrieve_series_metadata(series.study_uid, series.series_uid)
         except (PacsError, RequestException, ValueError) as exc:
             raise named_error(connection, exc, what) from None
-        if series_uid in _series_uids_in(metadata):
+        made_here = MANUFACTURER.casefold() in {m.casefold() for m in _values_in(metadata, "00080070")}
+        sources = _values_in(metadata, "0020000E") | _values_in(metadata, "00081155")
+        if made_here and (series_uid in sources or not instance_uids.isdisjoint(sources)):
             found.append(series)
     return found
 
 
-def _series_uids_in(item) -> set[str]:
-    """Every Series Instance UID (0020,000E) value anywhere in DICOM JSON `item` (nested
-    sequences included)."""
+def _values_in(item, tag: str) -> set[str]:
+    """Every value of attribute `tag` (e.g. "0020000E", Series Instance UID) anywhere in DICOM
+    JSON `item` (nested sequences included)."""
     found: set[str] = set()
     if isinstance(item, list):
         for value in item:
-            found |= _series_uids_in(value)
+            found |= _values_in(value, tag)
     elif isinstance(item, dict):
-        for tag, value in item.items():
-            if tag == "0020000E" and isinstance(value, dict) and isinstance(value.get("Value"), list):
-                found |= {str(uid) for uid in value["Value"]}
+        for key, value in item.items():
+            if key == tag and isinstance(value, dict) and isinstance(value.get("Value"), list):
+                found |= {str(v) for v in value["Value"]}
             else:
-                found |= _series_uids_in(value)
+                found |= _values_in(value, tag)
     return found
 
 

@@ -96,9 +96,10 @@ def store(connection: Connection, datasets: Sequence[Dataset]) -> list[str]:
 
 
 def held(connection: Connection, datasets: Sequence[Dataset]) -> set[str] | PacsError:
-    """The SOP Instance UIDs the server lists (QIDO-RS, every page) in the series of `datasets`
-    (a series it does not know, HTTP 404, holds none), or the named PacsError that stopped the
-    listing."""
+    """The SOP Instance UIDs of `datasets` the server lists (QIDO-RS, every page) in their series
+    (a series it does not know, HTTP 404, holds none), each one the listing lacks asked for by
+    its UID (a server that caps its listings, e.g. Orthanc's LimitFindInstances, cuts them short
+    without saying so), or the named PacsError that stopped the listing."""
     study_uid = str(datasets[0].StudyInstanceUID)
     found: set[str] = set()
     try:
@@ -106,6 +107,7 @@ def held(connection: Connection, datasets: Sequence[Dataset]) -> set[str] | Pacs
     except PacsError as exc:  # the credentials (the store itself got past them)
         return exc
     for series_uid in dict.fromkeys(str(dataset.SeriesInstanceUID) for dataset in datasets):
+        wanted = {str(d.SOPInstanceUID) for d in datasets if str(d.SeriesInstanceUID) == series_uid}
         try:
             items, _offset_ignored = every_result(
                 lambda offset, series_uid=series_uid: client.search_for_instances(
@@ -113,6 +115,14 @@ def held(connection: Connection, datasets: Sequence[Dataset]) -> set[str] | Pacs
                 ),
                 "00080018",
             )
+            for sop_uid in wanted - {
+                str(dataset_from_json(item).get("SOPInstanceUID", "")) for item in items
+            }:
+                items += client.search_for_instances(
+                    study_instance_uid=study_uid,
+                    series_instance_uid=series_uid,
+                    search_filters={"SOPInstanceUID": sop_uid},
+                )
             found.update(str(dataset_from_json(item).get("SOPInstanceUID", "")) for item in items)
         except (PacsError, RequestException, ValueError) as exc:
             error = named_error(connection, exc, f"listing the instances of series {series_uid}")
