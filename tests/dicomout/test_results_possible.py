@@ -130,3 +130,25 @@ def test_what_highdicom_still_refuses_is_a_named_error_not_a_traceback(tmp_path,
     assert status == cli.EXIT_BAD_INPUT and "verdict" in captured.out
     assert f"{folder}: the DICOM results cannot be made from its files (ValueError: " in captured.err
     assert "MALE" in captured.err
+
+
+def test_legacy_dates_and_short_ages_are_written_in_the_forms_dicom_allows(tmp_path, capsys):
+    """An ACR-NEMA StudyDate ("2020.06.01") and a two-digit PatientAge ("45Y"), which pydicom reads,
+    reach the results as "20200601" and "045Y", not as they are; the source files stay as they were."""
+    folder = tmp_path / "series"
+    paths = phantom_slices(folder)
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.StudyDate, ds.PatientAge, ds.PatientBirthDate = "2020.06.01", "45Y", "1975.01.31"
+        ds.save_as(path)
+    card = write_tiny_model(tmp_path / "m")
+    out = tmp_path / "dicom"
+    assert cli.main(["analyze", str(folder), "--model", str(card), "--dicom-out", str(out)]) == 0
+    results = sorted(out.glob("*.dcm"))
+    assert len(results) >= 3
+    for path in results:
+        ds = pydicom.dcmread(path)
+        assert (ds.StudyDate, ds.PatientBirthDate) == ("20200601", "19750131"), path.name
+        assert ds.get("PatientAge", "045Y") == "045Y", path.name
+    assert any("PatientAge" in pydicom.dcmread(path) for path in results)
+    assert pydicom.dcmread(paths[0]).StudyDate == "2020.06.01"  # the source untouched

@@ -13,6 +13,7 @@ nothing outside the output: that is the price of not naming the source."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
@@ -82,6 +83,32 @@ REFERENCE_ATTRIBUTES = ("StudyInstanceUID", "SOPClassUID", "SOPInstanceUID")
 #: thickness). Not guessed: positions LungLens assumed, or a thickness taken from the spacing,
 #: would be given to a PACS as the images' geometry.
 SEGMENTATION_ATTRIBUTES = ("FrameOfReferenceUID", "ImagePositionPatient", "SliceThickness")
+
+
+#: Values in forms that older equipment writes and pydicom reads, but DICOM no longer allows, and
+#: that highdicom would copy into every result as they are: ACR-NEMA dates ("2020.06.01") and
+#: ages of fewer than three digits ("45Y").
+LEGACY_DATE = re.compile(r"(\d{4})\.(\d{2})\.(\d{2})")
+SHORT_AGE = re.compile(r"(\d{1,3})([DWMY])")
+
+
+def normalise_legacy_values(header: Dataset) -> None:
+    """Rewrite, in `header` (a header read for the results: the source files are never touched),
+    its dates of ACR-NEMA form as YYYYMMDD ("2020.06.01" -> "20200601") and its ages as three
+    digits and a unit ("45Y" -> "045Y"); an age of neither form is left out (it is optional in
+    every module that holds one)."""
+    for element in list(header):  # the patient and study attributes are at the top level
+        value = element.value
+        if element.is_empty or not isinstance(value, str):
+            continue
+        if element.VR == "DA" and (date := LEGACY_DATE.fullmatch(value.strip())):
+            element.value = "".join(date.groups())
+        elif element.VR == "AS" and not re.fullmatch(r"\d{3}[DWMY]", value.strip()):
+            age = SHORT_AGE.fullmatch(value.strip())
+            if age:
+                element.value = f"{int(age.group(1)):03d}{age.group(2)}"
+            else:
+                del header[element.tag]
 
 
 def _patient_sex(value: str) -> None:
@@ -285,6 +312,7 @@ def read_source_headers(
         for keyword in TYPE2_PATIENT_STUDY:
             if keyword not in header:
                 setattr(header, keyword, "")
+        normalise_legacy_values(header)
         by_path[path] = header
     keywords = REFERENCE_ATTRIBUTES + (SEGMENTATION_ATTRIBUTES if segmentation else ())
     problem = missing_attributes_problem(series.ref.folder, by_path.items(), keywords) or (
