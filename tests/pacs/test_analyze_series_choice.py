@@ -4,7 +4,8 @@ the Nth CT series, `lunglens pacs series` lists a study's series; a second `--st
 unless `--store-again`; a source date the results cannot copy is refused before the analysis,
 naming the series on the server; a skipped instance is named by its UID, not a temporary file.
 Earlier results are those naming the series' UID exactly; a check that cannot be made stops only
---store; several CT series are retrieved in one go; a UID discovery splits is chosen from by its
+--store; several CT series are retrieved in one go, but analyze asks which one from the
+listing, before retrieving; a second --store is refused before retrieving, but for a PDF kept alone; a UID discovery splits is chosen from by its
 analysable part or by key; `pacs series` of a study the server lacks says so (exit 2)."""
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def test_results_are_not_stored_twice_unless_asked_and_only_the_ct_series_is_ret
     assert f"study {study} already holds LungLens results for series {series_uid}" in err
     assert "--store-again" in err and "SR #9001" in err
     assert len(_series_on_server(orthanc, study)) == n_series
-    assert f"pacs:     {n} of {n} instances retrieved" in out  # the CT only, not the results
+    assert "pacs:" not in out  # refused from the listing and the results' metadata: nothing retrieved
 
     status, out, err = analyze(study, "--no-quantify")  # said, not refused, without --store
     assert status == 0 and "note:     study" in out and "already holds LungLens results" in out
@@ -225,17 +226,25 @@ def test_a_store_of_which_only_key_images_and_pdf_were_kept_is_not_repeated(
     orthanc.upload(paths)
     status, out, err = analyze(study, "--store")
     assert status == 0, err
+    _delete_series_of_modality(orthanc, study, "SR", "SEG")
+    assert sorted(s["00080060"]["Value"][0] for s in _series_on_server(orthanc, study)) == ["CT", "DOC", "OT"]
+    status, out, err = analyze(study, "--store")
+    assert status == 2 and "verdict" not in out and "pacs:" not in out  # the key images, before retrieving
+    assert f"already holds LungLens results for series {series_uid} (1 series: OT #9003 " in err
+    _delete_series_of_modality(orthanc, study, "OT")
+    status, out, err = analyze(study, "--store")  # the PDF alone: known once its source instances are
+    assert status == 2 and "verdict" not in out and "pacs:" in out
+    assert f"already holds LungLens results for series {series_uid} (1 series: DOC #9004 " in err
+
+
+def _delete_series_of_modality(orthanc, study, *modalities) -> None:
     for listed in _series_on_server(orthanc, study):
-        if listed["00080060"]["Value"][0] in ("SR", "SEG"):
+        if listed["00080060"]["Value"][0] in modalities:
             uid = listed["0020000E"]["Value"][0]
             (found,) = requests.post(
                 f"{orthanc.rest_url}/tools/lookup", data=uid, auth=orthanc.auth, timeout=30
             ).json()
             requests.delete(f"{orthanc.rest_url}/series/{found['ID']}", auth=orthanc.auth, timeout=30)
-    assert sorted(s["00080060"]["Value"][0] for s in _series_on_server(orthanc, study)) == ["CT", "DOC", "OT"]
-    status, out, err = analyze(study, "--store")
-    assert status == 2 and "verdict" not in out
-    assert f"already holds LungLens results for series {series_uid} (2 series: " in err
 
 
 def _split_series(root):
@@ -332,9 +341,13 @@ def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyz
     )
     assert {p.parent.name for p in retrieved.files} == set(uids)
     assert len(retrieved.files) == retrieved.n_expected == n and {total for _, total in seen} == {n}
-    status, out, err = analyze(study, "--no-quantify")  # two CT series: which one is asked
-    assert out.count("pacs:") == 1 and f"pacs:     {n} of {n} instances retrieved (2 CT series)" in out
-    assert status == 2 and "2 series can be analysed" in err and all(uid in err for uid in uids)
+    status, out, err = analyze(study, "--no-quantify")  # two CT series: asked which, from the listing
+    assert status == 2 and "pacs:" not in out and "holds 2 CT series; choose one with --series" in err
+    for index, uid in enumerate(sorted(uids), start=1):  # as `lunglens pacs series` lists them
+        assert re.search(rf"\[{index}\]  CT  #\d+  .*\({len(paths)} instances\)  {re.escape(uid)}", err)
+    status, out, err = analyze(study, "--series", "2", "--no-quantify")
+    assert status == 0, err
+    assert f"pacs:     {len(paths)} of {len(paths)} instances retrieved (series {sorted(uids)[1]})" in out
 
 
 def test_a_part_the_study_lacks_points_at_pacs_series(orthanc, studies, analyze):

@@ -38,7 +38,8 @@ def add_parser(subparsers) -> None:
         "--series",
         help="series UID or index (as `lunglens info` numbers them); with --dicomweb, a Series Instance "
         "UID (UID#1, UID#2: its first, second part, when the analysis splits one UID into several series), or N: the "
-        "Nth CT series of the study (other series not counted), as `lunglens pacs series` numbers them",
+        "Nth CT series of the study (other series not counted), as `lunglens pacs series` numbers them; "
+        "needed when the study lists several CT series (refused, listing them, before any is retrieved)",
     )
     add_model_options(parser)
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")
@@ -234,7 +235,7 @@ def _choose(args: argparse.Namespace, folder: Path, remote):
     if remote is not None:
         instance_uids = frozenset(remote.origin(path)[0] for path, _ in ref.frames)
         problem = _pacs_call(
-            pacs_command.earlier_results_problem, args, remote, ref.key.split("#")[0], instance_uids
+            pacs_command.earlier_results_problem, args, remote.listing, ref.key.split("#")[0], instance_uids
         )
         if problem:
             raise BadInput(problem)

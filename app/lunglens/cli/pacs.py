@@ -154,7 +154,8 @@ def add_analyze_options(parser: argparse.ArgumentParser) -> None:
         "--store",
         action="store_true",
         help="send the DICOM results back to the server (STOW-RS); refused when the study already "
-        "holds LungLens results for the series, unless --store-again",
+        "holds LungLens results for the series, unless --store-again (before the series is retrieved, "
+        "but for an earlier PDF alone, known only from the retrieved instances it cites)",
     )
     parser.add_argument(
         "--store-again",
@@ -204,8 +205,10 @@ class RemoteStudy:
 
 def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> list:
     """The series of `listing` (`find_series`) to retrieve for `--series choice`: the one with
-    that Series Instance UID, the Nth CT series (`ct_series`), or, without a choice, every CT
-    series (never LungLens' or other results). Raises PacsError naming what the study holds."""
+    that Series Instance UID, the Nth CT series (`ct_series`), or, without a choice, the only CT
+    series (never LungLens' or other results). Raises PacsError naming what the study holds,
+    listing its CT series as `lunglens pacs series` does when there are several and no choice
+    (decided from the listing, before anything is retrieved)."""
     from lunglens.pacs import PacsError, ct_series
 
     candidates = ct_series(listing)
@@ -226,21 +229,33 @@ def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> li
     if not candidates:
         modalities = ", ".join(sorted({s.modality or "?" for s in listing})) or "no series"
         raise PacsError(f"{where}: study {study_uid} holds no CT series ({modalities}) {hint}")
+    if len(candidates) > 1:
+        listed = "\n".join(s.line(i) for i, s in enumerate(candidates, start=1))
+        raise PacsError(
+            f"{where}: study {study_uid} holds {len(candidates)} CT series; choose one with --series "
+            f"N or --series UID (nothing was retrieved):\n{listed}"
+        )
     return candidates
 
 
 def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int], None]) -> RemoteStudy:
-    """Retrieve the series of `args.study` chosen by `args.series` (`chosen_series`: the CT
-    series without it) into a temporary folder removed at exit. Raises PacsError (named)."""
+    """Retrieve the series of `args.study` chosen by `args.series` (`chosen_series`: the only CT
+    series without it) into a temporary folder removed at exit. With --store (without
+    --store-again), the earlier results that need no retrieved instance (all but the PDF,
+    `earlier_results_problem`) refuse it before anything is retrieved. Raises PacsError (named)."""
     import atexit
     import shutil
     import tempfile
 
-    from lunglens.pacs import find_series, retrieve_study
+    from lunglens.pacs import PacsError, find_series, retrieve_study
 
     connection = connection_from_args(args, args.dicomweb)
     listing = find_series(connection, args.study)
     chosen = chosen_series(listing, args.study, args.series, connection.where)
+    if args.store and not args.store_again and len(chosen) == 1:
+        problem = earlier_results_problem(args, listing, chosen[0].series_uid, frozenset())
+        if problem:
+            raise PacsError(problem)
     folder = Path(tempfile.mkdtemp(prefix="lunglens-pacs-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     retrieved = retrieve_study(
@@ -253,17 +268,19 @@ def retrieve_for_analysis(args: argparse.Namespace, progress: Callable[[int, int
 
 
 def earlier_results_problem(
-    args: argparse.Namespace, remote: RemoteStudy, series_uid: str, instance_uids: frozenset[str]
+    args: argparse.Namespace, listing: list, series_uid: str, instance_uids: frozenset[str]
 ) -> str | None:
-    """Say (printed) when study `args.study` already holds LungLens results for series
-    `series_uid`, whose instances are `instance_uids` (`lunglens.pacs.results_for_series`); returns why `--store` is refused then
+    """Say (printed) when study `args.study`, whose series are `listing` (`find_series`), already
+    holds LungLens results for series `series_uid`, whose instances are `instance_uids` (none
+    before they are retrieved: a PDF then goes unseen) (`lunglens.pacs.results_for_series`);
+    returns why `--store` is refused then
     (without --store-again), None otherwise. When the check cannot be made (a result series'
     metadata unreadable), that refuses --store (without --store-again) and is a note otherwise."""
     from lunglens.pacs import PacsError, results_for_series
 
     connection = connection_from_args(args, args.dicomweb)
     try:
-        earlier = results_for_series(connection, remote.listing, series_uid, instance_uids)
+        earlier = results_for_series(connection, listing, series_uid, instance_uids)
     except PacsError as exc:
         if args.store and not args.store_again:
             return (
