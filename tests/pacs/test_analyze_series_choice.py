@@ -358,3 +358,40 @@ def test_a_part_the_study_lacks_points_at_pacs_series(orthanc, studies, analyze)
         f"no series '{series_uid}#3' (lunglens pacs series {orthanc.dicomweb_url} --study {study} lists"
         in err
     )
+
+
+def test_a_server_that_caps_its_listings_is_said_to_and_store_is_refused(
+    tmp_path, tmp_path_factory, capsys, monkeypatch
+):
+    """An Orthanc whose series listing stops short of the series it states for the study: `pacs
+    series` warns, and the earlier-results check, which cannot see every series, refuses --store."""
+    server = start_orthanc(tmp_path_factory.mktemp("capped"), LimitFindResults=2, LimitFindInstances=2)
+    try:
+        study = pydicom.uid.generate_uid()
+        for name in "abcd":  # four CT series: the first listed can always be chosen
+            paths = phantom_slices(tmp_path / name)
+            series_uid = pydicom.uid.generate_uid()
+            for path in paths:
+                ds = pydicom.dcmread(path)
+                ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+                ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+                ds.save_as(path)
+            server.upload(paths)
+        monkeypatch.setenv("LUNGLENS_DICOMWEB_PASSWORD", server.password)
+        monkeypatch.delenv("LUNGLENS_DICOMWEB_TOKEN", raising=False)
+        assert (
+            cli_main(["pacs", "series", server.dicomweb_url, "--study", study, "--dicomweb-user", USER]) == 0
+        )
+        err = capsys.readouterr().err
+        assert re.search(
+            rf"the server lists \d of the 4 series it states for study {study}: its listings", err
+        )
+        model = write_tiny_model(tmp_path / "model")
+        argv = ["analyze", "--dicomweb", server.dicomweb_url, "--study", study, "--dicomweb-user", USER]
+        argv += ["--series", "1", "--model", str(model), "--lesion-method", "hu_bands", "--store"]
+        assert cli_main(argv) == 2
+        captured = capsys.readouterr()
+        assert "pacs:" not in captured.out and "the check could not see every series" in captured.err
+        assert "give --store-again to store without the check" in captured.err
+    finally:
+        server.stop()

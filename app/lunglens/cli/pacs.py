@@ -275,12 +275,15 @@ def earlier_results_problem(
     before they are retrieved: a PDF then goes unseen) (`lunglens.pacs.results_for_series`);
     returns why `--store` is refused then
     (without --store-again), None otherwise. When the check cannot be made (a result series'
-    metadata unreadable), that refuses --store (without --store-again) and is a note otherwise."""
+    metadata unreadable, or none found in a listing that may be incomplete: its caveat), that
+    refuses --store (without --store-again) and is a note otherwise."""
     from lunglens.pacs import PacsError, results_for_series
 
     connection = connection_from_args(args, args.dicomweb)
     try:
         earlier = results_for_series(connection, listing, series_uid, instance_uids)
+        if not earlier and getattr(listing, "caveat", ""):
+            raise PacsError(f"{listing.caveat}; the check could not see every series")
     except PacsError as exc:
         if args.store and not args.store_again:
             return (

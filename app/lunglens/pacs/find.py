@@ -308,7 +308,9 @@ def _has_modality(study: StudySummary, modality: str) -> bool:
 
 def find_series(connection: Connection, study_uid: str) -> Listing:
     """The series (SeriesSummary) of study `study_uid`, by series number, with the caveat of
-    `find_studies`. Raises a named PacsError."""
+    `find_studies`, and another when the server states more series for the study
+    (NumberOfStudyRelatedSeries, asked by a study search on its UID) than it listed: a server
+    that caps its listings without paging them. Raises a named PacsError."""
     client = connection.client()
     try:
         found, offset_ignored = every_result(
@@ -318,10 +320,22 @@ def find_series(connection: Connection, study_uid: str) -> Listing:
             "0020000E",
         )
         series = [_series_summary(study_uid, item) for item in found]
+        studies = client.search_for_studies(
+            fields=["NumberOfStudyRelatedSeries"], search_filters={"StudyInstanceUID": study_uid}
+        )
+        if not isinstance(studies, list) or not all(isinstance(item, dict) for item in studies):
+            raise MalformedAnswer("the answer is not a JSON array of DICOM datasets")
+        stated = max((_summary(item).n_series or 0 for item in studies), default=0)
     except (PacsError, RequestException) as exc:
         raise named_error(connection, exc, f"listing the series of study {study_uid}") from None
     series.sort(key=lambda s: (s.series_number is None, s.series_number or 0, s.series_uid))
-    return Listing(series, _caveat(connection, offset_ignored, series, f"the series of study {study_uid}"))
+    caveats = [_caveat(connection, offset_ignored, series, f"the series of study {study_uid}")]
+    if stated > len(series):
+        caveats.append(
+            f"{connection.where}: the server lists {len(series)} of the {stated} series it states for "
+            f"study {study_uid}: its listings may be capped (Orthanc: LimitFindResults)"
+        )
+    return Listing(series, "; ".join(c for c in caveats if c))
 
 
 def _series_summary(study_uid: str, item: dict) -> SeriesSummary:
