@@ -350,6 +350,24 @@ def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyz
     assert f"pacs:     {len(paths)} of {len(paths)} instances retrieved (series {sorted(uids)[1]})" in out
 
 
+def test_a_scout_beside_one_volume_needs_no_series_choice(orthanc, dicomweb_env, analyze, tmp_path):
+    """A CT scout (fewer images than a series needs) beside the axial series is no second choice:
+    both are retrieved and the files decide, as in a folder; the volume is analysed."""
+    study = pydicom.uid.generate_uid()
+    for name, keep in (("volume", None), ("scout", 2)):
+        paths = phantom_slices(tmp_path / name)[:keep]
+        series_uid = pydicom.uid.generate_uid()
+        for path in paths:
+            ds = pydicom.dcmread(path)
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+            ds.save_as(path)
+        orthanc.upload(paths)
+    status, out, err = analyze(study, "--no-quantify")
+    assert status == 0, err
+    assert "instances retrieved (2 CT series)" in out and "verdict" in out
+
+
 def test_a_part_the_study_lacks_points_at_pacs_series(orthanc, studies, analyze):
     study, series_uid, _ = studies["PAT000"]
     status, out, err = analyze(study, "--series", f"{series_uid}#3", "--no-quantify")

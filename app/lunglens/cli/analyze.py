@@ -39,7 +39,8 @@ def add_parser(subparsers) -> None:
         help="series UID or index (as `lunglens info` numbers them); with --dicomweb, a Series Instance "
         "UID (UID#1, UID#2: its first, second part, when the analysis splits one UID into several series), or N: the "
         "Nth CT series of the study (other series not counted), as `lunglens pacs series` numbers them; "
-        "needed when the study lists several CT series (refused, listing them, before any is retrieved)",
+        "needed when the study lists several CT series of 3 images or more (refused, listing them, before any "
+        "is retrieved)",
     )
     add_model_options(parser)
     parser.add_argument("--all-slices", action="store_true", help="classify discarded slices too")

@@ -208,7 +208,10 @@ def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> li
     that Series Instance UID, the Nth CT series (`ct_series`), or, without a choice, the only CT
     series (never LungLens' or other results). Raises PacsError naming what the study holds,
     listing its CT series as `lunglens pacs series` does when there are several and no choice
-    (decided from the listing, before anything is retrieved)."""
+    (decided from the listing, before anything is retrieved). A CT series of fewer instances than
+    an analysable series has (`MIN_SLICES`: a scout) does not count among several: the files then
+    decide, as in a folder."""
+    from lunglens.io.discover import MIN_SLICES
     from lunglens.pacs import PacsError, ct_series
 
     candidates = ct_series(listing)
@@ -229,7 +232,8 @@ def chosen_series(listing, study_uid: str, choice: str | None, where: str) -> li
     if not candidates:
         modalities = ", ".join(sorted({s.modality or "?" for s in listing})) or "no series"
         raise PacsError(f"{where}: study {study_uid} holds no CT series ({modalities}) {hint}")
-    if len(candidates) > 1:
+    volumes = [s for s in candidates if s.n_instances is None or s.n_instances >= MIN_SLICES]
+    if len(volumes) > 1:  # a scout beside one volume is left to the files, as a folder's is
         listed = "\n".join(s.line(i) for i, s in enumerate(candidates, start=1))
         raise PacsError(
             f"{where}: study {study_uid} holds {len(candidates)} CT series; choose one with --series "
