@@ -212,18 +212,23 @@ def test_a_pdf_counts_by_the_series_instances_it_was_made_from(monkeypatch):
     assert results_for_series(connection, [pdf], "1.2.3.1", frozenset({"1.2.3.1.8"})) == []
 
 
-def test_a_store_of_which_only_key_images_and_pdf_were_kept_is_not_repeated(
-    orthanc, dicomweb_env, analyze, tmp_path
-):
-    """A PACS that turned the SR and SEG away: the key images and PDF still say which series."""
-    study, series_uid = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    paths = phantom_slices(tmp_path / "ct")
+def _upload_as_series(orthanc, paths, study: str, series_uid: str) -> None:
+    """Upload the phantom's files `paths` to `orthanc` as series `series_uid` of study `study`,
+    with new SOP Instance UIDs (the phantom's UIDs are always the same)."""
     for path in paths:
         ds = pydicom.dcmread(path)
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.save_as(path)
     orthanc.upload(paths)
+
+
+def test_a_store_of_which_only_key_images_and_pdf_were_kept_is_not_repeated(
+    orthanc, dicomweb_env, analyze, tmp_path
+):
+    """A PACS that turned the SR and SEG away: the key images and PDF still say which series."""
+    study, series_uid = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    _upload_as_series(orthanc, phantom_slices(tmp_path / "ct"), study, series_uid)
     status, out, err = analyze(study, "--store")
     assert status == 0, err
     _delete_series_of_modality(orthanc, study, "SR", "SEG")
@@ -327,12 +332,7 @@ def test_several_ct_series_are_retrieved_in_one_go(orthanc, dicomweb_env, analyz
     for name in ("a", "b"):
         paths = phantom_slices(tmp_path / name)
         uids.append(pydicom.uid.generate_uid())
-        for path in paths:  # the phantom's UIDs are always the same: a series of its own
-            ds = pydicom.dcmread(path)
-            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, uids[-1]
-            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-            ds.save_as(path)
-        orthanc.upload(paths)
+        _upload_as_series(orthanc, paths, study, uids[-1])
     n = 2 * len(paths)
     seen = []
     connection = Connection(url=orthanc.dicomweb_url, user=USER)
@@ -355,14 +355,7 @@ def test_a_scout_beside_one_volume_needs_no_series_choice(orthanc, dicomweb_env,
     both are retrieved and the files decide, as in a folder; the volume is analysed."""
     study = pydicom.uid.generate_uid()
     for name, keep in (("volume", None), ("scout", 2)):
-        paths = phantom_slices(tmp_path / name)[:keep]
-        series_uid = pydicom.uid.generate_uid()
-        for path in paths:
-            ds = pydicom.dcmread(path)
-            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series_uid
-            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-            ds.save_as(path)
-        orthanc.upload(paths)
+        _upload_as_series(orthanc, phantom_slices(tmp_path / name)[:keep], study, pydicom.uid.generate_uid())
     status, out, err = analyze(study, "--no-quantify")
     assert status == 0, err
     assert "instances retrieved (2 CT series)" in out and "verdict" in out
