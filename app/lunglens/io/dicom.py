@@ -433,7 +433,7 @@ def frame_headers(path: Path) -> list[FrameHeader]:
                 description=text_of(ds, "SeriesDescription"),
                 series_number=_int(ds.get("SeriesNumber")),
                 samples_per_pixel=_int(ds.get("SamplesPerPixel")) or 1,
-                patient_name=text_of(ds, "PatientName").replace("^", " ").strip(),
+                patient_name=person_name(ds),
                 patient_id=text_of(ds, "PatientID"),
                 study_uid=text_of(ds, "StudyInstanceUID"),
                 study_date=text_of(ds, "StudyDate"),
@@ -578,6 +578,12 @@ def text_of(ds: Dataset, keyword: str) -> str:
     return str(value).strip()
 
 
+def person_name(ds: Dataset, keyword: str = "PatientName") -> str:
+    """The person name `keyword` of `ds` as a reader sees it: its components ("DOE^JANE") joined
+    with spaces ("DOE JANE"); "" when absent."""
+    return text_of(ds, keyword).replace("^", " ").strip()
+
+
 def _first_number(value) -> float | None:
     if isinstance(value, (list, tuple, pydicom.multival.MultiValue)):
         value = value[0] if len(value) else None
@@ -601,7 +607,7 @@ def series_metadata(ds: Dataset) -> SeriesMetadata:
     """The report's metadata from one dataset (pass a middle slice: its window is used)."""
     frame = 0 if "PerFrameFunctionalGroupsSequence" in ds else None
     return SeriesMetadata(
-        patient_name=text_of(ds, "PatientName").replace("^", " ").strip(),
+        patient_name=person_name(ds),
         patient_id=text_of(ds, "PatientID"),
         patient_sex=text_of(ds, "PatientSex"),
         patient_age=text_of(ds, "PatientAge"),

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 from requests import RequestException
 
 from lunglens.dicomout.identity import MANUFACTURER, PDF_SERIES, SC_SERIES, SEG_SERIES, SR_SERIES
-from lunglens.io.dicom import text_of
+from lunglens.io.dicom import person_name, text_of
 from lunglens.pacs.connection import Connection, MalformedAnswer, PacsError, named_error
 
 #: The study attributes asked for (QIDO-RS includefield).
@@ -179,7 +179,7 @@ def _summary(item: dict) -> StudySummary:
     return StudySummary(
         study_uid=str(ds.get("StudyInstanceUID", "")),
         patient_id=str(ds.get("PatientID", "")),
-        patient_name=str(ds.get("PatientName", "")).replace("^", " ").strip(),
+        patient_name=person_name(ds),
         study_date=str(ds.get("StudyDate", "")),
         description=text_of(ds, "StudyDescription"),
         modalities=tuple(str(m) for m in modalities),
